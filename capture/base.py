@@ -1,0 +1,165 @@
+"""The one small interface every device backend implements.
+
+Lifecycle (python-sounddevice style): ``open() -> start() -> read()... -> stop() -> close()``;
+``with device:`` opens and starts, and on exit stops then closes.  ``start``, ``stop`` and
+``close`` are safe to call twice.  Nothing is cleaned up in ``__del__``.
+"""
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from capture.errors import DeviceStateError
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What one stream of a device produces (separate from the sender and the receiver)."""
+
+    stream_id: str
+    media: str  # "video", "depth" or "audio"
+    dtype: str  # numpy dtype string
+    shape: tuple[int, ...]  # shape of one frame (audio: one block, samples x channels)
+    pixel_format: str  # mono8, rgb8, depth16, s16le ...
+    rate_hz: float  # frames (audio: blocks) per second
+    device_kind: str
+    settings: dict[str, Any] = field(default_factory=dict)  # sample_rate, serial, exposure ...
+
+    def to_json(self) -> dict:
+        return {"stream_id": self.stream_id, "media": self.media, "dtype": self.dtype,
+                "shape": list(self.shape), "pixel_format": self.pixel_format,
+                "rate_hz": self.rate_hz, "device_kind": self.device_kind, "settings": self.settings}
+
+
+@dataclass(slots=True)
+class Frame:
+    """One frame (or audio block) as a device delivered it. Timestamps are raw data."""
+
+    stream_id: str
+    seq: int  # the device's own frame counter: a gap means a lost frame
+    host_time_ns: int  # host monotonic clock at arrival
+    data: np.ndarray
+    device_time_ns: int | None = None  # the device clock, when it has one
+    pixel_format: str = ""
+
+
+class Device(abc.ABC):
+    """Base of every backend. Subclasses implement the ``_open/_start/_read/_stop/_close`` hooks."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.name: str = spec.name
+        self.streams: list[StreamInfo] = []
+        self.dropped = 0  # frames the device itself lost (buffer overrun, skipped ticks)
+        self._state = "closed"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def open(self) -> "Device":
+        if self._state == "closed":
+            self._open()
+            self._state = "open"
+        return self
+
+    def start(self) -> None:
+        if self._state == "closed":
+            raise DeviceStateError(f"{self.name}: start() before open()")
+        if self._state == "open":
+            self._start()
+            self._state = "running"
+
+    def read(self, timeout_s: float = 1.0) -> list[Frame]:
+        """The next frames (one per stream that has one), or [] after ``timeout_s``."""
+        if self._state != "running":
+            raise DeviceStateError(f"{self.name}: read() needs a started device (state: {self._state})")
+        return self._read(timeout_s)
+
+    def stop(self) -> None:
+        if self._state == "running":
+            self._state = "open"
+            self._stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self._state == "open":
+            self._state = "closed"
+            self._close()
+
+    def __enter__(self) -> "Device":
+        self.open()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- hooks ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _open(self) -> None:
+        """Find and configure the device; fill ``self.streams``."""
+
+    def _start(self) -> None:
+        pass
+
+    @abc.abstractmethod
+    def _read(self, timeout_s: float) -> list[Frame]:
+        ...
+
+    def _stop(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+
+class Pacer:
+    """Ticks at a fixed rate on the host clock, like a free-running sensor.
+
+    A reader that falls more than ``max_lag_s`` behind loses the ticks it missed, as a camera
+    whose buffer overflows would: they are counted in ``skipped`` and show as sequence gaps.
+    """
+
+    def __init__(self, rate_hz: float, max_lag_s: float = 1.0) -> None:
+        self.period_ns = int(round(1e9 / rate_hz))
+        self.max_lag_ticks = max(1, int(max_lag_s * rate_hz))
+        self.t0_ns = 0
+        self.next_tick = 0
+        self.skipped = 0
+
+    def start(self) -> None:
+        self.t0_ns = time.monotonic_ns()
+        self.next_tick = 0
+
+    def wait(self, timeout_s: float) -> int | None:
+        """Block until the next tick is due; return its number, or None on timeout."""
+        due = self.t0_ns + self.next_tick * self.period_ns
+        now = time.monotonic_ns()
+        if due - now > timeout_s * 1e9:
+            time.sleep(timeout_s)
+            return None
+        if due > now:
+            time.sleep((due - now) / 1e9)
+        else:
+            behind = (now - due) // self.period_ns
+            if behind > self.max_lag_ticks:
+                self.skipped += behind
+                self.next_tick += behind
+        tick = self.next_tick
+        self.next_tick += 1
+        return tick
+
+    def device_time_ns(self, tick: int) -> int:
+        return tick * self.period_ns

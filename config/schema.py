@@ -1,0 +1,185 @@
+"""Typed models of a session file (config/*.toml).
+
+Unknown keys are errors (``extra="forbid"`` everywhere).  Device sections are a union
+discriminated by ``kind``; capture/registry.py maps each kind to its backend class.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionSection(Strict):
+    name: str = Field("session", pattern=NAME_RE)
+    output: Path = Path("sessions")
+    participant: str = Field("P00", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # governs what may be exported: none (nothing leaves the lab), research, publication
+    consent: Literal["none", "research", "publication"] = "research"
+    duration_s: float | None = Field(None, gt=0)
+    notes: str = ""
+
+
+class TransportSection(Strict):
+    # ipc (unix sockets in the session's run folder) or tcp on `host`
+    scheme: Literal["ipc", "tcp"] = "ipc"
+    host: str = "127.0.0.1"
+    base_port: int = Field(5550, ge=1024, le=65000)
+    heartbeat_s: float = Field(0.5, gt=0, le=5)
+    # a child with no heartbeat for this long is reported as not responding
+    heartbeat_timeout_s: float = Field(5.0, gt=0)
+    # lossy viewers: messages queued per subscriber before the publisher drops for it
+    viewer_hwm: int = Field(60, ge=1)
+
+
+class RecorderSection(Strict):
+    enabled: bool = True
+    flush_interval_s: float = Field(0.5, gt=0, le=1.0)
+    # stop recording cleanly (and say so) when free space falls under this
+    min_free_mb: int = Field(200, ge=0)
+
+
+class _Device(Strict):
+    name: str = Field(pattern=NAME_RE)
+    enabled: bool = True
+
+
+class _Camera(_Device):
+    width: int = Field(640, ge=8, le=8192)
+    height: int = Field(480, ge=8, le=8192)
+    fps: float = Field(60.0, gt=0, le=1000)
+
+
+class SyntheticCamera(_Camera):
+    """A moving test pattern (or, with `source = "face"`, the synthetic face rig)."""
+
+    kind: Literal["synthetic-camera"]
+    pixel_format: Literal["mono8", "rgb8"] = "mono8"
+    source: str = "pattern"
+
+
+class SyntheticRGBD(_Camera):
+    """A colour + depth pair (two streams: <name>-color, <name>-depth)."""
+
+    kind: Literal["synthetic-rgbd"]
+    fps: float = Field(30.0, gt=0, le=1000)
+    source: str = "pattern"
+
+
+class SyntheticArray(_Camera):
+    """N synchronised mono cameras standing in for the Basler rig (streams <name>-0 ...)."""
+
+    kind: Literal["synthetic-array"]
+    count: int = Field(3, ge=1, le=16)
+    source: str = "pattern"
+
+
+class SyntheticAudio(_Device):
+    """48 kHz mono int16: a quiet tone with short beeps, paced by the host clock."""
+
+    kind: Literal["synthetic-audio"]
+    rate: int = Field(48000, ge=8000, le=192000)
+    block: int = Field(1024, ge=16, le=65536)
+
+
+class BaslerArray(_Camera):
+    """Basler cameras via pypylon (`PYLON_CAMEMU=N` gives N emulated ones)."""
+
+    kind: Literal["basler-array"]
+    count: int = Field(6, ge=1, le=32)
+    serials: list[str] = []
+    pixel_format: Literal["Mono8"] = "Mono8"
+    trigger: Literal["free-run", "software"] = "free-run"
+    exposure_us: float = Field(5000.0, gt=0)
+    gain_db: float = Field(0.0, ge=0)
+    grab_strategy: Literal["one-by-one", "latest-only", "latest", "upcoming"] = "one-by-one"
+    emulated_images: str = ""
+
+
+class GenICamCamera(_Camera):
+    """Any GenICam/GenTL camera through harvesters (AVT Stingray via Vimba's producer)."""
+
+    kind: Literal["genicam"]
+    cti: list[str] = []
+    serial: str = ""
+    pixel_format: Literal["Mono8"] = "Mono8"
+
+
+class OpenCVCamera(_Camera):
+    """A UVC webcam (index) or a video file through OpenCV."""
+
+    kind: Literal["opencv"]
+    source: str = "0"
+    pixel_format: Literal["mono8", "bgr8"] = "mono8"
+    loop: bool = False
+
+
+class KinectCamera(_Device):
+    """Azure Kinect / Femto Bolt through pyk4a (needs the k4a SDK, see docs/capture.md)."""
+
+    kind: Literal["kinect"]
+    fps: Literal[5, 15, 30] = 30
+    color_resolution: Literal["720p", "1080p", "1440p", "1536p", "2160p", "3072p"] = "720p"
+    depth_mode: Literal["nfov_unbinned", "nfov_2x2binned", "wfov_2x2binned", "wfov_unbinned"] = "nfov_unbinned"
+    device_index: int = Field(0, ge=0)
+    playback: str = ""
+
+
+class AudioInput(_Device):
+    """A microphone through pyaudio (PortAudio)."""
+
+    kind: Literal["audio"]
+    rate: int = Field(48000, ge=8000, le=192000)
+    block: int = Field(1024, ge=16, le=65536)
+    channels: int = Field(1, ge=1, le=8)
+    device: str = ""
+
+
+Device = Annotated[
+    Union[SyntheticCamera, SyntheticRGBD, SyntheticArray, SyntheticAudio,
+          BaslerArray, GenICamCamera, OpenCVCamera, KinectCamera, AudioInput],
+    Field(discriminator="kind"),
+]
+
+
+class SessionConfig(Strict):
+    session: SessionSection = SessionSection()
+    transport: TransportSection = TransportSection()
+    recorder: RecorderSection = RecorderSection()
+    devices: list[Device] = []
+    # sections owned by later stages; each stage validates its own table
+    sync: dict = {}
+    analyzer: dict = {}
+    monitor: dict = {}
+    elicit: dict = {}
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "SessionConfig":
+        seen: set[str] = set()
+        for d in self.devices:
+            if d.name in seen:
+                raise ValueError(f"two devices are named {d.name!r}: names must be unique")
+            seen.add(d.name)
+        return self
+
+    @property
+    def enabled_devices(self) -> list:
+        return [d for d in self.devices if d.enabled]
+
+
+def stream_ids(dev) -> list[str]:
+    """The stream ids a device section publishes (what the recorder will see)."""
+    if isinstance(dev, SyntheticRGBD) or isinstance(dev, KinectCamera):
+        return [f"{dev.name}-color", f"{dev.name}-depth"]
+    if isinstance(dev, (SyntheticArray, BaslerArray)):
+        return [f"{dev.name}-{i}" for i in range(dev.count)]
+    return [dev.name]
+
+

@@ -1,0 +1,21 @@
+"""Errors of the stream stage. Each also inherits the built-in it resembles."""
+
+
+class StreamError(Exception):
+    """Base of stream/ errors."""
+
+
+class WireFormatError(StreamError, ValueError):
+    """A message that does not follow docs/wire-format.md."""
+
+
+class SessionError(StreamError, OSError):
+    """A session folder that cannot be written or read."""
+
+
+class NotASessionError(SessionError, FileNotFoundError):
+    """A path that is not a mestudio session folder."""
+
+
+class DiskFullError(SessionError):
+    """The output disk filled up (or hit its size limit) while recording."""

@@ -1,0 +1,190 @@
+"""The wire format: the one place that packs and unpacks a mestudio message.
+
+Every message is a ZeroMQ multipart message of three frames:
+
+    [topic, header, payload]
+
+* ``topic``   UTF-8 bytes, ``<stream_id>`` for frames, ``<channel>/<name>`` for other kinds.
+  Subscribers filter on its prefix.
+* ``header``  exactly ``HEADER.size`` (128) bytes, little-endian, laid out as ``HEADER_LAYOUT``.
+* ``payload`` the raw frame buffer (C order, ``dtype`` and ``shape`` from the header), sent and
+  received without a copy; for EVENT, HEARTBEAT and END messages it is UTF-8 JSON.
+
+docs/wire-format.md documents the same layout for clients in other languages; tests read frames
+with nothing but pyzmq and that document.  Bump ``VERSION`` on any change to the layout.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from stream.errors import WireFormatError
+
+MAGIC = b"MEST"
+VERSION = 1
+
+# name, struct code, meaning -- the layout of the 128-byte header, in order.
+HEADER_LAYOUT: tuple[tuple[str, str, str], ...] = (
+    ("magic", "4s", 'b"MEST"'),
+    ("version", "H", "wire-format version, 1"),
+    ("kind", "B", "0 FRAME, 1 EVENT, 2 HEARTBEAT, 3 END"),
+    ("flags", "B", "bit 0: device_time_ns is valid"),
+    ("seq", "Q", "sequence number of this message within its stream (device frame counter)"),
+    ("device_time_ns", "q", "device clock in ns (0 and flag clear when the device has none)"),
+    ("host_time_ns", "q", "host CLOCK_MONOTONIC in ns when the frame reached the host"),
+    ("dtype", "8s", "numpy dtype string, NUL-padded: |u1 <u2 <i2 <f4 ..."),
+    ("ndim", "B", "number of dimensions used in shape (0-4)"),
+    ("_pad", "3x", "zero"),
+    ("shape", "4I", "dimensions, unused ones 0"),
+    ("pixel_format", "16s", "mono8, rgb8, bgr8, depth16, s16le, json ... NUL-padded"),
+    ("stream_id", "48s", "UTF-8 stream id, NUL-padded"),
+    ("_reserved", "12x", "zero"),
+)
+HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_LAYOUT))
+assert HEADER.size == 128, HEADER.size
+
+FLAG_DEVICE_TIME = 0x01
+
+
+class Kind(enum.IntEnum):
+    FRAME = 0
+    EVENT = 1
+    HEARTBEAT = 2
+    END = 3
+
+
+@dataclass(slots=True)
+class Header:
+    """Metadata of one message; ``payload`` travels beside it."""
+
+    stream_id: str
+    seq: int
+    host_time_ns: int
+    kind: Kind = Kind.FRAME
+    device_time_ns: int | None = None
+    dtype: str = "|u1"
+    shape: tuple[int, ...] = ()
+    pixel_format: str = ""
+
+    def pack(self) -> bytes:
+        if len(self.shape) > 4:
+            raise WireFormatError(f"stream {self.stream_id!r}: at most 4 dimensions, got shape {self.shape}")
+        sid = self.stream_id.encode()
+        if len(sid) > 48:
+            raise WireFormatError(f"stream id {self.stream_id!r} is longer than 48 bytes")
+        shape = tuple(self.shape) + (0,) * (4 - len(self.shape))
+        flags = FLAG_DEVICE_TIME if self.device_time_ns is not None else 0
+        return HEADER.pack(
+            MAGIC, VERSION, int(self.kind), flags, self.seq,
+            self.device_time_ns or 0, self.host_time_ns,
+            self.dtype.encode(), len(self.shape), *shape,
+            self.pixel_format.encode(), sid,
+        )
+
+    @classmethod
+    def unpack(cls, buf: bytes | memoryview) -> "Header":
+        if len(buf) != HEADER.size:
+            raise WireFormatError(f"header is {len(buf)} bytes, expected {HEADER.size}: not a mestudio message")
+        (magic, version, kind, flags, seq, dev_t, host_t, dtype, ndim,
+         s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(buf)
+        if magic != MAGIC:
+            raise WireFormatError(f"bad magic {magic!r}: not a mestudio message")
+        if version != VERSION:
+            raise WireFormatError(
+                f"wire-format version {version}, this mestudio reads version {VERSION}: "
+                "run the same mestudio version on both ends")
+        try:
+            kind = Kind(kind)
+        except ValueError:
+            raise WireFormatError(f"unknown message kind {kind}") from None
+        if ndim > 4:
+            raise WireFormatError(f"header says {ndim} dimensions, at most 4")
+        return cls(
+            stream_id=sid.rstrip(b"\0").decode(), seq=seq, host_time_ns=host_t, kind=kind,
+            device_time_ns=dev_t if flags & FLAG_DEVICE_TIME else None,
+            dtype=dtype.rstrip(b"\0").decode(), shape=(s0, s1, s2, s3)[:ndim],
+            pixel_format=pixfmt.rstrip(b"\0").decode(),
+        )
+
+
+@dataclass(slots=True)
+class Message:
+    """One received message. For frames ``data`` is an ndarray viewing the received buffer."""
+
+    topic: str
+    header: Header
+    data: Any = None
+    raw: Any = field(default=None, repr=False)  # the payload zmq.Frame/bytes, kept alive for data
+
+    @property
+    def kind(self) -> Kind:
+        return self.header.kind
+
+
+def now_ns() -> int:
+    """Host monotonic time, the clock every host_time_ns on the wire is read from."""
+    return time.monotonic_ns()
+
+
+def frame_parts(stream_id: str, seq: int, data: np.ndarray, *, host_time_ns: int,
+                device_time_ns: int | None = None, pixel_format: str = "",
+                topic: str | None = None) -> list:
+    """The three parts of a FRAME message; the payload is the array's own memory."""
+    if not data.flags.c_contiguous:
+        data = np.ascontiguousarray(data)
+    hdr = Header(stream_id, seq, host_time_ns, Kind.FRAME, device_time_ns,
+                 data.dtype.str, data.shape, pixel_format)
+    return [(topic or stream_id).encode(), hdr.pack(), memoryview(data).cast("B")]
+
+
+def json_parts(kind: Kind, stream_id: str, seq: int, body: dict, *, topic: str | None = None,
+               host_time_ns: int | None = None, device_time_ns: int | None = None) -> list:
+    """The three parts of an EVENT, HEARTBEAT or END message carrying a JSON body."""
+    payload = json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+    hdr = Header(stream_id, seq, now_ns() if host_time_ns is None else host_time_ns, kind,
+                 device_time_ns, "json", (len(payload),), "json")
+    return [(topic or stream_id).encode(), hdr.pack(), payload]
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def send(sock: zmq.Socket, parts: list, flags: int = 0) -> None:
+    """Send one message; the payload goes without a copy."""
+    sock.send_multipart(parts, flags=flags, copy=False)
+
+
+def decode(parts: list) -> Message:
+    """Turn received parts (bytes or zmq.Frame) into a Message; frames become ndarray views."""
+    if len(parts) != 3:
+        raise WireFormatError(f"message has {len(parts)} parts, expected 3 [topic, header, payload]")
+    topic, hdr_b, payload = (p.buffer if isinstance(p, zmq.Frame) else p for p in parts)
+    header = Header.unpack(hdr_b)
+    if header.kind == Kind.FRAME:
+        dtype = np.dtype(header.dtype)
+        expected = dtype.itemsize * int(np.prod(header.shape, dtype=np.int64))
+        if len(payload) != expected:
+            raise WireFormatError(
+                f"stream {header.stream_id!r} seq {header.seq}: payload is {len(payload)} bytes, "
+                f"header says {header.shape} {header.dtype} = {expected} bytes")
+        data = np.frombuffer(payload, dtype=dtype).reshape(header.shape)
+    else:
+        data = json.loads(bytes(payload)) if len(payload) else {}
+    return Message(bytes(topic).decode(), header, data, parts[2])
+
+
+def recv(sock: zmq.Socket, flags: int = 0) -> Message:
+    """Receive and decode one message without copying its payload."""
+    return decode(sock.recv_multipart(flags=flags, copy=False))
