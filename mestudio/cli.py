@@ -1,3 +1,76 @@
-def main(argv=None):
-    print("mestudio 0.1.0")
-    return 0
+"""The `mestudio` command line: subcommands are modules of mestudio.commands, found at start.
+
+Each command module defines NAME, HELP, add_arguments(parser) and run(args) -> exit code.
+Commands of DESIGN.md that are not built yet say so instead of pretending.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import mestudio
+from mestudio import commands
+
+# the contract of DESIGN.md; a name without a module here is not built yet
+PLANNED = {
+    "demo": "run the embedded synthetic demo", "run": "run a session from a config file",
+    "verify": "check (and repair) a session folder", "replay": "republish a session on the wire",
+    "analyze": "run the analyzer over a recording", "monitor": "the experimenter's live window",
+    "elicit": "run a stimulus protocol", "train": "train the study's models",
+    "evaluate": "evaluate models with the study's protocol", "bench": "run a benchmark",
+}
+
+
+def _command_modules() -> tuple[dict, dict]:
+    """Command modules by name, and the import error of any that could not load."""
+    found, broken = {}, {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        try:
+            mod = importlib.import_module(f"mestudio.commands.{info.name}")
+        except ImportError as e:  # a missing optional dependency breaks that command, not the CLI
+            broken[info.name] = f"{type(e).__name__}: {e}"
+            continue
+        found[mod.NAME] = mod
+    return found, broken
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict, dict]:
+    parser = argparse.ArgumentParser(prog="mestudio", description=mestudio.__doc__)
+    parser.add_argument("--version", action="version", version=f"mestudio {mestudio.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    mods, broken = _command_modules()
+    for name in sorted(set(PLANNED) | set(mods) | set(broken)):
+        mod = mods.get(name)
+        why = "cannot load" if name in broken else "not built yet"
+        p = sub.add_parser(name, help=mod.HELP if mod else f"{PLANNED.get(name, name)} ({why})",
+                           description=mod.HELP if mod else None)
+        if mod:
+            mod.add_arguments(p)
+    return parser, mods, broken
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, mods, broken = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    mod = mods.get(args.command)
+    if mod is None and args.command in broken:
+        print(f"mestudio {args.command}: cannot load ({broken[args.command]}); "
+              "reinstall with scripts/install.sh", file=sys.stderr)
+        return 2
+    if mod is None:
+        print(f"mestudio {args.command}: not built yet in mestudio {mestudio.__version__}", file=sys.stderr)
+        return 2
+    try:
+        return int(mod.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"mestudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,7 +45,7 @@ HEADER_LAYOUT: tuple[tuple[str, str, str], ...] = (
     ("shape", "4I", "dimensions, unused ones 0"),
     ("pixel_format", "16s", "mono8, rgb8, bgr8, depth16, s16le, json ... NUL-padded"),
     ("stream_id", "48s", "UTF-8 stream id, NUL-padded"),
-    ("_reserved", "12x", "zero"),
+    ("_reserved", "4x", "zero"),
 )
 HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_LAYOUT))
 assert HEADER.size == 128, HEADER.size

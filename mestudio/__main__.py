@@ -1,0 +1,5 @@
+import sys
+
+from mestudio.cli import main
+
+sys.exit(main())

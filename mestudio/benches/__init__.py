@@ -1,0 +1,1 @@
+"""One module per `mestudio bench NAME`: HELP and run(args) -> dict of figures (with baseline ratios)."""

@@ -1,0 +1,42 @@
+"""Entry point of one node process: ``python -m mestudio.child ROLE NAME SESSION_DIR``.
+
+The supervisor starts it with stdout/stderr going to ``<session>/logs/<name>.log``.  Its exit code
+is the node's verdict; on an error its last line says what went wrong, for the supervisor to show.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from config.loader import load_session_config
+from mestudio.roles import role_main
+from stream.bus import Endpoints
+from stream.node import NodeContext
+
+EXIT_ERROR = 1
+
+
+def main(argv: list[str]) -> int:
+    role, name, session = argv
+    session_dir = Path(session)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    ctx = NodeContext(name=name, role=role, config=load_session_config(session_dir / "config.toml"),
+                      session_dir=session_dir, endpoints=Endpoints.load(session_dir))
+    ctx.start_reporting()
+    try:
+        code = int(role_main(role)(ctx) or 0)
+    except Exception as e:  # noqa: BLE001 - the node's verdict goes to the supervisor as one line
+        traceback.print_exc()
+        ctx.heartbeat({"error": f"{type(e).__name__}: {e}"})
+        print(f"ERROR {name}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        code = EXIT_ERROR
+    finally:
+        ctx.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.errors import ConfigError
+from config.loader import load_session_config, read_toml
+from mestudio.commands import fail
+from mestudio.progress import TerminalProgress
+from mestudio.supervisor import SessionResult, run_session
+from stream.errors import SessionError
+from stream.verify import format_report, verify
+
+NAME = "run"
+HELP = "run a session from a config file (hardware or synthetic devices)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("config", help="session file (TOML), e.g. config/demo.toml")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: the config's, else Ctrl-C)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="folder for the session (default: [session] output)")
+    p.add_argument("--quiet", action="store_true", help="no live progress")
+
+
+def run_config(command: str, path: Path, duration: float | None, out: Path | None, quiet: bool) -> tuple[int, SessionResult | None]:
+    """Load, run, verify and summarise one session; shared by `run` and `demo`."""
+    try:
+        cfg = load_session_config(path)
+        text = Path(path).read_text(encoding="utf-8")
+    except ConfigError as e:
+        return fail(command, str(e), 2), None
+    if duration is not None and duration <= 0:
+        return fail(command, f"--duration must be positive, got {duration}", 2), None
+    progress = None if quiet else TerminalProgress()
+    try:
+        result = run_session(cfg, text, out=out, duration_s=duration, on_progress=progress)
+    except SessionError as e:
+        return fail(command, str(e), 2), None
+    finally:
+        if progress:
+            progress.close()
+    rep = verify(result.path)
+    print(format_report(rep))
+    print(f"session: {result.path}")
+    if not result.ok:
+        return fail(command, f"session ended with {len(result.problems)} problem(s): {result.problems[0]}"), result
+    return (0 if rep.ok else 1), result
+
+
+def run(args) -> int:
+    return run_config(NAME, Path(args.config), args.duration, args.out, args.quiet)[0]

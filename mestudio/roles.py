@@ -1,0 +1,33 @@
+"""Node roles the supervisor can start: role -> "module:function" taking a NodeContext.
+
+A role's module is imported only in its own process, so a stage that is not installed (or not
+built yet) fails that node alone, with its reason in the node's log.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+ROLES: dict[str, str] = {
+    "recorder": "stream.recorder:run",
+    "device": "capture.node:run",
+    "sync": "sync.node:run",
+    "analyzer": "analysis.node:run",
+    "elicit": "elicit.node:run",
+}
+
+# the config section that switches each optional role on: [analyzer] enabled = true ...
+OPTIONAL_ROLES = ("sync", "analyzer", "elicit")
+
+
+def role_main(role: str) -> Callable:
+    try:
+        module, func = ROLES[role].split(":")
+    except KeyError:
+        raise LookupError(f"unknown node role {role!r} (known: {', '.join(ROLES)})") from None
+    return getattr(importlib.import_module(module), func)
+
+
+def is_available(role: str) -> bool:
+    module = ROLES[role].split(":")[0]
+    return importlib.util.find_spec(module) is not None

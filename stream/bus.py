@@ -1,0 +1,145 @@
+"""Where every process of a session binds and connects, and the two ways of sending.
+
+Producers (devices, analyzer, elicitation, sync) send each message twice, without copying it:
+
+* to the recorder over PUSH -> PULL: lossless.  A full queue means the recorder cannot keep up;
+  the producer then waits (up to ``block_s``) and, if it must drop, counts the drop and reports it.
+* on their own PUB socket for viewers (monitor, live analyzer): lossy by design, a slow viewer
+  loses messages at its high-water mark and never slows anyone else.
+
+The supervisor writes the endpoints to ``bus.json`` in the session folder so that a monitor, an
+analyzer or a client in another language can find a running session (or a replay).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import zmq
+
+from stream import wire
+from stream.errors import StreamError
+
+BUS_FILE = "bus.json"
+
+
+@dataclass
+class Endpoints:
+    recorder: str  # recorder PULL (bound by the recorder)
+    control: str  # supervisor PULL for heartbeats (bound by the supervisor)
+    commands: str  # supervisor PULL for operator commands from viewers
+    broadcast: str  # supervisor PUB re-broadcasting commands to every node
+    pubs: dict[str, str] = field(default_factory=dict)  # producer name -> its PUB endpoint
+
+    @classmethod
+    def plan(cls, scheme: str, host: str, base_port: int, producers: list[str], key: str) -> "Endpoints":
+        """Endpoints for one session; ``key`` keeps ipc paths of concurrent sessions apart."""
+        if scheme == "ipc":
+            # ipc paths are limited to ~107 bytes: keep them in a short folder of their own
+            run = Path(tempfile.gettempdir()) / f"mestudio-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+            run.mkdir(mode=0o700, exist_ok=True)
+            at = lambda name: f"ipc://{run}/{name}"  # noqa: E731
+        else:
+            names = ["recorder", "control", "commands", "broadcast"] + [f"pub-{p}" for p in producers]
+            ports = {n: base_port + i for i, n in enumerate(names)}
+            at = lambda name: f"tcp://{host}:{ports[name]}"  # noqa: E731
+        return cls(at("recorder"), at("control"), at("commands"), at("broadcast"),
+                   {p: at(f"pub-{p}") for p in producers})
+
+    def save(self, session_dir: Path) -> None:
+        tmp = session_dir / (BUS_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(tmp, session_dir / BUS_FILE)
+
+    @classmethod
+    def load(cls, session_dir: str | Path) -> "Endpoints":
+        p = Path(session_dir) / BUS_FILE
+        if not p.is_file():
+            raise StreamError(f"{session_dir}: no {BUS_FILE}; is it a running session or a replay?")
+        return cls(**json.loads(p.read_text()))
+
+
+class Publisher:
+    """A producer's sending side: lossless to the recorder, lossy to viewers."""
+
+    def __init__(self, ctx: zmq.Context, endpoints: Endpoints, name: str, *, record: bool = True,
+                 record_hwm: int = 1000, viewer_hwm: int = 60, block_s: float = 1.0) -> None:
+        self.name = name
+        self.block_s = block_s
+        self.sent = 0
+        self.backpressure = 0  # sends that found the recorder's queue full and had to wait
+        self.dropped = 0  # messages lost because the recorder stayed full for block_s
+        self._push = None
+        if record:
+            self._push = ctx.socket(zmq.PUSH)
+            self._push.sndhwm = record_hwm
+            self._push.linger = 10_000  # on close, hand everything queued to the recorder
+            self._push.connect(endpoints.recorder)
+        self._pub = ctx.socket(zmq.PUB)
+        self._pub.sndhwm = viewer_hwm
+        self._pub.linger = 0
+        self._pub.bind(endpoints.pubs[name])
+
+    def send(self, parts: list) -> bool:
+        """Send one message; False when it had to be dropped for the recorder (counted)."""
+        ok = True
+        if self._push is not None:
+            try:
+                wire.send(self._push, parts, zmq.NOBLOCK)
+            except zmq.Again:
+                self.backpressure += 1
+                if self._push.poll(int(self.block_s * 1000), zmq.POLLOUT):
+                    wire.send(self._push, parts, zmq.NOBLOCK)
+                else:
+                    self.dropped += 1
+                    ok = False
+        try:
+            wire.send(self._pub, parts, zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # viewers are lossy by design
+        self.sent += ok
+        return ok
+
+    def close(self) -> None:
+        for s in (self._push, self._pub):
+            if s is not None:
+                s.close()
+        self._push = None
+
+
+class Subscriber:
+    """A viewer's receiving side: SUB connected to every producer of a session (lossy)."""
+
+    def __init__(self, ctx: zmq.Context, endpoints: Endpoints, topics: list[str] | None = None,
+                 producers: list[str] | None = None, hwm: int = 60) -> None:
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.rcvhwm = hwm
+        self.sock.linger = 0
+        for t in topics or [""]:
+            self.sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+        for name, ep in endpoints.pubs.items():
+            if producers is None or name in producers:
+                self.sock.connect(ep)
+
+    def recv(self, timeout_s: float) -> wire.Message | None:
+        if not self.sock.poll(int(timeout_s * 1000)):
+            return None
+        return wire.recv(self.sock)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait_for(predicate, timeout_s: float, interval_s: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout_s`` passes."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return bool(predicate())

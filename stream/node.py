@@ -1,0 +1,99 @@
+"""What a child process of a session is given: config, session folder, endpoints, a stop flag.
+
+The supervisor starts each node as its own process.  A node runs until ``ctx.stop`` is set
+(SIGTERM from the supervisor, or its parent dying) and reports on the control channel:
+``ctx.heartbeat({...})`` sets the status a background thread sends every ``heartbeat_s``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from config.schema import SessionConfig
+from stream import wire
+from stream.bus import Endpoints, Publisher, Subscriber
+
+
+@dataclass
+class NodeContext:
+    name: str
+    role: str
+    config: SessionConfig
+    session_dir: Path
+    endpoints: Endpoints
+    stop: threading.Event = field(default_factory=threading.Event)
+    zmq: zmq.Context = field(default_factory=zmq.Context)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("mestudio"))
+    _status: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _closing: threading.Event = field(default_factory=threading.Event)
+
+    # -- sending and receiving ------------------------------------------------------------
+    def publisher(self, record: bool = True, **kw) -> Publisher:
+        t = self.config.transport
+        return Publisher(self.zmq, self.endpoints, self.name, record=record,
+                         viewer_hwm=t.viewer_hwm, **kw)
+
+    def subscriber(self, topics: list[str] | None = None, producers: list[str] | None = None,
+                   hwm: int | None = None) -> Subscriber:
+        return Subscriber(self.zmq, self.endpoints, topics, producers,
+                          hwm or self.config.transport.viewer_hwm)
+
+    # -- reporting ------------------------------------------------------------------------
+    def heartbeat(self, status: dict[str, Any]) -> None:
+        """Merge ``status`` into what the next heartbeats carry."""
+        with self._lock:
+            self._status.update(status)
+
+    def start_reporting(self) -> None:
+        """Handle SIGTERM, watch the parent, and send heartbeats until stop."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        # Ctrl-C goes to the whole process group; the supervisor decides the order of stopping
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        parent = os.getppid()
+        t = threading.Thread(target=self._report, args=(parent,), name=f"{self.name}-heartbeat", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _report(self, parent: int) -> None:
+        sock = self.zmq.socket(zmq.PUSH)
+        sock.linger = 500
+        sock.sndhwm = 10
+        sock.connect(self.endpoints.control)
+        seq = 0
+        period = self.config.transport.heartbeat_s
+        try:
+            while True:
+                closing = self._closing.wait(period)
+                if os.getppid() != parent:  # the supervisor died: stop cleanly rather than orphaned
+                    self.stop.set()
+                with self._lock:
+                    body = {"name": self.name, "role": self.role, "pid": os.getpid(), **self._status}
+                if closing:
+                    body["final"] = True
+                try:
+                    wire.send(sock, wire.json_parts(wire.Kind.HEARTBEAT, self.name, seq, body,
+                                                    topic=f"control/{self.name}"), zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+                seq += 1
+                if closing:
+                    return
+        finally:
+            sock.close()
+
+    def close(self) -> None:
+        """Send the last heartbeat, then close every socket (each with its own linger)."""
+        self.stop.set()
+        self._closing.set()
+        for t in self._threads:
+            t.join(timeout=2)
+        self.zmq.destroy()

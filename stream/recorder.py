@@ -1,0 +1,154 @@
+"""The recorder node: PULL every producer's messages and append them to the session folder.
+
+Lossless by construction: producers PUSH to it, so a full queue waits instead of dropping, and
+what a producer did have to drop is counted by that producer.  Data is flushed every
+``flush_interval_s`` (<= 1 s).  It stops cleanly (and says why) when the disk fills or free space
+falls under ``min_free_mb``, keeping everything written so far.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import zmq
+
+from stream import wire
+from stream.errors import DiskFullError, WireFormatError
+from stream.node import NodeContext
+from stream.session import SessionReader, SessionWriter, _is_disk_full, write_json_atomic, write_timestamps_csv
+
+EXIT_DISK_FULL = 3
+
+
+class Recorder:
+    """Writes decoded messages into a SessionWriter and keeps the counts of what it saw."""
+
+    def __init__(self, session_dir: Path) -> None:
+        self.writer = SessionWriter(session_dir)
+        self.root = Path(session_dir)
+        self.messages = 0
+        self.bad_messages = 0
+        self.ends: dict[str, dict] = {}  # producer stream id -> its END body
+        self.started_ns = time.monotonic_ns()
+
+    def handle(self, parts: list) -> None:
+        try:
+            msg = wire.decode(parts)
+        except WireFormatError as e:
+            self.bad_messages += 1
+            self.writer.event({"topic": "recorder/error", "error": str(e)})
+            return
+        self.messages += 1
+        h = msg.header
+        if h.kind == wire.Kind.FRAME:
+            w = self.writer.streams.get(h.stream_id) or self.writer.stream(
+                h.stream_id, h.dtype, h.shape, h.pixel_format)
+            payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
+            w.append(h.seq, h.device_time_ns, h.host_time_ns, payload)
+            return
+        record = {"topic": msg.topic, "kind": h.kind.name.lower(), "stream_id": h.stream_id, "seq": h.seq,
+                  "host_time_ns": h.host_time_ns, "device_time_ns": h.device_time_ns, "body": msg.data}
+        if msg.topic.startswith("info/") and isinstance(msg.data, dict):
+            sid = msg.data.get("stream_id", "")
+            if sid:
+                self.writer.stream(sid, msg.data["dtype"], tuple(msg.data["shape"]),
+                                   msg.data["pixel_format"]).describe(msg.data)
+        if h.kind == wire.Kind.END:
+            self.ends[h.stream_id] = msg.data
+        self.writer.event(record)
+
+    def status(self) -> dict:
+        return {"messages": self.messages, "bad_messages": self.bad_messages,
+                "bytes": sum(w.bytes for w in self.writer.streams.values()),
+                "streams": {sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes}
+                            for sid, w in self.writer.streams.items()}}
+
+    def report(self, stopped_because: str) -> dict:
+        rep = {**self.status(), "stopped_because": stopped_because,
+               "producers_ended": sorted(self.ends), "producer_ends": self.ends,
+               "duration_s": (time.monotonic_ns() - self.started_ns) / 1e9}
+        write_json_atomic(self.root / "recorder.json", rep)
+        return rep
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def free_mb(path: Path) -> float:
+    return shutil.disk_usage(path).free / 1e6
+
+
+def run(ctx: NodeContext) -> int:
+    """The recorder process's main loop."""
+    rcfg = ctx.config.recorder
+    # past a file-size limit, get EFBIG (handled like a full disk) instead of being killed
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    sock = ctx.zmq.socket(zmq.PULL)
+    sock.rcvhwm = 0  # never drop on our side: the queue is bounded by the producers' HWM
+    sock.linger = 0
+    sock.bind(ctx.endpoints.recorder)
+    rec = Recorder(ctx.session_dir)
+    ctx.heartbeat({"ready": True, **rec.status()})
+    stopped_because, code = "stopped", 0
+    next_flush = time.monotonic() + rcfg.flush_interval_s
+    quiet_since = None
+    try:
+        while True:
+            if sock.poll(100):
+                quiet_since = None
+                for _ in range(256):  # drain a burst, then go flush if due
+                    try:
+                        rec.handle(sock.recv_multipart(zmq.NOBLOCK, copy=False))
+                    except zmq.Again:
+                        break
+            elif ctx.stop.is_set():
+                # producers are stopped before us; what they sent is already in our queue
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 0.3:
+                    break
+            if time.monotonic() >= next_flush:
+                rec.flush()
+                next_flush = time.monotonic() + rcfg.flush_interval_s
+                free = free_mb(ctx.session_dir)
+                ctx.heartbeat({**rec.status(), "free_mb": round(free)})
+                if free < rcfg.min_free_mb:
+                    raise DiskFullError(f"free space {free:.0f} MB fell under recorder.min_free_mb = "
+                                        f"{rcfg.min_free_mb}: recording stopped to keep the disk usable")
+    except DiskFullError as e:
+        stopped_because, code = str(e), EXIT_DISK_FULL
+    except OSError as e:
+        if not _is_disk_full(e):
+            raise
+        stopped_because, code = f"disk full while recording ({e.strerror})", EXIT_DISK_FULL
+    finally:
+        try:
+            rec.flush()
+        except OSError:
+            pass  # the torn tail is trimmed by verify
+        rec.close()
+        sock.close()
+    if code:
+        ctx.log.error("recorder: %s", stopped_because)
+    try:
+        rep = rec.report(stopped_because)
+    except OSError as e:  # a full disk may not even take the report; verify rebuilds it
+        ctx.log.error("recorder: could not write recorder.json (%s)", e)
+        rep = {**rec.status(), "stopped_because": stopped_because}
+    ctx.heartbeat({**rec.status(), "stopped_because": stopped_because})
+    if code == 0:
+        finish_timestamps(ctx.session_dir)
+    ctx.log.info("recorder: %d messages, %.1f MB", rep["messages"], rep["bytes"] / 1e6)
+    return code
+
+
+def finish_timestamps(session_dir: Path) -> None:
+    """Write each stream's timestamps.csv, relative to the session's t0."""
+    reader = SessionReader(session_dir)
+    t0 = int(reader.manifest.get("t0_host_ns", 0))
+    for sid in reader.stream_ids():
+        write_timestamps_csv(reader.stream(sid), t0)
