@@ -1,7 +1,7 @@
 """Device kind (the `kind` key of a [[devices]] section) -> backend class, imported lazily.
 
 Backends import their SDK only when used, so a missing SDK fails that device alone, with a
-message saying how to install it.
+message saying how to install it.  Synthetic kinds with ``source = "face"`` get the face rig.
 """
 from __future__ import annotations
 
@@ -15,20 +15,38 @@ BACKENDS: dict[str, str] = {
     "synthetic-rgbd": "capture.synthetic:SyntheticRGBD",
     "synthetic-array": "capture.synthetic:SyntheticArray",
     "synthetic-audio": "capture.synthetic:SyntheticAudio",
+    "basler-array": "capture.basler:BaslerArray",
+    "genicam": "capture.genicam:GenICamCamera",
+    "opencv": "capture.opencv_camera:OpenCVCamera",
+    "kinect": "capture.kinect:KinectCamera",
+    "realsense-playback": "capture.realsense:RealSensePlayback",
+    "fakenect": "capture.fakenect:FakenectKinect",
+    "audio": "capture.audio:AudioInput",
+}
+
+FACE_BACKENDS: dict[str, str] = {
+    "synthetic-camera": "capture.face.devices:SyntheticFaceCamera",
+    "synthetic-rgbd": "capture.face.devices:SyntheticFaceRGBD",
+    "synthetic-array": "capture.face.devices:SyntheticFaceArray",
 }
 
 
-def backend_class(kind: str) -> type[Device]:
-    try:
-        target = BACKENDS[kind]
-    except KeyError:
-        raise SDKUnavailableError(
-            f"device kind {kind!r} has no backend in this build of mestudio "
-            f"(available: {', '.join(sorted(BACKENDS))})") from None
+def _load(target: str) -> type[Device]:
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
+def backend_class(kind: str, source: str | None = None) -> type[Device]:
+    table = FACE_BACKENDS if source == "face" and kind in FACE_BACKENDS else BACKENDS
+    try:
+        target = table[kind]
+    except KeyError:
+        raise SDKUnavailableError(
+            f"device kind {kind!r} has no backend in this build of mestudio "
+            f"(available: {', '.join(sorted(BACKENDS))})") from None
+    return _load(target)
+
+
 def create_device(spec) -> Device:
     """A closed device for one [[devices]] section; open it with ``with`` or ``open()``."""
-    return backend_class(spec.kind)(spec)
+    return backend_class(spec.kind, getattr(spec, "source", None))(spec)

@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+# node names the supervisor uses itself; a device may not take one
+RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor"}
 
 
 class Strict(BaseModel):
@@ -62,7 +64,9 @@ class SyntheticCamera(_Camera):
 
     kind: Literal["synthetic-camera"]
     pixel_format: Literal["mono8", "rgb8"] = "mono8"
-    source: str = "pattern"
+    source: Literal["pattern", "face"] = "pattern"
+    seed: int = Field(0, ge=0)  # face: which script (devices with one seed show the same face)
+    script_duration_s: float = Field(3600.0, gt=0)  # face: length of the scripted part
 
 
 class SyntheticRGBD(_Camera):
@@ -70,7 +74,9 @@ class SyntheticRGBD(_Camera):
 
     kind: Literal["synthetic-rgbd"]
     fps: float = Field(30.0, gt=0, le=1000)
-    source: str = "pattern"
+    source: Literal["pattern", "face"] = "pattern"
+    seed: int = Field(0, ge=0)
+    script_duration_s: float = Field(3600.0, gt=0)
 
 
 class SyntheticArray(_Camera):
@@ -78,7 +84,9 @@ class SyntheticArray(_Camera):
 
     kind: Literal["synthetic-array"]
     count: int = Field(3, ge=1, le=16)
-    source: str = "pattern"
+    source: Literal["pattern", "face"] = "pattern"
+    seed: int = Field(0, ge=0)
+    script_duration_s: float = Field(3600.0, gt=0)
 
 
 class SyntheticAudio(_Device):
@@ -164,6 +172,8 @@ class SessionConfig(Strict):
     def _unique_names(self) -> "SessionConfig":
         seen: set[str] = set()
         for d in self.devices:
+            if d.name in RESERVED_NAMES:
+                raise ValueError(f"device name {d.name!r} is reserved for a mestudio process; rename the device")
             if d.name in seen:
                 raise ValueError(f"two devices are named {d.name!r}: names must be unique")
             seen.add(d.name)

@@ -26,8 +26,9 @@ import mestudio
 from config.schema import SessionConfig
 from mestudio.roles import OPTIONAL_ROLES, is_available
 from stream import wire
-from stream.bus import Endpoints
-from stream.errors import SessionError
+from stream.bus import Endpoints, Publisher
+from stream.errors import SessionError, WireFormatError
+from stream.live import announce, withdraw
 from stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 
 SUPERVISOR = "supervisor"
@@ -151,6 +152,16 @@ class Supervisor:
         self._control = self._zmq.socket(zmq.PULL)
         self._control.linger = 0
         self._control.bind(self.endpoints.control)
+        # operator commands from viewers: recorded, then re-broadcast to every node
+        self._commands = self._zmq.socket(zmq.PULL)
+        self._commands.linger = 0
+        self._commands.bind(self.endpoints.commands)
+        self._broadcast = self._zmq.socket(zmq.PUB)
+        self._broadcast.linger = 500
+        self._broadcast.bind(self.endpoints.broadcast)
+        self.publisher: Publisher | None = None
+        self.commands_seen = 0
+        self._marker_seq = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, role: str, name: str) -> Child:
@@ -163,13 +174,26 @@ class Supervisor:
         self.children[name] = child
         return child
 
+    def marker(self, topic: str, body: dict) -> None:
+        """A session event stamped now and recorded (session start/stop, operator commands)."""
+        if self.publisher is not None:
+            self.publisher.send(wire.json_parts(wire.Kind.EVENT, SUPERVISOR, self._marker_seq, body, topic=topic))
+            self._marker_seq += 1
+
     def start(self) -> None:
+        if self.cfg.recorder.enabled:
+            self.publisher = Publisher(self._zmq, self.endpoints, SUPERVISOR, viewer_hwm=self.cfg.transport.viewer_hwm)
         for role, name in self.nodes:
             child = self._spawn(role, name)
             if role == "recorder" and not self._wait_ready(child, timeout_s=20):
                 raise SupervisorError(f"recorder did not start: {child.exit_reason or 'no heartbeat in 20 s'}"
                                       f" (see {child.log_path})")
+        for c in self.children.values():
+            if c.role == "device" and not self._wait_ready(c, timeout_s=30):
+                raise SupervisorError(f"{c.name} (device) did not start: {c.exit_reason or 'not ready in 30 s'}"
+                                      f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}")
         self.started = time.monotonic()
+        self.marker("session/start", {"nodes": [n for _, n in self.nodes]})
 
     def _wait_ready(self, child: Child, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
@@ -193,6 +217,7 @@ class Supervisor:
                 if child is not None and isinstance(msg.data, dict):
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
+        self._take_commands()
         now = time.monotonic()
         for child in self.children.values():
             if child.proc is None or child.exit_reason:
@@ -207,6 +232,24 @@ class Supervisor:
                 self.problem(f"{child.name} ({child.role}) sent no heartbeat for "
                              f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})")
                 child.last_beat = now
+
+    def _take_commands(self) -> None:
+        while True:
+            try:
+                parts = self._commands.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                msg = wire.decode(parts)
+            except WireFormatError as e:
+                print(f"mestudio: ignored a malformed operator command ({e})", file=sys.stderr)
+                continue
+            self.commands_seen += 1
+            self.marker(msg.topic, {"command": msg.topic.removeprefix("command/"), "from": msg.header.stream_id,
+                                    **(msg.data if isinstance(msg.data, dict) else {})})
+            wire.send(self._broadcast, [p.buffer if isinstance(p, zmq.Frame) else p for p in parts], zmq.NOBLOCK)
+            if msg.topic == "command/stop-session":
+                self.stop_requested.set()
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -240,6 +283,10 @@ class Supervisor:
         self.poll(0.05)
 
     def stop(self) -> None:
+        self.marker("session/stop", {"problems": list(self.problems)})
+        if self.publisher is not None:
+            self.publisher.close()  # its queue reaches the recorder before the recorder stops
+            self.publisher = None
         producers = [c for c in self.children.values() if c.role != "recorder"]
         self._stop_group(producers, grace_s=10)
         self._stop_group([c for c in self.children.values() if c.role == "recorder"], grace_s=60)
@@ -258,8 +305,8 @@ class Supervisor:
             write_json_atomic(mpath, manifest)
         except OSError as e:
             self.problems.append(f"could not finalize {mpath}: {e.strerror or e}")
-        self._control.close()
-        self._zmq.term()
+        self._zmq.destroy()
+        self.endpoints.remove_ipc_files()
         return SessionResult(self.root, not self.problems, self.problems, children)
 
 
@@ -274,6 +321,7 @@ def run_session(cfg: SessionConfig, config_text: str, *, out: Path | None = None
     if threading.current_thread() is threading.main_thread():
         for s in handlers:
             signal.signal(s, lambda *_: sup.stop_requested.set())
+    entry = announce("session", root.name, sup.endpoints, root)
     try:
         try:
             sup.start()
@@ -285,6 +333,7 @@ def run_session(cfg: SessionConfig, config_text: str, *, out: Path | None = None
         finally:
             sup.stop()
     finally:
+        withdraw(entry)
         if threading.current_thread() is threading.main_thread():
             for s, h in handlers.items():
                 signal.signal(s, h)

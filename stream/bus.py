@@ -51,6 +51,18 @@ class Endpoints:
         return cls(at("recorder"), at("control"), at("commands"), at("broadcast"),
                    {p: at(f"pub-{p}") for p in producers})
 
+    def remove_ipc_files(self) -> None:
+        """Remove the ipc socket files (and their folder) once nobody listens on them."""
+        paths = [Path(ep[len("ipc://"):]) for ep in [self.recorder, self.control, self.commands, self.broadcast,
+                                                      *self.pubs.values()] if ep.startswith("ipc://")]
+        for p in paths:
+            p.unlink(missing_ok=True)
+        for d in {p.parent for p in paths}:
+            try:
+                d.rmdir()
+            except OSError:
+                pass  # another session's sockets, or not empty
+
     def save(self, session_dir: Path) -> None:
         tmp = session_dir / (BUS_FILE + ".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))

@@ -80,7 +80,7 @@ class StreamWriter:
         write_json_atomic(self.folder / "info.json", self.info)
 
     def append(self, seq: int, device_time_ns: int | None, host_time_ns: int, payload) -> None:
-        n = len(payload)
+        n = memoryview(payload).nbytes
         self._data.write(payload)
         r = self._rec[0]
         r["seq"], r["host_time_ns"], r["recv_time_ns"] = seq, host_time_ns, time.monotonic_ns()

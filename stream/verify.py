@@ -35,11 +35,18 @@ class StreamReport:
     bad_sizes: int  # index records whose size is not the frame size of info.json
     duration_s: float
     fps: float
+    published: int | None = None  # frames the producer said it sent (its END message), when known
+    device_dropped: int = 0  # frames the device itself lost before publishing (its own count)
+
+    @property
+    def unrecorded(self) -> int:
+        """Frames a producer published that are not in the recording."""
+        return max(0, self.published - self.frames) if self.published is not None else 0
 
     @property
     def ok(self) -> bool:
         return not (self.gaps or self.seq_out_of_order or self.host_time_backwards
-                    or self.device_time_backwards or self.bad_sizes)
+                    or self.device_time_backwards or self.bad_sizes or self.unrecorded)
 
 
 @dataclass
@@ -60,7 +67,7 @@ class SessionReport:
         d = asdict(self)
         d["ok"] = self.ok
         for s, src in zip(d["streams"], self.streams):
-            s["ok"] = src.ok
+            s["ok"], s["unrecorded"] = src.ok, src.unrecorded
         return d
 
 
@@ -71,12 +78,12 @@ def check_stream(reader: StreamReader) -> StreamReport:
     dev = idx["device_time_ns"]
     gaps, ranges, out_of_order = 0, [], 0
     if len(seq) > 1:
-        d = np.diff(seq)
-        out_of_order = int(np.count_nonzero(d <= 0))
-        for i in np.flatnonzero(d > 1):
-            gaps += int(d[i] - 1)
-            if len(ranges) < MAX_GAPS_LISTED:
-                ranges.append((int(seq[i] + 1), int(seq[i + 1] - 1)))
+        out_of_order = int(np.count_nonzero(np.diff(seq) <= 0))
+        uniq = np.unique(seq)  # a late frame fills its gap: only what never came is missing
+        d = np.diff(uniq)
+        gaps = int(uniq[-1] - uniq[0] + 1 - len(uniq))
+        for i in np.flatnonzero(d > 1)[:MAX_GAPS_LISTED]:
+            ranges.append((int(uniq[i] + 1), int(uniq[i + 1] - 1)))
     has_dev = dev != NO_DEVICE_TIME
     dev_back = int(np.count_nonzero(np.diff(dev[has_dev]) < 0)) if has_dev.sum() > 1 else 0
     info = reader.info
@@ -179,23 +186,37 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
     reader = SessionReader(root)
     repaired = repair(root) if do_repair and needs_repair(reader) else {}
     reader = SessionReader(root)
+    if do_repair:  # derived data a crash (or an older recorder) may not have written
+        t0 = int(reader.manifest.get("t0_host_ns", 0))
+        for sid in reader.stream_ids():
+            if not (root / "streams" / sid / "timestamps.csv").exists():
+                write_timestamps_csv(reader.stream(sid), t0)
+    events = reader.events()
     streams = [check_stream(reader.stream(sid)) for sid in reader.stream_ids()]
+    ends = {e.get("stream_id"): e.get("body") or {} for e in events if str(e.get("topic", "")).startswith("end/")}
+    for s in streams:
+        end = ends.get(s.stream_id)
+        if end and "frames" in end:
+            s.published = int(end["frames"])
+            s.device_dropped = int(end.get("device_dropped", 0))
     problems = []
     dropped = reader.recorder_report().get("bad_messages", 0)
     if dropped:
         problems.append(f"recorder received {dropped} malformed messages")
     if not streams:
         problems.append("no streams recorded")
-    return SessionReport(str(root), reader.manifest.get("status", "?"), streams, len(reader.events()),
+    return SessionReport(str(root), reader.manifest.get("status", "?"), streams, len(events),
                          repaired, problems, list(reader.manifest.get("problems", [])))
 
 
 def format_report(rep: SessionReport) -> str:
     lines = [f"session {rep.path}  status: {rep.status}  events: {rep.events}"]
-    lines.append(f"  {'stream':<20} {'frames':>8} {'gaps':>6} {'order':>6} {'dur s':>8} {'fps':>8} {'MB':>9}")
+    lines.append(f"  {'stream':<20} {'frames':>8} {'published':>9} {'gaps':>6} {'order':>6} {'dur s':>8} "
+                 f"{'fps':>8} {'MB':>9}")
     for s in rep.streams:
         order = "ok" if not (s.seq_out_of_order or s.host_time_backwards or s.device_time_backwards) else "BAD"
-        lines.append(f"  {s.stream_id:<20} {s.frames:>8} {s.gaps:>6} {order:>6} {s.duration_s:>8.2f} "
+        pub = "?" if s.published is None else str(s.published)
+        lines.append(f"  {s.stream_id:<20} {s.frames:>8} {pub:>9} {s.gaps:>6} {order:>6} {s.duration_s:>8.2f} "
                      f"{s.fps:>8.2f} {s.bytes / 1e6:>9.1f}")
         if s.gap_ranges:
             lines.append("    missing seq: " + ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in s.gap_ranges))

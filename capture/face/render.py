@@ -81,6 +81,15 @@ class FaceView:
         self._gradient = {c: None for c in (1, 3)}
         self._gradient_row = (gx + 128).clip(0, 255).astype(np.uint8)
 
+    def warm(self, source: np.ndarray, depth: bool = False) -> None:
+        """Build the lazy parts (noise bank, gradient, photo) now, so the first frame is on time."""
+        ch = 1 if source.ndim == 2 else source.shape[2]
+        self._noise_frame(0, ch)
+        self._gradient_img(ch)
+        if depth:
+            self._noise_frame(0, 1)
+            source_depth_mm()
+
     # -- geometry --------------------------------------------------------------------------
     def drift(self, t: float) -> tuple[float, float, float]:
         """Slow involuntary head motion (source px, source px, degrees): never still, never fast."""
@@ -115,7 +124,8 @@ class FaceView:
         bank = self._noise.get(channels)
         if bank is None:
             shape = (NOISE_BANK, self.height, self.width) + ((channels,) if channels > 1 else ())
-            bank = np.clip(128 + self._rng.normal(0, 2.5, shape), 0, 255).astype(np.uint8)
+            noise = self._rng.standard_normal(shape, dtype=np.float32)
+            bank = np.clip(128 + 2.5 * noise, 0, 255).astype(np.uint8)
             self._noise[channels] = bank
         return bank[(tick * 7 + tick // NOISE_BANK) % NOISE_BANK]
 

@@ -1,0 +1,1 @@
+"""The per-frame analyzer: face -> alignment -> spotting -> AUs -> emotion, live and offline."""

@@ -1,0 +1,57 @@
+"""The study's protocol end to end: subject-independent k-fold CV of one model on one task."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from analysis.datasets.samples import EMOTIONS, STUDY_AUS, LabelBook
+from analysis.models.registry import model_config
+from analysis.protocol.folds import Folds, subject_folds
+from analysis.protocol.metrics import Report, evaluate_binary
+from analysis.training.config import TrainConfig
+from analysis.training.loop import fit, predict_proba
+
+TASKS = ("emotion", "au")
+
+
+@dataclass
+class TaskLabels:
+    names: list[str]
+    y: np.ndarray
+    au_names: list[str]
+    au_y: np.ndarray
+
+
+def task_labels(book: LabelBook, task: str, k: int = 5) -> TaskLabels:
+    """Targets of ``task`` keeping only classes that k folds can all hold (>= k subjects)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; use one of {TASKS}")
+    au_names = [f"AU{a}" for a in STUDY_AUS]
+    au_y = book.au_matrix(STUDY_AUS)
+    names, y = (list(EMOTIONS), book.emotion_matrix(EMOTIONS)) if task == "emotion" else (au_names, au_y)
+    subj = np.array(book.subjects)
+    keep = [j for j in range(y.shape[1]) if len(set(subj[y[:, j] > 0])) >= k]
+    au_keep = [j for j in range(au_y.shape[1]) if au_y[:, j].any()]
+    return TaskLabels([names[j] for j in keep], y[:, keep], [au_names[j] for j in au_keep], au_y[:, au_keep])
+
+
+def cross_validate(name: str, book: LabelBook, clips: Sequence[np.ndarray], task: str, cfg: TrainConfig,
+                   k: int = 5, folds: Folds | None = None, progress: bool = True,
+                   method: str | None = None) -> tuple[Report, np.ndarray]:
+    """Pooled test predictions over the k folds scored per class (eq. 1-4); (report, predictions)."""
+    labels = task_labels(book, task, k)
+    if not labels.names:
+        raise ValueError(f"no {task} class occurs in {k} or more subjects; nothing to evaluate")
+    folds = folds or subject_folds(book.subjects, labels.y, k, seed=cfg.seed)
+    needs_au = model_config(name).family == "au_graph"
+    if needs_au and task != "emotion":
+        raise ValueError(f"{name} recognises emotions through AUs: use --task emotion")
+    pred = np.zeros_like(labels.y)
+    for f, (tr, te) in enumerate(folds):
+        model, _ = fit(name, [clips[i] for i in tr], labels.y[tr], cfg,
+                       au_y=labels.au_y[tr] if needs_au else None, progress=progress)
+        proba = predict_proba(name, model, [clips[i] for i in te], cfg)
+        pred[te] = (proba > cfg.threshold).astype(pred.dtype)
+    return evaluate_binary(labels.y, pred, labels.names, method or name), pred

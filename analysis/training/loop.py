@@ -1,0 +1,124 @@
+"""Fit and predict for every registered model, as the study trained them.
+
+Torch models: SGD (momentum 0.9), weight decay 0.001, lr 0.01 / 10 every ``lr_step`` epochs,
+binary cross-entropy per class (multi-label). AU-graph adds the AU loss with its alpha schedule.
+LBP-TOP: features of TIM-interpolated, resized clips, then one linear SVM per class.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from analysis.models.registry import create_model, model_config
+from analysis.preprocess.crops import resize_clip
+from analysis.preprocess.tim import tim_interpolate
+from analysis.training.config import TrainConfig
+from analysis.training.data import ClipDataset
+
+
+def seed_everything(seed: int) -> None:
+    import random
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, file=sys.stderr, leave=False)
+
+
+def _svm_input(clips: Sequence[np.ndarray], frames: int, size: int) -> list[np.ndarray]:
+    out = []
+    for c in clips:
+        c = np.asarray(c)
+        if c.ndim == 4:
+            c = c.mean(axis=3).astype(np.uint8)
+        out.append(resize_clip(tim_interpolate(c, frames), size))
+    return out
+
+
+def build_model(name: str, num_classes: int, num_aus: int | None = None) -> tuple[Any, dict]:
+    """(new model, the kwargs it was built with)."""
+    kwargs: dict = {"num_classes": num_classes}
+    if model_config(name).family == "au_graph":
+        kwargs["num_aus"] = int(num_aus or 8)
+    return create_model(name, **kwargs), kwargs
+
+
+def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
+        au_y: np.ndarray | None = None, progress: bool = True) -> tuple[Any, dict]:
+    """Train model ``name`` on clips and 0/1 targets ``y`` (n, classes); (model, build kwargs).
+
+    AU-graph also needs ``au_y`` (n, aus): its AU targets and the co-occurrence adjacency.
+    """
+    seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    mc = model_config(name)
+    y = np.asarray(y)
+    model, kwargs = build_model(name, y.shape[1], None if au_y is None else np.asarray(au_y).shape[1])
+    if mc.trainable == "svm":
+        model.fit(_svm_input(clips, cfg.frames, cfg.size or mc.size), y, seed=cfg.seed)
+        return model, kwargs
+    if mc.family == "au_graph":
+        if au_y is None:
+            raise ValueError(f"{name} learns AUs and emotions together: give AU labels (au_y)")
+        model.set_adjacency(np.asarray(au_y))
+    size = cfg.size or mc.size
+    ds = ClipDataset(clips, y, cfg.frames, size, train=True, seed=cfg.seed, aux=au_y)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                                         drop_last=len(ds) > cfg.batch_size)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    model.train()
+    bar = _progress(cfg.epochs, name, progress)
+    try:
+        for epoch in range(cfg.epochs):
+            alpha = 1.0 / 10 ** (epoch // cfg.alpha_step())
+            total, n = 0.0, 0
+            for batch in loader:
+                opt.zero_grad()
+                if mc.family == "au_graph":
+                    x, yb, ab = batch
+                    au_logits, me_logits = model(x)
+                    loss = model.loss(au_logits, me_logits, ab, yb, alpha)
+                else:
+                    x, yb = batch
+                    loss = bce(model(x), yb)
+                loss.backward()
+                opt.step()
+                total += float(loss) * len(x)
+                n += len(x)
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / max(1, n):.4f}", lr=f"{sched.get_last_lr()[0]:.0e}")
+    finally:
+        bar.close()
+    model.eval()
+    return model, kwargs
+
+
+@torch.no_grad()
+def predict_proba(name: str, model: Any, clips: Sequence[np.ndarray], cfg: TrainConfig,
+                  batch_size: int = 8) -> np.ndarray:
+    """(n, classes) probabilities (the SVM's decision squashed by a sigmoid: 0.5 at the margin)."""
+    mc = model_config(name)
+    if mc.trainable == "svm":
+        d = model.decision_function(_svm_input(clips, cfg.frames, cfg.size or mc.size))
+        return 1.0 / (1.0 + np.exp(-d))
+    model.eval()
+    ds = ClipDataset(clips, np.zeros((len(clips), 1)), cfg.frames, cfg.size or mc.size, train=False)
+    out = []
+    for i in range(0, len(ds), batch_size):
+        x = torch.stack([ds[j][0] for j in range(i, min(len(ds), i + batch_size))])
+        logits = model(x)
+        if isinstance(logits, tuple):  # AU-graph: (AU logits, emotion logits)
+            logits = logits[1]
+        out.append(torch.sigmoid(logits).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0))

@@ -1,0 +1,51 @@
+"""Images of the synthetic face for pylon's camera emulator (ImageFileMode).
+
+The emulator replays a folder's images in name order at its frame rate; it decodes PNG too
+slowly for 60 fps at 1600x1200 but reads BMP at full rate, so the views are written as BMP, once,
+into a cache folder.  They show a short loop (a micro-expression and a blink); the emulator's
+pace is its own, so these frames carry no ground truth.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import cv2
+
+from capture.face.render import FaceView, source_gray
+from capture.face.script import FaceEvent, FaceScript
+
+LOOP_FRAMES = 30  # 0.5 s at 60 fps
+LOOP_FPS = 60.0
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mestudio" / "basler-emulator"
+
+
+def loop_script() -> FaceScript:
+    return FaceScript([FaceEvent("micro", [6, 12], 0.05, 0.2, 0.4, 0.9, "positive"),
+                       FaceEvent("blink", [45], 0.3, 0.36, 0.45)], LOOP_FRAMES / LOOP_FPS)
+
+
+def face_view_folders(count: int, width: int, height: int) -> list[Path]:
+    """One folder of BMP frames per camera view (yaw spread like the 4D rig), built if missing."""
+    from capture.face.devices import view_yaws
+
+    script = loop_script()
+    key = hashlib.sha1(f"{script.to_json()}{LOOP_FRAMES}".encode()).hexdigest()[:10]
+    folders = []
+    for i, yaw in enumerate(view_yaws(count)):
+        folder = cache_root() / f"{width}x{height}-yaw{yaw:+.1f}-{key}"
+        done = folder.with_name(folder.name + ".done")  # outside: the emulator reads every file
+        if not done.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            view = FaceView(width, height, yaw, seed=100 + i)
+            for k in range(LOOP_FRAMES):
+                img = view.render(script, k / LOOP_FPS, k, source_gray())
+                cv2.imwrite(str(folder / f"frame{k:04d}.bmp"), img)
+            done.write_text("ok\n")
+        folders.append(folder)
+    return folders
