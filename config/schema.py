@@ -108,6 +108,9 @@ class BaslerArray(_Camera):
     exposure_us: float = Field(5000.0, gt=0)
     gain_db: float = Field(0.0, ge=0)
     grab_strategy: Literal["one-by-one", "latest-only", "latest", "upcoming"] = "one-by-one"
+    # pylon's camera emulation instead of real cameras (sets PYLON_CAMEMU=count for this process)
+    emulate: bool = False
+    # what emulated cameras show: "" their test pattern, "face" the face rig, or a folder of BMPs
     emulated_images: str = ""
 
 
@@ -140,6 +143,17 @@ class KinectCamera(_Device):
     playback: str = ""
 
 
+class RealSenseCamera(_Camera):
+    """Intel RealSense colour + depth (pyrealsense2): a live camera, or `file` (.db3/.bag) replayed."""
+
+    kind: Literal["realsense"]
+    fps: float = Field(30.0, gt=0, le=1000)
+    serial: str = ""
+    file: str = ""
+    realtime: bool = True  # replay at the recording's own pace (False: as fast as it is read)
+    loop: bool = False
+
+
 class AudioInput(_Device):
     """A microphone through pyaudio (PortAudio)."""
 
@@ -152,7 +166,7 @@ class AudioInput(_Device):
 
 Device = Annotated[
     Union[SyntheticCamera, SyntheticRGBD, SyntheticArray, SyntheticAudio,
-          BaslerArray, GenICamCamera, OpenCVCamera, KinectCamera, AudioInput],
+          BaslerArray, GenICamCamera, OpenCVCamera, KinectCamera, RealSenseCamera, AudioInput],
     Field(discriminator="kind"),
 ]
 
@@ -186,7 +200,7 @@ class SessionConfig(Strict):
 
 def stream_ids(dev) -> list[str]:
     """The stream ids a device section publishes (what the recorder will see)."""
-    if isinstance(dev, SyntheticRGBD) or isinstance(dev, KinectCamera):
+    if isinstance(dev, (SyntheticRGBD, KinectCamera, RealSenseCamera)):
         return [f"{dev.name}-color", f"{dev.name}-depth"]
     if isinstance(dev, (SyntheticArray, BaslerArray)):
         return [f"{dev.name}-{i}" for i in range(dev.count)]

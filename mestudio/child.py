@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
     ctx.start_reporting()
     try:
         code = int(role_main(role)(ctx) or 0)
+        error = ctx.status().get("error")
+        if code and error:
+            print(f"ERROR {name}: {error}", file=sys.stderr, flush=True)
     except Exception as e:  # noqa: BLE001 - the node's verdict goes to the supervisor as one line
         traceback.print_exc()
         ctx.heartbeat({"error": f"{type(e).__name__}: {e}"})

@@ -53,6 +53,10 @@ class NodeContext:
         with self._lock:
             self._status.update(status)
 
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
     def start_reporting(self) -> None:
         """Handle SIGTERM, watch the parent, and send heartbeats until stop."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())

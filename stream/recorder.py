@@ -133,7 +133,7 @@ def run(ctx: NodeContext) -> int:
         rec.close()
         sock.close()
     if code:
-        ctx.log.error("recorder: %s", stopped_because)
+        ctx.heartbeat({"error": stopped_because})
     try:
         rep = rec.report(stopped_because)
     except OSError as e:  # a full disk may not even take the report; verify rebuilds it

@@ -1,0 +1,65 @@
+"""Helpers for tests that run real sessions: start `mestudio run`, find its children, wait."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import ROOT
+
+
+def start_run(config: Path, out: Path, *extra: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mestudio", "run", str(config), "--out", str(out), "--quiet", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw)
+
+
+def session_dir(out: Path, timeout_s: float = 20) -> Path:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        found = [p for p in out.glob("*/manifest.json")]
+        if found:
+            return found[0].parent
+        time.sleep(0.05)
+    raise TimeoutError(f"no session folder appeared in {out}")
+
+
+def child(proc: subprocess.Popen, name: str, timeout_s: float = 30) -> psutil.Process:
+    """The node process `python -m mestudio.child ROLE NAME ...` of a running supervisor."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        for c in psutil.Process(proc.pid).children():
+            try:
+                cmd = c.cmdline()
+            except psutil.NoSuchProcess:
+                continue
+            if "mestudio.child" in cmd and cmd[cmd.index("mestudio.child") + 2] == name:
+                return c
+        time.sleep(0.05)
+    raise TimeoutError(f"no child process {name!r}")
+
+
+def wait_recording(root: Path, stream: str, frames: int, timeout_s: float = 30) -> None:
+    """Wait until the recorder has flushed at least ``frames`` index records of ``stream``."""
+    idx = root / "streams" / stream / "index.bin"
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if idx.exists() and idx.stat().st_size >= frames * 48:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{stream}: fewer than {frames} frames recorded in {timeout_s} s")
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout_s: float = 60) -> tuple[int, str, str]:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=timeout_s)
+    return proc.returncode, out, err
+
+
+def manifest(root: Path) -> dict:
+    return json.loads((root / "manifest.json").read_text())

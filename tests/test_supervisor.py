@@ -1,0 +1,189 @@
+"""`mestudio run`: real node processes, real sockets, a real session folder."""
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from capture.pattern import read_stamp
+from stream.session import SessionReader
+from tests.conftest import SMALL_RIG, mestudio, write_config
+from tests.session_helpers import child, manifest, session_dir, start_run, stop, wait_recording
+
+
+@pytest.fixture
+def rig(tmp_path):
+    return write_config(tmp_path / "rig.toml", SMALL_RIG)
+
+
+def test_run_records_every_published_frame(tmp_path, rig):
+    r = mestudio("run", str(rig), "--duration", "3", "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    root = session_dir(tmp_path / "out")
+    m = manifest(root)
+    assert m["status"] == "complete" and not m["problems"]
+    assert {n["exit"] for n in m["nodes"].values()} == {"exited with code 0"}
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    assert v["ok"]
+    streams = {s["stream_id"]: s for s in v["streams"]}
+    assert set(streams) == {"cam", "mic"}
+    for s in streams.values():
+        assert s["gaps"] == 0 and s["published"] == s["frames"] and s["unrecorded"] == 0
+    assert 150 <= streams["cam"]["frames"] <= 260  # 3 s at 60 fps, plus start-up
+    reader = SessionReader(root)
+    for rec, frame in reader.stream("cam").frames():  # every frame is the one its device made
+        assert read_stamp(frame) == rec["seq"]
+    ts = pd.read_csv(root / "streams" / "cam" / "timestamps.csv")
+    assert ts["seq"].is_monotonic_increasing and (ts["session_time_s"] > 0).all()
+    topics = [e["topic"] for e in reader.events()]
+    assert "session/start" in topics and "session/stop" in topics and "info/cam" in topics
+    assert (root / "config.toml").read_text() == rig.read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly(tmp_path, rig, sig):
+    proc = start_run(rig, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 30)
+    kids = psutil.Process(proc.pid).children()
+    code, out, err = stop(proc, sig)
+    assert code == 0, err
+    assert not [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+    m = manifest(root)
+    assert m["status"] == "complete"
+    assert (root / "recorder.json").exists() and (root / "streams" / "cam" / "timestamps.csv").exists()
+    assert "verdict: OK" in out
+
+
+def test_a_device_that_dies_is_reported_at_once(tmp_path, rig):
+    proc = start_run(rig, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 30)
+    cam = child(proc, "cam")
+    t = time.monotonic()
+    cam.kill()
+    code, out, err = stop(proc, sig=0)  # no signal: it must stop by itself
+    assert time.monotonic() - t < 20
+    assert code != 0
+    assert "cam (device) killed by signal SIGKILL" in err
+    m = manifest(root)
+    assert m["status"] == "failed" and "SIGKILL" in m["problems"][0]
+    # what the other device published is still all there
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    mic = next(s for s in v["streams"] if s["stream_id"] == "mic")
+    assert mic["gaps"] == 0 and mic["unrecorded"] == 0
+
+
+def test_recorder_killed_minus_9_loses_at_most_a_second(tmp_path, rig):
+    proc = start_run(rig, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 120)
+    rec = child(proc, "recorder")
+    killed_at = time.monotonic_ns()
+    rec.kill()
+    code, out, err = stop(proc, sig=0)
+    assert code != 0 and "recorder (recorder) killed by signal SIGKILL" in err
+    r = mestudio("verify", str(root), "--json")
+    v = json.loads(r.stdout)
+    assert v["status"] == "failed"  # the supervisor lived on and said why
+    for s in v["streams"]:
+        assert s["gaps"] == 0 and s["seq_out_of_order"] == 0 and s["bad_sizes"] == 0
+    reader = SessionReader(root)
+    cam = reader.stream("cam")
+    last_host = int(cam.index["host_time_ns"][-1])
+    assert (killed_at - last_host) / 1e9 <= 1.0
+    for rec_, frame in cam.frames():
+        assert read_stamp(frame) == rec_["seq"]
+    assert r.returncode == 0  # the repaired session is consistent
+
+
+def test_whole_session_killed_minus_9_is_repaired(tmp_path, rig):
+    proc = start_run(rig, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 60)
+    kids = psutil.Process(proc.pid).children()
+    killed_at = time.monotonic_ns()
+    proc.kill()
+    proc.communicate(timeout=10)
+    gone, alive = psutil.wait_procs(kids, timeout=15)  # orphaned nodes notice and stop
+    assert not alive
+    r = mestudio("verify", str(root), "--json")
+    v = json.loads(r.stdout)
+    assert r.returncode == 0 and v["status"] == "repaired"
+    cam = SessionReader(root).stream("cam")
+    assert (killed_at - int(cam.index["host_time_ns"][-1])) / 1e9 <= 1.0
+    assert "cut short" in " ".join(manifest(root)["problems"])
+
+
+def test_disk_full_stops_recording_and_keeps_what_was_written(tmp_path, rig):
+    import resource
+
+    def limit():  # every file of the session may grow to 3 MB: frames.bin hits it first
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    proc = start_run(rig, tmp_path / "out", "--duration", "20", preexec_fn=limit)
+    code, out, err = stop(proc, sig=0)
+    assert code != 0
+    assert "recorder (recorder) exited with code 3" in err and "disk full" in err
+    root = session_dir(tmp_path / "out")
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam = next(s for s in v["streams"] if s["stream_id"] == "cam")
+    assert cam["frames"] > 10 and cam["gaps"] == 0 and cam["bad_sizes"] == 0
+    for rec_, frame in SessionReader(root).stream("cam").frames():
+        assert read_stamp(frame) == rec_["seq"]
+
+
+def test_a_slow_viewer_does_not_slow_the_recording(tmp_path, zctx):
+    from stream.bus import Endpoints, Subscriber
+    rig = write_config(tmp_path / "rig.toml", SMALL_RIG.replace("heartbeat_s = 0.2", "heartbeat_s = 0.2\nviewer_hwm = 4"))
+    proc = start_run(rig, tmp_path / "out", "--duration", "4")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 10)
+    sub = Subscriber(zctx, Endpoints.load(root), ["cam"], hwm=2)
+    seen = []
+    try:
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            m = sub.recv(0.5)
+            if m is not None:
+                seen.append(m.header.seq)
+                time.sleep(0.1)  # a viewer ten times too slow
+    finally:
+        sub.close()
+    code, out, err = stop(proc, sig=0)
+    assert code == 0, err
+    assert len(seen) >= 5 and np.diff(seen).max() > 1  # the viewer lost frames...
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam = next(s for s in v["streams"] if s["stream_id"] == "cam")
+    assert cam["gaps"] == 0 and cam["unrecorded"] == 0  # ...the recording did not
+
+
+def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, rig):
+    bad = write_config(tmp_path / "bad.toml", SMALL_RIG.replace("fps = 60", "fps = -1"))
+    for args, words in [((str(bad),), "devices[0].fps: Input should be greater than 0"),
+                        ((str(tmp_path / "missing.toml"),), "no such config file"),
+                        ((str(rig), "--duration", "0"), "--duration must be positive")]:
+        r = mestudio("run", *args, "--out", str(tmp_path / "out"))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert words in r.stderr
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = mestudio("run", str(rig), "--out", str(blocker / "sessions"))
+    assert r.returncode == 2 and "cannot create a session in" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_device_that_cannot_start_fails_the_session_with_its_reason(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", SMALL_RIG + '\n[[devices]]\nname = "gone"\nkind = "opencv"\nsource = "/nonexistent.avi"\n')
+    r = mestudio("run", str(cfg), "--duration", "2", "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode != 0
+    assert "gone (device)" in r.stderr
+    root = session_dir(tmp_path / "out")
+    assert manifest(root)["status"] == "failed"
