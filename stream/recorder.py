@@ -31,6 +31,8 @@ class Recorder:
         self.messages = 0
         self.bad_messages = 0
         self.ends: dict[str, dict] = {}  # producer stream id -> its END body
+        self.paused = False  # the operator stopped recording: frames are counted, not written
+        self.skipped_while_paused: dict[str, int] = {}
         self.started_ns = time.monotonic_ns()
 
     def handle(self, parts: list) -> None:
@@ -42,6 +44,9 @@ class Recorder:
             return
         self.messages += 1
         h = msg.header
+        if h.kind == wire.Kind.FRAME and self.paused:
+            self.skipped_while_paused[h.stream_id] = self.skipped_while_paused.get(h.stream_id, 0) + 1
+            return
         if h.kind == wire.Kind.FRAME:
             w = self.writer.streams.get(h.stream_id) or self.writer.stream(
                 h.stream_id, h.dtype, h.shape, h.pixel_format)
@@ -59,8 +64,18 @@ class Recorder:
             self.ends[h.stream_id] = msg.data
         self.writer.event(record)
 
+    def operator(self, verb: str) -> None:
+        """`command/record-stop` and `command/record-start` from the experimenter."""
+        if verb in ("record-stop", "record-start"):
+            self.paused = verb == "record-stop"
+            self.writer.event({"topic": "recorder/" + ("paused" if self.paused else "resumed"),
+                               "kind": "event", "stream_id": "recorder", "seq": 0,
+                               "host_time_ns": wire.now_ns(), "device_time_ns": None,
+                               "body": {"skipped_while_paused": dict(self.skipped_while_paused)}})
+
     def status(self) -> dict:
-        return {"messages": self.messages, "bad_messages": self.bad_messages,
+        return {"messages": self.messages, "bad_messages": self.bad_messages, "paused": self.paused,
+                "skipped_while_paused": dict(self.skipped_while_paused),
                 "bytes": sum(w.bytes for w in self.writer.streams.values()),
                 "streams": {sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes}
                             for sid, w in self.writer.streams.items()}}
@@ -92,6 +107,10 @@ def run(ctx: NodeContext) -> int:
     sock.rcvhwm = 0  # never drop on our side: the queue is bounded by the producers' HWM
     sock.linger = 0
     sock.bind(ctx.endpoints.recorder)
+    commands = ctx.zmq.socket(zmq.SUB)
+    commands.linger = 0
+    commands.setsockopt(zmq.SUBSCRIBE, b"command/record-")
+    commands.connect(ctx.endpoints.broadcast)
     rec = Recorder(ctx.session_dir)
     ctx.heartbeat({"ready": True, **rec.status()})
     stopped_because, code = "stopped", 0
@@ -99,6 +118,8 @@ def run(ctx: NodeContext) -> int:
     quiet_since = None
     try:
         while True:
+            while commands.poll(0):
+                rec.operator(wire.recv(commands).topic.removeprefix("command/"))
             if sock.poll(100):
                 quiet_since = None
                 for _ in range(256):  # drain a burst, then go flush if due
@@ -132,6 +153,7 @@ def run(ctx: NodeContext) -> int:
             pass  # the torn tail is trimmed by verify
         rec.close()
         sock.close()
+        commands.close()
     if code:
         ctx.heartbeat({"error": stopped_because})
     try:

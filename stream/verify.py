@@ -36,16 +36,19 @@ class StreamReport:
     duration_s: float
     fps: float
     published: int | None = None  # frames the producer said it sent (its END message), when known
+    skipped_while_paused: int = 0  # frames not written while the operator had stopped recording
     device_dropped: int = 0  # frames the device itself lost before publishing (its own count)
 
     @property
     def unrecorded(self) -> int:
         """Frames a producer published that are not in the recording."""
-        return max(0, self.published - self.frames) if self.published is not None else 0
+        if self.published is None:
+            return 0
+        return max(0, self.published - self.frames - self.skipped_while_paused)
 
     @property
     def ok(self) -> bool:
-        return not (self.gaps or self.seq_out_of_order or self.host_time_backwards
+        return not (self.gaps > self.skipped_while_paused or self.seq_out_of_order or self.host_time_backwards
                     or self.device_time_backwards or self.bad_sizes or self.unrecorded)
 
 
@@ -194,7 +197,9 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
     events = reader.events()
     streams = [check_stream(reader.stream(sid)) for sid in reader.stream_ids()]
     ends = {e.get("stream_id"): e.get("body") or {} for e in events if str(e.get("topic", "")).startswith("end/")}
+    paused = reader.recorder_report().get("skipped_while_paused", {})
     for s in streams:
+        s.skipped_while_paused = int(paused.get(s.stream_id, 0))
         end = ends.get(s.stream_id)
         if end and "frames" in end:
             s.published = int(end["frames"])

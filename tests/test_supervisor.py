@@ -187,3 +187,28 @@ def test_a_device_that_cannot_start_fails_the_session_with_its_reason(tmp_path):
     assert "gone (device)" in r.stderr
     root = session_dir(tmp_path / "out")
     assert manifest(root)["status"] == "failed"
+
+
+def test_operator_can_stop_and_restart_recording(tmp_path, rig, zctx):
+    import zmq
+    from stream import wire
+    from stream.bus import Endpoints
+    proc = start_run(rig, tmp_path / "out", "--duration", "5")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 10)
+    push = zctx.socket(zmq.PUSH)
+    push.linger = 1000
+    push.connect(Endpoints.load(root).commands)
+    for i, verb in enumerate(["mark", "record-stop", "record-start"]):
+        wire.send(push, wire.json_parts(wire.Kind.EVENT, "monitor", i, {"note": verb}, topic=f"command/{verb}"))
+        time.sleep(1.0)
+    push.close()
+    code, out, err = stop(proc, sig=0)
+    assert code == 0, err
+    topics = [e["topic"] for e in SessionReader(root).events()]
+    for t in ["command/mark", "command/record-stop", "recorder/paused", "command/record-start", "recorder/resumed"]:
+        assert t in topics
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam = next(s for s in v["streams"] if s["stream_id"] == "cam")
+    assert 30 <= cam["skipped_while_paused"] <= 90  # about a second at 60 fps
+    assert cam["gaps"] == cam["skipped_while_paused"] and cam["unrecorded"] == 0 and v["ok"]
