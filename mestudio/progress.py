@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 
 
 class TerminalProgress:
@@ -12,12 +13,16 @@ class TerminalProgress:
         self.out = stream
         self.tty = stream.isatty()
         self.every_s = every_s if self.tty else max(every_s, 5.0)
-        self._last: dict[str, tuple[float, int]] = {}
+        self._history: dict[str, deque] = {}
         self._last_print = 0.0
 
-    def _rate(self, key: str, count: int, now: float) -> float:
-        t, n = self._last.get(key, (now, count))
-        self._last[key] = (now, count)
+    def _rate(self, key: str, count: int, now: float, window_s: float = 3.0) -> float:
+        """Rate over the last few seconds: heartbeats arrive in steps, a 1 s window would jitter."""
+        h = self._history.setdefault(key, deque())
+        h.append((now, count))
+        while len(h) > 2 and now - h[0][0] > window_s:
+            h.popleft()
+        (t, n) = h[0]
         return (count - n) / (now - t) if now > t else 0.0
 
     def __call__(self, sup) -> None:
