@@ -5,6 +5,7 @@ is the node's verdict; on an error its last line says what went wrong, for the s
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -23,8 +24,11 @@ def main(argv: list[str]) -> int:
     session_dir = Path(session)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    manifest = json.loads((session_dir / "manifest.json").read_text())
+    config_path = manifest.get("config_path")
     ctx = NodeContext(name=name, role=role, config=load_session_config(session_dir / "config.toml"),
-                      session_dir=session_dir, endpoints=Endpoints.load(session_dir))
+                      session_dir=session_dir, endpoints=Endpoints.load(session_dir),
+                      config_dir=Path(config_path).parent if config_path else session_dir)
     ctx.start_reporting()
     try:
         code = int(role_main(role)(ctx) or 0)

@@ -66,7 +66,8 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
-def create_session(cfg: SessionConfig, config_text: str, out: Path | None = None) -> Path:
+def create_session(cfg: SessionConfig, config_text: str, out: Path | None = None,
+                   config_path: Path | None = None) -> Path:
     """Make the session folder with its manifest and config snapshot; clear error if unwritable."""
     base = Path(out) if out is not None else cfg.session.output
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -92,7 +93,9 @@ def create_session(cfg: SessionConfig, config_text: str, out: Path | None = None
         "software": f"mestudio {mestudio.__version__}", "session": cfg.session.name,
         "participant": cfg.session.participant, "consent": cfg.session.consent, "notes": cfg.session.notes,
         "host": socket.gethostname(), "created": _now_iso(), "status": "recording",
-        "supervisor_pid": os.getpid(), "t0_host_ns": wire.now_ns(), "t0_wall_ns": time.time_ns(),
+        "supervisor_pid": os.getpid(),
+        # relative paths in the config (a protocol, clips, a checkpoint) are relative to this file
+        "config_path": str(Path(config_path).resolve()) if config_path else None, "t0_host_ns": wire.now_ns(), "t0_wall_ns": time.time_ns(),
         "devices": [d.model_dump(mode="json") for d in cfg.enabled_devices],
         "config": cfg.model_dump(mode="json"),
     })
@@ -311,11 +314,12 @@ class Supervisor:
 
 
 def run_session(cfg: SessionConfig, config_text: str, *, out: Path | None = None,
+                config_path: Path | None = None,
                 duration_s: float | None = None,
                 on_progress: Callable[[Supervisor], None] | None = None,
                 on_start: Callable[[Supervisor], None] | None = None) -> SessionResult:
     """Run one session start to end; SIGINT/SIGTERM stop it cleanly."""
-    root = create_session(cfg, config_text, out)
+    root = create_session(cfg, config_text, out, config_path)
     sup = Supervisor(cfg, root, on_progress)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     if threading.current_thread() is threading.main_thread():

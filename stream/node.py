@@ -31,10 +31,16 @@ class NodeContext:
     stop: threading.Event = field(default_factory=threading.Event)
     zmq: zmq.Context = field(default_factory=zmq.Context)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mestudio"))
+    config_dir: Path = Path(".")  # where the session file was: its relative paths start here
     _status: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
     _closing: threading.Event = field(default_factory=threading.Event)
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the config, made absolute against the config file's own folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.config_dir / p).resolve()
 
     # -- sending and receiving ------------------------------------------------------------
     def publisher(self, record: bool = True, **kw) -> Publisher:

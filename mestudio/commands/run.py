@@ -32,7 +32,8 @@ def run_config(command: str, path: Path, duration: float | None, out: Path | Non
         return fail(command, f"--duration must be positive, got {duration}", 2), None
     progress = None if quiet else TerminalProgress()
     try:
-        result = run_session(cfg, text, out=out, duration_s=duration, on_progress=progress)
+        result = run_session(cfg, text, out=out, config_path=Path(path), duration_s=duration,
+                             on_progress=progress)
     except SessionError as e:
         return fail(command, str(e), 2), None
     finally:

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from mestudio.commands import fail
+
+NAME = "monitor"
+HELP = "the experimenter's live window on a running session or a replay (default: the newest one)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("target", nargs="?", metavar="SESSION_OR_LIVE_FILE",
+                   help="a running session's folder or a /tmp/mestudio-live/<pid>.json entry "
+                        "(default: the newest running session or replay)")
+    p.add_argument("--duration", type=float, metavar="S", help="close the window after S seconds")
+    p.add_argument("--screenshot", type=Path, metavar="PNG", help="save the window as PNG when it closes")
+    p.add_argument("--stats-json", type=Path, metavar="FILE",
+                   help="write what the window received and drew (latency, repaints) as JSON when it closes")
+    p.add_argument("--fps", type=float, default=25.0, help="repaints per second (default 25)")
+    p.add_argument("--size", default="1600x1000", metavar="WxH", help="window size (default 1600x1000)")
+
+
+def run(args) -> int:
+    # Qt is imported here, not at module top: `mestudio --help` imports every command module
+    from monitor.errors import MonitorError
+    from monitor.target import resolve
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        return fail(NAME, f"--size must look like 1600x1000, got {args.size!r}", 2)
+    if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
+        return fail(NAME, "--fps and --duration must be positive", 2)
+    try:
+        target = resolve(args.target)
+        from monitor.app import run_monitor
+        return run_monitor(target, duration_s=args.duration, screenshot=args.screenshot,
+                           stats_json=args.stats_json, fps=args.fps, size=(w, h))
+    except MonitorError as e:
+        return fail(NAME, str(e), 2)
