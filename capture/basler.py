@@ -52,8 +52,10 @@ class BaslerArray(Device):
     def _open(self) -> None:
         pylon, genicam = import_pylon()
         s = self.spec
+        if s.emulate:  # pylon reads PYLON_CAMEMU each time it enumerates
+            os.environ["PYLON_CAMEMU"] = str(max(s.count, int(os.environ.get("PYLON_CAMEMU") or 0)))
         tl = pylon.TlFactory.GetInstance()
-        found = list(tl.EnumerateDevices())
+        found = [d for d in tl.EnumerateDevices() if not s.emulate or d.GetDeviceClass() == "BaslerCamEmu"]
         chosen = self._choose(found)
         self._pylon = pylon
         self._array = pylon.InstantCameraArray(len(chosen))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 
-from capture.face.render import FaceView, source_gray
+from capture.face.render import RENDER_VERSION, FaceView, source_gray
 from capture.face.script import FaceEvent, FaceScript
 
 LOOP_FRAMES = 30  # 0.5 s at 60 fps
@@ -35,7 +35,7 @@ def face_view_folders(count: int, width: int, height: int) -> list[Path]:
     from capture.face.devices import view_yaws
 
     script = loop_script()
-    key = hashlib.sha1(f"{script.to_json()}{LOOP_FRAMES}".encode()).hexdigest()[:10]
+    key = hashlib.sha1(f"{script.to_json()}{LOOP_FRAMES}{RENDER_VERSION}".encode()).hexdigest()[:10]
     folders = []
     for i, yaw in enumerate(view_yaws(count)):
         folder = cache_root() / f"{width}x{height}-yaw{yaw:+.1f}-{key}"

@@ -19,8 +19,7 @@ BACKENDS: dict[str, str] = {
     "genicam": "capture.genicam:GenICamCamera",
     "opencv": "capture.opencv_camera:OpenCVCamera",
     "kinect": "capture.kinect:KinectCamera",
-    "realsense-playback": "capture.realsense:RealSensePlayback",
-    "fakenect": "capture.fakenect:FakenectKinect",
+    "realsense": "capture.realsense:RealSenseCamera",
     "audio": "capture.audio:AudioInput",
 }
 

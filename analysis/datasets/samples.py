@@ -1,7 +1,7 @@
 """One labelled clip (`Sample`) and a label book (`LabelBook`): what every reader returns."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -116,7 +116,3 @@ class LabelBook(Sequence[Sample]):
             "apex": s.apex, "offset": s.offset, "aus": "+".join(map(str, s.aus)),
             "emotions": "+".join(s.emotions), "raw_emotion": s.raw_emotion, "video": s.video,
             "kind": s.kind} for s in self.samples])
-
-
-def with_emotions(sample: Sample, emotions: Sequence[str]) -> Sample:
-    return replace(sample, emotions=tuple(emotions))

@@ -1,10 +1,11 @@
 """Clips cut from a mestudio session: spotted or annotated intervals of one video stream.
 
-An interval is a dict with ``onset_s`` and ``offset_s`` (session seconds, from the manifest's
-``t0_host_ns``), optional ``apex_s``, ``aus`` (list of AU numbers or a "4+7" string),
-``emotions`` and ``kind``. `intervals_from_events` collects them from events.jsonl records whose
-``type`` (or ``kind``) is one of the given names, e.g. the analyzer's spotted events or an
-operator's annotations.
+An interval is a dict with either ``onset_seq``/``offset_seq`` (frame sequence numbers of the
+stream, as the analyzer's events carry them) or ``onset_s``/``offset_s`` (seconds: session time
+from the manifest's ``t0_host_ns``, or host time when ``time_base`` is "host"), optional
+``apex_seq``/``apex_s``, ``aus`` (AU numbers or a "4+7" string), ``emotions`` and ``kind``.
+`intervals_from_events` collects them from events.jsonl: the analyzer's spotted events (body
+type "event", kinds micro/macro; blinks left out) and annotations (type "annotation" or "spot").
 """
 from __future__ import annotations
 
@@ -22,18 +23,26 @@ def _first(d: dict, *keys: str):
     return next((d[k] for k in keys if k in d and d[k] is not None), None)
 
 
-def intervals_from_events(events: Iterable[dict], types: Sequence[str] = ("spot", "annotation")) -> list[dict]:
-    """Records of events.jsonl that carry an interval and whose type is in ``types``."""
+def intervals_from_events(events: Iterable[dict], types: Sequence[str] = ("event", "spot", "annotation"),
+                          kinds: Sequence[str] = ("micro", "macro")) -> list[dict]:
+    """Records of events.jsonl that carry an interval, whose type is in ``types`` and whose
+    kind (when they have one) is in ``kinds``."""
     out = []
     for e in events:
-        body = e.get("body", e) if isinstance(e.get("body", e), dict) else e
-        typ = _first(body, "type", "kind") or _first(e, "type", "kind")
-        if typ not in types:
+        body = e["body"] if isinstance(e.get("body"), dict) else e
+        if body.get("type") not in types or body.get("kind", kinds[0] if kinds else None) not in kinds:
+            continue
+        iv = dict(body)
+        if "onset_seq" in body and "offset_seq" in body:
+            out.append(iv)
             continue
         on, off = _first(body, "onset_s", "start_s"), _first(body, "offset_s", "end_s")
         if on is None or off is None:
             continue
-        out.append({**body, "onset_s": float(on), "offset_s": float(off)})
+        iv.update(onset_s=float(on), offset_s=float(off))
+        if body.get("type") == "event":
+            iv.setdefault("time_base", "host")  # the analyzer stamps frames' host times
+        out.append(iv)
     return out
 
 
@@ -57,22 +66,27 @@ def session_clips(session_dir: str | Path, stream_id: str, intervals: Sequence[d
     stream = reader.stream(stream_id)
     if len(stream) == 0:
         raise ClipNotFoundError(f"{session_dir}: stream {stream_id!r} has no frames")
-    t0 = reader.manifest.get("t0_host_ns", int(stream.index["host_time_ns"][0]))
-    times = (stream.index["host_time_ns"].astype(np.int64) - int(t0)) / 1e9
+    host = stream.index["host_time_ns"].astype(np.int64)
+    t0 = int(reader.manifest.get("t0_host_ns", int(host[0])))
+    seqs = stream.index["seq"].astype(np.int64)
     subject = subject or str(reader.manifest.get("participant", "") or Path(session_dir).name)
     samples, clips = [], []
     for k, iv in enumerate(intervals):
-        lo, hi = np.searchsorted(times, [iv["onset_s"], iv["offset_s"]], side="left")
-        hi = min(int(hi), len(stream) - 1)
+        if "onset_seq" in iv:
+            key, vals = seqs, (iv["onset_seq"], iv.get("apex_seq"), iv["offset_seq"])
+            what = f"frames {iv['onset_seq']}-{iv['offset_seq']}"
+        else:
+            key = host / 1e9 if iv.get("time_base") == "host" else (host - t0) / 1e9
+            vals = (iv["onset_s"], iv.get("apex_s"), iv["offset_s"])
+            what = f"{iv['onset_s']:.3f}-{iv['offset_s']:.3f} s"
+        lo = int(np.searchsorted(key, vals[0], side="left"))
+        hi = min(int(np.searchsorted(key, vals[2], side="right")) - 1, len(stream) - 1)
         if hi <= lo:
-            raise ClipNotFoundError(f"{session_dir}: interval {iv['onset_s']:.3f}-{iv['offset_s']:.3f} s "
-                                    f"holds no frames of {stream_id!r}")
-        frames = np.stack([_gray(stream.frame(i), stream.info) for i in range(int(lo), hi + 1)])
-        apex = None
-        if iv.get("apex_s") is not None:
-            apex = int(np.searchsorted(times, iv["apex_s"]))
+            raise ClipNotFoundError(f"{session_dir}: interval {what} holds no frames of {stream_id!r}")
+        frames = np.stack([_gray(stream.frame(i), stream.info) for i in range(lo, hi + 1)])
+        apex = None if vals[1] is None else int(np.searchsorted(key, vals[1]))
         emos = tuple(e for e in (study_emotion(x) for x in iv.get("emotions", ()) or ()) if e)
-        samples.append(Sample("session", subject, f"{stream_id}#{k}", int(lo), apex, hi,
+        samples.append(Sample("session", subject, f"{stream_id}#{k}", lo, apex, hi,
                               _aus(iv.get("aus")), emos, video=str(session_dir),
                               kind=str(iv.get("kind", "micro"))))
         clips.append(frames)

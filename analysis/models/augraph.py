@@ -64,9 +64,10 @@ class AUGraph(nn.Module):
 
     @staticmethod
     def loss(au_logits: torch.Tensor, me_logits: torch.Tensor, au_target: torch.Tensor,
-             me_target: torch.Tensor, alpha: float) -> torch.Tensor:
+             me_target: torch.Tensor, alpha: float, me_pos_weight: torch.Tensor | None = None) -> torch.Tensor:
         bce = nn.functional.binary_cross_entropy_with_logits
-        return alpha * bce(au_logits, au_target.float()) + (1.1 - alpha) * bce(me_logits, me_target.float())
+        l_au = bce(au_logits, au_target.float())
+        return alpha * l_au + (1.1 - alpha) * bce(me_logits, me_target.float(), pos_weight=me_pos_weight)
 
 
 @register_model(ModelConfig("au_graph", "au_graph", "Res3D+SCA AU detector feeding a one-layer AU GCN (AU-graph)"))

@@ -43,7 +43,7 @@ def _cost(counts: np.ndarray, sizes: np.ndarray, total_counts: np.ndarray) -> fl
 
 
 def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int = 0,
-                  tries: int = 200) -> Folds:
+                  tries: int = 60) -> Folds:
     """Split samples (``subjects[i]`` owns sample i; ``labels`` (n, c) 0/1) into ``k`` folds."""
     labels = np.asarray(labels)
     if labels.ndim == 1:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+INPUTS = ("frames", "onset_diff")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 80
@@ -18,7 +21,16 @@ class TrainConfig:
     size: int | None = None           # crop side; None: the model's (112, or 64 for tiny)
     alpha_every: int | None = None    # AU-graph: epochs between alpha/10; None: epochs // 3
     threshold: float = 0.5            # probability above which a class is detected
+    # "frames" (the study); "onset_diff": every frame minus the clip's first (onset) frame, which
+    # leaves only the motion: who the face belongs to drops out
+    input: str = "frames"
+    balance: bool = False             # weigh each class's positives by negatives/positives
     threads: int | None = None        # torch CPU threads; None: torch's default
+    device: str = "cpu"               # "cuda" on a GPU machine; models come back on the CPU
+
+    def __post_init__(self) -> None:
+        if self.input not in INPUTS:
+            raise ValueError(f"input {self.input!r}: use one of {INPUTS}")
 
     def step_every(self) -> int:
         return max(1, self.lr_step if self.lr_step else self.epochs // 2)

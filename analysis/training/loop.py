@@ -41,6 +41,13 @@ def _svm_input(clips: Sequence[np.ndarray], frames: int, size: int) -> list[np.n
     return out
 
 
+def _pos_weight(y: np.ndarray) -> torch.Tensor:
+    """negatives/positives per class (1 where a class has no positives), capped at 10."""
+    pos = y.sum(axis=0).astype(np.float32)
+    w = np.where(pos > 0, (len(y) - pos) / np.maximum(pos, 1), 1.0)
+    return torch.from_numpy(np.clip(w, 1.0, 10.0).astype(np.float32))
+
+
 def build_model(name: str, num_classes: int, num_aus: int | None = None) -> tuple[Any, dict]:
     """(new model, the kwargs it was built with)."""
     kwargs: dict = {"num_classes": num_classes}
@@ -69,13 +76,18 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
             raise ValueError(f"{name} learns AUs and emotions together: give AU labels (au_y)")
         model.set_adjacency(np.asarray(au_y))
     size = cfg.size or mc.size
-    ds = ClipDataset(clips, y, cfg.frames, size, train=True, seed=cfg.seed, aux=au_y)
+    dev = torch.device(cfg.device)
+    model.to(dev)
+    ds = ClipDataset(clips, y, cfg.frames, size, train=True, seed=cfg.seed, aux=au_y, mode=cfg.input)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                                          drop_last=len(ds) > cfg.batch_size)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    pos_weight = _pos_weight(y).to(dev) if cfg.balance else None
+
+    def bce(logits, target):
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
     model.train()
     bar = _progress(cfg.epochs, name, progress)
     try:
@@ -84,23 +96,24 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
             total, n = 0.0, 0
             for batch in loader:
                 opt.zero_grad()
+                batch = [b.to(dev) for b in batch]
                 if mc.family == "au_graph":
                     x, yb, ab = batch
                     au_logits, me_logits = model(x)
-                    loss = model.loss(au_logits, me_logits, ab, yb, alpha)
+                    loss = model.loss(au_logits, me_logits, ab, yb, alpha, pos_weight)
                 else:
                     x, yb = batch
                     loss = bce(model(x), yb)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(x)
+                total += float(loss.detach()) * len(x)
                 n += len(x)
             sched.step()
             bar.update(1)
             bar.set_postfix(loss=f"{total / max(1, n):.4f}", lr=f"{sched.get_last_lr()[0]:.0e}")
     finally:
         bar.close()
-    model.eval()
+    model.cpu().eval()
     return model, kwargs
 
 
@@ -113,7 +126,7 @@ def predict_proba(name: str, model: Any, clips: Sequence[np.ndarray], cfg: Train
         d = model.decision_function(_svm_input(clips, cfg.frames, cfg.size or mc.size))
         return 1.0 / (1.0 + np.exp(-d))
     model.eval()
-    ds = ClipDataset(clips, np.zeros((len(clips), 1)), cfg.frames, cfg.size or mc.size, train=False)
+    ds = ClipDataset(clips, np.zeros((len(clips), 1)), cfg.frames, cfg.size or mc.size, train=False, mode=cfg.input)
     out = []
     for i in range(0, len(ds), batch_size):
         x = torch.stack([ds[j][0] for j in range(i, min(len(ds), i + batch_size))])

@@ -19,7 +19,8 @@ from capture.face.script import FaceScript
 
 GRID = 4  # the precomputed fields are this many times coarser than the output
 MM_PER_SOURCE_PX = 1.47  # interocular distance 43 px in the photo ~ 63 mm
-NOISE_BANK = 16
+RENDER_VERSION = 2  # bump when frames change: cached emulator images are keyed by it
+NOISE_ROWS = 61  # prime: consecutive ticks start at different rows for 61 frames
 
 
 @lru_cache(maxsize=1)
@@ -121,13 +122,16 @@ class FaceView:
 
     # -- pixels ----------------------------------------------------------------------------
     def _noise_frame(self, tick: int, channels: int) -> np.ndarray:
-        bank = self._noise.get(channels)
-        if bank is None:
-            shape = (NOISE_BANK, self.height, self.width) + ((channels,) if channels > 1 else ())
+        # one noise field NOISE_ROWS taller than a frame; each tick takes a window starting at another
+        # row, so a pixel's noise changes from frame to frame at the cost of ~1 frame of random numbers
+        field = self._noise.get(channels)
+        if field is None:
+            shape = (self.height + NOISE_ROWS, self.width) + ((channels,) if channels > 1 else ())
             noise = self._rng.standard_normal(shape, dtype=np.float32)
-            bank = np.clip(128 + 2.5 * noise, 0, 255).astype(np.uint8)
-            self._noise[channels] = bank
-        return bank[(tick * 7 + tick // NOISE_BANK) % NOISE_BANK]
+            field = np.clip(128 + 2.5 * noise, 0, 255).astype(np.uint8)
+            self._noise[channels] = field
+        start = (tick * 17) % NOISE_ROWS
+        return field[start:start + self.height]
 
     def _gradient_img(self, channels: int) -> np.ndarray:
         g = self._gradient.get(channels)

@@ -30,24 +30,28 @@ def _errors(est: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> dict:
             "rms_per_stream_ms": per}
 
 
-def _ours(sims) -> tuple[dict, dict, float]:
+def _ours(sims, online: bool = True) -> tuple[dict, dict, float]:
     from sync.clock import OnlineClock, fit_stream
     t = time.perf_counter()
     off = {s.stream_id: fit_stream(s.stream_id, s.seq, s.host_ns, s.device_ns, s.rate_hz).corrected_ns
            for s in sims}
     elapsed = time.perf_counter() - t
-    online = {}
-    for s in sims:
+    causal = {}
+    for s in (sims if online else []):
         oc = OnlineClock(s.stream_id, s.rate_hz)
         dev = s.device_ns if s.device_ns is not None else [None] * len(s.seq)
-        online[s.stream_id] = np.array([oc.add(int(q), int(h), None if d is None else int(d))
+        causal[s.stream_id] = np.array([oc.add(int(q), int(h), None if d is None else int(d))
                                         for q, h, d in zip(s.seq, s.host_ns, dev)], np.int64)
-    return off, online, elapsed
+    return off, causal, elapsed
 
 
 def _pyxdf(sims, folder: Path, *, device_clock: bool, can_drop: bool) -> tuple[dict, float]:
     """Load an XDF of the same timestamps with pyxdf's clock sync + dejitter; ns per stream."""
-    import pyxdf
+    try:
+        import pyxdf
+    except ImportError:
+        raise SystemExit("mestudio bench sync: the baseline needs pyxdf: pip install pyxdf "
+                         "(it comes with mestudio[analysis])") from None
 
     from mestudio.benches._xdf import XdfStream, write_xdf
     streams = []
@@ -70,6 +74,20 @@ def _pyxdf(sims, folder: Path, *, device_clock: bool, can_drop: bool) -> tuple[d
         name = st["info"]["name"][0]
         out[name] = np.rint(np.asarray(st["time_stamps"]) * 1e9).astype(np.int64)
     return out, elapsed
+
+
+def _clean_comparison(duration: float) -> dict:
+    """The same rig with no drops and no reset: the case pyxdf's dejitter is designed for."""
+    from sync.simulate import simulate_rig
+    sims = simulate_rig(duration, seed=8, drop_fraction=0.0, reset=False)
+    truth = {s.stream_id: s.truth_ns for s in sims}
+    off, _, _ = _ours(sims, online=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        est, _ = _pyxdf(sims, Path(tmp), device_clock=False, can_drop=False)
+    ours, theirs = _errors(off, truth), _errors(est, truth)
+    return {"mestudio_rms_ms": ours["rms_ms"], "pyxdf_arrival_dejitter_rms_ms": theirs["rms_ms"],
+            "pyxdf_arrival_dejitter_rms_without_bias_ms": theirs["rms_without_bias_ms"],
+            "rms_ratio": round(ours["rms_ms"] / theirs["rms_ms"], 5)}
 
 
 def run(args) -> dict:
@@ -98,4 +116,5 @@ def run(args) -> dict:
     res["rms_ratio_to_baseline"] = round(ours / baselines[best]["rms_ms"], 5)
     res["target_rms_ms"] = 0.1
     res["meets_target"] = bool(ours <= 0.1 and ours < baselines[best]["rms_ms"])
+    res["no_drops_no_reset"] = _clean_comparison(duration)
     return res

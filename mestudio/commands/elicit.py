@@ -111,9 +111,11 @@ def run(args) -> int:
         proto = load_protocol(args.protocol)
         pre = check_protocol(proto)
     except (ConfigError, ElicitError) as e:
-        if args.check and getattr(e, "all_problems", None):
-            for line in e.all_problems[1:]:
+        problems = getattr(e, "all_problems", None)
+        if args.check and problems:
+            for line in problems:
                 print(f"mestudio {NAME}: {line}", file=sys.stderr)
+            return fail(NAME, f"{len(problems)} problems in {args.protocol}; fix them before the session", 2)
         return fail(NAME, str(e), 2)
     for w in pre.warnings:
         print(f"elicit: warning: {w}", file=sys.stderr, flush=True)

@@ -1,0 +1,82 @@
+"""Two spotting scales merged into one causal stream of intervals.
+
+The micro scale (k = 0.2 s) sees movements shorter than about 2k; a macro-expression (0.5-4 s)
+shows in it only as spikes at its rise and fall.  The macro scale runs the same method with a
+longer k on every other frame and keeps only intervals of macro length.  A micro-scale interval
+is held until the macro scale has scored past it; one that overlaps a macro interval is part of
+that movement and dropped.  Latency is therefore the macro scale's (stated by ``latency_s``).
+"""
+from __future__ import annotations
+
+from analysis.spotting import Interval, make_spotter
+from analysis.spotting.spotters import Scored
+
+
+class ScaleBank:
+    def __init__(self, method: str, fps: float, micro_k_s: float, macro_k_s: float | None,
+                 z_high: float, z_low: float, macro_z_high: float | None = None, warmup_s: float = 1.0) -> None:
+        self.micro = make_spotter(method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s)
+        self.macro = None
+        if macro_k_s:
+            self.macro = make_spotter(method, fps / 2, k_s=macro_k_s, work_size=48,
+                                     z_high=macro_z_high or z_high, z_low=z_low, warmup_s=2 * warmup_s)
+        self._pending: list[Interval] = []
+        self._macros: list[Interval] = []
+        self._n = 0  # frames pushed (the micro spotter's index space)
+        self._macro_done = -1  # last frame (micro index) the macro scale has scored
+
+    def latency_s(self) -> float:
+        return max(self.micro.latency_s(), self.macro.latency_s() if self.macro else 0.0)
+
+    def push(self, crop, t: float) -> tuple[Scored | None, list[Interval]]:
+        n = self._n
+        self._n += 1
+        scored, micro_iv = self.micro.push(crop, t)
+        out: list[Interval] = []
+        self._pending += micro_iv
+        if self.macro is None:
+            return scored, self._release(None)
+        if n % 2 == 0:
+            m_scored, macro_iv = self.macro.push(crop, t)
+            out += self._add_macros(macro_iv)
+            if m_scored is not None:
+                self._macro_done = 2 * m_scored.frame
+        return scored, out + self._release(self._horizon())
+
+    def _to_micro_index(self, iv: Interval) -> Interval:
+        """Macro-scale frame numbers count every other frame: back to frame numbers."""
+        return Interval(2 * iv.onset, 2 * iv.apex, 2 * iv.offset, iv.onset_s, iv.apex_s, iv.offset_s,
+                        iv.peak, iv.method + "-macro")
+
+    def _add_macros(self, ivs: list[Interval]) -> list[Interval]:
+        new = [self._to_micro_index(iv) for iv in ivs if iv.kind == "macro"]
+        self._macros += new
+        return new
+
+    def _horizon(self) -> int:
+        """Micro intervals ending at or before this frame can no longer meet a new macro interval."""
+        det = self.macro.detector
+        if det.idle:
+            return self._macro_done
+        return 2 * det.open_since - 1
+
+    def _release(self, horizon: int | None) -> list[Interval]:
+        keep, out = [], []
+        for iv in self._pending:
+            if horizon is not None and iv.offset > horizon:
+                keep.append(iv)
+            elif not any(m.onset <= iv.offset and iv.onset <= m.offset for m in self._macros):
+                out.append(iv)
+        self._pending = keep
+        self._macros = [m for m in self._macros if m.offset >= self._n - 600]
+        return out
+
+    def gap(self) -> list[Interval]:
+        self._pending += self.micro.gap()
+        new = self._add_macros(self.macro.gap()) if self.macro is not None else []
+        return new + self._release(None)
+
+    def flush(self) -> list[Interval]:
+        self._pending += self.micro.flush()
+        new = self._add_macros(self.macro.flush()) if self.macro is not None else []
+        return new + self._release(None)

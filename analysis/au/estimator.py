@@ -1,0 +1,125 @@
+"""Training-free AU estimation from landmark motion against the participant's own neutral face.
+
+For every frame the analyzer gives the landmark measures (measures.py).  Frames outside any
+movement ("quiet" frames: the spotter's score under its threshold) update a running neutral
+baseline per measure (median of the last ``window_s``) and its noise (1.4826 MAD).  For a spotted
+interval each measure's change is its most extreme value inside the interval minus the baseline,
+in units of its noise; an AU is present when its rule's changes pass ``z`` (and ``min_px``).
+
+Covered AUs (of the study's 22): 1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 24, 25, 26, 43, 45.
+Not covered (no landmark signature): 11, 13, 16, 18, 23 (lip shapes the mesh barely resolves), 39,
+56-64 (head and eye turns are removed by alignment, not expressions).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.au.measures import MEASURES
+
+M = {name: i for i, name in enumerate(MEASURES)}
+# AU -> rule over measure changes (measure, direction): every "all" change must pass the
+# threshold, at least one "any" change (when given), and no "not" change (a movement that would
+# mean another AU, e.g. lips corners going down is AU15, so it vetoes AU14 and AU10).
+AU_RULES: dict[int, dict[str, list[tuple[str, int]]]] = {
+    1: {"all": [("inner_brow_height", +1)]},
+    2: {"all": [("outer_brow_height", +1)]},
+    4: {"any": [("inner_brow_height", -1), ("brow_gap", -1)], "not": [("inner_brow_height", +1)]},
+    5: {"all": [("eye_open", +1)], "not": [("inner_brow_height", +1), ("outer_brow_height", +1)]},
+    6: {"all": [("cheek_height", +1)]},
+    7: {"all": [("eye_open", -1), ("lower_lid_height", +1)], "not": [("cheek_height", +1)]},
+    9: {"all": [("nose_ala_height", +1)], "not": [("corner_height", -1), ("corner_height", +1)]},
+    10: {"all": [("upper_lip_height", +1)], "not": [("corner_height", -1)]},
+    12: {"all": [("corner_height", +1)], "not": [("mouth_width", -1)]},
+    14: {"all": [("mouth_width", -1)], "not": [("corner_height", -1)]},
+    15: {"all": [("corner_height", -1)]},
+    17: {"all": [("chin_height", +1)]},
+    20: {"all": [("mouth_width", +1)], "not": [("corner_height", +1)]},
+    24: {"all": [("lip_thickness", -1)]},
+    25: {"all": [("lips_apart", +1)]},
+    26: {"all": [("lips_apart", +1), ("chin_height", -1)]},
+    # a blink pulls the upper lid down and the lower lid does not rise (that would be AU7)
+    45: {"all": [("eye_open", -1)], "not": [("lower_lid_height", +1)]},
+}
+AUS = tuple(sorted(AU_RULES)) + (43,)
+MIN_QUIET = 10  # quiet frames before the baseline is trusted
+BLINK_CLOSURE = 0.1  # eye aperture lost for a blink (fraction of the neutral aperture)
+EYES_CLOSED_S = 1.0  # closed longer than this is AU43 (eyes closed), shorter AU45 (blink)
+
+
+@dataclass
+class AUResult:
+    aus: list[int]  # AUs present
+    strength: dict[int, float]  # AU -> change in noise units (only present AUs)
+    changes: dict[str, float]  # measure -> signed change in noise units
+
+
+class LandmarkAUEstimator:
+    """Keeps the neutral baseline and decides AUs for intervals of measure vectors."""
+
+    def __init__(self, fps: float, window_s: float = 10.0, z: float = 4.5, min_px: float = 0.25) -> None:
+        self.fps = fps
+        self.z, self.min_px = z, min_px
+        self._quiet: deque[np.ndarray] = deque(maxlen=max(MIN_QUIET, int(window_s * fps)))
+        self.baseline: np.ndarray | None = None
+        self.noise: np.ndarray | None = None
+        self._every = max(1, int(fps / 5))
+        self._n = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.baseline is not None
+
+    def observe_quiet(self, m: np.ndarray) -> None:
+        """A frame with no movement under way: it feeds the neutral baseline."""
+        self._quiet.append(m)
+        self._n += 1
+        # refresh often while the baseline is young (a short clip), then 5 times a second
+        if len(self._quiet) >= MIN_QUIET and (len(self._quiet) < 60 or self._n % self._every == 0):
+            q = np.stack(self._quiet)
+            self.baseline = np.median(q, axis=0)
+            self.noise = 1.4826 * np.median(np.abs(q - self.baseline), axis=0) + 1e-3
+
+    def reset(self) -> None:
+        """The face was re-acquired (maybe another person): learn the baseline again."""
+        self._quiet.clear()
+        self.baseline = self.noise = None
+
+    def estimate(self, series: np.ndarray, duration_s: float) -> AUResult:
+        """AUs of one interval from its (T, len(MEASURES)) measure series."""
+        if self.baseline is None or len(series) == 0:
+            return AUResult([], {}, {})
+        d = series - self.baseline
+        ext = d[np.argmax(np.abs(d), axis=0), np.arange(d.shape[1])]  # most extreme signed change
+        px_ok = np.abs(ext) >= self.min_px
+        zc = ext / self.noise
+        changes = {name: round(float(zc[i]), 2) for i, name in enumerate(MEASURES)}
+        aus: list[int] = []
+        strength: dict[int, float] = {}
+        passed = lambda name, sign: sign * zc[M[name]] > self.z and px_ok[M[name]]  # noqa: E731
+        for au, rule in AU_RULES.items():
+            need, any_of, veto = rule.get("all", []), rule.get("any", []), rule.get("not", [])
+            if not all(passed(*c) for c in need) or (any_of and not any(passed(*c) for c in any_of)):
+                continue
+            if any(passed(*c) for c in veto):
+                continue
+            vals = [sign * zc[M[name]] for name, sign in need + [c for c in any_of if passed(*c)]]
+            aus.append(au)
+            strength[au] = round(float(min(vals)), 2)
+        self._resolve(aus, series, duration_s)
+        return AUResult(sorted(aus), {a: strength.get(a, 0.0) for a in aus}, changes)
+
+    def _resolve(self, aus: list[int], series: np.ndarray, duration_s: float) -> None:
+        """Eye closure: a deep closure is a blink (AU45) or, when long, eyes closed (AU43); the
+        landmark model then moves the whole upper face with the lids, so no other AU is kept (the
+        interval is a blink).  Lips apart with jaw drop is AU26, which includes AU25."""
+        eo = M["eye_open"]
+        closure = (self.baseline[eo] - series[:, eo].min()) / max(self.baseline[eo], 1e-3)
+        if 45 in aus:
+            aus.clear()
+            if closure >= BLINK_CLOSURE:
+                aus.append(43 if duration_s > EYES_CLOSED_S else 45)
+        if 26 in aus and 25 in aus:
+            aus.remove(25)

@@ -1,0 +1,53 @@
+"""Typed model of the `[analyzer]` section of a session file (validated by the analyzer itself).
+
+    [analyzer]
+    enabled = true          # the supervisor starts the analyzer node
+    stream = "face"         # the grayscale face camera
+    method = "mdmd"         # spotting: "mdmd" (optical flow, MEGC 2020) or "lbp" (chi-squared, MEGC 2019)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.loader import validate
+
+
+class AnalyzerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    stream: str = "face"
+    method: Literal["mdmd", "lbp"] = "mdmd"
+    # micro scale: k = this many seconds (head/tail frame distance); latency k (mdmd) or 2k (lbp)
+    micro_k_s: float = Field(0.2, gt=0, le=1.0)
+    # macro scale: a second spotter with a longer k, run on every other frame
+    macro_k_s: float = Field(1.0, gt=0, le=3.0)
+    macro: bool = True
+    # thresholds in robust standard deviations of the participant's own quiet score
+    z_high: float = Field(6.0, gt=0)
+    z_low: float = Field(2.0, gt=0)
+    # quiet time the spotter learns the participant's face from before it reports anything
+    warmup_s: float = Field(1.0, gt=0, le=30)
+    macro_z_high: float = Field(8.0, gt=0)  # the macro scale sees slow drift too: a higher bar
+    # AU: change at an interval's extreme, in noise units of the neutral baseline
+    au_z: float = Field(4.5, gt=0)
+    # 1: mediapipe follows the face it acquired (fastest: its detector runs only while no face is
+    # tracked); 2+: the analyzer chooses among the faces found (the one it followed, else the
+    # largest), but the detector then runs on every frame that shows fewer faces (~35% slower)
+    max_faces: int = Field(1, ge=1, le=8)
+    # a spotting-score trace message every this many seconds (frames batched, nothing dropped)
+    trace_every_s: float = Field(0.1, gt=0)
+    # learnt AU model from analysis.models (empty: the training-free landmark estimator)
+    au_model: str = ""
+    au_checkpoint: Path | None = None
+    # frames the live analyzer may hold while it is behind before it counts them as a gap
+    queue_frames: int = Field(600, ge=10)
+    fps: float | None = Field(None, gt=0)  # override the stream's frame rate
+
+
+def load_settings(section: dict, source: str = "[analyzer]") -> AnalyzerSettings:
+    """Validate a session file's `[analyzer]` table; one-line ConfigError naming the bad key."""
+    return validate(AnalyzerSettings, section or {}, source)

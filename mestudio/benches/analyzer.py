@@ -1,0 +1,122 @@
+"""Analyzer speed on one core: face + spotting frames/s on 640x480 against the face-landmark model
+alone (the baseline, same run, same frames), AU + emotion ms per event, and `analyze` speed as a
+multiple of real time.  Frames are the synthetic face rig's (a real photograph with scripted AUs)."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+NAME = "analyzer"
+HELP = "face + spotting fps on 640x480 on one core vs mediapipe face mesh alone; AU+emotion ms; analyze x real time"
+FPS = 60.0
+
+
+def _frames(n: int):
+    import numpy as np
+
+    from capture.face.render import FaceView, source_gray
+    from capture.face.script import default_script
+
+    script = default_script(n / FPS + 1, seed=0)
+    view = FaceView(640, 480, 0.0, seed=1)
+    return np.stack([view.render(script, i / FPS, i, source_gray()) for i in range(n)])
+
+
+def _pin_one_core() -> int:
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    os.sched_setaffinity(0, {cpu})  # threads started from now on (mediapipe's, OpenCV's) share it
+    import cv2
+    cv2.setNumThreads(1)
+    return cpu
+
+
+def _baseline_fps(frames, max_faces: int) -> float:
+    import cv2
+    from mediapipe.python.solutions import face_mesh
+
+    with face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True) as fm:
+        fm.process(cv2.cvtColor(frames[0], cv2.COLOR_GRAY2RGB))
+        t = time.perf_counter()
+        for f in frames:
+            fm.process(cv2.cvtColor(f, cv2.COLOR_GRAY2RGB))
+        return len(frames) / (time.perf_counter() - t)
+
+
+def _pipeline_fps(frames, settings) -> tuple[float, int]:
+    from analysis.analyzer.pipeline import Analyzer
+
+    with Analyzer(settings, FPS) as a:
+        a.process(frames[0], 0, 0.0)
+        t = time.perf_counter()
+        for i, f in enumerate(frames[1:], start=1):
+            a.process(f, i, i / FPS)
+        fps = (len(frames) - 1) / (time.perf_counter() - t)
+        a.finish()
+        return fps, len(a.events)
+
+
+def _au_emotion_ms(repeats: int = 200) -> float:
+    import numpy as np
+
+    from analysis.au import MEASURES, LandmarkAUEstimator
+    from analysis.emotion import emotion_from_aus
+
+    rng = np.random.default_rng(0)
+    est = LandmarkAUEstimator(FPS)
+    for _ in range(60):
+        est.observe_quiet(rng.normal(0, 0.2, len(MEASURES)).astype(np.float32))
+    series = rng.normal(0, 0.2, (24, len(MEASURES))).astype(np.float32)
+    series[8:16, 8] += 3.0  # lip corners up: AU12
+    t = time.perf_counter()
+    for _ in range(repeats):
+        emotion_from_aus(est.estimate(series, 0.4).aus)
+    return (time.perf_counter() - t) / repeats * 1000
+
+
+def _offline_x_realtime(frames, settings) -> float:
+    import json
+
+    from analysis.analyzer.offline import analyze_session
+    from stream.session import FORMAT, SessionWriter
+
+    with tempfile.TemporaryDirectory(prefix="mestudio-bench-") as d:
+        root = Path(d)
+        (root / "manifest.json").write_text(json.dumps({
+            "format": FORMAT, "devices": [{"name": "face", "kind": "synthetic-camera", "fps": FPS}],
+            "config": {"analyzer": {}}}))
+        w = SessionWriter(root)
+        s = w.stream("face", "|u1", frames.shape[1:], "mono8")
+        for i, f in enumerate(frames):
+            s.append(i, None, int(i * 1e9 / FPS), f.tobytes())
+        w.close()
+        return analyze_session(root, settings)["speed_x_realtime"]
+
+
+def run(args) -> dict:
+    from analysis.settings import AnalyzerSettings
+
+    n = 180 if getattr(args, "quick", False) else 900
+    cpu = _pin_one_core()
+    frames = _frames(n)
+    settings = AnalyzerSettings()
+    base = _baseline_fps(frames, settings.max_faces)
+    base_one = _baseline_fps(frames, 1)
+    fps, events = _pipeline_fps(frames, settings)
+    no_macro, _ = _pipeline_fps(frames, settings.model_copy(update={"macro": False}))
+    lbp, _ = _pipeline_fps(frames, settings.model_copy(update={"method": "lbp"}))
+    return {
+        "frames": n, "frame_size": "640x480 mono8", "cpu": f"one core (cpu {cpu})",
+        "baseline_face_mesh_fps": round(base, 1),
+        "baseline_face_mesh_one_face_fps": round(base_one, 1),
+        "face_spotting_fps": round(fps, 1),
+        "face_spotting_x_realtime_60fps": round(fps / FPS, 2),
+        "ratio_to_baseline": round(fps / base, 3),
+        "face_spotting_micro_scale_only_fps": round(no_macro, 1),
+        "face_spotting_lbp_fps": round(lbp, 1),
+        "events_in_run": events,
+        "au_emotion_ms_per_event": round(_au_emotion_ms(), 3),
+        "offline_analyze_x_realtime": _offline_x_realtime(frames, settings),
+        "target": ">= 120 fps (2x real time at 60 fps)",
+    }

@@ -1,0 +1,172 @@
+"""Capture rates: six emulated Basler cameras (1600x1200 @ 60 fps) recorded, beside the emulator alone.
+
+Baseline, same run: pylon's emulator grabbed by bare pypylon in its own process (no mestudio
+code, nothing recorded); then mestudio's Basler backend alone (nothing recorded).  Then the real path: `config/emulated-basler.toml` run by the supervisor
+(the Basler device node publishing, the recorder writing the session), with per-camera fps, drops
+and CPU read back from the session.  Last, the face rig's render cost for the demo's devices.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import time
+
+HELP = "six emulated Basler cameras recording: fps per camera, drops, CPU; emulator alone as baseline"
+
+COUNT, WIDTH, HEIGHT, FPS = 6, 1600, 1200, 60
+
+
+def _cpu_s(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def _emulator_alone(seconds: float, image_dirs: list[str], out) -> None:
+    """In a fresh process: bare pypylon, six emulated cameras showing the same face images."""
+    os.environ["PYLON_CAMEMU"] = str(COUNT)
+    from pypylon import pylon
+
+    tl = pylon.TlFactory.GetInstance()
+    devs = [d for d in tl.EnumerateDevices() if d.GetDeviceClass() == "BaslerCamEmu"][:COUNT]
+    arr = pylon.InstantCameraArray(COUNT)
+    for cam, d in zip(arr, devs):
+        cam.Attach(tl.CreateDevice(d))
+    arr.Open()
+    for i, cam in enumerate(arr):
+        cam.SetCameraContext(i)
+        cam.Width.Value, cam.Height.Value, cam.PixelFormat.Value = WIDTH, HEIGHT, "Mono8"
+        cam.AcquisitionFrameRateEnable.Value = True
+        cam.AcquisitionFrameRateAbs.Value = float(FPS)
+        cam.TestImageSelector.Value, cam.ImageFileMode.Value = "Off", "On"
+        cam.ImageFilename.Value = image_dirs[i]
+    counts = [0] * COUNT
+    arr.StartGrabbing(pylon.GrabStrategy_OneByOne)
+    cpu0, t0 = _cpu_s(resource.RUSAGE_SELF), time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        res = arr.RetrieveResult(1000, pylon.TimeoutHandling_Return)
+        if res is not None and res.IsValid():
+            if res.GrabSucceeded():
+                counts[res.GetCameraContext()] += 1
+            res.Release()
+    dt = time.perf_counter() - t0
+    cpu = _cpu_s(resource.RUSAGE_SELF) - cpu0
+    arr.StopGrabbing()
+    arr.Close()
+    out.put({"fps": [round(c / dt, 2) for c in counts], "cpu_cores": round(cpu / dt, 3)})
+
+
+def _backend_alone(seconds: float, out) -> None:
+    """In a fresh process: mestudio's Basler backend (copies, BlockID checks), nothing recorded."""
+    from config.loader import bundled_config, load_session_config
+    from capture.registry import create_device
+
+    spec = load_session_config(bundled_config("emulated-basler.toml")).devices[0]
+    dev = create_device(spec)
+    counts: dict[str, int] = {}
+    with dev:
+        cpu0, t0 = _cpu_s(resource.RUSAGE_SELF), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            for f in dev.read(1.0):
+                counts[f.stream_id] = counts.get(f.stream_id, 0) + 1
+        dt = time.perf_counter() - t0
+        cpu = _cpu_s(resource.RUSAGE_SELF) - cpu0
+        dropped = dev.dropped
+    out.put({"fps": [round(counts.get(f"{spec.name}-{i}", 0) / dt, 2) for i in range(COUNT)],
+             "cpu_cores": round(cpu / dt, 3), "dropped": dropped})
+
+
+def _in_process(target, seconds: float, *args) -> dict:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(seconds, *args, q), daemon=True)
+    p.start()
+    try:
+        return q.get(timeout=seconds + 60)
+    finally:
+        p.join(10)
+
+
+def emulator_alone(seconds: float) -> dict:
+    from capture.basler_images import face_view_folders
+
+    dirs = [str(p) for p in face_view_folders(COUNT, WIDTH, HEIGHT)]
+    return _in_process(_emulator_alone, seconds, dirs)
+
+
+def recorded_session(seconds: float) -> dict:
+    from config.loader import bundled_config, load_session_config
+    from mestudio.supervisor import run_session
+    from stream.verify import verify
+
+    path = bundled_config("emulated-basler.toml")
+    cfg = load_session_config(path)
+    base = tempfile.mkdtemp(prefix="mestudio-bench-capture-")
+    try:
+        cpu0, t0 = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF), time.perf_counter()
+        result = run_session(cfg, path.read_text(), out=__import__("pathlib").Path(base), duration_s=seconds)
+        wall = time.perf_counter() - t0
+        cpu = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF) - cpu0
+        rep = verify(result.path)
+        streams = {s.stream_id: s for s in rep.streams}
+        per_cam = {}
+        for i in range(COUNT):
+            s = streams.get(f"basler-{i}")
+            per_cam[f"basler-{i}"] = {
+                "fps": s.fps if s else 0.0, "frames": s.frames if s else 0,
+                "gaps": s.gaps if s else None, "device_dropped": s.device_dropped if s else None,
+                "unrecorded": s.unrecorded if s else None}
+        return {"cameras": per_cam, "cpu_cores": round(cpu / wall, 3), "wall_s": round(wall, 2),
+                "problems": list(result.problems), "verify_ok": rep.ok,
+                "recorded_MB_per_s": round(sum(s.bytes for s in rep.streams) / 1e6 / max(1e-9, seconds), 1)}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def face_render_rates(frames: int) -> dict:
+    """Frames per second one core renders, per device of config/demo.toml, and the demo's load."""
+    from capture.face.render import FaceView, source_gray, source_rgb
+    from capture.face.script import default_script
+
+    script = default_script(60, 0)
+    out = {}
+    cases = {"face 640x480 mono8": (640, 480, False, False), "kinect 640x480 rgb8+depth16": (640, 480, True, True),
+             "rig view 800x600 mono8": (800, 600, False, False), "basler view 1600x1200 mono8": (1600, 1200, False, False)}
+    for name, (w, h, rgb, depth) in cases.items():
+        view = FaceView(w, h)
+        src = source_rgb() if rgb else source_gray()
+        view.warm(src, depth)
+        t = time.perf_counter()
+        for k in range(frames):
+            smap = view.sampling_map(script, k / 60)
+            view.render(script, k / 60, k, src, smap)
+            if depth:
+                view.render_depth(smap, k)
+        out[name] = round(frames / (time.perf_counter() - t), 1)
+    # demo.toml: face 60 fps, kinect 30 fps, three rig views at 30 fps
+    load = 60 / out["face 640x480 mono8"] + 30 / out["kinect 640x480 rgb8+depth16"] + 90 / out["rig view 800x600 mono8"]
+    return {"renders_per_s_one_core": out, "demo_rig_cores_needed": round(load, 3)}
+
+
+def run(args) -> dict:
+    quick = getattr(args, "quick", False)
+    seconds = 3.0 if quick else 8.0
+    alone = emulator_alone(seconds)
+    backend = _in_process(_backend_alone, seconds)
+    rec = recorded_session(seconds)
+    base_fps = sum(alone["fps"]) / COUNT
+    rec_fps = sum(c["fps"] for c in rec["cameras"].values()) / COUNT
+    return {
+        "setup": f"{COUNT} emulated Basler cameras {WIDTH}x{HEIGHT} Mono8 at {FPS} fps showing face views, "
+                 f"{seconds:g} s each",
+        "emulator_alone": {"fps_per_camera": alone["fps"], "mean_fps": round(base_fps, 2),
+                           "cpu_cores": alone["cpu_cores"]},
+        "backend_alone": {"fps_per_camera": backend["fps"], "mean_fps": round(sum(backend["fps"]) / COUNT, 2),
+                          "cpu_cores": backend["cpu_cores"], "dropped": backend["dropped"]},
+        "recording": rec,
+        "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
+        "face_rig": face_render_rates(60 if quick else 240),
+    }

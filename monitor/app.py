@@ -1,0 +1,113 @@
+"""Running the window: connect, show, run the Qt loop, and tear down in a fixed order.
+
+Teardown order (so that nothing Qt-owned is destroyed during interpreter finalization): stop the
+repaint timer, take the screenshot and the statistics, close and delete the window while the
+event loop can still process the deletion, then stop the feed thread and close every socket,
+then terminate the ZeroMQ context.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from monitor.feed import LiveFeed
+from monitor.operator import CommandSender
+from monitor.qt import QtCore, application, shutdown
+from monitor.target import Target
+from monitor.window import MonitorWindow
+
+
+def latency_summary(window: MonitorWindow) -> dict:
+    """Capture-to-display latency over every frame drawn: p50/p99 in ms, per stream and all."""
+    out = {}
+    every = []
+    for sid, d in sorted(window.latency_ns.items()):
+        a = np.asarray(d, dtype=np.float64) / 1e6
+        every.append(a)
+        out[sid] = {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
+                    "frames": int(a.size)}
+    if every:
+        a = np.concatenate(every)
+        out["all"] = {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
+                      "frames": int(a.size)}
+    return out
+
+
+def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
+    snap_stats = window.stream_stats
+    return {
+        "target": {"kind": window.target.kind, "label": window.target.label},
+        "wall_s": round(wall_s, 3), "repaints": window.repaints,
+        "repaint_hz": round(window.repaints / wall_s, 2) if wall_s > 0 else 0.0,
+        "received": feed.received, "bad_messages": feed.bad,
+        "frames_drawn": dict(window.frames_drawn),
+        "streams": {sid: {"frames_seen": st.frames_seen, "gaps": st.gaps, "last_seq": st.last_seq,
+                          "ended": st.ended} for sid, st in snap_stats.items()},
+        "latency": latency_summary(window),
+        "events": dict(window.state.counts), "intervals": len(window.state.intervals),
+        "marks": len(window.state.marks), "log_lines": len(window.state.log),
+    }
+
+
+_last_write: dict[str, float] = {}
+
+
+def _write_stats(path: Path, window: MonitorWindow, feed: LiveFeed, wall_s: float, every_s: float = 0.0) -> None:
+    now = time.monotonic()
+    if now - _last_write.get(str(path), -1e9) < every_s:
+        return
+    _last_write[str(path)] = now
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.write_text(json.dumps(window_stats(window, feed, wall_s), indent=2))
+    tmp.replace(path)
+
+
+def run_monitor(target: Target, *, duration_s: float | None = None, screenshot: Path | None = None,
+                stats_json: Path | None = None, fps: float = 25.0, size: tuple[int, int] = (1600, 1000),
+                on_ready=None) -> int:
+    """Open the window on ``target`` until it is closed, Ctrl-C, or ``duration_s`` passes."""
+    app = application()
+    ctx = zmq.Context()
+    feed = LiveFeed(target.endpoints, context=ctx).start()
+    commands = CommandSender(target.endpoints, ctx) if target.kind != "replay" else None
+    window = MonitorWindow(target, feed, commands, fps=fps)
+    window.resize(*size)
+    window.show()
+    # Ctrl-C and SIGTERM close the window cleanly; Python runs signal handlers only between
+    # bytecodes, so a timer wakes it up now and then
+    previous = {s: signal.signal(s, lambda *_: app.quit()) for s in (signal.SIGINT, signal.SIGTERM)}
+    wake = QtCore.QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    started = time.monotonic()
+    if stats_json is not None:  # rewritten every second, so other programs can follow the window
+        wake.timeout.connect(lambda: _write_stats(stats_json, window, feed, time.monotonic() - started, 1.0))
+    if duration_s is not None:
+        QtCore.QTimer.singleShot(int(duration_s * 1000), app.quit)
+    if on_ready is not None:
+        on_ready(window)
+    try:
+        app.exec()
+    finally:
+        wall = time.monotonic() - started
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        wake.stop()
+        window.stop()
+        try:
+            if screenshot is not None:
+                window.save_screenshot(screenshot)
+            if stats_json is not None:
+                _write_stats(stats_json, window, feed, wall)
+        finally:
+            shutdown(app, window)
+            feed.close()
+            if commands is not None:
+                commands.close()
+            ctx.term()
+    return 0

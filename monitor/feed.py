@@ -1,0 +1,186 @@
+"""The monitor's receiving side: a background thread that drains a session's viewer sockets.
+
+It is lossy by construction and never slows a producer: it SUBscribes with a small high-water
+mark to the producers' lossy PUB endpoints (never to a ``*-lossless`` replay endpoint, whose
+XPUB would wait for us), drains them as fast as messages come, and for frames keeps only the
+newest message per stream plus counters read from the headers.  Frames are turned into pixels
+only when the window repaints (see display.py), so a slow repaint costs frames on screen, not
+messages on the wire.  Events (results, markers, sync health, end of stream) are queued for the
+window in order.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+
+import zmq
+
+from stream import wire
+from stream.bus import Endpoints
+from stream.errors import WireFormatError
+
+RATE_WINDOW_NS = 2_000_000_000  # fps and MB/s are measured over the last 2 s of headers
+MAX_EVENTS = 5000  # queued for the window; older ones are dropped if the window stalls
+
+
+@dataclass
+class StreamStats:
+    """What the monitor knows about one stream, from the headers it received."""
+
+    stream_id: str
+    pixel_format: str = ""
+    dtype: str = ""
+    shape: tuple[int, ...] = ()
+    frames_seen: int = 0
+    bytes_seen: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    gaps: int = 0  # sequence numbers that never reached the monitor
+    last_host_ns: int = 0
+    last_arrival_ns: int = 0
+    ended: bool = False
+    _recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=2048), repr=False)
+
+    def take(self, h: wire.Header, nbytes: int, arrival_ns: int) -> None:
+        if self.last_seq is not None and h.seq > self.last_seq + 1:
+            self.gaps += h.seq - self.last_seq - 1
+        if self.first_seq is None:
+            self.first_seq = h.seq
+        self.last_seq = h.seq if self.last_seq is None else max(h.seq, self.last_seq)
+        self.pixel_format, self.dtype, self.shape = h.pixel_format, h.dtype, h.shape
+        self.frames_seen += 1
+        self.bytes_seen += nbytes
+        self.last_host_ns = h.host_time_ns
+        self.last_arrival_ns = arrival_ns
+        self._recent.append((arrival_ns, h.seq, nbytes))
+        while self._recent and arrival_ns - self._recent[0][0] > RATE_WINDOW_NS:
+            self._recent.popleft()
+
+    def rates(self, now_ns: int) -> tuple[float, float]:
+        """(frames/s, MB/s) the stream is producing, from sequence numbers over the last 2 s.
+
+        Counting sequence numbers, not received messages, gives the device's rate even when
+        the monitor itself skips frames.  0 when nothing came for the whole window.
+        """
+        r = [x for x in self._recent if now_ns - x[0] <= RATE_WINDOW_NS]
+        if len(r) < 2 or r[-1][0] == r[0][0]:
+            return 0.0, 0.0
+        dt = (r[-1][0] - r[0][0]) / 1e9
+        fps = (r[-1][1] - r[0][1]) / dt
+        return fps, fps * r[-1][2] / 1e6
+
+    def copy(self) -> "StreamStats":
+        c = StreamStats(self.stream_id, self.pixel_format, self.dtype, self.shape, self.frames_seen,
+                        self.bytes_seen, self.first_seq, self.last_seq, self.gaps, self.last_host_ns,
+                        self.last_arrival_ns, self.ended)
+        c._recent = collections.deque(self._recent, maxlen=self._recent.maxlen)
+        return c
+
+
+@dataclass
+class Snapshot:
+    """What the window takes on one repaint."""
+
+    frames: dict[str, wire.Message]  # newest undisplayed frame per stream
+    stats: dict[str, StreamStats]
+    events: list[wire.Message]
+    received: int  # messages received so far
+    bad: int  # messages that were not mestudio messages
+
+
+def viewer_endpoints(endpoints: Endpoints) -> list[str]:
+    """The lossy endpoints a viewer may connect to (a lossless replay endpoint would wait for us)."""
+    return [ep for name, ep in sorted(endpoints.pubs.items()) if not name.endswith("-lossless")]
+
+
+class LiveFeed:
+    """Receives a session's lossy viewer stream in a thread; ``snapshot()`` hands it to the window."""
+
+    def __init__(self, endpoints: Endpoints, *, hwm: int = 16, context: zmq.Context | None = None) -> None:
+        self._own_ctx = context is None
+        self._ctx = context or zmq.Context()
+        self._sock = self._ctx.socket(zmq.SUB)
+        self._sock.rcvhwm = hwm
+        self._sock.linger = 0
+        self._sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.endpoints = viewer_endpoints(endpoints)
+        for ep in self.endpoints:
+            self._sock.connect(ep)
+        self._lock = threading.Lock()
+        self._latest: dict[str, list] = {}
+        self._stats: dict[str, StreamStats] = {}
+        self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
+        self.received = 0
+        self.bad = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "LiveFeed":
+        self._thread = threading.Thread(target=self._run, name="monitor-feed", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        sock = self._sock
+        while not self._stop.is_set():
+            if not sock.poll(50):
+                continue
+            for _ in range(512):  # a burst, then look at the stop flag again
+                try:
+                    parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError:
+                    return  # the socket was closed under us at shutdown
+                self._take(parts)
+
+    def _take(self, parts: list) -> None:
+        now = time.monotonic_ns()
+        self.received += 1
+        try:
+            if len(parts) != 3:
+                raise WireFormatError(f"{len(parts)} parts")
+            h = wire.Header.unpack(parts[1].buffer)
+            if h.kind != wire.Kind.FRAME:
+                msg = wire.decode(parts)
+        except (WireFormatError, ValueError):
+            self.bad += 1
+            return
+        with self._lock:
+            if h.kind == wire.Kind.FRAME:
+                st = self._stats.get(h.stream_id) or self._stats.setdefault(h.stream_id, StreamStats(h.stream_id))
+                st.take(h, len(parts[2].buffer), now)
+                self._latest[h.stream_id] = parts  # the older frame's buffer is released here
+            else:
+                if h.kind == wire.Kind.END and h.stream_id in self._stats:
+                    self._stats[h.stream_id].ended = True
+                self._events.append(msg)
+
+    def snapshot(self) -> Snapshot:
+        """The newest frame of each stream not yet taken, all queued events, and the counters."""
+        with self._lock:
+            latest, self._latest = self._latest, {}
+            events = list(self._events)
+            self._events.clear()
+            stats = {k: v.copy() for k, v in self._stats.items()}
+        frames = {}
+        for sid, parts in latest.items():
+            try:
+                frames[sid] = wire.decode(parts)
+            except WireFormatError:
+                self.bad += 1
+        return Snapshot(frames, stats, events, self.received, self.bad)
+
+    def close(self) -> None:
+        """Stop the thread, then close the socket (linger 0) and our own context."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        self._sock.close(linger=0)
+        with self._lock:
+            self._latest.clear()
+        if self._own_ctx:
+            self._ctx.term()

@@ -1,0 +1,51 @@
+"""Operator actions: EVENT messages on topic ``command/<verb>`` PUSHed to the session's commands
+endpoint.  The supervisor records each one in events.jsonl and re-broadcasts it to every node
+(the recorder pauses and resumes writing, elicit pauses or skips, the supervisor ends the session
+on ``stop-session``).  Never blocks the
+window: with no supervisor listening (a replay) a command is refused, not queued forever.
+"""
+from __future__ import annotations
+
+import os
+
+import zmq
+
+from stream import wire
+from stream.bus import Endpoints
+
+VERBS = {
+    "record-stop": "pause writing: the recorder keeps the session open and counts what it skips",
+    "record-start": "resume writing",
+    "mark": "mark an event on the timeline (stored as a marker)",
+    "pause-protocol": "pause the elicitation protocol",
+    "resume-protocol": "resume the elicitation protocol",
+    "skip-protocol": "skip to the next step of the protocol",
+    "stop-session": "stop recording and end the session",
+}
+
+
+class CommandSender:
+    def __init__(self, endpoints: Endpoints, context: zmq.Context, name: str = "monitor") -> None:
+        self.name = f"{name}-{os.getpid()}"
+        self.seq = 0
+        self._sock = context.socket(zmq.PUSH)
+        self._sock.linger = 500  # a command sent just before closing still goes out
+        self._sock.sndhwm = 16
+        self._sock.immediate = True  # refuse to send while no supervisor is connected
+        self._sock.connect(endpoints.commands)
+
+    def send(self, verb: str, body: dict | None = None) -> bool:
+        """Send ``command/<verb>``; False when no supervisor takes commands (e.g. a replay)."""
+        if verb not in VERBS:
+            raise ValueError(f"unknown operator command {verb!r}; known: {', '.join(VERBS)}")
+        body = {"host_time_ns": wire.now_ns(), **(body or {})}
+        parts = wire.json_parts(wire.Kind.EVENT, self.name, self.seq, body, topic=f"command/{verb}")
+        try:
+            wire.send(self._sock, parts, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        self.seq += 1
+        return True
+
+    def close(self) -> None:
+        self._sock.close()

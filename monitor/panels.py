@@ -1,0 +1,314 @@
+"""The window's panels: video tiles, spotting trace, AUs and emotion, stream health, event log.
+
+Each panel has ``update(...)`` taking plain data (a feed Snapshot, the MonitorState) and never
+touches a socket; the window calls them from its repaint timer.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from monitor.display import audio_level_dbfs, decimation, depth_range, media_of, to_display
+from monitor.feed import StreamStats
+from monitor.qt import QtCore, QtGui, QtWidgets, pg
+from monitor.state import MonitorState
+
+ACCENT = "#3d7eff"
+WARN = "#ffb020"
+BAD = "#ff5a5f"
+OK = "#3ecf8e"
+MUTED = "#7f8694"
+OVERLAY_MAX_AGE_S = 1.0  # landmarks older than this are hidden rather than drawn in the wrong place
+
+
+class _Tile:
+    """One stream's image with its title and face overlay."""
+
+    def __init__(self, layout: pg.GraphicsLayout, sid: str) -> None:
+        self.sid = sid
+        self.title = layout.addLabel(sid, color="#d6d9e0", size="10pt")
+        layout.nextRow()
+        self.view = layout.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.view.setMenuEnabled(False)
+        self.view.setBackgroundColor("#0c0d10")
+        self.image = pg.ImageItem()
+        self.view.addItem(self.image)
+        self.landmarks = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(80, 255, 170, 200))
+        self.rois = pg.PlotCurveItem(pen=pg.mkPen(WARN, width=1.5), connect="finite")
+        self.view.addItem(self.rois)
+        self.view.addItem(self.landmarks)
+        self.shape: tuple[int, ...] = ()
+        self.depth_limits: tuple[float, float] | None = None
+        self.shown = 0
+
+    def show_frame(self, frame: np.ndarray, pixel_format: str) -> None:
+        step = decimation(frame.shape)
+        if media_of(pixel_format, frame.shape) == "depth" and (self.depth_limits is None or self.shown % 30 == 0):
+            self.depth_limits = depth_range(frame[::step, ::step])  # re-fit the colour map now and then
+        img = to_display(frame, pixel_format, step, self.depth_limits)
+        self.image.setImage(img, autoLevels=False, levels=None if img.ndim == 3 else (0, 255))
+        h, w = frame.shape[:2]
+        if self.shape != frame.shape:
+            self.shape = frame.shape
+            self.image.setRect(QtCore.QRectF(0, 0, w, h))  # overlays draw in full-frame pixels
+            self.view.setRange(QtCore.QRectF(0, 0, w, h), padding=0.0)
+        self.shown += 1
+
+    def show_overlay(self, landmarks: np.ndarray | None, rois: dict | None) -> None:
+        if landmarks is None or len(landmarks) == 0:
+            self.landmarks.setData([], [])
+        else:
+            self.landmarks.setData(landmarks[:, 0], landmarks[:, 1])
+        xs, ys = [], []
+        for x, y, w, h in (rois or {}).values():
+            xs += [x, x + w, x + w, x, x, np.nan]
+            ys += [y, y, y + h, y + h, y, np.nan]
+        self.rois.setData(np.asarray(xs, float), np.asarray(ys, float))
+
+
+class TileView(pg.GraphicsLayoutWidget):
+    """A tile per video or depth stream, laid out in a grid; emits ``painted`` after each paint."""
+
+    painted = QtCore.Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tiles: dict[str, _Tile] = {}
+        self.ci.setSpacing(4)
+        self._placeholder = self.ci.addLabel("waiting for frames…", color=MUTED, size="14pt")
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(ev)
+        self.painted.emit()
+
+    def _layout(self, ids: list[str]) -> None:
+        self.ci.clear()
+        self.tiles.clear()
+        cols = max(1, math.ceil(math.sqrt(len(ids))))
+        for i, sid in enumerate(ids):
+            cell = self.ci.addLayout(row=i // cols, col=i % cols)
+            self.tiles[sid] = _Tile(cell, sid)
+
+    def update_frames(self, frames: dict, stats: dict[str, StreamStats], state: MonitorState) -> list:
+        """Draw the newest frame of each stream; returns the headers of what was drawn."""
+        visual = sorted(sid for sid, st in stats.items() if media_of(st.pixel_format, st.shape) in ("video", "depth"))
+        if visual and sorted(self.tiles) != visual:
+            self._layout(visual)
+        drawn = []
+        for sid, msg in frames.items():
+            tile = self.tiles.get(sid)
+            if tile is None:
+                continue
+            tile.show_frame(msg.data, msg.header.pixel_format)
+            drawn.append(msg.header)
+        for sid, tile in self.tiles.items():
+            st = stats.get(sid)
+            if st is not None:
+                fps, _ = st.rates(time.monotonic_ns())
+                h, w = st.shape[:2] if len(st.shape) >= 2 else (0, 0)
+                tile.title.setText(f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
+                                   f"{fps:.0f} fps{' · ended' if st.ended else ''}</span>")
+            face = state.faces.get(sid)
+            fresh = face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S
+            tile.show_overlay(face.landmarks if fresh else None, face.rois if fresh else None)
+        return drawn
+
+
+class ScorePlot(pg.PlotWidget):
+    """Spotting score over the last minute, its threshold, spotted intervals and operator marks."""
+
+    SPAN_S = 30.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setTitle("spotting score", color="#d6d9e0", size="10pt")
+        self.setLabel("bottom", "session time", units="s")
+        self.showGrid(x=True, y=True, alpha=0.15)
+        self.curve = self.plot(pen=pg.mkPen(ACCENT, width=2))
+        self.threshold = pg.InfiniteLine(angle=0, pen=pg.mkPen(WARN, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
+                                         label="threshold", labelOpts={"color": WARN, "position": 0.05})
+        self.threshold.setVisible(False)
+        self.addItem(self.threshold)
+        self._regions: list[pg.LinearRegionItem] = []
+        self._marks: list[pg.InfiniteLine] = []
+        self.empty = pg.TextItem("no analyzer results yet", color=MUTED, anchor=(0.5, 0.5))
+        self.addItem(self.empty)
+
+    def update_state(self, state: MonitorState) -> None:
+        t, s = state.score_window()
+        now = max(state.now_s, float(t[-1]) if len(t) else 0.0)
+        lo = now - self.SPAN_S
+        self.curve.setData(t, s)
+        self.empty.setVisible(len(t) == 0)
+        if len(t) == 0:
+            self.empty.setPos(now - self.SPAN_S / 2, 0.5)
+        if state.threshold is not None:
+            self.threshold.setValue(state.threshold)
+            self.threshold.setVisible(True)
+        shown = [iv for iv in state.intervals if iv.end_s >= lo]
+        while len(self._regions) < len(shown):
+            r = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 90, 95, 60),
+                                    pen=pg.mkPen(255, 90, 95, 160))
+            self.addItem(r)
+            self._regions.append(r)
+        for r, iv in zip(self._regions, shown):
+            r.setRegion((iv.start_s, iv.end_s))
+            r.setVisible(True)
+        for r in self._regions[len(shown):]:
+            r.setVisible(False)
+        marks = [m for m in state.marks if m[0] >= lo]
+        while len(self._marks) < len(marks):
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#c792ea", width=2), label="mark",
+                                   labelOpts={"color": "#c792ea", "position": 0.92})
+            self.addItem(line)
+            self._marks.append(line)
+        for line, (mt, text) in zip(self._marks, marks):
+            line.setValue(mt)
+            line.label.setFormat(text)
+            line.setVisible(True)
+        for line in self._marks[len(marks):]:
+            line.setVisible(False)
+        top = max(1.0, float(np.max(s)) * 1.1 if len(s) else 1.0, (state.threshold or 0) * 1.2)
+        self.setRange(xRange=(lo, now), yRange=(0, top), padding=0.0)
+
+
+class AUPanel(QtWidgets.QWidget):
+    """The latest event's action units as bars, its emotion in large type."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.emotion = QtWidgets.QLabel("—")
+        self.emotion.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.emotion.setStyleSheet("font-size: 22pt; font-weight: 600; color: #d6d9e0;")
+        self.detail = QtWidgets.QLabel("emotion of the latest event")
+        self.detail.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.detail.setStyleSheet(f"color: {MUTED};")
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setTitle("action units", color="#d6d9e0", size="10pt")
+        self.plot.setYRange(0, 1, padding=0.02)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=pg.mkBrush(ACCENT))
+        self.plot.addItem(self.bars)
+        self.empty = pg.TextItem("no spotted event yet", color=MUTED, anchor=(0.5, 0.5))
+        self.empty.setPos(0.5, 0.5)
+        self.plot.addItem(self.empty)
+        self.plot.setXRange(0, 1, padding=0.0)
+        self.plot.getAxis("bottom").setTicks([[]])
+        for w in (self.emotion, self.detail, self.plot):
+            lay.addWidget(w)
+        lay.setStretch(2, 1)
+        self._aus: dict[str, float] = {}
+
+    def update_state(self, state: MonitorState) -> None:
+        if state.aus != self._aus:
+            self._aus = dict(state.aus)
+            names = list(self._aus)
+            x = np.arange(len(names), dtype=float)
+            h = np.asarray([self._aus[n] for n in names], dtype=float)
+            brushes = [pg.mkBrush(BAD if v >= 0.5 else ACCENT) for v in h]
+            self.bars.setOpts(x=x, height=h, width=0.7, brushes=brushes)
+            self.plot.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(names)]])
+            self.plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0.0)
+            self.empty.setVisible(not names)
+        self.emotion.setText(state.emotion or "—")
+        self.detail.setText(state.emotion_detail or "emotion of the latest event")
+
+
+HEALTH_COLUMNS = ["stream", "media", "fps", "gaps", "MB/s", "latency ms", "offset ms", "drift ppm",
+                  "jitter ms", "level / state"]
+
+
+class HealthTable(QtWidgets.QTableWidget):
+    """Per-stream health: rate, gaps, throughput, display latency, sync, audio level."""
+
+    STALL_S = 1.0
+
+    def __init__(self) -> None:
+        super().__init__(0, len(HEALTH_COLUMNS))
+        self.setHorizontalHeaderLabels(HEALTH_COLUMNS)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.setAlternatingRowColors(True)
+        self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setStretchLastSection(True)
+        self._rows: dict[str, int] = {}
+
+    def _cell(self, row: int, col: int, text: str, colour: str | None = None) -> None:
+        item = self.item(row, col)
+        if item is None:
+            item = QtWidgets.QTableWidgetItem()
+            item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+                                  if col else QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            self.setItem(row, col, item)
+        item.setText(text)
+        item.setForeground(QtGui.QBrush(QtGui.QColor(colour or "#d6d9e0")))
+
+    def update_health(self, stats: dict[str, StreamStats], state: MonitorState, latency_ms: dict[str, float],
+                      audio_levels: dict[str, float]) -> None:
+        now = time.monotonic_ns()
+        for sid in sorted(stats):
+            if sid not in self._rows:
+                self._rows[sid] = self.rowCount()
+                self.insertRow(self.rowCount())
+            r, st = self._rows[sid], stats[sid]
+            fps, mbs = st.rates(now)
+            media = media_of(st.pixel_format, st.shape)
+            stalled = (now - st.last_arrival_ns) / 1e9 > self.STALL_S
+            sync = state.sync.get(sid)
+            lat = latency_ms.get(sid)
+            self._cell(r, 0, sid)
+            self._cell(r, 1, media, MUTED)
+            self._cell(r, 2, f"{fps:.1f}")
+            self._cell(r, 3, str(st.gaps), BAD if st.gaps else None)
+            self._cell(r, 4, f"{mbs:.2f}" if mbs < 1 else f"{mbs:.1f}")
+            self._cell(r, 5, "—" if lat is None else f"{lat:.1f}", WARN if lat and lat > 100 else None)
+            self._cell(r, 6, _fmt(sync and sync.offset_ms, "{:+.2f}"))
+            self._cell(r, 7, _fmt(sync and sync.drift_ppm, "{:+.1f}"))
+            self._cell(r, 8, _fmt(sync and sync.jitter_ms, "{:.2f}"), WARN if sync and (sync.jitter_ms or 0) > 2 else None)
+            if st.ended:
+                self._cell(r, 9, "ended", MUTED)
+            elif stalled:
+                self._cell(r, 9, f"no frames for {(now - st.last_arrival_ns) / 1e9:.0f} s", BAD)
+            elif media == "audio" and sid in audio_levels:
+                self._cell(r, 9, _meter(audio_levels[sid]), OK)
+            else:
+                self._cell(r, 9, "ok", OK)
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "—" if v is None else spec.format(v)
+
+
+def _meter(dbfs: float) -> str:
+    n = int(round(max(0.0, min(1.0, (dbfs + 60.0) / 60.0)) * 20))
+    return f"{'▮' * n}{'·' * (20 - n)} {dbfs:5.1f} dBFS"
+
+
+class EventLog(QtWidgets.QPlainTextEdit):
+    """Markers, spotted events, operator commands and stream ends, newest at the bottom."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(1000)
+        self.setPlaceholderText("events appear here: markers, spotted expressions, operator actions")
+        font = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+        self.setFont(font)
+
+    def add(self, lines: list[str]) -> None:
+        for line in lines:
+            self.appendPlainText(line)
+
+
+def level_of(msg) -> float:
+    return audio_level_dbfs(np.asarray(msg.data))

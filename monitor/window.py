@@ -1,0 +1,231 @@
+"""The monitor's main window: a header with recording and protocol state and the operator's
+buttons, the video tiles, the spotting trace, AUs and emotion, stream health and the event log.
+
+A QTimer repaints at ``fps`` (25 by default): it takes the feed's snapshot (the newest frame per
+stream and the queued events), updates the state and the panels, and nothing else.  Latency is
+measured from a frame's capture stamp (host_time_ns) to the end of the paint that showed it.
+"""
+from __future__ import annotations
+
+import collections
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from monitor.display import media_of
+from monitor.feed import LiveFeed
+from monitor.operator import CommandSender
+from monitor.panels import BAD, MUTED, OK, WARN, AUPanel, EventLog, HealthTable, ScorePlot, TileView, level_of
+from monitor.qt import QtCore, QtGui, QtWidgets
+from monitor.state import MonitorState
+from monitor.target import Target
+
+BUTTON_STYLE = ("QPushButton {padding: 6px 14px; border-radius: 4px; background: #2a2f38; color: #e6e8ee;}"
+                "QPushButton:hover {background: #353b46;} QPushButton:disabled {color: #5c626e;}")
+
+
+class MonitorWindow(QtWidgets.QMainWindow):
+    def __init__(self, target: Target, feed: LiveFeed, commands: CommandSender | None, *,
+                 fps: float = 25.0) -> None:
+        super().__init__()
+        self.target, self.feed, self.commands = target, feed, commands
+        self.state = MonitorState(target.t0_host_ns)
+        self.setWindowTitle(f"mestudio monitor — {target.kind} {target.label}")
+        self.repaints = 0
+        self.frames_drawn: collections.Counter[str] = collections.Counter()
+        self.latency_ns: dict[str, collections.deque] = {}
+        self._pending: list = []  # headers drawn since the last paint
+        self._stats: dict = {}
+        self._audio: dict[str, float] = {}
+        self._free_mb: float | None = None
+        self._next_disk = 0.0
+        self._build()
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(int(1000 / fps))
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        central = QtWidgets.QWidget()
+        root = QtWidgets.QVBoxLayout(central)
+        root.setContentsMargins(8, 8, 8, 8)
+        root.addLayout(self._header())
+        self.tiles = TileView()
+        self.tiles.painted.connect(self._on_painted)
+        self.score = ScorePlot()
+        self.aus = AUPanel()
+        self.health = HealthTable()
+        self.log = EventLog()
+        right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        right.addWidget(self.score)
+        right.addWidget(self.aus)
+        right.setSizes([300, 300])
+        top = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        top.addWidget(self.tiles)
+        top.addWidget(right)
+        top.setSizes([1000, 560])
+        bottom = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        bottom.addWidget(self.health)
+        bottom.addWidget(self.log)
+        bottom.setSizes([900, 660])
+        main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(bottom)
+        main.setSizes([640, 240])
+        root.addWidget(main, 1)
+        self.setCentralWidget(central)
+        self.setStyleSheet(BUTTON_STYLE)
+        self.resize(1600, 1000)
+
+    def _header(self) -> QtWidgets.QHBoxLayout:
+        bar = QtWidgets.QHBoxLayout()
+        self.rec = QtWidgets.QLabel()
+        self.rec.setStyleSheet("font-size: 15pt; font-weight: 700;")
+        sdir = self.target.session_dir
+        self.session = QtWidgets.QLabel(f"<b>{self.target.label}</b>"
+                                        + (f"<br><span style='color:{MUTED}'>{sdir.name}</span>" if sdir else ""))
+        self.session.setToolTip(str(sdir or ""))
+        self.session.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.throughput = QtWidgets.QLabel()
+        self.protocol = QtWidgets.QLabel()
+        self.protocol.setStyleSheet("font-size: 12pt;")
+        for w in (self.rec, self.session, self.throughput, self.protocol):
+            bar.addWidget(w)
+            bar.addSpacing(18)
+        # long texts are cut, never allowed to widen the window
+        self.session.setMaximumWidth(280)
+        self.protocol.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.protocol.setMinimumWidth(120)
+        bar.setStretch(bar.indexOf(self.protocol), 1)
+        self.buttons: dict[str, QtWidgets.QPushButton] = {}
+        for verb, text, key in (("record", "Stop recording", "R"), ("mark", "Mark", "M"),
+                                ("pause-protocol", "Pause protocol", "P"), ("skip-protocol", "Skip", "S"),
+                                ("stop-session", "End session", None)):
+            b = QtWidgets.QPushButton(text + (f"  ({key})" if key else ""))
+            if key:
+                b.setShortcut(QtGui.QKeySequence(key))
+            b.clicked.connect(lambda _checked=False, v=verb: self.command(v))
+            b.setEnabled(self.commands is not None)
+            b.setToolTip("not available: a replay takes no commands" if self.commands is None else "")
+            bar.addWidget(b)
+            self.buttons[verb] = b
+        self.buttons["stop-session"].setStyleSheet("QPushButton {background: #5a1f24;} QPushButton:hover "
+                                                  "{background: #7a2a30;} QPushButton:disabled {background: #2a2f38;}")
+        return bar
+
+    # -- operator actions -----------------------------------------------------------------
+    def command(self, verb: str, *, confirm: bool = True) -> bool:
+        if self.commands is None:
+            return False
+        # the toggles follow the state the supervisor echoes back, so several viewers agree
+        if verb == "record":
+            verb = "record-start" if self.state.recording_paused else "record-stop"
+        if verb == "pause-protocol" and self.state.protocol_paused:
+            verb = "resume-protocol"
+        if verb == "stop-session" and confirm and self.isVisible() and QtWidgets.QMessageBox.question(
+                self, "End session", "Stop all devices and end this session?") != QtWidgets.QMessageBox.StandardButton.Yes:
+            return False
+        ok = self.commands.send(verb, {"session_s": round(self.state.now_s, 3)})
+        if not ok:
+            self.log.add([f"{self.state.now_s:8.2f} s  could not send {verb}: no supervisor is taking commands"])
+        return ok
+
+    # -- repaint --------------------------------------------------------------------------
+    def tick(self) -> None:
+        snap = self.feed.snapshot()
+        for ev in snap.events:
+            self.state.apply(ev)
+        self._stats = snap.stats
+        for sid, msg in snap.frames.items():
+            self.state.observe(msg.header.host_time_ns)
+            st = snap.stats.get(sid)
+            if st is not None and media_of(st.pixel_format, st.shape) == "audio":
+                self._audio[sid] = level_of(msg)
+        drawn = self.tiles.update_frames(snap.frames, snap.stats, self.state)
+        for h in drawn:
+            self.frames_drawn[h.stream_id] += 1
+        self._pending += drawn
+        self.score.update_state(self.state)
+        self.aus.update_state(self.state)
+        self.log.add(self.state.take_log())
+        if self.repaints % 5 == 0:
+            self._update_status()
+        self.repaints += 1
+
+    def _on_painted(self) -> None:
+        if not self._pending or not self.target.live:
+            self._pending.clear()
+            return
+        now = time.monotonic_ns()
+        for h in self._pending:
+            self.latency_ns.setdefault(h.stream_id, collections.deque(maxlen=4096)).append(now - h.host_time_ns)
+        self._pending.clear()
+
+    @property
+    def stream_stats(self) -> dict:
+        """Each stream's counters as of the last repaint."""
+        return self._stats
+
+    def latency_ms(self, last: int = 50) -> dict[str, float]:
+        return {sid: float(np.median(list(d)[-last:])) / 1e6 for sid, d in self.latency_ns.items() if d}
+
+    def _update_status(self) -> None:
+        stats = self._stats
+        now = time.monotonic_ns()
+        self.health.update_health(stats, self.state, self.latency_ms(), self._audio)
+        mbs = sum(st.rates(now)[1] for st in stats.values())
+        flowing = any((now - st.last_arrival_ns) < 1e9 for st in stats.values())
+        ended = self.state.session_stopped or (stats and all(st.ended for st in stats.values()))
+        if self.target.live and self.target.t0_host_ns:
+            elapsed = (now - self.target.t0_host_ns) / 1e9 if not ended else self.state.now_s
+        else:
+            elapsed = self.state.now_s
+        clock = time.strftime("%H:%M:%S", time.gmtime(max(0.0, elapsed)))
+        if self.commands is not None:
+            self.buttons["record"].setText("Resume recording  (R)" if self.state.recording_paused
+                                           else "Stop recording  (R)")
+            self.buttons["pause-protocol"].setText("Resume protocol  (P)" if self.state.protocol_paused
+                                                   else "Pause protocol  (P)")
+        if ended:
+            self.rec.setText(f"<span style='color:{MUTED}'>■ ENDED</span> {clock}")
+        elif self.state.recording_paused and self.target.live:
+            self.rec.setText(f"<span style='color:{WARN}'>❚❚ NOT RECORDING</span> {clock}")
+        elif not flowing:
+            self.rec.setText(f"<span style='color:{WARN}'>◌ WAITING</span> {clock}")
+        elif self.target.live:
+            self.rec.setText(f"<span style='color:{BAD}'>● REC</span> {clock}")
+        else:
+            self.rec.setText(f"<span style='color:{OK}'>▶ REPLAY</span> {clock}")
+        if time.monotonic() >= self._next_disk and self.target.session_dir is not None:
+            self._next_disk = time.monotonic() + 2.0
+            try:
+                self._free_mb = shutil.disk_usage(self.target.session_dir).free / 1e6
+            except OSError:
+                self._free_mb = None
+        free = "—" if self._free_mb is None else f"{self._free_mb / 1e3:.1f} GB free"
+        if self._free_mb is not None and mbs > 0.1:
+            free += f" (~{self._free_mb / mbs / 60:.0f} min)"
+        gaps = sum(st.gaps for st in stats.values())
+        self.throughput.setText(f"<b>{mbs:.1f} MB/s</b>&nbsp; · &nbsp;{free}<br>"
+                                f"<span style='color:{BAD if gaps else MUTED}'>{gaps} frames missing</span>"
+                                f"<span style='color:{MUTED}'> · {len(stats)} streams</span>")
+        self.protocol.setText(f"<span style='color:{MUTED}'>protocol</span>&nbsp; {self.state.elicit_text()}")
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop repainting; the caller closes the feed and the command socket."""
+        self.timer.stop()
+
+    def closeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        self.timer.stop()
+        super().closeEvent(ev)
+
+    def save_screenshot(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.grab().save(str(path)):
+            raise OSError(f"could not write the screenshot {path}")
+        return path

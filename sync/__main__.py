@@ -1,0 +1,38 @@
+"""`python -m sync SESSION [--json]`: the offline sync report and frame sets of a recorded session."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from stream.errors import StreamError
+from sync.errors import SyncError
+from sync.offline import build_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sync", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("session", help="a recorded session folder")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    args = p.parse_args(argv)
+    try:
+        rep = build_report(args.session)
+    except (SyncError, StreamError, OSError) as e:
+        print(f"python -m sync: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rep, indent=2))
+        return 0
+    print(f"sync report: {args.session}/sync/report.json ({rep['seconds']} s)")
+    for sid, h in rep["streams"].items():
+        print(f"  {sid:24s} frames {h['frames']:7d}  drift {h['drift_ppm']:+9.3f} ppm  jitter {h['jitter_ms']:.3f} ms"
+              f"  dropped {h['dropped_frames']}  breaks {h['breaks']}")
+    ch = rep["chirps"]
+    print(f"  chirps: {len(ch['detected'])} detected, {ch['matched']}/{ch['requested']} requests found")
+    fs = rep["framesets"]
+    print(f"  frame sets: {fs['sets']} on {fs['reference']}, {fs['complete']} complete; missing {fs['missing']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

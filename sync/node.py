@@ -1,0 +1,132 @@
+"""The "sync" node: clock models live, audio-paced software triggers, chirps, health, frame sets.
+
+Started by the supervisor when the session file says ``[sync] enabled = true``.  It subscribes
+(lossy) to every stream of the session, publishes ``sync/health`` (and ``sync/framesets`` batches)
+every ``health_interval_s``, ``trigger/<device>`` events paced by the audio clock for devices with
+``trigger = "software"``, and ``sync/chirp`` requests at start, at end and whenever asked
+(``command/chirp`` from the operator, or a ``sync/request-chirp`` event from any node, e.g. the
+elicitation controller at a stimulus onset).  At the end it writes ``<session>/sync/report.json``
+(the live figures) and ``framesets.csv`` (the live sets); ``python -m sync SESSION`` redoes both
+offline from the recording, with the full-session fits.
+"""
+from __future__ import annotations
+
+import csv
+import time
+
+import zmq
+
+from stream import wire
+from stream.node import NodeContext
+from stream.session import write_json_atomic
+from sync.framesets import MISSING
+from sync.hostclock import TimeServer, estimate_offset
+from sync.errors import HostClockError
+from sync.live import LiveSync
+from sync.settings import load_sync_settings
+
+TOPIC_HEALTH = "sync/health"
+TOPIC_FRAMESETS = "sync/framesets"
+TOPIC_CHIRP = "sync/chirp"
+TOPIC_CHIRP_REQUEST = "sync/request-chirp"
+COMMAND_CHIRP = "command/chirp"
+HOST_PROBE_EVERY_S = 10.0
+
+
+def run(ctx: NodeContext) -> int:
+    st = load_sync_settings(ctx.config.sync, str(ctx.session_dir / "config.toml"))
+    live = LiveSync(ctx.config, st)
+    pub = ctx.publisher()
+    producers = [p for p in ctx.endpoints.pubs if p != ctx.name]
+    sub = ctx.subscriber(topics=None, producers=producers, hwm=1000)
+    cmd = ctx.zmq.socket(zmq.SUB)
+    cmd.linger = 0
+    cmd.setsockopt(zmq.SUBSCRIBE, COMMAND_CHIRP.encode())
+    cmd.connect(ctx.endpoints.broadcast)
+    server = TimeServer(ctx.zmq, st.time_server) if st.time_server else None
+    out = ctx.session_dir / "sync"
+    out.mkdir(exist_ok=True)
+    sets_file = open(out / "framesets.csv", "w", newline="")
+    sets_csv = csv.writer(sets_file)
+    if live.framesets:
+        sets_csv.writerow(["set", "time_ns"] + [f"{s}_seq" for s in live.framesets.streams])
+    poller = zmq.Poller()
+    poller.register(sub.sock, zmq.POLLIN)
+    poller.register(cmd, zmq.POLLIN)
+    seqs = {"health": 0, "trigger": 0, "chirp": 0}
+    started_chirp = False
+    next_health = time.monotonic() + st.health_interval_s
+    next_probe = time.monotonic()
+    ctx.heartbeat({"ready": True, "audio": live.audio_id, "triggered": list(live.pacers)})
+
+    def send_event(topic: str, body: dict, key: str) -> None:
+        pub.send(wire.json_parts(wire.Kind.EVENT, ctx.name, seqs[key], body, topic=topic))
+        seqs[key] += 1
+
+    def chirp(reason: str) -> None:
+        body = live.request_chirp(reason)
+        if body is not None:
+            send_event(TOPIC_CHIRP, body, "chirp")
+
+    try:
+        while not ctx.stop.is_set():
+            now = time.monotonic_ns()
+            nxt = live.next_due_ns()
+            wait_ms = 20 if nxt is None else max(0, min(20, (nxt - now) // 1_000_000))
+            for sock, _ in poller.poll(wait_ms):
+                for _ in range(200):  # drain a burst without starving the trigger pacing
+                    try:
+                        msg = wire.recv(sock, zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    h = msg.header
+                    if h.kind == wire.Kind.FRAME:
+                        live.on_frame(h.stream_id, h.seq, h.host_time_ns, h.device_time_ns,
+                                      msg.data if h.stream_id == live.audio_id else None)
+                    elif msg.topic in (COMMAND_CHIRP, TOPIC_CHIRP_REQUEST):
+                        chirp(str((msg.data or {}).get("reason", msg.topic)))
+                    if live.next_due_ns() is not None and live.next_due_ns() <= time.monotonic_ns():
+                        break
+            for name, tick, sample in live.due_triggers(time.monotonic_ns()):
+                send_event(f"trigger/{name}", {"tick": tick, "sample": sample}, "trigger")
+            if not started_chirp and st.chirp.at_start and live.audio and live.audio.model.frames >= 6:
+                chirp("start")
+                started_chirp = True
+            if time.monotonic() >= next_health:
+                next_health = time.monotonic() + st.health_interval_s
+                live.scan_chirps()
+                sets = live.take_framesets(time.monotonic_ns())
+                first = live.sets_emitted - len(sets)
+                for i, s in enumerate(sets):
+                    sets_csv.writerow([first + i, s["time_ns"]] + [s["frames"][k] for k in live.framesets.streams])
+                if sets:
+                    send_event(TOPIC_FRAMESETS, {"sets": sets, "missing_marker": MISSING}, "health")
+                health = live.health()
+                send_event(TOPIC_HEALTH, health, "health")
+                ctx.heartbeat({"triggers": health["triggers"], "chirps": health["chirps"]["requested"]})
+            if st.hosts and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + HOST_PROBE_EVERY_S
+                for ep in st.hosts:
+                    try:
+                        live.host_offsets[ep] = estimate_offset(ctx.zmq, ep, timeout_s=0.2).to_json()
+                        send_event("sync/host_offset", live.host_offsets[ep], "health")
+                    except HostClockError as e:
+                        ctx.log.warning("%s", e)
+                        live.host_offsets[ep] = {"host": ep, "error": str(e)}
+    finally:
+        if st.chirp.at_end:
+            chirp("end")
+        live.scan_chirps()
+        health = live.health()
+        send_event(TOPIC_HEALTH, {**health, "final": True}, "health")
+        write_json_atomic(out / "report.json", {"source": "live", "session": str(ctx.session_dir),
+                                                 "note": "live figures; run `python -m sync SESSION` for the "
+                                                         "offline report with full-session fits", **health})
+        sets_file.close()
+        if server is not None:
+            server.close()
+        cmd.close()
+        sub.close()
+        pub.close()
+        ctx.heartbeat({"final": True})
+    return 0

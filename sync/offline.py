@@ -1,0 +1,205 @@
+"""The sync report of a recorded session: clock models, triggers, chirps, frame sets.
+
+``build_report(session_dir)`` reads only the session folder (raw timestamps are never changed),
+fits every stream's clock, places triggered frames on the audio sample clock, finds the sync
+chirps in the audio track, groups frames into sets, and writes
+
+    <session>/sync/report.json           the figures below
+    <session>/sync/framesets.csv         one row per instant (seq -1 = missing)
+    <session>/sync/timestamps/<id>.csv   seq, device/host/corrected time, segment per frame
+
+Rerunning it replaces those files and nothing else.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from config.schema import SessionConfig, stream_ids
+from stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
+from sync import framesets
+from sync.audio_track import AudioTrack, is_audio, read_track
+from sync.chirp import ChirpSpec, detect
+from sync.clock import StreamFit, fit_stream
+from sync.errors import NotEnoughDataError
+from sync.settings import SyncSettings, load_sync_settings
+
+
+def _settings(reader: SessionReader) -> tuple[SyncSettings, SessionConfig | None]:
+    cfg_json = reader.manifest.get("config")
+    try:
+        cfg = SessionConfig.model_validate(cfg_json) if cfg_json else None
+    except ValueError:
+        cfg = None  # a manifest from another version: sync what the folder holds anyway
+    section = (cfg_json or {}).get("sync", {}) if isinstance(cfg_json, dict) else {}
+    return load_sync_settings(section, str(reader.root / "manifest.json")), cfg
+
+
+def host_offsets(reader: SessionReader, st: SyncSettings) -> dict[str, int]:
+    """stream id -> ns to add to its host times (streams stamped by another host's clock).
+
+    Each estimate is one NTP-like exchange; the one with the lowest round trip is the best.
+    """
+    best: dict[str, dict] = {}
+    for e in reader.events():
+        b = e.get("body") or {}
+        if e.get("topic") == "sync/host_offset" and "offset_ns" in b:
+            if b["host"] not in best or b["rtt_ns"] < best[b["host"]]["rtt_ns"]:
+                best[b["host"]] = b
+    out = {}
+    for host, sids in st.remote_streams.items():
+        if host not in best:
+            raise NotEnoughDataError(f"[sync] remote_streams names {host}, but the session has no clock offset "
+                                     f"for it (was it in [sync] hosts and its time server running?)")
+        for sid in sids:
+            out[sid] = int(best[host]["offset_ns"])
+    return out
+
+
+def fit_session_stream(reader: SessionReader, sid: str, window_s: float,
+                       host_offset_ns: int = 0) -> StreamFit | None:
+    sr = reader.stream(sid)
+    idx = sr.index
+    if len(idx) < 2:
+        return None
+    dev = idx["device_time_ns"]
+    has_dev = bool(np.all(dev != NO_DEVICE_TIME))
+    rate = float(sr.info.get("rate_hz") or 0) or 1e9 / float(np.median(np.diff(idx["host_time_ns"])))
+    host = idx["host_time_ns"] + host_offset_ns  # another host's clock -> this host's
+    if is_audio(sr.info):
+        # a block reaches the host once its *last* sample is in, and its device time is its first
+        host = host - int(round(1e9 / rate))
+    return fit_stream(sid, idx["seq"], host, dev if has_dev else None, rate, window_s=window_s)
+
+
+def _triggered_streams(cfg: SessionConfig | None) -> dict[str, str]:
+    """stream id -> device name, for devices paced by software triggers."""
+    out = {}
+    for d in (cfg.enabled_devices if cfg else []):
+        if getattr(d, "trigger", "") == "software":
+            for sid in stream_ids(d):
+                out[sid] = d.name
+    return out
+
+
+def _audio_time(track: AudioTrack, fit: StreamFit, sample: np.ndarray) -> np.ndarray:
+    """Session host time of absolute audio sample indices, through the audio clock model."""
+    return fit.at(track.device_time_ns(sample))
+
+
+def _chirps(reader: SessionReader, track: AudioTrack, fit: StreamFit, st: SyncSettings) -> dict:
+    spec = ChirpSpec(track.rate, st.chirp.f0_hz, st.chirp.f1_hz, st.chirp.duration_s, st.chirp.amplitude)
+    found = detect(track.samples, spec, threshold=st.chirp.threshold)
+    samples = np.array([track.first_sample + d.sample for d in found])
+    times = _audio_time(track, fit, samples) if len(found) else np.zeros(0)
+    requests = [e for e in reader.events() if e.get("topic") == "sync/chirp"]
+    matched = []
+    for r in requests:
+        want = float(r.get("body", {}).get("sample", -1))
+        if len(samples):
+            j = int(np.argmin(np.abs(samples - want)))
+            err = float(samples[j] - want)
+            if abs(err) <= track.rate * 0.5:  # an output path delays a chirp, never by seconds
+                matched.append({"requested_sample": want, "found_sample": round(float(samples[j]), 3),
+                                "error_samples": round(err, 3), "reason": r.get("body", {}).get("reason", "")})
+                continue
+        matched.append({"requested_sample": want, "found_sample": None, "reason": r.get("body", {}).get("reason", "")})
+    return {"detected": [{"sample": round(float(s), 3), "time_ns": int(t), "score": round(d.score, 3)}
+                         for s, t, d in zip(samples, times, found)],
+            "requested": len(requests), "matched": sum(m["found_sample"] is not None for m in matched),
+            "requests": matched}
+
+
+def _write_timestamps(folder: Path, sid: str, reader: SessionReader, fit: StreamFit, t0: int) -> None:
+    idx = reader.stream(sid).index
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{sid}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seq", "device_time_ns", "host_time_ns", "corrected_ns", "session_time_s", "segment"])
+        dev = idx["device_time_ns"]
+        for q, d, h, c, g in zip(idx["seq"].tolist(), dev.tolist(), idx["host_time_ns"].tolist(),
+                                 fit.corrected_ns.tolist(), fit.segment_of.tolist()):
+            w.writerow([q, "" if d == NO_DEVICE_TIME else d, h, c, f"{(c - t0) / 1e9:.6f}", g])
+
+
+def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
+    """Fit, detect, group and (by default) write the session's sync/ folder; returns the report."""
+    started = time.perf_counter()
+    reader = SessionReader(session_dir)
+    st, cfg = _settings(reader)
+    t0 = int(reader.manifest.get("t0_host_ns", 0))
+    out = Path(session_dir) / "sync"
+    fits: dict[str, StreamFit] = {}
+    infos = {}
+    remote = host_offsets(reader, st)
+    for sid in reader.stream_ids():
+        fit = fit_session_stream(reader, sid, st.window_s, remote.get(sid, 0))
+        infos[sid] = reader.stream(sid).info
+        if fit is not None:
+            fits[sid] = fit
+    if not fits:
+        raise NotEnoughDataError(f"{session_dir}: no stream has two frames; nothing to synchronise")
+    report: dict = {"session": str(session_dir), "t0_host_ns": t0, "streams": {}, "triggers": {}}
+    # audio master: its sample clock places triggered frames and chirps
+    audio_ids = [s for s in fits if is_audio(infos[s])]
+    audio_id = st.audio if st.audio in fits else (audio_ids[0] if audio_ids else None)
+    track = read_track(reader.stream(audio_id)) if audio_id else None
+    corrected = {sid: f.corrected_ns for sid, f in fits.items()}
+    if track is not None:
+        trig_events = [e for e in reader.events() if e.get("topic", "").startswith("trigger/")]
+        for sid, dev_name in _triggered_streams(cfg).items():
+            if sid not in fits:
+                continue
+            ticks = {int(e["body"]["tick"]): float(e["body"]["sample"]) for e in trig_events
+                     if e["topic"] == f"trigger/{dev_name}"}
+            seq = reader.stream(sid).index["seq"].astype(np.int64)
+            have = np.array([q in ticks for q in seq.tolist()])
+            if have.any():
+                samples = np.array([ticks[q] for q in seq[have].tolist()])
+                c = corrected[sid].copy()
+                c[have] = np.rint(_audio_time(track, fits[audio_id], samples)).astype(np.int64)
+                corrected[sid] = c
+            report["triggers"][sid] = {"device": dev_name, "triggers_sent": len(ticks),
+                                       "frames": int(len(seq)), "frames_on_audio_clock": int(have.sum()),
+                                       "frames_without_trigger": int((~have).sum())}
+        report["audio"] = {"stream": audio_id, "rate": track.rate, "block": track.block,
+                           "samples": int(len(track.samples)), "missing_blocks": track.missing_blocks}
+        report["chirps"] = _chirps(reader, track, fits[audio_id], st)
+    else:
+        report["audio"] = None
+        report["chirps"] = {"detected": [], "requested": 0, "matched": 0, "requests": [],
+                            "note": "no audio stream: nothing anchors the timeline to the sample clock"}
+    for sid, f in fits.items():
+        report["streams"][sid] = {**f.health(), "segments": [
+            {"start": s.start, "stop": s.stop, "offset_ms": round(float(s.offset_ns) / 1e6, 6),
+             "drift_ppm": round(-float(s.drift) * 1e6, 3), "inherited_drift": s.inherited_drift} for s in f.segments]}
+    ref = _reference(st, fits, infos, report["triggers"])
+    tol = st.tolerance_ms * 1e6 if st.tolerance_ms > 0 else None
+    sets = framesets.build({sid: (reader.stream(sid).index["seq"], corrected[sid]) for sid in fits}, ref, tol)
+    report["framesets"] = sets.summary()
+    report["host_offsets"] = [e["body"] for e in reader.events() if e.get("topic") == "sync/host_offset"]
+    report["remote_streams"] = {sid: {"offset_ns": off} for sid, off in remote.items()}
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    if write:
+        out.mkdir(exist_ok=True)
+        sets.write_csv(out / "framesets.csv", t0)
+        for sid, f in fits.items():
+            f.corrected_ns = corrected[sid]
+            _write_timestamps(out / "timestamps", sid, reader, f, t0)
+        write_json_atomic(out / "report.json", report)
+    return report
+
+
+def _reference(st: SyncSettings, fits: dict, infos: dict, triggered: dict) -> str:
+    if st.reference:
+        if st.reference not in fits:
+            raise NotEnoughDataError(f"[sync] reference = {st.reference!r} is not a recorded stream "
+                                     f"(streams: {', '.join(fits)})")
+        return st.reference
+    if triggered:
+        return next(iter(triggered))
+    video = [s for s in fits if not is_audio(infos[s])] or list(fits)
+    return max(video, key=lambda s: (float(infos[s].get("rate_hz") or 0), -video.index(s)))

@@ -1,0 +1,21 @@
+"""`mestudio bench elicit --quick --json` prints real figures within their targets."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import mestudio
+from tests.elicit_fixtures import clip_cache  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_elicit_quick(clip_cache, monkeypatch):
+    monkeypatch.setenv("MESTUDIO_BENCH_ELICIT_LIVE_S", "4")
+    r = mestudio("bench", "elicit", "--quick", "--json", timeout=180)
+    assert r.returncode == 0, r.stderr
+    f = json.loads(r.stdout)
+    assert f["file"]["marks"] == 60 and f["file"]["ratio_max_to_frame"] < 1.0
+    assert f["live"]["frames_shown"] > 90 and f["live"]["lateness"]["p50_ms"] < f["frame_ms"]
+    assert f["marker"]["onsets"] == 4 and f["marker"]["marker_after_paint"]["max_abs_ms"] < f["frame_ms"]

@@ -1,0 +1,77 @@
+"""The "elicit" role inside a real session: markers recorded, commands through the supervisor."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from elicit.protocol import load_protocol
+from tests.conftest import ROOT
+from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, fast_protocol,  # noqa: F401
+                                   no_sound, observed_events)
+from tests.session_helpers import session_dir
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+SESSION = """
+[session]
+name = "el"
+participant = "P03"
+[transport]
+heartbeat_s = 0.2
+[[devices]]
+name = "mic"
+kind = "synthetic-audio"
+rate = 48000
+block = 800
+[elicit]
+enabled = true
+protocol = "{protocol}"
+headless = true
+autostart = false
+simulate_participant = true
+end_session = true
+"""
+
+
+def test_session_records_markers_and_takes_operator_commands(fast_protocol, tmp_path, no_sound):
+    proto_path = fast_protocol(order="counterbalanced")
+    cfg = tmp_path / "session.toml"
+    cfg.write_text(SESSION.format(protocol=proto_path))
+    out = tmp_path / "out"
+    env = {**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet",
+                             "--duration", "60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        root = session_dir(out)
+        events = root / "events.jsonl"
+        end = time.monotonic() + 30
+        while time.monotonic() < end and (not events.exists() or '"instructions"' not in events.read_text()):
+            time.sleep(0.1)
+        time.sleep(0.5)  # the node waits for the operator
+        assert '"session_start"' not in events.read_text()
+        r = elicit_cli("--send", "start", "--session", str(root), timeout=30)
+        assert r.returncode == 0, r.stderr
+        out_text, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    recs = [json.loads(line) for line in events.read_text().splitlines()]
+    marks = [r for r in recs if r["topic"] == "markers/elicit"]
+    assert observed_events(marks) == expected_events(load_protocol(proto_path), "P03")
+    start = [r for r in marks if r["body"]["event"] == "session_start"][0]["body"]
+    assert start["source"].startswith("command:") and start["order"] == ["two", "one"]
+    chirps = [r for r in recs if r["topic"] == "sync/request-chirp"]
+    onsets = [r for r in marks if r["body"]["event"] == "clip_onset"]
+    assert [c["host_time_ns"] for c in chirps] == [o["host_time_ns"] for o in onsets]
+    assert any(r["topic"] == "state/elicit" and r["body"]["state"] == "clip" for r in recs)
+    assert any(r["topic"] == "command/start" for r in recs)  # the supervisor recorded the command
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["nodes"]["elicit"]["exit"] == "exited with code 0"

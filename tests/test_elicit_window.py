@@ -1,0 +1,145 @@
+"""The participant window, headless offscreen, through the real command line.
+
+Screenshots of each screen are checked by their pixels; markers must match the protocol.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from elicit.democlips import picture
+from elicit.player import fit_size
+from elicit.protocol import load_protocol
+from tests.conftest import ROOT
+from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, fast_protocol, markers,  # noqa: F401
+                                   no_sound, observed_events)
+
+pytestmark = pytest.mark.gui
+
+
+def only(folder: Path, pattern: str) -> list[Path]:
+    return sorted(folder.glob(pattern))
+
+
+@pytest.mark.slow
+def test_protocol_runs_headless_with_screens_and_markers(fast_protocol, tmp_path, no_sound):
+    proto_path = fast_protocol(clip_s=1.2)
+    shots, out = tmp_path / "shots", tmp_path / "out"
+    r = elicit_cli(str(proto_path), "--headless", "--autostart", "--simulate-participant", "--hold-end", "0.1",
+                   "--participant", "P04", "--out", str(out), "--screenshots", str(shots), env=no_sound)
+    assert r.returncode == 0, r.stderr
+    assert "play silent" in r.stderr  # degraded with a clear line, not a crash
+    files = list(out.glob("elicit_fast_P04_*.jsonl"))
+    assert len(files) == 1
+    recs = markers(files[0])
+    proto = load_protocol(proto_path)
+    assert observed_events(recs) == expected_events(proto, "P04")
+    answers = [r["body"] for r in recs if r["body"]["event"] == "survey_answer"]
+    assert [a["answers"]["felt"] for a in answers] == [["neutral"], ["happy"], ["sad", "fear"]]
+    assert all(a["submitted"] and a["answers"]["intensity"] == 3 for a in answers)
+    t = [r["host_time_ns"] for r in recs]
+    assert t == sorted(t)
+    for on, off in zip([r for r in recs if r["body"]["event"] == "clip_onset"],
+                       [r for r in recs if r["body"]["event"] == "clip_offset"]):
+        dur = (off["host_time_ns"] - on["host_time_ns"]) / 1e9
+        assert off["body"]["reason"] == "end" and abs(dur - (1.0 if on["body"]["trial"] else 1.2)) < 0.15
+        assert on["body"]["frame_pts"] == 0.0 and on["host_time_ns"] >= on["body"]["due_ns"]
+
+    # instructions: light text in the middle of a black screen
+    text = cv2.imread(str(only(shots, "*-text.png")[0]))[:, :, ::-1]
+    assert text.shape == (320, 480, 3)
+    mid = text[100:220].max(axis=2)
+    assert (mid > 150).sum() > 300 and (text[:40].max(axis=2) < 30).all()
+
+    # the clip's first frame: photodiode patch white, the picture where the clip's frame 0 is
+    onset = cv2.imread(str(only(shots, "*-clip-onset.png")[0]))[:, :, ::-1].astype(int)
+    assert (onset[:40, :40] > 240).all()
+    w, h = fit_size((320, 240), (480, 320))
+    ref = cv2.resize(picture("ball", 0), (w, h), interpolation=cv2.INTER_AREA).astype(int)
+    x0 = (480 - w) // 2
+    shown = onset[80:240, x0 + 60:x0 + w - 60]
+    assert np.abs(shown - ref[80:240, 60:w - 60]).mean() < 20
+    later = cv2.imread(str(only(shots, "*-clip-later.png")[0]))[:, :, ::-1]
+    assert (later[:40, :40] < 15).all()  # the patch goes dark after photodiode_ms
+
+    # the survey: question text, box indicators, and the grey Submit button
+    survey = cv2.imread(str(only(shots, "*-survey.png")[0]))[:, :, ::-1].astype(int)
+    button = np.all(np.abs(survey - [0x3a, 0x3a, 0x3a]) < 25, axis=2)
+    assert button[200:].sum() > 2000
+    border = np.all(np.abs(survey - [0xb0, 0xb0, 0xb0]) < 20, axis=2)
+    assert border[:200].sum() > 100
+    assert len(only(shots, "*-survey.png")) == 3 and len(only(shots, "*-clip-onset.png")) == 3
+
+
+def _wait_line(proc: subprocess.Popen, needle: str, timeout_s: float = 30) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if needle in line:
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"never saw {needle!r} (rc {proc.poll()}): {proc.stderr.read() if proc.poll() is not None else ''}")
+
+
+@pytest.mark.slow
+def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tmp_path, no_sound):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "elicit", str(fast_protocol(clip_s=3.0)), "--headless",
+                             "--hold-end", "0", "--out", str(out)], cwd=ROOT, text=True, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"})
+    try:
+        _wait_line(proc, "elicit: instructions")
+        time.sleep(0.3)
+        assert proc.poll() is None  # waits for the operator
+        proc.stdin.write("start\n")
+        proc.stdin.flush()
+        _wait_line(proc, "clip_onset trial")
+        proc.stdin.write("skip\n")
+        proc.stdin.flush()
+        _wait_line(proc, "clip_onset one")
+        proc.stdin.write("pause\n")
+        proc.stdin.flush()
+        time.sleep(0.6)
+        proc.stdin.write("resume\nskip\n")
+        proc.stdin.flush()
+        _wait_line(proc, "break_start one")
+        proc.stdin.write("abort\n")
+        proc.stdin.flush()
+        proc.stdin.close()
+        rc = proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 1 and "stopped before its end" in err
+    recs = markers(next(out.glob("*.jsonl")))
+    ev = [(r["body"]["event"], r["body"].get("action") or r["body"].get("reason") or "") for r in recs]
+    ops = [(e, a) for e, a in ev if e == "operator"]
+    assert ops == [("operator", "skip"), ("operator", "pause"), ("operator", "resume"), ("operator", "skip"),
+                   ("operator", "abort")]
+    assert ev[1][0] == "session_start" and recs[1]["body"]["source"] == "cli"
+    offsets = [r["body"] for r in recs if r["body"]["event"] == "clip_offset"]
+    assert [o["reason"] for o in offsets] == ["skipped", "skipped"]
+    assert 0 < offsets[1]["played_s"] < 3.0
+    assert recs[-1]["body"] == {"event": "session_end", "completed": False}
+    answer = [r["body"] for r in recs if r["body"]["event"] == "survey_answer"]
+    assert answer[-1]["clip"] == "one" and answer[-1]["submitted"] is False
+
+
+@pytest.mark.slow  # the CLI's start-up alone is several seconds while other commands import torch
+def test_typo_fails_before_any_window(fast_protocol, tmp_path):
+    out = tmp_path / "out"
+    r = elicit_cli(str(fast_protocol(**{"break_s =": "brake_s ="})), "--headless", "--out", str(out), timeout=30)
+    assert r.returncode == 2 and not out.exists()
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "protocol.brake_s: unknown key" in lines[0]

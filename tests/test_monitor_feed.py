@@ -1,0 +1,143 @@
+"""The monitor's lossy receiving side, its targets and its operator commands, on real sockets."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import zmq
+
+from monitor.errors import NoSessionError
+from monitor.feed import LiveFeed, viewer_endpoints
+from monitor.operator import CommandSender
+from monitor.target import resolve
+from stream import live, wire
+from stream.bus import Endpoints, Publisher, wait_for
+from tests.monitor_fixtures import PublishingSession
+
+
+@pytest.fixture
+def session(tmp_path):
+    s = PublishingSession(tmp_path, fps=60)
+    yield s
+    s.close()
+
+
+def test_feed_keeps_only_the_newest_frame_and_counts_everything(session, zctx):
+    feed = LiveFeed(session.endpoints, context=zctx).start()
+    try:
+        session.start()
+        assert wait_for(lambda: feed.received > 60, 10)
+        snap = feed.snapshot()
+        assert set(snap.stats) == {"face", "kinect-color", "kinect-depth", "mic"}
+        face = snap.frames["face"]
+        assert face.data.shape == (480, 640) and face.header.seq == snap.stats["face"].last_seq
+        assert snap.frames["kinect-depth"].data.dtype == np.uint16
+        assert any(e.topic == "results/analyzer" for e in snap.events)
+        assert all(e.kind != wire.Kind.FRAME for e in snap.events)
+        # taken frames are not handed out twice; counters keep running
+        again = feed.snapshot()
+        assert all(m.header.seq > snap.frames[sid].header.seq for sid, m in again.frames.items())
+        assert wait_for(lambda: feed.snapshot().stats["face"].frames_seen > snap.stats["face"].frames_seen, 5)
+        fps, mbs = feed.snapshot().stats["face"].rates(wire.now_ns())
+        assert 20 < fps < 90 and mbs == pytest.approx(fps * 480 * 640 / 1e6, rel=0.01)
+    finally:
+        feed.close()
+
+
+def test_sequence_gaps_are_counted_as_missing_frames(session, zctx):
+    session.skip_seqs = {20, 21, 22, 40}
+    feed = LiveFeed(session.endpoints, context=zctx).start()
+    try:
+        session.start()
+        assert wait_for(lambda: feed.snapshot().stats.get("face") and feed.snapshot().stats["face"].last_seq > 45, 10)
+        st = feed.snapshot().stats["face"]
+        assert st.gaps == 4 and st.frames_seen == st.last_seq - st.first_seq + 1 - 4
+    finally:
+        feed.close()
+
+
+def test_end_of_stream_marks_the_stream_ended(session, zctx):
+    feed = LiveFeed(session.endpoints, context=zctx).start()
+    try:
+        session.start()
+        assert wait_for(lambda: "face" in feed.snapshot().stats, 10)
+        session.end()
+        assert wait_for(lambda: feed.snapshot().stats["face"].ended, 5)
+    finally:
+        feed.close()
+
+
+def test_a_viewer_never_connects_to_a_lossless_replay_endpoint():
+    ep = Endpoints("r", "c", "cmd", "b", {"replay": "ipc:///x/replay", "replay-lossless": "ipc:///x/ll"})
+    assert viewer_endpoints(ep) == ["ipc:///x/replay"]
+
+
+def test_a_stalled_viewer_does_not_hold_back_the_publisher(tmp_path, zctx):
+    """The feed's thread is never started: its queue fills and the producer goes on unhindered."""
+    ep = Endpoints.plan("ipc", "127.0.0.1", 0, ["cam"], key=str(tmp_path))
+    pull = zctx.socket(zmq.PULL)
+    pull.linger = 0
+    pull.bind(ep.recorder)
+    pub = Publisher(zctx, ep, "cam", record=True)
+    feed = LiveFeed(ep, hwm=4, context=zctx)  # connected, never reading
+    try:
+        frame = np.zeros((240, 320), np.uint8)
+        for i in range(500):
+            assert pub.send(wire.frame_parts("cam", i, frame, host_time_ns=wire.now_ns()))
+            pull.recv_multipart()  # the recorder side takes everything
+        assert pub.backpressure == 0 and pub.dropped == 0
+    finally:
+        feed.close()
+        pub.close()
+        pull.close()
+
+
+def test_operator_commands_reach_the_supervisor_socket(session, zctx):
+    sender = CommandSender(session.endpoints, zctx)
+    try:
+        assert wait_for(lambda: sender.send("mark", {"note": "blink?"}), 5)
+        msg = wire.recv(session.commands)
+        assert msg.topic == "command/mark" and msg.data["note"] == "blink?" and "host_time_ns" in msg.data
+        with pytest.raises(ValueError, match="unknown operator command"):
+            sender.send("format-disk")
+    finally:
+        sender.close()
+
+
+def test_a_command_with_nobody_listening_is_refused_not_queued(tmp_path, zctx):
+    ep = Endpoints.plan("ipc", "127.0.0.1", 0, ["cam"], key=str(tmp_path / "nobody"))
+    sender = CommandSender(ep, zctx)
+    try:
+        assert sender.send("mark") is False
+    finally:
+        sender.close()
+
+
+def test_resolve_targets(tmp_path, session):
+    with pytest.raises(NoSessionError, match="no running mestudio session or replay"):
+        resolve(None)
+    with pytest.raises(NoSessionError, match="no such session folder"):
+        resolve(str(tmp_path / "nope"))
+    # a finished session folder: told how to watch it
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "manifest.json").write_text(json.dumps({"status": "complete", "t0_host_ns": 5}))
+    session.endpoints.save(done)
+    with pytest.raises(NoSessionError, match="mestudio replay"):
+        resolve(str(done))
+    # a live entry (this process is alive): by default, by its file and by its folder
+    path = live.announce("replay", "done x1", session.endpoints, done)
+    try:
+        for arg in (None, str(path), str(done)):
+            t = resolve(arg)
+            assert t.kind == "replay" and not t.live and t.t0_host_ns == 5
+            assert t.endpoints.pubs == session.endpoints.pubs
+    finally:
+        live.withdraw(path)
+    # a running session's own folder
+    (done / "manifest.json").write_text(json.dumps({"status": "recording", "session": "s1",
+                                                    "supervisor_pid": os.getpid(), "t0_host_ns": 9}))
+    t = resolve(str(done))
+    assert t.kind == "session" and t.live and t.label == "s1" and t.t0_host_ns == 9

@@ -1,0 +1,54 @@
+"""The monitor on a replayed demo session, as a user runs it: `mestudio replay` + `mestudio monitor`."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("pyqtgraph")
+
+from stream import live  # noqa: E402
+from stream.bus import wait_for  # noqa: E402
+from tests.conftest import ROOT, mestudio  # noqa: E402
+from tests.monitor_fixtures import not_blank, read_png, saved_copy  # noqa: E402
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+VISUAL = {"face", "kinect-color", "kinect-depth", "rig-0", "rig-1", "rig-2"}
+
+
+@pytest.fixture(scope="module")
+def demo_session(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    r = mestudio("demo", "--duration", "3", "--out", str(out), "--quiet", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return next(out.glob("*/manifest.json")).parent
+
+
+def test_monitor_follows_a_replay_of_the_demo(demo_session, tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    replay = subprocess.Popen([sys.executable, "-m", "mestudio", "replay", str(demo_session), "--loop"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        assert wait_for(lambda: any(e.kind == "replay" for e in live.list_live()), 30), "replay did not announce itself"
+        shot, stats = tmp_path / "monitor-replay.png", tmp_path / "replay.json"
+        r = subprocess.run([sys.executable, "-m", "mestudio", "monitor", "--duration", "3", "--screenshot", str(shot),
+                            "--stats-json", str(stats)], capture_output=True, text=True, timeout=90, cwd=ROOT, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "Fatal Python error" not in r.stderr
+    finally:
+        replay.send_signal(signal.SIGINT)
+        out, err = replay.communicate(timeout=30)
+    assert replay.returncode == 0, err[-2000:]
+    s = json.loads(stats.read_text())
+    assert s["target"]["kind"] == "replay" and s["bad_messages"] == 0
+    assert VISUAL <= {sid for sid, n in s["frames_drawn"].items() if n >= 5}, s["frames_drawn"]
+    assert "mic" in s["streams"] and s["latency"] == {}  # replayed stamps are not a display latency
+    img = read_png(shot)
+    assert img.shape == (1000, 1600, 3) and not_blank(img)
+    assert not_blank(img[60:600, 0:1000])  # the video tiles
+    saved_copy(shot)

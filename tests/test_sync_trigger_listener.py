@@ -1,0 +1,86 @@
+"""capture/node.py's subscription to the sync node's `trigger/<device>` events (real ZeroMQ)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from capture.errors import DeviceStateError
+from capture.node import start_trigger_listener
+from capture.synthetic import SyntheticCamera
+from config.schema import SessionConfig
+from stream import wire
+from stream.bus import Endpoints, Publisher, wait_for
+from stream.node import NodeContext
+
+
+class TriggerableCamera(SyntheticCamera):
+    """The synthetic camera plus a software trigger that counts (what a triggered backend adds)."""
+
+    fired = 0
+
+    def software_trigger(self) -> None:
+        self.fired += 1
+
+
+def _ctx(tmp_path, sync_enabled=True):
+    cfg = SessionConfig.model_validate({
+        "devices": [{"name": "cam", "kind": "synthetic-camera", "width": 16, "height": 16}],
+        "sync": {"enabled": sync_enabled}})
+    ep = Endpoints.plan("ipc", "127.0.0.1", 5550, ["sync", "cam"], key=str(tmp_path))
+    return NodeContext("cam", "device", cfg, tmp_path, ep)
+
+
+def _spec(trigger="software"):
+    class Spec:  # the device section as the listener reads it: name + trigger
+        name = "cam"
+        kind = "synthetic-camera"
+        width = height = 16
+        fps = 60.0
+        pixel_format = "mono8"
+        source = "pattern"
+    Spec.trigger = trigger
+    return Spec
+
+
+def test_trigger_events_fire_the_device(tmp_path):
+    ctx = _ctx(tmp_path)
+    dev = TriggerableCamera(_spec())
+    pub = Publisher(ctx.zmq, ctx.endpoints, "sync", record=False, viewer_hwm=1000)
+    try:
+        with dev:
+            t = start_trigger_listener(ctx, dev, _spec())
+            assert t is not None
+            time.sleep(0.3)  # the SUB joins (slow joiner); the sync node starts before devices too
+            for n in range(20):
+                pub.send(wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n, "sample": n * 800},
+                                         topic="trigger/cam"))
+                pub.send(wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n}, topic="trigger/camera2"))
+            assert wait_for(lambda: dev.fired == 20, 5.0), dev.fired
+            ctx.stop.set()
+            t.join(2)
+            assert not t.is_alive()
+    finally:
+        pub.close()
+        ctx.zmq.destroy(linger=0)
+    assert dev.fired == 20  # trigger/camera2 is another device's topic
+
+
+def test_no_listener_without_sync_or_software_trigger(tmp_path):
+    ctx = _ctx(tmp_path, sync_enabled=False)
+    try:
+        assert start_trigger_listener(ctx, TriggerableCamera(_spec()), _spec()) is None
+        ctx2 = _ctx(tmp_path / "b")
+        assert start_trigger_listener(ctx2, TriggerableCamera(_spec()), _spec("free-run")) is None
+        ctx2.zmq.destroy(linger=0)
+    finally:
+        ctx.zmq.destroy(linger=0)
+
+
+def test_a_backend_without_software_trigger_is_a_clear_error(tmp_path):
+    ctx = _ctx(tmp_path)
+    try:
+        with pytest.raises(DeviceStateError, match="no software_trigger.*free-run"):
+            start_trigger_listener(ctx, SyntheticCamera(_spec()), _spec())
+    finally:
+        ctx.zmq.destroy(linger=0)
