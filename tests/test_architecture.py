@@ -1,0 +1,63 @@
+"""The arrows of DESIGN.md, enforced: each stage depends on stream/ and config/, never on another."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+ALLOWED = {
+    "config": {"config"},
+    "stream": {"stream", "config"},
+    "capture": {"capture", "stream", "config"},
+    "sync": {"sync", "stream", "config"},
+    "elicit": {"elicit", "stream", "config"},
+    "analysis": {"analysis", "stream", "config"},
+    "monitor": {"monitor", "stream", "config"},
+}
+PROJECT = set(ALLOWED) | {"mestudio"}
+QT = ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken6")
+
+
+def imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append(node.module)
+    return out
+
+
+def files(pkg: str) -> list[Path]:
+    return sorted((ROOT / pkg).rglob("*.py"))
+
+
+@pytest.mark.parametrize("pkg", sorted(ALLOWED))
+def test_stage_depends_only_on_what_the_design_allows(pkg):
+    bad = []
+    for f in files(pkg):
+        for mod in imports(f):
+            top = mod.split(".")[0]
+            if top in PROJECT and top not in ALLOWED[pkg]:
+                bad.append(f"{f.relative_to(ROOT)} imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_windows_import_qt():
+    bad = []
+    for pkg in ALLOWED:
+        if pkg in ("monitor", "elicit"):
+            continue
+        for f in files(pkg):
+            bad += [f"{f.relative_to(ROOT)} imports {m}" for m in imports(f) if m.split(".")[0] in QT]
+    assert not bad, "\n".join(bad)
+
+
+def test_nothing_imports_the_cli():
+    bad = [f"{f.relative_to(ROOT)}" for pkg in PROJECT for f in files(pkg)
+           if f.name != "__main__.py" and "mestudio.cli" in imports(f)]
+    assert not bad
