@@ -2,13 +2,14 @@
 
 Blocks of ``block`` samples, int16.  ``seq`` is the block number, so block k starts at sample
 ``k * block``; ``device_time_ns`` is that sample's time on the sample clock (its count divided by
-the rate), which makes any sample's time known.  PortAudio's own ADC time for each block goes in
-``adc_times`` for sync/ to compare.  A PortAudio overflow (lost input) is counted in ``dropped``.
+the rate), which makes any sample's time known.  PortAudio's ADC time of the latest block is in
+``adc_time_s``.  A PortAudio overflow (lost input) is counted in ``dropped``.
 """
 from __future__ import annotations
 
 import queue
 import time
+from types import ModuleType
 
 import numpy as np
 
@@ -19,7 +20,7 @@ INSTALL_HINT = ("`apt-get install portaudio19-dev` then `pip install pyaudio` (o
                 "portaudio`; on Windows the PyAudio wheel includes PortAudio)")
 
 
-def import_pyaudio():
+def import_pyaudio() -> ModuleType:
     try:
         import pyaudio
     except ImportError as e:
@@ -59,7 +60,7 @@ class AudioInput(Device):
         self.streams = [StreamInfo(s.name, "audio", "<i2", (s.block, s.channels), "s16le", s.rate / s.block,
                                    self.kind, {"sample_rate": s.rate, "channels": s.channels, "block": s.block,
                                                "device": info["name"]})]
-        self.adc_times: list[float] = []
+        self.adc_time_s = 0.0
 
     def _find_device(self) -> int:
         wanted = self.spec.device
@@ -82,14 +83,17 @@ class AudioInput(Device):
         pyaudio = import_pyaudio()
         s = self.spec
         self._queue: queue.Queue = queue.Queue(maxsize=int(10 * s.rate / s.block) + 1)
-        self._block_no = 0
         self._overflowed = 0
+        self._captured = 0  # samples PortAudio has delivered since start
 
         def on_block(data, frame_count, time_info, status):
+            # the sample counter advances here, so a block the reader never gets leaves a seq gap
+            first = self._captured
+            self._captured += frame_count
             if status & pyaudio.paInputOverflow:
                 self._overflowed += 1
             try:
-                self._queue.put_nowait((data, frame_count, time_info.get("input_buffer_adc_time", 0.0)))
+                self._queue.put_nowait((data, frame_count, time_info.get("input_buffer_adc_time", 0.0), first))
             except queue.Full:
                 self._overflowed += 1  # the reader is more than 10 s behind
             return None, pyaudio.paContinue
@@ -97,21 +101,19 @@ class AudioInput(Device):
         self._stream = self._pa.open(format=pyaudio.paInt16, channels=s.channels, rate=s.rate, input=True,
                                      input_device_index=self._index, frames_per_buffer=s.block,
                                      stream_callback=on_block)
-        self._samples = 0
 
     def _read(self, timeout_s: float) -> list[Frame]:
         try:
-            data, n, adc = self._queue.get(timeout=timeout_s)
+            data, n, adc, first = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return []
         host = time.monotonic_ns()
         s = self.spec
         block = np.frombuffer(data, dtype="<i2").reshape(n, s.channels)
-        seq = self._samples // s.block
-        dev_t = self._samples * 1_000_000_000 // s.rate
-        self._samples += n
+        seq = first // s.block
+        dev_t = first * 1_000_000_000 // s.rate
         self.dropped = self._overflowed
-        self.adc_times.append(adc)
+        self.adc_time_s = adc
         return [Frame(s.name, seq, host, block, dev_t, "s16le")]
 
     def _stop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,7 @@ import cv2
 from capture.face.render import RENDER_VERSION, FaceView, source_gray
 from capture.face.script import FaceEvent, FaceScript
 
-LOOP_FRAMES = 30  # 0.5 s at 60 fps
+LOOP_FRAMES = 20  # 1/3 s at 60 fps: built in seconds, well inside the device node's start limit
 LOOP_FPS = 60.0
 
 
@@ -26,8 +27,8 @@ def cache_root() -> Path:
 
 
 def loop_script() -> FaceScript:
-    return FaceScript([FaceEvent("micro", [6, 12], 0.05, 0.2, 0.4, 0.9, "positive"),
-                       FaceEvent("blink", [45], 0.3, 0.36, 0.45)], LOOP_FRAMES / LOOP_FPS)
+    return FaceScript([FaceEvent("micro", [6, 12], 0.0, 0.1, 0.22, 0.9, "positive"),
+                       FaceEvent("blink", [45], 0.2, 0.25, 0.32)], LOOP_FRAMES / LOOP_FPS)
 
 
 def face_view_folders(count: int, width: int, height: int) -> list[Path]:
@@ -40,6 +41,7 @@ def face_view_folders(count: int, width: int, height: int) -> list[Path]:
     for i, yaw in enumerate(view_yaws(count)):
         folder = cache_root() / f"{width}x{height}-yaw{yaw:+.1f}-{key}"
         done = folder.with_name(folder.name + ".done")  # outside: the emulator reads every file
+        _remove_stale(folder, key)
         if not done.exists():
             folder.mkdir(parents=True, exist_ok=True)
             view = FaceView(width, height, yaw, seed=100 + i)
@@ -49,3 +51,12 @@ def face_view_folders(count: int, width: int, height: int) -> list[Path]:
             done.write_text("ok\n")
         folders.append(folder)
     return folders
+
+
+def _remove_stale(folder: Path, key: str) -> None:
+    """Drop this view's images from older renderer versions (hundreds of MB each)."""
+    prefix = folder.name[: -len(key)]
+    for old in folder.parent.glob(prefix + "*"):
+        if old.is_dir() and old.name != folder.name and not old.name.endswith(".done"):
+            shutil.rmtree(old, ignore_errors=True)
+            old.with_name(old.name + ".done").unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -29,7 +30,7 @@ DEPTH_SHAPES = {"nfov_unbinned": (576, 640), "nfov_2x2binned": (288, 320), "wfov
                 "wfov_unbinned": (1024, 1024)}
 
 
-def import_pyk4a():
+def import_pyk4a() -> ModuleType:
     try:
         import pyk4a
     except ImportError as e:

@@ -8,6 +8,7 @@ sensor's depth scale.  capture/realsense_recording.py writes face-rig recordings
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
 INSTALL_HINT = "`pip install pyrealsense2` (Linux x86_64, Windows; on a Jetson build librealsense from source)"
 
 
-def import_rs():
+def import_rs() -> ModuleType:
     try:
         import pyrealsense2 as rs
     except ImportError as e:

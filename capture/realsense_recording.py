@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from capture.face.render import FaceView, source_rgb
 from capture.face.script import FaceScript, default_script
 

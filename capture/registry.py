@@ -20,6 +20,7 @@ BACKENDS: dict[str, str] = {
     "opencv": "capture.opencv_camera:OpenCVCamera",
     "kinect": "capture.kinect:KinectCamera",
     "realsense": "capture.realsense:RealSenseCamera",
+    "freenect": "capture.freenect_kinect:FreenectKinect",
     "audio": "capture.audio:AudioInput",
 }
 

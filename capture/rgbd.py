@@ -50,11 +50,18 @@ class RGBDDevice(Device):
                        {**base, "depth_unit_mm": 1.0}),
         ]
         self.finished = False
-        self._last_number = -1
+        self._last_number: dict[str, int] = {}
+        self.repeated = 0  # frames the source delivered twice (not published again)
         if self.session_dir:
             path = Path(self.session_dir) / "calibration" / f"{self.name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(fmt.calibration, indent=1), encoding="utf-8")
+
+    def start(self) -> None:
+        if self.state == "open":  # each start is a new run of frame numbers (a replay restarts at 0)
+            self._last_number = {}
+            self.finished = False
+        super().start()
 
     def _read(self, timeout_s: float) -> list[Frame]:
         if self.finished:
@@ -65,17 +72,26 @@ class RGBDDevice(Device):
             return []
         host = time.monotonic_ns()
         n = cap.frame_number
-        if self._last_number >= 0 and n > self._last_number + 1:
-            self.dropped += n - self._last_number - 1
-        self._last_number = n
         out = []
-        if cap.color_rgb is not None:
+        if cap.color_rgb is not None and self._is_new("color", n):
             out.append(Frame(f"{self.name}-color", n, host, np.ascontiguousarray(cap.color_rgb),
                              cap.color_time_ns, "rgb8"))
-        if cap.depth_mm is not None:
+        if cap.depth_mm is not None and self._is_new("depth", n):
             out.append(Frame(f"{self.name}-depth", n, host, np.ascontiguousarray(cap.depth_mm, dtype="<u2"),
                              cap.depth_time_ns, "depth16"))
         return out
+
+    def _is_new(self, stream: str, n: int) -> bool:
+        """False for a frame already delivered (a frame syncer may repeat one in the next set);
+        a jump in a stream's frame number is that many lost frames of that stream."""
+        last = self._last_number.get(stream, -1)
+        if n <= last:
+            self.repeated += 1
+            return False
+        if last >= 0 and n > last + 1:
+            self.dropped += n - last - 1
+        self._last_number[stream] = n
+        return True
 
     # -- hooks ---------------------------------------------------------------------------
     def _open_source(self) -> RGBDFormat:

@@ -154,6 +154,14 @@ class RealSenseCamera(_Camera):
     loop: bool = False
 
 
+class FreenectKinect(_Device):
+    """Xbox 360 Kinect via libfreenect, or a fakenect dump folder replayed once (`dump`)."""
+
+    kind: Literal["freenect"]
+    device_index: int = Field(0, ge=0)
+    dump: str = ""
+
+
 class AudioInput(_Device):
     """A microphone through pyaudio (PortAudio)."""
 
@@ -166,7 +174,8 @@ class AudioInput(_Device):
 
 Device = Annotated[
     Union[SyntheticCamera, SyntheticRGBD, SyntheticArray, SyntheticAudio,
-          BaslerArray, GenICamCamera, OpenCVCamera, KinectCamera, RealSenseCamera, AudioInput],
+          BaslerArray, GenICamCamera, OpenCVCamera, KinectCamera, RealSenseCamera, FreenectKinect,
+          AudioInput],
     Field(discriminator="kind"),
 ]
 
@@ -200,7 +209,7 @@ class SessionConfig(Strict):
 
 def stream_ids(dev) -> list[str]:
     """The stream ids a device section publishes (what the recorder will see)."""
-    if isinstance(dev, (SyntheticRGBD, KinectCamera, RealSenseCamera)):
+    if isinstance(dev, (SyntheticRGBD, KinectCamera, RealSenseCamera, FreenectKinect)):
         return [f"{dev.name}-color", f"{dev.name}-depth"]
     if isinstance(dev, (SyntheticArray, BaslerArray)):
         return [f"{dev.name}-{i}" for i in range(dev.count)]

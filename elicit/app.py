@@ -105,7 +105,19 @@ def run_protocol(proto: Protocol, participant: str, sink: MarkerSink, pre: Prefl
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     stopping = {"asked": False, "ended": False}
 
+    failures: list[BaseException] = []
+
     def step() -> None:
+        try:
+            _step()
+        except Exception as e:  # noqa: BLE001 - an exception in a Qt slot would only be printed
+            failures.append(e)
+            try:
+                ctrl.mark("error", error=f"{type(e).__name__}: {e}", state=ctrl.state)
+            finally:
+                app.quit()
+
+    def _step() -> None:
         if poll_commands is not None:
             for verb, source in poll_commands():
                 ctrl.command(verb, source)
@@ -144,5 +156,6 @@ def run_protocol(proto: Protocol, participant: str, sink: MarkerSink, pre: Prefl
         from PySide6.QtCore import QCoreApplication, QEvent
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         app.processEvents()
-        del window, timer
+    if failures:
+        raise failures[0]
     return result

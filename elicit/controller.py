@@ -155,39 +155,31 @@ class Controller:
                     self.view.show_text("Thank you. Please relax until the next clip.")
                     self._last_count = None
             return
-        if verb not in VERBS:
+        if verb not in VERBS or self.state in ("done", "aborted"):
             return
-        if self.state in ("done", "aborted"):
+        state = self.state
+        if verb == "start" or (verb == "skip" and state == "ready"):
+            if state == "ready":
+                self._start(source)  # session_start carries the source: no operator marker
             return
-        acted = True
-        if verb == "start":
-            acted = self.state == "ready"
-            if acted:
-                self._start(source)
-                return
-        elif verb == "pause" and not self.paused and self.state != "ready":
+        if (verb == "pause" and (self.paused or state == "ready")) or (verb == "resume" and not self.paused):
+            return  # nothing to do: not recorded as an action
+        self.mark("operator", action=verb, source=source, state=state)
+        if verb == "pause":
             self.paused, self._pause_t = True, time.monotonic()
             if self.player:
                 self.player.pause()
-        elif verb == "resume" and self.paused:
+        elif verb == "resume":
             self.paused = False
             self._paused_for += time.monotonic() - self._pause_t
             if self.player:
                 self.player.resume()
         elif verb == "skip":
-            if self.state == "ready":
-                self._start(source)
-                return
             self._end_step(reason="skipped")
-        elif verb == "abort":
-            self.mark("operator", action="abort", source=source, state=self.state)
+        else:
             self._abort()
             return
-        else:
-            acted = False
-        if acted:
-            self.mark("operator", action=verb, source=source, state=self.state)
-            self.publish_state()
+        self.publish_state()
 
     def _start(self, source: str) -> None:
         self.mark("session_start", source=source, participant=self.participant, protocol=self.proto.protocol.name,
@@ -304,8 +296,7 @@ class Controller:
 
     def _abort(self) -> None:
         if self.state == "clip" and self.player is not None:
-            t = self.view.show_text(self.proto.protocol.end_text)
-            self._end_clip(t, "aborted")
+            self._end_clip(self.view.show_text(""), "aborted")
         elif self.state == "break" and self.proto.survey and not self._submitted:
             self._record_survey(False)
         t = self.view.show_text("The session was stopped.")

@@ -58,7 +58,7 @@ class JsonlSink:
     def __init__(self, path: Path, stream_id: str = "elicit") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._f = None  # opened with the first marker: a run refused at its start leaves no file
         self.stream_id = stream_id
         self.seq = 0
         self._lock = threading.Lock()
@@ -68,13 +68,15 @@ class JsonlSink:
                "host_time_ns": wire.now_ns() if host_time_ns is None else host_time_ns,
                "device_time_ns": None, "body": body}
         with self._lock:
+            if self._f is None:
+                self._f = open(self.path, "a", encoding="utf-8")
             self._f.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
             self._f.flush()
             os.fsync(self._f.fileno())
             self.seq += 1
 
     def close(self) -> None:
-        if not self._f.closed:
+        if self._f is not None and not self._f.closed:
             self._f.close()
 
 

@@ -173,9 +173,24 @@ def williams_square(n: int) -> list[list[int]]:
     return rows
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Read and validate a protocol file; errors are one line naming the file and the key."""
+def resolve_protocol_path(path: str | Path) -> Path:
+    """The file as given or, when it is not there, a protocol shipped in config/ by that name."""
     p = Path(path)
+    if not p.exists() and len(p.parts) == 1:
+        from config.loader import bundled_config
+        try:
+            return bundled_config(p.name)
+        except ConfigError:
+            pass
+    return p
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a protocol file; errors are one line naming the file and the key.
+
+    A bare name (``demo-protocol.toml``) not found in the working directory is looked up among
+    the protocols shipped in config/."""
+    p = resolve_protocol_path(path)
     try:
         data = read_toml(p)
     except ConfigError as e:

@@ -8,6 +8,7 @@ then terminate the ZeroMQ context.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
         "target": {"kind": window.target.kind, "label": window.target.label},
         "wall_s": round(wall_s, 3), "repaints": window.repaints,
         "repaint_hz": round(window.repaints / wall_s, 2) if wall_s > 0 else 0.0,
-        "received": feed.received, "bad_messages": feed.bad,
+        "received": feed.received, "bad_messages": feed.bad, "throttled_s": round(feed.throttled_s, 2),
         "frames_drawn": dict(window.frames_drawn),
         "streams": {sid: {"frames_seen": st.frames_seen, "gaps": st.gaps, "last_seq": st.last_seq,
                           "ended": st.ended} for sid, st in snap_stats.items()},
@@ -69,11 +70,16 @@ def _write_stats(path: Path, window: MonitorWindow, feed: LiveFeed, wall_s: floa
 
 def run_monitor(target: Target, *, duration_s: float | None = None, screenshot: Path | None = None,
                 stats_json: Path | None = None, fps: float = 25.0, size: tuple[int, int] = (1600, 1000),
-                on_ready=None) -> int:
+                nice: int = 10, max_mb_per_s: float = 0.0, on_ready=None) -> int:
     """Open the window on ``target`` until it is closed, Ctrl-C, or ``duration_s`` passes."""
+    if nice:
+        try:  # a viewer yields the CPU to the recorder and the devices when they need it
+            os.nice(nice)
+        except OSError:
+            pass
     app = application()
     ctx = zmq.Context()
-    feed = LiveFeed(target.endpoints, context=ctx).start()
+    feed = LiveFeed(target.endpoints, context=ctx, max_mb_per_s=max_mb_per_s).start()
     commands = CommandSender(target.endpoints, ctx) if target.kind != "replay" else None
     window = MonitorWindow(target, feed, commands, fps=fps)
     window.resize(*size)

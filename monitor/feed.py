@@ -23,6 +23,7 @@ from stream.errors import WireFormatError
 
 RATE_WINDOW_NS = 2_000_000_000  # fps and MB/s are measured over the last 2 s of headers
 MAX_EVENTS = 5000  # queued for the window; older ones are dropped if the window stalls
+INTAKE_WINDOW_S = 0.25  # the intake budget is enforced over this window
 
 
 @dataclass
@@ -98,7 +99,8 @@ def viewer_endpoints(endpoints: Endpoints) -> list[str]:
 class LiveFeed:
     """Receives a session's lossy viewer stream in a thread; ``snapshot()`` hands it to the window."""
 
-    def __init__(self, endpoints: Endpoints, *, hwm: int = 16, context: zmq.Context | None = None) -> None:
+    def __init__(self, endpoints: Endpoints, *, hwm: int = 16, context: zmq.Context | None = None,
+                 max_mb_per_s: float = 0.0) -> None:
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
@@ -114,6 +116,14 @@ class LiveFeed:
         self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
         self.received = 0
         self.bad = 0
+        # Receiving costs a copy per byte: above this intake the thread pauses and lets the
+        # publishers drop for us (a full viewer queue drops at the sender, for free).  The price:
+        # the frames still queued at the senders (transport.viewer_hwm, 60) are shown late.
+        # 0 (the default): no cap; the process's niceness keeps the recorder first instead.
+        self.max_bytes_per_s = max_mb_per_s * 1e6
+        self.throttled_s = 0.0  # time spent pausing because of the cap
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -125,16 +135,33 @@ class LiveFeed:
     def _run(self) -> None:
         sock = self._sock
         while not self._stop.is_set():
+            self._respect_budget()
             if not sock.poll(50):
                 continue
-            for _ in range(512):  # a burst, then look at the stop flag again
+            for _ in range(64):  # a burst, then look at the stop flag and the budget again
                 try:
                     parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
                 except zmq.ZMQError:
                     return  # the socket was closed under us at shutdown
+                self._window_bytes += len(parts[-1])
                 self._take(parts)
+                if self.max_bytes_per_s and self._window_bytes > self.max_bytes_per_s * INTAKE_WINDOW_S:
+                    break
+
+    def _respect_budget(self) -> None:
+        """Sleep out the rest of the window once its share of the intake budget is used."""
+        now = time.monotonic()
+        elapsed = now - self._window_start
+        if self.max_bytes_per_s and self._window_bytes > self.max_bytes_per_s * INTAKE_WINDOW_S:
+            pause = INTAKE_WINDOW_S - elapsed
+            if pause > 0:
+                self.throttled_s += pause
+                self._stop.wait(pause)
+            elapsed = INTAKE_WINDOW_S
+        if elapsed >= INTAKE_WINDOW_S:
+            self._window_start, self._window_bytes = time.monotonic(), 0
 
     def _take(self, parts: list) -> None:
         now = time.monotonic_ns()

@@ -17,11 +17,13 @@ VERBS = {
     "record-stop": "pause writing: the recorder keeps the session open and counts what it skips",
     "record-start": "resume writing",
     "mark": "mark an event on the timeline (stored as a marker)",
-    "pause-protocol": "pause the elicitation protocol",
-    "resume-protocol": "resume the elicitation protocol",
-    "skip-protocol": "skip to the next step of the protocol",
+    "start": "start the elicitation protocol (it waits on its instructions)",
+    "pause": "pause the elicitation protocol",
+    "resume": "resume the elicitation protocol",
+    "skip": "skip to the next step of the protocol",
     "stop-session": "stop recording and end the session",
 }
+PROTOCOL_VERBS = ("start", "pause", "resume", "skip")  # elicit/node.py acts on these
 
 
 class CommandSender:
@@ -38,7 +40,8 @@ class CommandSender:
         """Send ``command/<verb>``; False when no supervisor takes commands (e.g. a replay)."""
         if verb not in VERBS:
             raise ValueError(f"unknown operator command {verb!r}; known: {', '.join(VERBS)}")
-        body = {"host_time_ns": wire.now_ns(), **(body or {})}
+        body = {"host_time_ns": wire.now_ns(), **({"target": "elicit"} if verb in PROTOCOL_VERBS else {}),
+                **(body or {})}
         parts = wire.json_parts(wire.Kind.EVENT, self.name, self.seq, body, topic=f"command/{verb}")
         try:
             wire.send(self._sock, parts, zmq.NOBLOCK)

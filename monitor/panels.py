@@ -108,8 +108,12 @@ class TileView(pg.GraphicsLayoutWidget):
             if st is not None:
                 fps, _ = st.rates(time.monotonic_ns())
                 h, w = st.shape[:2] if len(st.shape) >= 2 else (0, 0)
+                face = ""
+                if sid == state.analyzer_stream and state.face_state:
+                    colour = OK if state.face_state == "tracked" else BAD
+                    face = f" · <span style='color:{colour}'>face {state.face_state}</span>"
                 tile.title.setText(f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
-                                   f"{fps:.0f} fps{' · ended' if st.ended else ''}</span>")
+                                   f"{fps:.0f} fps{' · ended' if st.ended else ''}</span>{face}")
             face = state.faces.get(sid)
             fresh = face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S
             tile.show_overlay(face.landmarks if fresh else None, face.rois if fresh else None)
@@ -142,11 +146,12 @@ class ScorePlot(pg.PlotWidget):
     def update_state(self, state: MonitorState) -> None:
         t, s = state.score_window()
         now = max(state.now_s, float(t[-1]) if len(t) else 0.0)
-        lo = now - self.SPAN_S
+        lo = max(0.0, now - self.SPAN_S)  # the first half minute fills from the left
+        hi = lo + self.SPAN_S
         self.curve.setData(t, s)
         self.empty.setVisible(len(t) == 0)
         if len(t) == 0:
-            self.empty.setPos(now - self.SPAN_S / 2, 0.5)
+            self.empty.setPos(lo + self.SPAN_S / 2, 0.5)
         if state.threshold is not None:
             self.threshold.setValue(state.threshold)
             self.threshold.setVisible(True)
@@ -173,8 +178,9 @@ class ScorePlot(pg.PlotWidget):
             line.setVisible(True)
         for line in self._marks[len(marks):]:
             line.setVisible(False)
-        top = max(1.0, float(np.max(s)) * 1.1 if len(s) else 1.0, (state.threshold or 0) * 1.2)
-        self.setRange(xRange=(lo, now), yRange=(0, top), padding=0.0)
+        # robust top: a few huge peaks (blinks) must not flatten the trace around the threshold
+        top = max(1.0, float(np.percentile(s, 99)) * 1.2 if len(s) else 1.0, (state.threshold or 0) * 2.0)
+        self.setRange(xRange=(lo, hi), yRange=(0, top), padding=0.0)
 
 
 class AUPanel(QtWidgets.QWidget):
@@ -214,16 +220,22 @@ class AUPanel(QtWidgets.QWidget):
             names = list(self._aus)
             x = np.arange(len(names), dtype=float)
             h = np.asarray([self._aus[n] for n in names], dtype=float)
-            brushes = [pg.mkBrush(BAD if v >= 0.5 else ACCENT) for v in h]
+            brushes = [pg.mkBrush(BAD if n in state.au_active else ACCENT) for n in names]
             self.bars.setOpts(x=x, height=h, width=0.7, brushes=brushes)
             self.plot.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(names)]])
-            self.plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0.0)
+            self.plot.setXRange(-0.6, max(len(names), 6) - 0.4, padding=0.0)  # one AU is not a wall
+            self.plot.setYRange(0, max(1.0, float(h.max()) * 1.15 if len(h) else 1.0), padding=0.0)
+            self.empty.setText("no AUs in the latest event" if state.intervals else "no spotted event yet")
+            self.empty.setPos((max(len(names), 6) - 1) / 2, 0.5)
             self.empty.setVisible(not names)
-        self.emotion.setText(state.emotion or "—")
-        self.detail.setText(state.emotion_detail or "emotion of the latest event")
+        self.emotion.setText({None: "—", "None": "no emotion"}.get(state.emotion, state.emotion))
+        last = state.intervals[-1] if state.intervals else None
+        active = "+".join(sorted(state.au_active, key=lambda a: (len(a), a)))
+        self.detail.setText(" · ".join(x for x in (last and f"{last.label.split()[0]} at {last.start_s:.1f} s",
+                                                  active, state.emotion_detail) if x) or "emotion of the latest event")
 
 
-HEALTH_COLUMNS = ["stream", "media", "fps", "gaps", "MB/s", "latency ms", "offset ms", "drift ppm",
+HEALTH_COLUMNS = ["stream", "media", "fps", "unseen", "MB/s", "latency ms", "offset ms", "drift ppm",
                   "jitter ms", "level / state"]
 
 
@@ -235,6 +247,11 @@ class HealthTable(QtWidgets.QTableWidget):
     def __init__(self) -> None:
         super().__init__(0, len(HEALTH_COLUMNS))
         self.setHorizontalHeaderLabels(HEALTH_COLUMNS)
+        self.horizontalHeaderItem(3).setToolTip(
+            "sequence numbers this window never received: frames the device dropped, or frames this lossy\n"
+            "window skipped while the machine was busy (the recording is not affected; `mestudio verify`\n"
+            "counts the recording's own gaps)")
+        self.horizontalHeaderItem(5).setToolTip("capture stamp to the end of the paint that showed the frame")
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
@@ -269,12 +286,14 @@ class HealthTable(QtWidgets.QTableWidget):
             self._cell(r, 0, sid)
             self._cell(r, 1, media, MUTED)
             self._cell(r, 2, f"{fps:.1f}")
-            self._cell(r, 3, str(st.gaps), BAD if st.gaps else None)
+            self._cell(r, 3, str(st.gaps), WARN if st.gaps else None)
             self._cell(r, 4, f"{mbs:.2f}" if mbs < 1 else f"{mbs:.1f}")
             self._cell(r, 5, "—" if lat is None else f"{lat:.1f}", WARN if lat and lat > 100 else None)
-            self._cell(r, 6, _fmt(sync and sync.offset_ms, "{:+.2f}"))
+            off = sync.offset_ms if sync else None
+            self._cell(r, 6, "—" if off is None else f"{off:+.2f}" if abs(off) < 1000 else f"{off / 1000:+.3f} s")
             self._cell(r, 7, _fmt(sync and sync.drift_ppm, "{:+.1f}"))
-            self._cell(r, 8, _fmt(sync and sync.jitter_ms, "{:.2f}"), WARN if sync and (sync.jitter_ms or 0) > 2 else None)
+            jitter = sync.jitter_ms if sync else None
+            self._cell(r, 8, _fmt(jitter, "{:.2f}"), WARN if jitter and jitter > 2 else None)
             if st.ended:
                 self._cell(r, 9, "ended", MUTED)
             elif stalled:

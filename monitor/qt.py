@@ -59,6 +59,7 @@ def application() -> "QtWidgets.QApplication":
     if app is None:
         pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15171c",
                             foreground="#d6d9e0")
+        QtCore.qInstallMessageHandler(_qt_message)
         app = QtWidgets.QApplication(sys.argv[:1])
         app.setApplicationName("mestudio monitor")
         app.setStyle("Fusion")
@@ -66,16 +67,24 @@ def application() -> "QtWidgets.QApplication":
     return app
 
 
+QUIET_QT_MESSAGES = ("propagateSizeHints",)  # the offscreen platform's note on every window
+
+
+def _qt_message(mode, context, message: str) -> None:
+    if not any(q in message for q in QUIET_QT_MESSAGES):
+        print(f"qt: {message}", file=sys.stderr)
+
+
 def _dark_palette() -> "QtGui.QPalette":
-    P, C = QtGui.QPalette, QtGui.QColor
-    pal = P()
-    for role, colour in ((P.ColorRole.Window, "#1d2026"), (P.ColorRole.WindowText, "#d6d9e0"),
-                         (P.ColorRole.Base, "#15171c"), (P.ColorRole.AlternateBase, "#20242b"),
-                         (P.ColorRole.Text, "#d6d9e0"), (P.ColorRole.Button, "#2a2f38"),
-                         (P.ColorRole.ButtonText, "#e6e8ee"), (P.ColorRole.Highlight, "#3d7eff"),
-                         (P.ColorRole.HighlightedText, "#ffffff"), (P.ColorRole.ToolTipBase, "#2a2f38"),
-                         (P.ColorRole.ToolTipText, "#e6e8ee"), (P.ColorRole.PlaceholderText, "#7f8694")):
-        pal.setColor(role, C(colour))
+    role_of, colour_of = QtGui.QPalette.ColorRole, QtGui.QColor
+    pal = QtGui.QPalette()
+    for role, colour in ((role_of.Window, "#1d2026"), (role_of.WindowText, "#d6d9e0"),
+                         (role_of.Base, "#15171c"), (role_of.AlternateBase, "#20242b"),
+                         (role_of.Text, "#d6d9e0"), (role_of.Button, "#2a2f38"),
+                         (role_of.ButtonText, "#e6e8ee"), (role_of.Highlight, "#3d7eff"),
+                         (role_of.HighlightedText, "#ffffff"), (role_of.ToolTipBase, "#2a2f38"),
+                         (role_of.ToolTipText, "#e6e8ee"), (role_of.PlaceholderText, "#7f8694")):
+        pal.setColor(role, colour_of(colour))
     return pal
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from stream import wire
 SCORE_HISTORY_S = 60.0
 MAX_INTERVALS = 200
 MAX_LOG = 1000
+ANALYZER_NOTES = ("start", "face", "gap", "note")
 
 
 @dataclass
@@ -52,6 +53,10 @@ def _num(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _au_name(k: Any) -> str:
+    return f"AU{k}" if str(k).isdigit() else str(k)
+
+
 def _ms(d: dict, name: str) -> float | None:
     """``name`` in ms from ``name_ms``, ``name_ns``, ``name_us`` or ``name_s``."""
     for suffix, scale in (("_ms", 1.0), ("_ns", 1e-6), ("_us", 1e-3), ("_s", 1e3)):
@@ -71,10 +76,13 @@ class MonitorState:
         self.threshold: float | None = None
         self.intervals: collections.deque[SpottedInterval] = collections.deque(maxlen=MAX_INTERVALS)
         self.marks: collections.deque[tuple[float, str]] = collections.deque(maxlen=MAX_INTERVALS)
-        self.aus: dict[str, float] = {}
+        self.aus: dict[str, float] = {}  # AU -> strength (the analyzer's z-scores, or probabilities)
+        self.au_active: set[str] = set()  # the AUs the latest event was decided to show
         self.emotion: str | None = None
         self.emotion_detail: str = ""
         self.faces: dict[str, FaceOverlay] = {}
+        self.analyzer_stream = ""  # the stream the analyzer follows, from its "start" message
+        self.face_state = ""  # "tracked" or "lost", from its "face" messages
         self.sync: dict[str, SyncHealth] = {}
         self.sync_summary: dict[str, Any] = {}
         self.elicit: dict[str, Any] = {}
@@ -99,14 +107,18 @@ class MonitorState:
         """Advance the session clock with a frame's capture time (frames do not pass through apply)."""
         self.now_s = max(self.now_s, self.session_s(host_ns))
 
+    def host_s(self, host_seconds: float) -> float:
+        """Session time of a host-clock time given in seconds (the analyzer's ``t`` and ``*_s``)."""
+        return self.session_s(int(round(float(host_seconds) * 1e9)))
+
     def _time_of(self, body: dict, key: str, default_s: float) -> float:
-        """A time in a body: ``<key>_host_ns``/``<key>_ns`` (host clock) or ``<key>_s`` (session)."""
+        """A host-clock time in a body: ``<key>_host_ns``/``<key>_ns`` or ``<key>_s`` (seconds)."""
         for k in (f"{key}_host_ns", f"{key}_ns"):
             v = _num(body.get(k))
             if v is not None:
                 return self.session_s(int(v))
         v = _num(body.get(f"{key}_s"))
-        return default_s if v is None else v
+        return default_s if v is None else self.host_s(v)
 
     def _say(self, t_s: float, text: str) -> None:
         line = f"{t_s:8.2f} s  {text}"
@@ -158,6 +170,14 @@ class MonitorState:
                   + (f", {lost} lost at the source" if lost else ""))
 
     def _result(self, body: dict, t: float, producer: str) -> None:
+        kind = body.get("type")
+        if kind in ANALYZER_NOTES:
+            self._analyzer_note(kind, body, t)
+            return
+        if kind == "trace":  # a batch of scores: t (host s), score, and the current threshold
+            for tt, sc in zip(body.get("t") or [], body.get("score") or []):
+                if _num(sc) is not None:
+                    self.score.append((self.host_s(tt), float(sc)))
         bt = self._time_of(body, "host_time", t) if ("host_time_ns" in body or "host_time_s" in body) else t
         score = _num(body.get("score"))
         if score is not None:
@@ -174,6 +194,22 @@ class MonitorState:
             self._spotted(ev, bt)
         elif body.get("aus") is not None or body.get("emotion") is not None:
             self._aus_emotion(body)
+
+    def _analyzer_note(self, kind: str, body: dict, t: float) -> None:
+        if kind == "start":
+            self.analyzer_stream = str(body.get("stream") or "")
+            lat = _num(body.get("latency_s"))
+            self._say(t, f"analyzer started on {self.analyzer_stream}"
+                      + (f" (events come up to {lat:.1f} s after a movement ends)" if lat else ""))
+        elif kind == "face":
+            state = str(body.get("state"))
+            self.face_state = "tracked" if state in ("acquired", "reacquired") else state
+            self._say(t, f"face {state}")
+        elif kind == "gap":
+            seqs = f"{body.get('from_seq')}-{body.get('to_seq')}"
+            self._say(t, f"analyzer missed {body.get('missing')} frames (seq {seqs})")
+        else:
+            self._say(t, f"analyzer: {body.get('text', body)}")
 
     def _face(self, body: dict, t: float, producer: str) -> None:
         lm = np.asarray(body.get("landmarks") or np.zeros((0, 2)), dtype=np.float32)
@@ -195,21 +231,31 @@ class MonitorState:
         self._aus_emotion(ev)
         label = kind + (f" {self.emotion}" if ev.get("emotion") is not None and self.emotion else "")
         self.intervals.append(SpottedInterval(start, max(end, start), label))
-        aus = "+".join(k for k, v in sorted(self.aus.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+        if isinstance(ev.get("aus"), list):  # the AUs the analyzer decided on
+            aus = "+".join(_au_name(a.get("au") if isinstance(a, dict) else a) for a in ev["aus"])
+        else:
+            aus = "+".join(k for k, v in sorted(self.aus.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+        emotion = "no emotion" if self.emotion == "None" else self.emotion  # the study's "None" class
         self._say(t, f"spotted {kind} {start:.2f}-{end:.2f} s" + (f"  {aus}" if aus else "")
-                  + (f"  {self.emotion}" if ev.get("emotion") is not None and self.emotion else ""))
+                  + (f"  {emotion}" if ev.get("emotion") is not None and emotion else ""))
 
     def _aus_emotion(self, d: dict) -> None:
-        aus = d.get("aus")
-        if isinstance(aus, dict):
+        aus, strength = d.get("aus"), d.get("au_strength")
+        if isinstance(aus, list):
+            self.au_active = {_au_name(a.get("au") or a.get("name") if isinstance(a, dict) else a) for a in aus}
+        if isinstance(strength, dict) and (strength or isinstance(aus, list)):  # the analyzer: {"4": 6.3}
+            self.aus = {_au_name(k): float(v) for k, v in strength.items() if _num(v) is not None}
+            self.aus.update({a: 1.0 for a in self.au_active if a not in self.aus})
+        elif isinstance(aus, dict):
             self.aus = {str(k): float(v) for k, v in aus.items() if _num(v) is not None}
+            self.au_active = {k for k, v in self.aus.items() if v >= 0.5}
         elif isinstance(aus, list):
             parsed = {}
             for a in aus:
                 if isinstance(a, dict):
                     parsed[str(a.get("au") or a.get("name"))] = float(a.get("p", a.get("intensity", 1.0)))
                 else:
-                    parsed[str(a)] = 1.0
+                    parsed[_au_name(a)] = 1.0
             self.aus = parsed
         emo = d.get("emotion")
         if isinstance(emo, dict):
@@ -238,7 +284,10 @@ class MonitorState:
 
     def _elicit(self, topic: str, body: dict, t: float) -> None:
         if topic.startswith("state/"):
-            self.elicit = {**self.elicit, **body, "_t": t}
+            # a state message is the whole state: nothing stale (a clip name) survives it
+            self.elicit = {**body, "_t": t, "last_marker": self.elicit.get("last_marker")}
+            if "paused" in body:
+                self.protocol_paused = bool(body["paused"])
             return
         what = body.get("marker") or body.get("event") or body.get("type") or topic
         clip = body.get("clip") or body.get("name")
@@ -250,8 +299,8 @@ class MonitorState:
         who = body.get("from") or body.get("by")
         if verb in ("record-stop", "record-start"):
             self.recording_paused = verb == "record-stop"
-        elif verb in ("pause-protocol", "resume-protocol"):
-            self.protocol_paused = verb == "pause-protocol"
+        elif verb in ("pause", "resume"):
+            self.protocol_paused = verb == "pause"
         if verb == "mark":
             mt = self._time_of(body, "host_time", t) if "host_time_ns" in body else t
             self.marks.append((mt, str(body.get("note") or body.get("label") or "mark")))
@@ -271,13 +320,17 @@ class MonitorState:
         e = self.elicit
         if not e:
             return "no protocol running"
-        phase = e.get("phase") or e.get("state") or e.get("last_marker") or ""
+        phase = e.get("state") or e.get("phase") or e.get("last_marker") or ""
         parts = [str(phase)]
+        idx, n = e.get("step", e.get("index")), e.get("steps") or e.get("total")
         clip = e.get("clip")
-        if clip:
-            idx, n = e.get("index"), e.get("total") or e.get("count")
-            parts.append(f"{clip}" + (f" ({int(idx) + 1}/{n})" if idx is not None and n else ""))
-        left = _num(e.get("remaining_s", e.get("time_left_s")))
+        if clip or idx is not None:
+            where = f"({min(int(idx) + 1, int(n))}/{n})" if idx is not None and n else ""
+            parts.append((f"{clip} " if clip else "") + where)
+        pos = _num(e.get("position_s"))
+        if pos is not None and phase == "clip":
+            parts.append(f"{pos:.0f} s in")
+        left = _num(e.get("remaining_s", e.get("time_left_s", e.get("break_left_s"))))
         if left is not None:
             parts.append(f"{left:.0f} s left")
         if e.get("paused"):

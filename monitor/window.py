@@ -41,6 +41,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self._audio: dict[str, float] = {}
         self._free_mb: float | None = None
         self._next_disk = 0.0
+        self._throttled_s = 0.0
         self._build()
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
@@ -90,6 +91,9 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.session.setToolTip(str(sdir or ""))
         self.session.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.throughput = QtWidgets.QLabel()
+        self.throughput.setToolTip("MB/s the devices produce (from sequence numbers), free space on the session's "
+                                   "disk and the minutes it lasts at this rate;\nframes unseen: sequence numbers "
+                                   "this window never received (device drops, or frames it skipped while busy)")
         self.protocol = QtWidgets.QLabel()
         self.protocol.setStyleSheet("font-size: 12pt;")
         for w in (self.rec, self.session, self.throughput, self.protocol):
@@ -102,7 +106,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         bar.setStretch(bar.indexOf(self.protocol), 1)
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         for verb, text, key in (("record", "Stop recording", "R"), ("mark", "Mark", "M"),
-                                ("pause-protocol", "Pause protocol", "P"), ("skip-protocol", "Skip", "S"),
+                                ("protocol", "Pause protocol", "P"), ("skip", "Skip", "S"),
                                 ("stop-session", "End session", None)):
             b = QtWidgets.QPushButton(text + (f"  ({key})" if key else ""))
             if key:
@@ -123,15 +127,21 @@ class MonitorWindow(QtWidgets.QMainWindow):
         # the toggles follow the state the supervisor echoes back, so several viewers agree
         if verb == "record":
             verb = "record-start" if self.state.recording_paused else "record-stop"
-        if verb == "pause-protocol" and self.state.protocol_paused:
-            verb = "resume-protocol"
-        if verb == "stop-session" and confirm and self.isVisible() and QtWidgets.QMessageBox.question(
-                self, "End session", "Stop all devices and end this session?") != QtWidgets.QMessageBox.StandardButton.Yes:
+        if verb == "protocol":
+            verb = self._protocol_verb()
+        box = QtWidgets.QMessageBox
+        if verb == "stop-session" and confirm and self.isVisible() and box.question(
+                self, "End session", "Stop all devices and end this session?") != box.StandardButton.Yes:
             return False
         ok = self.commands.send(verb, {"session_s": round(self.state.now_s, 3)})
         if not ok:
             self.log.add([f"{self.state.now_s:8.2f} s  could not send {verb}: no supervisor is taking commands"])
         return ok
+
+    def _protocol_verb(self) -> str:
+        if self.state.elicit.get("state") == "ready":  # the protocol waits on its instructions
+            return "start"
+        return "resume" if self.state.protocol_paused else "pause"
 
     # -- repaint --------------------------------------------------------------------------
     def tick(self) -> None:
@@ -187,8 +197,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         if self.commands is not None:
             self.buttons["record"].setText("Resume recording  (R)" if self.state.recording_paused
                                            else "Stop recording  (R)")
-            self.buttons["pause-protocol"].setText("Resume protocol  (P)" if self.state.protocol_paused
-                                                   else "Pause protocol  (P)")
+            self.buttons["protocol"].setText(f"{self._protocol_verb().capitalize()} protocol  (P)")
         if ended:
             self.rec.setText(f"<span style='color:{MUTED}'>■ ENDED</span> {clock}")
         elif self.state.recording_paused and self.target.live:
@@ -209,9 +218,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
         if self._free_mb is not None and mbs > 0.1:
             free += f" (~{self._free_mb / mbs / 60:.0f} min)"
         gaps = sum(st.gaps for st in stats.values())
+        capped = self.feed.throttled_s > self._throttled_s  # the intake cap made it skip frames lately
+        self._throttled_s = self.feed.throttled_s
         self.throughput.setText(f"<b>{mbs:.1f} MB/s</b>&nbsp; · &nbsp;{free}<br>"
-                                f"<span style='color:{BAD if gaps else MUTED}'>{gaps} frames missing</span>"
-                                f"<span style='color:{MUTED}'> · {len(stats)} streams</span>")
+                                f"<span style='color:{WARN if gaps else MUTED}'>{gaps} frames unseen</span>"
+                                f"<span style='color:{MUTED}'> · {len(stats)} streams"
+                                f"{' · skipping frames to spare the CPU' if capped else ''}</span>")
         self.protocol.setText(f"<span style='color:{MUTED}'>protocol</span>&nbsp; {self.state.elicit_text()}")
 
     # -- lifecycle ------------------------------------------------------------------------

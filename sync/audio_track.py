@@ -45,11 +45,10 @@ def read_track(reader: StreamReader) -> AudioTrack:
     if rate <= 0:
         raise NotEnoughDataError(f"audio stream {reader.stream_id!r}: no sample rate in its info.json")
     seq = idx["seq"].astype(np.int64)
-    if np.any(np.diff(seq) <= 0):
-        # the counter restarted (device reset): keep arrival order, blocks back to back
+    starts = (seq - seq[0]) * block
+    if np.any(np.diff(seq) <= 0) or starts[-1] > (len(seq) + 600 * rate // block) * block:
+        # the counter restarted (device reset) or jumped absurdly: blocks back to back, in arrival order
         starts = np.arange(len(seq)) * block
-    else:
-        starts = (seq - seq[0]) * block
     total = int(starts[-1]) + block
     dtype = np.dtype(info["dtype"])
     track = np.zeros(total, dtype)

@@ -65,11 +65,15 @@ def _correlate(x: np.ndarray, tpl: np.ndarray) -> np.ndarray:
 def _refine(x: np.ndarray, tpl: np.ndarray, i: int, up: int = 64, half: int = 24) -> float:
     """Sub-sample peak position near integer lag ``i`` by band-limited interpolation."""
     from scipy.signal import resample
-    lo = max(0, i - half)
-    hi = min(len(x) - len(tpl) + 1, i + half + 1)
-    c = _correlate(x[lo:hi + len(tpl) - 1], tpl)
-    if len(c) < 5:
-        return float(i)
+    lo, hi = i - half, i + half + 1
+    # a symmetric window around the peak, zero-padded past the track's ends (a chirp at the very
+    # start or end of a recording must not be refined on a lopsided window)
+    n = hi - lo + len(tpl) - 1
+    seg = np.zeros(n)
+    a, b = max(lo, 0), min(lo + n, len(x))
+    if b > a:
+        seg[a - lo:b - lo] = x[a:b]
+    c = _correlate(seg, tpl)
     fine = resample(c * np.hanning(len(c) + 2)[1:-1], len(c) * up)
     # only the middle of the window is free of the resampling's edge effects
     m0 = (i - lo - 2) * up

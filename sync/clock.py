@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sync.errors import NotEnoughDataError
 from sync.linefit import fit_lower_line
 
 
@@ -133,7 +134,8 @@ def fit_stream(stream_id: str, seq: np.ndarray, host_ns: np.ndarray, device_ns: 
         period = nominal_period_ns(x, seq)
     else:
         if not nominal_rate_hz:
-            raise ValueError(f"{stream_id}: a stream without device time needs its nominal rate")
+            raise NotEnoughDataError(f"{stream_id}: a stream without device time needs its nominal rate "
+                                     "(rate_hz in its info.json)")
         period = 1e9 / nominal_rate_hz
         x = seq.astype(np.float64) * period
     starts = np.concatenate([[0], find_breaks(seq, x, period), [n]]) if n else np.array([0, 0])
@@ -195,11 +197,13 @@ def _blend(pieces: list[SegmentFit], x: np.ndarray) -> np.ndarray:
     if len(pieces) == 1:
         return pieces[0].predict(x)
     centres = np.array([p.x0 for p in pieces])
-    preds = np.stack([p.predict(x) for p in pieces])  # K x n, K is small (minutes)
+    offs = np.array([p.offset_ns for p in pieces])
+    drifts = np.array([p.drift for p in pieces])
     j = np.clip(np.searchsorted(centres, x) - 1, 0, len(pieces) - 2)
     w = np.clip((x - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0)
-    cols = np.arange(len(x))
-    return (1 - w) * preds[j, cols] + w * preds[j + 1, cols]
+    left = x + offs[j] + drifts[j] * (x - centres[j])
+    right = x + offs[j + 1] + drifts[j + 1] * (x - centres[j + 1])
+    return (1 - w) * left + w * right
 
 
 @dataclass
@@ -225,7 +229,7 @@ class OnlineClock:
         """Take one frame; return its corrected host time (ns) under the current model."""
         if device_ns is None:
             if not self.nominal_rate_hz:
-                raise ValueError(f"{self.stream_id}: a stream without device time needs its nominal rate")
+                raise NotEnoughDataError(f"{self.stream_id}: a stream without device time needs its nominal rate")
             x = seq * 1e9 / self.nominal_rate_hz
         else:
             x = float(device_ns)

@@ -15,3 +15,7 @@ class NotEnoughDataError(SyncError, ValueError):
 
 class HostClockError(SyncError, TimeoutError):
     """No reply from another host's time server within the timeout."""
+
+
+class AudioOutputError(SyncError, LookupError):
+    """The audio output that should play the sync chirps is missing (or PyAudio is not installed)."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sync.errors import NotEnoughDataError
+
 
 def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of the lower convex hull of points sorted by ``x`` (monotone chain)."""
@@ -77,7 +79,7 @@ def fit_lower_line(x: np.ndarray, y: np.ndarray, slope_hint: float | None = None
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     if len(x) == 0:
-        raise ValueError("fit_lower_line needs at least one point")
+        raise NotEnoughDataError("fit_lower_line needs at least one point")
     keep = robust_keep(x, y)
     x, y = x[keep], y[keep]
     if len(x) < 2 or x[-1] - x[0] <= 0:

@@ -108,8 +108,8 @@ class LiveSync:
             self.framesets.add(stream_id, seq, corrected)
 
     # -- output ---------------------------------------------------------------------------
-    def due_triggers(self, now_ns: int) -> list[tuple[str, int, float]]:
-        """(device, tick, sample) of every trigger whose time has come."""
+    def due_triggers(self, now_ns: int) -> list[tuple[str, int, float, int]]:
+        """(device, tick, sample, due host time) of every trigger whose time has come."""
         out = []
         for name, p in self.pacers.items():
             while True:
@@ -119,7 +119,7 @@ class LiveSync:
                 tick, sample, due_ns = d
                 if now_ns - due_ns > 2e9 / p.rate_hz:
                     self.late_triggers += 1  # sent late; its sample still says which instant it is
-                out.append((name, tick, sample))
+                out.append((name, tick, sample, due_ns))
                 p.advance()
                 self.triggers_sent[name] += 1
         return out

@@ -19,10 +19,12 @@ import zmq
 from stream import wire
 from stream.node import NodeContext
 from stream.session import write_json_atomic
+from sync.chirp import chirp_wave
 from sync.framesets import MISSING
 from sync.hostclock import TimeServer, estimate_offset
 from sync.errors import HostClockError
 from sync.live import LiveSync
+from sync.player import ChirpPlayer
 from sync.settings import load_sync_settings
 
 TOPIC_HEALTH = "sync/health"
@@ -38,12 +40,14 @@ def run(ctx: NodeContext) -> int:
     live = LiveSync(ctx.config, st)
     pub = ctx.publisher()
     producers = [p for p in ctx.endpoints.pubs if p != ctx.name]
-    sub = ctx.subscriber(topics=None, producers=producers, hwm=1000)
+    # lossy: a busy host loses frames for the live models (counted as drops), never memory
+    sub = ctx.subscriber(topics=None, producers=producers, hwm=120)
     cmd = ctx.zmq.socket(zmq.SUB)
     cmd.linger = 0
     cmd.setsockopt(zmq.SUBSCRIBE, COMMAND_CHIRP.encode())
     cmd.connect(ctx.endpoints.broadcast)
     server = TimeServer(ctx.zmq, st.time_server) if st.time_server else None
+    player = ChirpPlayer(st.chirp.output, live.chirp_spec.rate) if st.chirp.output else None
     out = ctx.session_dir / "sync"
     out.mkdir(exist_ok=True)
     sets_file = open(out / "framesets.csv", "w", newline="")
@@ -67,6 +71,9 @@ def run(ctx: NodeContext) -> int:
         body = live.request_chirp(reason)
         if body is not None:
             send_event(TOPIC_CHIRP, body, "chirp")
+            if player is not None:
+                spec = live.chirp_spec
+                player.play(chirp_wave(spec, 0.0, int(round(spec.duration_s * spec.rate))), body["due_host_ns"])
 
     try:
         while not ctx.stop.is_set():
@@ -87,8 +94,10 @@ def run(ctx: NodeContext) -> int:
                         chirp(str((msg.data or {}).get("reason", msg.topic)))
                     if live.next_due_ns() is not None and live.next_due_ns() <= time.monotonic_ns():
                         break
-            for name, tick, sample in live.due_triggers(time.monotonic_ns()):
-                send_event(f"trigger/{name}", {"tick": tick, "sample": sample}, "trigger")
+            for name, tick, sample, due in live.due_triggers(time.monotonic_ns()):
+                # how late it leaves: the exposure follows the trigger, so offline adds this back
+                late = time.monotonic_ns() - due
+                send_event(f"trigger/{name}", {"tick": tick, "sample": sample, "late_ns": late}, "trigger")
             if not started_chirp and st.chirp.at_start and live.audio and live.audio.model.frames >= 6:
                 chirp("start")
                 started_chirp = True
@@ -102,6 +111,7 @@ def run(ctx: NodeContext) -> int:
                 if sets:
                     send_event(TOPIC_FRAMESETS, {"sets": sets, "missing_marker": MISSING}, "health")
                 health = live.health()
+                health["chirps"]["played"] = player.played if player is not None else 0
                 send_event(TOPIC_HEALTH, health, "health")
                 ctx.heartbeat({"triggers": health["triggers"], "chirps": health["chirps"]["requested"]})
             if st.hosts and time.monotonic() >= next_probe:
@@ -116,8 +126,11 @@ def run(ctx: NodeContext) -> int:
     finally:
         if st.chirp.at_end:
             chirp("end")
+        if player is not None:
+            player.close()  # plays what is queued (the end chirp) first
         live.scan_chirps()
         health = live.health()
+        health["chirps"]["played"] = player.played if player is not None else 0
         send_event(TOPIC_HEALTH, {**health, "final": True}, "health")
         write_json_atomic(out / "report.json", {"source": "live", "session": str(ctx.session_dir),
                                                  "note": "live figures; run `python -m sync SESSION` for the "

@@ -38,13 +38,13 @@ def _settings(reader: SessionReader) -> tuple[SyncSettings, SessionConfig | None
     return load_sync_settings(section, str(reader.root / "manifest.json")), cfg
 
 
-def host_offsets(reader: SessionReader, st: SyncSettings) -> dict[str, int]:
+def host_offsets(events: list[dict], st: SyncSettings) -> dict[str, int]:
     """stream id -> ns to add to its host times (streams stamped by another host's clock).
 
     Each estimate is one NTP-like exchange; the one with the lowest round trip is the best.
     """
     best: dict[str, dict] = {}
-    for e in reader.events():
+    for e in events:
         b = e.get("body") or {}
         if e.get("topic") == "sync/host_offset" and "offset_ns" in b:
             if b["host"] not in best or b["rtt_ns"] < best[b["host"]]["rtt_ns"]:
@@ -90,12 +90,12 @@ def _audio_time(track: AudioTrack, fit: StreamFit, sample: np.ndarray) -> np.nda
     return fit.at(track.device_time_ns(sample))
 
 
-def _chirps(reader: SessionReader, track: AudioTrack, fit: StreamFit, st: SyncSettings) -> dict:
+def _chirps(events: list[dict], track: AudioTrack, fit: StreamFit, st: SyncSettings) -> dict:
     spec = ChirpSpec(track.rate, st.chirp.f0_hz, st.chirp.f1_hz, st.chirp.duration_s, st.chirp.amplitude)
     found = detect(track.samples, spec, threshold=st.chirp.threshold)
     samples = np.array([track.first_sample + d.sample for d in found])
     times = _audio_time(track, fit, samples) if len(found) else np.zeros(0)
-    requests = [e for e in reader.events() if e.get("topic") == "sync/chirp"]
+    requests = [e for e in events if e.get("topic") == "sync/chirp"]
     matched = []
     for r in requests:
         want = float(r.get("body", {}).get("sample", -1))
@@ -111,6 +111,41 @@ def _chirps(reader: SessionReader, track: AudioTrack, fit: StreamFit, st: SyncSe
                          for s, t, d in zip(samples, times, found)],
             "requested": len(requests), "matched": sum(m["found_sample"] is not None for m in matched),
             "requests": matched}
+
+
+def _place_triggered(reader: SessionReader, sid: str, dev_name: str, fit: StreamFit, trig_events: list[dict],
+                     track: AudioTrack, audio_fit: StreamFit) -> tuple[np.ndarray, dict]:
+    """Corrected times of a triggered stream's frames: each at its trigger's audio sample.
+
+    Frame counters do not all start where the triggers do (some cameras count from 1, a frame may
+    come from a trigger sent before recording): the shift between tick and seq is the one that
+    puts the frames' own clock times closest to their triggers.
+    """
+    ticks = {int(e["body"]["tick"]): float(e["body"]["sample"]) for e in trig_events
+             if e["topic"] == f"trigger/{dev_name}"}
+    # a trigger that left late exposed its frame late by as much
+    late = {int(e["body"]["tick"]): int(e["body"].get("late_ns", 0)) for e in trig_events
+            if e["topic"] == f"trigger/{dev_name}"}
+    seq = reader.stream(sid).index["seq"].astype(np.int64)
+    corrected = fit.corrected_ns.copy()
+    best = (np.inf, 0, np.zeros(len(seq), bool))
+    for shift in range(-5, 6):
+        have = np.array([q - shift in ticks for q in seq.tolist()], bool)
+        if have.sum() < max(1, len(seq) // 2):
+            continue
+        samples = np.array([ticks[q - shift] for q in seq[have].tolist()])
+        t = _audio_time(track, audio_fit, samples) + np.array([late[q - shift] for q in seq[have].tolist()])
+        miss = float(np.median(np.abs(corrected[have] - t)))
+        if miss < best[0]:
+            best = (miss, shift, have, t)
+    info = {"device": dev_name, "triggers_sent": len(ticks), "frames": int(len(seq))}
+    if not np.isfinite(best[0]):
+        return corrected, {**info, "frames_on_audio_clock": 0, "frames_without_trigger": int(len(seq)),
+                           "note": "no trigger events match this stream's frames: placed by its own clock"}
+    miss, shift, have, t = best
+    corrected[have] = np.rint(t).astype(np.int64)
+    return corrected, {**info, "frames_on_audio_clock": int(have.sum()), "frames_without_trigger": int((~have).sum()),
+                       "seq_minus_tick": shift, "trigger_to_frame_ms": round(miss / 1e6, 3)}
 
 
 def _write_timestamps(folder: Path, sid: str, reader: SessionReader, fit: StreamFit, t0: int) -> None:
@@ -134,40 +169,34 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
     out = Path(session_dir) / "sync"
     fits: dict[str, StreamFit] = {}
     infos = {}
-    remote = host_offsets(reader, st)
+    events = reader.events()  # read once: triggers alone are 60 lines a second per device
+    remote = host_offsets(events, st)
+    skipped: list[str] = []  # streams with fewer than two frames: no clock to fit
     for sid in reader.stream_ids():
         fit = fit_session_stream(reader, sid, st.window_s, remote.get(sid, 0))
         infos[sid] = reader.stream(sid).info
         if fit is not None:
             fits[sid] = fit
+        else:
+            skipped.append(sid)
     if not fits:
         raise NotEnoughDataError(f"{session_dir}: no stream has two frames; nothing to synchronise")
-    report: dict = {"session": str(session_dir), "t0_host_ns": t0, "streams": {}, "triggers": {}}
+    report: dict = {"source": "offline", "session": str(session_dir), "t0_host_ns": t0, "streams": {},
+                    "streams_too_short": skipped, "triggers": {}}
     # audio master: its sample clock places triggered frames and chirps
     audio_ids = [s for s in fits if is_audio(infos[s])]
     audio_id = st.audio if st.audio in fits else (audio_ids[0] if audio_ids else None)
     track = read_track(reader.stream(audio_id)) if audio_id else None
     corrected = {sid: f.corrected_ns for sid, f in fits.items()}
     if track is not None:
-        trig_events = [e for e in reader.events() if e.get("topic", "").startswith("trigger/")]
+        trig_events = [e for e in events if e.get("topic", "").startswith("trigger/")]
         for sid, dev_name in _triggered_streams(cfg).items():
-            if sid not in fits:
-                continue
-            ticks = {int(e["body"]["tick"]): float(e["body"]["sample"]) for e in trig_events
-                     if e["topic"] == f"trigger/{dev_name}"}
-            seq = reader.stream(sid).index["seq"].astype(np.int64)
-            have = np.array([q in ticks for q in seq.tolist()])
-            if have.any():
-                samples = np.array([ticks[q] for q in seq[have].tolist()])
-                c = corrected[sid].copy()
-                c[have] = np.rint(_audio_time(track, fits[audio_id], samples)).astype(np.int64)
-                corrected[sid] = c
-            report["triggers"][sid] = {"device": dev_name, "triggers_sent": len(ticks),
-                                       "frames": int(len(seq)), "frames_on_audio_clock": int(have.sum()),
-                                       "frames_without_trigger": int((~have).sum())}
+            if sid in fits:
+                corrected[sid], report["triggers"][sid] = _place_triggered(
+                    reader, sid, dev_name, fits[sid], trig_events, track, fits[audio_id])
         report["audio"] = {"stream": audio_id, "rate": track.rate, "block": track.block,
                            "samples": int(len(track.samples)), "missing_blocks": track.missing_blocks}
-        report["chirps"] = _chirps(reader, track, fits[audio_id], st)
+        report["chirps"] = _chirps(events, track, fits[audio_id], st)
     else:
         report["audio"] = None
         report["chirps"] = {"detected": [], "requested": 0, "matched": 0, "requests": [],
@@ -180,7 +209,7 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
     tol = st.tolerance_ms * 1e6 if st.tolerance_ms > 0 else None
     sets = framesets.build({sid: (reader.stream(sid).index["seq"], corrected[sid]) for sid in fits}, ref, tol)
     report["framesets"] = sets.summary()
-    report["host_offsets"] = [e["body"] for e in reader.events() if e.get("topic") == "sync/host_offset"]
+    report["host_offsets"] = [e["body"] for e in events if e.get("topic") == "sync/host_offset"]
     report["remote_streams"] = {sid: {"offset_ns": off} for sid, off in remote.items()}
     report["seconds"] = round(time.perf_counter() - started, 3)
     if write:

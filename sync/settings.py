@@ -19,6 +19,9 @@ class ChirpSettings(_Strict):
     at_end: bool = True
     # detections below this normalised correlation are ignored
     threshold: float = Field(0.5, gt=0, lt=1)
+    # play each chirp on this PortAudio output ("default", a name or an index); "" = only publish
+    # the sync/chirp request (another device plays it, or nothing does)
+    output: str = ""
 
 
 class SyncSettings(_Strict):

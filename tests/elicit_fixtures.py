@@ -170,3 +170,24 @@ def alsa_file_sink(monkeypatch, tmp_path):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return out
+
+
+@pytest.fixture
+def xvfb_two_screens():
+    """An X server with two screens (800x600 and 640x480); skips without Xvfb."""
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb not installed (apt-get install xvfb)")
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "800x600x24", "-screen", "1",
+                             "640x480x24", "-nolisten", "tcp"], pass_fds=(w,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    try:
+        with os.fdopen(r) as f:
+            display = f.readline().strip()
+        if not display:
+            pytest.skip("Xvfb did not start")
+        yield {"DISPLAY": f":{display}", "QT_QPA_PLATFORM": "xcb"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

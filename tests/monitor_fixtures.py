@@ -63,7 +63,9 @@ class PublishingSession:
         self.depth = cv2.resize(source_depth_mm()[crop], (w, h), interpolation=cv2.INTER_NEAREST)
         self.t0_ns = wire.now_ns()
         self.seq = 0
-        self.skip_seqs: set[int] = set()  # face frames "lost at the device" (never published)
+        self.skip_seqs: set[int] = set()
+        self.paused = False
+        self._trace: list[tuple[float, float]] = []  # face frames "lost at the device" (never published)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="publishing-session", daemon=True)
 
@@ -94,27 +96,39 @@ class PublishingSession:
             audio = (3000 * np.sin(np.arange(800) * 2 * math.pi * 440 / 48000)).astype(np.int16).reshape(800, 1)
             self.pubs["mic"].send(wire.frame_parts("mic", i, audio, host_time_ns=now, pixel_format="s16le"))
             t = (now - self.t0_ns) / 1e9
-            score = 0.2 + 0.1 * math.sin(t * 3) + (0.6 if (t % 2.0) > 1.5 else 0.0)
-            self._event("analyzer", "results/analyzer", {
-                "stream_id": "face", "seq": i, "host_time_ns": now, "score": score, "threshold": 0.6,
+            if i == 10:  # what analysis/node.py publishes, then its traces and events
+                self._event("analyzer", "results/analyzer", {"type": "start", "stream": "face", "fps": self.fps,
+                                                             "latency_s": 0.6})
+                self._event("analyzer", "results/analyzer", {"type": "face", "state": "acquired", "seq": 0,
+                                                             "t": now / 1e9})
+            self._trace.append((now / 1e9, 0.2 + 0.1 * math.sin(t * 3) + (0.6 if (t % 2.0) > 1.5 else 0.0)))
+            if len(self._trace) >= 5:
+                self._event("analyzer", "results/analyzer", {
+                    "type": "trace", "seq": list(range(i - 4, i + 1)), "t": [x for x, _ in self._trace],
+                    "score": [y for _, y in self._trace], "quality": 0.93, "faces": 1, "threshold": 0.6})
+                self._trace = []
+            self._event("analyzer", "results/analyzer", {  # landmarks: fields docs/monitor.md reads
+                "stream_id": "face", "seq": i, "host_time_ns": now,
                 "landmarks": face_landmarks(w / 2 + shift, h * 0.5, h * 0.26).tolist(),
                 "rois": {"brows": [w / 2 + shift - h * 0.2, h * 0.33, h * 0.4, h * 0.08],
                          "mouth": [w / 2 + shift - h * 0.12, h * 0.58, h * 0.24, h * 0.1]}})
             if i % int(self.fps * 2) == int(self.fps * 2) - 1:
-                rng = np.random.default_rng(i)
-                self._event("analyzer", "results/analyzer", {"event": {
-                    "label": "micro", "onset_ns": now - int(0.45e9), "offset_ns": now - int(0.05e9),
-                    "aus": {a: float(v) for a, v in zip(AUS, rng.uniform(0, 1, len(AUS)))},
-                    "emotion": {"label": "negative", "p": 0.81}}})
+                strength = np.random.default_rng(i).uniform(0, 1, len(AUS))
+                self._event("analyzer", "results/analyzer", {
+                    "type": "event", "kind": "micro", "method": "test", "onset_s": now / 1e9 - 0.45,
+                    "apex_s": now / 1e9 - 0.3, "offset_s": now / 1e9 - 0.05, "duration_s": 0.4,
+                    "aus": [int(a[2:]) for a, v in zip(AUS, strength) if v >= 0.5],
+                    "au_strength": {a[2:]: round(float(v), 3) for a, v in zip(AUS, strength)},
+                    "emotion": "negative", "emotions": ["negative"], "emotion_rule": "test"})
             if i % int(self.fps) == 0:
                 self._event("sync", "sync/health", {"streams": {
                     "face": {"offset_ms": 0.42, "drift_ppm": 12.5, "jitter_ms": 0.31},
                     "kinect-color": {"offset_ms": -3.1, "drift_ppm": -40.2, "jitter_ms": 1.2},
                     "kinect-depth": {"offset_ms": -3.0, "drift_ppm": -40.0, "jitter_ms": 1.1}}})
-                self._event("elicit", "state/elicit", {"phase": "clip", "clip": "disgust-02", "index": 2,
-                                                       "total": 11, "remaining_s": 42 - t, "paused": False})
-            if i == 5:
-                self._event("elicit", "markers/elicit", {"marker": "clip_onset", "clip": "disgust-02"})
+                self._event("elicit", "state/elicit", {"state": "clip", "clip": "disgust-02", "step": 2,
+                                                       "steps": 11, "position_s": t, "paused": self.paused})
+            if i == 10:
+                self._event("elicit", "markers/elicit", {"event": "clip_onset", "clip": "disgust-02"})
             self._answer_commands()
             self.seq += 1
             next_t += period
@@ -132,6 +146,9 @@ class PublishingSession:
             except zmq.Again:
                 return
             self.received_commands.append(msg)
+            verb = msg.topic.removeprefix("command/")
+            if verb in ("pause", "resume"):  # what elicit does
+                self.paused = verb == "pause"
             self._event("supervisor", msg.topic, {"command": msg.topic.removeprefix("command/"),
                                                   "from": msg.header.stream_id, **msg.data})
 
@@ -171,8 +188,8 @@ def has_colour(img: np.ndarray, rgb: tuple[int, int, int], tol: int = 40, min_pi
     return int((d <= tol).sum()) >= min_pixels
 
 
-def not_blank(img: np.ndarray) -> bool:
-    return img.size > 0 and float(img.std()) > 8.0 and len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+def not_blank(img: np.ndarray, min_colours: int = 50) -> bool:
+    return img.size > 0 and float(img.std()) > 8.0 and len(np.unique(img.reshape(-1, 3), axis=0)) > min_colours
 
 
 def saved_copy(path: Path) -> None:

@@ -54,7 +54,7 @@ def _config(sync: dict) -> dict:
 def write_sync_session(root: Path, duration_s: float = 6.0, chirps_s: tuple = (0.5, 3.2, 5.1),
                        seed: int = 0, flash_s: float | None = None, click_s: float | None = None,
                        sync: dict | None = None, request_chirps: bool = True,
-                       kin_clock_shift_ns: int = 0) -> SyncTruth:
+                       kin_clock_shift_ns: int = 0, rig_first_seq: int = 0) -> SyncTruth:
     """``kin_clock_shift_ns``: the Kinect sits on another host whose clock reads that much more;
     a sync/host_offset event (as the node would publish) records the estimate."""
     rng = np.random.default_rng(seed)
@@ -88,6 +88,9 @@ def write_sync_session(root: Path, duration_s: float = 6.0, chirps_s: tuple = (0
     first_sample = 2 * spt
     ntrig = int((nblocks * BLOCK - first_sample) / spt) - 1
     trig = first_sample + np.arange(ntrig) * spt
+    def late_ns(n: int) -> int:  # the node's pacing lateness: usually small, now and then 8 ms
+        return 8_000_000 if n % 50 == 7 else 100_000
+
     rw = w.stream("rig-0", "|u1", (8, 8), "mono8")
     rw.describe({"media": "video", "rate_hz": 60.0})
     drop = set(rng.choice(np.arange(5, ntrig), 3, replace=False).tolist())
@@ -95,13 +98,13 @@ def write_sync_session(root: Path, duration_s: float = 6.0, chirps_s: tuple = (0
     for n, s in enumerate(trig):
         w.event({"topic": "trigger/rig", "kind": "event", "stream_id": "sync", "seq": n,
                  "host_time_ns": int(sample_time_ns(s)), "device_time_ns": None,
-                 "body": {"tick": n, "sample": float(s)}})
+                 "body": {"tick": n, "sample": float(s), "late_ns": late_ns(n)}})
         if n in drop:
             continue
-        true = float(sample_time_ns(s))
+        true = float(sample_time_ns(s)) + late_ns(n)  # a late trigger exposes late
         dev = int(1234e9 + (true - T0) * (1 - 30e-6))
-        rw.append(n, dev, int(true + rng.exponential(2e6)), np.full((8, 8), 20, np.uint8).tobytes())
-        keep_seq.append(n)
+        rw.append(n + rig_first_seq, dev, int(true + rng.exponential(2e6)), np.full((8, 8), 20, np.uint8).tobytes())
+        keep_seq.append(n + rig_first_seq)
         keep_truth.append(true)
     # a free-running 30 Hz camera with its own clock; optionally a flash
     kw = w.stream("kin-color", "|u1", (8, 8), "mono8")

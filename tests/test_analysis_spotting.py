@@ -42,7 +42,7 @@ def test_spotter_finds_a_micro_movement_and_nothing_in_stillness(cls):
 def test_latency_is_bounded_and_stated():
     m, lbp = MDMDSpotter(FPS), LBPSpotter(FPS)
     assert m.latency_frames == m.k == 12 and lbp.latency_frames == 24
-    crops = moving_crops([(2.0, 2.3, 3.0)], seconds=4.0)
+    crops = moving_crops([(3.0, 3.3, 3.0)], seconds=5.0)
     # the interval must come out no later than latency_s after its offset
     for sp in (MDMDSpotter(FPS), LBPSpotter(FPS)):
         for i, c in enumerate(crops):

@@ -163,6 +163,8 @@ def test_face_camera_writes_ground_truth_and_frames_follow_the_script_clock(tmp_
     gt = FaceScript.load(tmp_path / "ground_truth" / SCRIPT_FILE)
     assert gt.events == default_script(120, 5).events == dev.ground_truth().events
     assert gt.seed == 5 and gt.epoch_host_ns <= first_host
+    assert gt.device_t0_host_ns == gt.epoch_host_ns  # no shared epoch: script time = device time
+    assert dev.script_time(frames[3].seq) == pytest.approx(frames[3].device_time_ns / 1e9, abs=1e-9)
     assert gt.rendered_until_s == pytest.approx(frames[-1].seq / 60, abs=2 / 60)
     assert (tmp_path / "ground_truth" / "face_script-face.json").is_file()
 
@@ -180,3 +182,23 @@ def test_shared_epoch_makes_two_devices_show_the_same_moment(tmp_path):
         ta, tb = a.script_time(fa.seq), b.script_time(fb.seq)
     assert ta >= 0 and tb >= 0 and abs(ta - tb) < 1.0
     assert a.ground_truth().epoch_host_ns == b.ground_truth().epoch_host_ns == epoch
+
+
+def test_bench_reports_render_rates_for_every_device_size():
+    from mestudio.benches.capture import face_render_rates
+
+    out = face_render_rates(3)
+    rates = out["renders_per_s_one_core"]
+    assert set(rates) == {"face 640x480 mono8", "kinect 640x480 rgb8+depth16", "rig view 800x600 mono8",
+                          "basler view 1600x1200 mono8"}
+    assert all(r > 0 for r in rates.values()) and out["demo_rig_cores_needed"] > 0
+
+
+def test_unknown_source_is_a_config_error_naming_the_key(tmp_path):
+    from config.errors import ConfigError
+    from config.loader import load_session_config
+
+    p = tmp_path / "bad.toml"
+    p.write_text('[[devices]]\nname = "face"\nkind = "synthetic-camera"\nsource = "faces"\n')
+    with pytest.raises(ConfigError, match=r"devices\[0\]\.source.*'pattern' or 'face'"):
+        load_session_config(p)

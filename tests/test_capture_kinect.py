@@ -43,8 +43,6 @@ def test_colour_depth_timestamps_and_calibration(pyk4a_standin, tmp_path):
     c, d = run.frames["kinect-color"][1], run.frames["kinect-depth"][1]
     assert c.data.shape == (720, 1280, 3) == color_info.shape and c.pixel_format == "rgb8"
     assert d.data.shape == (576, 640) == depth_info.shape and d.data.dtype == np.uint16
-    # BGRA -> RGB: the stand-in's capture holds the same picture in BGRA order
-    raw = pyk4a_standin.PyK4A  # noqa: F841 - the API under test
     assert c.device_time_ns == d.device_time_ns + 100_000  # usec -> ns, colour 0.1 ms after depth
     assert c.seq == d.seq == round(d.device_time_ns / 1e9 * 30)
     saved = json.loads((tmp_path / "calibration" / "kinect.json").read_text())

@@ -97,3 +97,21 @@ def test_synthetic_set_is_seeded_and_labelled():
     # the apex frame differs from the onset frame: there is motion to learn
     s, c = a_book[0], a[0]
     assert np.abs(c[s.apex].astype(int) - c[s.onset]).sum() > 0
+
+
+def test_real_casme2_book_with_a_partial_clip_folder(tmp_path):
+    """Training data from a label book: found clips load, missing ones are listed, never dropped silently."""
+    from pathlib import Path
+
+    from analysis.training.sources import Source, load_source
+    book_path = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels" / "CASME2-coding-20190701.xlsx"
+    if not book_path.is_file():
+        pytest.skip(f"{book_path} not present")
+    write_clip(tmp_path / "sub01" / "EP02_01f", frames(50), first=40)   # onset 46 .. offset 86
+    write_clip(tmp_path / "sub01" / "EP03_02", frames(40), first=130)   # onset 131 .. offset 161
+    with pytest.raises(ClipNotFoundError):
+        load_source(Source("casme2", str(book_path), str(tmp_path)))
+    book, clips, missing = load_source(Source("casme2", str(book_path), str(tmp_path), skip_missing=True))
+    assert [s.clip for s in book] == ["EP02_01f", "EP03_02"]
+    assert [len(c) for c in clips] == [86 - 46 + 1, 161 - 131 + 1]
+    assert len(missing) == 253 and all("no clip folder" in m for m in missing)

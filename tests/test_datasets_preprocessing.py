@@ -103,7 +103,6 @@ def test_magnification_amplifies_subtle_motion():
     assert amp_out > 2 * amp_in
 
 
-@pytest.mark.slow
 def test_mediapipe_landmarks_on_a_real_face():
     video = VIDEOS / "pyfeat_single_face.mp4"
     if not video.is_file():

@@ -65,6 +65,8 @@ def test_pause_freezes_the_clock(marks_clip):
     p = ClipPlayer(marks_clip, None)
     try:
         p.start()
+        assert p.media_time() is None  # the host clock starts with the first frame shown
+        assert p.due_frame().index == 0
         time.sleep(0.3)
         p.pause()
         t = p.media_time()

@@ -121,3 +121,10 @@ def test_required_sound_without_device_fails_before_start(fast_protocol, no_soun
     assert "[audio] required = true" in str(e.value) and "docs/elicit.md" in str(e.value)
     pre = check_protocol(load_protocol(fast_protocol()))  # not required: a warning, silent run
     assert pre.sound is None and any("play silent" in w for w in pre.warnings)
+
+
+def test_bare_name_finds_a_shipped_protocol(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_protocol("demo-protocol.toml").source_path == (ROOT / "config" / "demo-protocol.toml").resolve()
+    with pytest.raises(ProtocolError, match="nope.toml: no such config file"):
+        load_protocol("nope.toml")

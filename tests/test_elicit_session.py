@@ -75,3 +75,31 @@ def test_session_records_markers_and_takes_operator_commands(fast_protocol, tmp_
     assert any(r["topic"] == "command/start" for r in recs)  # the supervisor recorded the command
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["nodes"]["elicit"]["exit"] == "exited with code 0"
+
+
+def test_standalone_elicit_attaches_to_a_running_session(fast_protocol, tmp_path, no_sound):
+    cfg = tmp_path / "session.toml"
+    cfg.write_text(SESSION.format(protocol="unused").split("[elicit]")[0])
+    out = tmp_path / "out"
+    env = {**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet",
+                             "--duration", "60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        root = session_dir(out)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not (root / "bus.json").exists():
+            time.sleep(0.1)
+        r = elicit_cli(str(fast_protocol(break_s=0.3)), "--headless", "--autostart", "--simulate-participant",
+                       "--hold-end", "0", "--session", str(root), env=no_sound, timeout=60)
+        assert r.returncode == 0, r.stderr
+        proc.terminate()
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    recs = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
+    marks = [r for r in recs if r["topic"] == "markers/elicit"]
+    assert observed_events(marks) == expected_events(load_protocol(next(tmp_path.glob("fast-*.toml"))), "P00")
+    assert not list(tmp_path.glob("**/elicit_*.jsonl"))  # inside a session: no standalone file

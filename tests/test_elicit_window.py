@@ -19,7 +19,7 @@ from elicit.player import fit_size
 from elicit.protocol import load_protocol
 from tests.conftest import ROOT
 from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, fast_protocol, markers,  # noqa: F401
-                                   no_sound, observed_events)
+                                   no_sound, observed_events, xvfb_two_screens)
 
 pytestmark = pytest.mark.gui
 
@@ -143,3 +143,66 @@ def test_typo_fails_before_any_window(fast_protocol, tmp_path):
     assert r.returncode == 2 and not out.exists()
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "protocol.brake_s: unknown key" in lines[0]
+
+
+@pytest.mark.slow
+def test_sigterm_aborts_cleanly_and_keeps_the_markers(fast_protocol, tmp_path, no_sound):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "elicit", str(fast_protocol(clip_s=5.0)), "--headless",
+                             "--autostart", "--hold-end", "0", "--out", str(out)], cwd=ROOT, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"})
+    try:
+        _wait_line(proc, "clip_onset trial")
+        proc.terminate()
+        rc = proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 130 and "interrupted" in err
+    recs = markers(next(out.glob("*.jsonl")))
+    assert [r["body"]["event"] for r in recs][-3:] == ["operator", "clip_offset", "session_end"]
+    assert recs[-2]["body"]["reason"] == "aborted" and recs[-3]["body"]["source"] == "session-stop"
+
+
+@pytest.mark.slow
+def test_clip_lost_during_the_session_ends_with_one_line(fast_protocol, tmp_path, clip_cache, no_sound):
+    from elicit.democlips import write_clip
+    film = write_clip(tmp_path / "film.mp4", "rings", 1.0)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "elicit",
+                             str(fast_protocol(**{'generated = "rings"': f'file = "{film}"'})), "--headless",
+                             "--autostart", "--simulate-participant", "--hold-end", "0", "--out", str(out)],
+                            cwd=ROOT, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"})
+    try:
+        _wait_line(proc, "clip_onset one")
+        film.unlink()  # the lab's drive is unplugged after the checks
+        rc = proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [x for x in err.splitlines() if x.startswith("mestudio elicit:")]
+    assert rc == 1 and len(lines) == 1 and "film.mp4" in lines[0] and "markers so far" in lines[0]
+    recs = markers(next(out.glob("*.jsonl")))
+    assert recs[-1]["body"]["event"] == "error" and "film.mp4" in recs[-1]["body"]["error"]
+
+
+@pytest.mark.slow
+def test_full_screen_on_the_chosen_display(fast_protocol, tmp_path, no_sound, xvfb_two_screens):
+    env = {**no_sound, **xvfb_two_screens}
+    shots, out = tmp_path / "shots", tmp_path / "out"
+    proto = fast_protocol(**{"fullscreen = false": "fullscreen = true\nscreen = 1"})
+    r = elicit_cli(str(proto), "--autostart", "--simulate-participant", "--hold-end", "0", "--out", str(out),
+                   "--screenshots", str(shots), env=env)
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(only(shots, "*-clip-onset.png")[0])).shape == (480, 640, 3)  # screen 1, whole
+    bad = fast_protocol(**{"fullscreen = false": "fullscreen = true\nscreen = 5"})
+    r = elicit_cli(str(bad), "--autostart", "--out", str(tmp_path / "out2"), env=env)
+    lines = [x for x in r.stderr.splitlines() if x.startswith("mestudio elicit:")]
+    assert r.returncode == 2 and len(lines) == 1 and "screen = 5" in lines[0] and "2 display(s)" in lines[0]
+    assert not (tmp_path / "out2").exists() or not list((tmp_path / "out2").iterdir())

@@ -119,3 +119,15 @@ def test_onset_difference_input_travels_with_the_checkpoint(data, tmp_path):
     probs = clf.predict_proba(clips[0])
     assert list(probs) == labels.names
     assert np.allclose(list(probs.values()), predict_proba("res3d18_tiny", model, clips[:1], cfg)[0], atol=1e-5)
+
+
+def test_magnification_option_changes_the_input(data):
+    from analysis.training.data import base_clip
+    book, clips = data
+    plain = base_clip(clips[0], 6, 40)
+    magnified = base_clip(clips[0], 6, 40, magnify_alpha=10.0, fps=100.0)
+    assert plain.shape == magnified.shape == (6, 40, 40) and not np.array_equal(plain, magnified)
+    y = task_labels(book, "emotion", k=1).y
+    cfg = TrainConfig(epochs=1, size=24, frames=6, magnify=5.0, fps=100.0)
+    model, _ = fit("lbptop_svm_tiny", clips, y, cfg, progress=False)
+    assert predict_proba("lbptop_svm_tiny", model, clips[:2], cfg).shape == (2, 5)

@@ -141,3 +141,21 @@ def test_resolve_targets(tmp_path, session):
                                                     "supervisor_pid": os.getpid(), "t0_host_ns": 9}))
     t = resolve(str(done))
     assert t.kind == "session" and t.live and t.label == "s1" and t.t0_host_ns == 9
+
+
+def test_the_intake_cap_skips_frames_instead_of_taking_the_cpu(session, zctx):
+    """About 40 MB/s published; a window capped at 5 MB/s takes about that and still shows frames."""
+    import time
+    feed = LiveFeed(session.endpoints, context=zctx, max_mb_per_s=5.0).start()
+    try:
+        session.start()
+        assert wait_for(lambda: "face" in feed.snapshot().stats, 10)
+        t0 = time.monotonic()
+        before = sum(st.bytes_seen for st in feed.snapshot().stats.values())
+        time.sleep(2.0)
+        snap = feed.snapshot()
+        mb_per_s = (sum(st.bytes_seen for st in snap.stats.values()) - before) / 1e6 / (time.monotonic() - t0)
+        assert mb_per_s < 10.0 and feed.throttled_s > 0.5
+        assert "face" in snap.frames or wait_for(lambda: "face" in feed.snapshot().frames, 2)
+    finally:
+        feed.close()

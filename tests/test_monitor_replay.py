@@ -25,8 +25,11 @@ VISUAL = {"face", "kinect-color", "kinect-depth", "rig-0", "rig-1", "rig-2"}
 def demo_session(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     r = mestudio("demo", "--duration", "3", "--out", str(out), "--quiet", timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return next(out.glob("*/manifest.json")).parent
+    # 1 = recorded, but verify found gaps (a loaded machine): still a session to replay
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    root = next(out.glob("*/manifest.json")).parent
+    assert (root / "streams" / "face" / "index.bin").stat().st_size > 0
+    return root
 
 
 def test_monitor_follows_a_replay_of_the_demo(demo_session, tmp_path):

@@ -32,12 +32,39 @@ def test_scores_threshold_and_a_spotted_event_on_the_session_timeline():
     assert s.take_log() == []
 
 
-def test_event_times_in_session_seconds_and_aus_as_a_list():
+def test_event_times_in_host_seconds_and_aus_as_a_list():
     s = MonitorState(T0)
-    s.apply(msg("results/analyzer", {"onset_s": 3.0, "offset_s": 3.4, "kind": "macro",
+    s.apply(msg("results/analyzer", {"onset_s": T0 / 1e9 + 3.0, "offset_s": T0 / 1e9 + 3.4, "kind": "macro",
                                      "aus": ["AU6", "AU12"], "emotion": "positive"}, 4.0))
-    assert (s.intervals[-1].start_s, s.intervals[-1].end_s) == (3.0, 3.4)
+    assert (s.intervals[-1].start_s, s.intervals[-1].end_s) == (pytest.approx(3.0), pytest.approx(3.4))
     assert s.aus == {"AU6": 1.0, "AU12": 1.0} and s.emotion == "positive"
+
+
+def test_what_the_analyzer_node_publishes():
+    """analysis/node.py: start, face, trace (batched scores, host seconds), gap, event."""
+    s = MonitorState(T0)
+    h = T0 / 1e9
+    s.apply(msg("results/analyzer", {"type": "start", "stream": "face", "fps": 60, "latency_s": 0.8}, 0.1))
+    s.apply(msg("results/analyzer", {"type": "face", "state": "acquired", "seq": 3, "t": h + 0.2}, 0.2))
+    s.apply(msg("results/analyzer", {"type": "trace", "seq": [10, 11, 12], "t": [h + 1.0, h + 1.1, h + 1.2],
+                                     "score": [0.1, 0.9, 0.2], "quality": 0.9, "faces": 1, "threshold": 0.55}, 1.3))
+    s.apply(msg("results/analyzer", {"type": "gap", "from_seq": 20, "to_seq": 24, "missing": 5}, 1.5))
+    s.apply(msg("results/analyzer", {
+        "type": "event", "kind": "micro", "method": "mdmd", "onset_seq": 60, "onset_s": h + 1.05,
+        "apex_s": h + 1.1, "offset_s": h + 1.3, "duration_s": 0.25, "peak": 0.9, "aus": [4, 7],
+        "au_strength": {"4": 0.8, "7": 0.6, "12": 0.1}, "au_source": "landmarks",
+        "emotion": "negative", "emotions": ["negative"], "emotion_rule": "AU4+AU7"}, 2.0))
+    assert s.analyzer_stream == "face" and s.face_state == "tracked"
+    t, v = s.score_window()
+    assert t.tolist() == pytest.approx([1.0, 1.1, 1.2]) and v.tolist() == [0.1, 0.9, 0.2] and s.threshold == 0.55
+    iv = s.intervals[-1]
+    assert (iv.start_s, iv.end_s) == (pytest.approx(1.05), pytest.approx(1.3))
+    assert s.aus == {"AU4": 0.8, "AU7": 0.6, "AU12": 0.1} and s.emotion == "negative"
+    log = "\n".join(s.take_log())
+    assert "analyzer started on face" in log and "face acquired" in log
+    assert "analyzer missed 5 frames (seq 20-24)" in log and "spotted micro 1.05-1.30 s  AU4+AU7  negative" in log
+    s.apply(msg("results/analyzer", {"type": "face", "state": "lost", "seq": 90, "t": h + 3}, 3.0))
+    assert s.face_state == "lost"
 
 
 def test_landmarks_and_rois_for_the_face_camera():
@@ -64,10 +91,13 @@ def test_sync_health_in_any_unit():
 def test_protocol_state_and_markers():
     s = MonitorState(T0)
     assert s.elicit_text() == "no protocol running"
-    s.apply(msg("markers/elicit", {"marker": "clip_onset", "clip": "fear-03"}, 1.0))
-    s.apply(msg("state/elicit", {"phase": "clip", "clip": "fear-03", "index": 4, "total": 11,
-                                 "remaining_s": 12.4, "paused": True}, 2.0))
-    assert s.elicit_text() == "clip  ·  fear-03 (5/11)  ·  12 s left  ·  PAUSED"
+    s.apply(msg("markers/elicit", {"event": "clip_onset", "clip": "fear-03"}, 1.0))
+    s.apply(msg("state/elicit", {"state": "clip", "clip": "fear-03", "step": 4, "steps": 11,
+                                 "position_s": 12.4, "paused": True}, 2.0))
+    assert s.elicit_text() == "clip  ·  fear-03 (5/11)  ·  12 s in  ·  PAUSED" and s.protocol_paused
+    s.apply(msg("state/elicit", {"state": "break", "step": 5, "steps": 11, "break_left_s": 41.6,
+                                 "paused": False}, 3.0))
+    assert s.elicit_text() == "break  ·  (6/11)  ·  42 s left" and not s.protocol_paused
     assert any("clip_onset fear-03" in line for line in s.take_log())
 
 

@@ -58,3 +58,14 @@ def test_float_tracks_are_accepted():
     plant(x, spec, 12345.6)
     (d,) = detect(x, spec)
     assert abs(d.sample - 12345.6) < 0.05
+
+
+def test_chirps_at_the_very_start_and_end_of_a_track_are_refined_exactly():
+    spec = ChirpSpec()
+    n = int(spec.duration_s * spec.rate)
+    x = np.zeros(3 * n)
+    plant(x, spec, 0.0)
+    plant(x, spec, 2 * n - 0.5)  # its last samples are the track's last
+    found = detect(x[: 3 * n - 1], spec)
+    assert len(found) == 2
+    assert abs(found[0].sample) < 0.05 and abs(found[1].sample - (2 * n - 0.5)) < 0.05

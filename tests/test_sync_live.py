@@ -34,7 +34,7 @@ def test_triggers_follow_the_audio_sample_clock():
     for b in range(600):  # 10 s of audio, simulated time
         arrive = _host_of_sample((b + 1) * BLOCK) + rng.exponential(1e6)
         live.on_frame("mic", b, int(arrive), int(b * BLOCK * 1e9 / RATE))
-        sent += [(tick, sample, arrive) for _, tick, sample in live.due_triggers(int(arrive))]
+        sent += [(tick, sample, arrive) for _, tick, sample, _ in live.due_triggers(int(arrive))]
     ticks = [t for t, _, _ in sent]
     assert ticks == list(range(len(ticks))) and len(ticks) > 550
     samples = np.array([s for _, s, _ in sent])

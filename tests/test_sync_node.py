@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
+import numpy as np
 import pandas as pd
 import pytest
+import zmq
 
+from sync.chirp import ChirpSpec, detect
+from stream import wire
+from stream.bus import Endpoints
 from sync.offline import build_report
 from tests.conftest import SMALL_RIG, mestudio, write_config
+from tests.session_helpers import session_dir, start_run, stop, wait_recording
 
 SYNC_RIG = SMALL_RIG + """
 [[devices]]
@@ -20,6 +27,8 @@ fps = 30
 [sync]
 enabled = true
 health_interval_s = 0.5
+[sync.chirp]
+output = "default"
 """
 
 
@@ -29,18 +38,36 @@ def _events(root, topic):
 
 
 @pytest.mark.slow
-def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path):
+def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path, zctx):
+    pytest.importorskip("pyaudio")
     cfg = write_config(tmp_path / "s.toml", SYNC_RIG)
-    r = mestudio("run", str(cfg), "--out", str(tmp_path / "out"), "--duration", "3", "--quiet")
-    assert r.returncode == 0, r.stderr
-    root = next((tmp_path / "out").glob("*/manifest.json")).parent
+    # the chirps are played on PortAudio's default output: an ALSA file plugin stands in for a speaker
+    played = tmp_path / "speaker.raw"
+    (tmp_path / ".asoundrc").write_text(
+        f'pcm.fileout {{ type file slave.pcm "null" file "{played}" format "raw" }}\n'
+        'pcm.!default { type plug slave { pcm "fileout" format S16_LE rate 48000 channels 1 } }\n')
+    proc = start_run(cfg, tmp_path / "out", "--duration", "4", env={**os.environ, "HOME": str(tmp_path)})
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "mic", 60)
+    # the operator asks for a chirp from a viewer: supervisor -> broadcast -> sync node
+    push = zctx.socket(zmq.PUSH)
+    push.linger = 1000
+    push.connect(Endpoints.load(root).commands)
+    wire.send(push, wire.json_parts(wire.Kind.EVENT, "monitor", 0, {"reason": "operator"}, topic="command/chirp"))
+    time.sleep(0.5)
+    push.close()
+    code, _, err = stop(proc, sig=0)
+    assert code == 0, err
     health = _events(root, "sync/health")
     assert len(health) >= 3 and health[-1]["body"]["final"] is True
     last = health[-1]["body"]
     assert set(last["streams"]) == {"cam", "mic", "kin-color", "kin-depth"}
     assert last["streams"]["cam"]["frames"] > 60 and last["audio"] == "mic"
     chirps = [e["body"]["reason"] for e in _events(root, "sync/chirp")]
-    assert chirps[0] == "start" and chirps[-1] == "end"
+    assert chirps[0] == "start" and chirps[-1] == "end" and "operator" in chirps
+    # each chirp was played on the output (the file plugin rewrites its file per stream: the last one)
+    assert last["chirps"]["played"] == len(chirps)
+    assert len(detect(np.fromfile(played, "<i2"), ChirpSpec())) == 1
     live = json.loads((root / "sync" / "report.json").read_text())
     assert live["source"] == "live" and live["framesets"]["emitted"] > 30
     # the offline report replaces the live one with full-session fits and frame sets of every stream
@@ -50,7 +77,7 @@ def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path):
     sets = pd.read_csv(root / "sync" / "framesets.csv")
     assert {"cam_seq", "mic_seq", "kin-color_seq", "kin-depth_seq"} <= set(sets.columns)
     assert rep["framesets"]["complete"] >= 0.9 * rep["framesets"]["sets"]
-    # the synthetic audio plays no chirps: the requests are reported as not found, not invented
+    # the synthetic microphone does not hear that speaker: requests are reported as not found, not invented
     assert rep["chirps"]["requested"] == len(chirps) and rep["chirps"]["matched"] == 0
 
 

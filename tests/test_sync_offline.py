@@ -36,6 +36,14 @@ def test_report_places_triggered_frames_on_the_audio_clock(session):
     assert (ts["host_time_ns"] - ts["corrected_ns"]).min() >= -1e5
 
 
+def test_a_camera_counting_from_one_is_matched_to_its_triggers(tmp_path):
+    t = write_sync_session(tmp_path / "one", duration_s=3.0, rig_first_seq=1)
+    rep = build_report(t.root)
+    assert rep["triggers"]["rig-0"]["seq_minus_tick"] == 1
+    ts = pd.read_csv(t.root / "sync" / "timestamps" / "rig-0.csv")
+    assert np.max(np.abs(ts["corrected_ns"].to_numpy() - t.rig_truth_ns)) < 50_000
+
+
 def test_report_finds_every_requested_chirp_and_times_it(session):
     rep = build_report(session.root)
     ch = rep["chirps"]
@@ -93,10 +101,11 @@ def test_av_check_without_a_slate_says_what_to_do(tmp_path):
 
 
 def test_command_line_writes_the_report(session):
-    r = subprocess.run([sys.executable, "-m", "sync", str(session.root)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "sync", str(session.root), "--av-check"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "frame sets" in r.stdout and (session.root / "sync" / "report.json").is_file()
+    assert "frame sets" in r.stdout and "AV check: click - flash = -16.8" in r.stdout
+    assert json.loads((session.root / "sync" / "report.json").read_text())["source"] == "offline"
     bad = subprocess.run([sys.executable, "-m", "sync", str(session.root / "nope")], capture_output=True,
                          text=True, cwd=ROOT, timeout=60)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no such session" in bad.stderr

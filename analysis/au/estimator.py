@@ -44,9 +44,15 @@ AU_RULES: dict[int, dict[str, list[tuple[str, int]]]] = {
     45: {"all": [("eye_open", -1)], "not": [("lower_lid_height", +1)]},
 }
 AUS = tuple(sorted(AU_RULES)) + (43,)
+UPPER = frozenset({1, 2, 4, 5, 7, 43, 45})  # AU6 and AU9 sit between the halves
+LOWER = frozenset({10, 12, 14, 15, 17, 20, 24, 25, 26})
+SPILL_RATIO = 0.4
 MIN_QUIET = 10  # quiet frames before the baseline is trusted
-BLINK_CLOSURE = 0.1  # eye aperture lost for a blink (fraction of the neutral aperture)
-EYES_CLOSED_S = 1.0  # closed longer than this is AU43 (eyes closed), shorter AU45 (blink)
+BLINK_CLOSURE = 0.1  # eye aperture lost for a blink (fraction of the neutral aperture; the mesh
+# follows the lids only partly: the rig's full blinks read as 15-20 %)
+BLINK_MAX_S = 0.4  # blinks last 0.1-0.4 s (eyes more than half closed for less)
+EYES_CLOSED_S = 1.0  # closed longer than this (and deeply) is AU43, eyes closed
+EYES_CLOSED_CLOSURE = 0.5
 
 
 @dataclass
@@ -108,18 +114,38 @@ class LandmarkAUEstimator:
             vals = [sign * zc[M[name]] for name, sign in need + [c for c in any_of if passed(*c)]]
             aus.append(au)
             strength[au] = round(float(min(vals)), 2)
-        self._resolve(aus, series, duration_s)
+        self._resolve(aus, strength, series, duration_s)
         return AUResult(sorted(aus), {a: strength.get(a, 0.0) for a in aus}, changes)
 
-    def _resolve(self, aus: list[int], series: np.ndarray, duration_s: float) -> None:
-        """Eye closure: a deep closure is a blink (AU45) or, when long, eyes closed (AU43); the
+    def _resolve(self, aus: list[int], strength: dict[int, float], series: np.ndarray, duration_s: float) -> None:
+        """Eye closure: a short closure is a blink (AU45), a long deep one eyes closed (AU43); the
         landmark model then moves the whole upper face with the lids, so no other AU is kept (the
-        interval is a blink).  Lips apart with jaw drop is AU26, which includes AU25."""
+        interval is a blink).  A long partial closure is the squint of another expression.
+        A cheek raise (AU6) pulls the skin round the eye, brows included, towards the eye: a
+        brow lowering weaker than the cheek raise is that, not AU4.  Lips apart with jaw drop is
+        AU26, which includes AU25."""
+        if 4 in aus and 6 in aus and strength[4] < strength[6]:
+            aus.remove(4)
+        # the face mesh couples its regions a little: a strong brow raise drags the mouth corners'
+        # landmarks too.  An AU far weaker than the strongest AU of the other face half is that.
+        for half, other in ((UPPER, LOWER), (LOWER, UPPER)):
+            top = max((strength[a] for a in aus if a in other), default=0.0)
+            for a in [a for a in aus if a in half and strength[a] < SPILL_RATIO * top]:
+                aus.remove(a)
+        kept = list(aus)
         eo = M["eye_open"]
-        closure = (self.baseline[eo] - series[:, eo].min()) / max(self.baseline[eo], 1e-3)
+        drop = self.baseline[eo] - series[:, eo]
+        closure = float(drop.max()) / max(float(self.baseline[eo]), 1e-3)
+        # how long the eyes stayed more than half-way to their most closed (not the interval's
+        # length: a blink inside a longer interval is still a blink)
+        closed_s = float(np.sum(drop >= 0.5 * drop.max())) / self.fps
         if 45 in aus:
-            aus.clear()
-            if closure >= BLINK_CLOSURE:
-                aus.append(43 if duration_s > EYES_CLOSED_S else 45)
+            aus.clear()  # the lids' motion drags the upper face's landmarks: nothing else is kept
+            if closed_s > EYES_CLOSED_S and closure >= EYES_CLOSED_CLOSURE:
+                aus.append(43)
+            elif closed_s <= BLINK_MAX_S and closure >= BLINK_CLOSURE:
+                aus.append(45)
+            else:  # a long, partial narrowing (a smile squints): not a blink after all
+                aus.extend(a for a in kept if a != 45)
         if 26 in aus and 25 in aus:
             aus.remove(25)

@@ -21,6 +21,7 @@ LID_UP = (159, 386)
 LID_LOW = (145, 374)
 CHEEK = (205, 425)
 MOUTH_CORNER = (61, 291)
+EYE_CORNERS = ((33, 133), (263, 362))
 NOSE_ALA = (64, 294)
 LIP_TOP_OUT, LIP_TOP_IN, LIP_BOT_IN, LIP_BOT_OUT, CHIN = 0, 13, 14, 17, 152
 
@@ -34,9 +35,13 @@ def measures(p: np.ndarray) -> np.ndarray:
     y = p[:, 1]
     eye_line = EYE_LINE
     pair_h = lambda idx: float(np.mean(eye_line - y[list(idx)]))  # noqa: E731  height above the eye line
+    # brows against their own eye's corners: a strong smile shifts the mesh's upper face a little
+    # and must not read as a brow lowering (a blink moves the corners, but blinks keep no other AU)
+    corners = np.array([y[list(EYE_CORNERS[0])].mean(), y[list(EYE_CORNERS[1])].mean()])
+    brow_h = lambda idx: float(np.mean(corners - y[list(idx)]))  # noqa: E731
     return np.array([
-        pair_h(BROW_INNER),
-        pair_h(BROW_OUTER),
+        brow_h(BROW_INNER),
+        brow_h(BROW_OUTER),
         float(abs(p[BROW_INNER[1], 0] - p[BROW_INNER[0], 0])),
         float(np.mean(y[list(LID_LOW)] - y[list(LID_UP)])),
         pair_h(LID_LOW),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class LabelBook(Sequence[Sample]):
         """Subject ids, dataset-qualified so that two datasets' "01" stay apart."""
         return [f"{s.dataset}/{s.subject}" for s in self.samples]
 
-    def filter(self, keep) -> "LabelBook":
+    def filter(self, keep: Callable[[Sample], bool]) -> "LabelBook":
         return LabelBook([s for s in self.samples if keep(s)], self.source)
 
     def emotion_matrix(self, classes: Sequence[str] = EMOTIONS) -> np.ndarray:
@@ -108,7 +108,7 @@ class LabelBook(Sequence[Sample]):
                 y[i, j] = a in present
         return y
 
-    def to_frame(self):
+    def to_frame(self) -> "pandas.DataFrame":  # noqa: F821 (pandas imported lazily)
         """The book as a pandas DataFrame (one row per sample)."""
         import pandas as pd
         return pd.DataFrame([{

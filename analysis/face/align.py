@@ -4,7 +4,7 @@ The template is built from the participant's own face: at acquisition the eye ce
 onto fixed positions of the crop (``EYE_R``, ``EYE_L``) and the rigid landmarks (eye corners, nose
 bridge, temples) are recorded in crop coordinates.  Each later frame is fitted to those reference
 points by a least-squares similarity (scale, rotation, translation: Umeyama), which averages the
-landmark noise over 15 points instead of two and leaves the expression's own motion (brows, lids,
+landmark noise over 17 points instead of two and leaves the expression's own motion (brows, lids,
 mouth, chin) in the crop.  The reference is rebuilt when the face is re-acquired.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from analysis.face.landmarks import LEFT_EYE, RIGHT_EYE
 CROP = 150
 EYE_R = (47.0, 55.0)  # person's right eye centre in the crop (image left)
 EYE_L = (103.0, 55.0)
-# landmarks that expressions hardly move: nose bridge and tip, temples, forehead.  Not the eye
-# corners: the mesh moves them when the lids close, and a blink must not shift the whole crop.
+# landmarks that expressions hardly move: nose bridge, temples, forehead.  Not the eye corners
+# (the mesh moves them when the lids close), the nose tip (AU9/10) or the cheek contour (AU6/12).
 RIGID = (168, 6, 197, 195, 5, 4, 1, 127, 356, 234, 454, 10, 151, 9, 8)
 
 

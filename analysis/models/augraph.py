@@ -47,7 +47,7 @@ class AUGraph(nn.Module):
                  widths: Sequence[int] = FULL, node_dim: int = 32, dropout: float = 0.2) -> None:
         super().__init__()
         self.detector = Res3DSCA(num_aus, in_channels, widths, dropout)
-        self.node_embed = nn.Parameter(torch.randn(num_aus, node_dim) * 0.1)
+        self.node_embed = nn.Parameter(torch.randn(num_aus, node_dim))
         self.gcn = nn.Linear(node_dim, node_dim)
         self.head = nn.Linear(num_aus * node_dim, num_classes)
         # starts as the identity graph until set_adjacency gives the training labels' one
@@ -64,9 +64,10 @@ class AUGraph(nn.Module):
 
     @staticmethod
     def loss(au_logits: torch.Tensor, me_logits: torch.Tensor, au_target: torch.Tensor,
-             me_target: torch.Tensor, alpha: float, me_pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+             me_target: torch.Tensor, alpha: float, me_pos_weight: torch.Tensor | None = None,
+             au_pos_weight: torch.Tensor | None = None) -> torch.Tensor:
         bce = nn.functional.binary_cross_entropy_with_logits
-        l_au = bce(au_logits, au_target.float())
+        l_au = bce(au_logits, au_target.float(), pos_weight=au_pos_weight)
         return alpha * l_au + (1.1 - alpha) * bce(me_logits, me_target.float(), pos_weight=me_pos_weight)
 
 

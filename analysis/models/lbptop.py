@@ -6,6 +6,7 @@ the 25 x 3 histograms (59 bins each) are concatenated. One linear SVM per class,
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -100,14 +101,17 @@ class LbpTopSvm:
         self.C, self.max_iter = C, max_iter
         self.coef = np.zeros((num_classes, blocks * blocks * 3 * BINS), np.float32)
         self.intercept = np.zeros(num_classes, np.float32)
+        self.unconverged: list[int] = []  # classes whose SVM hit max_iter in the last fit
 
     def features(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         return np.stack([lbp_top_features(c, self.blocks, self.radii) for c in clips])  # type: ignore[arg-type]
 
     def fit(self, clips: Sequence[np.ndarray], y: np.ndarray, seed: int = 0) -> "LbpTopSvm":
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.svm import LinearSVC
         x = self.features(clips)
         y = np.asarray(y)
+        self.unconverged = []
         for j in range(self.num_classes):
             col = y[:, j].astype(int)
             if col.min() == col.max():  # one class only in training: constant decision
@@ -115,8 +119,16 @@ class LbpTopSvm:
                 self.intercept[j] = 1.0 if col[0] else -1.0
                 continue
             svm = LinearSVC(C=self.C, max_iter=self.max_iter, random_state=seed, dual="auto")
-            svm.fit(x, col)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                svm.fit(x, col)
+            if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+                self.unconverged.append(j)
             self.coef[j], self.intercept[j] = svm.coef_[0], svm.intercept_[0]
+        if self.unconverged:
+            # one line per run (same text each time: Python shows it once), not one per SVM
+            warnings.warn(f"LBP-TOP SVM (C={self.C:g}, the study's) stopped at {self.max_iter} iterations "
+                          f"before converging for some classes; its margins are approximate", RuntimeWarning)
         return self
 
     def decision_function(self, clips: Sequence[np.ndarray]) -> np.ndarray:

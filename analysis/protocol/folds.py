@@ -9,6 +9,7 @@ moves; the assignment with the lowest imbalance that covers every class in every
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Folds:
         train = np.flatnonzero(self.fold_of_sample != fold)
         return train, test
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return (self.split(f) for f in range(self.k))
 
 

@@ -38,6 +38,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    help="network input: frames (the study) or onset_diff (frames minus the onset frame)")
     g.add_argument("--balance", action="store_true", help="weigh each class's positives by its negatives/positives")
     g.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda)")
+    g.add_argument("--magnify", type=float, default=0.0, metavar="ALPHA",
+                   help="Eulerian motion magnification factor before TIM (default 0: off)")
+    g.add_argument("--fps", type=float, default=200.0, help="the clips' frame rate, for --magnify (default 200)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -49,4 +52,4 @@ def source_from_args(a: argparse.Namespace) -> Source:
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=a.epochs, lr=a.lr, lr_step=a.lr_step, batch_size=a.batch_size, seed=a.seed,
                        frames=a.frames, size=a.size, threads=a.threads, input=a.input,
-                       balance=a.balance, device=a.device)
+                       balance=a.balance, device=a.device, magnify=a.magnify, fps=a.fps)

@@ -25,6 +25,8 @@ class TrainConfig:
     # leaves only the motion: who the face belongs to drops out
     input: str = "frames"
     balance: bool = False             # weigh each class's positives by negatives/positives
+    magnify: float = 0.0              # Eulerian magnification factor before TIM; 0: off (the study's default)
+    fps: float = 200.0                # frame rate of the clips (CASME II and SAMM: 200), for magnification
     threads: int | None = None        # torch CPU threads; None: torch's default
     device: str = "cpu"               # "cuda" on a GPU machine; models come back on the CPU
 

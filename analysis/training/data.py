@@ -7,7 +7,19 @@ import numpy as np
 import torch
 
 from analysis.preprocess.crops import center_crop, random_crop, resize_clip
+from analysis.preprocess.magnify import magnify
 from analysis.preprocess.tim import tim_interpolate
+
+
+def base_clip(clip: np.ndarray, frames: int, side: int, magnify_alpha: float = 0.0,
+              fps: float = 200.0) -> np.ndarray:
+    """Gray, optionally motion-magnified, TIM to ``frames``, resized to ``side``: (frames, side, side) uint8."""
+    c = np.asarray(clip)
+    if c.ndim == 4:  # colour: the study used grayscale
+        c = c.mean(axis=3).astype(np.uint8)
+    if magnify_alpha > 0 and len(c) >= 3:
+        c = magnify(c, fps, alpha=magnify_alpha, low_hz=0.5, high_hz=min(15.0, fps / 2 - 1e-3))
+    return resize_clip(tim_interpolate(c, frames), side)
 
 
 def to_input(x: np.ndarray, mode: str = "frames") -> np.ndarray:
@@ -22,8 +34,10 @@ class ClipDataset(torch.utils.data.Dataset):
     """Clips with their target rows; ``aux`` holds AU targets for AU-graph."""
 
     def __init__(self, clips: Sequence[np.ndarray], y: np.ndarray, frames: int, size: int, train: bool,
-                 seed: int = 0, aux: np.ndarray | None = None, mode: str = "frames") -> None:
+                 seed: int = 0, aux: np.ndarray | None = None, mode: str = "frames",
+                 magnify_alpha: float = 0.0, fps: float = 200.0) -> None:
         self.clips, self.y, self.aux, self.mode = clips, np.asarray(y, np.float32), aux, mode
+        self.magnify_alpha, self.fps = magnify_alpha, fps
         self.frames, self.size, self.train = frames, size, train
         self.rng = np.random.default_rng(seed)
         # TIM and resizing are deterministic: do them once; only the crop is random
@@ -34,10 +48,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _base(self, i: int) -> np.ndarray:
         if i not in self._cache:
-            clip = np.asarray(self.clips[i])
-            if clip.ndim == 4:
-                clip = clip.mean(axis=3).astype(np.uint8)
-            self._cache[i] = resize_clip(tim_interpolate(clip, self.frames), int(round(self.size * 150 / 112)))
+            self._cache[i] = base_clip(self.clips[i], self.frames, int(round(self.size * 150 / 112)),
+                                       self.magnify_alpha, self.fps)
         return self._cache[i]
 
     def __getitem__(self, i: int):

@@ -13,10 +13,8 @@ import numpy as np
 import torch
 
 from analysis.models.registry import create_model, model_config
-from analysis.preprocess.crops import resize_clip
-from analysis.preprocess.tim import tim_interpolate
 from analysis.training.config import TrainConfig
-from analysis.training.data import ClipDataset
+from analysis.training.data import ClipDataset, base_clip
 
 
 def seed_everything(seed: int) -> None:
@@ -31,14 +29,8 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, file=sys.stderr, leave=False)
 
 
-def _svm_input(clips: Sequence[np.ndarray], frames: int, size: int) -> list[np.ndarray]:
-    out = []
-    for c in clips:
-        c = np.asarray(c)
-        if c.ndim == 4:
-            c = c.mean(axis=3).astype(np.uint8)
-        out.append(resize_clip(tim_interpolate(c, frames), size))
-    return out
+def _svm_input(clips: Sequence[np.ndarray], cfg: TrainConfig, size: int) -> list[np.ndarray]:
+    return [base_clip(c, cfg.frames, size, cfg.magnify, cfg.fps) for c in clips]
 
 
 def _pos_weight(y: np.ndarray) -> torch.Tensor:
@@ -69,7 +61,7 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
     y = np.asarray(y)
     model, kwargs = build_model(name, y.shape[1], None if au_y is None else np.asarray(au_y).shape[1])
     if mc.trainable == "svm":
-        model.fit(_svm_input(clips, cfg.frames, cfg.size or mc.size), y, seed=cfg.seed)
+        model.fit(_svm_input(clips, cfg, cfg.size or mc.size), y, seed=cfg.seed)
         return model, kwargs
     if mc.family == "au_graph":
         if au_y is None:
@@ -78,13 +70,15 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
     size = cfg.size or mc.size
     dev = torch.device(cfg.device)
     model.to(dev)
-    ds = ClipDataset(clips, y, cfg.frames, size, train=True, seed=cfg.seed, aux=au_y, mode=cfg.input)
+    ds = ClipDataset(clips, y, cfg.frames, size, train=True, seed=cfg.seed, aux=au_y, mode=cfg.input,
+                     magnify_alpha=cfg.magnify, fps=cfg.fps)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                                          drop_last=len(ds) > cfg.batch_size)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
     pos_weight = _pos_weight(y).to(dev) if cfg.balance else None
+    au_pos_weight = _pos_weight(np.asarray(au_y)).to(dev) if cfg.balance and au_y is not None else None
 
     def bce(logits, target):
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
@@ -100,7 +94,7 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
                 if mc.family == "au_graph":
                     x, yb, ab = batch
                     au_logits, me_logits = model(x)
-                    loss = model.loss(au_logits, me_logits, ab, yb, alpha, pos_weight)
+                    loss = model.loss(au_logits, me_logits, ab, yb, alpha, pos_weight, au_pos_weight)
                 else:
                     x, yb = batch
                     loss = bce(model(x), yb)
@@ -123,10 +117,11 @@ def predict_proba(name: str, model: Any, clips: Sequence[np.ndarray], cfg: Train
     """(n, classes) probabilities (the SVM's decision squashed by a sigmoid: 0.5 at the margin)."""
     mc = model_config(name)
     if mc.trainable == "svm":
-        d = model.decision_function(_svm_input(clips, cfg.frames, cfg.size or mc.size))
+        d = model.decision_function(_svm_input(clips, cfg, cfg.size or mc.size))
         return 1.0 / (1.0 + np.exp(-d))
     model.eval()
-    ds = ClipDataset(clips, np.zeros((len(clips), 1)), cfg.frames, cfg.size or mc.size, train=False, mode=cfg.input)
+    ds = ClipDataset(clips, np.zeros((len(clips), 1)), cfg.frames, cfg.size or mc.size, train=False,
+                     mode=cfg.input, magnify_alpha=cfg.magnify, fps=cfg.fps)
     out = []
     for i in range(0, len(ds), batch_size):
         x = torch.stack([ds[j][0] for j in range(i, min(len(ds), i + batch_size))])

@@ -68,8 +68,10 @@ AU_BLOBS: dict[int, list[Blob]] = {
     14: _pair("mouth", (5, 5), (1.3, -0.3)),  # dimpler: corners in and back
     15: _pair("mouth", (6, 6), (-0.2, 2.2)),  # lip corner depressor
     17: [Blob(LANDMARKS["chin"], (12, 8), (0.0, -2.2)), Blob(LANDMARKS["lower_lip"], (9, 4), (0.0, -1.2))],
-    # blink: the upper lid slides down over the eye; sigma_y keeps the warp from folding
-    45: _pair("eye", (7, 4.5), (0.0, 5.0)),
+    # blink: the upper lid slides down over the eye and the lower lid up a little; the sigmas keep
+    # the warp from folding (slope of each blob < 1)
+    45: [Blob((x, y - 1.0), (7, 5), (0.0, 6.0)) for x, y in (LANDMARKS["r_eye"], LANDMARKS["l_eye"])]
+        + [Blob((x, y + 1.5), (7, 2.5), (0.0, -2.0)) for x, y in (LANDMARKS["r_lid_low"], LANDMARKS["l_lid_low"])],
 }
 
 

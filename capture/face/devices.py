@@ -47,6 +47,7 @@ class _FaceDevice(_PacedDevice):
             int(env_epoch) if env_epoch else self.pacer.t0_ns)
         self._epoch_ns = int(epoch)
         self._script.epoch_host_ns = self._epoch_ns
+        self._script.device_t0_host_ns = self.pacer.t0_ns
         self._script.rendered_until_s = None
         self._last_tick = -1
         self._save_ground_truth()

@@ -19,7 +19,7 @@ from capture.face.script import FaceScript
 
 GRID = 4  # the precomputed fields are this many times coarser than the output
 MM_PER_SOURCE_PX = 1.47  # interocular distance 43 px in the photo ~ 63 mm
-RENDER_VERSION = 2  # bump when frames change: cached emulator images are keyed by it
+RENDER_VERSION = 4  # bump when frames change: cached emulator images are keyed by it
 NOISE_ROWS = 61  # prime: consecutive ticks start at different rows for 61 frames
 
 
@@ -74,10 +74,9 @@ class FaceView:
         for au, blobs in anatomy.AU_BLOBS.items():
             dx, dy = anatomy.displacement(blobs, sx, sy)
             self.au_fields[au] = np.stack([dx, dy], axis=-1).astype(np.float32)
-        rng = np.random.default_rng(seed)
-        self._seed_phase = rng.uniform(0, 2 * math.pi, 6)
+        self._seed = seed
+        self._seed_phase = np.random.default_rng(seed).uniform(0, 2 * math.pi, 6)
         self._noise: dict[int, np.ndarray] = {}
-        self._rng = rng
         gx = np.linspace(-40, 40, width, dtype=np.float32)
         self._gradient = {c: None for c in (1, 3)}
         self._gradient_row = (gx + 128).clip(0, 255).astype(np.uint8)
@@ -127,7 +126,8 @@ class FaceView:
         field = self._noise.get(channels)
         if field is None:
             shape = (self.height + NOISE_ROWS, self.width) + ((channels,) if channels > 1 else ())
-            noise = self._rng.standard_normal(shape, dtype=np.float32)
+            # seeded per channel count: frames do not depend on which stream rendered first
+            noise = np.random.default_rng((self._seed, channels)).standard_normal(shape, dtype=np.float32)
             field = np.clip(128 + 2.5 * noise, 0, 255).astype(np.uint8)
             self._noise[channels] = field
         start = (tick * 17) % NOISE_ROWS

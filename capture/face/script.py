@@ -84,6 +84,8 @@ class FaceScript:
     epoch_host_ns: int | None = None
     # set when a device stops: the script time of its last rendered frame
     rendered_until_s: float | None = None
+    # host instant of the writing device's frame 0 (its device_time_ns 0)
+    device_t0_host_ns: int | None = None
 
     def __post_init__(self) -> None:
         self.events.sort(key=lambda e: e.onset_s)
@@ -125,10 +127,11 @@ class FaceScript:
     def to_json(self) -> str:
         body: dict[str, Any] = {
             "version": SCRIPT_VERSION,
-            "time_base": "seconds after epoch_host_ns on the host CLOCK_MONOTONIC "
-                         "(host_time_ns on the wire); frames of each face stream show the script "
-                         "at their own host time minus epoch_host_ns",
+            "time_base": "seconds after epoch_host_ns on the host CLOCK_MONOTONIC (host_time_ns on "
+                         "the wire); a frame shows script time (device_t0_host_ns + device_time_ns - "
+                         "epoch_host_ns) / 1e9, i.e. device_time_ns / 1e9 when the two instants are equal",
             "duration_s": self.duration_s, "seed": self.seed, "epoch_host_ns": self.epoch_host_ns,
+            "device_t0_host_ns": self.device_t0_host_ns,
             "rendered_until_s": self.rendered_until_s, "aus": list(AUS),
             "events": [asdict(e) for e in self.events],
         }
@@ -141,7 +144,7 @@ class FaceScript:
             raise ValueError(f"face script version {body.get('version')!r}; this mestudio reads {SCRIPT_VERSION}")
         events = [FaceEvent(**e) for e in body["events"]]
         return cls(events, body["duration_s"], body.get("seed"), body.get("epoch_host_ns"),
-                   body.get("rendered_until_s"))
+                   body.get("rendered_until_s"), body.get("device_t0_host_ns"))
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename) so a reader never sees half a script."""

@@ -57,6 +57,13 @@ def _pipeline_fps(frames, settings) -> tuple[float, int]:
         return fps, len(a.events)
 
 
+def _latency(settings) -> float:
+    from analysis.analyzer.scales import ScaleBank
+
+    s = settings
+    return ScaleBank(s.method, FPS, s.micro_k_s, s.macro_k_s, s.z_high, s.z_low).latency_s()
+
+
 def _au_emotion_ms(repeats: int = 200) -> float:
     import numpy as np
 
@@ -94,26 +101,40 @@ def _offline_x_realtime(frames, settings) -> float:
         return analyze_session(root, settings)["speed_x_realtime"]
 
 
+def _best(fn, repeats: int):
+    """Best of ``repeats`` runs: the machine is shared, and a run can only be slowed by others."""
+    runs = [fn() for _ in range(repeats)]
+    return max(runs, key=lambda r: r[0] if isinstance(r, tuple) else r)
+
+
 def run(args) -> dict:
     from analysis.settings import AnalyzerSettings
 
-    n = 180 if getattr(args, "quick", False) else 900
+    quick = getattr(args, "quick", False)
+    n, repeats = (180, 1) if quick else (600, 3)
     cpu = _pin_one_core()
     frames = _frames(n)
     settings = AnalyzerSettings()
-    base = _baseline_fps(frames, settings.max_faces)
-    base_one = _baseline_fps(frames, 1)
-    fps, events = _pipeline_fps(frames, settings)
-    no_macro, _ = _pipeline_fps(frames, settings.model_copy(update={"macro": False}))
-    lbp, _ = _pipeline_fps(frames, settings.model_copy(update={"method": "lbp"}))
+    # interleaved, best of `repeats`: baseline and pipeline see the same load on average
+    base = fps = 0.0
+    events = 0
+    for _ in range(repeats):
+        base = max(base, _baseline_fps(frames, settings.max_faces))
+        f, events = _pipeline_fps(frames, settings)
+        fps = max(fps, f)
+    base_two = _best(lambda: _baseline_fps(frames, 2), repeats)
+    no_macro, _ = _best(lambda: _pipeline_fps(frames, settings.model_copy(update={"macro": False})), repeats)
+    lbp, _ = _best(lambda: _pipeline_fps(frames, settings.model_copy(update={"method": "lbp"})), repeats)
     return {
         "frames": n, "frame_size": "640x480 mono8", "cpu": f"one core (cpu {cpu})",
+        "measure": f"best of {repeats}, baseline and pipeline interleaved",
         "baseline_face_mesh_fps": round(base, 1),
-        "baseline_face_mesh_one_face_fps": round(base_one, 1),
+        "baseline_face_mesh_max_two_faces_fps": round(base_two, 1),
         "face_spotting_fps": round(fps, 1),
         "face_spotting_x_realtime_60fps": round(fps / FPS, 2),
         "ratio_to_baseline": round(fps / base, 3),
         "face_spotting_micro_scale_only_fps": round(no_macro, 1),
+        "face_spotting_latency_s": _latency(settings),
         "face_spotting_lbp_fps": round(lbp, 1),
         "events_in_run": events,
         "au_emotion_ms_per_event": round(_au_emotion_ms(), 3),

@@ -1,9 +1,11 @@
 """Capture rates: six emulated Basler cameras (1600x1200 @ 60 fps) recorded, beside the emulator alone.
 
-Baseline, same run: pylon's emulator grabbed by bare pypylon in its own process (no mestudio
-code, nothing recorded); then mestudio's Basler backend alone (nothing recorded).  Then the real path: `config/emulated-basler.toml` run by the supervisor
-(the Basler device node publishing, the recorder writing the session), with per-camera fps, drops
-and CPU read back from the session.  Last, the face rig's render cost for the demo's devices.
+Baselines, same run: pylon's emulator grabbed by bare pypylon in a process of its own (no mestudio
+code, nothing recorded), then mestudio's Basler backend alone (nothing recorded).  Then the real
+path: `config/emulated-basler.toml` run by the supervisor (the Basler device node publishing, the
+recorder writing the session), per-camera fps, gaps, drops and CPU read back from the session.
+Last, the face rig: render rates per device size, and `config/demo.toml` (face 640x480@60, Kinect
+pair, three rig views, mic) recorded the same way.
 """
 from __future__ import annotations
 
@@ -97,29 +99,59 @@ def emulator_alone(seconds: float) -> dict:
     return _in_process(_emulator_alone, seconds, dirs)
 
 
-def recorded_session(seconds: float) -> dict:
+class _NodeCpu:
+    """CPU of each node process while the session runs (sampled once a second by the supervisor)."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[float, float]] = {}
+        self.last: dict[str, tuple[float, float]] = {}
+
+    def sample(self, sup) -> None:
+        import psutil
+
+        for name, child in sup.children.items():
+            if child.proc is None or child.proc.poll() is not None:
+                continue
+            try:
+                t = psutil.Process(child.proc.pid).cpu_times()
+            except psutil.Error:
+                continue
+            point = (time.perf_counter(), t.user + t.system)
+            self.first.setdefault(name, point)
+            self.last[name] = point
+
+    def cores(self) -> dict[str, float]:
+        out = {}
+        for name, (t1, c1) in self.last.items():
+            t0, c0 = self.first[name]
+            if t1 > t0:
+                out[name] = round((c1 - c0) / (t1 - t0), 3)
+        return out
+
+
+def recorded_session(config_name: str, seconds: float) -> dict:
+    """Run a bundled config through the supervisor and recorder; figures read back from the session."""
+    from pathlib import Path
+
     from config.loader import bundled_config, load_session_config
     from mestudio.supervisor import run_session
     from stream.verify import verify
 
-    path = bundled_config("emulated-basler.toml")
+    path = bundled_config(config_name)
     cfg = load_session_config(path)
     base = tempfile.mkdtemp(prefix="mestudio-bench-capture-")
+    per_node = _NodeCpu()
     try:
         cpu0, t0 = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF), time.perf_counter()
-        result = run_session(cfg, path.read_text(), out=__import__("pathlib").Path(base), duration_s=seconds)
+        result = run_session(cfg, path.read_text(), out=Path(base), duration_s=seconds, on_progress=per_node.sample)
         wall = time.perf_counter() - t0
         cpu = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF) - cpu0
         rep = verify(result.path)
-        streams = {s.stream_id: s for s in rep.streams}
-        per_cam = {}
-        for i in range(COUNT):
-            s = streams.get(f"basler-{i}")
-            per_cam[f"basler-{i}"] = {
-                "fps": s.fps if s else 0.0, "frames": s.frames if s else 0,
-                "gaps": s.gaps if s else None, "device_dropped": s.device_dropped if s else None,
-                "unrecorded": s.unrecorded if s else None}
-        return {"cameras": per_cam, "cpu_cores": round(cpu / wall, 3), "wall_s": round(wall, 2),
+        streams = {s.stream_id: {"fps": s.fps, "frames": s.frames, "gaps": s.gaps,
+                                 "device_dropped": s.device_dropped, "unrecorded": s.unrecorded}
+                   for s in rep.streams}
+        return {"streams": streams, "cpu_cores": round(cpu / wall, 3), "cpu_cores_per_node": per_node.cores(),
+                "wall_s": round(wall, 2),
                 "problems": list(result.problems), "verify_ok": rep.ok,
                 "recorded_MB_per_s": round(sum(s.bytes for s in rep.streams) / 1e6 / max(1e-9, seconds), 1)}
     finally:
@@ -156,9 +188,10 @@ def run(args) -> dict:
     seconds = 3.0 if quick else 8.0
     alone = emulator_alone(seconds)
     backend = _in_process(_backend_alone, seconds)
-    rec = recorded_session(seconds)
+    rec = recorded_session("emulated-basler.toml", seconds)
+    demo = recorded_session("demo.toml", seconds)
     base_fps = sum(alone["fps"]) / COUNT
-    rec_fps = sum(c["fps"] for c in rec["cameras"].values()) / COUNT
+    rec_fps = sum(rec["streams"].get(f"basler-{i}", {"fps": 0.0})["fps"] for i in range(COUNT)) / COUNT
     return {
         "setup": f"{COUNT} emulated Basler cameras {WIDTH}x{HEIGHT} Mono8 at {FPS} fps showing face views, "
                  f"{seconds:g} s each",
@@ -169,4 +202,5 @@ def run(args) -> dict:
         "recording": rec,
         "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
         "face_rig": face_render_rates(60 if quick else 240),
+        "demo_face_rig_recording": demo,
     }

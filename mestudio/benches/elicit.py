@@ -6,7 +6,9 @@
 * live: the first seconds of that clip (MESTUDIO_BENCH_ELICIT_LIVE_S, default 30; 8 with --quick)
   played for real: sound to the output device (a JACK dummy server is started when there is no
   device and jackd is installed), each frame shown when the audio clock reaches it.  Lateness =
-  audio clock at hand-off minus the frame's pts; its slope over time is the drift of the clocks.
+  audio clock at hand-off minus the frame's pts; its change from the first to the last frames is
+  the A/V drift.  Baseline, same run: how far a picture timed by the host clock would have drifted
+  from the sound (host time elapsed minus audio clock elapsed).
 * marker: clip onsets in the offscreen participant window (own process): marker time minus the
   end of the paint of that frame, and minus the start of its hand-off.
 Targets: drift and lateness under one frame (33.3 ms at 30 fps); ratios are to that frame period.
@@ -91,23 +93,32 @@ def _live(clip, seconds: float) -> dict:
     with _sound_output() as (snd, kind):
         p = ClipPlayer(clip, snd)
         late, pts_at = [], []
+        t_first = media_end = host_end = None
         try:
             p.start()
             t0 = time.monotonic()
             while time.monotonic() - t0 < seconds and not p.ended:
                 f = p.due_frame()
                 if f is not None:
+                    t_first = t_first or time.monotonic()
                     late.append((p.media_time() - f.pts) * 1000)
                     pts_at.append(f.pts)
                 time.sleep(min(p.next_due_in(), 0.004))
+            host_end, media_end = time.monotonic(), p.media_time()
             clock = p.clock_source
             shown, dropped = p.shown, p.dropped
         finally:
             p.close()
     late_a = np.array(late)
     slope = float(np.polyfit(pts_at, late_a, 1)[0]) * 60 if len(late) > 10 else None
+    k = max(1, min(300, len(late_a) // 4))
+    ours = float(late_a[-k:].mean() - late_a[:k].mean()) if len(late_a) else float("nan")
+    # the baseline: a picture timed by the host clock while the sound plays on the device's clock
+    host_drift = ((host_end - t_first) - (media_end - pts_at[0])) * 1000 if t_first and media_end else float("nan")
     return {"output": kind, "clock": clock, "seconds": seconds, "frames_shown": shown, "frames_dropped": dropped,
             "lateness": _ms(late_a), "drift_slope_ms_per_min": None if slope is None else round(slope, 4),
+            "av_drift_end_ms": round(ours, 3), "baseline_host_timed_drift_end_ms": round(host_drift, 3),
+            "ratio_to_baseline": round(abs(ours) / abs(host_drift), 4) if abs(host_drift) > 1e-3 else None,
             "ratio_p99_to_frame": round(float(np.percentile(late_a, 99)) / FRAME_MS, 4) if len(late) else None}
 
 

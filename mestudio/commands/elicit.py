@@ -5,6 +5,8 @@ events.jsonl); with --session DIR they go to that running session's recorder ins
 """
 from __future__ import annotations
 
+import re
+import signal
 import sys
 import threading
 from datetime import datetime
@@ -103,6 +105,8 @@ def run(args) -> int:
         return _send(args)
     if not args.protocol:
         return fail(NAME, "name a protocol file (e.g. config/demo-protocol.toml), or --send VERB", 2)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", args.participant):
+        return fail(NAME, f"--participant {args.participant!r}: use 1-32 letters, digits, '_' or '-'", 2)
     from config.errors import ConfigError
     from elicit.checks import check_protocol
     from elicit.errors import ElicitError
@@ -135,8 +139,9 @@ def run(args) -> int:
 
 
 def _play(args, proto, pre) -> int:
+    from config.errors import ConfigError
     from elicit.app import run_protocol
-    from elicit.errors import ElicitError
+    from elicit.errors import DisplayError, ElicitError
     from elicit.markers import JsonlSink
     zctx = listener = None
     if args.session:
@@ -160,16 +165,21 @@ def _play(args, proto, pre) -> int:
     sink = _EchoSink(inner)
     holder: list = []
     threading.Thread(target=_stdin_commands, args=(holder,), daemon=True).start()
+    stop = threading.Event()  # Ctrl-C / SIGTERM: abort cleanly (markers recorded), then exit
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = run_protocol(proto, args.participant, sink, pre, headless=True if args.headless else None,
                               autostart=args.autostart, hold_end_s=max(0.0, args.hold_end),
                               screenshot_dir=args.screenshots, simulate_participant=args.simulate_participant,
-                              poll_commands=listener.poll if listener else None, on_controller=holder.append)
-    except ElicitError as e:
+                              poll_commands=listener.poll if listener else None, on_controller=holder.append,
+                              stop=stop)
+    except DisplayError as e:  # before the first screen: nothing was recorded
         return fail(NAME, str(e), 2)
-    except KeyboardInterrupt:
-        return fail(NAME, f"interrupted; markers so far are in {where}", 130)
+    except (ConfigError, ElicitError) as e:  # e.g. a clip's drive unplugged after the checks
+        return fail(NAME, f"stopped: {e}; the markers so far are in {where}", 1)
     finally:
+        for s, h in old.items():
+            signal.signal(s, h)
         sink.close()
         if listener:
             listener.close()
@@ -177,6 +187,8 @@ def _play(args, proto, pre) -> int:
             zctx.term()
         if pre.sound:
             pre.sound.close()
+    if stop.is_set() and not result.completed:
+        return fail(NAME, f"interrupted; the run was aborted and its markers are in {where}", 130)
     if not result.completed:
         return fail(NAME, f"protocol stopped before its end ({result.state}); markers are in {where}", 1)
     print(f"elicit: protocol {proto.protocol.name} completed; markers in {where}")

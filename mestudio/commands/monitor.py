@@ -18,6 +18,11 @@ def add_arguments(p) -> None:
                    help="write what the window received and drew (latency, repaints) as JSON when it closes")
     p.add_argument("--fps", type=float, default=25.0, help="repaints per second (default 25)")
     p.add_argument("--size", default="1600x1000", metavar="WxH", help="window size (default 1600x1000)")
+    p.add_argument("--max-mb-per-s", type=float, default=0.0, metavar="MB",
+                   help="take at most MB of frames per second off the wire and skip the rest (saves CPU on "
+                        "a small machine; frames then show up to ~1 s late). Default 0: no cap")
+    p.add_argument("--nice", type=int, default=10, help="scheduling niceness of the window (default 10: "
+                   "the recorder and devices come first)")
 
 
 def run(args) -> int:
@@ -28,12 +33,13 @@ def run(args) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         return fail(NAME, f"--size must look like 1600x1000, got {args.size!r}", 2)
-    if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
-        return fail(NAME, "--fps and --duration must be positive", 2)
+    if args.fps <= 0 or (args.duration is not None and args.duration <= 0) or args.max_mb_per_s < 0:
+        return fail(NAME, "--fps and --duration must be positive, --max-mb-per-s not negative", 2)
     try:
         target = resolve(args.target)
         from monitor.app import run_monitor
         return run_monitor(target, duration_s=args.duration, screenshot=args.screenshot,
-                           stats_json=args.stats_json, fps=args.fps, size=(w, h))
+                           stats_json=args.stats_json, fps=args.fps, size=(w, h), nice=args.nice,
+                           max_mb_per_s=args.max_mb_per_s)
     except MonitorError as e:
         return fail(NAME, str(e), 2)

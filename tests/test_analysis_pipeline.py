@@ -1,0 +1,144 @@
+"""The per-frame analyzer end to end: synthetic face sessions and the real clips in ../shared."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.analyzer.offline import analyze_session, compare_live
+from analysis.analyzer.pipeline import Analyzer
+from analysis.settings import AnalyzerSettings
+from stream.session import FORMAT, SessionWriter
+from tests.analysis_fixtures import VIDEOS, face_frames, needs_shared, read_video_gray
+from tests.conftest import mestudio
+
+FPS = 60.0
+# a surprise micro-expression, then a smile macro-expression, on the synthetic face
+# (the macro scale, k = 1 s, is warm after about 4 s)
+SCRIPT = (("micro", (1, 2), 2.0, 2.15, 2.35, 0.9), ("macro", (6, 12), 5.0, 5.5, 6.4, 1.0))
+
+
+def run_analyzer(frames, fps=FPS, **settings) -> list[dict]:
+    out = []
+    with Analyzer(AnalyzerSettings(**settings), fps) as a:
+        for i, f in enumerate(frames):
+            out += a.process(f, i, i / fps)
+        out += a.finish()
+    return out
+
+
+def events(messages):
+    return [m for m in messages if m["type"] == "event"]
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    frames = face_frames(SCRIPT, seconds=7.5)
+    return frames, run_analyzer(frames)
+
+
+@pytest.mark.slow
+def test_scripted_micro_and_macro_are_spotted_with_aus_and_emotion(scripted):
+    _, msgs = scripted
+    evs = events(msgs)
+    micro = [e for e in evs if e["kind"] == "micro"]
+    macro = [e for e in evs if e["kind"] == "macro"]
+    assert len(micro) == 1 and len(macro) == 1, evs
+    assert 1.9 <= micro[0]["onset_s"] <= 2.15 and 2.15 <= micro[0]["offset_s"] <= 2.5
+    assert micro[0]["aus"] == [1, 2] and micro[0]["emotion"] == "Surprise"
+    assert macro[0]["onset_s"] < 5.5 < macro[0]["offset_s"] and 12 in macro[0]["aus"]
+    assert macro[0]["emotion"] == "Positive"
+    face = [m for m in msgs if m["type"] == "face"]
+    assert face == [{"type": "face", "state": "acquired", "seq": 0, "t": 0.0}]
+
+
+@pytest.mark.slow
+def test_traces_cover_every_scored_frame_once(scripted):
+    frames, msgs = scripted
+    seqs = [s for m in msgs if m["type"] == "trace" for s in m["seq"]]
+    # micro scale, k = 12: frame j is scored once frame j + k is in, so frames k .. N-1-k
+    assert seqs == list(range(12, len(frames) - 12))
+    q = [m["quality"] for m in msgs if m["type"] == "trace"]
+    assert min(q) > 0.5
+
+
+def _write_session(root, frames, fps=FPS):
+    root.mkdir()
+    (root / "manifest.json").write_text(json.dumps({
+        "format": FORMAT, "devices": [{"name": "face", "kind": "synthetic-camera", "fps": fps}],
+        "config": {"analyzer": {"enabled": True}}}))
+    w = SessionWriter(root)
+    s = w.stream("face", "|u1", frames.shape[1:], "mono8")
+    for i, f in enumerate(frames):
+        s.append(i, None, int(i * 1e9 / fps), f.tobytes())
+    w.close()
+    return root
+
+
+@pytest.mark.slow
+def test_offline_analysis_of_a_recording_equals_the_streamed_run(scripted, tmp_path):
+    frames, msgs = scripted
+    root = _write_session(tmp_path / "s", frames)
+    rep = analyze_session(root)
+    assert rep["frames"] == len(frames) and rep["frames_with_face"] == len(frames)
+    assert rep["events"] == events(msgs)  # same code, same frames, same times: same events
+    assert compare_live(rep["events"], msgs)["identical"]
+    assert rep["speed_x_realtime"] > 0
+
+
+@pytest.mark.slow
+def test_analyze_command_json(scripted, tmp_path):
+    frames, msgs = scripted
+    root = _write_session(tmp_path / "s", frames)
+    r = mestudio("analyze", str(root), "--json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["events"] == events(msgs) and rep["recording_gaps"] == 0
+
+
+def test_analyze_command_errors_are_one_line(tmp_path):
+    r = mestudio("analyze", str(tmp_path))
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("mestudio analyze:")]
+    assert len(lines) == 1 and "manifest.json" in lines[0]
+
+
+def test_no_face_means_no_events_and_a_lost_face_is_reported():
+    frames = face_frames(seconds=1.0)
+    blank = np.full_like(frames[0], 90)
+    seq = list(frames[:30]) + [blank] * 10 + list(frames[30:40])
+    msgs = run_analyzer(seq)
+    states = [m["state"] for m in msgs if m["type"] == "face"]
+    assert states == ["acquired", "lost", "reacquired"]
+    assert events(msgs) == []
+
+
+def test_smile_onset_on_the_real_clip():
+    frames, fps = read_video_gray(needs_shared(VIDEOS / "pyfeat_single_face.mp4"))
+    # a 2.4 s clip: the spotter may learn the neutral face for 0.3 s only
+    evs = events(run_analyzer(frames, fps, warmup_s=0.3))
+    assert len(evs) >= 1
+    smile = evs[0]
+    # neutral, then a smile from about frame 24 (onset to within 8 frames, 0.27 s)
+    assert 16 <= smile["onset_seq"] <= 30 and smile["apex_seq"] > smile["onset_seq"]
+    assert 12 in smile["aus"]
+
+
+@pytest.mark.slow
+def test_false_positive_rate_on_the_neutral_talking_clip(capsys):
+    frames, fps = read_video_gray(needs_shared(VIDEOS / "openface_neutral_talk.avi"))
+    with Analyzer(AnalyzerSettings(), fps) as a:
+        msgs = []
+        for i, f in enumerate(frames):
+            msgs += a.process(f, i, i / fps)
+        msgs += a.finish()
+        with_face = a.frames_with_face
+    assert with_face >= 0.95 * len(frames)
+    evs = [e for e in events(msgs) if e["kind"] in ("micro", "macro")]
+    minutes = len(frames) / fps / 60
+    rate = len(evs) / minutes
+    with capsys.disabled():
+        print(f"\nneutral talking clip: {len(evs)} spotted in {minutes * 60:.1f} s = {rate:.1f} false positives/min "
+              f"(speech moves the mouth; every spot counts as false here)")
+    assert rate < 30
