@@ -5,6 +5,7 @@ from pathlib import Path
 from config.errors import ConfigError
 from config.loader import load_session_config, read_toml
 from mestudio.commands import fail
+from mestudio.postprocess import run_steps
 from mestudio.progress import TerminalProgress
 from mestudio.supervisor import SessionResult, run_session
 from stream.errors import SessionError
@@ -41,6 +42,8 @@ def run_config(command: str, path: Path, duration: float | None, out: Path | Non
             progress.close()
     rep = verify(result.path)
     print(format_report(rep))
+    for step in run_steps(cfg, result.path):
+        print(f"{step.name}: {step.summary}" if step.ok else f"{step.name}: FAILED: {step.summary}")
     print(f"session: {result.path}")
     if not result.ok:
         return fail(command, f"session ended with {len(result.problems)} problem(s): {result.problems[0]}"), result
