@@ -42,9 +42,16 @@ class StreamStats:
     last_host_ns: int = 0
     last_arrival_ns: int = 0
     ended: bool = False
+    restarts: int = 0
     _recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=2048), repr=False)
 
     def take(self, h: wire.Header, nbytes: int, arrival_ns: int) -> None:
+        if self.last_seq is not None and h.seq < self.last_seq:
+            # the stream started again (a device reopened, a looping replay): a new run of numbers
+            self.restarts += 1
+            self.last_seq = None
+            self._recent.clear()
+        self.ended = False
         if self.last_seq is not None and h.seq > self.last_seq + 1:
             self.gaps += h.seq - self.last_seq - 1
         if self.first_seq is None:
@@ -75,7 +82,7 @@ class StreamStats:
     def copy(self) -> "StreamStats":
         c = StreamStats(self.stream_id, self.pixel_format, self.dtype, self.shape, self.frames_seen,
                         self.bytes_seen, self.first_seq, self.last_seq, self.gaps, self.last_host_ns,
-                        self.last_arrival_ns, self.ended)
+                        self.last_arrival_ns, self.ended, self.restarts)
         c._recent = collections.deque(self._recent, maxlen=self._recent.maxlen)
         return c
 

@@ -112,8 +112,10 @@ class TileView(pg.GraphicsLayoutWidget):
                 if sid == state.analyzer_stream and state.face_state:
                     colour = OK if state.face_state == "tracked" else BAD
                     face = f" · <span style='color:{colour}'>face {state.face_state}</span>"
+                depth = (f" · {tile.depth_limits[0]:.0f}–{tile.depth_limits[1]:.0f} mm"
+                         if tile.depth_limits and media_of(st.pixel_format, st.shape) == "depth" else "")
                 tile.title.setText(f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
-                                   f"{fps:.0f} fps{' · ended' if st.ended else ''}</span>{face}")
+                                   f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face}")
             face = state.faces.get(sid)
             fresh = face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S
             tile.show_overlay(face.landmarks if fresh else None, face.rois if fresh else None)

@@ -151,7 +151,7 @@ class MonitorState:
             elif channel == "command":
                 self._command(msg.topic.removeprefix("command/"), body, t)
             elif channel == "session":
-                self.session_stopped |= msg.topic == "session/stop"
+                self.session_stopped = msg.topic == "session/stop"  # a looping replay starts again
                 self._say(t, f"session {msg.topic.removeprefix('session/')}"
                           + (f": {'; '.join(map(str, body['problems']))}" if body.get("problems") else ""))
             elif channel in ("recorder", "error", "warning"):

@@ -159,3 +159,15 @@ def test_the_intake_cap_skips_frames_instead_of_taking_the_cpu(session, zctx):
         assert "face" in snap.frames or wait_for(lambda: "face" in feed.snapshot().frames, 2)
     finally:
         feed.close()
+
+
+def test_a_stream_that_starts_again_is_a_new_run_not_a_negative_rate():
+    from monitor.feed import StreamStats
+    st = StreamStats("mic")
+    t = 0
+    for seq in list(range(100, 160)) + list(range(0, 30)):  # a looping replay starts over
+        t += 16_666_667
+        st.take(wire.Header("mic", seq, t, pixel_format="s16le", shape=(800, 1), dtype="<i2"), 1600, t)
+    fps, mbs = st.rates(t)
+    assert st.restarts == 1 and st.gaps == 0 and st.last_seq == 29
+    assert fps == pytest.approx(60.0, rel=0.01) and mbs > 0

@@ -12,14 +12,21 @@ from analysis.spotting import Interval, make_spotter
 from analysis.spotting.spotters import Scored
 
 
+MICRO_PAD_S = 0.05
+MACRO_PAD_S = 0.0
+
+
 class ScaleBank:
     def __init__(self, method: str, fps: float, micro_k_s: float, macro_k_s: float | None,
                  z_high: float, z_low: float, macro_z_high: float | None = None, warmup_s: float = 1.0) -> None:
-        self.micro = make_spotter(method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s)
+        import os
+        mp, Mp = float(os.environ.get("MP", MICRO_PAD_S)), float(os.environ.get("MAP", MACRO_PAD_S))
+        self.micro = make_spotter(method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s,
+                                  pad_s=mp)
         self.macro = None
         if macro_k_s:
             self.macro = make_spotter(method, fps / 2, k_s=macro_k_s, work_size=48,
-                                     z_high=macro_z_high or z_high, z_low=z_low, warmup_s=2 * warmup_s)
+                                     z_high=macro_z_high or z_high, z_low=z_low, warmup_s=2 * warmup_s, pad_s=Mp)
         self._pending: list[Interval] = []
         self._macros: list[Interval] = []
         self._n = 0  # frames pushed (the micro spotter's index space)

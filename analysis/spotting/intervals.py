@@ -55,12 +55,17 @@ class IntervalDetector:
     """Feeds on (frame, time, score) in order; returns intervals as they close."""
 
     def __init__(self, fps: float, *, z_high: float = 6.0, z_low: float = 2.0, min_score: float = 0.0,
-                 window_s: float = 10.0, warmup_s: float = 1.0, close_s: float = 0.1, method: str = "") -> None:
+                 window_s: float = 10.0, warmup_s: float = 1.0, close_s: float = 0.1, method: str = "",
+                 pad_s: float = 0.0) -> None:
         self.z_high, self.z_low, self.min_score = z_high, z_low, min_score
         self.quiet: deque[float] = deque(maxlen=max(10, int(window_s * fps)))
         self.warmup = max(5, int(round(warmup_s * fps)))
         self.close_n = max(1, int(round(close_s * fps)))
         self.method = method
+        # the score crosses the low threshold a little after a movement starts and falls under it
+        # a little before the movement has settled: widen the interval by this much each side
+        self.pad_n = int(round(pad_s * fps))
+        self.fps = fps
         self._stats_every = max(1, int(fps / 10))  # refresh the threshold 10 times a second
         self._n = 0
         self.high = self.low = float("inf")
@@ -128,7 +133,8 @@ class IntervalDetector:
         if peak <= self.high:
             return None  # passed the low threshold only: noise
         a = int(np.argmax(scores))
-        iv = Interval(cand[0][0], cand[a][0], cand[-1][0], cand[0][1], cand[a][1], cand[-1][1],
+        p, dt = self.pad_n, self.pad_n / self.fps
+        iv = Interval(cand[0][0] - p, cand[a][0], cand[-1][0] + p, cand[0][1] - dt, cand[a][1], cand[-1][1] + dt,
                       round(peak, 5), self.method)
         if iv.kind == "static":
             self.static_excluded += 1

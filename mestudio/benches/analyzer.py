@@ -101,12 +101,6 @@ def _offline_x_realtime(frames, settings) -> float:
         return analyze_session(root, settings)["speed_x_realtime"]
 
 
-def _best(fn, repeats: int):
-    """Best of ``repeats`` runs: the machine is shared, and a run can only be slowed by others."""
-    runs = [fn() for _ in range(repeats)]
-    return max(runs, key=lambda r: r[0] if isinstance(r, tuple) else r)
-
-
 def run(args) -> dict:
     from analysis.settings import AnalyzerSettings
 
@@ -115,19 +109,27 @@ def run(args) -> dict:
     cpu = _pin_one_core()
     frames = _frames(n)
     settings = AnalyzerSettings()
-    # interleaved, best of `repeats`: baseline and pipeline see the same load on average
-    base = fps = 0.0
+    variants = {
+        "default": settings,
+        "micro_only": settings.model_copy(update={"macro": False}),
+        "lbp": settings.model_copy(update={"method": "lbp"}),
+    }
+    # every variant once per round, best of `repeats` rounds: all see the same load on average,
+    # and another process can only ever slow a run down
+    best = {"baseline": 0.0, "baseline_two": 0.0, **{k: 0.0 for k in variants}}
     events = 0
     for _ in range(repeats):
-        base = max(base, _baseline_fps(frames, settings.max_faces))
-        f, events = _pipeline_fps(frames, settings)
-        fps = max(fps, f)
-    base_two = _best(lambda: _baseline_fps(frames, 2), repeats)
-    no_macro, _ = _best(lambda: _pipeline_fps(frames, settings.model_copy(update={"macro": False})), repeats)
-    lbp, _ = _best(lambda: _pipeline_fps(frames, settings.model_copy(update={"method": "lbp"})), repeats)
+        best["baseline"] = max(best["baseline"], _baseline_fps(frames, settings.max_faces))
+        best["baseline_two"] = max(best["baseline_two"], _baseline_fps(frames, 2))
+        for name, st in variants.items():
+            f, ev = _pipeline_fps(frames, st)
+            best[name] = max(best[name], f)
+            events = ev if name == "default" else events
+    base, base_two, fps = best["baseline"], best["baseline_two"], best["default"]
+    no_macro, lbp = best["micro_only"], best["lbp"]
     return {
         "frames": n, "frame_size": "640x480 mono8", "cpu": f"one core (cpu {cpu})",
-        "measure": f"best of {repeats}, baseline and pipeline interleaved",
+        "measure": f"best of {repeats} rounds, every variant once per round",
         "baseline_face_mesh_fps": round(base, 1),
         "baseline_face_mesh_max_two_faces_fps": round(base_two, 1),
         "face_spotting_fps": round(fps, 1),
