@@ -76,6 +76,8 @@ def run(ctx) -> None:
                     gaps += 1
                     publish({"type": "gap", "from_seq": last_seq + 1, "to_seq": h.seq - 1, "missing": missing,
                              "overflow_total": stats["overflow"]})
+                    for body in analyzer.gap():
+                        publish(body)
                 last_seq = h.seq
                 for body in analyzer.process(msg.data, h.seq, h.host_time_ns / 1e9):
                     events += body["type"] == "event"

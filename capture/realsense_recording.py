@@ -28,8 +28,11 @@ def _stream(rs, kind, uid: int, width: int, height: int, fps: int, fmt, bpp: int
 
 
 def write_face_recording(path: str | Path, n_frames: int, width: int = 640, height: int = 480,
-                         fps: int = 30, script: FaceScript | None = None) -> Path:
-    """Record ``n_frames`` frames of the face rig to ``path`` (.db3); returns the path."""
+                         fps: int = 30, script: FaceScript | None = None, paced: bool = True) -> Path:
+    """Record ``n_frames`` frames of the face rig to ``path`` (.db3); returns the path.
+
+    The recorder stores when each frame reached it, and a real-time replay follows that, so
+    ``paced`` feeds frames at ``fps`` (the recording takes its own duration to write)."""
     from capture.realsense import import_rs
 
     rs = import_rs()
@@ -37,6 +40,7 @@ def write_face_recording(path: str | Path, n_frames: int, width: int = 640, heig
     path.parent.mkdir(parents=True, exist_ok=True)
     script = script or default_script(n_frames / fps + 1.0, seed=0)
     view = FaceView(width, height, 0.0, seed=7)
+    view.warm(source_rgb(), depth=True)  # before the clock starts: a late first frame makes a burst
     dev = rs.software_device()
     ds, cs = dev.add_sensor("Depth"), dev.add_sensor("Color")
     dp = ds.add_video_stream(_stream(rs, rs.stream.depth, 0, width, height, fps, rs.format.z16, 2))
@@ -50,7 +54,10 @@ def write_face_recording(path: str | Path, n_frames: int, width: int = 640, heig
     ds.start(queue)
     cs.start(queue)
     keep = []  # librealsense reads the pixels later: keep the buffers alive until the end
+    t0 = time.monotonic()
     for k in range(n_frames):
+        if paced:
+            time.sleep(max(0.0, t0 + k / fps - time.monotonic()))
         t = k / fps
         smap = view.sampling_map(script, t)
         color = view.render(script, t, k, source_rgb(), smap)
@@ -64,7 +71,8 @@ def write_face_recording(path: str | Path, n_frames: int, width: int = 640, heig
             f.frame_number = k
             f.profile = prof.as_video_stream_profile()
             sensor.on_video_frame(f)
-        time.sleep(0.002)  # the recorder writes on its own thread
+        if not paced:
+            time.sleep(0.002)  # the recorder writes on its own thread
     ds.stop()
     cs.stop()
     ds.close()

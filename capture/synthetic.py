@@ -6,6 +6,7 @@ is exercised for real.  ``source = "pattern"`` gives the moving test pattern.
 from __future__ import annotations
 
 import abc
+import threading
 import time
 
 import numpy as np
@@ -101,12 +102,15 @@ class SyntheticAudio(_PacedDevice):
     """Mono int16 blocks: a quiet 220 Hz tone and a 1 kHz beep of 50 ms every 2 s.
 
     ``seq`` is the block number and ``device_time_ns`` the time of its first sample on the
-    sample clock, so any sample's time is known.
+    sample clock, so any sample's time is known.  ``play_at`` mixes a sound into the track at a
+    given sample, as a speaker beside a real microphone would (the sync chirp).
     """
 
     kind = "synthetic-audio"
 
     def _open(self) -> None:
+        self._sounds: list[tuple[int, np.ndarray]] = []
+        self._sounds_lock = threading.Lock()
         s = self.spec
         self.rate_hz = s.rate / s.block
         self.streams = [StreamInfo(s.name, "audio", "<i2", (s.block, 1), "s16le", self.rate_hz, self.kind,
@@ -119,8 +123,24 @@ class SyntheticAudio(_PacedDevice):
         sig = 0.05 * np.sin(2 * np.pi * 220 * t)
         beep = (t % 2.0) < 0.05
         sig = sig + beep * 0.5 * np.sin(2 * np.pi * 1000 * t)
-        block = (sig * 32767).astype("<i2").reshape(s.block, 1)
-        return [stamp(block, tick)]
+        self._mix_sounds(sig, int(n[0]))
+        return [(np.clip(sig, -1, 1) * 32767).astype("<i2").reshape(s.block, 1)]
+
+    def play_at(self, sample: int, wave: np.ndarray) -> None:
+        """Mix ``wave`` (float, full scale 1) into the track from absolute sample ``sample`` on."""
+        with self._sounds_lock:
+            self._sounds.append((int(sample), np.asarray(wave, np.float64)))
+
+    def _mix_sounds(self, sig: np.ndarray, first: int) -> None:
+        with self._sounds_lock:
+            keep = []
+            for start, wave in self._sounds:
+                lo, hi = max(start, first), min(start + len(wave), first + len(sig))
+                if lo < hi:
+                    sig[lo - first:hi - first] += wave[lo - start:hi - start]
+                if start + len(wave) > first + len(sig):
+                    keep.append((start, wave))
+            self._sounds = keep
 
     def device_time_ns(self, tick: int) -> int:
         return tick * self.spec.block * 1_000_000_000 // self.spec.rate

@@ -9,7 +9,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, ConfigFileNotFoundError
-from config.schema import SessionConfig
+from config.schema import DEVICE_KINDS, SessionConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -19,8 +19,7 @@ def _key_path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"synthetic-camera", "synthetic-rgbd", "synthetic-array", "synthetic-audio",
-                      "basler-array", "genicam", "opencv", "kinect", "audio"}:
+        elif part in DEVICE_KINDS:
             continue  # the union tag pydantic inserts, not a key of the file
         else:
             out += ("." if out else "") + str(part)

@@ -5,6 +5,7 @@ discriminated by ``kind``; capture/registry.py maps each kind to its backend cla
 """
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -216,3 +217,8 @@ def stream_ids(dev) -> list[str]:
     return [dev.name]
 
 
+
+
+# the `kind` tags of the Device union (pydantic puts them in error locations; they are not keys)
+DEVICE_KINDS: frozenset[str] = frozenset(
+    m.model_fields["kind"].annotation.__args__[0] for m in typing.get_args(typing.get_args(Device)[0]))

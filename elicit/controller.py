@@ -52,7 +52,8 @@ def plan_steps(proto: Protocol, participant: str) -> list[Step]:
 
 class Controller:
     def __init__(self, proto: Protocol, participant: str, view: View, sink: MarkerSink,
-                 paths: dict[str, Path], sound=None, *, autostart: bool = False, hold_end_s: float | None = 3.0) -> None:
+                 paths: dict[str, Path], sound=None, *, autostart: bool = False,
+                 hold_end_s: float | None = 3.0) -> None:
         self.proto, self.participant, self.view, self.sink = proto, participant, view, sink
         self.paths, self.sound = paths, sound
         self.steps = plan_steps(proto, participant)
@@ -238,7 +239,8 @@ class Controller:
         c = step.clip
         body = dict(clip=c.id, title=c.title, trial=step.trial, emotions=c.emotions,
                     file=str(self.paths[c.id]), index=self.index, frame_pts=pts,
-                    clock=self.player.clock_source, due_ns=scheduled_ns)
+                    clock=self.player.clock_source, due_ns=scheduled_ns,
+                    photodiode=self.proto.display.photodiode)
         self.mark("clip_onset", t_ns, **body)
         self.sink.emit(CHIRP, {"reason": "clip_onset", "clip": c.id, "onset_host_ns": t_ns}, t_ns)
         self.clip_log.append({"clip": c.id, "onset_ns": t_ns, "due_ns": scheduled_ns})

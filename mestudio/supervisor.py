@@ -32,6 +32,7 @@ from stream.live import announce, withdraw
 from stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 
 SUPERVISOR = "supervisor"
+STOP_NOTICE_S = 0.6  # between "session/stopping" and stopping the producers (end chirp + its tail)
 
 
 class SupervisorError(RuntimeError):
@@ -286,6 +287,12 @@ class Supervisor:
         self.poll(0.05)
 
     def stop(self) -> None:
+        if self.started and any(c.role == "sync" and c.alive for c in self.children.values()):
+            # notice first, so the sync master can put its end chirp on the microphone track
+            wire.send(self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, {}, topic="session/stopping"))
+            end = time.monotonic() + STOP_NOTICE_S
+            while time.monotonic() < end:
+                self.poll(0.05)
         self.marker("session/stop", {"problems": list(self.problems)})
         if self.publisher is not None:
             self.publisher.close()  # its queue reaches the recorder before the recorder stops

@@ -137,7 +137,7 @@ class ScorePlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.15)
         self.curve = self.plot(pen=pg.mkPen(ACCENT, width=2))
         self.threshold = pg.InfiniteLine(angle=0, pen=pg.mkPen(WARN, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
-                                         label="threshold", labelOpts={"color": WARN, "position": 0.05})
+                                         label="threshold", labelOpts={"color": WARN, "position": 0.1})
         self.threshold.setVisible(False)
         self.addItem(self.threshold)
         self._regions: list[pg.LinearRegionItem] = []

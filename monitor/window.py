@@ -81,44 +81,57 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.setStyleSheet(BUTTON_STYLE)
         self.resize(1600, 1000)
 
-    def _header(self) -> QtWidgets.QHBoxLayout:
-        bar = QtWidgets.QHBoxLayout()
+    def _header(self) -> QtWidgets.QVBoxLayout:
+        """Two rows: the recording (state, throughput, its actions), then the protocol (state, actions)."""
         self.rec = QtWidgets.QLabel()
         self.rec.setStyleSheet("font-size: 15pt; font-weight: 700;")
+        self.rec.setMinimumWidth(200)
         sdir = self.target.session_dir
         self.session = QtWidgets.QLabel(f"<b>{self.target.label}</b>"
                                         + (f"<br><span style='color:{MUTED}'>{sdir.name}</span>" if sdir else ""))
         self.session.setToolTip(str(sdir or ""))
         self.session.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.session.setMaximumWidth(300)  # long names are cut, never allowed to widen the window
         self.throughput = QtWidgets.QLabel()
         self.throughput.setToolTip("MB/s the devices produce (from sequence numbers), free space on the session's "
                                    "disk and the minutes it lasts at this rate;\nframes unseen: sequence numbers "
                                    "this window never received (device drops, or frames it skipped while busy)")
         self.protocol = QtWidgets.QLabel()
         self.protocol.setStyleSheet("font-size: 12pt;")
-        for w in (self.rec, self.session, self.throughput, self.protocol):
-            bar.addWidget(w)
-            bar.addSpacing(18)
-        # long texts are cut, never allowed to widen the window
-        self.session.setMaximumWidth(280)
         self.protocol.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
-        self.protocol.setMinimumWidth(120)
-        bar.setStretch(bar.indexOf(self.protocol), 1)
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
-        for verb, text, key in (("record", "Stop recording", "R"), ("mark", "Mark", "M"),
-                                ("protocol", "Pause protocol", "P"), ("skip", "Skip", "S"),
-                                ("stop-session", "End session", None)):
-            b = QtWidgets.QPushButton(text + (f"  ({key})" if key else ""))
-            if key:
-                b.setShortcut(QtGui.QKeySequence(key))
-            b.clicked.connect(lambda _checked=False, v=verb: self.command(v))
-            b.setEnabled(self.commands is not None)
-            b.setToolTip("not available: a replay takes no commands" if self.commands is None else "")
-            bar.addWidget(b)
-            self.buttons[verb] = b
+        rows = []
+        for labels, actions in (((self.rec, self.session, self.throughput),
+                                 (("record", "Stop recording", "R"), ("mark", "Mark", "M"),
+                                  ("stop-session", "End session", None))),
+                                ((self.protocol,), (("protocol", "Pause protocol", "P"), ("skip", "Skip", "S")))):
+            row = QtWidgets.QHBoxLayout()
+            for w in labels:
+                row.addWidget(w, 1 if w is self.protocol else 0)  # the protocol line takes what is left
+                row.addSpacing(18)
+            if self.protocol not in labels:
+                row.addStretch(1)
+            for verb, text, key in actions:
+                row.addWidget(self._button(verb, text, key))
+            rows.append(row)
         self.buttons["stop-session"].setStyleSheet("QPushButton {background: #5a1f24;} QPushButton:hover "
                                                   "{background: #7a2a30;} QPushButton:disabled {background: #2a2f38;}")
-        return bar
+        header = QtWidgets.QVBoxLayout()
+        header.setSpacing(2)
+        for row in rows:
+            header.addLayout(row)
+        return header
+
+    def _button(self, verb: str, text: str, key: str | None) -> QtWidgets.QPushButton:
+        b = QtWidgets.QPushButton(text + (f"  ({key})" if key else ""))
+        b.setMinimumWidth(90)
+        if key:
+            b.setShortcut(QtGui.QKeySequence(key))
+        b.clicked.connect(lambda _checked=False, v=verb: self.command(v))
+        b.setEnabled(self.commands is not None)
+        b.setToolTip("not available: a replay takes no commands" if self.commands is None else "")
+        self.buttons[verb] = b
+        return b
 
     # -- operator actions -----------------------------------------------------------------
     def command(self, verb: str, *, confirm: bool = True) -> bool:

@@ -32,6 +32,8 @@ TOPIC_FRAMESETS = "sync/framesets"
 TOPIC_CHIRP = "sync/chirp"
 TOPIC_CHIRP_REQUEST = "sync/request-chirp"
 COMMAND_CHIRP = "command/chirp"
+# the supervisor's notice, a moment before it stops the producers
+SESSION_STOPPING = "session/stopping"
 HOST_PROBE_EVERY_S = 10.0
 
 
@@ -45,12 +47,13 @@ def run(ctx: NodeContext) -> int:
     cmd = ctx.zmq.socket(zmq.SUB)
     cmd.linger = 0
     cmd.setsockopt(zmq.SUBSCRIBE, COMMAND_CHIRP.encode())
+    cmd.setsockopt(zmq.SUBSCRIBE, SESSION_STOPPING.encode())
     cmd.connect(ctx.endpoints.broadcast)
     server = TimeServer(ctx.zmq, st.time_server) if st.time_server else None
     player = ChirpPlayer(st.chirp.output, live.chirp_spec.rate) if st.chirp.output else None
     out = ctx.session_dir / "sync"
     out.mkdir(exist_ok=True)
-    sets_file = open(out / "framesets.csv", "w", newline="")
+    sets_file = open(out / "live-framesets.csv", "w", newline="")
     sets_csv = csv.writer(sets_file)
     if live.framesets:
         sets_csv.writerow(["set", "time_ns"] + [f"{s}_seq" for s in live.framesets.streams])
@@ -58,7 +61,7 @@ def run(ctx: NodeContext) -> int:
     poller.register(sub.sock, zmq.POLLIN)
     poller.register(cmd, zmq.POLLIN)
     seqs = {"health": 0, "trigger": 0, "chirp": 0}
-    started_chirp = False
+    started_chirp = ended_chirp = False
     next_health = time.monotonic() + st.health_interval_s
     next_probe = time.monotonic()
     ctx.heartbeat({"ready": True, "audio": live.audio_id, "triggered": list(live.pacers)})
@@ -90,8 +93,12 @@ def run(ctx: NodeContext) -> int:
                     if h.kind == wire.Kind.FRAME:
                         live.on_frame(h.stream_id, h.seq, h.host_time_ns, h.device_time_ns,
                                       msg.data if h.stream_id == live.audio_id else None)
-                    elif msg.topic in (COMMAND_CHIRP, TOPIC_CHIRP_REQUEST):
+                    elif (msg.topic == COMMAND_CHIRP and sock is cmd) or msg.topic == TOPIC_CHIRP_REQUEST:
+                        # (the operator's command comes by broadcast; the supervisor's record of it is ignored)
                         chirp(str((msg.data or {}).get("reason", msg.topic)))
+                    elif msg.topic == SESSION_STOPPING and st.chirp.at_end and not ended_chirp:
+                        chirp("end")  # while the microphone still records
+                        ended_chirp = True
                     if live.next_due_ns() is not None and live.next_due_ns() <= time.monotonic_ns():
                         break
             for name, tick, sample, due in live.due_triggers(time.monotonic_ns()):
@@ -124,7 +131,7 @@ def run(ctx: NodeContext) -> int:
                         ctx.log.warning("%s", e)
                         live.host_offsets[ep] = {"host": ep, "error": str(e)}
     finally:
-        if st.chirp.at_end:
+        if st.chirp.at_end and not ended_chirp:
             chirp("end")
         if player is not None:
             player.close()  # plays what is queued (the end chirp) first
@@ -132,7 +139,7 @@ def run(ctx: NodeContext) -> int:
         health = live.health()
         health["chirps"]["played"] = player.played if player is not None else 0
         send_event(TOPIC_HEALTH, {**health, "final": True}, "health")
-        write_json_atomic(out / "report.json", {"source": "live", "session": str(ctx.session_dir),
+        write_json_atomic(out / "live-report.json", {"source": "live", "session": str(ctx.session_dir),
                                                  "note": "live figures; run `python -m sync SESSION` for the "
                                                          "offline report with full-session fits", **health})
         sets_file.close()

@@ -153,7 +153,10 @@ class PublishingSession:
                                                   "from": msg.header.stream_id, **msg.data})
 
     def end(self) -> None:
-        """Every device stream sends END, as capture/node.py does when it stops."""
+        """Stop publishing; every device stream sends END, its last message, as capture/node.py does."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         for producer, sid in (("face", "face"), ("kinect", "kinect-color"), ("kinect", "kinect-depth"), ("mic", "mic")):
             self.pubs[producer].send(wire.json_parts(wire.Kind.END, sid, 0, {"frames": self.seq}, topic=f"end/{sid}"))
 

@@ -54,7 +54,8 @@ def interval(est, changes: dict[str, float], frames: int = 18) -> np.ndarray:
     ({"lip_thickness": -1.5}, {24}),
     ({"lips_apart": 1.5}, {25}),
     ({"lips_apart": 3.0, "chin_height": -2.0}, {26}),
-    ({"eye_open": -5.0}, {45}),
+    ({"eye_open": -5.0, "upper_lid_height": -5.0}, {45}),
+    ({"eye_open": -2.0, "upper_lid_height": -0.8, "lower_lid_height": 1.2}, {7}),
 ])
 def test_each_au_rule(changes, expected):
     est = estimator()
@@ -73,9 +74,10 @@ def test_vetoes_keep_neighbouring_aus_apart():
 
 def test_blink_and_eyes_closed():
     est = estimator()
-    closed = interval(est, {"eye_open": -6.0, "outer_brow_height": 2.0}, frames=120)
+    lids = {"eye_open": -6.0, "upper_lid_height": -6.0}
+    closed = interval(est, {**lids, "outer_brow_height": 2.0}, frames=120)
     assert est.estimate(closed, 2.0).aus == [43]  # closed longer than 1 s
-    assert est.estimate(interval(est, {"eye_open": -6.0, "outer_brow_height": 2.0}), 0.25).aus == [45]
+    assert est.estimate(interval(est, {**lids, "outer_brow_height": 2.0}), 0.25).aus == [45]
     # a long partial narrowing with a smile is the smile's squint, not a blink
     squint = interval(est, {"eye_open": -1.5, "corner_height": 2.0, "cheek_height": 1.5}, frames=80)
     assert est.estimate(squint, 1.3).aus == [6, 12]

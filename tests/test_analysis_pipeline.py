@@ -120,8 +120,9 @@ def test_smile_onset_on_the_real_clip():
     evs = events(run_analyzer(frames, fps, warmup_s=0.3))
     assert len(evs) >= 1
     smile = evs[0]
-    # neutral, then a smile from about frame 24 (onset to within 8 frames, 0.27 s)
-    assert 16 <= smile["onset_seq"] <= 30 and smile["apex_seq"] > smile["onset_seq"]
+    # neutral, then a smile from about frame 24; the lips start to move a little earlier (the
+    # score rises from frame 17), and intervals are widened by 50 ms: onset within 0.4 s
+    assert 12 <= smile["onset_seq"] <= 30 and 24 <= smile["apex_seq"] <= 36
     assert 12 in smile["aus"]
 
 

@@ -2,12 +2,14 @@
 script as ground truth, on the same clock as the frames' host times."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
 import pytest
 
 from capture.face.script import FaceScript
+from capture.node import SCRIPT_LEAD_NS
 from stream.session import SessionReader
 from tests.conftest import mestudio, write_config
 
@@ -50,5 +52,8 @@ def test_face_rig_session_writes_ground_truth(tmp_path):
     assert frame.shape == (240, 320) and 60 < float(np.mean(frame)) < 200  # a photograph, not blank
     first_host = int(idx["host_time_ns"])
     own = FaceScript.load(session / "ground_truth" / "face_script-face.json")
-    assert 0 <= (first_host - own.epoch_host_ns) / 1e9 < 0.5  # script time 0 = the first frame's tick
+    kin = FaceScript.load(session / "ground_truth" / "face_script-kin.json")
+    t0 = json.loads((session / "manifest.json").read_text())["t0_host_ns"]
+    assert own.epoch_host_ns == kin.epoch_host_ns == t0 + SCRIPT_LEAD_NS  # one script clock for all views
+    assert -SCRIPT_LEAD_NS / 1e9 < (first_host - own.epoch_host_ns) / 1e9 < 5
     assert set(reader.stream_ids()) >= {"face", "kin-color", "kin-depth"}

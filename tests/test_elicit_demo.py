@@ -5,7 +5,8 @@ import pytest
 
 from elicit.protocol import load_protocol
 from tests.conftest import ROOT
-from tests.elicit_fixtures import clip_cache, elicit_cli, expected_events, markers, no_sound, observed_events  # noqa: F401
+from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, markers, no_sound,  # noqa: F401
+                                   observed_events)
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -22,7 +23,9 @@ def test_demo_protocol_end_to_end(tmp_path, clip_cache, no_sound):
     assert order == [c.id for c in proto.ordered_clips("P02")] != [c.id for c in proto.clips]
     for on, off in zip(*[[x for x in recs if x["body"]["event"] == e] for e in ("clip_onset", "clip_offset")]):
         clip = {c.id: c for c in proto.all_clips()}[on["body"]["clip"]]
-        assert abs((off["host_time_ns"] - on["host_time_ns"]) / 1e9 - clip.duration_s) < 0.15
+        # never cut short; the upper bound only catches a hang (timing figures: mestudio bench elicit)
+        assert clip.duration_s - 0.05 < (off["host_time_ns"] - on["host_time_ns"]) / 1e9 < clip.duration_s + 2.0
         assert off["body"]["frames_shown"] + off["body"]["frames_dropped"] == round(clip.duration_s * 30)
     breaks = zip(*[[x for x in recs if x["body"]["event"] == e] for e in ("break_start", "break_end")])
-    assert all(abs((b["host_time_ns"] - a["host_time_ns"]) / 1e9 - proto.protocol.break_s) < 0.2 for a, b in breaks)
+    brk = proto.protocol.break_s
+    assert all(brk - 0.05 < (b["host_time_ns"] - a["host_time_ns"]) / 1e9 < brk + 2.0 for a, b in breaks)

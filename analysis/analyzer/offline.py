@@ -69,11 +69,16 @@ def analyze_session(session_dir: str | Path, settings: AnalyzerSettings | None =
     t0 = time.perf_counter()
     n = len(sr)
     with Analyzer(settings, fps, log=log) as a:
+        last = None
         for i, (rec, frame) in enumerate(sr.frames()):
-            if start_seq is not None and int(rec["seq"]) < start_seq:
+            seq = int(rec["seq"])
+            if start_seq is not None and seq < start_seq:
                 continue
+            if last is not None and seq != last + 1:  # a gap in the recording: as the live node does
+                messages += a.gap()
+            last = seq
             img = np.ascontiguousarray(frame)
-            messages += a.process(img, int(rec["seq"]), int(rec["host_time_ns"]) / 1e9)
+            messages += a.process(img, seq, int(rec["host_time_ns"]) / 1e9)
             if progress is not None and i % 60 == 0:
                 progress(i, n)
         messages += a.finish()

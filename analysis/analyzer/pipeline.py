@@ -25,7 +25,7 @@ from collections import deque
 import numpy as np
 
 from analysis.analyzer.scales import ScaleBank
-from analysis.au import LandmarkAUEstimator, measures
+from analysis.au import MEASURES, LandmarkAUEstimator, measures
 from analysis.au.learnt import load_learnt_au_model
 from analysis.analyzer.errors import LearntModelUnavailableError
 from analysis.emotion import emotion_from_aus
@@ -112,6 +112,11 @@ class Analyzer:
         out += self._maybe_trace(t, obs.quality, obs.n_faces)
         return out
 
+    def gap(self) -> list[dict]:
+        """Frames are missing here: close open intervals and restart the spotters' windows (a
+        head frame and a current frame must be k frames apart, not k plus the missing ones)."""
+        return self._intervals(self.bank.gap())
+
     def finish(self) -> list[dict]:
         """End of the stream: close open intervals and send the last trace."""
         out = self._intervals(self.bank.flush())
@@ -157,7 +162,7 @@ class Analyzer:
 
     def _describe(self, iv: Interval) -> dict:
         rows = [h for h in self._hist if iv.onset <= h[0] <= iv.offset]
-        series = np.stack([h[3] for h in rows]) if rows else np.zeros((0, 13), np.float32)
+        series = np.stack([h[3] for h in rows]) if rows else np.zeros((0, len(MEASURES)), np.float32)
         res = self.au.estimate(series, iv.duration_s)
         aus, strength, source = res.aus, res.strength, "landmarks"
         if self.learnt is not None and rows:

@@ -40,8 +40,8 @@ AU_RULES: dict[int, dict[str, list[tuple[str, int]]]] = {
     24: {"all": [("lip_thickness", -1)]},
     25: {"all": [("lips_apart", +1)]},
     26: {"all": [("lips_apart", +1), ("chin_height", -1)]},
-    # a blink pulls the upper lid down and the lower lid does not rise (that would be AU7)
-    45: {"all": [("eye_open", -1)], "not": [("lower_lid_height", +1)]},
+    # a blink pulls the upper lid down (AU7 mostly lifts the lower one: see _resolve)
+    45: {"all": [("eye_open", -1), ("upper_lid_height", -1)]},
 }
 AUS = tuple(sorted(AU_RULES)) + (43,)
 UPPER = frozenset({1, 2, 4, 5, 7, 43, 45})  # AU6 and AU9 sit between the halves
@@ -114,18 +114,23 @@ class LandmarkAUEstimator:
             vals = [sign * zc[M[name]] for name, sign in need + [c for c in any_of if passed(*c)]]
             aus.append(au)
             strength[au] = round(float(min(vals)), 2)
-        self._resolve(aus, strength, series, duration_s)
+        self._resolve(aus, strength, series, duration_s, ext)
         return AUResult(sorted(aus), {a: strength.get(a, 0.0) for a in aus}, changes)
 
-    def _resolve(self, aus: list[int], strength: dict[int, float], series: np.ndarray, duration_s: float) -> None:
+    def _resolve(self, aus: list[int], strength: dict[int, float], series: np.ndarray, duration_s: float,
+                 ext: np.ndarray) -> None:
         """Eye closure: a short closure is a blink (AU45), a long deep one eyes closed (AU43); the
         landmark model then moves the whole upper face with the lids, so no other AU is kept (the
         interval is a blink).  A long partial closure is the squint of another expression.
+        An eye narrowed mostly by the upper lid is a blink, mostly by the lower one AU7.
         A cheek raise (AU6) pulls the skin round the eye, brows included, towards the eye: a
         brow lowering weaker than the cheek raise is that, not AU4.  Lips apart with jaw drop is
         AU26, which includes AU25."""
         if 4 in aus and 6 in aus and strength[4] < strength[6]:
             aus.remove(4)
+        if 7 in aus and 45 in aus:  # the eye narrowed: by the upper lid falling (blink) or the lower rising
+            upper_fall, lower_rise = -ext[M["upper_lid_height"]], ext[M["lower_lid_height"]]
+            aus.remove(7 if upper_fall > lower_rise else 45)
         # the face mesh couples its regions a little: a strong brow raise drags the mouth corners'
         # landmarks too.  An AU far weaker than the strongest AU of the other face half is that.
         for half, other in ((UPPER, LOWER), (LOWER, UPPER)):

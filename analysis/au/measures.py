@@ -25,7 +25,7 @@ EYE_CORNERS = ((33, 133), (263, 362))
 NOSE_ALA = (64, 294)
 LIP_TOP_OUT, LIP_TOP_IN, LIP_BOT_IN, LIP_BOT_OUT, CHIN = 0, 13, 14, 17, 152
 
-MEASURES = ("inner_brow_height", "outer_brow_height", "brow_gap", "eye_open", "lower_lid_height",
+MEASURES = ("inner_brow_height", "outer_brow_height", "brow_gap", "eye_open", "upper_lid_height", "lower_lid_height",
             "cheek_height", "nose_ala_height", "upper_lip_height", "corner_height", "mouth_width",
             "lips_apart", "lip_thickness", "chin_height")
 
@@ -44,6 +44,7 @@ def measures(p: np.ndarray) -> np.ndarray:
         brow_h(BROW_OUTER),
         float(abs(p[BROW_INNER[1], 0] - p[BROW_INNER[0], 0])),
         float(np.mean(y[list(LID_LOW)] - y[list(LID_UP)])),
+        pair_h(LID_UP),
         pair_h(LID_LOW),
         pair_h(CHEEK),
         pair_h(NOSE_ALA),

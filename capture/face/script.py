@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -150,7 +151,7 @@ class FaceScript:
         """Write atomically (temp file + rename) so a reader never sees half a script."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
+        tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")  # several devices may write the shared copy
         tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(p)
         return p
