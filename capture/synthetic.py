@@ -110,6 +110,7 @@ class SyntheticAudio(_PacedDevice):
 
     def _open(self) -> None:
         self._sounds: list[tuple[int, np.ndarray]] = []
+        self._next_sample = 0
         self._sounds_lock = threading.Lock()
         s = self.spec
         self.rate_hz = s.rate / s.block
@@ -129,10 +130,13 @@ class SyntheticAudio(_PacedDevice):
     def play_at(self, sample: int, wave: np.ndarray) -> None:
         """Mix ``wave`` (float, full scale 1) into the track from absolute sample ``sample`` on."""
         with self._sounds_lock:
-            self._sounds.append((int(sample), np.asarray(wave, np.float64)))
+            # asked too late for that sample: play it now, as a real speaker would (late, not lost)
+            start = max(int(sample), self._next_sample)
+            self._sounds.append((start, np.asarray(wave, np.float64)))
 
     def _mix_sounds(self, sig: np.ndarray, first: int) -> None:
         with self._sounds_lock:
+            self._next_sample = first + len(sig)
             keep = []
             for start, wave in self._sounds:
                 lo, hi = max(start, first), min(start + len(wave), first + len(sig))

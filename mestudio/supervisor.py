@@ -32,7 +32,7 @@ from stream.live import announce, withdraw
 from stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 
 SUPERVISOR = "supervisor"
-STOP_NOTICE_S = 0.6  # between "session/stopping" and stopping the producers (end chirp + its tail)
+STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
 
 
 class SupervisorError(RuntimeError):

@@ -105,7 +105,9 @@ def run(ctx: NodeContext) -> int:
                 # how late it leaves: the exposure follows the trigger, so offline adds this back
                 late = time.monotonic_ns() - due
                 send_event(f"trigger/{name}", {"tick": tick, "sample": sample, "late_ns": late}, "trigger")
-            if not started_chirp and st.chirp.at_start and live.audio and live.audio.model.frames >= 6:
+            # a second of audio first: whoever plays the chirp (a speaker's node) has subscribed by then
+            if not started_chirp and st.chirp.at_start and live.audio and \
+                    live.audio.model.frames >= max(6, live.audio.rate // live.audio.block):
                 chirp("start")
                 started_chirp = True
             if time.monotonic() >= next_health:

@@ -89,7 +89,8 @@ def analyze_session(session_dir: str | Path, settings: AnalyzerSettings | None =
     seqs = idx["seq"].astype(np.int64)
     return {
         "session": str(reader.root), "stream": settings.stream, "method": settings.method, "fps": fps,
-        "frames": n, "frames_with_face": with_face, "recording_gaps": int(np.sum(np.maximum(np.diff(seqs) - 1, 0))) if n > 1 else 0,
+        "frames": n, "frames_with_face": with_face,
+        "recording_gaps": int(np.sum(np.maximum(np.diff(seqs) - 1, 0))) if n > 1 else 0,
         "first_t": int(idx["host_time_ns"][0]) / 1e9 if n else 0.0,
         "last_t": int(idx["host_time_ns"][-1]) / 1e9 if n else 0.0,
         "wall_s": round(wall, 3), "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,

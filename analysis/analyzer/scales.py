@@ -5,7 +5,8 @@ shows in it only as spikes at its rise and fall.  The macro scale runs the same 
 longer k on every other frame and keeps only intervals of macro length.  A micro-scale interval
 is held until the macro scale has scored past it; one that overlaps a macro interval is part of
 that movement and dropped, and the micro scale's own macro-length intervals (the rise or fall
-of a longer movement) are left to the macro scale.  Latency is therefore the macro scale's (stated by ``latency_s``).
+of a longer movement) are left to the macro scale once it is warm.  Latency is therefore the
+macro scale's (stated by ``latency_s``).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ class ScaleBank:
                                   pad_s=MICRO_PAD_S)
         self.macro = None
         if macro_k_s:
-            self.macro = make_spotter(method, fps / 2, k_s=macro_k_s, work_size=48,
-                                     z_high=macro_z_high or z_high, z_low=z_low, warmup_s=2 * warmup_s, pad_s=MACRO_PAD_S)
+            self.macro = make_spotter(method, fps / 2, k_s=macro_k_s, work_size=48, z_high=macro_z_high or z_high,
+                                      z_low=z_low, warmup_s=2 * warmup_s, pad_s=MACRO_PAD_S)
         self._pending: list[Interval] = []
         self._macros: list[Interval] = []
         self._n = 0  # frames pushed (the micro spotter's index space)

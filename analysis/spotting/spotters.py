@@ -9,8 +9,9 @@ at the latest, so the delay from a movement's offset to its event is at most
 
 Each method yields one value per block; every block is scaled by its own robust spread over the
 last ``window_s`` of quiet frames (median and 1.4826 MAD), and the frame score is the mean of the
-largest ``top_fraction`` of scaled blocks (1/9: four of 36 blocks, about one AU's area).  Crops are worked on at 72x72 (48x48 for the
-macro scale): 12x12-pixel blocks, and optical flow cheap enough for 120 frames/s with the face.
+largest ``top_fraction`` of scaled blocks (1/9: four of 36 blocks, about one AU's area).
+Crops are worked on at 72x72 (48x48 for the macro scale): 12x12-pixel blocks, and optical flow
+cheap enough for 120 frames/s with the face.
 """
 from __future__ import annotations
 

@@ -1,9 +1,21 @@
-"""Training and the subject-independent evaluation of the study's models."""
-from analysis.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from analysis.training.config import TrainConfig
-from analysis.training.crossval import cross_validate, task_labels
-from analysis.training.inference import ClipClassifier
-from analysis.training.loop import fit, predict_proba
+"""Training and the subject-independent evaluation of the study's models.
 
-__all__ = ["load_checkpoint", "read_checkpoint", "save_checkpoint", "TrainConfig", "ClipClassifier", "cross_validate",
-           "task_labels", "fit", "predict_proba"]
+Names load lazily: `mestudio --help` imports the train/evaluate argument parsers, which must not
+pay for importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "load_checkpoint": "checkpoint", "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "TrainConfig": "config", "cross_validate": "crossval", "task_labels": "crossval",
+    "ClipClassifier": "inference", "fit": "loop", "predict_proba": "loop",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'analysis.training' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"analysis.training.{_WHERE[name]}"), name)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from config.errors import ConfigError
@@ -20,9 +21,16 @@ def add_arguments(p) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: the config's, else Ctrl-C)")
     p.add_argument("--out", type=Path, metavar="DIR", help="folder for the session (default: [session] output)")
     p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.add_argument("--headless", action="store_true", help="no monitor window, even with a display")
 
 
-def run_config(command: str, path: Path, duration: float | None, out: Path | None, quiet: bool) -> tuple[int, SessionResult | None]:
+def wants_window(headless: bool) -> bool:
+    """Open the monitor beside the session: only for a person at a screen, never offscreen."""
+    return not headless and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_config(command: str, path: Path, duration: float | None, out: Path | None, quiet: bool,
+               headless: bool = True) -> tuple[int, SessionResult | None]:
     """Load, run, verify and summarise one session; shared by `run` and `demo`."""
     try:
         cfg = load_session_config(path)
@@ -32,14 +40,24 @@ def run_config(command: str, path: Path, duration: float | None, out: Path | Non
     if duration is not None and duration <= 0:
         return fail(command, f"--duration must be positive, got {duration}", 2), None
     progress = None if quiet else TerminalProgress()
+    window = []
+
+    def open_monitor(sup) -> None:
+        if wants_window(headless):
+            from monitor.launch import open_window
+            window.append(open_window(sup.root, log_path=sup.root / "logs" / "monitor.log"))
+
     try:
         result = run_session(cfg, text, out=out, config_path=Path(path), duration_s=duration,
-                             on_progress=progress)
+                             on_progress=progress, on_start=open_monitor)
     except SessionError as e:
         return fail(command, str(e), 2), None
     finally:
         if progress:
             progress.close()
+        if window:
+            from monitor.launch import close_window
+            close_window(window[0])
     rep = verify(result.path)
     print(format_report(rep))
     for step in run_steps(cfg, result.path):
@@ -51,4 +69,4 @@ def run_config(command: str, path: Path, duration: float | None, out: Path | Non
 
 
 def run(args) -> int:
-    return run_config(NAME, Path(args.config), args.duration, args.out, args.quiet)[0]
+    return run_config(NAME, Path(args.config), args.duration, args.out, args.quiet, args.headless)[0]
