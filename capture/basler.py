@@ -47,6 +47,9 @@ def _set_first(camera, names: tuple[str, ...], value) -> str | None:
 
 class BaslerArray(Device):
     kind = "basler-array"
+    # set before start() when another node (the sync master) sends the software triggers
+    external_trigger = False
+    trigger_timeouts = 0
 
     def _open(self) -> None:
         pylon, genicam = import_pylon()
@@ -151,7 +154,8 @@ class BaslerArray(Device):
     def _start(self) -> None:
         strategy = getattr(self._pylon, STRATEGIES[self.spec.grab_strategy])
         self._array.StartGrabbing(strategy)
-        self._pacer = Pacer(self.spec.fps) if self.spec.trigger == "software" else None
+        # software triggers: paced here, unless the sync master paces them (external_trigger)
+        self._pacer = Pacer(self.spec.fps) if self.spec.trigger == "software" and not self.external_trigger else None
         if self._pacer:
             self._pacer.start()
 
@@ -166,6 +170,11 @@ class BaslerArray(Device):
             else:
                 ok = False
         return ok
+
+    def software_trigger(self) -> None:
+        """One trigger from the sync master (audio-clock paced); a camera not ready counts a drop."""
+        if not self.trigger():
+            self.trigger_timeouts += 1
 
     def _read(self, timeout_s: float) -> list[Frame]:
         if self._pacer is not None:  # self-paced software triggering

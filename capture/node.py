@@ -77,6 +77,8 @@ def run(ctx: NodeContext) -> int:
     if hasattr(dev, "script_epoch_ns"):  # synthetic face devices: one script clock for every view
         t0 = int(json.loads((ctx.session_dir / "manifest.json").read_text())["t0_host_ns"])
         dev.script_epoch_ns = t0 + SCRIPT_LEAD_NS
+    if getattr(device_spec(ctx), "trigger", "") == "software" and ctx.config.sync.get("enabled", False):
+        dev.external_trigger = True  # the sync master paces this camera's triggers on the audio clock
     pub = ctx.publisher()
     counts = {}
     try:
