@@ -64,7 +64,9 @@ def run(ctx: NodeContext) -> int:
     settings = validate(ElicitSettings, ctx.config.elicit, f"{ctx.session_dir / 'config.toml'}: [elicit]")
     if not settings.protocol:
         raise ProtocolError("[elicit] protocol is empty: set it to a protocol file, e.g. config/demo-protocol.toml")
-    proto = load_protocol(settings.protocol)
+    # relative to the session file (a bundled name like "demo-protocol.toml" also works)
+    path = ctx.resolve(settings.protocol)
+    proto = load_protocol(path if path.exists() else settings.protocol)
     pre = check_protocol(proto)
     for w in pre.warnings:
         ctx.log.warning("elicit: %s", w)

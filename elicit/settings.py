@@ -8,7 +8,7 @@ class ElicitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
-    protocol: str = ""  # the protocol file; relative paths are from the working directory
+    protocol: str = ""  # the protocol file; relative paths are from the session file's folder
     headless: bool | None = None  # None: offscreen when there is no display
     autostart: bool = False  # false: wait for the operator's `start` (monitor or CLI)
     simulate_participant: bool = False  # demos only: answer surveys with scripted clicks

@@ -172,6 +172,13 @@ def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, rig):
         r = mestudio("run", *args, "--out", str(tmp_path / "out"))
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert words in r.stderr
+    for section, words in [("[sync]\nenabeld = true\n", "[sync]: enabeld: unknown key"),
+                           ("[analyzer]\nmethod = 'xyz'\n", "[analyzer]: method: Input should be"),
+                           ("[elicit]\nenabled = true\nprotocol = 'nope.toml'\n", "[elicit] protocol: nope.toml")]:
+        stage = write_config(tmp_path / "stage.toml", SMALL_RIG + section)
+        r = mestudio("run", str(stage), "--out", str(tmp_path / "out"))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert words in r.stderr and str(stage) in r.stderr
     assert not (tmp_path / "out").exists()  # nothing half-written
     blocker = tmp_path / "file"
     blocker.write_text("x")

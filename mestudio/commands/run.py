@@ -7,6 +7,7 @@ from config.errors import ConfigError
 from config.loader import load_session_config, read_toml
 from mestudio.commands import fail
 from mestudio.postprocess import run_steps
+from mestudio.preflight import check_stages
 from mestudio.progress import TerminalProgress
 from mestudio.supervisor import SessionResult, run_session
 from stream.errors import SessionError
@@ -35,6 +36,7 @@ def run_config(command: str, path: Path, duration: float | None, out: Path | Non
     try:
         cfg = load_session_config(path)
         text = Path(path).read_text(encoding="utf-8")
+        check_stages(cfg, Path(path))
     except ConfigError as e:
         return fail(command, str(e), 2), None
     if duration is not None and duration <= 0:

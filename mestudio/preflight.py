@@ -1,0 +1,42 @@
+"""Everything a session file asks of the stages, checked before a session folder exists.
+
+Each stage validates its own section with its own model; doing it here, up front, turns a typo in
+`[sync]`, a missing stimulus clip or an unknown analyzer method into a one-line error before the
+participant sits down, instead of a node failing in the middle of a recording.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.errors import ConfigError
+from config.schema import SessionConfig
+
+
+def _resolve(config_path: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (config_path.parent / p).resolve()
+
+
+def check_stages(cfg: SessionConfig, config_path: Path) -> None:
+    """Raise ConfigError (one line naming file and key) for the first stage section that cannot work."""
+    src = str(config_path)
+    if cfg.sync:
+        from sync.settings import load_sync_settings
+        load_sync_settings(cfg.sync, src)
+    if cfg.analyzer:
+        from analysis.settings import load_settings
+        load_settings(cfg.analyzer, f"{src}: [analyzer]")
+    if cfg.elicit:
+        from config.loader import validate
+        from elicit.settings import ElicitSettings
+        settings = validate(ElicitSettings, cfg.elicit, f"{src}: [elicit]")
+        if settings.enabled:
+            from elicit.checks import check_protocol
+            from elicit.protocol import load_protocol
+            if not settings.protocol:
+                raise ConfigError(f"{src}: [elicit] protocol: empty; name a protocol file (e.g. demo-protocol.toml)")
+            path = _resolve(config_path, settings.protocol)
+            try:
+                check_protocol(load_protocol(path if path.exists() else settings.protocol), sound=False)
+            except ConfigError as e:  # name the session file too: that is what the user ran
+                raise type(e)(f"{src}: [elicit] protocol: {e}") from None
