@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 
+from analysis.analyzer.errors import NoFaceStreamError
 from analysis.analyzer.offline import device_fps
 from analysis.settings import load_settings
 from stream import wire
@@ -27,7 +28,7 @@ def run(ctx) -> None:
     devices = [d.model_dump(mode="json") for d in ctx.config.enabled_devices]
     fps = settings.fps or device_fps(devices, settings.stream)
     if fps is None:
-        raise LookupError(f"[analyzer] stream = {settings.stream!r} is not a stream of any enabled device; "
+        raise NoFaceStreamError(f"[analyzer] stream = {settings.stream!r} is not a stream of any enabled device; "
                           "set it to the face camera's name (or set [analyzer] fps for an outside stream)")
     from analysis.analyzer.pipeline import Analyzer  # mediapipe loads here, in this process only
 

@@ -32,7 +32,17 @@ def sync_step(session: Path) -> StepResult:
     return StepResult("sync", True, text, rep)
 
 
-STEPS = {"sync": sync_step}
+def analyzer_step(session: Path) -> StepResult:
+    """How the spotted events compare with the synthetic face rig's script (when it has one)."""
+    if not (session / "ground_truth").is_dir():
+        return StepResult("analyzer", True, "no ground truth in this session (not the synthetic face rig): "
+                          f"`mestudio analyze {session}` lists the events")
+    from analysis.evaluation.compare import compare_with_script
+    res = compare_with_script(session)
+    return StepResult("analyzer", True, res["summary"], res)
+
+
+STEPS = {"sync": sync_step, "analyzer": analyzer_step}
 
 
 def run_steps(cfg: SessionConfig, session: Path) -> list[StepResult]:

@@ -114,3 +114,26 @@ def test_learnt_model_needs_a_checkpoint_and_says_so(tmp_path):
         load_learnt_au_model("res3d18", None)
     with pytest.raises(LearntModelUnavailableError, match="res3d18"):
         load_learnt_au_model("res3d18", tmp_path / "missing.pt")
+
+
+def test_learnt_model_plugs_in_through_the_registry(tmp_path):
+    torch = pytest.importorskip("torch")
+    from analysis.analyzer.pipeline import Analyzer
+    from analysis.models.registry import create_model
+    from analysis.settings import AnalyzerSettings
+    from analysis.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("res3d18_tiny", num_classes=3)
+    ckpt = save_checkpoint(tmp_path / "au.pt", "res3d18_tiny", model, {"num_classes": 3}, "au",
+                           ["AU1", "AU2", "AU12"], {}, au_labels=["AU1", "AU2", "AU12"])
+    learnt = load_learnt_au_model("res3d18_tiny", ckpt)
+    assert learnt.aus == [1, 2, 12] and (learnt.frames, learnt.size) == (10, 64)
+    present, prob = learnt.predict([np.full((150, 150), 100, np.uint8)] * 14)
+    assert set(prob) == {1, 2, 12} and all(0 <= p <= 1 for p in prob.values())
+    assert present == [a for a in (1, 2, 12) if prob[a] >= 0.5]
+    with Analyzer(AnalyzerSettings(au_model="res3d18_tiny", au_checkpoint=ckpt), FPS) as a:
+        assert a.learnt is not None and a.notes == []
+    # a missing checkpoint: one clear note, and the landmark estimator carries on
+    with Analyzer(AnalyzerSettings(au_model="res3d18_tiny", au_checkpoint=tmp_path / "none.pt"), FPS) as a:
+        assert a.learnt is None and "landmark AU estimator" in a.notes[0] and "none.pt" in a.notes[0]

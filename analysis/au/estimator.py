@@ -48,8 +48,10 @@ UPPER = frozenset({1, 2, 4, 5, 7, 43, 45})  # AU6 and AU9 sit between the halves
 LOWER = frozenset({10, 12, 14, 15, 17, 20, 24, 25, 26})
 SPILL_RATIO = 0.4
 MIN_QUIET = 10  # quiet frames before the baseline is trusted
-BLINK_CLOSURE = 0.2  # eye aperture lost for a blink (fraction of the neutral aperture; the mesh
-# follows the lids only partly: the rig's full blinks read as about 30 %, its AU7 as 14 %)
+# a blink drops the upper lid by this much (crop px; the mesh follows the lids only partly: the
+# rig's full blinks read as a 2-2.5 px fall and 13-33 % less aperture, its AU7 and a smile's
+# squint as a 0.6 px fall)
+BLINK_UPPER_FALL_PX = 1.2
 BLINK_MAX_S = 0.4  # blinks last 0.1-0.4 s (eyes more than half closed for less)
 EYES_CLOSED_S = 1.0  # closed longer than this (and deeply) is AU43, eyes closed
 EYES_CLOSED_CLOSURE = 0.5
@@ -129,8 +131,8 @@ class LandmarkAUEstimator:
         AU26, which includes AU25."""
         if 4 in aus and 6 in aus and strength[4] < strength[6]:
             aus.remove(4)
+        upper_fall, lower_rise = -ext[M["upper_lid_height"]], ext[M["lower_lid_height"]]
         if 7 in aus and 45 in aus:  # the eye narrowed: by the upper lid falling (blink) or the lower rising
-            upper_fall, lower_rise = -ext[M["upper_lid_height"]], ext[M["lower_lid_height"]]
             aus.remove(7 if upper_fall > 1.5 * lower_rise else 45)
         # the face mesh couples its regions a little: a strong brow raise drags the mouth corners'
         # landmarks too.  An AU far weaker than the strongest AU of the other face half is that.
@@ -149,7 +151,7 @@ class LandmarkAUEstimator:
             aus.clear()  # the lids' motion drags the upper face's landmarks: nothing else is kept
             if closed_s > EYES_CLOSED_S and closure >= EYES_CLOSED_CLOSURE:
                 aus.append(43)
-            elif closed_s <= BLINK_MAX_S and closure >= BLINK_CLOSURE:
+            elif closed_s <= BLINK_MAX_S and upper_fall >= BLINK_UPPER_FALL_PX:
                 aus.append(45)
             else:  # a long, partial narrowing (a smile squints): not a blink after all
                 aus.extend(a for a in kept if a != 45)
