@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis.datasets.aus import AUCode  # noqa: E402
-from analysis.datasets.samples import LabelBook, Sample, study_emotion  # noqa: E402
+from analysis.datasets.samples import LabelBook, Sample  # noqa: E402
+from analysis.emotion import emotion_from_aus  # noqa: E402
 from analysis.protocol.folds import subject_folds  # noqa: E402
 from analysis.protocol.metrics import evaluate_binary  # noqa: E402
 from analysis.training.checkpoint import save_checkpoint  # noqa: E402
@@ -66,10 +67,10 @@ def render_clips(subjects: int, per_subject: int, seed: int) -> tuple[LabelBook,
             frames = np.stack([view.render(script, t0 + i / FPS, i, src) for i in range(n)])
             r0, r1, c0, c1 = CROP
             clips.append(np.ascontiguousarray(frames[:, r0:r1, c0:c1]))
-            emo = study_emotion(emotion)
+            emos = emotion_from_aus(aus).emotions  # the study's Table 4 and rules, as its labellers did
             samples.append(Sample("rig", f"view{s:02d}", f"view{s:02d}_{c:03d}", 0,
                                   int(round((apex - t0) * FPS)), n - 1, tuple(AUCode(a) for a in aus),
-                                  (emo,) if emo else (), emotion))
+                                  emos, emotion))
     return LabelBook(samples, f"face rig (seed {seed})"), clips
 
 

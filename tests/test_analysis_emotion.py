@@ -130,3 +130,10 @@ def test_label_book_codes_parse():
     assert label("L12") == "Positive"
     with pytest.raises(ValueError, match="not an AU code"):
         parse_aus("smile")
+
+
+def test_the_face_rigs_labels_follow_table_4():
+    """The synthetic rig's ground truth names the emotion the study's rules give its AUs."""
+    from capture.face.script import EXPRESSIONS
+    for aus, label in EXPRESSIONS:
+        assert emotion_from_aus(aus).label.lower() == label, aus

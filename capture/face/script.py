@@ -24,16 +24,17 @@ EventKind = Literal["micro", "macro", "blink", "head"]
 # AU combinations the script draws from, with the emotion label the 4DME study gives them
 # (its AU-to-emotion table: happiness 6+12, surprise 1+2, negative 4/7/15/17, ...).
 EXPRESSIONS: tuple[tuple[tuple[int, ...], str], ...] = (
+    # (AUs, emotion by the study's Table 4: decisive AUs decide; AU6 is dependent)
     ((6, 12), "positive"),
     ((12,), "positive"),
     ((1, 2), "surprise"),
     ((4,), "negative"),
     ((4, 7), "negative"),
-    ((1, 4, 15), "negative"),
-    ((15, 17), "negative"),
-    ((14,), "negative"),
-    ((17,), "others"),
-    ((7,), "others"),
+    ((1, 4, 15), "negative+repression"),
+    ((15, 17), "repression"),
+    ((14,), "repression"),
+    ((17,), "repression"),
+    ((7,), "negative"),
 )
 
 
