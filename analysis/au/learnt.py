@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from analysis.analyzer.errors import LearntModelUnavailableError
@@ -19,26 +18,26 @@ from analysis.emotion.table import parse_aus
 
 
 class LearntAUModel:
-    """A registry model with its checkpoint: crops of one interval -> AUs."""
+    """A trained AU-task checkpoint: the crops of one interval -> AUs.
 
-    def __init__(self, model, meta: dict, frames: int, size: int, threshold: float = 0.5) -> None:
-        self.model, self.meta = model, meta
-        self.frames, self.size, self.threshold = frames, size, threshold
-        labels = meta.get("au_labels") or meta.get("labels") or []
+    Prediction goes through the training code's own clip preparation (ClipClassifier: TIM to the
+    model's clip length, its input mode such as onset differences, resize), so the model sees
+    what it was trained on.
+    """
+
+    def __init__(self, clf, threshold: float = 0.5) -> None:
+        from analysis.models.registry import model_config
+        self.clf, self.meta, self.threshold = clf, clf.meta, threshold
+        labels = self.meta.get("au_labels") or clf.labels
         self.aus = parse_aus(labels)
-        if len(self.aus) != len(labels):
+        if len(self.aus) != len(labels) or clf.task != "au":
             raise LearntModelUnavailableError(f"checkpoint labels {labels} are not AU codes; "
                                               "configure an AU-task checkpoint as [analyzer] au_checkpoint")
+        mc = model_config(clf.name)
+        self.frames, self.size = clf.config.frames, clf.config.size or mc.size
 
     def predict(self, crops: list[np.ndarray]) -> tuple[list[int], dict[int, float]]:
-        import torch
-        idx = np.linspace(0, len(crops) - 1, self.frames).round().astype(int)
-        clip = np.stack([cv2.resize(crops[i], (self.size, self.size), interpolation=cv2.INTER_AREA)
-                         for i in idx]).astype(np.float32) / 255.0
-        x = torch.from_numpy(clip)[None, None]  # (1, 1, T, H, W)
-        with torch.no_grad():
-            out = self.model(x)
-        prob = torch.sigmoid(out if isinstance(out, torch.Tensor) else out[0]).reshape(-1).numpy()
+        prob = self.clf.predict_proba_batch([np.stack(crops).astype(np.uint8)])[0]
         present = [a for a, p in zip(self.aus, prob) if p >= self.threshold]
         return present, {a: round(float(p), 3) for a, p in zip(self.aus, prob)}
 
@@ -49,18 +48,16 @@ def load_learnt_au_model(name: str, checkpoint: str | Path | None) -> LearntAUMo
         raise LearntModelUnavailableError(f"[analyzer] au_model = {name!r} needs au_checkpoint = PATH "
                                           "(a checkpoint from `mestudio train`)")
     try:
-        from analysis.models.registry import model_config
-        from analysis.training.checkpoint import load_checkpoint
+        from analysis.training.inference import ClipClassifier
     except ImportError as e:
         raise LearntModelUnavailableError(
             f"learnt AU model {name!r}: the model registry is not available ({e}); "
             "install the analysis extras: pip install 'mestudio[analysis]'") from None
     try:
-        model, meta = load_checkpoint(checkpoint)
-        cfg = model_config(meta.get("model", name))
+        clf = ClipClassifier.load(checkpoint)
     except Exception as e:  # a checkpoint error names the file and what to do
         raise LearntModelUnavailableError(f"learnt AU model {name!r}: {e}") from None
-    if meta.get("model") != name:
-        raise LearntModelUnavailableError(f"{checkpoint}: holds model {meta.get('model')!r}, not {name!r}; "
+    if clf.name != name:
+        raise LearntModelUnavailableError(f"{checkpoint}: holds model {clf.name!r}, not {name!r}; "
                                           "set [analyzer] au_model to match")
-    return LearntAUModel(model, meta, cfg.frames, cfg.size)
+    return LearntAUModel(clf)
