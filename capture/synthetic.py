@@ -13,7 +13,7 @@ import numpy as np
 
 from capture.base import Device, Frame, Pacer, StreamInfo
 from capture.errors import DeviceNotFoundError
-from capture.pattern import MovingPattern, stamp
+from capture.pattern import MovingPattern
 
 
 def _frame_source(spec, height: int, width: int, channels: int, dtype, seed: int):

@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 # node names the supervisor uses itself; a device may not take one

@@ -7,7 +7,6 @@ entries, and its bus.json is used only while the session that wrote it is still 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,16 +43,6 @@ def _from_entry(e: live.LiveEntry) -> Target:
     return Target(e.kind, e.label, e.endpoints, sdir, int(t0) if t0 is not None else None)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def resolve(arg: str | None) -> Target:
     """The target named by ``mestudio monitor [SESSION_OR_LIVE_FILE]``; clear error when none."""
     if arg is None:
@@ -67,7 +56,7 @@ def resolve(arg: str | None) -> Target:
             entry = live.read_entry(path)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise NoSessionError(f"{path}: not a live-registry entry ({e})") from None
-        if not _pid_alive(entry.pid):
+        if not live.pid_alive(entry.pid):
             raise NoSessionError(f"{path}: its {entry.kind} (pid {entry.pid}) is no longer running")
         return _from_entry(entry)
     if not path.is_dir():
@@ -80,7 +69,7 @@ def resolve(arg: str | None) -> Target:
     if not (path / BUS_FILE).is_file() or not m:
         raise NoSessionError(f"{path}: not a mestudio session folder (no {BUS_FILE} or manifest.json)")
     pid = int(m.get("supervisor_pid") or 0)
-    if m.get("status") != "recording" or pid <= 0 or not _pid_alive(pid):
+    if m.get("status") != "recording" or pid <= 0 or not live.pid_alive(pid):
         raise NoSessionError(f"{path}: this session is not running; watch it with "
                              f"`mestudio replay {path}` and `mestudio monitor`")
     t0 = m.get("t0_host_ns")

@@ -43,7 +43,8 @@ def withdraw(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a live entry or a session's supervisor)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,7 +68,7 @@ def list_live() -> list[LiveEntry]:
             e = read_entry(p)
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _alive(e.pid):
+        if pid_alive(e.pid):
             out.append(e)
         else:
             p.unlink(missing_ok=True)

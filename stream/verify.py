@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.errors import SessionError
+from stream.live import pid_alive
 from stream.session import (INDEX_DTYPE, NO_DEVICE_TIME, SessionReader, StreamReader, write_json_atomic,
                             write_timestamps_csv)
 
@@ -102,16 +103,6 @@ def check_stream(reader: StreamReader) -> StreamReport:
         duration_s=round(duration, 3), fps=round((len(idx) - 1) / duration, 3) if duration > 0 else 0.0)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def repair_stream(folder: Path) -> dict:
     """Trim one stream's torn tail; returns what was trimmed (empty when nothing was)."""
     data_p, index_p = folder / "frames.bin", folder / "index.bin"
@@ -160,7 +151,7 @@ def repair(root: Path) -> dict:
     """Make a cut-short session readable again; refuses while it is still being recorded."""
     reader = SessionReader(root)
     pid = reader.manifest.get("supervisor_pid")
-    if reader.manifest.get("status") == "recording" and pid and _pid_alive(int(pid)) and pid != os.getpid():
+    if reader.manifest.get("status") == "recording" and pid and pid_alive(int(pid)) and pid != os.getpid():
         raise SessionError(f"{root}: still being recorded (supervisor pid {pid}); verify it after it stops")
     done: dict = {}
     for sid in reader.stream_ids():

@@ -73,6 +73,7 @@ def test_software_trigger_paces_the_cameras(pylon_emulation):
         got = _read(dev, 10)
         dt = time.monotonic() - t0
         assert dev._array[0].TriggerMode.Value == "On"
+    assert all(len(frames) >= 10 for frames in got.values())
     assert 0.35 < dt < 1.5  # 10 triggers at 20 Hz, not the emulator's free-run rate
 
 

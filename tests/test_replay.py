@@ -1,7 +1,6 @@
 """Replay republishes a recording on the same wire: every frame, same headers, same content."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from stream import wire
 from stream.errors import StreamError
 from stream.live import list_live
 from stream.replayer import LOSSLESS, LOSSY, Replayer
-from stream.session import SessionReader, SessionWriter, write_json_atomic
+from stream.session import SessionWriter, write_json_atomic
 from tests.conftest import ROOT
 
 

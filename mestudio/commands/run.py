@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from config.errors import ConfigError
-from config.loader import load_session_config, read_toml
+from config.loader import load_session_config
 from mestudio.commands import fail
 from mestudio.postprocess import run_steps
 from mestudio.preflight import check_stages
