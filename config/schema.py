@@ -28,6 +28,9 @@ class SessionSection(Strict):
     consent: Literal["none", "research", "publication"] = "research"
     duration_s: float | None = Field(None, gt=0)
     notes: str = ""
+    # a device or stage that dies is reported at once and the rest keeps recording (the exit code
+    # says it); true stops the whole session instead. A dead recorder always stops it.
+    stop_on_node_failure: bool = False
 
 
 class TransportSection(Strict):

@@ -231,10 +231,12 @@ class Supervisor:
                 child.exit_reason = describe_exit(code)
                 if code != 0 or not child.stopping:
                     detail = last_error_line(child.log_path) if code != 0 else "before it was asked to stop"
-                    self.problem(f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""))
+                    self.problem(f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""),
+                                 fatal=self._fatal(child))
             elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
                 self.problem(f"{child.name} ({child.role}) sent no heartbeat for "
-                             f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})")
+                             f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
+                             fatal=self._fatal(child))
                 child.last_beat = now
 
     def _take_commands(self) -> None:
@@ -255,10 +257,18 @@ class Supervisor:
             if msg.topic == "command/stop-session":
                 self.stop_requested.set()
 
-    def problem(self, text: str) -> None:
+    def _fatal(self, child: Child) -> bool:
+        """Without the recorder nothing is kept; anything else is the config's choice."""
+        return child.role == "recorder" or self.cfg.session.stop_on_node_failure
+
+    def problem(self, text: str, fatal: bool = True) -> None:
+        """Report at once (terminal and the session's timeline); stop the session if fatal."""
         self.problems.append(text)
-        print(f"mestudio: {text}", file=sys.stderr, flush=True)
-        self.stop_requested.set()
+        print(f"mestudio: {text}" + ("" if fatal or not self.started else " (recording goes on)"),
+              file=sys.stderr, flush=True)
+        self.marker("session/problem", {"problem": text, "fatal": fatal})
+        if fatal:
+            self.stop_requested.set()
 
     def run(self, duration_s: float | None) -> None:
         """Watch until the duration is over, a stop is requested, or something fails."""

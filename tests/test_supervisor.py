@@ -60,23 +60,50 @@ def test_signal_stops_cleanly(tmp_path, rig, sig):
     assert "verdict: OK" in out
 
 
-def test_a_device_that_dies_is_reported_at_once(tmp_path, rig):
+def _stderr_line(proc, words: str, timeout_s: float) -> str:
+    """The first stderr line of a running process that contains ``words`` (or "" after the timeout)."""
+    import select
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if select.select([proc.stderr], [], [], 0.2)[0]:
+            line = proc.stderr.readline()
+            if words in line:
+                return line
+    return ""
+
+
+def test_a_device_that_dies_is_reported_at_once_and_the_rest_keeps_recording(tmp_path, rig):
     proc = start_run(rig, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     wait_recording(root, "cam", 30)
-    cam = child(proc, "cam")
-    t = time.monotonic()
-    cam.kill()
-    code, out, err = stop(proc, sig=0)  # no signal: it must stop by itself
-    assert time.monotonic() - t < 20
+    child(proc, "cam").kill()
+    line = _stderr_line(proc, "cam (device) killed by signal SIGKILL", timeout_s=5)
+    assert line and "recording goes on" in line
+    assert proc.poll() is None
+    mic_before = SessionReader(root).stream("mic").index["seq"].size
+    wait_recording(root, "mic", mic_before + 60)  # another second of audio after the loss
+    code, out, err = stop(proc)
     assert code != 0
-    assert "cam (device) killed by signal SIGKILL" in err
     m = manifest(root)
     assert m["status"] == "failed" and "SIGKILL" in m["problems"][0]
-    # what the other device published is still all there
+    problems = [e for e in SessionReader(root).events() if e["topic"] == "session/problem"]
+    assert problems and "cam (device)" in problems[0]["body"]["problem"]  # on the timeline too
     v = json.loads(mestudio("verify", str(root), "--json").stdout)
     mic = next(s for s in v["streams"] if s["stream_id"] == "mic")
     assert mic["gaps"] == 0 and mic["unrecorded"] == 0
+
+
+def test_stop_on_node_failure_stops_the_session(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", SMALL_RIG.replace('participant = "P01"',
+                                                               'participant = "P01"\nstop_on_node_failure = true'))
+    proc = start_run(cfg, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 30)
+    t = time.monotonic()
+    child(proc, "cam").kill()
+    code, out, err = stop(proc, sig=0)  # no signal: it stops by itself
+    assert time.monotonic() - t < 20 and code != 0
+    assert "cam (device) killed by signal SIGKILL" in err and manifest(root)["status"] == "failed"
 
 
 def test_recorder_killed_minus_9_loses_at_most_a_second(tmp_path, rig):
