@@ -20,6 +20,7 @@ PLANNED = {
     "analyze": "run the analyzer over a recording", "monitor": "the experimenter's live window",
     "elicit": "run a stimulus protocol", "train": "train the study's models",
     "evaluate": "evaluate models with the study's protocol", "bench": "run a benchmark",
+    "export": "turn a session into files other tools read",
 }
 
 
