@@ -32,6 +32,9 @@ class TerminalProgress:
             if c.role == "recorder":
                 rec = c
                 continue
+            if c.role != "device":
+                parts += stage_summary(c.role, c.status)
+                continue
             drops = c.status.get("device_dropped", 0) + c.status.get("dropped_for_recorder", 0)
             for sid, st in c.status.get("streams", {}).items():
                 fps = self._rate(sid, st.get("frames", 0), now)
@@ -54,3 +57,14 @@ class TerminalProgress:
         if self.tty:
             self.out.write("\n")
             self.out.flush()
+
+
+def stage_summary(role: str, st: dict) -> list[str]:
+    """One short item for a stage node's heartbeat (what the experimenter wants at a glance)."""
+    if role == "analyzer" and "events" in st:
+        return [f"analyzer {st['events']} events" + (f" GAPS {st['gaps']}" if st.get("gaps") else "")]
+    if role == "sync" and "chirps" in st:
+        return [f"sync {st['chirps']} chirps"]
+    if role == "elicit" and "state" in st:
+        return [f"elicit {st['state']}"]
+    return []
