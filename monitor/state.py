@@ -222,7 +222,7 @@ class MonitorState:
             rois = {**rois, "face": box}
         rois = {str(k): tuple(float(x) for x in v[:4]) for k, v in rois.items()}
         sid = str(body.get("stream_id") or producer)
-        self.faces[sid] = FaceOverlay(sid, body.get("seq"), lm, rois, t)
+        self.faces[sid] = FaceOverlay(sid, body.get("landmarks_seq", body.get("seq")), lm, rois, t)
 
     def _spotted(self, ev: dict, t: float) -> None:
         start = self._time_of(ev, "onset", t)

@@ -143,3 +143,22 @@ def test_false_positive_rate_on_the_neutral_talking_clip(capsys):
         print(f"\nneutral talking clip: {len(evs)} spotted in {minutes * 60:.1f} s = {rate:.1f} false positives/min "
               f"(speech moves the mouth; every spot counts as false here)")
     assert rate < 30
+
+
+def test_traces_tell_the_monitor_where_the_face_and_its_au_regions_are(scripted):
+    from monitor.state import MonitorState
+    from stream import wire
+    frames, msgs = scripted
+    traces = [m for m in msgs if m["type"] == "trace" and "landmarks" in m]
+    assert traces and all(m["stream_id"] == "face" for m in traces)
+    t = traces[len(traces) // 2]
+    lm = np.asarray(t["landmarks"])
+    h, w = frames.shape[1:3]
+    assert len(lm) == 120 and (lm[:, 0] > 0).all() and (lm[:, 0] < w).all() and (lm[:, 1] < h).all()
+    r = t["rois"]
+    assert r["brow_r"][1] < r["eye_r"][1] < r["mouth"][1]  # brows above eyes above the mouth
+    assert r["eye_r"][0] < r["eye_l"][0]  # the participant's right eye is on the image's left
+    # the monitor puts them on the face camera's tile
+    s = MonitorState()
+    s.apply(wire.decode(wire.json_parts(wire.Kind.EVENT, "analyzer", 1, t, topic="results/analyzer")))
+    assert s.faces["face"].landmarks.shape == (120, 2) and set(s.faces["face"].rois) == set(r)

@@ -31,6 +31,7 @@ from analysis.analyzer.errors import LearntModelUnavailableError
 from analysis.emotion import emotion_from_aus
 from analysis.face import Aligner, FaceTracker
 from analysis.face.align import apply
+from analysis.face.overlay import overlay
 from analysis.settings import AnalyzerSettings
 from analysis.spotting import Interval
 
@@ -61,6 +62,7 @@ class Analyzer:
         self._last_trace_t: float | None = None
         self._quality: list[float] = []
         self._faces = 0
+        self._overlay: tuple[int, np.ndarray] | None = None  # (seq, landmarks) of the newest face
         self.frames = 0
         self.frames_with_face = 0
         self.events: list[dict] = []
@@ -80,6 +82,7 @@ class Analyzer:
         self.frames += 1
         obs = self.tracker.process(frame)
         if obs is None:
+            self._overlay = None
             if self._face:
                 self._face = False
                 out.append({"type": "face", "state": "lost", "seq": seq, "t": round(t, 6)})
@@ -93,6 +96,7 @@ class Analyzer:
             self.aligner.reset()
             self.au.reset()
         self._face = True
+        self._overlay = (seq, obs.landmarks)
         m = self.aligner.fit(obs.landmarks)
         crop = self.aligner.crop(frame)
         idx = self._n
@@ -145,7 +149,11 @@ class Analyzer:
             return []
         body = {"type": "trace", **self._trace,
                 "quality": round(float(np.mean(self._quality)), 3) if self._quality else 0.0,
-                "faces": self._faces, "threshold": round(min(self.bank.micro.detector.high, 1e6), 3)}
+                "faces": self._faces, "threshold": round(min(self.bank.micro.detector.high, 1e6), 3),
+                "stream_id": self.settings.stream}
+        if self._overlay is not None:  # for the monitor: where the face and its AU regions are
+            body.update(landmarks_seq=self._overlay[0], **overlay(self._overlay[1]))
+            self._overlay = None
         self._trace = {"seq": [], "t": [], "score": []}
         self._quality, self._faces = [], 0
         if t is not None:
