@@ -237,7 +237,7 @@ class AUPanel(QtWidgets.QWidget):
                                                   active, state.emotion_detail) if x) or "emotion of the latest event")
 
 
-HEALTH_COLUMNS = ["stream", "media", "fps", "unseen", "MB/s", "latency ms", "offset ms", "drift ppm",
+HEALTH_COLUMNS = ["stream", "media", "fps", "unseen", "MB/s", "latency ms", "clock offset", "drift ppm",
                   "jitter ms", "level / state"]
 
 
