@@ -7,6 +7,7 @@ recording (``<session>/calibration/<name>.json``) when ``session_dir`` is set.
 """
 from __future__ import annotations
 
+import abc
 import json
 import time
 from dataclasses import dataclass
@@ -94,9 +95,10 @@ class RGBDDevice(Device):
         return True
 
     # -- hooks ---------------------------------------------------------------------------
+    @abc.abstractmethod
     def _open_source(self) -> RGBDFormat:
-        raise NotImplementedError
+        """Open the camera or recording; what its colour and depth frames are."""
 
+    @abc.abstractmethod
     def _next_capture(self, timeout_s: float) -> RGBDCapture | None:
         """The next capture, or None on timeout; set ``self.finished`` at the end of a recording."""
-        raise NotImplementedError

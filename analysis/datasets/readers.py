@@ -1,6 +1,7 @@
 """Label-book readers, one per format behind one base class with one method to implement."""
 from __future__ import annotations
 
+import abc
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -30,7 +31,7 @@ def _need(path: Path, columns, wanted: list[str], fmt: str) -> None:
                              f"check the file or pick the right --dataset")
 
 
-class LabelBookReader:
+class LabelBookReader(abc.ABC):
     """Base: subclasses set NAME and implement `_read(path) -> list[Sample]`."""
 
     NAME: ClassVar[str] = ""
@@ -47,8 +48,9 @@ class LabelBookReader:
             raise LabelBookError(f"{p}: cannot read as a {self.NAME} label book ({e})") from e
         return LabelBook(samples, p)
 
+    @abc.abstractmethod
     def _read(self, path: Path) -> list[Sample]:
-        raise NotImplementedError
+        """The samples of the file at ``path`` (a LabelBookError names what is wrong)."""
 
 
 class Casme2Reader(LabelBookReader):

@@ -15,6 +15,7 @@ cheap enough for 120 frames/s with the face.
 """
 from __future__ import annotations
 
+import abc
 from collections import deque
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ class Scored:
     score: float
 
 
-class _Spotter:
+class _Spotter(abc.ABC):
     method = ""
 
     def __init__(self, fps: float, k_s: float = 0.2, *, work_size: int = 72, top_fraction: float = 1 / 9,
@@ -50,8 +51,9 @@ class _Spotter:
         self._refresh_every = max(1, int(fps / 10))
 
     @property
+    @abc.abstractmethod
     def latency_frames(self) -> int:
-        raise NotImplementedError
+        """Frames from a movement's offset to the frame that scores it."""
 
     def latency_s(self) -> float:
         """Worst delay from a movement's offset to its published interval."""
@@ -93,11 +95,13 @@ class _Spotter:
     def flush(self) -> list[Interval]:
         return self.detector.flush()
 
+    @abc.abstractmethod
     def _push(self, img: np.ndarray) -> tuple[int, np.ndarray] | None:
-        raise NotImplementedError
+        """Take one work image; (scored frame, its feature difference) once one is due, else None."""
 
+    @abc.abstractmethod
     def _reset(self) -> None:
-        raise NotImplementedError
+        """Forget the window (a gap in the frames)."""
 
 
 class MDMDSpotter(_Spotter):

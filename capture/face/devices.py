@@ -6,6 +6,7 @@ They are the synthetic backends with ``source = "face"``.  All of them show one 
 """
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 
@@ -73,8 +74,9 @@ class _FaceDevice(_PacedDevice):
         self._last_tick = tick
         return self._render_at(self.script_time(tick), tick)
 
+    @abc.abstractmethod
     def _render_at(self, t: float, tick: int) -> list[np.ndarray]:
-        raise NotImplementedError
+        """One array per stream of this device at script time ``t``."""
 
 
 class SyntheticFaceCamera(_FaceDevice):
