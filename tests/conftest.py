@@ -35,6 +35,16 @@ def _live_dir(tmp_path_factory, monkeypatch):
     return d
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: on a shared 2-core machine two threads mostly wait for each other."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def mestudio(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     """Run the real command line in a fresh interpreter."""
     return subprocess.run([sys.executable, "-m", "mestudio", *args], capture_output=True, text=True,

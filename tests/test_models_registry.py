@@ -9,16 +9,9 @@ from analysis.datasets.errors import UnknownModelError
 from analysis.models import create_model, list_models, model_config, register_model
 from analysis.models.registry import ModelConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ALL = list_models()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_registry_lists_the_study_models_and_small_variants():

@@ -11,16 +11,9 @@ from analysis.models.augraph import cooccurrence_adjacency, loss_weight
 from analysis.training import TrainConfig, cross_validate, fit, load_checkpoint, predict_proba, save_checkpoint
 from analysis.training.crossval import task_labels
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = TrainConfig(epochs=2, size=24, batch_size=4, frames=6)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,7 @@ def plot_per_class(reports: Sequence[Report], path: str | Path, title: str = "")
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_confusion(report: Report, path: str | Path) -> Path:
@@ -56,6 +51,10 @@ def plot_confusion(report: Report, path: str | Path) -> Path:
         ax.set_yticks([0, 1], ["no", "yes"])
         ax.set_title(c.name, fontsize=9)
     fig.suptitle(f"{report.method}: true (rows) vs predicted (columns)", fontsize=9)
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
