@@ -8,15 +8,16 @@ any frame the analyzer still does not see (it started after the camera, or fell 
 behind) is reported as a ``gap`` message with the sequence numbers missed, and `mestudio analyze`
 says whether its offline events equal these live ones.
 """
+
 from __future__ import annotations
 
 import queue
 import threading
 
-from analysis.analyzer.errors import NoFaceStreamError
-from analysis.analyzer.offline import device_fps
-from analysis.settings import load_settings
-from stream import wire
+from mestudio.analysis.analyzer.errors import NoFaceStreamError
+from mestudio.analysis.analyzer.offline import device_fps
+from mestudio.analysis.settings import load_settings
+from mestudio.stream import wire
 
 TOPIC = "results/analyzer"
 STREAM_ID = "analyzer"
@@ -28,15 +29,18 @@ def run(ctx) -> None:
     devices = [d.model_dump(mode="json") for d in ctx.config.enabled_devices]
     fps = settings.fps or device_fps(devices, settings.stream)
     if fps is None:
-        raise NoFaceStreamError(f"[analyzer] stream = {settings.stream!r} is not a stream of any enabled device; "
-                          "set it to the face camera's name (or set [analyzer] fps for an outside stream)")
-    from analysis.analyzer.pipeline import Analyzer  # mediapipe loads here, in this process only
+        raise NoFaceStreamError(
+            f"[analyzer] stream = {settings.stream!r} is not a stream of any enabled device; "
+            "set it to the face camera's name (or set [analyzer] fps for an outside stream)"
+        )
+    from mestudio.analysis.analyzer.pipeline import Analyzer  # mediapipe loads here, in this process only
 
     frames: queue.Queue = queue.Queue(maxsize=settings.queue_frames)
     stats = {"received": 0, "overflow": 0}
     sub = ctx.subscriber([settings.stream], hwm=settings.queue_frames)
-    receiver = threading.Thread(target=_receive, args=(ctx, sub, settings.stream, frames, stats),
-                                name="analyzer-receive", daemon=True)
+    receiver = threading.Thread(
+        target=_receive, args=(ctx, sub, settings.stream, frames, stats), name="analyzer-receive", daemon=True
+    )
     pub = ctx.publisher()
     seq = 0
 
@@ -70,13 +74,28 @@ def run(ctx) -> None:
                     continue
                 h = msg.header
                 if last_seq is None:
-                    publish({"type": "start", "first_seq": h.seq, "fps": fps, "stream": settings.stream,
-                             "settings": settings.model_dump(mode="json"), "latency_s": analyzer.latency_s()})
+                    publish(
+                        {
+                            "type": "start",
+                            "first_seq": h.seq,
+                            "fps": fps,
+                            "stream": settings.stream,
+                            "settings": settings.model_dump(mode="json"),
+                            "latency_s": analyzer.latency_s(),
+                        }
+                    )
                 elif h.seq != last_seq + 1:
                     missing = h.seq - last_seq - 1
                     gaps += 1
-                    publish({"type": "gap", "from_seq": last_seq + 1, "to_seq": h.seq - 1, "missing": missing,
-                             "overflow_total": stats["overflow"]})
+                    publish(
+                        {
+                            "type": "gap",
+                            "from_seq": last_seq + 1,
+                            "to_seq": h.seq - 1,
+                            "missing": missing,
+                            "overflow_total": stats["overflow"],
+                        }
+                    )
                     for body in analyzer.gap():
                         publish(body)
                 last_seq = h.seq
@@ -85,12 +104,27 @@ def run(ctx) -> None:
                     publish(body)
                 analysed += 1
                 if analysed % 30 == 0:
-                    ctx.heartbeat({"analysed": analysed, "events": events, "gaps": gaps,
-                                   "queued": frames.qsize(), "overflow": stats["overflow"]})
+                    ctx.heartbeat(
+                        {
+                            "analysed": analysed,
+                            "events": events,
+                            "gaps": gaps,
+                            "queued": frames.qsize(),
+                            "overflow": stats["overflow"],
+                        }
+                    )
             for body in analyzer.finish():
                 publish(body)
-            publish({"type": "stop", "analysed": analysed, "received": stats["received"], "gaps": gaps,
-                     "overflow": stats["overflow"], "unanalysed": frames.qsize()})
+            publish(
+                {
+                    "type": "stop",
+                    "analysed": analysed,
+                    "received": stats["received"],
+                    "gaps": gaps,
+                    "overflow": stats["overflow"],
+                    "unanalysed": frames.qsize(),
+                }
+            )
     finally:
         ctx.heartbeat({"analysed": analysed, "events": events, "gaps": gaps})
         stats["stop"] = True

@@ -1,10 +1,11 @@
 """Typed model of the `[analyzer]` section of a session file (validated by the analyzer itself).
 
-    [analyzer]
-    enabled = true          # the supervisor starts the analyzer node
-    stream = "face"         # the grayscale face camera
-    method = "mdmd"         # spotting: "mdmd" (optical flow, MEGC 2020) or "lbp" (chi-squared, MEGC 2019)
+[analyzer]
+enabled = true          # the supervisor starts the analyzer node
+stream = "face"         # the grayscale face camera
+method = "mdmd"         # spotting: "mdmd" (optical flow, MEGC 2020) or "lbp" (chi-squared, MEGC 2019)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.loader import validate
+from mestudio.config.loader import validate
 
 
 class AnalyzerSettings(BaseModel):

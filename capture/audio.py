@@ -5,6 +5,7 @@ Blocks of ``block`` samples, int16.  ``seq`` is the block number, so block k sta
 the rate), which makes any sample's time known.  PortAudio's ADC time of the latest block is in
 ``adc_time_s``.  A PortAudio overflow (lost input) is counted in ``dropped``.
 """
+
 from __future__ import annotations
 
 import queue
@@ -13,18 +14,22 @@ from types import ModuleType
 
 import numpy as np
 
-from capture.base import Device, Frame, StreamInfo
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.base import Device, Frame, StreamInfo
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
 
-INSTALL_HINT = ("`apt-get install portaudio19-dev` then `pip install pyaudio` (on macOS `brew install "
-                "portaudio`; on Windows the PyAudio wheel includes PortAudio)")
+INSTALL_HINT = (
+    "`apt-get install portaudio19-dev` then `pip install pyaudio` (on macOS `brew install "
+    "portaudio`; on Windows the PyAudio wheel includes PortAudio)"
+)
 
 
 def import_pyaudio() -> ModuleType:
     try:
         import pyaudio
     except ImportError as e:
-        raise SDKUnavailableError(f"audio capture needs PyAudio, which is not installed ({e}); install it: {INSTALL_HINT}") from None
+        raise SDKUnavailableError(
+            f"audio capture needs PyAudio, which is not installed ({e}); install it: {INSTALL_HINT}"
+        ) from None
     return pyaudio
 
 
@@ -47,27 +52,41 @@ class AudioInput(Device):
         self._pa = pyaudio.PyAudio()
         try:
             self._index = self._find_device()
-            self._pa.is_format_supported(s.rate, input_device=self._index, input_channels=s.channels,
-                                         input_format=pyaudio.paInt16)
+            self._pa.is_format_supported(
+                s.rate, input_device=self._index, input_channels=s.channels, input_format=pyaudio.paInt16
+            )
         except ValueError as e:
             self._pa.terminate()
-            raise DeviceNotFoundError(f"{self.name}: the input cannot record {s.channels} channel(s) of int16 "
-                                      f"at {s.rate} Hz ({e}); change rate/channels or the device") from None
+            raise DeviceNotFoundError(
+                f"{self.name}: the input cannot record {s.channels} channel(s) of int16 "
+                f"at {s.rate} Hz ({e}); change rate/channels or the device"
+            ) from None
         except DeviceNotFoundError:
             self._pa.terminate()
             raise
         info = self._pa.get_device_info_by_index(self._index)
-        self.streams = [StreamInfo(s.name, "audio", "<i2", (s.block, s.channels), "s16le", s.rate / s.block,
-                                   self.kind, {"sample_rate": s.rate, "channels": s.channels, "block": s.block,
-                                               "device": info["name"]})]
+        self.streams = [
+            StreamInfo(
+                s.name,
+                "audio",
+                "<i2",
+                (s.block, s.channels),
+                "s16le",
+                s.rate / s.block,
+                self.kind,
+                {"sample_rate": s.rate, "channels": s.channels, "block": s.block, "device": info["name"]},
+            )
+        ]
         self.adc_time_s = 0.0
 
     def _find_device(self) -> int:
         wanted = self.spec.device
         devices = input_devices(self._pa)
         if not devices:
-            raise DeviceNotFoundError(f"{self.name}: PortAudio sees no input device; connect a microphone "
-                                      "(or configure ALSA, see docs/capture.md)")
+            raise DeviceNotFoundError(
+                f"{self.name}: PortAudio sees no input device; connect a microphone "
+                "(or configure ALSA, see docs/capture.md)"
+            )
         if not wanted:
             try:
                 return int(self._pa.get_default_input_device_info()["index"])
@@ -98,9 +117,15 @@ class AudioInput(Device):
                 self._overflowed += 1  # the reader is more than 10 s behind
             return None, pyaudio.paContinue
 
-        self._stream = self._pa.open(format=pyaudio.paInt16, channels=s.channels, rate=s.rate, input=True,
-                                     input_device_index=self._index, frames_per_buffer=s.block,
-                                     stream_callback=on_block)
+        self._stream = self._pa.open(
+            format=pyaudio.paInt16,
+            channels=s.channels,
+            rate=s.rate,
+            input=True,
+            input_device_index=self._index,
+            frames_per_buffer=s.block,
+            stream_callback=on_block,
+        )
 
     def _read(self, timeout_s: float) -> list[Frame]:
         try:

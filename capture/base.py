@@ -4,6 +4,7 @@ Lifecycle (python-sounddevice style): ``open() -> start() -> read()... -> stop()
 ``with device:`` opens and starts, and on exit stops then closes.  ``start``, ``stop`` and
 ``close`` are safe to call twice.  Nothing is cleaned up in ``__del__``.
 """
+
 from __future__ import annotations
 
 import abc
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from capture.errors import DeviceStateError
+from mestudio.capture.errors import DeviceStateError
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,16 @@ class StreamInfo:
     settings: dict[str, Any] = field(default_factory=dict)  # sample_rate, serial, exposure ...
 
     def to_json(self) -> dict:
-        return {"stream_id": self.stream_id, "media": self.media, "dtype": self.dtype,
-                "shape": list(self.shape), "pixel_format": self.pixel_format,
-                "rate_hz": self.rate_hz, "device_kind": self.device_kind, "settings": self.settings}
+        return {
+            "stream_id": self.stream_id,
+            "media": self.media,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "pixel_format": self.pixel_format,
+            "rate_hz": self.rate_hz,
+            "device_kind": self.device_kind,
+            "settings": self.settings,
+        }
 
 
 @dataclass(slots=True)
@@ -64,7 +72,7 @@ class Device(abc.ABC):
     def state(self) -> str:
         return self._state
 
-    def open(self) -> "Device":
+    def open(self) -> Device:
         if self._state == "closed":
             self._open()
             self._state = "open"
@@ -94,7 +102,7 @@ class Device(abc.ABC):
             self._state = "closed"
             self._close()
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Device:
         self.open()
         try:
             self.start()
@@ -115,8 +123,7 @@ class Device(abc.ABC):
         pass
 
     @abc.abstractmethod
-    def _read(self, timeout_s: float) -> list[Frame]:
-        ...
+    def _read(self, timeout_s: float) -> list[Frame]: ...
 
     def _stop(self) -> None:
         pass

@@ -6,26 +6,35 @@ pylon emulator always says 0, so there it is None) and ``host_time_ns`` the host
 retrieval.  ``PYLON_CAMEMU=N`` (set before pypylon is imported) gives N emulated cameras; with
 ``emulated_images = "face"`` they show views of the synthetic face rig (see basler_images.py).
 """
+
 from __future__ import annotations
 
 import os
 import time
 from types import ModuleType
 
-from capture.base import Device, Frame, Pacer, StreamInfo
-from capture.errors import DeviceNotFoundError, DeviceStateError, SDKUnavailableError
+from mestudio.capture.base import Device, Frame, Pacer, StreamInfo
+from mestudio.capture.errors import DeviceNotFoundError, DeviceStateError, SDKUnavailableError
 
-INSTALL_HINT = ("install it with `pip install pypylon` (it bundles the pylon runtime); on a lab "
-                "machine also install Basler's pylon Software Suite for the GigE filter driver")
-STRATEGIES = {"one-by-one": "GrabStrategy_OneByOne", "latest-only": "GrabStrategy_LatestImageOnly",
-              "latest": "GrabStrategy_LatestImages", "upcoming": "GrabStrategy_UpcomingImage"}
+INSTALL_HINT = (
+    "install it with `pip install pypylon` (it bundles the pylon runtime); on a lab "
+    "machine also install Basler's pylon Software Suite for the GigE filter driver"
+)
+STRATEGIES = {
+    "one-by-one": "GrabStrategy_OneByOne",
+    "latest-only": "GrabStrategy_LatestImageOnly",
+    "latest": "GrabStrategy_LatestImages",
+    "upcoming": "GrabStrategy_UpcomingImage",
+}
 
 
 def import_pylon() -> tuple[ModuleType, ModuleType]:
     try:
         from pypylon import genicam, pylon
     except ImportError as e:
-        raise SDKUnavailableError(f"Basler cameras need pypylon, which is not installed ({e}); {INSTALL_HINT}") from None
+        raise SDKUnavailableError(
+            f"Basler cameras need pypylon, which is not installed ({e}); {INSTALL_HINT}"
+        ) from None
     return pylon, genicam
 
 
@@ -72,14 +81,31 @@ class BaslerArray(Device):
                 self._configure(cam, image_dirs[i] if image_dirs else None)
         except genicam.GenericException as e:
             self._array.Close()
-            raise DeviceNotFoundError(f"{self.name}: cannot configure the Basler cameras: {e.GetDescription()}") from None
+            raise DeviceNotFoundError(
+                f"{self.name}: cannot configure the Basler cameras: {e.GetDescription()}"
+            ) from None
         self._tick_hz = [self._tick_frequency(c) for c in self._array]
         self.streams = [
-            StreamInfo(f"{self.name}-{i}", "video", "|u1", (s.height, s.width), "mono8", s.fps, self.kind,
-                       {"serial": info.GetSerialNumber(), "model": info.GetModelName(),
-                        "emulated": self._emulated[i], "exposure_us": s.exposure_us, "gain_db": s.gain_db,
-                        "trigger": s.trigger, "grab_strategy": s.grab_strategy})
-            for i, info in enumerate(chosen)]
+            StreamInfo(
+                f"{self.name}-{i}",
+                "video",
+                "|u1",
+                (s.height, s.width),
+                "mono8",
+                s.fps,
+                self.kind,
+                {
+                    "serial": info.GetSerialNumber(),
+                    "model": info.GetModelName(),
+                    "emulated": self._emulated[i],
+                    "exposure_us": s.exposure_us,
+                    "gain_db": s.gain_db,
+                    "trigger": s.trigger,
+                    "grab_strategy": s.grab_strategy,
+                },
+            )
+            for i, info in enumerate(chosen)
+        ]
         self._last_block = [-1] * len(chosen)
         self.gaps = [0] * len(chosen)
 
@@ -91,25 +117,29 @@ class BaslerArray(Device):
             if missing:
                 raise DeviceNotFoundError(
                     f"{self.name}: Basler camera(s) {', '.join(missing)} not found (visible: "
-                    f"{', '.join(by_serial) or 'none'}); check cables/power and the serials in the config")
+                    f"{', '.join(by_serial) or 'none'}); check cables/power and the serials in the config"
+                )
             return [by_serial[x] for x in s.serials]
         if len(found) < s.count:
             raise DeviceNotFoundError(
                 f"{self.name}: {s.count} Basler cameras configured, {len(found)} visible; connect them, "
-                "or set PYLON_CAMEMU=N before starting mestudio to use pylon's camera emulation")
-        return found[:s.count]
+                "or set PYLON_CAMEMU=N before starting mestudio to use pylon's camera emulation"
+            )
+        return found[: s.count]
 
     def _emulator_images(self, n: int) -> list[str] | None:
         src = self.spec.emulated_images
         if not src or not any(self._emulated):
             return None
         if src == "face":
-            from capture.basler_images import face_view_folders
+            from mestudio.capture.basler_images import face_view_folders
 
             return [str(p) for p in face_view_folders(n, self.spec.width, self.spec.height)]
         if not os.path.exists(src):
-            raise DeviceNotFoundError(f"{self.name}: emulated_images {src!r} does not exist; give a "
-                                      "folder of BMP images, one image, or \"face\"")
+            raise DeviceNotFoundError(
+                f"{self.name}: emulated_images {src!r} does not exist; give a "
+                'folder of BMP images, one image, or "face"'
+            )
         return [src] * n
 
     def _configure(self, cam, image_dir: str | None) -> None:

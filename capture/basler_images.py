@@ -5,6 +5,7 @@ slowly for 60 fps at 1600x1200 but reads BMP at full rate, so the views are writ
 into a cache folder.  They show a short loop (a micro-expression and a blink); the emulator's
 pace is its own, so these frames carry no ground truth.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import cv2
 
-from capture.face.render import RENDER_VERSION, FaceView, source_gray
-from capture.face.script import FaceEvent, FaceScript
+from mestudio.capture.face.render import RENDER_VERSION, FaceView, source_gray
+from mestudio.capture.face.script import FaceEvent, FaceScript
 
 LOOP_FRAMES = 20  # 1/3 s at 60 fps: built in seconds, well inside the device node's start limit
 LOOP_FPS = 60.0
@@ -27,13 +28,15 @@ def cache_root() -> Path:
 
 
 def loop_script() -> FaceScript:
-    return FaceScript([FaceEvent("micro", [6, 12], 0.0, 0.1, 0.22, 0.9, "positive"),
-                       FaceEvent("blink", [45], 0.2, 0.25, 0.32)], LOOP_FRAMES / LOOP_FPS)
+    return FaceScript(
+        [FaceEvent("micro", [6, 12], 0.0, 0.1, 0.22, 0.9, "positive"), FaceEvent("blink", [45], 0.2, 0.25, 0.32)],
+        LOOP_FRAMES / LOOP_FPS,
+    )
 
 
 def face_view_folders(count: int, width: int, height: int) -> list[Path]:
     """One folder of BMP frames per camera view (yaw spread like the 4D rig), built if missing."""
-    from capture.face.devices import view_yaws
+    from mestudio.capture.face.devices import view_yaws
 
     script = loop_script()
     key = hashlib.sha1(f"{script.to_json()}{LOOP_FRAMES}{RENDER_VERSION}".encode()).hexdigest()[:10]

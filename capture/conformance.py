@@ -4,14 +4,15 @@ tests/test_capture_conformance.py runs them on every backend that runs on this m
 ``MESTUDIO_HARDWARE=1`` with the ``hardware`` marker reruns them on attached devices.  Each check
 raises AssertionError with a message naming the device and what went wrong.
 """
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capture.base import Device, Frame
-from capture.errors import DeviceStateError
+from mestudio.capture.base import Device, Frame
+from mestudio.capture.errors import DeviceStateError
 
 
 @dataclass
@@ -57,8 +58,9 @@ def check_frames(dev: Device, run: StreamRun) -> None:
         assert gaps <= run.dropped, f"{sid}: {gaps} frames missing from seq but dropped says {run.dropped}"
         f = frames[-1]
         assert tuple(f.data.shape) == tuple(info.shape), f"{sid}: frame shape {f.data.shape}, info says {info.shape}"
-        assert f.data.dtype.str == info.dtype or f.data.dtype == info.dtype, \
+        assert f.data.dtype.str == info.dtype or f.data.dtype == info.dtype, (
             f"{sid}: frame dtype {f.data.dtype.str}, info says {info.dtype}"
+        )
         assert f.pixel_format == info.pixel_format, f"{sid}: pixel format {f.pixel_format!r} vs {info.pixel_format!r}"
 
 

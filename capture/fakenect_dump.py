@@ -4,19 +4,21 @@ INDEX.txt lists ``d-<time>-<timestamp>.pgm`` (640x480 raw 11-bit depth, native-e
 a one-line header) and ``r-<time>-<timestamp>.ppm`` (640x480 RGB); <time> is the recording host's
 seconds, which fakenect uses to pace the replay, <timestamp> the Kinect's 60 MHz frame clock.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from capture.face.render import FaceView, source_rgb
-from capture.face.script import FaceScript, default_script
-from capture.freenect_kinect import TICKS_PER_S, H, W, mm_to_raw
+from mestudio.capture.face.render import FaceView, source_rgb
+from mestudio.capture.face.script import FaceScript, default_script
+from mestudio.capture.freenect_kinect import TICKS_PER_S, H, W, mm_to_raw
 
 FPS = 30
 
 
-def write_face_dump(folder: str | Path, n_frames: int, script: FaceScript | None = None,
-                    start_tick: int = 1_000_000) -> Path:
+def write_face_dump(
+    folder: str | Path, n_frames: int, script: FaceScript | None = None, start_tick: int = 1_000_000
+) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     script = script or default_script(n_frames / FPS + 1.0, seed=0)

@@ -12,6 +12,7 @@ device node does).  Debian's fakenect (0.5.3) plays a dump once per process, the
 reports ``finished``; reopening in the same process continues where it stopped.  fakenect ends
 the process when a file it expects is missing: the dump is checked before the library is loaded.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
-from capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
 
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 INSTALL_HINT = "`apt-get install libfreenect-dev libfreenect-bin` (Debian/Ubuntu; fakenect comes with them)"
@@ -34,10 +35,18 @@ NO_READING = 2047
 
 
 class FrameMode(ctypes.Structure):
-    _fields_ = [("reserved", ctypes.c_uint32), ("resolution", ctypes.c_int), ("format", ctypes.c_int32),
-                ("bytes", ctypes.c_int32), ("width", ctypes.c_int16), ("height", ctypes.c_int16),
-                ("data_bits_per_pixel", ctypes.c_int8), ("padding_bits_per_pixel", ctypes.c_int8),
-                ("framerate", ctypes.c_int8), ("is_valid", ctypes.c_int8)]
+    _fields_ = [
+        ("reserved", ctypes.c_uint32),
+        ("resolution", ctypes.c_int),
+        ("format", ctypes.c_int32),
+        ("bytes", ctypes.c_int32),
+        ("width", ctypes.c_int16),
+        ("height", ctypes.c_int16),
+        ("data_bits_per_pixel", ctypes.c_int8),
+        ("padding_bits_per_pixel", ctypes.c_int8),
+        ("framerate", ctypes.c_int8),
+        ("is_valid", ctypes.c_int8),
+    ]
 
 
 CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32)
@@ -82,8 +91,13 @@ def _load(dump: str):
     lib.freenect_set_video_mode.argtypes = [ctypes.c_void_p, FrameMode]
     for fn in ("freenect_set_depth_callback", "freenect_set_video_callback"):
         getattr(lib, fn).argtypes = [ctypes.c_void_p, CALLBACK]
-    for fn in ("freenect_start_depth", "freenect_start_video", "freenect_stop_depth", "freenect_stop_video",
-               "freenect_close_device"):
+    for fn in (
+        "freenect_start_depth",
+        "freenect_start_video",
+        "freenect_stop_depth",
+        "freenect_stop_video",
+        "freenect_close_device",
+    ):
         getattr(lib, fn).argtypes = [ctypes.c_void_p]
     lib.freenect_process_events.argtypes = [ctypes.c_void_p]
     lib.freenect_shutdown.argtypes = [ctypes.c_void_p]
@@ -104,16 +118,22 @@ class FreenectKinect(RGBDDevice):
             raise SDKUnavailableError(f"{self.name}: libfreenect failed to initialise (USB access?); {INSTALL_HINT}")
         if lib.freenect_open_device(self._ctx, ctypes.byref(self._dev), s.device_index) < 0:
             lib.freenect_shutdown(self._ctx)
-            raise DeviceNotFoundError(f"{self.name}: no Kinect 360 at index {s.device_index}; plug in its USB and "
-                                      "power adapter (and add a udev rule for non-root access)")
+            raise DeviceNotFoundError(
+                f"{self.name}: no Kinect 360 at index {s.device_index}; plug in its USB and "
+                "power adapter (and add a udev rule for non-root access)"
+            )
         lib.freenect_set_depth_mode(self._dev, lib.freenect_find_depth_mode(RESOLUTION_MEDIUM, DEPTH_11BIT))
         lib.freenect_set_video_mode(self._dev, lib.freenect_find_video_mode(RESOLUTION_MEDIUM, VIDEO_RGB))
         self._to_mm = raw_to_mm_table()
         self._callbacks = (CALLBACK(self._on_depth), CALLBACK(self._on_video))  # kept alive while open
         lib.freenect_set_depth_callback(self._dev, self._callbacks[0])
         lib.freenect_set_video_callback(self._dev, self._callbacks[1])
-        calibration = {"depth_model": "mm = 123.6 * tan(raw / 2842.5 + 1.1863)", "width": W, "height": H,
-                       "note": "Kinect 360 factory registration is not read; depth is not registered to colour"}
+        calibration = {
+            "depth_model": "mm = 123.6 * tan(raw / 2842.5 + 1.1863)",
+            "width": W,
+            "height": H,
+            "note": "Kinect 360 factory registration is not read; depth is not registered to colour",
+        }
         return RGBDFormat((H, W, 3), (H, W), 30.0, calibration, {"dump": s.dump, "device_index": s.device_index})
 
     # callbacks run on the event thread: copy out of libfreenect's buffer at once

@@ -5,6 +5,7 @@ the buffer's frame id (a gap is a lost frame), ``device_time_ns`` the buffer tim
 producer gives one.  The genicam wheel ships a simulator producer (``simulator_cti()``) that the
 tests use.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.base import Device, Frame, StreamInfo
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.base import Device, Frame, StreamInfo
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
 
-INSTALL_HINT = ("`pip install harvesters genicam`, plus your camera vendor's GenTL producer (.cti): "
-                "for Allied Vision install Vimba X and point `cti` at its VimbaFireWireTL.cti or VimbaGigETL.cti")
+INSTALL_HINT = (
+    "`pip install harvesters genicam`, plus your camera vendor's GenTL producer (.cti): "
+    "for Allied Vision install Vimba X and point `cti` at its VimbaFireWireTL.cti or VimbaGigETL.cti"
+)
 
 
 def simulator_cti() -> Path:
@@ -46,8 +49,9 @@ class GenICamCamera(Device):
         s = self.spec
         ctis = list(s.cti) or default_ctis()
         if not ctis:
-            raise SDKUnavailableError(f"{self.name}: no GenTL producer: set `cti` in the config or "
-                                      f"GENICAM_GENTL64_PATH; {INSTALL_HINT}")
+            raise SDKUnavailableError(
+                f"{self.name}: no GenTL producer: set `cti` in the config or GENICAM_GENTL64_PATH; {INSTALL_HINT}"
+            )
         missing = [c for c in ctis if not Path(c).is_file()]
         if missing:
             raise SDKUnavailableError(f"{self.name}: GenTL producer {missing[0]} not found; {INSTALL_HINT}")
@@ -59,21 +63,34 @@ class GenICamCamera(Device):
         try:
             if s.serial:
                 if s.serial not in serials:
-                    raise DeviceNotFoundError(f"{self.name}: no GenICam camera with serial {s.serial!r} "
-                                              f"(visible: {', '.join(serials) or 'none'}); check the camera and `serial`")
+                    raise DeviceNotFoundError(
+                        f"{self.name}: no GenICam camera with serial {s.serial!r} "
+                        f"(visible: {', '.join(serials) or 'none'}); check the camera and `serial`"
+                    )
                 self._ia = self._h.create({"serial_number": s.serial})
             else:
                 if not serials:
-                    raise DeviceNotFoundError(f"{self.name}: the GenTL producer(s) {', '.join(ctis)} see no camera; "
-                                              "check cables and power")
+                    raise DeviceNotFoundError(
+                        f"{self.name}: the GenTL producer(s) {', '.join(ctis)} see no camera; check cables and power"
+                    )
                 self._ia = self._h.create(0)
             self._configure()
         except Exception:
             self._h.reset()
             raise
         info = self._h.device_info_list[serials.index(s.serial) if s.serial else 0]
-        self.streams = [StreamInfo(s.name, "video", "|u1", (s.height, s.width), "mono8", s.fps, self.kind,
-                                   {"serial": info.serial_number, "model": info.model, "vendor": info.vendor})]
+        self.streams = [
+            StreamInfo(
+                s.name,
+                "video",
+                "|u1",
+                (s.height, s.width),
+                "mono8",
+                s.fps,
+                self.kind,
+                {"serial": info.serial_number, "model": info.model, "vendor": info.vendor},
+            )
+        ]
 
     def _configure(self) -> None:
         s = self.spec
@@ -83,9 +100,14 @@ class GenICamCamera(Device):
             nm.Height.value = s.height
             nm.PixelFormat.value = s.pixel_format
         except Exception as e:  # noqa: BLE001 - GenICam raises its own exception types
-            raise DeviceNotFoundError(f"{self.name}: the camera refuses {s.width}x{s.height} {s.pixel_format}: {e}") from None
-        for name, value in (("AcquisitionFrameRateEnable", True), ("AcquisitionFrameRate", float(s.fps)),
-                            ("AcquisitionFrameRateAbs", float(s.fps))):
+            raise DeviceNotFoundError(
+                f"{self.name}: the camera refuses {s.width}x{s.height} {s.pixel_format}: {e}"
+            ) from None
+        for name, value in (
+            ("AcquisitionFrameRateEnable", True),
+            ("AcquisitionFrameRate", float(s.fps)),
+            ("AcquisitionFrameRateAbs", float(s.fps)),
+        ):
             if hasattr(nm, name):
                 try:
                     getattr(nm, name).value = value

@@ -7,6 +7,7 @@ pyk4a, sent as ns); the factory calibration JSON is saved beside the recording. 
 pyk4a needs Microsoft's Azure Kinect Sensor SDK (libk4a), which Debian 12 does not package: see
 docs/capture.md.  Without it this backend raises SDKUnavailableError naming what to install.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,27 +16,45 @@ from types import ModuleType
 
 import numpy as np
 
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
-from capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
 
 INSTALL_HINT = (
     "pyk4a needs Microsoft's Azure Kinect Sensor SDK: on Ubuntu 18.04/20.04 `apt install k4a-tools "
     "libk4a1.4-dev` from packages.microsoft.com (Femto Bolt: Orbbec's K4A wrapper, github.com/orbbec/"
-    "OrbbecSDK-K4A-Wrapper), then `pip install pyk4a`; see docs/capture.md")
-RESOLUTIONS = {"720p": "RES_720P", "1080p": "RES_1080P", "1440p": "RES_1440P", "1536p": "RES_1536P",
-               "2160p": "RES_2160P", "3072p": "RES_3072P"}
-COLOR_SHAPES = {"720p": (720, 1280), "1080p": (1080, 1920), "1440p": (1440, 2560), "1536p": (1536, 2048),
-                "2160p": (2160, 3840), "3072p": (3072, 4096)}
-DEPTH_SHAPES = {"nfov_unbinned": (576, 640), "nfov_2x2binned": (288, 320), "wfov_2x2binned": (512, 512),
-                "wfov_unbinned": (1024, 1024)}
+    "OrbbecSDK-K4A-Wrapper), then `pip install pyk4a`; see docs/capture.md"
+)
+RESOLUTIONS = {
+    "720p": "RES_720P",
+    "1080p": "RES_1080P",
+    "1440p": "RES_1440P",
+    "1536p": "RES_1536P",
+    "2160p": "RES_2160P",
+    "3072p": "RES_3072P",
+}
+COLOR_SHAPES = {
+    "720p": (720, 1280),
+    "1080p": (1080, 1920),
+    "1440p": (1440, 2560),
+    "1536p": (1536, 2048),
+    "2160p": (2160, 3840),
+    "3072p": (3072, 4096),
+}
+DEPTH_SHAPES = {
+    "nfov_unbinned": (576, 640),
+    "nfov_2x2binned": (288, 320),
+    "wfov_2x2binned": (512, 512),
+    "wfov_unbinned": (1024, 1024),
+}
 
 
 def import_pyk4a() -> ModuleType:
     try:
         import pyk4a
     except ImportError as e:
-        raise SDKUnavailableError(f"Azure Kinect capture needs pyk4a, which is not installed here ({e}); "
-                                  f"{INSTALL_HINT}") from None
+        raise SDKUnavailableError(
+            f"Azure Kinect capture needs pyk4a, which is not installed here ({e}); {INSTALL_HINT}"
+        ) from None
     return pyk4a
 
 
@@ -52,7 +71,9 @@ class KinectCamera(RGBDDevice):
         self._pyk4a = pyk4a
         if s.playback:
             if not Path(s.playback).is_file():
-                raise DeviceNotFoundError(f"{self.name}: Kinect recording {s.playback!r} does not exist; fix `playback`")
+                raise DeviceNotFoundError(
+                    f"{self.name}: Kinect recording {s.playback!r} does not exist; fix `playback`"
+                )
             self._k4a = pyk4a.PyK4APlayback(s.playback)
             self._k4a.open()
             calibration = json.loads(self._k4a.calibration_raw)
@@ -63,18 +84,25 @@ class KinectCamera(RGBDDevice):
                 depth_mode=getattr(pyk4a.DepthMode, s.depth_mode.upper()),
                 camera_fps=getattr(pyk4a.FPS, f"FPS_{s.fps}"),
                 color_format=pyk4a.ImageFormat.COLOR_BGRA32,
-                synchronized_images_only=True)
+                synchronized_images_only=True,
+            )
             self._k4a = pyk4a.PyK4A(config, device_id=s.device_index)
             try:
                 self._k4a.open()
             except pyk4a.K4AException as e:
-                raise DeviceNotFoundError(f"{self.name}: no Azure Kinect at index {s.device_index} ({e}); "
-                                          "check USB 3 cable and power, and run k4aviewer") from None
+                raise DeviceNotFoundError(
+                    f"{self.name}: no Azure Kinect at index {s.device_index} ({e}); "
+                    "check USB 3 cable and power, and run k4aviewer"
+                ) from None
             calibration = json.loads(self._k4a.calibration_raw)
         color = COLOR_SHAPES[s.color_resolution]
-        return RGBDFormat((*color, 3), DEPTH_SHAPES[s.depth_mode], float(s.fps), calibration,
-                          {"color_resolution": s.color_resolution, "depth_mode": s.depth_mode,
-                           "playback": s.playback})
+        return RGBDFormat(
+            (*color, 3),
+            DEPTH_SHAPES[s.depth_mode],
+            float(s.fps),
+            calibration,
+            {"color_resolution": s.color_resolution, "depth_mode": s.depth_mode, "playback": s.playback},
+        )
 
     def _start(self) -> None:
         if not self.spec.playback:
@@ -99,8 +127,9 @@ class KinectCamera(RGBDDevice):
             number = int(round(cap.depth_timestamp_usec * self.spec.fps / 1e6))
         color = cap.color
         rgb = None if color is None else np.ascontiguousarray(color[..., 2::-1])
-        return RGBDCapture(number, rgb, cap.depth, _usec_to_ns(cap.color_timestamp_usec),
-                           _usec_to_ns(cap.depth_timestamp_usec))
+        return RGBDCapture(
+            number, rgb, cap.depth, _usec_to_ns(cap.color_timestamp_usec), _usec_to_ns(cap.depth_timestamp_usec)
+        )
 
     def _stop(self) -> None:
         if not self.spec.playback:

@@ -1,17 +1,17 @@
 """The device node: one process per [[devices]] section, publishing every frame on the wire."""
+
 from __future__ import annotations
 
 import json
 import threading
 import time
 
-from capture.base import Device
-from capture.errors import DeviceStateError
-from capture.registry import create_device
-from capture.sound import chirp_from_request
-from stream import wire
-from stream.node import NodeContext
-
+from mestudio.capture.base import Device
+from mestudio.capture.errors import DeviceStateError
+from mestudio.capture.registry import create_device
+from mestudio.capture.sound import chirp_from_request
+from mestudio.stream import wire
+from mestudio.stream.node import NodeContext
 
 # script time 0 of the synthetic face rig, after the session's t0: time for every device to start
 SCRIPT_LEAD_NS = 2_000_000_000
@@ -26,12 +26,12 @@ def device_spec(ctx: NodeContext):
 
 def publish_stream_info(pub, dev: Device) -> None:
     for i, info in enumerate(dev.streams):
-        pub.send(wire.json_parts(wire.Kind.EVENT, info.stream_id, i, info.to_json(),
-                                 topic=f"info/{info.stream_id}"))
+        pub.send(wire.json_parts(wire.Kind.EVENT, info.stream_id, i, info.to_json(), topic=f"info/{info.stream_id}"))
 
 
 def _listen(ctx: NodeContext, dev: Device, topic: str, handle) -> threading.Thread:
     """Call ``handle(msg)`` for every `topic` event of the sync node, on a thread of its own."""
+
     def listen() -> None:  # the socket lives and dies in this thread (zmq sockets are not shared)
         sub = ctx.subscriber([topic], producers=["sync"], hwm=1000)
         try:
@@ -53,8 +53,10 @@ def start_trigger_listener(ctx: NodeContext, dev: Device, spec) -> threading.Thr
         return None
     fire = getattr(dev, "software_trigger", None)
     if fire is None:
-        raise DeviceStateError(f"{dev.name}: trigger = \"software\" but the {dev.kind} backend has no "
-                               "software_trigger(); set trigger = \"free-run\" or [sync] enabled = false")
+        raise DeviceStateError(
+            f'{dev.name}: trigger = "software" but the {dev.kind} backend has no '
+            'software_trigger(); set trigger = "free-run" or [sync] enabled = false'
+        )
     return _listen(ctx, dev, f"trigger/{dev.name}", lambda msg: fire())
 
 
@@ -68,6 +70,7 @@ def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
     def handle(msg) -> None:
         if isinstance(msg.data, dict) and msg.data.get("stream") in mine:
             play(int(msg.data["sample"]), chirp_from_request(msg.data))
+
     return _listen(ctx, dev, "sync/chirp", handle)
 
 
@@ -90,8 +93,16 @@ def run(ctx: NodeContext) -> int:
             next_beat = 0.0
             while not ctx.stop.is_set():
                 for f in dev.read(timeout_s=0.25):
-                    if pub.send(wire.frame_parts(f.stream_id, f.seq, f.data, host_time_ns=f.host_time_ns,
-                                                 device_time_ns=f.device_time_ns, pixel_format=f.pixel_format)):
+                    if pub.send(
+                        wire.frame_parts(
+                            f.stream_id,
+                            f.seq,
+                            f.data,
+                            host_time_ns=f.host_time_ns,
+                            device_time_ns=f.device_time_ns,
+                            pixel_format=f.pixel_format,
+                        )
+                    ):
                         counts[f.stream_id] += 1
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + 0.25
@@ -101,14 +112,16 @@ def run(ctx: NodeContext) -> int:
     finally:
         final = _status(dev, pub, counts)
         for i, sid in enumerate(counts):
-            pub.send(wire.json_parts(wire.Kind.END, sid, i, {**final, "frames": counts[sid]},
-                                     topic=f"end/{sid}"))
+            pub.send(wire.json_parts(wire.Kind.END, sid, i, {**final, "frames": counts[sid]}, topic=f"end/{sid}"))
         ctx.heartbeat(final)
         pub.close()
     return 0
 
 
 def _status(dev: Device, pub, counts: dict) -> dict:
-    return {"streams": {sid: {"frames": n} for sid, n in counts.items()},
-            "device_dropped": dev.dropped, "backpressure": pub.backpressure,
-            "dropped_for_recorder": pub.dropped}
+    return {
+        "streams": {sid: {"frames": n} for sid, n in counts.items()},
+        "device_dropped": dev.dropped,
+        "backpressure": pub.backpressure,
+        "dropped_for_recorder": pub.dropped,
+    }

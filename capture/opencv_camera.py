@@ -5,6 +5,7 @@ frame rate like a camera and carry their media timestamp (``CAP_PROP_POS_MSEC``)
 ``seq`` is the frame index (continuing across loops).  At the end of a file without ``loop``
 the device reports ``finished`` and returns no more frames.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from capture.base import Device, Frame, Pacer, StreamInfo
-from capture.errors import DeviceNotFoundError
+from mestudio.capture.base import Device, Frame, Pacer, StreamInfo
+from mestudio.capture.errors import DeviceNotFoundError
 
 
 class OpenCVCamera(Device):
@@ -24,13 +25,18 @@ class OpenCVCamera(Device):
         s = self.spec
         self.is_file = not s.source.isdigit()
         if self.is_file and not Path(s.source).is_file():
-            raise DeviceNotFoundError(f"{self.name}: video file {s.source!r} does not exist; fix `source` "
-                                      "(a camera index like \"0\" or a video file path)")
+            raise DeviceNotFoundError(
+                f"{self.name}: video file {s.source!r} does not exist; fix `source` "
+                '(a camera index like "0" or a video file path)'
+            )
         self._cap = cv2.VideoCapture(s.source if self.is_file else int(s.source))
         if not self._cap.isOpened():
             self._cap.release()
-            what = f"video file {s.source!r} (not a format FFmpeg reads?)" if self.is_file else \
-                f"camera {s.source} (no /dev/video{s.source}: is it plugged in, and is the user in group video?)"
+            what = (
+                f"video file {s.source!r} (not a format FFmpeg reads?)"
+                if self.is_file
+                else f"camera {s.source} (no /dev/video{s.source}: is it plugged in, and is the user in group video?)"
+            )
             raise DeviceNotFoundError(f"{self.name}: OpenCV cannot open {what}")
         if not self.is_file:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, s.width)
@@ -42,8 +48,18 @@ class OpenCVCamera(Device):
         self.rate_hz = float(fps if self.is_file else s.fps)
         mono = s.pixel_format == "mono8"
         shape = (h, w) if mono else (h, w, 3)
-        self.streams = [StreamInfo(s.name, "video", "|u1", shape, s.pixel_format, self.rate_hz, self.kind,
-                                   {"source": s.source, "file": self.is_file, "loop": s.loop})]
+        self.streams = [
+            StreamInfo(
+                s.name,
+                "video",
+                "|u1",
+                shape,
+                s.pixel_format,
+                self.rate_hz,
+                self.kind,
+                {"source": s.source, "file": self.is_file, "loop": s.loop},
+            )
+        ]
         self.finished = False
 
     def _start(self) -> None:

@@ -1,4 +1,5 @@
 """A moving test pattern whose first 8 bytes carry the frame number (for integrity checks)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,15 +21,16 @@ class MovingPattern:
     Frames are slices of one precomputed strip, so a frame costs one copy.
     """
 
-    def __init__(self, height: int, width: int, channels: int = 1, dtype=np.uint8,
-                 step_px: int = 4, seed: int = 0) -> None:
+    def __init__(
+        self, height: int, width: int, channels: int = 1, dtype=np.uint8, step_px: int = 4, seed: int = 0
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.period = 256
         self.step = step_px
         self.width = width
-        y, x = np.mgrid[0:height, 0:width + self.period]
+        y, x = np.mgrid[0:height, 0 : width + self.period]
         bars = ((x + y) // 32 % 2) * 96
-        grad = (y * 128 // max(height, 1))
+        grad = y * 128 // max(height, 1)
         base = (bars + grad + 16).astype(np.float32)
         if dtype == np.uint16:  # a depth-like ramp in mm
             base = 600.0 + base * 4
@@ -40,5 +42,5 @@ class MovingPattern:
 
     def frame(self, seq: int) -> np.ndarray:
         s = (seq * self.step) % self.period
-        out = np.ascontiguousarray(self.strip[:, s:s + self.width])
+        out = np.ascontiguousarray(self.strip[:, s : s + self.width])
         return stamp(out, seq)

@@ -8,6 +8,7 @@ drops a recording's first frame set).  Frames carry the recording's frame number
 timestamps (ms in librealsense, sent as ns); depth is converted to mm with the sensor's depth
 scale.  capture/realsense_recording.py writes face-rig recordings for the tests.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,8 +17,8 @@ from types import ModuleType
 
 import numpy as np
 
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
-from capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.rgbd import RGBDCapture, RGBDDevice, RGBDFormat
 
 INSTALL_HINT = "`pip install pyrealsense2` (Linux x86_64, Windows; on a Jetson build librealsense from source)"
 
@@ -26,14 +27,24 @@ def import_rs() -> ModuleType:
     try:
         import pyrealsense2 as rs
     except ImportError as e:
-        raise SDKUnavailableError(f"RealSense capture needs pyrealsense2, not installed ({e}); {INSTALL_HINT}") from None
+        raise SDKUnavailableError(
+            f"RealSense capture needs pyrealsense2, not installed ({e}); {INSTALL_HINT}"
+        ) from None
     return rs
 
 
 def _intrinsics(profile) -> dict:
     i = profile.as_video_stream_profile().get_intrinsics()
-    return {"width": i.width, "height": i.height, "fx": i.fx, "fy": i.fy, "ppx": i.ppx, "ppy": i.ppy,
-            "model": str(i.model), "coeffs": list(i.coeffs)}
+    return {
+        "width": i.width,
+        "height": i.height,
+        "fx": i.fx,
+        "fy": i.fy,
+        "ppx": i.ppx,
+        "ppy": i.ppy,
+        "model": str(i.model),
+        "coeffs": list(i.coeffs),
+    }
 
 
 class RealSenseCamera(RGBDDevice):
@@ -57,7 +68,8 @@ class RealSenseCamera(RGBDDevice):
             if not serials or (s.serial and s.serial not in serials):
                 raise DeviceNotFoundError(
                     f"{self.name}: no RealSense camera{' ' + s.serial if s.serial else ''} attached "
-                    f"(visible: {', '.join(serials) or 'none'}); plug it into a USB 3 port, or set `file` to replay")
+                    f"(visible: {', '.join(serials) or 'none'}); plug it into a USB 3 port, or set `file` to replay"
+                )
             self._pipe = rs.pipeline()
             active = self._pipe.start(self._live_config())  # resolve the streams once, then stop
             try:
@@ -77,8 +89,13 @@ class RealSenseCamera(RGBDDevice):
             calibration["depth_to_color"] = {"rotation": list(extr.rotation), "translation": list(extr.translation)}
         except RuntimeError:  # recordings made without extrinsics (software devices) have none
             calibration["depth_to_color"] = None
-        return RGBDFormat((ci["height"], ci["width"], 3), (di["height"], di["width"]), float(cp.fps()),
-                          calibration, {"file": s.file, "serial": s.serial})
+        return RGBDFormat(
+            (ci["height"], ci["width"], 3),
+            (di["height"], di["width"]),
+            float(cp.fps()),
+            calibration,
+            {"file": s.file, "serial": s.serial},
+        )
 
     def _live_config(self):
         rs, s = self._rs, self.spec
@@ -122,8 +139,9 @@ class RealSenseCamera(RGBDDevice):
         ok, f = self._queue.try_wait_for_frame(int(timeout_s * 1000))
         if ok:
             self._loop_len = max(self._loop_len, f.get_frame_number() + 1)
-            return self._capture(f.as_depth_frame() if f.is_depth_frame() else None,
-                                 None if f.is_depth_frame() else f.as_video_frame())
+            return self._capture(
+                f.as_depth_frame() if f.is_depth_frame() else None, None if f.is_depth_frame() else f.as_video_frame()
+            )
         if self._playback.current_status() == self._rs.playback_status.stopped:
             if self.spec.loop and self._loop_len:
                 self._stop_sensors()
@@ -138,12 +156,19 @@ class RealSenseCamera(RGBDDevice):
         depth = None
         if d:
             raw = np.asanyarray(d.get_data())
-            depth = raw.copy() if abs(self._scale_mm - 1.0) < 1e-9 else \
-                np.clip(np.rint(raw * self._scale_mm), 0, 65535).astype(np.uint16)
+            depth = (
+                raw.copy()
+                if abs(self._scale_mm - 1.0) < 1e-9
+                else np.clip(np.rint(raw * self._scale_mm), 0, 65535).astype(np.uint16)
+            )
         color = np.array(np.asanyarray(c.get_data()), copy=True) if c else None
-        return RGBDCapture(number, color, depth,
-                           int(c.get_timestamp() * 1e6) if c else None,
-                           int(d.get_timestamp() * 1e6) if d else None)
+        return RGBDCapture(
+            number,
+            color,
+            depth,
+            int(c.get_timestamp() * 1e6) if c else None,
+            int(d.get_timestamp() * 1e6) if d else None,
+        )
 
     def _stop(self) -> None:
         if self.spec.file:

@@ -4,13 +4,14 @@ The recording is what a RealSense camera would have written: colour rgb8 and dep
 units) with frame numbers, hardware-clock timestamps and intrinsics.  Tests and docs replay it
 through capture/realsense.py.
 """
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from capture.face.render import FaceView, source_rgb
-from capture.face.script import FaceScript, default_script
+from mestudio.capture.face.render import FaceView, source_rgb
+from mestudio.capture.face.script import FaceScript, default_script
 
 
 def _stream(rs, kind, uid: int, width: int, height: int, fps: int, fmt, bpp: int):
@@ -27,13 +28,20 @@ def _stream(rs, kind, uid: int, width: int, height: int, fps: int, fmt, bpp: int
     return vs
 
 
-def write_face_recording(path: str | Path, n_frames: int, width: int = 640, height: int = 480,
-                         fps: int = 30, script: FaceScript | None = None, paced: bool = True) -> Path:
+def write_face_recording(
+    path: str | Path,
+    n_frames: int,
+    width: int = 640,
+    height: int = 480,
+    fps: int = 30,
+    script: FaceScript | None = None,
+    paced: bool = True,
+) -> Path:
     """Record ``n_frames`` frames of the face rig to ``path`` (.db3); returns the path.
 
     The recorder stores when each frame reached it, and a real-time replay follows that, so
     ``paced`` feeds frames at ``fps`` (the recording takes its own duration to write)."""
-    from capture.realsense import import_rs
+    from mestudio.capture.realsense import import_rs
 
     rs = import_rs()
     path = Path(path)

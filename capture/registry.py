@@ -3,31 +3,32 @@
 Backends import their SDK only when used, so a missing SDK fails that device alone, with a
 message saying how to install it.  Synthetic kinds with ``source = "face"`` get the face rig.
 """
+
 from __future__ import annotations
 
 import importlib
 
-from capture.base import Device
-from capture.errors import SDKUnavailableError
+from mestudio.capture.base import Device
+from mestudio.capture.errors import SDKUnavailableError
 
 BACKENDS: dict[str, str] = {
-    "synthetic-camera": "capture.synthetic:SyntheticCamera",
-    "synthetic-rgbd": "capture.synthetic:SyntheticRGBD",
-    "synthetic-array": "capture.synthetic:SyntheticArray",
-    "synthetic-audio": "capture.synthetic:SyntheticAudio",
-    "basler-array": "capture.basler:BaslerArray",
-    "genicam": "capture.genicam:GenICamCamera",
-    "opencv": "capture.opencv_camera:OpenCVCamera",
-    "kinect": "capture.kinect:KinectCamera",
-    "realsense": "capture.realsense:RealSenseCamera",
-    "freenect": "capture.freenect_kinect:FreenectKinect",
-    "audio": "capture.audio:AudioInput",
+    "synthetic-camera": "mestudio.capture.synthetic:SyntheticCamera",
+    "synthetic-rgbd": "mestudio.capture.synthetic:SyntheticRGBD",
+    "synthetic-array": "mestudio.capture.synthetic:SyntheticArray",
+    "synthetic-audio": "mestudio.capture.synthetic:SyntheticAudio",
+    "basler-array": "mestudio.capture.basler:BaslerArray",
+    "genicam": "mestudio.capture.genicam:GenICamCamera",
+    "opencv": "mestudio.capture.opencv_camera:OpenCVCamera",
+    "kinect": "mestudio.capture.kinect:KinectCamera",
+    "realsense": "mestudio.capture.realsense:RealSenseCamera",
+    "freenect": "mestudio.capture.freenect_kinect:FreenectKinect",
+    "audio": "mestudio.capture.audio:AudioInput",
 }
 
 FACE_BACKENDS: dict[str, str] = {
-    "synthetic-camera": "capture.face.devices:SyntheticFaceCamera",
-    "synthetic-rgbd": "capture.face.devices:SyntheticFaceRGBD",
-    "synthetic-array": "capture.face.devices:SyntheticFaceArray",
+    "synthetic-camera": "mestudio.capture.face.devices:SyntheticFaceCamera",
+    "synthetic-rgbd": "mestudio.capture.face.devices:SyntheticFaceRGBD",
+    "synthetic-array": "mestudio.capture.face.devices:SyntheticFaceArray",
 }
 
 
@@ -42,8 +43,8 @@ def backend_class(kind: str, source: str | None = None) -> type[Device]:
         target = table[kind]
     except KeyError:
         raise SDKUnavailableError(
-            f"device kind {kind!r} has no backend in this build of mestudio "
-            f"(available: {', '.join(sorted(BACKENDS))})") from None
+            f"device kind {kind!r} has no backend in this build of mestudio (available: {', '.join(sorted(BACKENDS))})"
+        ) from None
     return _load(target)
 
 

@@ -5,6 +5,7 @@ capture into frames ``<name>-color`` (rgb8) and ``<name>-depth`` (depth16, milli
 counts lost captures from the source's frame numbers, and saves the calibration beside the
 recording (``<session>/calibration/<name>.json``) when ``session_dir`` is set.
 """
+
 from __future__ import annotations
 
 import abc
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.base import Device, Frame, StreamInfo
+from mestudio.capture.base import Device, Frame, StreamInfo
 
 
 @dataclass
@@ -47,8 +48,16 @@ class RGBDDevice(Device):
         base = {**fmt.settings, "calibration": fmt.calibration}
         self.streams = [
             StreamInfo(f"{self.name}-color", "video", "|u1", fmt.color_shape, "rgb8", fmt.fps, self.kind, base),
-            StreamInfo(f"{self.name}-depth", "depth", "<u2", fmt.depth_shape, "depth16", fmt.fps, self.kind,
-                       {**base, "depth_unit_mm": 1.0}),
+            StreamInfo(
+                f"{self.name}-depth",
+                "depth",
+                "<u2",
+                fmt.depth_shape,
+                "depth16",
+                fmt.fps,
+                self.kind,
+                {**base, "depth_unit_mm": 1.0},
+            ),
         ]
         self.finished = False
         self._last_number: dict[str, int] = {}
@@ -75,11 +84,20 @@ class RGBDDevice(Device):
         n = cap.frame_number
         out = []
         if cap.color_rgb is not None and self._is_new("color", n):
-            out.append(Frame(f"{self.name}-color", n, host, np.ascontiguousarray(cap.color_rgb),
-                             cap.color_time_ns, "rgb8"))
+            out.append(
+                Frame(f"{self.name}-color", n, host, np.ascontiguousarray(cap.color_rgb), cap.color_time_ns, "rgb8")
+            )
         if cap.depth_mm is not None and self._is_new("depth", n):
-            out.append(Frame(f"{self.name}-depth", n, host, np.ascontiguousarray(cap.depth_mm, dtype="<u2"),
-                             cap.depth_time_ns, "depth16"))
+            out.append(
+                Frame(
+                    f"{self.name}-depth",
+                    n,
+                    host,
+                    np.ascontiguousarray(cap.depth_mm, dtype="<u2"),
+                    cap.depth_time_ns,
+                    "depth16",
+                )
+            )
         return out
 
     def _is_new(self, stream: str, n: int) -> bool:

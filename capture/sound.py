@@ -3,6 +3,7 @@
 The sync master asks for its chirp with a `sync/chirp` event; the wave is the one docs/sync.md
 specifies for anyone who plays it, computed here so that capture/ does not depend on sync/.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 They publish like hardware does (own frame counter, own device clock) so every path after them
 is exercised for real.  ``source = "pattern"`` gives the moving test pattern.
 """
+
 from __future__ import annotations
 
 import abc
@@ -11,16 +12,15 @@ import time
 
 import numpy as np
 
-from capture.base import Device, Frame, Pacer, StreamInfo
-from capture.errors import DeviceNotFoundError
-from capture.pattern import MovingPattern
+from mestudio.capture.base import Device, Frame, Pacer, StreamInfo
+from mestudio.capture.errors import DeviceNotFoundError
+from mestudio.capture.pattern import MovingPattern
 
 
 def _frame_source(spec, height: int, width: int, channels: int, dtype, seed: int):
     if spec.source == "pattern":
         return MovingPattern(height, width, channels, dtype, seed=seed)
-    raise DeviceNotFoundError(
-        f"{spec.name}: unknown synthetic source {spec.source!r}; use source = \"pattern\"")
+    raise DeviceNotFoundError(f'{spec.name}: unknown synthetic source {spec.source!r}; use source = "pattern"')
 
 
 class _PacedDevice(Device):
@@ -39,8 +39,10 @@ class _PacedDevice(Device):
         self.dropped = self.pacer.skipped
         host = time.monotonic_ns()
         dev_t = self.device_time_ns(tick)
-        return [Frame(info.stream_id, tick, host, data, dev_t, info.pixel_format)
-                for info, data in zip(self.streams, self._render(tick))]
+        return [
+            Frame(info.stream_id, tick, host, data, dev_t, info.pixel_format)
+            for info, data in zip(self.streams, self._render(tick))
+        ]
 
     def device_time_ns(self, tick: int) -> int:
         return self.pacer.device_time_ns(tick)
@@ -59,8 +61,9 @@ class SyntheticCamera(_PacedDevice):
         shape = (s.height, s.width, 3) if ch == 3 else (s.height, s.width)
         self.rate_hz = s.fps
         self._src = _frame_source(s, s.height, s.width, ch, np.uint8, seed=1)
-        self.streams = [StreamInfo(s.name, "video", "|u1", shape, s.pixel_format, s.fps, self.kind,
-                                   {"source": s.source})]
+        self.streams = [
+            StreamInfo(s.name, "video", "|u1", shape, s.pixel_format, s.fps, self.kind, {"source": s.source})
+        ]
 
     def _render(self, tick: int) -> list[np.ndarray]:
         return [self._src.frame(tick)]
@@ -76,8 +79,16 @@ class SyntheticRGBD(_PacedDevice):
         self._depth = _frame_source(s, s.height, s.width, 1, np.uint16, seed=3)
         self.streams = [
             StreamInfo(f"{s.name}-color", "video", "|u1", (s.height, s.width, 3), "rgb8", s.fps, self.kind),
-            StreamInfo(f"{s.name}-depth", "depth", "<u2", (s.height, s.width), "depth16", s.fps, self.kind,
-                       {"depth_unit_mm": 1.0}),
+            StreamInfo(
+                f"{s.name}-depth",
+                "depth",
+                "<u2",
+                (s.height, s.width),
+                "depth16",
+                s.fps,
+                self.kind,
+                {"depth_unit_mm": 1.0},
+            ),
         ]
 
     def _render(self, tick: int) -> list[np.ndarray]:
@@ -91,8 +102,10 @@ class SyntheticArray(_PacedDevice):
         s = self.spec
         self.rate_hz = s.fps
         self._views = [_frame_source(s, s.height, s.width, 1, np.uint8, seed=10 + i) for i in range(s.count)]
-        self.streams = [StreamInfo(f"{s.name}-{i}", "video", "|u1", (s.height, s.width), "mono8", s.fps,
-                                   self.kind, {"view": i}) for i in range(s.count)]
+        self.streams = [
+            StreamInfo(f"{s.name}-{i}", "video", "|u1", (s.height, s.width), "mono8", s.fps, self.kind, {"view": i})
+            for i in range(s.count)
+        ]
 
     def _render(self, tick: int) -> list[np.ndarray]:
         return [v.frame(tick) for v in self._views]
@@ -114,8 +127,18 @@ class SyntheticAudio(_PacedDevice):
         self._sounds_lock = threading.Lock()
         s = self.spec
         self.rate_hz = s.rate / s.block
-        self.streams = [StreamInfo(s.name, "audio", "<i2", (s.block, 1), "s16le", self.rate_hz, self.kind,
-                                   {"sample_rate": s.rate, "channels": 1, "block": s.block})]
+        self.streams = [
+            StreamInfo(
+                s.name,
+                "audio",
+                "<i2",
+                (s.block, 1),
+                "s16le",
+                self.rate_hz,
+                self.kind,
+                {"sample_rate": s.rate, "channels": 1, "block": s.block},
+            )
+        ]
 
     def _render(self, tick: int) -> list[np.ndarray]:
         s = self.spec
@@ -141,7 +164,7 @@ class SyntheticAudio(_PacedDevice):
             for start, wave in self._sounds:
                 lo, hi = max(start, first), min(start + len(wave), first + len(sig))
                 if lo < hi:
-                    sig[lo - first:hi - first] += wave[lo - start:hi - start]
+                    sig[lo - first : hi - first] += wave[lo - start : hi - start]
                 if start + len(wave) > first + len(sig):
                     keep.append((start, wave))
             self._sounds = keep

@@ -1,4 +1,5 @@
 """Load a session file into typed models, with one-line errors naming the file and the key."""
+
 from __future__ import annotations
 
 import tomllib
@@ -8,8 +9,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from config.errors import ConfigError, ConfigFileNotFoundError
-from config.schema import DEVICE_KINDS, SessionConfig
+from mestudio.config.errors import ConfigError, ConfigFileNotFoundError
+from mestudio.config.schema import DEVICE_KINDS, SessionConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,8 +34,10 @@ def describe_validation_error(source: str, err: ValidationError) -> str:
     if e["type"] == "extra_forbidden":
         msg = "unknown key (check its spelling; see config/demo.toml for the keys that exist)"
     elif e["type"] == "union_tag_invalid":
-        msg = f"unknown device kind {e['input'].get('kind') if isinstance(e['input'], dict) else e['input']!r}; " \
-              f"known kinds: {e['ctx']['expected_tags']}"
+        msg = (
+            f"unknown device kind {e['input'].get('kind') if isinstance(e['input'], dict) else e['input']!r}; "
+            f"known kinds: {e['ctx']['expected_tags']}"
+        )
     elif e["type"] == "union_tag_not_found":
         msg = "a device needs a `kind`"
     else:
@@ -70,7 +73,7 @@ def load_session_config(path: str | Path) -> SessionConfig:
 
 def bundled_config(name: str) -> Path:
     """Path of a config file shipped with mestudio (e.g. "demo.toml")."""
-    p = Path(str(resources.files("config") / name))
+    p = Path(str(resources.files("mestudio.config") / name))
     if not p.is_file():
         raise ConfigFileNotFoundError(f"{name}: no such bundled config in {p.parent}")
     return p

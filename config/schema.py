@@ -3,11 +3,12 @@
 Unknown keys are errors (``extra="forbid"`` everywhere).  Device sections are a union
 discriminated by ``kind``; capture/registry.py maps each kind to its backend class.
 """
+
 from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -177,9 +178,17 @@ class AudioInput(_Device):
 
 
 Device = Annotated[
-    Union[SyntheticCamera, SyntheticRGBD, SyntheticArray, SyntheticAudio,
-          BaslerArray, GenICamCamera, OpenCVCamera, KinectCamera, RealSenseCamera, FreenectKinect,
-          AudioInput],
+    SyntheticCamera
+    | SyntheticRGBD
+    | SyntheticArray
+    | SyntheticAudio
+    | BaslerArray
+    | GenICamCamera
+    | OpenCVCamera
+    | KinectCamera
+    | RealSenseCamera
+    | FreenectKinect
+    | AudioInput,
     Field(discriminator="kind"),
 ]
 
@@ -196,7 +205,7 @@ class SessionConfig(Strict):
     elicit: dict = {}
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "SessionConfig":
+    def _unique_names(self) -> SessionConfig:
         seen: set[str] = set()
         for d in self.devices:
             if d.name in RESERVED_NAMES:
@@ -220,8 +229,7 @@ def stream_ids(dev) -> list[str]:
     return [dev.name]
 
 
-
-
 # the `kind` tags of the Device union (pydantic puts them in error locations; they are not keys)
 DEVICE_KINDS: frozenset[str] = frozenset(
-    m.model_fields["kind"].annotation.__args__[0] for m in typing.get_args(typing.get_args(Device)[0]))
+    m.model_fields["kind"].annotation.__args__[0] for m in typing.get_args(typing.get_args(Device)[0])
+)

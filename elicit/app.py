@@ -4,19 +4,20 @@ Teardown is deterministic (timer stopped, controller closed, window closed and d
 processed, then the event loop left) so the process exits with its own code, see
 docs/elicit.md 'Exit codes'.
 """
+
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from elicit.checks import Preflight
-from elicit.controller import Controller
-from elicit.errors import DisplayError
-from elicit.markers import MarkerSink
-from elicit.protocol import Protocol
+from mestudio.elicit.checks import Preflight
+from mestudio.elicit.controller import Controller
+from mestudio.elicit.errors import DisplayError
+from mestudio.elicit.markers import MarkerSink
+from mestudio.elicit.protocol import Protocol
 
 
 @dataclass
@@ -42,32 +43,44 @@ def _filter_qt_messages() -> None:
     def handler(_mode, _context, message: str) -> None:
         if not any(q in message for q in _QUIET):
             print(f"qt: {message}", file=sys.stderr)
+
     qInstallMessageHandler(handler)
 
 
-def run_protocol(proto: Protocol, participant: str, sink: MarkerSink, pre: Preflight, *,
-                 headless: bool | None = None, autostart: bool = False, hold_end_s: float | None = 3.0,
-                 screenshot_dir: Path | None = None, simulate_participant: bool = False,
-                 poll_commands: Callable[[], list[tuple[str, str]]] | None = None,
-                 stop: threading.Event | None = None,
-                 on_controller: Callable[[Controller], None] | None = None,
-                 on_end: Callable[[Controller], None] | None = None) -> RunResult:
+def run_protocol(
+    proto: Protocol,
+    participant: str,
+    sink: MarkerSink,
+    pre: Preflight,
+    *,
+    headless: bool | None = None,
+    autostart: bool = False,
+    hold_end_s: float | None = 3.0,
+    screenshot_dir: Path | None = None,
+    simulate_participant: bool = False,
+    poll_commands: Callable[[], list[tuple[str, str]]] | None = None,
+    stop: threading.Event | None = None,
+    on_controller: Callable[[Controller], None] | None = None,
+    on_end: Callable[[Controller], None] | None = None,
+) -> RunResult:
     """Show the window, run the protocol to its end (or abort / stop), close everything."""
     if headless or (headless is None and not has_display()):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         headless = True
-    from PySide6.QtCore import QTimer, Qt
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from elicit.window import ParticipantWindow, SimulatedParticipant
+    from mestudio.elicit.window import ParticipantWindow, SimulatedParticipant
 
     _filter_qt_messages()
     app = QApplication.instance() or QApplication(["mestudio-elicit"])
     screens = app.screens()
     d = proto.display
     if not headless and d.screen >= len(screens):
-        raise DisplayError(f"{proto.source_path}: [display] screen = {d.screen}, but this machine has "
-                           f"{len(screens)} display(s) (0..{len(screens) - 1}); set [display] screen")
+        raise DisplayError(
+            f"{proto.source_path}: [display] screen = {d.screen}, but this machine has "
+            f"{len(screens)} display(s) (0..{len(screens) - 1}); set [display] screen"
+        )
     if screenshot_dir is not None:
         Path(screenshot_dir).mkdir(parents=True, exist_ok=True)
     holder: dict = {}
@@ -79,15 +92,18 @@ def run_protocol(proto: Protocol, participant: str, sink: MarkerSink, pre: Prefl
         c.command(verb, "key")
 
     window = ParticipantWindow(d, lambda: holder["c"].survey_submitted(), on_command, screenshot_dir)
-    ctrl = Controller(proto, participant, window, sink, pre.paths, pre.sound, autostart=autostart,
-                      hold_end_s=hold_end_s)
+    ctrl = Controller(
+        proto, participant, window, sink, pre.paths, pre.sound, autostart=autostart, hold_end_s=hold_end_s
+    )
     holder["c"] = ctrl
     if on_controller:
         on_controller(ctrl)
     if simulate_participant:
+
         def emotions() -> list[str]:
             st = ctrl.steps[ctrl.index] if 0 <= ctrl.index < len(ctrl.steps) else None
             return st.clip.emotions if st is not None and st.clip is not None else []
+
         sim = SimulatedParticipant(window, emotions)
         window.survey_listeners.append(sim.survey_shown)
     if headless or not d.fullscreen:
@@ -154,6 +170,7 @@ def run_protocol(proto: Protocol, participant: str, sink: MarkerSink, pre: Prefl
         window.close()
         window.deleteLater()
         from PySide6.QtCore import QCoreApplication, QEvent
+
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         app.processEvents()
     if failures:

@@ -6,6 +6,7 @@ samples faster than real time (the ALSA ``null``/``file`` plugins) is paced by t
 clock stays real; with no output device the host clock alone drives the picture (silent run).
 See docs/elicit.md for the JACK dummy server and ALSA set-ups used on machines without a card.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -13,9 +14,9 @@ import logging
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from elicit.errors import AudioOutputError
+from mestudio.elicit.errors import AudioOutputError
 
 log = logging.getLogger("mestudio.elicit")
 
@@ -31,8 +32,7 @@ def _quiet_c_libraries() -> None:
         return
     try:
         alsa = ctypes.cdll.LoadLibrary("libasound.so.2")
-        proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                                 ctypes.c_char_p)
+        proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
         _HANDLERS.append(proto(lambda *a: None))
         alsa.snd_lib_error_set_handler(_HANDLERS[-1])
     except (OSError, AttributeError):
@@ -56,8 +56,9 @@ class SoundSystem:
         try:
             import pyaudio
         except ImportError:
-            raise AudioOutputError("pyaudio is not installed: pip install 'mestudio[devices]' "
-                                   "(needs the Debian package portaudio19-dev)") from None
+            raise AudioOutputError(
+                "pyaudio is not installed: pip install 'mestudio[devices]' (needs the Debian package portaudio19-dev)"
+            ) from None
         self._pa_mod = pyaudio
         self.pa = pyaudio.PyAudio()
         self.device_index, self.device_name = self._find(device)
@@ -73,20 +74,24 @@ class SoundSystem:
                 if wanted.lower() in name.lower():
                     return i, name
             self.close()
-            raise AudioOutputError(f"no sound output device matching {wanted!r} (found: "
-                                   f"{', '.join(n for _, n in outs) or 'none'}); fix [audio] device")
+            raise AudioOutputError(
+                f"no sound output device matching {wanted!r} (found: "
+                f"{', '.join(n for _, n in outs) or 'none'}); fix [audio] device"
+            )
         try:
             d = self.pa.get_default_output_device_info()
             return int(d["index"]), str(d["name"])
-        except (OSError, IOError):
+        except OSError:
             pass
         if outs:
             return outs[0]
         self.close()
-        raise AudioOutputError("no sound output device on this machine (no sound card, no JACK server, "
-                               "no ALSA default); see docs/elicit.md 'Sound output'")
+        raise AudioOutputError(
+            "no sound output device on this machine (no sound card, no JACK server, "
+            "no ALSA default); see docs/elicit.md 'Sound output'"
+        )
 
-    def open(self, pull: Callable[[int], bytes], rate: int = RATE, channels: int = CHANNELS) -> "OutputStream":
+    def open(self, pull: Callable[[int], bytes], rate: int = RATE, channels: int = CHANNELS) -> OutputStream:
         return OutputStream(self, pull, rate, channels)
 
     def close(self) -> None:
@@ -108,9 +113,16 @@ class OutputStream:
         self.paced_by_us = False
         self._lock = threading.Lock()
         try:
-            self._stream = system.pa.open(format=pa.paInt16, channels=channels, rate=rate, output=True,
-                                          output_device_index=system.device_index, frames_per_buffer=BLOCK,
-                                          stream_callback=self._callback, start=False)
+            self._stream = system.pa.open(
+                format=pa.paInt16,
+                channels=channels,
+                rate=rate,
+                output=True,
+                output_device_index=system.device_index,
+                frames_per_buffer=BLOCK,
+                stream_callback=self._callback,
+                start=False,
+            )
         except OSError as e:
             raise AudioOutputError(f"cannot open sound output {system.device_name!r} at {rate} Hz: {e}") from None
         self.latency_s = float(self._stream.get_output_latency())

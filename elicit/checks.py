@@ -3,14 +3,15 @@
 A protocol that would fail in the middle of a session (a missing film, a codec PyAV cannot read)
 fails here instead, with one line naming the file, the clip and what to do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elicit.audio_out import SoundSystem
-from elicit.errors import AudioOutputError, ClipCodecError, ClipFileNotFoundError, ProtocolError
-from elicit.protocol import Clip, Protocol
+from mestudio.elicit.audio_out import SoundSystem
+from mestudio.elicit.errors import AudioOutputError, ClipCodecError, ClipFileNotFoundError, ProtocolError
+from mestudio.elicit.protocol import Clip, Protocol
 
 
 @dataclass
@@ -44,21 +45,25 @@ def probe_clip(path: Path, where: str) -> float:
                 return float(vs.duration * vs.time_base)
             return 0.0
     except av.FFmpegError as e:
-        raise ClipCodecError(f"{where}: {path}: PyAV cannot decode it ({e}); re-encode it, e.g. "
-                             f"ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4") from None
+        raise ClipCodecError(
+            f"{where}: {path}: PyAV cannot decode it ({e}); re-encode it, e.g. "
+            f"ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4"
+        ) from None
 
 
 def resolve_clip(proto: Protocol, clip: Clip, where: str) -> Path:
     if clip.generated:
-        from elicit.democlips import ensure_clip
+        from mestudio.elicit.democlips import ensure_clip
+
         return ensure_clip(clip.generated, clip.duration_s, clip.id, clip.title)
     if not clip.file:
-        raise ClipFileNotFoundError(f"{where}: clip {clip.id!r} ({clip.title}) has no file: set "
-                                    f"`file` to the film's path (relative to {proto.source_path.name})")
+        raise ClipFileNotFoundError(
+            f"{where}: clip {clip.id!r} ({clip.title}) has no file: set "
+            f"`file` to the film's path (relative to {proto.source_path.name})"
+        )
     p = proto.clip_path(clip)
     if not p.is_file():
-        raise ClipFileNotFoundError(f"{where}: clip {clip.id!r}: no such file {p} "
-                                    f"(copy the film there or fix `file`)")
+        raise ClipFileNotFoundError(f"{where}: clip {clip.id!r}: no such file {p} (copy the film there or fix `file`)")
     return p
 
 
@@ -78,13 +83,16 @@ def check_protocol(proto: Protocol, *, sound: bool = True) -> Preflight:
             continue
         out.paths[clip.id], out.durations[clip.id] = p, d
         if d and abs(d - clip.duration_s) > max(1.0, 0.05 * clip.duration_s):
-            out.warnings.append(f"{where}: {p.name} lasts {d:.1f} s, the protocol expects {clip.duration_s:g} s "
-                                f"(check it is the right cut, or fix `duration_s`)")
+            out.warnings.append(
+                f"{where}: {p.name} lasts {d:.1f} s, the protocol expects {clip.duration_s:g} s "
+                f"(check it is the right cut, or fix `duration_s`)"
+            )
     if problems:
         more = len(problems) - 1
         first = problems[0]
-        msg = str(first) + (f" (and {more} more problem{'s' * (more > 1)}; `mestudio elicit --check` lists all)"
-                            if more else "")
+        msg = str(first) + (
+            f" (and {more} more problem{'s' * (more > 1)}; `mestudio elicit --check` lists all)" if more else ""
+        )
         err = type(first)(msg)
         err.all_problems = [str(p) for p in problems]  # type: ignore[attr-defined]
         raise err

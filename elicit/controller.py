@@ -4,6 +4,7 @@ The participant window (elicit/window.py) is its view; the app calls ``tick()`` 
 thread and shows what it is told.  Every marker is stamped with the host monotonic time at which
 the screen that goes with it was handed to the display (``view`` methods return that time).
 """
+
 from __future__ import annotations
 
 import queue
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
-from elicit.markers import CHIRP, MARKERS, STATE, MarkerSink
-from elicit.player import ClipPlayer
-from elicit.protocol import Clip, Protocol, Question
+from mestudio.elicit.markers import CHIRP, MARKERS, STATE, MarkerSink
+from mestudio.elicit.player import ClipPlayer
+from mestudio.elicit.protocol import Clip, Protocol, Question
 
 VERBS = ("start", "pause", "resume", "skip", "abort")
 
@@ -51,9 +52,18 @@ def plan_steps(proto: Protocol, participant: str) -> list[Step]:
 
 
 class Controller:
-    def __init__(self, proto: Protocol, participant: str, view: View, sink: MarkerSink,
-                 paths: dict[str, Path], sound=None, *, autostart: bool = False,
-                 hold_end_s: float | None = 3.0) -> None:
+    def __init__(
+        self,
+        proto: Protocol,
+        participant: str,
+        view: View,
+        sink: MarkerSink,
+        paths: dict[str, Path],
+        sound=None,
+        *,
+        autostart: bool = False,
+        hold_end_s: float | None = 3.0,
+    ) -> None:
         self.proto, self.participant, self.view, self.sink = proto, participant, view, sink
         self.paths, self.sound = paths, sound
         self.steps = plan_steps(proto, participant)
@@ -91,13 +101,20 @@ class Controller:
 
     def publish_state(self) -> None:
         step = self.steps[self.index] if 0 <= self.index < len(self.steps) else None
-        body = {"state": self.state, "paused": self.paused, "step": self.index, "steps": len(self.steps),
-                "participant": self.participant, "protocol": self.proto.protocol.name}
+        body = {
+            "state": self.state,
+            "paused": self.paused,
+            "step": self.index,
+            "steps": len(self.steps),
+            "participant": self.participant,
+            "protocol": self.proto.protocol.name,
+        }
         if step is not None and step.clip is not None:
             body.update(clip=step.clip.id, title=step.clip.title, trial=step.trial)
         if self.player is not None:
-            body.update(position_s=round(self.player.position_s, 3), dropped=self.player.dropped,
-                        clock=self.player.clock_source)
+            body.update(
+                position_s=round(self.player.position_s, 3), dropped=self.player.dropped, clock=self.player.clock_source
+            )
         if self.state == "break":
             body["break_left_s"] = round(self._break_left(), 1)
         self.sink.emit(STATE, body)
@@ -183,9 +200,15 @@ class Controller:
         self.publish_state()
 
     def _start(self, source: str) -> None:
-        self.mark("session_start", source=source, participant=self.participant, protocol=self.proto.protocol.name,
-                  order=[c.id for c in self.proto.ordered_clips(self.participant)],
-                  trial=self.proto.trial.id if self.proto.trial else None, order_rule=self.proto.protocol.order)
+        self.mark(
+            "session_start",
+            source=source,
+            participant=self.participant,
+            protocol=self.proto.protocol.name,
+            order=[c.id for c in self.proto.ordered_clips(self.participant)],
+            trial=self.proto.trial.id if self.proto.trial else None,
+            order_rule=self.proto.protocol.order,
+        )
         self._next_step()
 
     def _next_step(self) -> None:
@@ -212,8 +235,9 @@ class Controller:
     def _begin_clip(self, step: Step) -> None:
         self.state = "clip"
         self._onset_ns = 0
-        self.player = ClipPlayer(self.paths[step.clip.id], self.sound, fit=self.view.video_size(),
-                                 volume=self.proto.audio.volume)
+        self.player = ClipPlayer(
+            self.paths[step.clip.id], self.sound, fit=self.view.video_size(), volume=self.proto.audio.volume
+        )
         self.player.start()
         if self.paused:
             self.player.pause()
@@ -237,18 +261,33 @@ class Controller:
         step = self.steps[self.index]
         self._onset_ns = t_ns
         c = step.clip
-        body = dict(clip=c.id, title=c.title, trial=step.trial, emotions=c.emotions,
-                    file=str(self.paths[c.id]), index=self.index, frame_pts=pts,
-                    clock=self.player.clock_source, due_ns=scheduled_ns,
-                    photodiode=self.proto.display.photodiode)
+        body = dict(
+            clip=c.id,
+            title=c.title,
+            trial=step.trial,
+            emotions=c.emotions,
+            file=str(self.paths[c.id]),
+            index=self.index,
+            frame_pts=pts,
+            clock=self.player.clock_source,
+            due_ns=scheduled_ns,
+            photodiode=self.proto.display.photodiode,
+        )
         self.mark("clip_onset", t_ns, **body)
         self.sink.emit(CHIRP, {"reason": "clip_onset", "clip": c.id, "onset_host_ns": t_ns}, t_ns)
         self.clip_log.append({"clip": c.id, "onset_ns": t_ns, "due_ns": scheduled_ns})
 
     def _end_clip(self, t_ns: int, reason: str, error: str = "") -> None:
         step, p = self.steps[self.index], self.player
-        body = dict(clip=step.clip.id, trial=step.trial, reason=reason, played_s=round(p.position_s + p.frame_s, 3),
-                    frames_shown=p.shown, frames_dropped=p.dropped, clock=p.clock_source)
+        body = dict(
+            clip=step.clip.id,
+            trial=step.trial,
+            reason=reason,
+            played_s=round(p.position_s + p.frame_s, 3),
+            frames_shown=p.shown,
+            frames_dropped=p.dropped,
+            clock=p.clock_source,
+        )
         if error:
             body["error"] = error
         self.mark("clip_offset", t_ns, **body)
@@ -276,14 +315,26 @@ class Controller:
             t = self.view.show_survey(step.clip.title, self.proto.survey)
         else:
             t = self.view.show_text("Please relax.")
-        self.mark("break_start", t, clip=step.clip.id, trial=step.trial, length_s=self.proto.protocol.break_s,
-                  survey=[q.id for q in self.proto.survey])
+        self.mark(
+            "break_start",
+            t,
+            clip=step.clip.id,
+            trial=step.trial,
+            length_s=self.proto.protocol.break_s,
+            survey=[q.id for q in self.proto.survey],
+        )
 
     def _record_survey(self, submitted: bool) -> None:
         step = self.steps[self.index]
         self._submitted = True
-        self.mark("survey_answer", clip=step.clip.id, trial=step.trial, submitted=submitted,
-                  answers=self.view.survey_answers(), response_s=round(time.monotonic() - self._step_t0, 3))
+        self.mark(
+            "survey_answer",
+            clip=step.clip.id,
+            trial=step.trial,
+            submitted=submitted,
+            answers=self.view.survey_answers(),
+            response_s=round(time.monotonic() - self._step_t0, 3),
+        )
 
     def _end_step(self, reason: str = "end", error: str = "") -> None:
         step = self.steps[self.index]

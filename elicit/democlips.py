@@ -5,6 +5,7 @@ With ``marks=True`` (the drift benchmark) every whole second has a white patch i
 corner on its first frame and a 1 kHz beep starting on the same instant, so audio/video drift
 can be measured from the decoded file and from what the player presents.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,9 @@ def cache_dir() -> Path:
     return Path(base) / "clips"
 
 
-def cached_path(style: str, duration_s: float, clip_id: str, marks: bool = False,
-                size: tuple[int, int] = SIZE, fps: int = FPS) -> Path:
+def cached_path(
+    style: str, duration_s: float, clip_id: str, marks: bool = False, size: tuple[int, int] = SIZE, fps: int = FPS
+) -> Path:
     key = f"{style}-{duration_s:g}-{marks}-{size}-{fps}-v{VERSION}"
     return cache_dir() / f"{clip_id}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.mp4"
 
@@ -49,7 +51,7 @@ def picture(style: str, i: int, size: tuple[int, int] = SIZE, fps: int = FPS) ->
         ball = (d < 30).astype(np.float32)
         rgb = np.stack([0.15 + 0.85 * ball, 0.2 + 0.6 * ball * (y / h), 0.45 * (1 - ball) + 0.1], -1)
     elif style == "checker":
-        c = ((np.floor((x + 40 * t) / 32) + np.floor((y + 25 * t) / 32)) % 2)
+        c = (np.floor((x + 40 * t) / 32) + np.floor((y + 25 * t) / 32)) % 2
         rgb = np.stack([0.2 + 0.6 * c, 0.5 + 0.3 * c, 0.8 - 0.5 * c], -1)
     else:  # rings
         d = np.hypot(x - w / 2, y - h / 2)
@@ -71,8 +73,17 @@ def sound(style: str, start: int, n: int, marks: bool) -> np.ndarray:
     return s.astype(np.float32)
 
 
-def write_clip(path: Path, style: str, duration_s: float, *, marks: bool = False, title: str = "",
-               size: tuple[int, int] = SIZE, fps: int = FPS, sound_late_s: float = 0.0) -> Path:
+def write_clip(
+    path: Path,
+    style: str,
+    duration_s: float,
+    *,
+    marks: bool = False,
+    title: str = "",
+    size: tuple[int, int] = SIZE,
+    fps: int = FPS,
+    sound_late_s: float = 0.0,
+) -> Path:
     """Encode a clip (MPEG-4 video + AAC sound in MP4) atomically at ``path``.
 
     ``sound_late_s`` delays the soundtrack against the picture (to check drift measurements)."""
@@ -94,8 +105,9 @@ def write_clip(path: Path, style: str, duration_s: float, *, marks: bool = False
             for i in range(n_frames):
                 img = picture(style, i, size, fps)
                 if title:
-                    cv2.putText(img, title, (12, size[1] - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                                (255, 255, 255), 1, cv2.LINE_AA)
+                    cv2.putText(
+                        img, title, (12, size[1] - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA
+                    )
                 if marks and i % fps == 0:
                     img[:MARK_PX, :MARK_PX] = 255
                 elif marks:

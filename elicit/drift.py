@@ -4,14 +4,15 @@ The sound is decoded and resampled exactly as the player does (s16 stereo, 48 kH
 by counting samples from the first audio frame, as the player's audio clock does; the picture is
 timed by frame pts.  Each whole second has a beep and a flash: their difference is the drift.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from elicit.audio_out import RATE
-from elicit.democlips import BEEP_S, MARK_PX
+from mestudio.elicit.audio_out import RATE
+from mestudio.elicit.democlips import BEEP_S, MARK_PX
 
 
 def beep_onsets(mono: np.ndarray, rate: int = RATE) -> np.ndarray:
@@ -32,7 +33,7 @@ def measure_file(path: str | Path) -> dict:
     flashes: list[float] = []
     with av.open(str(path)) as c:
         for f in c.decode(c.streams.video[0]):
-            patch = f.to_ndarray(format="rgb24")[:MARK_PX // 2, :MARK_PX // 2]
+            patch = f.to_ndarray(format="rgb24")[: MARK_PX // 2, : MARK_PX // 2]
             if patch.mean() > 200:
                 flashes.append(float(f.time))
     chunks, t0 = [], None

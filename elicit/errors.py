@@ -1,7 +1,8 @@
 """Errors of the elicitation stage; each also inherits the built-in it resembles."""
+
 from __future__ import annotations
 
-from config.errors import ConfigError
+from mestudio.config.errors import ConfigError
 
 
 class ElicitError(RuntimeError):

@@ -7,6 +7,7 @@ Both write the same record: each marker is an EVENT with ``host_time_ns`` from w
 * ``state/elicit``          what the controller is doing now (for the monitor)
 * ``sync/request-chirp``    at every clip onset: asks the sync master for an audible pattern
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from stream import wire
+from mestudio.stream import wire
 
 MARKERS = "markers/elicit"
 STATE = "state/elicit"
@@ -40,8 +41,9 @@ class WireSink:
 
     def emit(self, topic: str, body: dict, host_time_ns: int | None = None) -> None:
         with self._lock:
-            parts = wire.json_parts(wire.Kind.EVENT, self.stream_id, self.seq, body, topic=topic,
-                                    host_time_ns=host_time_ns)
+            parts = wire.json_parts(
+                wire.Kind.EVENT, self.stream_id, self.seq, body, topic=topic, host_time_ns=host_time_ns
+            )
             self.seq += 1
             if not self.publisher.send(parts):
                 self.dropped += 1
@@ -64,9 +66,15 @@ class JsonlSink:
         self._lock = threading.Lock()
 
     def emit(self, topic: str, body: dict, host_time_ns: int | None = None) -> None:
-        rec = {"topic": topic, "kind": "event", "stream_id": self.stream_id, "seq": self.seq,
-               "host_time_ns": wire.now_ns() if host_time_ns is None else host_time_ns,
-               "device_time_ns": None, "body": body}
+        rec = {
+            "topic": topic,
+            "kind": "event",
+            "stream_id": self.stream_id,
+            "seq": self.seq,
+            "host_time_ns": wire.now_ns() if host_time_ns is None else host_time_ns,
+            "device_time_ns": None,
+            "body": body,
+        }
         with self._lock:
             if self._f is None:
                 self._f = open(self.path, "a", encoding="utf-8")
@@ -87,8 +95,9 @@ class ListSink:
         self.records: list[dict] = []
 
     def emit(self, topic: str, body: dict, host_time_ns: int | None = None) -> None:
-        self.records.append({"topic": topic, "host_time_ns": wire.now_ns() if host_time_ns is None else host_time_ns,
-                             "body": body})
+        self.records.append(
+            {"topic": topic, "host_time_ns": wire.now_ns() if host_time_ns is None else host_time_ns, "body": body}
+        )
 
     def close(self) -> None:
         pass

@@ -4,21 +4,22 @@ Markers go through the node's publisher (recorded losslessly; also on its PUB fo
 operator commands arrive as `command/<verb>` on the supervisor's broadcast.  Everything that can
 fail (protocol typo, missing clip, codec, required sound) fails before the first screen.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import zmq
 
-from config.loader import validate
-from elicit.checks import check_protocol
-from elicit.errors import ProtocolError
-from elicit.markers import WireSink
-from elicit.protocol import load_protocol
-from elicit.settings import ElicitSettings
-from stream import wire
-from stream.errors import WireFormatError
-from stream.node import NodeContext
+from mestudio.config.loader import validate
+from mestudio.elicit.checks import check_protocol
+from mestudio.elicit.errors import ProtocolError
+from mestudio.elicit.markers import WireSink
+from mestudio.elicit.protocol import load_protocol
+from mestudio.elicit.settings import ElicitSettings
+from mestudio.stream import wire
+from mestudio.stream.errors import WireFormatError
+from mestudio.stream.node import NodeContext
 
 
 class CommandListener:
@@ -75,20 +76,36 @@ def run(ctx: NodeContext) -> int:
     listener = CommandListener(ctx.zmq, ctx.endpoints.broadcast)
     participant = settings.participant or ctx.config.session.participant
     ctx.heartbeat({"ready": True, "protocol": proto.protocol.name, "warnings": pre.warnings})
-    from elicit.app import run_protocol
+    from mestudio.elicit.app import run_protocol
 
     shots = Path(settings.screenshots) if settings.screenshots else None
 
     def ended(ctrl) -> None:
         ctx.heartbeat({"state": ctrl.state, "completed": ctrl.completed})
         if settings.end_session and not ctx.stop.is_set():
-            send_command(ctx.zmq, ctx.endpoints.commands, "stop-session", ctx.name,
-                         {"reason": f"protocol {proto.protocol.name} {ctrl.state}"})
+            send_command(
+                ctx.zmq,
+                ctx.endpoints.commands,
+                "stop-session",
+                ctx.name,
+                {"reason": f"protocol {proto.protocol.name} {ctrl.state}"},
+            )
+
     try:
-        result = run_protocol(proto, participant, sink, pre, headless=settings.headless,
-                              autostart=settings.autostart, hold_end_s=None, screenshot_dir=shots,
-                              simulate_participant=settings.simulate_participant,
-                              poll_commands=listener.poll, stop=ctx.stop, on_end=ended)
+        result = run_protocol(
+            proto,
+            participant,
+            sink,
+            pre,
+            headless=settings.headless,
+            autostart=settings.autostart,
+            hold_end_s=None,
+            screenshot_dir=shots,
+            simulate_participant=settings.simulate_participant,
+            poll_commands=listener.poll,
+            stop=ctx.stop,
+            on_end=ended,
+        )
         ctx.heartbeat({"state": result.state, "completed": result.completed, "markers_dropped": sink.dropped})
         ctx.log.info("elicit: protocol %s %s", proto.protocol.name, "completed" if result.completed else result.state)
 

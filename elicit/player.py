@@ -5,6 +5,7 @@ fill a small video queue and an audio buffer.  ``due_frame()`` hands the display
 whose time has come on the player clock (audio clock when there is sound; host clock otherwise)
 and counts the frames it had to skip.  The display calls it from its own thread (the Qt thread).
 """
+
 from __future__ import annotations
 
 import collections
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from elicit.audio_out import CHANNELS, RATE, OutputStream, SoundSystem
-from elicit.errors import ClipCodecError
+from mestudio.elicit.audio_out import CHANNELS, RATE, OutputStream, SoundSystem
+from mestudio.elicit.errors import ClipCodecError
 
 _END = object()
 
@@ -56,7 +57,7 @@ class _AudioBuffer:
         with self._lock:
             while n > 0 and self._chunks:
                 c = self._chunks[0]
-                part = c[self._offset:self._offset + n]
+                part = c[self._offset : self._offset + n]
                 out += part
                 n -= len(part)
                 self._offset += len(part)
@@ -68,8 +69,15 @@ class _AudioBuffer:
 
 
 class ClipPlayer:
-    def __init__(self, path: str | Path, sound: SoundSystem | None = None, fit: tuple[int, int] | None = None,
-                 volume: float = 1.0, prefetch_frames: int = 30, audio_ahead_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        sound: SoundSystem | None = None,
+        fit: tuple[int, int] | None = None,
+        volume: float = 1.0,
+        prefetch_frames: int = 30,
+        audio_ahead_s: float = 2.0,
+    ) -> None:
         import av
 
         self.path = Path(path)
@@ -130,6 +138,7 @@ class ClipPlayer:
 
     def _decode_video(self) -> None:
         import av
+
         w, h = self.out_size
         try:
             with av.open(str(self.path)) as c:
@@ -147,6 +156,7 @@ class ClipPlayer:
 
     def _decode_audio(self) -> None:
         import av
+
         gain = self.volume
         try:
             with av.open(str(self.path)) as c:
@@ -184,8 +194,7 @@ class ClipPlayer:
             self._cap = taken / RATE
             self._running = True
         self._content += taken
-        if taken < n and not self._paused and self._decoder_audio_finished \
-                and self._audio.size == 0:
+        if taken < n and not self._paused and self._decoder_audio_finished and self._audio.size == 0:
             self._audio_done.set()  # the sound is over: the host clock carries the rest of the picture
             with self._lock:
                 self._cap = float("inf")
@@ -198,8 +207,7 @@ class ClipPlayer:
         while self._frames.empty() and time.monotonic() < end and not self.errors:
             time.sleep(0.002)
         if self.has_audio:
-            while self._audio.size < 8192 and not self._decoder_audio_finished \
-                    and time.monotonic() < end:
+            while self._audio.size < 8192 and not self._decoder_audio_finished and time.monotonic() < end:
                 time.sleep(0.002)
             self._stream = self._sound.open(self._pull)
             self._stream.start()

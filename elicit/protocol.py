@@ -4,6 +4,7 @@ Unknown keys are errors, reported on one line naming the file and the key
 (config.loader.validate).  Clip paths are relative to the protocol file.  A clip either names a
 `file` (the lab's films) or a `generated` demo style (made by elicit/democlips.py at run time).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.errors import ConfigError
-from config.loader import read_toml, validate
-from elicit.errors import ProtocolError
+from mestudio.config.errors import ConfigError
+from mestudio.config.loader import read_toml, validate
+from mestudio.elicit.errors import ProtocolError
 
 ID_RE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 GENERATED_STYLES = ("waves", "ball", "checker", "rings")
@@ -36,7 +37,7 @@ class Clip(_Strict):
     emotions: list[str] = []  # target emotions
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Clip":
+    def _one_source(self) -> Clip:
         if self.file and self.generated:
             raise ValueError("a clip has either `file` or `generated`, not both")
         if not self.id:
@@ -55,7 +56,7 @@ class Question(_Strict):
     max_label: str = ""
 
     @model_validator(mode="after")
-    def _fits_kind(self) -> "Question":
+    def _fits_kind(self) -> Question:
         if self.kind in ("choice", "multi") and len(self.options) < 2:
             raise ValueError(f"question {self.id!r}: a {self.kind} question needs at least two `options`")
         if self.kind == "scale" and not self.min < self.max <= self.min + 20:
@@ -103,7 +104,7 @@ class Protocol(_Strict):
     source_path: Path = Path(".")  # set by load_protocol; not a key of the file
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Protocol":
+    def _unique_ids(self) -> Protocol:
         seen: set[str] = set()
         for c in self.all_clips():
             if c.id in seen:
@@ -120,7 +121,8 @@ class Protocol(_Strict):
     def clip_path(self, clip: Clip) -> Path:
         """Where the clip's file is (a generated clip: in the cache, see democlips)."""
         if clip.generated:
-            from elicit.democlips import cached_path
+            from mestudio.elicit.democlips import cached_path
+
             return cached_path(clip.generated, clip.duration_s, clip.id)
         p = Path(clip.file).expanduser()
         return p if p.is_absolute() else self.source_path.parent / p
@@ -136,6 +138,7 @@ class Protocol(_Strict):
             rows = williams_square(n)
             return [self.clips[i] for i in rows[k % len(rows)]]
         import random
+
         idx = list(range(n))
         random.Random(f"{self.protocol.name}:{participant}").shuffle(idx)
         return [self.clips[i] for i in idx]
@@ -177,7 +180,8 @@ def resolve_protocol_path(path: str | Path) -> Path:
     """The file as given or, when it is not there, a protocol shipped in config/ by that name."""
     p = Path(path)
     if not p.exists() and len(p.parts) == 1:
-        from config.loader import bundled_config
+        from mestudio.config.loader import bundled_config
+
         try:
             return bundled_config(p.name)
         except ConfigError:

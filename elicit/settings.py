@@ -1,4 +1,5 @@
 """The `[elicit]` section of a session file, validated by the elicit stage itself."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -5,20 +5,33 @@ after the frame was painted and flushed to the window system: the time a marker 
 Operator shortcuts (Ctrl+Shift+S start, P pause/resume, N skip, Q abort) reach the controller;
 the participant only answers the survey.
 """
+
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QRadioButton, QSizePolicy, QStackedLayout, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
 
-from elicit.protocol import Display, Question
-from stream import wire
+from mestudio.elicit.protocol import Display, Question
+from mestudio.stream import wire
 
 SHORTCUTS = {"Ctrl+Shift+S": "start", "Ctrl+Shift+P": "pause-toggle", "Ctrl+Shift+N": "skip", "Ctrl+Shift+Q": "abort"}
 
@@ -132,8 +145,13 @@ class SurveyForm(QWidget):
 
 
 class ParticipantWindow(QWidget):
-    def __init__(self, display: Display, on_submit: Callable[[], None], on_command: Callable[[str], None],
-                 screenshot_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        display: Display,
+        on_submit: Callable[[], None],
+        on_command: Callable[[str], None],
+        screenshot_dir: Path | None = None,
+    ) -> None:
         super().__init__()
         self.display = display
         self.setWindowTitle("mestudio - participant")
@@ -144,7 +162,8 @@ class ParticipantWindow(QWidget):
             " QCheckBox::indicator, QRadioButton::indicator { width: 20px; height: 20px;"
             " border: 2px solid #b0b0b0; background: #202020; }"
             " QRadioButton::indicator { border-radius: 12px; }"
-            " QCheckBox::indicator:checked, QRadioButton::indicator:checked { background: #3fa7ff; }")
+            " QCheckBox::indicator:checked, QRadioButton::indicator:checked { background: #3fa7ff; }"
+        )
         self.stack = QStackedLayout(self)
         self.text_page = QWidget(self)
         tl = QVBoxLayout(self.text_page)
@@ -256,6 +275,7 @@ class SimulatedParticipant:
             else:
                 picks = [b for b in buttons if b.text() in wanted][:1] or [buttons[len(buttons) // 2]]
             for b in picks:  # on the indicator: a wide cell's centre may be empty space
-                QTest.mouseClick(b, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                                 QPoint(12, b.height() // 2))
+                QTest.mouseClick(
+                    b, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(12, b.height() // 2)
+                )
         QTest.mouseClick(form.submit, Qt.MouseButton.LeftButton)

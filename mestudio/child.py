@@ -3,6 +3,7 @@
 The supervisor starts it with stdout/stderr going to ``<session>/logs/<name>.log``.  Its exit code
 is the node's verdict; on an error its last line says what went wrong, for the supervisor to show.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from config.loader import load_session_config
+from mestudio.config.loader import load_session_config
 from mestudio.roles import role_main
-from stream.bus import Endpoints
-from stream.node import NodeContext
+from mestudio.stream.bus import Endpoints
+from mestudio.stream.node import NodeContext
 
 EXIT_ERROR = 1
 
@@ -22,13 +23,17 @@ EXIT_ERROR = 1
 def main(argv: list[str]) -> int:
     role, name, session = argv
     session_dir = Path(session)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     manifest = json.loads((session_dir / "manifest.json").read_text())
     config_path = manifest.get("config_path")
-    ctx = NodeContext(name=name, role=role, config=load_session_config(session_dir / "config.toml"),
-                      session_dir=session_dir, endpoints=Endpoints.load(session_dir),
-                      config_dir=Path(config_path).parent if config_path else session_dir)
+    ctx = NodeContext(
+        name=name,
+        role=role,
+        config=load_session_config(session_dir / "config.toml"),
+        session_dir=session_dir,
+        endpoints=Endpoints.load(session_dir),
+        config_dir=Path(config_path).parent if config_path else session_dir,
+    )
     ctx.start_reporting()
     try:
         code = int(role_main(role)(ctx) or 0)

@@ -3,6 +3,7 @@
 Each command module defines NAME, HELP, add_arguments(parser) and run(args) -> exit code.
 Commands of DESIGN.md that are not built yet say so instead of pretending.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,12 +16,18 @@ from mestudio import commands
 
 # the contract of DESIGN.md; a name without a module here is not built yet
 PLANNED = {
-    "demo": "run the embedded synthetic demo", "run": "run a session from a config file",
-    "verify": "check (and repair) a session folder", "replay": "republish a session on the wire",
-    "analyze": "run the analyzer over a recording", "monitor": "the experimenter's live window",
-    "elicit": "run a stimulus protocol", "train": "train the study's models",
-    "evaluate": "evaluate models with the study's protocol", "bench": "run a benchmark",
+    "demo": "run the embedded synthetic demo",
+    "run": "run a session from a config file",
+    "verify": "check (and repair) a session folder",
+    "replay": "republish a session on the wire",
+    "analyze": "run the analyzer over a recording",
+    "monitor": "the experimenter's live window",
+    "elicit": "run a stimulus protocol",
+    "train": "train the study's models",
+    "evaluate": "evaluate models with the study's protocol",
+    "bench": "run a benchmark",
     "export": "turn a session into files other tools read",
+    "sync": "the offline sync report and frame sets of a session",
 }
 
 
@@ -45,8 +52,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict, dict]:
     for name in sorted(set(PLANNED) | set(mods) | set(broken)):
         mod = mods.get(name)
         why = "cannot load" if name in broken else "not built yet"
-        p = sub.add_parser(name, help=mod.HELP if mod else f"{PLANNED.get(name, name)} ({why})",
-                           description=mod.HELP if mod else None)
+        p = sub.add_parser(
+            name, help=mod.HELP if mod else f"{PLANNED.get(name, name)} ({why})", description=mod.HELP if mod else None
+        )
         if mod:
             mod.add_arguments(p)
     return parser, mods, broken
@@ -60,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     mod = mods.get(args.command)
     if mod is None and args.command in broken:
-        print(f"mestudio {args.command}: cannot load ({broken[args.command]}); "
-              "reinstall with scripts/install.sh", file=sys.stderr)
+        print(
+            f"mestudio {args.command}: cannot load ({broken[args.command]}); reinstall with scripts/install.sh",
+            file=sys.stderr,
+        )
         return 2
     if mod is None:
         print(f"mestudio {args.command}: not built yet in mestudio {mestudio.__version__}", file=sys.stderr)

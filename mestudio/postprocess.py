@@ -3,12 +3,13 @@
 Each step is optional (its stage enabled in the config) and independent: one that fails says why
 and the others still run; the recording itself is never touched.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.schema import SessionConfig
+from mestudio.config.schema import SessionConfig
 
 
 @dataclass
@@ -20,24 +21,32 @@ class StepResult:
 
 
 def sync_step(session: Path) -> StepResult:
-    from sync.offline import build_report
+    from mestudio.sync.offline import build_report
+
     rep = build_report(session)
     fs = rep["framesets"]
     ch = rep.get("chirps") or {}
     jitter = max((s.get("jitter_ms") or 0 for s in rep["streams"].values()), default=0)
-    text = (f"{fs['sets']} frame sets on {fs['reference']} ({fs['complete']} complete across "
-            f"{len(fs['missing'])} streams); chirps found {len(ch.get('detected', []))} of "
-            f"{ch.get('requested', 0)} requested; largest arrival jitter removed {jitter} ms "
-            f"-> {session / 'sync' / 'report.json'}")
+    text = (
+        f"{fs['sets']} frame sets on {fs['reference']} ({fs['complete']} complete across "
+        f"{len(fs['missing'])} streams); chirps found {len(ch.get('detected', []))} of "
+        f"{ch.get('requested', 0)} requested; largest arrival jitter removed {jitter} ms "
+        f"-> {session / 'sync' / 'report.json'}"
+    )
     return StepResult("sync", True, text, rep)
 
 
 def analyzer_step(session: Path) -> StepResult:
     """How the spotted events compare with the synthetic face rig's script (when it has one)."""
     if not (session / "ground_truth").is_dir():
-        return StepResult("analyzer", True, "no ground truth in this session (not the synthetic face rig): "
-                          f"`mestudio analyze {session}` lists the events")
-    from analysis.evaluation.compare import compare_with_script
+        return StepResult(
+            "analyzer",
+            True,
+            "no ground truth in this session (not the synthetic face rig): "
+            f"`mestudio analyze {session}` lists the events",
+        )
+    from mestudio.analysis.evaluation.compare import compare_with_script
+
     res = compare_with_script(session)
     return StepResult("analyzer", True, res["summary"], res)
 

@@ -4,12 +4,13 @@ Each stage validates its own section with its own model; doing it here, up front
 `[sync]`, a missing stimulus clip or an unknown analyzer method into a one-line error before the
 participant sits down, instead of a node failing in the middle of a recording.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from config.errors import ConfigError
-from config.schema import SessionConfig
+from mestudio.config.errors import ConfigError
+from mestudio.config.schema import SessionConfig
 
 
 def _resolve(config_path: Path, value: str) -> Path:
@@ -21,18 +22,22 @@ def check_stages(cfg: SessionConfig, config_path: Path) -> None:
     """Raise ConfigError (one line naming file and key) for the first stage section that cannot work."""
     src = str(config_path)
     if cfg.sync:
-        from sync.settings import load_sync_settings
+        from mestudio.sync.settings import load_sync_settings
+
         load_sync_settings(cfg.sync, src)
     if cfg.analyzer:
-        from analysis.settings import load_settings
+        from mestudio.analysis.settings import load_settings
+
         load_settings(cfg.analyzer, f"{src}: [analyzer]")
     if cfg.elicit:
-        from config.loader import validate
-        from elicit.settings import ElicitSettings
+        from mestudio.config.loader import validate
+        from mestudio.elicit.settings import ElicitSettings
+
         settings = validate(ElicitSettings, cfg.elicit, f"{src}: [elicit]")
         if settings.enabled:
-            from elicit.checks import check_protocol
-            from elicit.protocol import load_protocol
+            from mestudio.elicit.checks import check_protocol
+            from mestudio.elicit.protocol import load_protocol
+
             if not settings.protocol:
                 raise ConfigError(f"{src}: [elicit] protocol: empty; name a protocol file (e.g. demo-protocol.toml)")
             path = _resolve(config_path, settings.protocol)

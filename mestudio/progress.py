@@ -1,4 +1,5 @@
 """Live terminal progress of a session: frames/s and drops per stream, recorder MB/s, free disk."""
+
 from __future__ import annotations
 
 import sys

@@ -3,17 +3,18 @@
 A role's module is imported only in its own process, so a stage that is not installed (or not
 built yet) fails that node alone, with its reason in the node's log.
 """
+
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 ROLES: dict[str, str] = {
-    "recorder": "stream.recorder:run",
-    "device": "capture.node:run",
-    "sync": "sync.node:run",
-    "analyzer": "analysis.node:run",
-    "elicit": "elicit.node:run",
+    "recorder": "mestudio.stream.recorder:run",
+    "device": "mestudio.capture.node:run",
+    "sync": "mestudio.sync.node:run",
+    "analyzer": "mestudio.analysis.node:run",
+    "elicit": "mestudio.elicit.node:run",
 }
 
 # the config section that switches each optional role on: [analyzer] enabled = true ...

@@ -5,6 +5,7 @@ listens, start the other nodes, watch heartbeats and exits, then stop producers 
 recorder last so that it drains everything they sent.  A child that dies is reported at once with
 its exit reason, and the session stops: a recording with a device missing is not what was asked.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,21 +16,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import zmq
 
 import mestudio
-from config.schema import SessionConfig
+from mestudio.config.schema import SessionConfig
 from mestudio.roles import OPTIONAL_ROLES, is_available
-from stream import wire
-from stream.bus import Endpoints, Publisher
-from stream.errors import SessionError, WireFormatError
-from stream.live import announce, withdraw
-from stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints, Publisher
+from mestudio.stream.errors import SessionError, WireFormatError
+from mestudio.stream.live import announce, withdraw
+from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
+from mestudio.stream.spawn import module_command
 
 SUPERVISOR = "supervisor"
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
@@ -64,11 +66,12 @@ class SessionResult:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
-def create_session(cfg: SessionConfig, config_text: str, out: Path | None = None,
-                   config_path: Path | None = None) -> Path:
+def create_session(
+    cfg: SessionConfig, config_text: str, out: Path | None = None, config_path: Path | None = None
+) -> Path:
     """Make the session folder with its manifest and config snapshot; clear error if unwritable."""
     base = Path(out) if out is not None else cfg.session.output
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -87,19 +90,33 @@ def create_session(cfg: SessionConfig, config_text: str, out: Path | None = None
         (root / "logs").mkdir()
         (root / "config.toml").write_text(config_text, encoding="utf-8")
     except OSError as e:
-        raise SessionError(f"cannot create a session in {base}: {e.strerror or e} "
-                           "(choose a writable folder with --out or [session] output)") from None
-    write_json_atomic(root / "manifest.json", {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "wire_version": wire.VERSION,
-        "software": f"mestudio {mestudio.__version__}", "session": cfg.session.name,
-        "participant": cfg.session.participant, "consent": cfg.session.consent, "notes": cfg.session.notes,
-        "host": socket.gethostname(), "created": _now_iso(), "status": "recording",
-        "supervisor_pid": os.getpid(),
-        # relative paths in the config (a protocol, clips, a checkpoint) are relative to this file
-        "config_path": str(Path(config_path).resolve()) if config_path else None, "t0_host_ns": wire.now_ns(), "t0_wall_ns": time.time_ns(),
-        "devices": [d.model_dump(mode="json") for d in cfg.enabled_devices],
-        "config": cfg.model_dump(mode="json"),
-    })
+        raise SessionError(
+            f"cannot create a session in {base}: {e.strerror or e} "
+            "(choose a writable folder with --out or [session] output)"
+        ) from None
+    write_json_atomic(
+        root / "manifest.json",
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "wire_version": wire.VERSION,
+            "software": f"mestudio {mestudio.__version__}",
+            "session": cfg.session.name,
+            "participant": cfg.session.participant,
+            "consent": cfg.session.consent,
+            "notes": cfg.session.notes,
+            "host": socket.gethostname(),
+            "created": _now_iso(),
+            "status": "recording",
+            "supervisor_pid": os.getpid(),
+            # relative paths in the config (a protocol, clips, a checkpoint) are relative to this file
+            "config_path": str(Path(config_path).resolve()) if config_path else None,
+            "t0_host_ns": wire.now_ns(),
+            "t0_wall_ns": time.time_ns(),
+            "devices": [d.model_dump(mode="json") for d in cfg.enabled_devices],
+            "config": cfg.model_dump(mode="json"),
+        },
+    )
     return root
 
 
@@ -110,8 +127,10 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
         section = getattr(cfg, role)
         if section.get("enabled", False):
             if not is_available(role):
-                raise SupervisorError(f"[{role}] is enabled in the config, but this mestudio has no {role} "
-                                      f"stage built; set [{role}] enabled = false")
+                raise SupervisorError(
+                    f"[{role}] is enabled in the config, but this mestudio has no {role} "
+                    f"stage built; set [{role}] enabled = false"
+                )
             nodes.append((role, role))
     nodes += [("device", d.name) for d in cfg.enabled_devices]
     return nodes
@@ -138,15 +157,17 @@ def last_error_line(log_path: Path) -> str:
 
 
 class Supervisor:
-    def __init__(self, cfg: SessionConfig, session_dir: Path,
-                 on_progress: Callable[["Supervisor"], None] | None = None) -> None:
+    def __init__(
+        self, cfg: SessionConfig, session_dir: Path, on_progress: Callable[[Supervisor], None] | None = None
+    ) -> None:
         self.cfg = cfg
         self.root = session_dir
         self.on_progress = on_progress
         self.nodes = plan_nodes(cfg)
         producers = [n for r, n in self.nodes if r != "recorder"] + [SUPERVISOR]
-        self.endpoints = Endpoints.plan(cfg.transport.scheme, cfg.transport.host, cfg.transport.base_port,
-                                        producers, key=str(session_dir.resolve()))
+        self.endpoints = Endpoints.plan(
+            cfg.transport.scheme, cfg.transport.host, cfg.transport.base_port, producers, key=str(session_dir.resolve())
+        )
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
         self.problems: list[str] = []
@@ -172,8 +193,12 @@ class Supervisor:
         log_path = self.root / "logs" / f"{name}.log"
         child = Child(name, role, log_path)
         with open(log_path, "ab") as log:
-            child.proc = subprocess.Popen([sys.executable, "-m", "mestudio.child", role, name, str(self.root)],
-                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            child.proc = subprocess.Popen(
+                module_command("mestudio.child", role, name, str(self.root)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         child.last_beat = time.monotonic()
         self.children[name] = child
         return child
@@ -190,12 +215,15 @@ class Supervisor:
         for role, name in self.nodes:
             child = self._spawn(role, name)
             if role == "recorder" and not self._wait_ready(child, timeout_s=20):
-                raise SupervisorError(f"recorder did not start: {child.exit_reason or 'no heartbeat in 20 s'}"
-                                      f" (see {child.log_path})")
+                raise SupervisorError(
+                    f"recorder did not start: {child.exit_reason or 'no heartbeat in 20 s'} (see {child.log_path})"
+                )
         for c in self.children.values():
             if c.role == "device" and not self._wait_ready(c, timeout_s=30):
-                raise SupervisorError(f"{c.name} (device) did not start: {c.exit_reason or 'not ready in 30 s'}"
-                                      f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}")
+                raise SupervisorError(
+                    f"{c.name} (device) did not start: {c.exit_reason or 'not ready in 30 s'}"
+                    f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}"
+                )
         self.started = time.monotonic()
         self.marker("session/start", {"nodes": [n for _, n in self.nodes]})
 
@@ -231,12 +259,16 @@ class Supervisor:
                 child.exit_reason = describe_exit(code)
                 if code != 0 or not child.stopping:
                     detail = last_error_line(child.log_path) if code != 0 else "before it was asked to stop"
-                    self.problem(f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""),
-                                 fatal=self._fatal(child))
+                    self.problem(
+                        f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""),
+                        fatal=self._fatal(child),
+                    )
             elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
-                self.problem(f"{child.name} ({child.role}) sent no heartbeat for "
-                             f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
-                             fatal=self._fatal(child))
+                self.problem(
+                    f"{child.name} ({child.role}) sent no heartbeat for "
+                    f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
+                    fatal=self._fatal(child),
+                )
                 child.last_beat = now
 
     def _take_commands(self) -> None:
@@ -251,8 +283,14 @@ class Supervisor:
                 print(f"mestudio: ignored a malformed operator command ({e})", file=sys.stderr)
                 continue
             self.commands_seen += 1
-            self.marker(msg.topic, {"command": msg.topic.removeprefix("command/"), "from": msg.header.stream_id,
-                                    **(msg.data if isinstance(msg.data, dict) else {})})
+            self.marker(
+                msg.topic,
+                {
+                    "command": msg.topic.removeprefix("command/"),
+                    "from": msg.header.stream_id,
+                    **(msg.data if isinstance(msg.data, dict) else {}),
+                },
+            )
             wire.send(self._broadcast, [p.buffer if isinstance(p, zmq.Frame) else p for p in parts], zmq.NOBLOCK)
             if msg.topic == "command/stop-session":
                 self.stop_requested.set()
@@ -264,8 +302,11 @@ class Supervisor:
     def problem(self, text: str, fatal: bool = True) -> None:
         """Report at once (terminal and the session's timeline); stop the session if fatal."""
         self.problems.append(text)
-        print(f"mestudio: {text}" + ("" if fatal or not self.started else " (recording goes on)"),
-              file=sys.stderr, flush=True)
+        print(
+            f"mestudio: {text}" + ("" if fatal or not self.started else " (recording goes on)"),
+            file=sys.stderr,
+            flush=True,
+        )
         self.marker("session/problem", {"problem": text, "fatal": fatal})
         if fatal:
             self.stop_requested.set()
@@ -313,14 +354,22 @@ class Supervisor:
 
     def finish(self) -> SessionResult:
         """Write the final manifest (status, problems, each node's exit) and close sockets."""
-        children = {c.name: {"role": c.role, "exit": c.exit_reason or "not started",
-                             "status": c.status} for c in self.children.values()}
+        children = {
+            c.name: {"role": c.role, "exit": c.exit_reason or "not started", "status": c.status}
+            for c in self.children.values()
+        }
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
         ok = not self.problems
-        manifest.update({"status": "complete" if ok else "failed", "problems": self.problems,
-                         "ended": _now_iso(), "duration_s": round(time.monotonic() - self.started, 3)
-                         if self.started else 0.0, "nodes": children})
+        manifest.update(
+            {
+                "status": "complete" if ok else "failed",
+                "problems": self.problems,
+                "ended": _now_iso(),
+                "duration_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
+                "nodes": children,
+            }
+        )
         try:
             write_json_atomic(mpath, manifest)
         except OSError as e:
@@ -330,11 +379,16 @@ class Supervisor:
         return SessionResult(self.root, not self.problems, self.problems, children)
 
 
-def run_session(cfg: SessionConfig, config_text: str, *, out: Path | None = None,
-                config_path: Path | None = None,
-                duration_s: float | None = None,
-                on_progress: Callable[[Supervisor], None] | None = None,
-                on_start: Callable[[Supervisor], None] | None = None) -> SessionResult:
+def run_session(
+    cfg: SessionConfig,
+    config_text: str,
+    *,
+    out: Path | None = None,
+    config_path: Path | None = None,
+    duration_s: float | None = None,
+    on_progress: Callable[[Supervisor], None] | None = None,
+    on_start: Callable[[Supervisor], None] | None = None,
+) -> SessionResult:
     """Run one session start to end; SIGINT/SIGTERM stop it cleanly."""
     root = create_session(cfg, config_text, out, config_path)
     sup = Supervisor(cfg, root, on_progress)

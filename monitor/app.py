@@ -5,6 +5,7 @@ repaint timer, take the screenshot and the statistics, close and delete the wind
 event loop can still process the deletion, then stop the feed thread and close every socket,
 then terminate the ZeroMQ context.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from monitor.feed import LiveFeed
-from monitor.operator import CommandSender
-from monitor.qt import QtCore, application, shutdown
-from monitor.target import Target
-from monitor.window import MonitorWindow
+from mestudio.monitor.feed import LiveFeed
+from mestudio.monitor.operator import CommandSender
+from mestudio.monitor.qt import QtCore, application, shutdown
+from mestudio.monitor.target import Target
+from mestudio.monitor.window import MonitorWindow
 
 
 def latency_summary(window: MonitorWindow) -> dict:
@@ -30,12 +31,18 @@ def latency_summary(window: MonitorWindow) -> dict:
     for sid, d in sorted(window.latency_ns.items()):
         a = np.asarray(d, dtype=np.float64) / 1e6
         every.append(a)
-        out[sid] = {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-                    "frames": int(a.size)}
+        out[sid] = {
+            "p50_ms": round(float(np.percentile(a, 50)), 2),
+            "p99_ms": round(float(np.percentile(a, 99)), 2),
+            "frames": int(a.size),
+        }
     if every:
         a = np.concatenate(every)
-        out["all"] = {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-                      "frames": int(a.size)}
+        out["all"] = {
+            "p50_ms": round(float(np.percentile(a, 50)), 2),
+            "p99_ms": round(float(np.percentile(a, 99)), 2),
+            "frames": int(a.size),
+        }
     return out
 
 
@@ -43,15 +50,22 @@ def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
     snap_stats = window.stream_stats
     return {
         "target": {"kind": window.target.kind, "label": window.target.label},
-        "wall_s": round(wall_s, 3), "repaints": window.repaints,
+        "wall_s": round(wall_s, 3),
+        "repaints": window.repaints,
         "repaint_hz": round(window.repaints / wall_s, 2) if wall_s > 0 else 0.0,
-        "received": feed.received, "bad_messages": feed.bad, "throttled_s": round(feed.throttled_s, 2),
+        "received": feed.received,
+        "bad_messages": feed.bad,
+        "throttled_s": round(feed.throttled_s, 2),
         "frames_drawn": dict(window.frames_drawn),
-        "streams": {sid: {"frames_seen": st.frames_seen, "gaps": st.gaps, "last_seq": st.last_seq,
-                          "ended": st.ended} for sid, st in snap_stats.items()},
+        "streams": {
+            sid: {"frames_seen": st.frames_seen, "gaps": st.gaps, "last_seq": st.last_seq, "ended": st.ended}
+            for sid, st in snap_stats.items()
+        },
         "latency": latency_summary(window),
-        "events": dict(window.state.counts), "intervals": len(window.state.intervals),
-        "marks": len(window.state.marks), "log_lines": len(window.state.log),
+        "events": dict(window.state.counts),
+        "intervals": len(window.state.intervals),
+        "marks": len(window.state.marks),
+        "log_lines": len(window.state.log),
     }
 
 
@@ -68,9 +82,18 @@ def _write_stats(path: Path, window: MonitorWindow, feed: LiveFeed, wall_s: floa
     tmp.replace(path)
 
 
-def run_monitor(target: Target, *, duration_s: float | None = None, screenshot: Path | None = None,
-                stats_json: Path | None = None, fps: float = 25.0, size: tuple[int, int] = (1600, 1000),
-                nice: int = 10, max_mb_per_s: float = 0.0, on_ready=None) -> int:
+def run_monitor(
+    target: Target,
+    *,
+    duration_s: float | None = None,
+    screenshot: Path | None = None,
+    stats_json: Path | None = None,
+    fps: float = 25.0,
+    size: tuple[int, int] = (1600, 1000),
+    nice: int = 10,
+    max_mb_per_s: float = 0.0,
+    on_ready=None,
+) -> int:
     """Open the window on ``target`` until it is closed, Ctrl-C, or ``duration_s`` passes."""
     if nice:
         try:  # a viewer yields the CPU to the recorder and the devices when they need it

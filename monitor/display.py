@@ -4,6 +4,7 @@ Plain numpy, no Qt.  Decimation is a strided view (no filtering): the monitor is
 the recording keeps every pixel.  Only the displayed pixels are converted, so a 1600x1200 frame
 costs a 400x300 conversion.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,10 +13,17 @@ DEPTH_FORMATS = ("depth16", "z16")
 AUDIO_FORMATS = ("s16le", "s32le", "f32le")
 
 # Turbo-like control points (position, r, g, b): near is warm, far is cool, 0 (no depth) is black.
-_DEPTH_STOPS = np.array([
-    (0.00, 122, 4, 3), (0.15, 249, 94, 26), (0.35, 226, 220, 56), (0.55, 100, 253, 106),
-    (0.75, 27, 207, 212), (1.00, 48, 18, 59),
-], dtype=np.float64)
+_DEPTH_STOPS = np.array(
+    [
+        (0.00, 122, 4, 3),
+        (0.15, 249, 94, 26),
+        (0.35, 226, 220, 56),
+        (0.55, 100, 253, 106),
+        (0.75, 27, 207, 212),
+        (1.00, 48, 18, 59),
+    ],
+    dtype=np.float64,
+)
 
 
 def _depth_lut() -> np.ndarray:
@@ -28,7 +36,7 @@ DEPTH_LUT = _depth_lut()
 
 
 def media_of(pixel_format: str, shape: tuple[int, ...]) -> str:
-    """"video", "depth" or "audio", from what the header says."""
+    """ "video", "depth" or "audio", from what the header says."""
     if pixel_format in AUDIO_FORMATS:
         return "audio"
     if pixel_format in DEPTH_FORMATS:
@@ -62,8 +70,9 @@ def depth_range(depth: np.ndarray) -> tuple[float, float]:
     return float(lo), float(max(hi, lo + 10.0))
 
 
-def to_display(frame: np.ndarray, pixel_format: str, step: int,
-               depth_limits: tuple[float, float] | None = None) -> np.ndarray:
+def to_display(
+    frame: np.ndarray, pixel_format: str, step: int, depth_limits: tuple[float, float] | None = None
+) -> np.ndarray:
     """A decimated uint8 image, (H, W) grey or (H, W, 3) RGB, for one video or depth frame."""
     img = frame[::step, ::step]
     if pixel_format in DEPTH_FORMATS:

@@ -8,6 +8,7 @@ only when the window repaints (see display.py), so a slow repaint costs frames o
 messages on the wire.  Events (results, markers, sync health, end of stream) are queued for the
 window in order.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from stream import wire
-from stream.bus import Endpoints
-from stream.errors import WireFormatError
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints
+from mestudio.stream.errors import WireFormatError
 
 RATE_WINDOW_NS = 2_000_000_000  # fps and MB/s are measured over the last 2 s of headers
 MAX_EVENTS = 5000  # queued for the window; older ones are dropped if the window stalls
@@ -79,10 +80,22 @@ class StreamStats:
         fps = (r[-1][1] - r[0][1]) / dt
         return fps, fps * r[-1][2] / 1e6
 
-    def copy(self) -> "StreamStats":
-        c = StreamStats(self.stream_id, self.pixel_format, self.dtype, self.shape, self.frames_seen,
-                        self.bytes_seen, self.first_seq, self.last_seq, self.gaps, self.last_host_ns,
-                        self.last_arrival_ns, self.ended, self.restarts)
+    def copy(self) -> StreamStats:
+        c = StreamStats(
+            self.stream_id,
+            self.pixel_format,
+            self.dtype,
+            self.shape,
+            self.frames_seen,
+            self.bytes_seen,
+            self.first_seq,
+            self.last_seq,
+            self.gaps,
+            self.last_host_ns,
+            self.last_arrival_ns,
+            self.ended,
+            self.restarts,
+        )
         c._recent = collections.deque(self._recent, maxlen=self._recent.maxlen)
         return c
 
@@ -106,8 +119,9 @@ def viewer_endpoints(endpoints: Endpoints) -> list[str]:
 class LiveFeed:
     """Receives a session's lossy viewer stream in a thread; ``snapshot()`` hands it to the window."""
 
-    def __init__(self, endpoints: Endpoints, *, hwm: int = 16, context: zmq.Context | None = None,
-                 max_mb_per_s: float = 0.0) -> None:
+    def __init__(
+        self, endpoints: Endpoints, *, hwm: int = 16, context: zmq.Context | None = None, max_mb_per_s: float = 0.0
+    ) -> None:
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
@@ -134,7 +148,7 @@ class LiveFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "LiveFeed":
+    def start(self) -> LiveFeed:
         self._thread = threading.Thread(target=self._run, name="monitor-feed", daemon=True)
         self._thread.start()
         return self

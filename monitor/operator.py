@@ -4,14 +4,15 @@ endpoint.  The supervisor records each one in events.jsonl and re-broadcasts it 
 on ``stop-session``).  Never blocks the
 window: with no supervisor listening (a replay) a command is refused, not queued forever.
 """
+
 from __future__ import annotations
 
 import os
 
 import zmq
 
-from stream import wire
-from stream.bus import Endpoints
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints
 
 VERBS = {
     "record-stop": "pause writing: the recorder keeps the session open and counts what it skips",
@@ -40,8 +41,11 @@ class CommandSender:
         """Send ``command/<verb>``; False when no supervisor takes commands (e.g. a replay)."""
         if verb not in VERBS:
             raise ValueError(f"unknown operator command {verb!r}; known: {', '.join(VERBS)}")
-        body = {"host_time_ns": wire.now_ns(), **({"target": "elicit"} if verb in PROTOCOL_VERBS else {}),
-                **(body or {})}
+        body = {
+            "host_time_ns": wire.now_ns(),
+            **({"target": "elicit"} if verb in PROTOCOL_VERBS else {}),
+            **(body or {}),
+        }
         parts = wire.json_parts(wire.Kind.EVENT, self.name, self.seq, body, topic=f"command/{verb}")
         try:
             wire.send(self._sock, parts, zmq.NOBLOCK)

@@ -3,6 +3,7 @@
 Each panel has ``update(...)`` taking plain data (a feed Snapshot, the MonitorState) and never
 touches a socket; the window calls them from its repaint timer.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,10 +11,10 @@ import time
 
 import numpy as np
 
-from monitor.display import audio_level_dbfs, decimation, depth_range, media_of, to_display
-from monitor.feed import StreamStats
-from monitor.qt import QtCore, QtGui, QtWidgets, pg
-from monitor.state import MonitorState
+from mestudio.monitor.display import audio_level_dbfs, decimation, depth_range, media_of, to_display
+from mestudio.monitor.feed import StreamStats
+from mestudio.monitor.qt import QtCore, QtGui, QtWidgets, pg
+from mestudio.monitor.state import MonitorState
 
 ACCENT = "#3d7eff"
 WARN = "#ffb020"
@@ -112,10 +113,15 @@ class TileView(pg.GraphicsLayoutWidget):
                 if sid == state.analyzer_stream and state.face_state:
                     colour = OK if state.face_state == "tracked" else BAD
                     face = f" · <span style='color:{colour}'>face {state.face_state}</span>"
-                depth = (f" · {tile.depth_limits[0]:.0f}–{tile.depth_limits[1]:.0f} mm"
-                         if tile.depth_limits and media_of(st.pixel_format, st.shape) == "depth" else "")
-                tile.title.setText(f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
-                                   f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face}")
+                depth = (
+                    f" · {tile.depth_limits[0]:.0f}–{tile.depth_limits[1]:.0f} mm"
+                    if tile.depth_limits and media_of(st.pixel_format, st.shape) == "depth"
+                    else ""
+                )
+                tile.title.setText(
+                    f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
+                    f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face}"
+                )
             face = state.faces.get(sid)
             fresh = face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S
             tile.show_overlay(face.landmarks if fresh else None, face.rois if fresh else None)
@@ -136,8 +142,12 @@ class ScorePlot(pg.PlotWidget):
         self.setLabel("bottom", "session time", units="s")
         self.showGrid(x=True, y=True, alpha=0.15)
         self.curve = self.plot(pen=pg.mkPen(ACCENT, width=2))
-        self.threshold = pg.InfiniteLine(angle=0, pen=pg.mkPen(WARN, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
-                                         label="threshold", labelOpts={"color": WARN, "position": 0.1})
+        self.threshold = pg.InfiniteLine(
+            angle=0,
+            pen=pg.mkPen(WARN, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
+            label="threshold",
+            labelOpts={"color": WARN, "position": 0.1},
+        )
         self.threshold.setVisible(False)
         self.addItem(self.threshold)
         self._regions: list[pg.LinearRegionItem] = []
@@ -159,26 +169,29 @@ class ScorePlot(pg.PlotWidget):
             self.threshold.setVisible(True)
         shown = [iv for iv in state.intervals if iv.end_s >= lo]
         while len(self._regions) < len(shown):
-            r = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 90, 95, 60),
-                                    pen=pg.mkPen(255, 90, 95, 160))
+            r = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 90, 95, 60), pen=pg.mkPen(255, 90, 95, 160))
             self.addItem(r)
             self._regions.append(r)
         for r, iv in zip(self._regions, shown):
             r.setRegion((iv.start_s, iv.end_s))
             r.setVisible(True)
-        for r in self._regions[len(shown):]:
+        for r in self._regions[len(shown) :]:
             r.setVisible(False)
         marks = [m for m in state.marks if m[0] >= lo]
         while len(self._marks) < len(marks):
-            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#c792ea", width=2), label="mark",
-                                   labelOpts={"color": "#c792ea", "position": 0.92})
+            line = pg.InfiniteLine(
+                angle=90,
+                pen=pg.mkPen("#c792ea", width=2),
+                label="mark",
+                labelOpts={"color": "#c792ea", "position": 0.92},
+            )
             self.addItem(line)
             self._marks.append(line)
         for line, (mt, text) in zip(self._marks, marks):
             line.setValue(mt)
             line.label.setFormat(text)
             line.setVisible(True)
-        for line in self._marks[len(marks):]:
+        for line in self._marks[len(marks) :]:
             line.setVisible(False)
         # robust top: a few huge peaks (blinks) must not flatten the trace around the threshold
         top = max(1.0, float(np.percentile(s, 99)) * 1.2 if len(s) else 1.0, (state.threshold or 0) * 2.0)
@@ -233,12 +246,28 @@ class AUPanel(QtWidgets.QWidget):
         self.emotion.setText({None: "—", "None": "no emotion"}.get(state.emotion, state.emotion))
         last = state.intervals[-1] if state.intervals else None
         active = "+".join(sorted(state.au_active, key=lambda a: (len(a), a)))
-        self.detail.setText(" · ".join(x for x in (last and f"{last.label.split()[0]} at {last.start_s:.1f} s",
-                                                  active, state.emotion_detail) if x) or "emotion of the latest event")
+        self.detail.setText(
+            " · ".join(
+                x
+                for x in (last and f"{last.label.split()[0]} at {last.start_s:.1f} s", active, state.emotion_detail)
+                if x
+            )
+            or "emotion of the latest event"
+        )
 
 
-HEALTH_COLUMNS = ["stream", "media", "fps", "unseen", "MB/s", "latency ms", "clock offset", "drift ppm",
-                  "jitter ms", "level / state"]
+HEALTH_COLUMNS = [
+    "stream",
+    "media",
+    "fps",
+    "unseen",
+    "MB/s",
+    "latency ms",
+    "clock offset",
+    "drift ppm",
+    "jitter ms",
+    "level / state",
+]
 
 
 class HealthTable(QtWidgets.QTableWidget):
@@ -252,7 +281,8 @@ class HealthTable(QtWidgets.QTableWidget):
         self.horizontalHeaderItem(3).setToolTip(
             "sequence numbers this window never received: frames the device dropped, or frames this lossy\n"
             "window skipped while the machine was busy (the recording is not affected; `mestudio verify`\n"
-            "counts the recording's own gaps)")
+            "counts the recording's own gaps)"
+        )
         self.horizontalHeaderItem(5).setToolTip("capture stamp to the end of the paint that showed the frame")
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -266,14 +296,22 @@ class HealthTable(QtWidgets.QTableWidget):
         item = self.item(row, col)
         if item is None:
             item = QtWidgets.QTableWidgetItem()
-            item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
-                                  if col else QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            item.setTextAlignment(
+                QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+                if col
+                else QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter
+            )
             self.setItem(row, col, item)
         item.setText(text)
         item.setForeground(QtGui.QBrush(QtGui.QColor(colour or "#d6d9e0")))
 
-    def update_health(self, stats: dict[str, StreamStats], state: MonitorState, latency_ms: dict[str, float],
-                      audio_levels: dict[str, float]) -> None:
+    def update_health(
+        self,
+        stats: dict[str, StreamStats],
+        state: MonitorState,
+        latency_ms: dict[str, float],
+        audio_levels: dict[str, float],
+    ) -> None:
         now = time.monotonic_ns()
         for sid in sorted(stats):
             if sid not in self._rows:

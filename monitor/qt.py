@@ -7,12 +7,13 @@ until it reaches zero and Python aborts with "Fatal Python error: none_dealloc" 
 "bool_dealloc", often while the interpreter shuts down (the crash at exit in PLATFORM_NOTES).
 6.7 to 6.11.3 are correct.  We measure it rather than trust a version number.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 
-from monitor.errors import QtBindingError
+from mestudio.monitor.errors import QtBindingError
 
 FIX = "pip install 'PySide6-Essentials>=6.7,<6.12' 'shiboken6<6.12' (or scripts/install.sh)"
 
@@ -23,8 +24,10 @@ def _load():
         import pyqtgraph as pg
         from PySide6 import QtCore, QtGui, QtWidgets
     except ImportError as e:
-        raise QtBindingError(f"the monitor needs pyqtgraph and PySide6 ({e}); install them with "
-                             f"pip install 'mestudio[gui]' or scripts/install.sh") from None
+        raise QtBindingError(
+            f"the monitor needs pyqtgraph and PySide6 ({e}); install them with "
+            f"pip install 'mestudio[gui]' or scripts/install.sh"
+        ) from None
     return pg, QtCore, QtGui, QtWidgets
 
 
@@ -45,20 +48,21 @@ def binding_leaks_references(calls: int = 200) -> bool:
 def check_binding() -> None:
     """Refuse to open a window with a binding that would crash this interpreter."""
     import PySide6
+
     if binding_leaks_references():
         raise QtBindingError(
             f"PySide6 {PySide6.__version__} drops references to None/True/False on Python "
             f"{sys.version_info.major}.{sys.version_info.minor} and would crash it "
-            f"(Fatal Python error: none_dealloc); install a correct one: {FIX}")
+            f"(Fatal Python error: none_dealloc); install a correct one: {FIX}"
+        )
 
 
-def application() -> "QtWidgets.QApplication":
+def application() -> QtWidgets.QApplication:
     """The process's QApplication (made once), after the binding check; dark, readable defaults."""
     check_binding()
     app = QtWidgets.QApplication.instance()
     if app is None:
-        pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15171c",
-                            foreground="#d6d9e0")
+        pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15171c", foreground="#d6d9e0")
         QtCore.qInstallMessageHandler(_qt_message)
         app = QtWidgets.QApplication(sys.argv[:1])
         app.setApplicationName("mestudio monitor")
@@ -75,20 +79,28 @@ def _qt_message(mode, context, message: str) -> None:
         print(f"qt: {message}", file=sys.stderr)
 
 
-def _dark_palette() -> "QtGui.QPalette":
+def _dark_palette() -> QtGui.QPalette:
     role_of, colour_of = QtGui.QPalette.ColorRole, QtGui.QColor
     pal = QtGui.QPalette()
-    for role, colour in ((role_of.Window, "#1d2026"), (role_of.WindowText, "#d6d9e0"),
-                         (role_of.Base, "#15171c"), (role_of.AlternateBase, "#20242b"),
-                         (role_of.Text, "#d6d9e0"), (role_of.Button, "#2a2f38"),
-                         (role_of.ButtonText, "#e6e8ee"), (role_of.Highlight, "#3d7eff"),
-                         (role_of.HighlightedText, "#ffffff"), (role_of.ToolTipBase, "#2a2f38"),
-                         (role_of.ToolTipText, "#e6e8ee"), (role_of.PlaceholderText, "#7f8694")):
+    for role, colour in (
+        (role_of.Window, "#1d2026"),
+        (role_of.WindowText, "#d6d9e0"),
+        (role_of.Base, "#15171c"),
+        (role_of.AlternateBase, "#20242b"),
+        (role_of.Text, "#d6d9e0"),
+        (role_of.Button, "#2a2f38"),
+        (role_of.ButtonText, "#e6e8ee"),
+        (role_of.Highlight, "#3d7eff"),
+        (role_of.HighlightedText, "#ffffff"),
+        (role_of.ToolTipBase, "#2a2f38"),
+        (role_of.ToolTipText, "#e6e8ee"),
+        (role_of.PlaceholderText, "#7f8694"),
+    ):
         pal.setColor(role, colour_of(colour))
     return pal
 
 
-def shutdown(app: "QtWidgets.QApplication", *windows: "QtWidgets.QWidget") -> None:
+def shutdown(app: QtWidgets.QApplication, *windows: QtWidgets.QWidget) -> None:
     """Close windows and let Qt delete them while Python is still fully alive.
 
     Deleting widgets now, in a known order, keeps their destruction out of interpreter

@@ -5,6 +5,7 @@ lenient about the rest: a field it does not know is ignored, a message it cannot
 and logged once, never fatal.  Times are seconds on the session timeline: host monotonic ns minus
 the session's ``t0_host_ns`` (from its manifest; else the first message seen).
 """
+
 from __future__ import annotations
 
 import collections
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stream import wire
+from mestudio.stream import wire
 
 SCORE_HISTORY_S = 60.0
 MAX_INTERVALS = 200
@@ -152,8 +153,11 @@ class MonitorState:
                 self._command(msg.topic.removeprefix("command/"), body, t)
             elif channel == "session":
                 self.session_stopped = msg.topic == "session/stop"  # a looping replay starts again
-                self._say(t, f"session {msg.topic.removeprefix('session/')}"
-                          + (f": {'; '.join(map(str, body['problems']))}" if body.get("problems") else ""))
+                self._say(
+                    t,
+                    f"session {msg.topic.removeprefix('session/')}"
+                    + (f": {'; '.join(map(str, body['problems']))}" if body.get("problems") else ""),
+                )
             elif channel in ("recorder", "error", "warning"):
                 self._say(t, f"{msg.topic}: {body.get('error') or body.get('message') or body}")
         except (TypeError, ValueError, KeyError, AttributeError) as e:
@@ -166,8 +170,12 @@ class MonitorState:
         self.ended[sid] = body
         frames = body.get("frames")
         lost = (body.get("device_dropped") or 0) + (body.get("dropped_for_recorder") or 0)
-        self._say(t, f"{sid} ended" + (f" after {frames} frames" if frames is not None else "")
-                  + (f", {lost} lost at the source" if lost else ""))
+        self._say(
+            t,
+            f"{sid} ended"
+            + (f" after {frames} frames" if frames is not None else "")
+            + (f", {lost} lost at the source" if lost else ""),
+        )
 
     def _result(self, body: dict, t: float, producer: str) -> None:
         kind = body.get("type")
@@ -199,8 +207,11 @@ class MonitorState:
         if kind == "start":
             self.analyzer_stream = str(body.get("stream") or "")
             lat = _num(body.get("latency_s"))
-            self._say(t, f"analyzer started on {self.analyzer_stream}"
-                      + (f" (events come up to {lat:.1f} s after a movement ends)" if lat else ""))
+            self._say(
+                t,
+                f"analyzer started on {self.analyzer_stream}"
+                + (f" (events come up to {lat:.1f} s after a movement ends)" if lat else ""),
+            )
         elif kind == "face":
             state = str(body.get("state"))
             self.face_state = "tracked" if state in ("acquired", "reacquired") else state
@@ -236,8 +247,12 @@ class MonitorState:
         else:
             aus = "+".join(k for k, v in sorted(self.aus.items(), key=lambda kv: -kv[1]) if v >= 0.5)
         emotion = "no emotion" if self.emotion == "None" else self.emotion  # the study's "None" class
-        self._say(t, f"spotted {kind} {start:.2f}-{end:.2f} s" + (f"  {aus}" if aus else "")
-                  + (f"  {emotion}" if ev.get("emotion") is not None and emotion else ""))
+        self._say(
+            t,
+            f"spotted {kind} {start:.2f}-{end:.2f} s"
+            + (f"  {aus}" if aus else "")
+            + (f"  {emotion}" if ev.get("emotion") is not None and emotion else ""),
+        )
 
     def _aus_emotion(self, d: dict) -> None:
         aus, strength = d.get("aus"), d.get("au_strength")
@@ -292,8 +307,7 @@ class MonitorState:
         what = body.get("marker") or body.get("event") or body.get("type") or topic
         clip = body.get("clip") or body.get("name")
         self.elicit = {**self.elicit, "last_marker": str(what), "_t": t, **({"clip": clip} if clip else {})}
-        self._say(t, f"protocol: {what}"
-                  + (f" {clip}" if clip else ""))
+        self._say(t, f"protocol: {what}" + (f" {clip}" if clip else ""))
 
     def _command(self, verb: str, body: dict, t: float) -> None:
         who = body.get("from") or body.get("by")
@@ -304,8 +318,10 @@ class MonitorState:
         if verb == "mark":
             mt = self._time_of(body, "host_time", t) if "host_time_ns" in body else t
             self.marks.append((mt, str(body.get("note") or body.get("label") or "mark")))
-        self._say(t, f"operator: {verb}" + (f" ({body['note']})" if body.get("note") else "")
-                  + (f" from {who}" if who else ""))
+        self._say(
+            t,
+            f"operator: {verb}" + (f" ({body['note']})" if body.get("note") else "") + (f" from {who}" if who else ""),
+        )
 
     # -- derived views ---------------------------------------------------------------------
     def score_window(self, span_s: float = SCORE_HISTORY_S) -> tuple[np.ndarray, np.ndarray]:

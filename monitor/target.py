@@ -4,16 +4,17 @@ A replay announces itself with the folder of the session it replays, whose own b
 the endpoints of the original (finished) run; so a folder is first looked up among the live
 entries, and its bus.json is used only while the session that wrote it is still recording.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.errors import NoSessionError
-from stream import live
-from stream.bus import BUS_FILE, Endpoints
-from stream.errors import StreamError
+from mestudio.monitor.errors import NoSessionError
+from mestudio.stream import live
+from mestudio.stream.bus import BUS_FILE, Endpoints
+from mestudio.stream.errors import StreamError
 
 
 @dataclass
@@ -70,8 +71,10 @@ def resolve(arg: str | None) -> Target:
         raise NoSessionError(f"{path}: not a mestudio session folder (no {BUS_FILE} or manifest.json)")
     pid = int(m.get("supervisor_pid") or 0)
     if m.get("status") != "recording" or pid <= 0 or not live.pid_alive(pid):
-        raise NoSessionError(f"{path}: this session is not running; watch it with "
-                             f"`mestudio replay {path}` and `mestudio monitor`")
+        raise NoSessionError(
+            f"{path}: this session is not running; watch it with `mestudio replay {path}` and `mestudio monitor`"
+        )
     t0 = m.get("t0_host_ns")
-    return Target("session", m.get("session", path.name), Endpoints.load(path), path,
-                  int(t0) if t0 is not None else None)
+    return Target(
+        "session", m.get("session", path.name), Endpoints.load(path), path, int(t0) if t0 is not None else None
+    )

@@ -5,6 +5,7 @@ A QTimer repaints at ``fps`` (25 by default): it takes the feed's snapshot (the 
 stream and the queued events), updates the state and the panels, and nothing else.  Latency is
 measured from a frame's capture stamp (host_time_ns) to the end of the paint that showed it.
 """
+
 from __future__ import annotations
 
 import collections
@@ -14,21 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.display import media_of
-from monitor.feed import LiveFeed
-from monitor.operator import CommandSender
-from monitor.panels import BAD, MUTED, OK, WARN, AUPanel, EventLog, HealthTable, ScorePlot, TileView, level_of
-from monitor.qt import QtCore, QtGui, QtWidgets
-from monitor.state import MonitorState
-from monitor.target import Target
+from mestudio.monitor.display import media_of
+from mestudio.monitor.feed import LiveFeed
+from mestudio.monitor.operator import CommandSender
+from mestudio.monitor.panels import BAD, MUTED, OK, WARN, AUPanel, EventLog, HealthTable, ScorePlot, TileView, level_of
+from mestudio.monitor.qt import QtCore, QtGui, QtWidgets
+from mestudio.monitor.state import MonitorState
+from mestudio.monitor.target import Target
 
-BUTTON_STYLE = ("QPushButton {padding: 6px 14px; border-radius: 4px; background: #2a2f38; color: #e6e8ee;}"
-                "QPushButton:hover {background: #353b46;} QPushButton:disabled {color: #5c626e;}")
+BUTTON_STYLE = (
+    "QPushButton {padding: 6px 14px; border-radius: 4px; background: #2a2f38; color: #e6e8ee;}"
+    "QPushButton:hover {background: #353b46;} QPushButton:disabled {color: #5c626e;}"
+)
 
 
 class MonitorWindow(QtWidgets.QMainWindow):
-    def __init__(self, target: Target, feed: LiveFeed, commands: CommandSender | None, *,
-                 fps: float = 25.0) -> None:
+    def __init__(self, target: Target, feed: LiveFeed, commands: CommandSender | None, *, fps: float = 25.0) -> None:
         super().__init__()
         self.target, self.feed, self.commands = target, feed, commands
         self.state = MonitorState(target.t0_host_ns)
@@ -87,24 +89,30 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.rec.setStyleSheet("font-size: 15pt; font-weight: 700;")
         self.rec.setMinimumWidth(200)
         sdir = self.target.session_dir
-        self.session = QtWidgets.QLabel(f"<b>{self.target.label}</b>"
-                                        + (f"<br><span style='color:{MUTED}'>{sdir.name}</span>" if sdir else ""))
+        self.session = QtWidgets.QLabel(
+            f"<b>{self.target.label}</b>" + (f"<br><span style='color:{MUTED}'>{sdir.name}</span>" if sdir else "")
+        )
         self.session.setToolTip(str(sdir or ""))
         self.session.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.session.setMaximumWidth(300)  # long names are cut, never allowed to widen the window
         self.throughput = QtWidgets.QLabel()
-        self.throughput.setToolTip("MB/s the devices produce (from sequence numbers), free space on the session's "
-                                   "disk and the minutes it lasts at this rate;\nframes unseen: sequence numbers "
-                                   "this window never received (device drops, or frames it skipped while busy)")
+        self.throughput.setToolTip(
+            "MB/s the devices produce (from sequence numbers), free space on the session's "
+            "disk and the minutes it lasts at this rate;\nframes unseen: sequence numbers "
+            "this window never received (device drops, or frames it skipped while busy)"
+        )
         self.protocol = QtWidgets.QLabel()
         self.protocol.setStyleSheet("font-size: 12pt;")
         self.protocol.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         rows = []
-        for labels, actions in (((self.rec, self.session, self.throughput),
-                                 (("record", "Stop recording", "R"), ("mark", "Mark", "M"),
-                                  ("stop-session", "End session", None))),
-                                ((self.protocol,), (("protocol", "Pause protocol", "P"), ("skip", "Skip", "S")))):
+        for labels, actions in (
+            (
+                (self.rec, self.session, self.throughput),
+                (("record", "Stop recording", "R"), ("mark", "Mark", "M"), ("stop-session", "End session", None)),
+            ),
+            ((self.protocol,), (("protocol", "Pause protocol", "P"), ("skip", "Skip", "S"))),
+        ):
             row = QtWidgets.QHBoxLayout()
             for w in labels:
                 row.addWidget(w, 1 if w is self.protocol else 0)  # the protocol line takes what is left
@@ -114,8 +122,10 @@ class MonitorWindow(QtWidgets.QMainWindow):
             for verb, text, key in actions:
                 row.addWidget(self._button(verb, text, key))
             rows.append(row)
-        self.buttons["stop-session"].setStyleSheet("QPushButton {background: #5a1f24;} QPushButton:hover "
-                                                  "{background: #7a2a30;} QPushButton:disabled {background: #2a2f38;}")
+        self.buttons["stop-session"].setStyleSheet(
+            "QPushButton {background: #5a1f24;} QPushButton:hover "
+            "{background: #7a2a30;} QPushButton:disabled {background: #2a2f38;}"
+        )
         header = QtWidgets.QVBoxLayout()
         header.setSpacing(2)
         for row in rows:
@@ -143,8 +153,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
         if verb == "protocol":
             verb = self._protocol_verb()
         box = QtWidgets.QMessageBox
-        if verb == "stop-session" and confirm and self.isVisible() and box.question(
-                self, "End session", "Stop all devices and end this session?") != box.StandardButton.Yes:
+        if (
+            verb == "stop-session"
+            and confirm
+            and self.isVisible()
+            and box.question(self, "End session", "Stop all devices and end this session?") != box.StandardButton.Yes
+        ):
             return False
         ok = self.commands.send(verb, {"session_s": round(self.state.now_s, 3)})
         if not ok:
@@ -208,8 +222,9 @@ class MonitorWindow(QtWidgets.QMainWindow):
             elapsed = self.state.now_s
         clock = time.strftime("%H:%M:%S", time.gmtime(max(0.0, elapsed)))
         if self.commands is not None:
-            self.buttons["record"].setText("Resume recording  (R)" if self.state.recording_paused
-                                           else "Stop recording  (R)")
+            self.buttons["record"].setText(
+                "Resume recording  (R)" if self.state.recording_paused else "Stop recording  (R)"
+            )
             self.buttons["protocol"].setText(f"{self._protocol_verb().capitalize()} protocol  (P)")
         if ended:
             self.rec.setText(f"<span style='color:{MUTED}'>■ ENDED</span> {clock}")
@@ -233,10 +248,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
         gaps = sum(st.gaps for st in stats.values())
         capped = self.feed.throttled_s > self._throttled_s  # the intake cap made it skip frames lately
         self._throttled_s = self.feed.throttled_s
-        self.throughput.setText(f"<b>{mbs:.1f} MB/s</b>&nbsp; · &nbsp;{free}<br>"
-                                f"<span style='color:{WARN if gaps else MUTED}'>{gaps} frames unseen</span>"
-                                f"<span style='color:{MUTED}'> · {len(stats)} streams"
-                                f"{' · skipping frames to spare the CPU' if capped else ''}</span>")
+        self.throughput.setText(
+            f"<b>{mbs:.1f} MB/s</b>&nbsp; · &nbsp;{free}<br>"
+            f"<span style='color:{WARN if gaps else MUTED}'>{gaps} frames unseen</span>"
+            f"<span style='color:{MUTED}'> · {len(stats)} streams"
+            f"{' · skipping frames to spare the CPU' if capped else ''}</span>"
+        )
         self.protocol.setText(f"<span style='color:{MUTED}'>protocol</span>&nbsp; {self.state.elicit_text()}")
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ held-out scores; write analysis/weights/index.json.
 
 These weights know one synthetic face. Retrain on real data with `mestudio train`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,26 +30,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis.datasets.aus import AUCode  # noqa: E402
-from analysis.datasets.samples import LabelBook, Sample  # noqa: E402
-from analysis.emotion import emotion_from_aus  # noqa: E402
-from analysis.protocol.folds import subject_folds  # noqa: E402
-from analysis.protocol.metrics import evaluate_binary  # noqa: E402
-from analysis.training.checkpoint import save_checkpoint  # noqa: E402
-from analysis.training.config import TrainConfig  # noqa: E402
-from analysis.training.crossval import task_labels  # noqa: E402
-from analysis.training.loop import fit, predict_proba  # noqa: E402
+from mestudio.analysis.datasets.aus import AUCode  # noqa: E402
+from mestudio.analysis.datasets.samples import LabelBook, Sample  # noqa: E402
+from mestudio.analysis.emotion import emotion_from_aus  # noqa: E402
+from mestudio.analysis.protocol.folds import subject_folds  # noqa: E402
+from mestudio.analysis.protocol.metrics import evaluate_binary  # noqa: E402
+from mestudio.analysis.training.checkpoint import save_checkpoint  # noqa: E402
+from mestudio.analysis.training.config import TrainConfig  # noqa: E402
+from mestudio.analysis.training.crossval import task_labels  # noqa: E402
+from mestudio.analysis.training.loop import fit, predict_proba  # noqa: E402
 
 # (model, task): the AU detector and the two emotion models the analyzer can load by name
 SHIPPED = (("res3d18_sca_tiny", "au"), ("au_graph_tiny", "emotion"), ("lbptop_svm_tiny", "emotion"))
-VIEW = 256          # rendered view (px); the face crop below is taken from its centre
+VIEW = 256  # rendered view (px); the face crop below is taken from its centre
 CROP = (72, 200, 64, 192)  # rows, cols of the 128x128 face box in the view
 FPS = 100.0
 
 
 def render_clips(subjects: int, per_subject: int, seed: int) -> tuple[LabelBook, list[np.ndarray]]:
-    from capture.face.render import FaceView, source_gray
-    from capture.face.script import EXPRESSIONS, FaceEvent, FaceScript
+    from mestudio.capture.face.render import FaceView, source_gray
+    from mestudio.capture.face.script import EXPRESSIONS, FaceEvent, FaceScript
 
     rng = np.random.default_rng(seed)
     src = source_gray()
@@ -68,16 +69,30 @@ def render_clips(subjects: int, per_subject: int, seed: int) -> tuple[LabelBook,
             r0, r1, c0, c1 = CROP
             clips.append(np.ascontiguousarray(frames[:, r0:r1, c0:c1]))
             emos = emotion_from_aus(aus).emotions  # the study's Table 4 and rules, as its labellers did
-            samples.append(Sample("rig", f"view{s:02d}", f"view{s:02d}_{c:03d}", 0,
-                                  int(round((apex - t0) * FPS)), n - 1, tuple(AUCode(a) for a in aus),
-                                  emos, emotion))
+            samples.append(
+                Sample(
+                    "rig",
+                    f"view{s:02d}",
+                    f"view{s:02d}_{c:03d}",
+                    0,
+                    int(round((apex - t0) * FPS)),
+                    n - 1,
+                    tuple(AUCode(a) for a in aus),
+                    emos,
+                    emotion,
+                )
+            )
     return LabelBook(samples, f"face rig (seed {seed})"), clips
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "unknown"
+        )
     except OSError:
         return "unknown"
 
@@ -89,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=40, help="epochs (lr/10 at half)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--input", default="onset_diff", choices=("frames", "onset_diff"),
-                    help="network input (default onset_diff: frames minus the onset frame)")
+    ap.add_argument(
+        "--input",
+        default="onset_diff",
+        choices=("frames", "onset_diff"),
+        help="network input (default onset_diff: frames minus the onset frame)",
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=str(ROOT / "analysis" / "weights"))
     ap.add_argument("--only", help="comma-separated model names to train (default: all shipped)")
@@ -107,37 +126,57 @@ def main(argv: list[str] | None = None) -> int:
             continue
         # onset-difference input and class-balanced loss: with the study's raw frames and plain
         # loss the small models predict "no AU" for everything on this data (see README.md)
-        cfg = TrainConfig(epochs=a.epochs, seed=a.seed, batch_size=8, threads=a.threads, device=a.device,
-                          input=a.input, balance=True)
+        cfg = TrainConfig(
+            epochs=a.epochs, seed=a.seed, batch_size=8, threads=a.threads, device=a.device, input=a.input, balance=True
+        )
         labels = task_labels(book, task, k=5)
         folds = subject_folds(book.subjects, labels.y, 5, seed=a.seed)
         train, test = folds.split(0)
         au = labels.au_y if name.startswith("au_graph") else None
         t = time.monotonic()
-        model, _ = fit(name, [clips[i] for i in train], labels.y[train], cfg,
-                       au_y=None if au is None else au[train])
+        model, _ = fit(name, [clips[i] for i in train], labels.y[train], cfg, au_y=None if au is None else au[train])
         pred = predict_proba(name, model, [clips[i] for i in test], cfg) > cfg.threshold
         rep = evaluate_binary(labels.y[test], pred, labels.names, name)
-        print(f"{name} ({task}) held-out views {sorted({str(s) for s in np.array(book.subjects)[test]})}: "
-              f"mean F1 {rep.mean_f1:.3f}, mean accuracy {100 * rep.mean_accuracy:.1f}% "
-              f"({time.monotonic() - t:.0f} s)", flush=True)
+        print(
+            f"{name} ({task}) held-out views {sorted({str(s) for s in np.array(book.subjects)[test]})}: "
+            f"mean F1 {rep.mean_f1:.3f}, mean accuracy {100 * rep.mean_accuracy:.1f}% "
+            f"({time.monotonic() - t:.0f} s)",
+            flush=True,
+        )
         model, kwargs = fit(name, clips, labels.y, cfg, au_y=au)
         secs = time.monotonic() - t
         provenance = {
-            "trained_by": "scripts/train_shipped_models.py", "commit": git_commit(),
+            "trained_by": "scripts/train_shipped_models.py",
+            "commit": git_commit(),
             "data": f"synthetic face rig: {len(book)} micro-expression clips, {a.subjects} views of one "
-                    f"photographed face (scikit-image astronaut), {FPS:.0f} fps, 128x128 face crops",
-            "args": vars(a), "train_seconds": round(secs, 1),
+            f"photographed face (scikit-image astronaut), {FPS:.0f} fps, 128x128 face crops",
+            "args": vars(a),
+            "train_seconds": round(secs, 1),
             "limits": "one synthetic face; not validated on real participants; retrain with `mestudio train`",
         }
         metrics = {"held_out": rep.to_dict(), "held_out_views": sorted({str(s) for s in np.array(book.subjects)[test]})}
-        path = save_checkpoint(out / f"{name}-{task}.pt", name, model, kwargs, task, labels.names, cfg.to_dict(),
-                               au_labels=labels.au_names if au is not None else None, metrics=metrics,
-                               provenance=provenance, half=True)
-        index[f"{name}-{task}"] = {"file": path.name, "model": name, "task": task, "labels": labels.names,
-                                   "held_out_mean_f1": round(rep.mean_f1, 4),
-                                   "held_out_mean_accuracy": round(rep.mean_accuracy, 4),
-                                   "bytes": path.stat().st_size}
+        path = save_checkpoint(
+            out / f"{name}-{task}.pt",
+            name,
+            model,
+            kwargs,
+            task,
+            labels.names,
+            cfg.to_dict(),
+            au_labels=labels.au_names if au is not None else None,
+            metrics=metrics,
+            provenance=provenance,
+            half=True,
+        )
+        index[f"{name}-{task}"] = {
+            "file": path.name,
+            "model": name,
+            "task": task,
+            "labels": labels.names,
+            "held_out_mean_f1": round(rep.mean_f1, 4),
+            "held_out_mean_accuracy": round(rep.mean_accuracy, 4),
+            "bytes": path.stat().st_size,
+        }
         index_path.write_text(json.dumps(index, indent=1) + "\n")
         print(f"  -> {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     return 0

@@ -10,6 +10,7 @@ Producers (devices, analyzer, elicitation, sync) send each message twice, withou
 The supervisor writes the endpoints to ``bus.json`` in the session folder so that a monitor, an
 analyzer or a client in another language can find a running session (or a replay).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import zmq
 
-from stream import wire
-from stream.errors import StreamError
+from mestudio.stream import wire
+from mestudio.stream.errors import StreamError
 
 BUS_FILE = "bus.json"
 
@@ -37,7 +38,7 @@ class Endpoints:
     pubs: dict[str, str] = field(default_factory=dict)  # producer name -> its PUB endpoint
 
     @classmethod
-    def plan(cls, scheme: str, host: str, base_port: int, producers: list[str], key: str) -> "Endpoints":
+    def plan(cls, scheme: str, host: str, base_port: int, producers: list[str], key: str) -> Endpoints:
         """Endpoints for one session; ``key`` keeps ipc paths of concurrent sessions apart."""
         if scheme == "ipc":
             # ipc paths are limited to ~107 bytes: keep them in a short folder of their own
@@ -48,13 +49,17 @@ class Endpoints:
             names = ["recorder", "control", "commands", "broadcast"] + [f"pub-{p}" for p in producers]
             ports = {n: base_port + i for i, n in enumerate(names)}
             at = lambda name: f"tcp://{host}:{ports[name]}"  # noqa: E731
-        return cls(at("recorder"), at("control"), at("commands"), at("broadcast"),
-                   {p: at(f"pub-{p}") for p in producers})
+        return cls(
+            at("recorder"), at("control"), at("commands"), at("broadcast"), {p: at(f"pub-{p}") for p in producers}
+        )
 
     def remove_ipc_files(self) -> None:
         """Remove the ipc socket files (and their folder) once nobody listens on them."""
-        paths = [Path(ep[len("ipc://"):]) for ep in [self.recorder, self.control, self.commands, self.broadcast,
-                                                      *self.pubs.values()] if ep.startswith("ipc://")]
+        paths = [
+            Path(ep[len("ipc://") :])
+            for ep in [self.recorder, self.control, self.commands, self.broadcast, *self.pubs.values()]
+            if ep.startswith("ipc://")
+        ]
         for p in paths:
             p.unlink(missing_ok=True)
         for d in {p.parent for p in paths}:
@@ -69,7 +74,7 @@ class Endpoints:
         os.replace(tmp, session_dir / BUS_FILE)
 
     @classmethod
-    def load(cls, session_dir: str | Path) -> "Endpoints":
+    def load(cls, session_dir: str | Path) -> Endpoints:
         p = Path(session_dir) / BUS_FILE
         if not p.is_file():
             raise StreamError(f"{session_dir}: no {BUS_FILE}; is it a running session or a replay?")
@@ -79,8 +84,17 @@ class Endpoints:
 class Publisher:
     """A producer's sending side: lossless to the recorder, lossy to viewers."""
 
-    def __init__(self, ctx: zmq.Context, endpoints: Endpoints, name: str, *, record: bool = True,
-                 record_hwm: int = 1000, viewer_hwm: int = 60, block_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoints: Endpoints,
+        name: str,
+        *,
+        record: bool = True,
+        record_hwm: int = 1000,
+        viewer_hwm: int = 60,
+        block_s: float = 1.0,
+    ) -> None:
         self.name = name
         self.block_s = block_s
         self.sent = 0
@@ -127,8 +141,14 @@ class Publisher:
 class Subscriber:
     """A viewer's receiving side: SUB connected to every producer of a session (lossy)."""
 
-    def __init__(self, ctx: zmq.Context, endpoints: Endpoints, topics: list[str] | None = None,
-                 producers: list[str] | None = None, hwm: int = 60) -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoints: Endpoints,
+        topics: list[str] | None = None,
+        producers: list[str] | None = None,
+        hwm: int = 60,
+    ) -> None:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.rcvhwm = hwm
         self.sock.linger = 0

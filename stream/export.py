@@ -5,6 +5,7 @@ timing: each frame's presentation time is its recorded host time, in ms from the
 so a player, OpenCV or ffprobe sees the same pace as the recording (gaps included).
 The per-frame timestamps stay in the session's timestamps.csv beside it.
 """
+
 from __future__ import annotations
 
 import wave
@@ -13,12 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.errors import SessionError
-from stream.session import SessionReader
+from mestudio.stream.errors import SessionError
+from mestudio.stream.session import SessionReader
 
 # recorded pixel format -> (PyAV input format, FFV1 storage format)
-VIDEO_FORMATS = {"mono8": ("gray", "gray"), "depth16": ("gray16le", "gray16le"),
-                 "rgb8": ("rgb24", "bgr0"), "bgr8": ("bgr24", "bgr0")}
+VIDEO_FORMATS = {
+    "mono8": ("gray", "gray"),
+    "depth16": ("gray16le", "gray16le"),
+    "rgb8": ("rgb24", "bgr0"),
+    "bgr8": ("bgr24", "bgr0"),
+}
 
 
 class ExportError(SessionError):
@@ -80,6 +85,6 @@ def export_audio(reader: SessionReader, stream_id: str, path: str | Path) -> Pat
 
 
 def media_kind(info: dict) -> str:
-    """"video", "audio", or "" for a stream this module does not export."""
+    """ "video", "audio", or "" for a stream this module does not export."""
     fmt = info.get("pixel_format", "")
     return "video" if fmt in VIDEO_FORMATS else "audio" if fmt == "s16le" else ""

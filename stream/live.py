@@ -3,6 +3,7 @@
 Each running supervisor or replayer writes ``/tmp/mestudio-live/<pid>.json`` with its endpoints
 and removes it when it ends; an entry whose process is gone is ignored (and cleaned up).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.bus import Endpoints
-from stream.errors import StreamError
+from mestudio.stream.bus import Endpoints
+from mestudio.stream.errors import StreamError
 
 LIVE_DIR = Path(os.environ.get("MESTUDIO_LIVE_DIR", Path(tempfile.gettempdir()) / "mestudio-live"))
 
@@ -33,8 +34,18 @@ def announce(kind: str, label: str, endpoints: Endpoints, session_dir: str | Pat
     LIVE_DIR.mkdir(parents=True, exist_ok=True)
     path = LIVE_DIR / f"{os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"kind": kind, "label": label, "pid": os.getpid(), "session_dir": str(session_dir),
-                               "started": time.time(), "endpoints": endpoints.__dict__}))
+    tmp.write_text(
+        json.dumps(
+            {
+                "kind": kind,
+                "label": label,
+                "pid": os.getpid(),
+                "session_dir": str(session_dir),
+                "started": time.time(),
+                "endpoints": endpoints.__dict__,
+            }
+        )
+    )
     os.replace(tmp, path)
     return path
 
@@ -56,8 +67,9 @@ def pid_alive(pid: int) -> bool:
 
 def read_entry(path: Path) -> LiveEntry:
     d = json.loads(Path(path).read_text())
-    return LiveEntry(d["kind"], d["label"], d["pid"], d["session_dir"], Endpoints(**d["endpoints"]),
-                     d["started"], Path(path))
+    return LiveEntry(
+        d["kind"], d["label"], d["pid"], d["session_dir"], Endpoints(**d["endpoints"]), d["started"], Path(path)
+    )
 
 
 def list_live() -> list[LiveEntry]:
@@ -78,6 +90,8 @@ def list_live() -> list[LiveEntry]:
 def latest() -> LiveEntry:
     entries = list_live()
     if not entries:
-        raise StreamError("no running mestudio session or replay on this host "
-                          "(start one with `mestudio run CONFIG`, `mestudio demo` or `mestudio replay SESSION`)")
+        raise StreamError(
+            "no running mestudio session or replay on this host "
+            "(start one with `mestudio run CONFIG`, `mestudio demo` or `mestudio replay SESSION`)"
+        )
     return entries[0]

@@ -4,6 +4,7 @@ The supervisor starts each node as its own process.  A node runs until ``ctx.sto
 (SIGTERM from the supervisor, or its parent dying) and reports on the control channel:
 ``ctx.heartbeat({...})`` sets the status a background thread sends every ``heartbeat_s``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,9 +17,9 @@ from typing import Any
 
 import zmq
 
-from config.schema import SessionConfig
-from stream import wire
-from stream.bus import Endpoints, Publisher, Subscriber
+from mestudio.config.schema import SessionConfig
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints, Publisher, Subscriber
 
 
 @dataclass
@@ -45,13 +46,12 @@ class NodeContext:
     # -- sending and receiving ------------------------------------------------------------
     def publisher(self, record: bool = True, **kw) -> Publisher:
         t = self.config.transport
-        return Publisher(self.zmq, self.endpoints, self.name, record=record,
-                         viewer_hwm=t.viewer_hwm, **kw)
+        return Publisher(self.zmq, self.endpoints, self.name, record=record, viewer_hwm=t.viewer_hwm, **kw)
 
-    def subscriber(self, topics: list[str] | None = None, producers: list[str] | None = None,
-                   hwm: int | None = None) -> Subscriber:
-        return Subscriber(self.zmq, self.endpoints, topics, producers,
-                          hwm or self.config.transport.viewer_hwm)
+    def subscriber(
+        self, topics: list[str] | None = None, producers: list[str] | None = None, hwm: int | None = None
+    ) -> Subscriber:
+        return Subscriber(self.zmq, self.endpoints, topics, producers, hwm or self.config.transport.viewer_hwm)
 
     # -- reporting ------------------------------------------------------------------------
     def heartbeat(self, status: dict[str, Any]) -> None:
@@ -90,8 +90,11 @@ class NodeContext:
                 if closing:
                     body["final"] = True
                 try:
-                    wire.send(sock, wire.json_parts(wire.Kind.HEARTBEAT, self.name, seq, body,
-                                                    topic=f"control/{self.name}"), zmq.NOBLOCK)
+                    wire.send(
+                        sock,
+                        wire.json_parts(wire.Kind.HEARTBEAT, self.name, seq, body, topic=f"control/{self.name}"),
+                        zmq.NOBLOCK,
+                    )
                 except zmq.Again:
                     pass
                 seq += 1

@@ -5,6 +5,7 @@ what a producer did have to drop is counted by that producer.  Data is flushed e
 ``flush_interval_s`` (<= 1 s).  It stops cleanly (and says why) when the disk fills or free space
 falls under ``min_free_mb``, keeping everything written so far.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import zmq
 
-from stream import wire
-from stream.errors import DiskFullError, WireFormatError
-from stream.node import NodeContext
-from stream.session import SessionReader, SessionWriter, _is_disk_full, write_json_atomic, write_timestamps_csv
+from mestudio.stream import wire
+from mestudio.stream.errors import DiskFullError, WireFormatError
+from mestudio.stream.node import NodeContext
+from mestudio.stream.session import SessionReader, SessionWriter, _is_disk_full, write_json_atomic, write_timestamps_csv
 
 EXIT_DISK_FULL = 3
 
@@ -49,17 +50,26 @@ class Recorder:
             return
         if h.kind == wire.Kind.FRAME:
             w = self.writer.streams.get(h.stream_id) or self.writer.stream(
-                h.stream_id, h.dtype, h.shape, h.pixel_format)
+                h.stream_id, h.dtype, h.shape, h.pixel_format
+            )
             payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
             w.append(h.seq, h.device_time_ns, h.host_time_ns, payload)
             return
-        record = {"topic": msg.topic, "kind": h.kind.name.lower(), "stream_id": h.stream_id, "seq": h.seq,
-                  "host_time_ns": h.host_time_ns, "device_time_ns": h.device_time_ns, "body": msg.data}
+        record = {
+            "topic": msg.topic,
+            "kind": h.kind.name.lower(),
+            "stream_id": h.stream_id,
+            "seq": h.seq,
+            "host_time_ns": h.host_time_ns,
+            "device_time_ns": h.device_time_ns,
+            "body": msg.data,
+        }
         if msg.topic.startswith("info/") and isinstance(msg.data, dict):
             sid = msg.data.get("stream_id", "")
             if sid:
-                self.writer.stream(sid, msg.data["dtype"], tuple(msg.data["shape"]),
-                                   msg.data["pixel_format"]).describe(msg.data)
+                self.writer.stream(sid, msg.data["dtype"], tuple(msg.data["shape"]), msg.data["pixel_format"]).describe(
+                    msg.data
+                )
         if h.kind == wire.Kind.END:
             self.ends[h.stream_id] = msg.data
         self.writer.event(record)
@@ -68,22 +78,38 @@ class Recorder:
         """`command/record-stop` and `command/record-start` from the experimenter."""
         if verb in ("record-stop", "record-start"):
             self.paused = verb == "record-stop"
-            self.writer.event({"topic": "recorder/" + ("paused" if self.paused else "resumed"),
-                               "kind": "event", "stream_id": "recorder", "seq": 0,
-                               "host_time_ns": wire.now_ns(), "device_time_ns": None,
-                               "body": {"skipped_while_paused": dict(self.skipped_while_paused)}})
+            self.writer.event(
+                {
+                    "topic": "recorder/" + ("paused" if self.paused else "resumed"),
+                    "kind": "event",
+                    "stream_id": "recorder",
+                    "seq": 0,
+                    "host_time_ns": wire.now_ns(),
+                    "device_time_ns": None,
+                    "body": {"skipped_while_paused": dict(self.skipped_while_paused)},
+                }
+            )
 
     def status(self) -> dict:
-        return {"messages": self.messages, "bad_messages": self.bad_messages, "paused": self.paused,
-                "skipped_while_paused": dict(self.skipped_while_paused),
-                "bytes": sum(w.bytes for w in self.writer.streams.values()),
-                "streams": {sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes}
-                            for sid, w in self.writer.streams.items()}}
+        return {
+            "messages": self.messages,
+            "bad_messages": self.bad_messages,
+            "paused": self.paused,
+            "skipped_while_paused": dict(self.skipped_while_paused),
+            "bytes": sum(w.bytes for w in self.writer.streams.values()),
+            "streams": {
+                sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes} for sid, w in self.writer.streams.items()
+            },
+        }
 
     def report(self, stopped_because: str) -> dict:
-        rep = {**self.status(), "stopped_because": stopped_because,
-               "producers_ended": sorted(self.ends), "producer_ends": self.ends,
-               "duration_s": (time.monotonic_ns() - self.started_ns) / 1e9}
+        rep = {
+            **self.status(),
+            "stopped_because": stopped_because,
+            "producers_ended": sorted(self.ends),
+            "producer_ends": self.ends,
+            "duration_s": (time.monotonic_ns() - self.started_ns) / 1e9,
+        }
         write_json_atomic(self.root / "recorder.json", rep)
         return rep
 
@@ -138,8 +164,10 @@ def run(ctx: NodeContext) -> int:
                 free = free_mb(ctx.session_dir)
                 ctx.heartbeat({**rec.status(), "free_mb": round(free)})
                 if free < rcfg.min_free_mb:
-                    raise DiskFullError(f"free space {free:.0f} MB fell under recorder.min_free_mb = "
-                                        f"{rcfg.min_free_mb}: recording stopped to keep the disk usable")
+                    raise DiskFullError(
+                        f"free space {free:.0f} MB fell under recorder.min_free_mb = "
+                        f"{rcfg.min_free_mb}: recording stopped to keep the disk usable"
+                    )
     except DiskFullError as e:
         stopped_because, code = str(e), EXIT_DISK_FULL
     except OSError as e:

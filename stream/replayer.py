@@ -5,22 +5,23 @@ every reader (monitor, analyzer, sync) runs the same code on a replay as on a li
 Two endpoints: ``replay`` (PUB, lossy, for viewers) and ``replay-lossless`` (XPUB with NODROP:
 the replayer waits for its slowest subscriber, for readers that must see every frame).
 """
+
 from __future__ import annotations
 
 import heapq
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import zmq
 
-from stream import wire
-from stream.bus import Endpoints
-from stream.errors import StreamError
-from stream.session import NO_DEVICE_TIME, SessionReader
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints
+from mestudio.stream.errors import StreamError
+from mestudio.stream.session import NO_DEVICE_TIME, SessionReader
 
 LOSSY, LOSSLESS = "replay", "replay-lossless"
 
@@ -30,9 +31,14 @@ def _frames(reader: SessionReader, sid: str) -> Iterator[tuple[int, int, list]]:
     fmt = st.info.get("pixel_format", "")
     for i, (rec, data) in enumerate(st.frames()):
         dev = int(rec["device_time_ns"])
-        parts = wire.frame_parts(sid, int(rec["seq"]), np.ascontiguousarray(data),
-                                 host_time_ns=int(rec["host_time_ns"]),
-                                 device_time_ns=None if dev == NO_DEVICE_TIME else dev, pixel_format=fmt)
+        parts = wire.frame_parts(
+            sid,
+            int(rec["seq"]),
+            np.ascontiguousarray(data),
+            host_time_ns=int(rec["host_time_ns"]),
+            device_time_ns=None if dev == NO_DEVICE_TIME else dev,
+            pixel_format=fmt,
+        )
         yield int(rec["host_time_ns"]), i, parts
 
 
@@ -41,9 +47,15 @@ def _events(reader: SessionReader) -> Iterator[tuple[int, int, list]]:
         kind = wire.Kind[ev.get("kind", "event").upper()]
         if kind == wire.Kind.FRAME or "host_time_ns" not in ev:
             continue
-        parts = wire.json_parts(kind, ev.get("stream_id", ""), int(ev.get("seq", 0)), ev.get("body") or {},
-                                topic=ev.get("topic"), host_time_ns=int(ev["host_time_ns"]),
-                                device_time_ns=ev.get("device_time_ns"))
+        parts = wire.json_parts(
+            kind,
+            ev.get("stream_id", ""),
+            int(ev.get("seq", 0)),
+            ev.get("body") or {},
+            topic=ev.get("topic"),
+            host_time_ns=int(ev["host_time_ns"]),
+            device_time_ns=ev.get("device_time_ns"),
+        )
         yield int(ev["host_time_ns"]), i, parts
 
 
@@ -58,14 +70,22 @@ def messages(reader: SessionReader, streams: list[str] | None = None) -> Iterato
 class Replayer:
     """Binds the replay endpoints; ``run()`` publishes the session once (or forever with loop)."""
 
-    def __init__(self, session_dir: str | Path, *, speed: float | None = 1.0, loop: bool = False,
-                 streams: list[str] | None = None, ctx: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        session_dir: str | Path,
+        *,
+        speed: float | None = 1.0,
+        loop: bool = False,
+        streams: list[str] | None = None,
+        ctx: zmq.Context | None = None,
+    ) -> None:
         if speed is not None and speed <= 0:
             raise StreamError(f"replay speed must be positive, got {speed}")
         self.reader = SessionReader(session_dir)
         self.speed, self.loop, self.streams = speed, loop, streams
-        self.endpoints = Endpoints.plan("ipc", "127.0.0.1", 0, [LOSSY, LOSSLESS],
-                                        key=f"replay-{os.getpid()}-{id(self)}")
+        self.endpoints = Endpoints.plan(
+            "ipc", "127.0.0.1", 0, [LOSSY, LOSSLESS], key=f"replay-{os.getpid()}-{id(self)}"
+        )
         self._ctx = ctx or zmq.Context.instance()
         self.lossy = self._ctx.socket(zmq.PUB)
         self.lossy.linger = 0
@@ -85,7 +105,9 @@ class Replayer:
         while self.subscribers < n:
             left = end - time.monotonic()
             if left <= 0:
-                raise StreamError(f"replay: {self.subscribers} of {n} lossless readers connected within {timeout_s:.0f} s")
+                raise StreamError(
+                    f"replay: {self.subscribers} of {n} lossless readers connected within {timeout_s:.0f} s"
+                )
             self._take_subscriptions(int(min(left, 0.1) * 1000))
 
     def _take_subscriptions(self, timeout_ms: int = 0) -> None:
@@ -128,8 +150,9 @@ class Replayer:
                 self.sent += 1
             if not self.loop:
                 break
-        end = wire.json_parts(wire.Kind.END, "replay", 0, {"messages": self.sent,
-                                                           "session": str(self.reader.root)}, topic="end/replay")
+        end = wire.json_parts(
+            wire.Kind.END, "replay", 0, {"messages": self.sent, "session": str(self.reader.root)}, topic="end/replay"
+        )
         self._send_lossless(end, stop)
         wire.send(self.lossy, end, zmq.NOBLOCK)
         return self.sent
@@ -140,6 +163,9 @@ class Replayer:
 
 
 def summary(reader: SessionReader) -> dict:
-    return {"session": str(reader.root), "streams": {s: len(reader.stream(s)) for s in reader.stream_ids()},
-            "events": len(reader.events()), "manifest_status": reader.manifest.get("status")}
-
+    return {
+        "session": str(reader.root),
+        "streams": {s: len(reader.stream(s)) for s in reader.stream_ids()},
+        "events": len(reader.events()),
+        "manifest_status": reader.manifest.get("status"),
+    }

@@ -14,28 +14,36 @@
 frames.bin and index.bin are only ever appended to and flushed at least every second, so a
 killed recorder leaves everything but the last second readable; ``repair`` trims what is torn.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from stream.errors import DiskFullError, NotASessionError, SessionError
+from mestudio.stream.errors import DiskFullError, NotASessionError, SessionError
 
 FORMAT = "mestudio-session"
 FORMAT_VERSION = 1
 NO_DEVICE_TIME = np.iinfo(np.int64).min
 
-INDEX_DTYPE = np.dtype([
-    ("seq", "<u8"), ("device_time_ns", "<i8"), ("host_time_ns", "<i8"),
-    ("recv_time_ns", "<i8"), ("offset", "<u8"), ("nbytes", "<u8"),
-])
+INDEX_DTYPE = np.dtype(
+    [
+        ("seq", "<u8"),
+        ("device_time_ns", "<i8"),
+        ("host_time_ns", "<i8"),
+        ("recv_time_ns", "<i8"),
+        ("offset", "<u8"),
+        ("nbytes", "<u8"),
+    ]
+)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -50,6 +58,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def _is_disk_full(err: OSError) -> bool:
     import errno
+
     return err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -125,8 +134,9 @@ class SessionWriter:
     def stream(self, stream_id: str, dtype: str, shape: tuple, pixel_format: str) -> StreamWriter:
         w = self.streams.get(stream_id)
         if w is None:
-            w = self.streams[stream_id] = StreamWriter(self.root / "streams" / stream_id, stream_id,
-                                                       dtype, shape, pixel_format)
+            w = self.streams[stream_id] = StreamWriter(
+                self.root / "streams" / stream_id, stream_id, dtype, shape, pixel_format
+            )
         return w
 
     def event(self, record: dict) -> None:
@@ -154,6 +164,7 @@ class SessionWriter:
 
 # -- reading -----------------------------------------------------------------------------------
 
+
 @dataclass
 class StreamReader:
     folder: Path
@@ -176,7 +187,7 @@ class StreamReader:
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` (0-based position in the recording) as a read-only array."""
         rec = self.index[i]
-        raw = self._memmap()[int(rec["offset"]): int(rec["offset"]) + int(rec["nbytes"])]
+        raw = self._memmap()[int(rec["offset"]) : int(rec["offset"]) + int(rec["nbytes"])]
         return raw.view(np.dtype(self.info["dtype"])).reshape(self.info["shape"])
 
     def frames(self) -> Iterator[tuple[np.void, np.ndarray]]:
@@ -184,7 +195,7 @@ class StreamReader:
         dt, shape = np.dtype(self.info["dtype"]), self.info["shape"]
         for rec in self.index:
             o, n = int(rec["offset"]), int(rec["nbytes"])
-            yield rec, mm[o:o + n].view(dt).reshape(shape)
+            yield rec, mm[o : o + n].view(dt).reshape(shape)
 
 
 class SessionReader:

@@ -4,6 +4,7 @@ Repair only trims what a crash can leave torn (a partial index record, index rec
 never reached the disk, frame bytes with no index record, a partial last line of events.jsonl);
 it never touches a complete frame.  What it trimmed is written to ``repair.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.errors import SessionError
-from stream.live import pid_alive
-from stream.session import (INDEX_DTYPE, NO_DEVICE_TIME, SessionReader, StreamReader, write_json_atomic,
-                            write_timestamps_csv)
+from mestudio.stream.errors import SessionError
+from mestudio.stream.live import pid_alive
+from mestudio.stream.session import (
+    INDEX_DTYPE,
+    NO_DEVICE_TIME,
+    SessionReader,
+    StreamReader,
+    write_json_atomic,
+    write_timestamps_csv,
+)
 
 MAX_GAPS_LISTED = 20
 
@@ -49,8 +56,14 @@ class StreamReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.gaps > self.skipped_while_paused or self.seq_out_of_order or self.host_time_backwards
-                    or self.device_time_backwards or self.bad_sizes or self.unrecorded)
+        return not (
+            self.gaps > self.skipped_while_paused
+            or self.seq_out_of_order
+            or self.host_time_backwards
+            or self.device_time_backwards
+            or self.bad_sizes
+            or self.unrecorded
+        )
 
 
 @dataclass
@@ -94,13 +107,20 @@ def check_stream(reader: StreamReader) -> StreamReport:
     frame_bytes = np.dtype(info["dtype"]).itemsize * int(np.prod(info["shape"]))
     duration = (int(host[-1]) - int(host[0])) / 1e9 if len(host) > 1 else 0.0
     return StreamReport(
-        stream_id=reader.stream_id, frames=len(idx), bytes=int(idx["nbytes"].sum()),
-        first_seq=int(seq[0]) if len(seq) else None, last_seq=int(seq[-1]) if len(seq) else None,
-        gaps=gaps, gap_ranges=ranges, seq_out_of_order=out_of_order,
+        stream_id=reader.stream_id,
+        frames=len(idx),
+        bytes=int(idx["nbytes"].sum()),
+        first_seq=int(seq[0]) if len(seq) else None,
+        last_seq=int(seq[-1]) if len(seq) else None,
+        gaps=gaps,
+        gap_ranges=ranges,
+        seq_out_of_order=out_of_order,
         host_time_backwards=int(np.count_nonzero(np.diff(host) < 0)) if len(host) > 1 else 0,
         device_time_backwards=dev_back,
         bad_sizes=int(np.count_nonzero(idx["nbytes"] != frame_bytes)),
-        duration_s=round(duration, 3), fps=round((len(idx) - 1) / duration, 3) if duration > 0 else 0.0)
+        duration_s=round(duration, 3),
+        fps=round((len(idx) - 1) / duration, 3) if duration > 0 else 0.0,
+    )
 
 
 def repair_stream(folder: Path) -> dict:
@@ -201,19 +221,29 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         problems.append(f"recorder received {dropped} malformed messages")
     if not streams:
         problems.append("no streams recorded")
-    return SessionReport(str(root), reader.manifest.get("status", "?"), streams, len(events),
-                         repaired, problems, list(reader.manifest.get("problems", [])))
+    return SessionReport(
+        str(root),
+        reader.manifest.get("status", "?"),
+        streams,
+        len(events),
+        repaired,
+        problems,
+        list(reader.manifest.get("problems", [])),
+    )
 
 
 def format_report(rep: SessionReport) -> str:
     lines = [f"session {rep.path}  status: {rep.status}  events: {rep.events}"]
-    lines.append(f"  {'stream':<20} {'frames':>8} {'published':>9} {'gaps':>6} {'order':>6} {'dur s':>8} "
-                 f"{'fps':>8} {'MB':>9}")
+    lines.append(
+        f"  {'stream':<20} {'frames':>8} {'published':>9} {'gaps':>6} {'order':>6} {'dur s':>8} {'fps':>8} {'MB':>9}"
+    )
     for s in rep.streams:
         order = "ok" if not (s.seq_out_of_order or s.host_time_backwards or s.device_time_backwards) else "BAD"
         pub = "?" if s.published is None else str(s.published)
-        lines.append(f"  {s.stream_id:<20} {s.frames:>8} {pub:>9} {s.gaps:>6} {order:>6} {s.duration_s:>8.2f} "
-                     f"{s.fps:>8.2f} {s.bytes / 1e6:>9.1f}")
+        lines.append(
+            f"  {s.stream_id:<20} {s.frames:>8} {pub:>9} {s.gaps:>6} {order:>6} {s.duration_s:>8.2f} "
+            f"{s.fps:>8.2f} {s.bytes / 1e6:>9.1f}"
+        )
         if s.gap_ranges:
             lines.append("    missing seq: " + ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in s.gap_ranges))
     if rep.repaired:

@@ -13,6 +13,7 @@ Every message is a ZeroMQ multipart message of three frames:
 docs/wire-format.md documents the same layout for clients in other languages; tests read frames
 with nothing but pyzmq and that document.  Bump ``VERSION`` on any change to the layout.
 """
+
 from __future__ import annotations
 
 import enum
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from stream.errors import WireFormatError
+from mestudio.stream.errors import WireFormatError
 
 MAGIC = b"MEST"
 VERSION = 1
@@ -82,24 +83,32 @@ class Header:
         shape = tuple(self.shape) + (0,) * (4 - len(self.shape))
         flags = FLAG_DEVICE_TIME if self.device_time_ns is not None else 0
         return HEADER.pack(
-            MAGIC, VERSION, int(self.kind), flags, self.seq,
-            self.device_time_ns or 0, self.host_time_ns,
-            self.dtype.encode(), len(self.shape), *shape,
-            self.pixel_format.encode(), sid,
+            MAGIC,
+            VERSION,
+            int(self.kind),
+            flags,
+            self.seq,
+            self.device_time_ns or 0,
+            self.host_time_ns,
+            self.dtype.encode(),
+            len(self.shape),
+            *shape,
+            self.pixel_format.encode(),
+            sid,
         )
 
     @classmethod
-    def unpack(cls, buf: bytes | memoryview) -> "Header":
+    def unpack(cls, buf: bytes | memoryview) -> Header:
         if len(buf) != HEADER.size:
             raise WireFormatError(f"header is {len(buf)} bytes, expected {HEADER.size}: not a mestudio message")
-        (magic, version, kind, flags, seq, dev_t, host_t, dtype, ndim,
-         s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(buf)
+        (magic, version, kind, flags, seq, dev_t, host_t, dtype, ndim, s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(buf)
         if magic != MAGIC:
             raise WireFormatError(f"bad magic {magic!r}: not a mestudio message")
         if version != VERSION:
             raise WireFormatError(
                 f"wire-format version {version}, this mestudio reads version {VERSION}: "
-                "run the same mestudio version on both ends")
+                "run the same mestudio version on both ends"
+            )
         try:
             kind = Kind(kind)
         except ValueError:
@@ -107,9 +116,13 @@ class Header:
         if ndim > 4:
             raise WireFormatError(f"header says {ndim} dimensions, at most 4")
         return cls(
-            stream_id=sid.rstrip(b"\0").decode(), seq=seq, host_time_ns=host_t, kind=kind,
+            stream_id=sid.rstrip(b"\0").decode(),
+            seq=seq,
+            host_time_ns=host_t,
+            kind=kind,
             device_time_ns=dev_t if flags & FLAG_DEVICE_TIME else None,
-            dtype=dtype.rstrip(b"\0").decode(), shape=(s0, s1, s2, s3)[:ndim],
+            dtype=dtype.rstrip(b"\0").decode(),
+            shape=(s0, s1, s2, s3)[:ndim],
             pixel_format=pixfmt.rstrip(b"\0").decode(),
         )
 
@@ -133,23 +146,45 @@ def now_ns() -> int:
     return time.monotonic_ns()
 
 
-def frame_parts(stream_id: str, seq: int, data: np.ndarray, *, host_time_ns: int,
-                device_time_ns: int | None = None, pixel_format: str = "",
-                topic: str | None = None) -> list:
+def frame_parts(
+    stream_id: str,
+    seq: int,
+    data: np.ndarray,
+    *,
+    host_time_ns: int,
+    device_time_ns: int | None = None,
+    pixel_format: str = "",
+    topic: str | None = None,
+) -> list:
     """The three parts of a FRAME message; the payload is the array's own memory."""
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
-    hdr = Header(stream_id, seq, host_time_ns, Kind.FRAME, device_time_ns,
-                 data.dtype.str, data.shape, pixel_format)
+    hdr = Header(stream_id, seq, host_time_ns, Kind.FRAME, device_time_ns, data.dtype.str, data.shape, pixel_format)
     return [(topic or stream_id).encode(), hdr.pack(), memoryview(data).cast("B")]
 
 
-def json_parts(kind: Kind, stream_id: str, seq: int, body: dict, *, topic: str | None = None,
-               host_time_ns: int | None = None, device_time_ns: int | None = None) -> list:
+def json_parts(
+    kind: Kind,
+    stream_id: str,
+    seq: int,
+    body: dict,
+    *,
+    topic: str | None = None,
+    host_time_ns: int | None = None,
+    device_time_ns: int | None = None,
+) -> list:
     """The three parts of an EVENT, HEARTBEAT or END message carrying a JSON body."""
     payload = json.dumps(body, separators=(",", ":"), default=_json_default).encode()
-    hdr = Header(stream_id, seq, now_ns() if host_time_ns is None else host_time_ns, kind,
-                 device_time_ns, "json", (len(payload),), "json")
+    hdr = Header(
+        stream_id,
+        seq,
+        now_ns() if host_time_ns is None else host_time_ns,
+        kind,
+        device_time_ns,
+        "json",
+        (len(payload),),
+        "json",
+    )
     return [(topic or stream_id).encode(), hdr.pack(), payload]
 
 
@@ -178,7 +213,8 @@ def decode(parts: list) -> Message:
         if len(payload) != expected:
             raise WireFormatError(
                 f"stream {header.stream_id!r} seq {header.seq}: payload is {len(payload)} bytes, "
-                f"header says {header.shape} {header.dtype} = {expected} bytes")
+                f"header says {header.shape} {header.dtype} = {expected} bytes"
+            )
         data = np.frombuffer(payload, dtype=dtype).reshape(header.shape)
     else:
         data = json.loads(bytes(payload)) if len(payload) else {}

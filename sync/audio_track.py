@@ -4,14 +4,15 @@ Audio blocks are recorded as frames: ``seq`` is the block number and ``device_ti
 of the block's first sample on the sample clock.  A lost block leaves a gap of silence in the
 track, counted in ``missing_blocks`` (never hidden), so every sample keeps its own index.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from stream.session import NO_DEVICE_TIME, StreamReader
-from sync.errors import NotEnoughDataError
+from mestudio.stream.session import NO_DEVICE_TIME, StreamReader
+from mestudio.sync.errors import NotEnoughDataError
 
 
 @dataclass
@@ -52,8 +53,8 @@ def read_track(reader: StreamReader) -> AudioTrack:
     total = int(starts[-1]) + block
     dtype = np.dtype(info["dtype"])
     track = np.zeros(total, dtype)
-    for (rec, frame), s in zip(reader.frames(), starts.tolist()):
-        track[s:s + block] = frame.reshape(block, -1)[:, 0]
+    for (_rec, frame), s in zip(reader.frames(), starts.tolist()):
+        track[s : s + block] = frame.reshape(block, -1)[:, 0]
     first = int(seq[0]) * block
     dev = idx["device_time_ns"].astype(np.int64)
     ok = dev != NO_DEVICE_TIME

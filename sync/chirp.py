@@ -6,6 +6,7 @@ the recorded samples with the template (FFT, in overlapping chunks so hour-long 
 memory), normalises by the local energy (score 1 = a perfect copy at any loudness), and refines
 every peak to a fraction of a sample by band-limited interpolation of the correlation around it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,12 +60,14 @@ def plant(signal: np.ndarray, spec: ChirpSpec, at_sample: float) -> None:
 def _correlate(x: np.ndarray, tpl: np.ndarray) -> np.ndarray:
     """c[i] = sum_j x[i + j] * tpl[j] for every full overlap (FFT)."""
     from scipy.signal import fftconvolve
+
     return fftconvolve(x, tpl[::-1], mode="valid")
 
 
 def _refine(x: np.ndarray, tpl: np.ndarray, i: int, up: int = 64, half: int = 24) -> float:
     """Sub-sample peak position near integer lag ``i`` by band-limited interpolation."""
     from scipy.signal import resample
+
     lo, hi = i - half, i + half + 1
     # a symmetric window around the peak, zero-padded past the track's ends (a chirp at the very
     # start or end of a recording must not be refined on a lopsided window)
@@ -72,7 +75,7 @@ def _refine(x: np.ndarray, tpl: np.ndarray, i: int, up: int = 64, half: int = 24
     seg = np.zeros(n)
     a, b = max(lo, 0), min(lo + n, len(x))
     if b > a:
-        seg[a - lo:b - lo] = x[a:b]
+        seg[a - lo : b - lo] = x[a:b]
     c = _correlate(seg, tpl)
     fine = resample(c * np.hanning(len(c) + 2)[1:-1], len(c) * up)
     # only the middle of the window is free of the resampling's edge effects
@@ -109,15 +112,15 @@ def detect(samples: np.ndarray, spec: ChirpSpec, threshold: float = 0.5, chunk_s
     L = len(tpl)
     if len(x) < L:
         return []
-    tn = float(np.sqrt(np.sum(tpl ** 2)))
+    tn = float(np.sqrt(np.sum(tpl**2)))
     chunk = max(int(chunk_s * spec.rate), 4 * L)
     found: list[Detection] = []
     last = -L
     for s0 in range(0, len(x) - L + 1, chunk):
-        seg = x[s0:min(len(x), s0 + chunk + L - 1)]
+        seg = x[s0 : min(len(x), s0 + chunk + L - 1)]
         c = _correlate(seg, tpl)
-        e = np.concatenate([[0.0], np.cumsum(seg ** 2)])
-        local = np.sqrt(np.maximum(e[L:L + len(c)] - e[:len(c)], 1e-20))
+        e = np.concatenate([[0.0], np.cumsum(seg**2)])
+        local = np.sqrt(np.maximum(e[L : L + len(c)] - e[: len(c)], 1e-20))
         score = c / (local * tn)
         cand = np.flatnonzero(score > threshold)
         # keep the best lag of each cluster (a chirp is L samples long; two cannot overlap)
@@ -126,7 +129,7 @@ def detect(samples: np.ndarray, spec: ChirpSpec, threshold: float = 0.5, chunk_s
             j = i
             while j + 1 < len(cand) and cand[j + 1] - cand[i] < L:
                 j += 1
-            best = cand[i + int(np.argmax(score[cand[i:j + 1]]))]
+            best = cand[i + int(np.argmax(score[cand[i : j + 1]]))]
             pos = s0 + best
             if pos - last >= L:
                 found.append(Detection(float(_refine(x, tpl, int(pos))), float(score[best])))

@@ -15,6 +15,7 @@ Raw timestamps are never changed: ``fit_stream`` returns corrected times beside 
 same function can be rerun offline at any time.  ``OnlineClock`` is the causal version the live
 node uses (refits a sliding window as frames arrive).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sync.errors import NotEnoughDataError
-from sync.linefit import fit_lower_line
+from mestudio.sync.errors import NotEnoughDataError
+from mestudio.sync.linefit import fit_lower_line
 
 
 @dataclass
@@ -117,8 +118,16 @@ def find_breaks(seq: np.ndarray, x: np.ndarray, period_ns: float) -> np.ndarray:
     return np.flatnonzero(bad) + 1
 
 
-def fit_stream(stream_id: str, seq: np.ndarray, host_ns: np.ndarray, device_ns: np.ndarray | None = None,
-               nominal_rate_hz: float | None = None, *, window_s: float = 120.0, min_fit_s: float = 2.0) -> StreamFit:
+def fit_stream(
+    stream_id: str,
+    seq: np.ndarray,
+    host_ns: np.ndarray,
+    device_ns: np.ndarray | None = None,
+    nominal_rate_hz: float | None = None,
+    *,
+    window_s: float = 120.0,
+    min_fit_s: float = 2.0,
+) -> StreamFit:
     """Fit one stream offline: segments, offset + drift per segment, corrected timestamps.
 
     ``device_ns`` None (or all missing) means the device has no clock: frames are placed by
@@ -134,8 +143,9 @@ def fit_stream(stream_id: str, seq: np.ndarray, host_ns: np.ndarray, device_ns: 
         period = nominal_period_ns(x, seq)
     else:
         if not nominal_rate_hz:
-            raise NotEnoughDataError(f"{stream_id}: a stream without device time needs its nominal rate "
-                                     "(rate_hz in its info.json)")
+            raise NotEnoughDataError(
+                f"{stream_id}: a stream without device time needs its nominal rate (rate_hz in its info.json)"
+            )
         period = 1e9 / nominal_rate_hz
         x = seq.astype(np.float64) * period
     starts = np.concatenate([[0], find_breaks(seq, x, period), [n]]) if n else np.array([0, 0])
@@ -165,16 +175,27 @@ def fit_stream(stream_id: str, seq: np.ndarray, host_ns: np.ndarray, device_ns: 
         pieces = fits[k]
         corrected[s:e] = _blend(pieces, x[s:e])
         seg_of[s:e] = k
-        segments.append(SegmentFit(s, e, pieces[-1].x0, pieces[-1].offset_ns, pieces[-1].drift,
-                                   pieces[-1].inherited_drift))
+        segments.append(
+            SegmentFit(s, e, pieces[-1].x0, pieces[-1].offset_ns, pieces[-1].drift, pieces[-1].inherited_drift)
+        )
         if e - s > 1:
             steps = np.diff(seq[s:e])
             dropped += int(np.sum(steps[steps > 1] - 1))
     corr = np.rint(corrected).astype(np.int64)
     nseg = len(starts) - 1
-    return StreamFit(stream_id, uses_dev, period, segments, corr, seg_of, host - corr, dropped,
-                     max(0, len(segments) - 1), [fits[k] for k in range(nseg)],
-                     [(float(x[starts[k]]), float(x[starts[k + 1] - 1])) for k in range(nseg)])
+    return StreamFit(
+        stream_id,
+        uses_dev,
+        period,
+        segments,
+        corr,
+        seg_of,
+        host - corr,
+        dropped,
+        max(0, len(segments) - 1),
+        [fits[k] for k in range(nseg)],
+        [(float(x[starts[k]]), float(x[starts[k + 1] - 1])) for k in range(nseg)],
+    )
 
 
 def _fit_pieces(x: np.ndarray, y: np.ndarray, window_ns: float) -> list[tuple[float, float, float]]:

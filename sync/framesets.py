@@ -5,9 +5,11 @@ The instants are the frames of a reference stream (the triggered 60 Hz camera, o
 counter and its column is marked missing.  Every other stream contributes its nearest frame
 within a tolerance or is marked missing (-1); nothing is filled in silently.  The default
 tolerance is half the longer of the two frame periods: a 30 Hz stream then contributes, to each
-60 Hz instant, the frame whose interval covers it, and a dropped frame shows as missing.  ``FrameSetBuilder`` does the same live, emitting a set once every stream has moved
+60 Hz instant, the frame whose interval covers it, and a dropped frame shows as missing.
+``FrameSetBuilder`` does the same live, emitting a set once every stream has moved
 past its instant (or a deadline has passed, and then the late streams are marked missing).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,12 +32,17 @@ class FrameSets:
         return len(self.time_ns)
 
     def summary(self) -> dict:
-        return {"reference": self.reference, "sets": len(self),
-                "complete": int(np.sum(np.all(np.stack([s != MISSING for s in self.seq.values()]), axis=0)))
-                if self.seq else 0,
-                "missing": {k: int(np.sum(v == MISSING)) for k, v in self.seq.items()},
-                "max_abs_dt_ms": {k: round(float(np.max(np.abs(self.dt_ns[k]))) / 1e6, 4) if len(self) else 0.0
-                                  for k in self.seq}}
+        return {
+            "reference": self.reference,
+            "sets": len(self),
+            "complete": int(np.sum(np.all(np.stack([s != MISSING for s in self.seq.values()]), axis=0)))
+            if self.seq
+            else 0,
+            "missing": {k: int(np.sum(v == MISSING)) for k, v in self.seq.items()},
+            "max_abs_dt_ms": {
+                k: round(float(np.max(np.abs(self.dt_ns[k]))) / 1e6, 4) if len(self) else 0.0 for k in self.seq
+            },
+        }
 
     def write_csv(self, path: Path, t0_ns: int = 0) -> Path:
         """One row per set: time, then each stream's seq (-1 = missing) and its offset in us."""
@@ -66,8 +73,9 @@ def reference_instants(seq: np.ndarray, corrected_ns: np.ndarray) -> tuple[np.nd
     return np.concatenate(out_s), np.rint(np.concatenate(out_t)).astype(np.int64)
 
 
-def build(streams: dict[str, tuple[np.ndarray, np.ndarray]], reference: str,
-          tolerance_ns: float | None = None) -> FrameSets:
+def build(
+    streams: dict[str, tuple[np.ndarray, np.ndarray]], reference: str, tolerance_ns: float | None = None
+) -> FrameSets:
     """Offline frame sets from ``{stream: (seq, corrected_ns)}``."""
     rseq, rtime = reference_instants(*streams[reference])
     ref_period = float(np.median(np.diff(rtime))) if len(rtime) > 1 else 2e7

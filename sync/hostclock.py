@@ -10,18 +10,19 @@ trips are kept (their delay is the most symmetric); the median of their offsets 
 and half the lowest round trip bounds its error.  Add the offset to the server's times to get
 the client's clock: ``server_time + offset_ns`` is the same instant on the client's clock.
 """
+
 from __future__ import annotations
 
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import zmq
 
-from sync.errors import HostClockError
+from mestudio.sync.errors import HostClockError
 
 _REQ = struct.Struct("<q")
 _REP = struct.Struct("<qqq")  # echo of t0, t1, t2
@@ -40,8 +41,14 @@ class HostOffset:
         return self.rtt_ns // 2
 
     def to_json(self) -> dict:
-        return {"host": self.endpoint, "offset_ns": self.offset_ns, "rtt_ns": self.rtt_ns,
-                "error_bound_ns": self.error_bound_ns, "probes": self.probes, "kept": self.kept}
+        return {
+            "host": self.endpoint,
+            "offset_ns": self.offset_ns,
+            "rtt_ns": self.rtt_ns,
+            "error_bound_ns": self.error_bound_ns,
+            "probes": self.probes,
+            "kept": self.kept,
+        }
 
 
 class TimeServer:
@@ -78,8 +85,14 @@ class TimeServer:
         self._thread.join(timeout=2)
 
 
-def estimate_offset(ctx: zmq.Context, endpoint: str, probes: int = 16, keep: float = 0.25,
-                    timeout_s: float = 1.0, clock: Callable[[], int] = time.monotonic_ns) -> HostOffset:
+def estimate_offset(
+    ctx: zmq.Context,
+    endpoint: str,
+    probes: int = 16,
+    keep: float = 0.25,
+    timeout_s: float = 1.0,
+    clock: Callable[[], int] = time.monotonic_ns,
+) -> HostOffset:
     """Probe a TimeServer; raises HostClockError when it does not answer within ``timeout_s``."""
     # DEALER, not REQ: a lost answer must not wedge the socket; the echoed t0 pairs the replies
     sock = ctx.socket(zmq.DEALER)
@@ -92,8 +105,10 @@ def estimate_offset(ctx: zmq.Context, endpoint: str, probes: int = 16, keep: flo
             sock.send_multipart([b"", _REQ.pack(t0)])
             if not sock.poll(int(timeout_s * 1000)):
                 if not rows:
-                    raise HostClockError(f"no answer from the time server at {endpoint} within {timeout_s} s: "
-                                         "check that its session runs with [sync] time_server set and the port is open")
+                    raise HostClockError(
+                        f"no answer from the time server at {endpoint} within {timeout_s} s: "
+                        "check that its session runs with [sync] time_server set and the port is open"
+                    )
                 continue
             reply = sock.recv_multipart()[-1]
             t3 = clock()

@@ -10,11 +10,12 @@ through the middle instead is biased by the mean delay and wobbles with it.
 A few points far *below* the rest cannot be transport delays (a host clock step, a mis-stamped
 frame); they are dropped first, with a median/MAD rule, so one bad point cannot tilt the line.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from sync.errors import NotEnoughDataError
+from mestudio.sync.errors import NotEnoughDataError
 
 
 def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -43,6 +44,7 @@ def _hull_candidates(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if n <= 2048:
         return np.arange(n)
     from scipy.spatial import ConvexHull, QhullError
+
     xs = (x - x[0]) / (x[-1] - x[0])
     span = float(np.ptp(y)) or 1.0
     ys = (y - y.min()) / span

@@ -5,6 +5,7 @@ requests (and finds them in the audio as it arrives), live frame sets and the sy
 node (sync/node.py) feeds it messages and sends what it returns, so the same logic is tested
 without processes.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -12,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from config.schema import SessionConfig, stream_ids
-from sync.chirp import ChirpSpec, detect
-from sync.clock import OnlineClock
-from sync.framesets import MISSING, FrameSetBuilder
-from sync.settings import SyncSettings
-from sync.trigger import AudioClock, TriggerPacer
+from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.sync.chirp import ChirpSpec, detect
+from mestudio.sync.clock import OnlineClock
+from mestudio.sync.framesets import MISSING, FrameSetBuilder
+from mestudio.sync.settings import SyncSettings
+from mestudio.sync.trigger import AudioClock, TriggerPacer
 
 AUDIO_KINDS = ("synthetic-audio", "audio")
 
@@ -61,8 +62,9 @@ class LiveSync:
         chosen = [a for a in audio_ids if a[0] == st.audio] or audio_ids
         if chosen:
             self.audio_id, dev = chosen[0]
-            self.audio = AudioClock(dev.rate, dev.block, OnlineClock(self.audio_id, dev.rate / dev.block,
-                                                                     window_s=st.window_s))
+            self.audio = AudioClock(
+                dev.rate, dev.block, OnlineClock(self.audio_id, dev.rate / dev.block, window_s=st.window_s)
+            )
             for d in self.config.enabled_devices:
                 if getattr(d, "trigger", "") == "software":
                     self.pacers[d.name] = TriggerPacer(self.audio, st.trigger_rate_hz)
@@ -71,8 +73,10 @@ class LiveSync:
         if ref:
             others = [s for s in self._rates]
             # as offline: half the longer of the reference's and the stream's own frame period
-            tol = {s: st.tolerance_ms * 1e6 if st.tolerance_ms > 0
-                   else 0.5e9 / min(self._rates[ref], self._rates[s]) for s in others}
+            tol = {
+                s: st.tolerance_ms * 1e6 if st.tolerance_ms > 0 else 0.5e9 / min(self._rates[ref], self._rates[s])
+                for s in others
+            }
             self.framesets = FrameSetBuilder(ref, others, tol)
             self.sets_missing = {s: 0 for s in others}
 
@@ -95,14 +99,19 @@ class LiveSync:
     def on_frame(self, stream_id: str, seq: int, host_ns: int, device_ns: int | None, data=None) -> None:
         if stream_id == self.audio_id and self.audio is not None:
             self.audio.add_block(seq, host_ns, device_ns)
-            corrected = self.audio.model.predict(self.audio.device_t0_ns + seq * self.audio.block * 1e9 / self.audio.rate)
+            corrected = self.audio.model.predict(
+                self.audio.device_t0_ns + seq * self.audio.block * 1e9 / self.audio.rate
+            )
             if data is not None:
-                self._audio_blocks.append((seq * self.audio.block, np.asarray(data).reshape(-1)[: self.audio.block].copy()))
+                self._audio_blocks.append(
+                    (seq * self.audio.block, np.asarray(data).reshape(-1)[: self.audio.block].copy())
+                )
         else:
             clock = self.clocks.get(stream_id)
             if clock is None:
-                clock = self.clocks[stream_id] = OnlineClock(stream_id, self._rates.get(stream_id, 30.0),
-                                                             window_s=self.settings.window_s)
+                clock = self.clocks[stream_id] = OnlineClock(
+                    stream_id, self._rates.get(stream_id, 30.0), window_s=self.settings.window_s
+                )
             corrected = clock.add(seq, host_ns, device_ns)
         if self.framesets is not None and stream_id in self.framesets.streams and corrected is not None:
             self.framesets.add(stream_id, seq, corrected)
@@ -135,9 +144,17 @@ class LiveSync:
         sample = int(self.audio.latest_sample + lead_s * self.audio.rate)
         self.chirps.append(ChirpRequest(sample, reason))
         spec = self.chirp_spec
-        return {"sample": sample, "reason": reason, "stream": self.audio_id, "rate": spec.rate,
-                "due_host_ns": self.audio.host_time_ns(sample), "f0_hz": spec.f0_hz, "f1_hz": spec.f1_hz,
-                "duration_s": spec.duration_s, "amplitude": spec.amplitude}
+        return {
+            "sample": sample,
+            "reason": reason,
+            "stream": self.audio_id,
+            "rate": spec.rate,
+            "due_host_ns": self.audio.host_time_ns(sample),
+            "f0_hz": spec.f0_hz,
+            "f1_hz": spec.f1_hz,
+            "duration_s": spec.duration_s,
+            "amplitude": spec.amplitude,
+        }
 
     def scan_chirps(self) -> None:
         """Look for each requested chirp once the audio after it has arrived."""
@@ -156,7 +173,7 @@ class LiveSync:
             start = blocks[0][0]
             track = np.zeros(blocks[-1][0] + len(blocks[-1][1]) - start, blocks[0][1].dtype)
             for s, b in blocks:
-                track[s - start:s - start + len(b)] = b
+                track[s - start : s - start + len(b)] = b
             found = detect(track, spec, threshold=self.settings.chirp.threshold)
             if found:
                 best = min(found, key=lambda d: abs(start + d.sample - r.sample))
@@ -178,11 +195,18 @@ class LiveSync:
             streams[self.audio_id] = self.audio.model.health()
         found = [r for r in self.chirps if r.found is not None]
         return {
-            "streams": streams, "audio": self.audio_id,
+            "streams": streams,
+            "audio": self.audio_id,
             "triggers": {"sent": dict(self.triggers_sent), "late": self.late_triggers},
-            "chirps": {"requested": len(self.chirps), "detected": len(found),
-                       "errors_samples": [round(r.found - r.sample, 3) for r in found][-10:]},
-            "framesets": {"emitted": self.sets_emitted, "missing": dict(self.sets_missing),
-                          "reference": self.framesets.reference if self.framesets else None},
+            "chirps": {
+                "requested": len(self.chirps),
+                "detected": len(found),
+                "errors_samples": [round(r.found - r.sample, 3) for r in found][-10:],
+            },
+            "framesets": {
+                "emitted": self.sets_emitted,
+                "missing": dict(self.sets_missing),
+                "reference": self.framesets.reference if self.framesets else None,
+            },
             "host_offsets": list(self.host_offsets.values()),
         }

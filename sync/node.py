@@ -6,9 +6,10 @@ every ``health_interval_s``, ``trigger/<device>`` events paced by the audio cloc
 ``trigger = "software"``, and ``sync/chirp`` requests at start, at end and whenever asked
 (``command/chirp`` from the operator, or a ``sync/request-chirp`` event from any node, e.g. the
 elicitation controller at a stimulus onset).  At the end it writes ``<session>/sync/report.json``
-(the live figures) and ``framesets.csv`` (the live sets); ``python -m sync SESSION`` redoes both
+(the live figures) and ``framesets.csv`` (the live sets); ``mestudio sync SESSION`` redoes both
 offline from the recording, with the full-session fits.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,16 +17,16 @@ import time
 
 import zmq
 
-from stream import wire
-from stream.node import NodeContext
-from stream.session import write_json_atomic
-from sync.chirp import chirp_wave
-from sync.framesets import MISSING
-from sync.hostclock import TimeServer, estimate_offset
-from sync.errors import HostClockError
-from sync.live import LiveSync
-from sync.player import ChirpPlayer
-from sync.settings import load_sync_settings
+from mestudio.stream import wire
+from mestudio.stream.node import NodeContext
+from mestudio.stream.session import write_json_atomic
+from mestudio.sync.chirp import chirp_wave
+from mestudio.sync.errors import HostClockError
+from mestudio.sync.framesets import MISSING
+from mestudio.sync.hostclock import TimeServer, estimate_offset
+from mestudio.sync.live import LiveSync
+from mestudio.sync.player import ChirpPlayer
+from mestudio.sync.settings import load_sync_settings
 
 TOPIC_HEALTH = "sync/health"
 TOPIC_FRAMESETS = "sync/framesets"
@@ -91,8 +92,13 @@ def run(ctx: NodeContext) -> int:
                         break
                     h = msg.header
                     if h.kind == wire.Kind.FRAME:
-                        live.on_frame(h.stream_id, h.seq, h.host_time_ns, h.device_time_ns,
-                                      msg.data if h.stream_id == live.audio_id else None)
+                        live.on_frame(
+                            h.stream_id,
+                            h.seq,
+                            h.host_time_ns,
+                            h.device_time_ns,
+                            msg.data if h.stream_id == live.audio_id else None,
+                        )
                     elif (msg.topic == COMMAND_CHIRP and sock is cmd) or msg.topic == TOPIC_CHIRP_REQUEST:
                         # (the operator's command comes by broadcast; the supervisor's record of it is ignored)
                         chirp(str((msg.data or {}).get("reason", msg.topic)))
@@ -106,8 +112,12 @@ def run(ctx: NodeContext) -> int:
                 late = time.monotonic_ns() - due
                 send_event(f"trigger/{name}", {"tick": tick, "sample": sample, "late_ns": late}, "trigger")
             # a second of audio first: whoever plays the chirp (a speaker's node) has subscribed by then
-            if not started_chirp and st.chirp.at_start and live.audio and \
-                    live.audio.model.frames >= max(6, live.audio.rate // live.audio.block):
+            if (
+                not started_chirp
+                and st.chirp.at_start
+                and live.audio
+                and live.audio.model.frames >= max(6, live.audio.rate // live.audio.block)
+            ):
                 chirp("start")
                 started_chirp = True
             if time.monotonic() >= next_health:
@@ -141,9 +151,15 @@ def run(ctx: NodeContext) -> int:
         health = live.health()
         health["chirps"]["played"] = player.played if player is not None else 0
         send_event(TOPIC_HEALTH, {**health, "final": True}, "health")
-        write_json_atomic(out / "live-report.json", {"source": "live", "session": str(ctx.session_dir),
-                                                 "note": "live figures; run `python -m sync SESSION` for the "
-                                                         "offline report with full-session fits", **health})
+        write_json_atomic(
+            out / "live-report.json",
+            {
+                "source": "live",
+                "session": str(ctx.session_dir),
+                "note": "live figures; run `mestudio sync SESSION` for the offline report with full-session fits",
+                **health,
+            },
+        )
         sets_file.close()
         if server is not None:
             server.close()

@@ -10,6 +10,7 @@ chirps in the audio track, groups frames into sets, and writes
 
 Rerunning it replaces those files and nothing else.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from config.schema import SessionConfig, stream_ids
-from stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
-from sync import framesets
-from sync.audio_track import AudioTrack, is_audio, read_track
-from sync.chirp import ChirpSpec, detect
-from sync.clock import StreamFit, fit_stream
-from sync.errors import NotEnoughDataError
-from sync.settings import SyncSettings, load_sync_settings
+from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
+from mestudio.sync import framesets
+from mestudio.sync.audio_track import AudioTrack, is_audio, read_track
+from mestudio.sync.chirp import ChirpSpec, detect
+from mestudio.sync.clock import StreamFit, fit_stream
+from mestudio.sync.errors import NotEnoughDataError
+from mestudio.sync.settings import SyncSettings, load_sync_settings
 
 
 def _settings(reader: SessionReader) -> tuple[SyncSettings, SessionConfig | None]:
@@ -52,15 +53,16 @@ def host_offsets(events: list[dict], st: SyncSettings) -> dict[str, int]:
     out = {}
     for host, sids in st.remote_streams.items():
         if host not in best:
-            raise NotEnoughDataError(f"[sync] remote_streams names {host}, but the session has no clock offset "
-                                     f"for it (was it in [sync] hosts and its time server running?)")
+            raise NotEnoughDataError(
+                f"[sync] remote_streams names {host}, but the session has no clock offset "
+                f"for it (was it in [sync] hosts and its time server running?)"
+            )
         for sid in sids:
             out[sid] = int(best[host]["offset_ns"])
     return out
 
 
-def fit_session_stream(reader: SessionReader, sid: str, window_s: float,
-                       host_offset_ns: int = 0) -> StreamFit | None:
+def fit_session_stream(reader: SessionReader, sid: str, window_s: float, host_offset_ns: int = 0) -> StreamFit | None:
     sr = reader.stream(sid)
     idx = sr.index
     if len(idx) < 2:
@@ -78,7 +80,7 @@ def fit_session_stream(reader: SessionReader, sid: str, window_s: float,
 def _triggered_streams(cfg: SessionConfig | None) -> dict[str, str]:
     """stream id -> device name, for devices paced by software triggers."""
     out = {}
-    for d in (cfg.enabled_devices if cfg else []):
+    for d in cfg.enabled_devices if cfg else []:
         if getattr(d, "trigger", "") == "software":
             for sid in stream_ids(d):
                 out[sid] = d.name
@@ -103,29 +105,51 @@ def _chirps(events: list[dict], track: AudioTrack, fit: StreamFit, st: SyncSetti
             j = int(np.argmin(np.abs(samples - want)))
             err = float(samples[j] - want)
             if abs(err) <= track.rate * 0.5:  # an output path delays a chirp, never by seconds
-                matched.append({"requested_sample": want, "found_sample": round(float(samples[j]), 3),
-                                "error_samples": round(err, 3), "reason": r.get("body", {}).get("reason", "")})
+                matched.append(
+                    {
+                        "requested_sample": want,
+                        "found_sample": round(float(samples[j]), 3),
+                        "error_samples": round(err, 3),
+                        "reason": r.get("body", {}).get("reason", ""),
+                    }
+                )
                 continue
         matched.append({"requested_sample": want, "found_sample": None, "reason": r.get("body", {}).get("reason", "")})
-    return {"detected": [{"sample": round(float(s), 3), "time_ns": int(t), "score": round(d.score, 3)}
-                         for s, t, d in zip(samples, times, found)],
-            "requested": len(requests), "matched": sum(m["found_sample"] is not None for m in matched),
-            "requests": matched}
+    return {
+        "detected": [
+            {"sample": round(float(s), 3), "time_ns": int(t), "score": round(d.score, 3)}
+            for s, t, d in zip(samples, times, found)
+        ],
+        "requested": len(requests),
+        "matched": sum(m["found_sample"] is not None for m in matched),
+        "requests": matched,
+    }
 
 
-def _place_triggered(reader: SessionReader, sid: str, dev_name: str, fit: StreamFit, trig_events: list[dict],
-                     track: AudioTrack, audio_fit: StreamFit) -> tuple[np.ndarray, dict]:
+def _place_triggered(
+    reader: SessionReader,
+    sid: str,
+    dev_name: str,
+    fit: StreamFit,
+    trig_events: list[dict],
+    track: AudioTrack,
+    audio_fit: StreamFit,
+) -> tuple[np.ndarray, dict]:
     """Corrected times of a triggered stream's frames: each at its trigger's audio sample.
 
     Frame counters do not all start where the triggers do (some cameras count from 1, a frame may
     come from a trigger sent before recording): the shift between tick and seq is the one that
     puts the frames' own clock times closest to their triggers.
     """
-    ticks = {int(e["body"]["tick"]): float(e["body"]["sample"]) for e in trig_events
-             if e["topic"] == f"trigger/{dev_name}"}
+    ticks = {
+        int(e["body"]["tick"]): float(e["body"]["sample"]) for e in trig_events if e["topic"] == f"trigger/{dev_name}"
+    }
     # a trigger that left late exposed its frame late by as much
-    late = {int(e["body"]["tick"]): int(e["body"].get("late_ns", 0)) for e in trig_events
-            if e["topic"] == f"trigger/{dev_name}"}
+    late = {
+        int(e["body"]["tick"]): int(e["body"].get("late_ns", 0))
+        for e in trig_events
+        if e["topic"] == f"trigger/{dev_name}"
+    }
     seq = reader.stream(sid).index["seq"].astype(np.int64)
     corrected = fit.corrected_ns.copy()
     best = (np.inf, 0, np.zeros(len(seq), bool))
@@ -140,12 +164,21 @@ def _place_triggered(reader: SessionReader, sid: str, dev_name: str, fit: Stream
             best = (miss, shift, have, t)
     info = {"device": dev_name, "triggers_sent": len(ticks), "frames": int(len(seq))}
     if not np.isfinite(best[0]):
-        return corrected, {**info, "frames_on_audio_clock": 0, "frames_without_trigger": int(len(seq)),
-                           "note": "no trigger events match this stream's frames: placed by its own clock"}
+        return corrected, {
+            **info,
+            "frames_on_audio_clock": 0,
+            "frames_without_trigger": int(len(seq)),
+            "note": "no trigger events match this stream's frames: placed by its own clock",
+        }
     miss, shift, have, t = best
     corrected[have] = np.rint(t).astype(np.int64)
-    return corrected, {**info, "frames_on_audio_clock": int(have.sum()), "frames_without_trigger": int((~have).sum()),
-                       "seq_minus_tick": shift, "trigger_to_frame_ms": round(miss / 1e6, 3)}
+    return corrected, {
+        **info,
+        "frames_on_audio_clock": int(have.sum()),
+        "frames_without_trigger": int((~have).sum()),
+        "seq_minus_tick": shift,
+        "trigger_to_frame_ms": round(miss / 1e6, 3),
+    }
 
 
 def _write_timestamps(folder: Path, sid: str, reader: SessionReader, fit: StreamFit, t0: int) -> None:
@@ -155,8 +188,13 @@ def _write_timestamps(folder: Path, sid: str, reader: SessionReader, fit: Stream
         w = csv.writer(f)
         w.writerow(["seq", "device_time_ns", "host_time_ns", "corrected_ns", "session_time_s", "segment"])
         dev = idx["device_time_ns"]
-        for q, d, h, c, g in zip(idx["seq"].tolist(), dev.tolist(), idx["host_time_ns"].tolist(),
-                                 fit.corrected_ns.tolist(), fit.segment_of.tolist()):
+        for q, d, h, c, g in zip(
+            idx["seq"].tolist(),
+            dev.tolist(),
+            idx["host_time_ns"].tolist(),
+            fit.corrected_ns.tolist(),
+            fit.segment_of.tolist(),
+        ):
             w.writerow([q, "" if d == NO_DEVICE_TIME else d, h, c, f"{(c - t0) / 1e9:.6f}", g])
 
 
@@ -181,8 +219,14 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
             skipped.append(sid)
     if not fits:
         raise NotEnoughDataError(f"{session_dir}: no stream has two frames; nothing to synchronise")
-    report: dict = {"source": "offline", "session": str(session_dir), "t0_host_ns": t0, "streams": {},
-                    "streams_too_short": skipped, "triggers": {}}
+    report: dict = {
+        "source": "offline",
+        "session": str(session_dir),
+        "t0_host_ns": t0,
+        "streams": {},
+        "streams_too_short": skipped,
+        "triggers": {},
+    }
     # audio master: its sample clock places triggered frames and chirps
     audio_ids = [s for s in fits if is_audio(infos[s])]
     audio_id = st.audio if st.audio in fits else (audio_ids[0] if audio_ids else None)
@@ -193,18 +237,39 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
         for sid, dev_name in _triggered_streams(cfg).items():
             if sid in fits:
                 corrected[sid], report["triggers"][sid] = _place_triggered(
-                    reader, sid, dev_name, fits[sid], trig_events, track, fits[audio_id])
-        report["audio"] = {"stream": audio_id, "rate": track.rate, "block": track.block,
-                           "samples": int(len(track.samples)), "missing_blocks": track.missing_blocks}
+                    reader, sid, dev_name, fits[sid], trig_events, track, fits[audio_id]
+                )
+        report["audio"] = {
+            "stream": audio_id,
+            "rate": track.rate,
+            "block": track.block,
+            "samples": int(len(track.samples)),
+            "missing_blocks": track.missing_blocks,
+        }
         report["chirps"] = _chirps(events, track, fits[audio_id], st)
     else:
         report["audio"] = None
-        report["chirps"] = {"detected": [], "requested": 0, "matched": 0, "requests": [],
-                            "note": "no audio stream: nothing anchors the timeline to the sample clock"}
+        report["chirps"] = {
+            "detected": [],
+            "requested": 0,
+            "matched": 0,
+            "requests": [],
+            "note": "no audio stream: nothing anchors the timeline to the sample clock",
+        }
     for sid, f in fits.items():
-        report["streams"][sid] = {**f.health(), "segments": [
-            {"start": s.start, "stop": s.stop, "offset_ms": round(float(s.offset_ns) / 1e6, 6),
-             "drift_ppm": round(-float(s.drift) * 1e6, 3), "inherited_drift": s.inherited_drift} for s in f.segments]}
+        report["streams"][sid] = {
+            **f.health(),
+            "segments": [
+                {
+                    "start": s.start,
+                    "stop": s.stop,
+                    "offset_ms": round(float(s.offset_ns) / 1e6, 6),
+                    "drift_ppm": round(-float(s.drift) * 1e6, 3),
+                    "inherited_drift": s.inherited_drift,
+                }
+                for s in f.segments
+            ],
+        }
     ref = _reference(st, fits, infos, report["triggers"])
     tol = st.tolerance_ms * 1e6 if st.tolerance_ms > 0 else None
     sets = framesets.build({sid: (reader.stream(sid).index["seq"], corrected[sid]) for sid in fits}, ref, tol)
@@ -225,8 +290,9 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
 def _reference(st: SyncSettings, fits: dict, infos: dict, triggered: dict) -> str:
     if st.reference:
         if st.reference not in fits:
-            raise NotEnoughDataError(f"[sync] reference = {st.reference!r} is not a recorded stream "
-                                     f"(streams: {', '.join(fits)})")
+            raise NotEnoughDataError(
+                f"[sync] reference = {st.reference!r} is not a recorded stream (streams: {', '.join(fits)})"
+            )
         return st.reference
     if triggered:
         return next(iter(triggered))

@@ -6,6 +6,7 @@ request named; the exact moment does not matter for sync, because the detector f
 microphone recorded it, and the report shows the difference from the requested sample (the
 output path's latency).
 """
+
 from __future__ import annotations
 
 import queue
@@ -14,7 +15,7 @@ import time
 
 import numpy as np
 
-from sync.errors import AudioOutputError
+from mestudio.sync.errors import AudioOutputError
 
 INSTALL_HINT = "`apt-get install portaudio19-dev` then `pip install pyaudio` (mestudio[devices])"
 
@@ -23,8 +24,10 @@ def _pyaudio():
     try:
         import pyaudio
     except ImportError as e:
-        raise AudioOutputError(f"[sync.chirp] output needs PyAudio, which is not installed ({e}); "
-                               f"install it: {INSTALL_HINT}, or set output = \"\"") from None
+        raise AudioOutputError(
+            f"[sync.chirp] output needs PyAudio, which is not installed ({e}); "
+            f'install it: {INSTALL_HINT}, or set output = ""'
+        ) from None
     return pyaudio
 
 
@@ -37,11 +40,14 @@ class ChirpPlayer:
         self._pa = self._pyaudio.PyAudio()
         try:
             self.index = self._find(device)
-            self._pa.is_format_supported(rate, output_device=self.index, output_channels=1,
-                                         output_format=self._pyaudio.paInt16)
+            self._pa.is_format_supported(
+                rate, output_device=self.index, output_channels=1, output_format=self._pyaudio.paInt16
+            )
         except ValueError as e:
             self._pa.terminate()
-            raise AudioOutputError(f"[sync.chirp] output {device!r} cannot play mono int16 at {rate} Hz ({e})") from None
+            raise AudioOutputError(
+                f"[sync.chirp] output {device!r} cannot play mono int16 at {rate} Hz ({e})"
+            ) from None
         except AudioOutputError:
             self._pa.terminate()
             raise
@@ -57,8 +63,10 @@ class ChirpPlayer:
             if d.get("maxOutputChannels", 0) > 0:
                 outs.append((i, d["name"]))
         if not outs:
-            raise AudioOutputError("[sync.chirp] output: PortAudio sees no audio output; connect one "
-                                   "(or set output = \"\" to only publish chirp requests)")
+            raise AudioOutputError(
+                "[sync.chirp] output: PortAudio sees no audio output; connect one "
+                '(or set output = "" to only publish chirp requests)'
+            )
         if wanted in ("", "default"):
             try:
                 return int(self._pa.get_default_output_device_info()["index"])
@@ -81,8 +89,14 @@ class ChirpPlayer:
             if item is None:
                 return
             pcm, at = item
-            stream = self._pa.open(format=self._pyaudio.paInt16, channels=1, rate=self.rate, output=True,
-                                   output_device_index=self.index, frames_per_buffer=256)
+            stream = self._pa.open(
+                format=self._pyaudio.paInt16,
+                channels=1,
+                rate=self.rate,
+                output=True,
+                output_device_index=self.index,
+                frames_per_buffer=256,
+            )
             try:
                 if at is not None:
                     lead = stream.get_output_latency()

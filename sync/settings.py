@@ -1,9 +1,10 @@
 """Typed settings of the `[sync]` section of a session file (validated by the sync stage)."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.loader import validate
+from mestudio.config.loader import validate
 
 
 class _Strict(BaseModel):

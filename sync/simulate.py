@@ -6,6 +6,7 @@ delay is non-negative (queueing) with the given standard deviation.  Truth for a
 timestamp is ``t + latency``: the constant part of the transport latency cannot be observed by
 any method from timestamps alone, so the timeline is defined by the fastest path.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,11 +26,22 @@ class SimStream:
     reset_at: int | None = None  # position of the first frame after a clock reset
 
 
-def simulate_stream(stream_id: str, rate_hz: float, duration_s: float, *, rng: np.random.Generator,
-                    offset_s: float = 0.0, drift_ppm: float = 100.0, jitter_ms: float = 2.0,
-                    latency_ms: float = 3.0, drop_fraction: float = 0.01, has_device_time: bool = True,
-                    reset_at_s: float | None = None, reset_offset_s: float = 0.0,
-                    start_s: float = 1.0) -> SimStream:
+def simulate_stream(
+    stream_id: str,
+    rate_hz: float,
+    duration_s: float,
+    *,
+    rng: np.random.Generator,
+    offset_s: float = 0.0,
+    drift_ppm: float = 100.0,
+    jitter_ms: float = 2.0,
+    latency_ms: float = 3.0,
+    drop_fraction: float = 0.01,
+    has_device_time: bool = True,
+    reset_at_s: float | None = None,
+    reset_offset_s: float = 0.0,
+    start_s: float = 1.0,
+) -> SimStream:
     """One stream; the device's own clock drifts by ``drift_ppm`` against the host clock.
 
     Frames are made every ``1/rate_hz`` of *device* time (the device's crystal sets the pace), so
@@ -49,7 +61,7 @@ def simulate_stream(stream_id: str, rate_hz: float, duration_s: float, *, rng: n
         # a reset takes a moment: the device is silent for 0.3 s, then counts from zero again
         gap = int(0.3 * rate_hz)
         keep = np.ones(n, bool)
-        keep[reset_pos:reset_pos + gap] = False
+        keep[reset_pos : reset_pos + gap] = False
         seq[reset_pos:] = k[reset_pos:] - (reset_pos + gap)
         device[reset_pos:] = reset_offset_s * 1e9 + (k[reset_pos:] - (reset_pos + gap)) * period_dev
         reset_pos_after = reset_pos
@@ -65,25 +77,71 @@ def simulate_stream(stream_id: str, rate_hz: float, duration_s: float, *, rng: n
     sel = np.flatnonzero(keep)
     if reset_pos is not None:
         reset_pos = int(np.searchsorted(sel, reset_pos_after))
-    return SimStream(stream_id, rate_hz, seq[sel], np.rint(device[sel]).astype(np.int64) if has_device_time else None,
-                     np.rint(host[sel]).astype(np.int64), np.rint(true[sel] + latency_ms * 1e6).astype(np.int64),
-                     drift_ppm, reset_pos)
+    return SimStream(
+        stream_id,
+        rate_hz,
+        seq[sel],
+        np.rint(device[sel]).astype(np.int64) if has_device_time else None,
+        np.rint(host[sel]).astype(np.int64),
+        np.rint(true[sel] + latency_ms * 1e6).astype(np.int64),
+        drift_ppm,
+        reset_pos,
+    )
 
 
-def simulate_rig(duration_s: float, seed: int = 0, jitter_ms: float = 2.0, drift_ppm: float = 100.0,
-                 drop_fraction: float = 0.01, reset: bool = True) -> list[SimStream]:
+def simulate_rig(
+    duration_s: float,
+    seed: int = 0,
+    jitter_ms: float = 2.0,
+    drift_ppm: float = 100.0,
+    drop_fraction: float = 0.01,
+    reset: bool = True,
+) -> list[SimStream]:
     """The study's rig in miniature: audio blocks, a 60 Hz camera with a reset, Kinect, a webcam."""
     rng = np.random.default_rng(seed)
     return [
         # audio blocks of 800 samples at 48 kHz: 60 blocks/s, device time = sample clock
-        simulate_stream("mic", 60.0, duration_s, rng=rng, offset_s=0.0, drift_ppm=drift_ppm,
-                        jitter_ms=jitter_ms, drop_fraction=drop_fraction / 4),
-        simulate_stream("face", 60.0, duration_s, rng=rng, offset_s=1234.5, drift_ppm=-drift_ppm,
-                        jitter_ms=jitter_ms, drop_fraction=drop_fraction, reset_at_s=duration_s / 2 if reset else None,
-                        reset_offset_s=0.0),
-        simulate_stream("kinect-color", 30.0, duration_s, rng=rng, offset_s=-50.25, drift_ppm=drift_ppm / 2,
-                        jitter_ms=jitter_ms, drop_fraction=drop_fraction),
+        simulate_stream(
+            "mic",
+            60.0,
+            duration_s,
+            rng=rng,
+            offset_s=0.0,
+            drift_ppm=drift_ppm,
+            jitter_ms=jitter_ms,
+            drop_fraction=drop_fraction / 4,
+        ),
+        simulate_stream(
+            "face",
+            60.0,
+            duration_s,
+            rng=rng,
+            offset_s=1234.5,
+            drift_ppm=-drift_ppm,
+            jitter_ms=jitter_ms,
+            drop_fraction=drop_fraction,
+            reset_at_s=duration_s / 2 if reset else None,
+            reset_offset_s=0.0,
+        ),
+        simulate_stream(
+            "kinect-color",
+            30.0,
+            duration_s,
+            rng=rng,
+            offset_s=-50.25,
+            drift_ppm=drift_ppm / 2,
+            jitter_ms=jitter_ms,
+            drop_fraction=drop_fraction,
+        ),
         # a camera without a clock of its own: placed by its frame counter at the nominal rate
-        simulate_stream("webcam", 30.0, duration_s, rng=rng, drift_ppm=drift_ppm, jitter_ms=jitter_ms,
-                        drop_fraction=drop_fraction, has_device_time=False),
+        simulate_stream(
+            "webcam",
+            30.0,
+            duration_s,
+            rng=rng,
+            drift_ppm=drift_ppm,
+            jitter_ms=jitter_ms,
+            drop_fraction=drop_fraction,
+            has_device_time=False,
+        ),
     ]

@@ -5,11 +5,12 @@ Trigger ``n`` belongs to audio sample ``first_sample + n * samples_per_trigger``
 follow the sample clock (drift included), not the host's timer; each trigger event carries its
 sample so that frame ``n`` of a triggered camera is placed on the audio timeline offline.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sync.clock import OnlineClock
+from mestudio.sync.clock import OnlineClock
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """Shared helpers for the analyzer tests: synthetic crops, face frames, the real clips."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,9 @@ def _texture(size: int = 150) -> np.ndarray:
     return cv2.normalize(t, None, 30, 225, cv2.NORM_MINMAX)
 
 
-def moving_crops(events: list[tuple[float, float, float]], seconds: float, fps: float = 60.0,
-                 size: int = 150, seed: int = 0) -> np.ndarray:
+def moving_crops(
+    events: list[tuple[float, float, float]], seconds: float, fps: float = 60.0, size: int = 150, seed: int = 0
+) -> np.ndarray:
     """Crops of a still texture with sensor noise; each (onset_s, offset_s, pixels) event pushes a
     patch (one "AU") up by ``pixels`` at its apex with a raised-cosine rise and fall."""
     rng = np.random.default_rng(seed)
@@ -50,13 +52,14 @@ def moving_crops(events: list[tuple[float, float, float]], seconds: float, fps: 
 
 
 @lru_cache(maxsize=4)
-def face_frames(events: tuple = (), seconds: float = 4.0, fps: float = 60.0, width: int = 640,
-                height: int = 480) -> np.ndarray:
+def face_frames(
+    events: tuple = (), seconds: float = 4.0, fps: float = 60.0, width: int = 640, height: int = 480
+) -> np.ndarray:
     """Frames of the synthetic face rig (a real photograph, scripted AUs).
 
     ``events``: tuples (kind, aus, onset_s, apex_s, offset_s, intensity)."""
-    from capture.face.render import FaceView, source_gray
-    from capture.face.script import FaceEvent, FaceScript
+    from mestudio.capture.face.render import FaceView, source_gray
+    from mestudio.capture.face.script import FaceEvent, FaceScript
 
     script = FaceScript([FaceEvent(k, list(a), on, ap, off, inten) for k, a, on, ap, off, inten in events], seconds)
     view = FaceView(width, height, 0.0, seed=1)

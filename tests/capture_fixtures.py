@@ -2,6 +2,7 @@
 
 Import the fixtures you use into a test module (``from tests.capture_fixtures import jack_audio``).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,8 @@ def injected_signal(seconds: float = 4.0) -> np.ndarray:
     t = np.arange(4800) / RATE
     # values k/32768 survive float32 -> int16 exactly: the test can demand bit-exact samples
     beep = np.round(np.sin(2 * np.pi * 1000 * t) * 12000) / 32768
-    x[RATE:RATE + 4800] = beep
-    x[2 * RATE:2 * RATE + 1000] = np.arange(1, 1001) / 32768
+    x[RATE : RATE + 4800] = beep
+    x[2 * RATE : 2 * RATE + 1000] = np.arange(1, 1001) / 32768
     return x
 
 
@@ -47,13 +48,18 @@ def jack_audio(tmp_path_factory):
     (d / ".asoundrc").write_text(
         "pcm.jackin { type jack capture_ports { 0 system:capture_1 } playback_ports { 0 system:playback_1 } }\n"
         f'pcm.inj {{ type file slave.pcm "jackin" file "/dev/null" infile "{d}/signal.raw" format "raw" }}\n'
-        "pcm.!default { type plug slave { pcm \"inj\" format FLOAT_LE rate 48000 channels 1 } }\n")
+        'pcm.!default { type plug slave { pcm "inj" format FLOAT_LE rate 48000 channels 1 } }\n'
+    )
     server = f"mestudio-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": server}
     log = open(d / "jackd.log", "w")
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", server, "-d", "dummy", "-r", str(RATE),
-                             "-p", "1024", "-C", "2", "-P", "2"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", server, "-d", "dummy", "-r", str(RATE), "-p", "1024", "-C", "2", "-P", "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     old = {k: os.environ.get(k) for k in ("HOME", "JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION")}
     try:
         # jack_wait -w blocks until the server answers (or its own timeout)
@@ -81,7 +87,7 @@ def jack_audio(tmp_path_factory):
 def realsense_face_recording(tmp_path_factory) -> Path:
     """A 20-frame 320x240 RealSense recording of the face rig, written by librealsense."""
     pytest.importorskip("pyrealsense2")
-    from capture.realsense_recording import write_face_recording
+    from mestudio.capture.realsense_recording import write_face_recording
 
     return write_face_recording(tmp_path_factory.mktemp("rs") / "face.db3", 20, 320, 240, 30)
 
@@ -91,8 +97,8 @@ def face_video(tmp_path_factory) -> Path:
     """A 30-frame 320x240 H.264 file of the face rig at 30 fps, written with PyAV."""
     import av
 
-    from capture.face.render import FaceView, source_rgb
-    from capture.face.script import default_script
+    from mestudio.capture.face.render import FaceView, source_rgb
+    from mestudio.capture.face.script import default_script
 
     path = tmp_path_factory.mktemp("video") / "face.mp4"
     view, script = FaceView(320, 240), default_script(5, 0)
@@ -136,14 +142,20 @@ def _pyk4a_standin():
     serving face-rig captures, so that capture/kinect.py runs where libk4a cannot be installed."""
     import enum
 
-    from capture.face.render import FaceView, source_rgb
-    from capture.face.script import default_script
+    from mestudio.capture.face.render import FaceView, source_rgb
+    from mestudio.capture.face.script import default_script
 
     m = types.ModuleType("pyk4a")
-    m.ColorResolution = enum.IntEnum("ColorResolution", "OFF RES_720P RES_1080P RES_1440P RES_1536P RES_2160P RES_3072P", start=0)
-    m.DepthMode = enum.IntEnum("DepthMode", "OFF NFOV_2X2BINNED NFOV_UNBINNED WFOV_2X2BINNED WFOV_UNBINNED PASSIVE_IR", start=0)
+    m.ColorResolution = enum.IntEnum(
+        "ColorResolution", "OFF RES_720P RES_1080P RES_1440P RES_1536P RES_2160P RES_3072P", start=0
+    )
+    m.DepthMode = enum.IntEnum(
+        "DepthMode", "OFF NFOV_2X2BINNED NFOV_UNBINNED WFOV_2X2BINNED WFOV_UNBINNED PASSIVE_IR", start=0
+    )
     m.FPS = enum.IntEnum("FPS", "FPS_5 FPS_15 FPS_30", start=0)
-    m.ImageFormat = enum.IntEnum("ImageFormat", "COLOR_MJPG COLOR_NV12 COLOR_YUY2 COLOR_BGRA32 DEPTH16 IR16 CUSTOM", start=0)
+    m.ImageFormat = enum.IntEnum(
+        "ImageFormat", "COLOR_MJPG COLOR_NV12 COLOR_YUY2 COLOR_BGRA32 DEPTH16 IR16 CUSTOM", start=0
+    )
 
     class K4AException(Exception):
         pass
@@ -163,9 +175,14 @@ def _pyk4a_standin():
         return _STANDIN_VIEWS[size]
 
     class Config:
-        def __init__(self, color_resolution=m.ColorResolution.RES_720P, depth_mode=m.DepthMode.NFOV_UNBINNED,
-                     camera_fps=m.FPS.FPS_30, color_format=m.ImageFormat.COLOR_BGRA32,
-                     synchronized_images_only=True):
+        def __init__(
+            self,
+            color_resolution=m.ColorResolution.RES_720P,
+            depth_mode=m.DepthMode.NFOV_UNBINNED,
+            camera_fps=m.FPS.FPS_30,
+            color_format=m.ImageFormat.COLOR_BGRA32,
+            synchronized_images_only=True,
+        ):
             self.color_resolution, self.depth_mode, self.camera_fps = color_resolution, depth_mode, camera_fps
             self.color_format, self.synchronized_images_only = color_format, synchronized_images_only
 

@@ -1,4 +1,5 @@
 """Shared fixtures: every socket and process a test opens is closed by the test."""
+
 from __future__ import annotations
 
 import os
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import zmq
+
+# fixtures shared by several test modules, registered here rather than imported into each module
+pytest_plugins = ["tests.capture_fixtures", "tests.elicit_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -30,8 +34,9 @@ def _live_dir(tmp_path_factory, monkeypatch):
     """Keep each test's live-registry entries apart from real sessions on this host."""
     d = tmp_path_factory.mktemp("live")
     monkeypatch.setenv("MESTUDIO_LIVE_DIR", str(d))
-    import stream.live
-    monkeypatch.setattr(stream.live, "LIVE_DIR", d)
+    import mestudio.stream.live
+
+    monkeypatch.setattr(mestudio.stream.live, "LIVE_DIR", d)
     return d
 
 
@@ -47,8 +52,14 @@ def one_torch_thread():
 
 def mestudio(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     """Run the real command line in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "mestudio", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=kw.pop("cwd", ROOT), **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "mestudio", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=kw.pop("cwd", ROOT),
+        **kw,
+    )
 
 
 def write_config(path: Path, body: str) -> Path:

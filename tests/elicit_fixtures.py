@@ -1,4 +1,5 @@
 """Fixtures of the elicitation tests: a clip cache shared by the run, short protocols, a JACK server."""
+
 from __future__ import annotations
 
 import json
@@ -84,26 +85,37 @@ def fast_protocol(tmp_path, clip_cache):
         p = tmp_path / f"fast-{uuid.uuid4().hex[:6]}.toml"
         p.write_text(text)
         return p
+
     return make
 
 
 def elicit_cli(*args: str, timeout: float = 90, stdin: str | None = None, env: dict | None = None):
     """`mestudio elicit ...` in a fresh interpreter (Qt's process), headless."""
     e = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mestudio", "elicit", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, input=stdin if stdin is not None else "", env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "mestudio", "elicit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        input=stdin if stdin is not None else "",
+        env=e,
+    )
 
 
 def markers(path: Path) -> list[dict]:
-    return [r for r in (json.loads(line) for line in path.read_text().splitlines())
-            if r["topic"] == "markers/elicit"]
+    return [r for r in (json.loads(line) for line in path.read_text().splitlines()) if r["topic"] == "markers/elicit"]
 
 
 def expected_events(proto, participant: str) -> list[tuple[str, str]]:
     """(event, clip) in the order the protocol must produce them."""
     out = [("instructions", ""), ("session_start", "")]
-    brk = lambda c: [("break_start", c), ("survey_answer", c), ("break_end", c)] if proto.survey else \
-        [("break_start", c), ("break_end", c)]  # noqa: E731
+
+    def brk(c: str) -> list[tuple[str, str]]:
+        if proto.survey:
+            return [("break_start", c), ("survey_answer", c), ("break_end", c)]
+        return [("break_start", c), ("break_end", c)]
+
     if proto.trial:
         out += [("clip_onset", proto.trial.id), ("clip_offset", proto.trial.id)]
         if proto.protocol.survey_after_trial:
@@ -124,8 +136,11 @@ def jack_server(monkeypatch):
     if not shutil.which("jackd"):
         pytest.skip("jackd not installed (apt-get install jackd2)")
     name = f"mestest{uuid.uuid4().hex[:6]}"
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512",
-                             "-C", "0", "-P", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512", "-C", "0", "-P", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     try:
         end = time.monotonic() + 10
@@ -150,7 +165,7 @@ def no_sound(monkeypatch, tmp_path):
     """A machine with no sound output: an empty ALSA config and no JACK server."""
     home = tmp_path / "home-nosound"
     home.mkdir()
-    (home / ".asoundrc").write_text("pcm.!default { type empty slave.pcm \"nonexistent\" }\n")
+    (home / ".asoundrc").write_text('pcm.!default { type empty slave.pcm "nonexistent" }\n')
     env = {"HOME": str(home), "JACK_DEFAULT_SERVER": f"absent{uuid.uuid4().hex[:6]}", "JACK_NO_START_SERVER": "1"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -165,7 +180,8 @@ def alsa_file_sink(monkeypatch, tmp_path):
     out = tmp_path / "played.raw"
     (home / ".asoundrc").write_text(
         'pcm.!default { type plug slave { pcm "tap" format S16_LE rate 48000 channels 2 } }\n'
-        f'pcm.tap {{ type file slave.pcm "null" file "{out}" format "raw" }}\n')
+        f'pcm.tap {{ type file slave.pcm "null" file "{out}" format "raw" }}\n'
+    )
     env = {"HOME": str(home), "JACK_DEFAULT_SERVER": f"absent{uuid.uuid4().hex[:6]}", "JACK_NO_START_SERVER": "1"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -178,9 +194,12 @@ def xvfb_two_screens():
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb not installed (apt-get install xvfb)")
     r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "800x600x24", "-screen", "1",
-                             "640x480x24", "-nolisten", "tcp"], pass_fds=(w,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "800x600x24", "-screen", "1", "640x480x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(w)
     try:
         with os.fdopen(r) as f:

@@ -5,6 +5,7 @@ microphone), the analyzer (scores, landmarks, spotted events with AUs and emotio
 the elicitation protocol, and the supervisor's commands socket (it answers every command with
 the marker the supervisor records).  Everything it binds is closed by ``close()`` (linger 0).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from capture.face.anatomy import FACE_CENTRE
-from capture.face.render import source_depth_mm, source_gray, source_rgb
-from stream import wire
-from stream.bus import Endpoints, Publisher
+from mestudio.capture.face.anatomy import FACE_CENTRE
+from mestudio.capture.face.render import source_depth_mm, source_gray, source_rgb
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints, Publisher
 
 PRODUCERS = ["face", "kinect", "mic", "analyzer", "sync", "elicit", "supervisor"]
 AUS = ["AU1", "AU2", "AU4", "AU6", "AU7", "AU12", "AU14", "AU15", "AU17"]
@@ -56,8 +57,9 @@ class PublishingSession:
         self.fps = fps
         h, w = size
         import cv2
+
         cx, cy = (int(v) for v in FACE_CENTRE)  # frame the face as the demo's cameras do
-        crop = np.s_[max(0, cy - 96): cy + 96, cx - 128: cx + 128]
+        crop = np.s_[max(0, cy - 96) : cy + 96, cx - 128 : cx + 128]
         self.gray = cv2.resize(source_gray()[crop], (w, h))
         self.rgb = cv2.resize(source_rgb()[crop], (w, h))
         self.depth = cv2.resize(source_depth_mm()[crop], (w, h), interpolation=cv2.INTER_NEAREST)
@@ -69,13 +71,14 @@ class PublishingSession:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="publishing-session", daemon=True)
 
-    def start(self) -> "PublishingSession":
+    def start(self) -> PublishingSession:
         self._thread.start()
         return self
 
     def _event(self, producer: str, topic: str, body: dict, host_ns: int | None = None) -> None:
-        self.pubs[producer].send(wire.json_parts(wire.Kind.EVENT, producer, self.seq, body, topic=topic,
-                                                 host_time_ns=host_ns))
+        self.pubs[producer].send(
+            wire.json_parts(wire.Kind.EVENT, producer, self.seq, body, topic=topic, host_time_ns=host_ns)
+        )
 
     def _run(self) -> None:
         period = 1.0 / self.fps
@@ -86,47 +89,104 @@ class PublishingSession:
             i = self.seq
             shift = int(6 * math.sin(i / 15))
             if i not in self.skip_seqs:
-                self.pubs["face"].send(wire.frame_parts("face", i, np.roll(self.gray, shift, axis=1), host_time_ns=now,
-                                                        pixel_format="mono8"))
+                self.pubs["face"].send(
+                    wire.frame_parts(
+                        "face", i, np.roll(self.gray, shift, axis=1), host_time_ns=now, pixel_format="mono8"
+                    )
+                )
             if i % 2 == 0:
-                self.pubs["kinect"].send(wire.frame_parts("kinect-color", i // 2, self.rgb, host_time_ns=now,
-                                                          pixel_format="rgb8"))
-                self.pubs["kinect"].send(wire.frame_parts("kinect-depth", i // 2, self.depth, host_time_ns=now,
-                                                          pixel_format="depth16"))
+                self.pubs["kinect"].send(
+                    wire.frame_parts("kinect-color", i // 2, self.rgb, host_time_ns=now, pixel_format="rgb8")
+                )
+                self.pubs["kinect"].send(
+                    wire.frame_parts("kinect-depth", i // 2, self.depth, host_time_ns=now, pixel_format="depth16")
+                )
             audio = (3000 * np.sin(np.arange(800) * 2 * math.pi * 440 / 48000)).astype(np.int16).reshape(800, 1)
             self.pubs["mic"].send(wire.frame_parts("mic", i, audio, host_time_ns=now, pixel_format="s16le"))
             t = (now - self.t0_ns) / 1e9
             if i == 10:  # what analysis/node.py publishes, then its traces and events
-                self._event("analyzer", "results/analyzer", {"type": "start", "stream": "face", "fps": self.fps,
-                                                             "latency_s": 0.6})
-                self._event("analyzer", "results/analyzer", {"type": "face", "state": "acquired", "seq": 0,
-                                                             "t": now / 1e9})
+                self._event(
+                    "analyzer",
+                    "results/analyzer",
+                    {"type": "start", "stream": "face", "fps": self.fps, "latency_s": 0.6},
+                )
+                self._event(
+                    "analyzer", "results/analyzer", {"type": "face", "state": "acquired", "seq": 0, "t": now / 1e9}
+                )
             self._trace.append((now / 1e9, 0.2 + 0.1 * math.sin(t * 3) + (0.6 if (t % 2.0) > 1.5 else 0.0)))
             if len(self._trace) >= 5:
-                self._event("analyzer", "results/analyzer", {
-                    "type": "trace", "seq": list(range(i - 4, i + 1)), "t": [x for x, _ in self._trace],
-                    "score": [y for _, y in self._trace], "quality": 0.93, "faces": 1, "threshold": 0.6})
+                self._event(
+                    "analyzer",
+                    "results/analyzer",
+                    {
+                        "type": "trace",
+                        "seq": list(range(i - 4, i + 1)),
+                        "t": [x for x, _ in self._trace],
+                        "score": [y for _, y in self._trace],
+                        "quality": 0.93,
+                        "faces": 1,
+                        "threshold": 0.6,
+                    },
+                )
                 self._trace = []
-            self._event("analyzer", "results/analyzer", {  # landmarks: fields docs/monitor.md reads
-                "stream_id": "face", "seq": i, "host_time_ns": now,
-                "landmarks": face_landmarks(w / 2 + shift, h * 0.5, h * 0.26).tolist(),
-                "rois": {"brows": [w / 2 + shift - h * 0.2, h * 0.33, h * 0.4, h * 0.08],
-                         "mouth": [w / 2 + shift - h * 0.12, h * 0.58, h * 0.24, h * 0.1]}})
+            self._event(
+                "analyzer",
+                "results/analyzer",
+                {  # landmarks: fields docs/monitor.md reads
+                    "stream_id": "face",
+                    "seq": i,
+                    "host_time_ns": now,
+                    "landmarks": face_landmarks(w / 2 + shift, h * 0.5, h * 0.26).tolist(),
+                    "rois": {
+                        "brows": [w / 2 + shift - h * 0.2, h * 0.33, h * 0.4, h * 0.08],
+                        "mouth": [w / 2 + shift - h * 0.12, h * 0.58, h * 0.24, h * 0.1],
+                    },
+                },
+            )
             if i % int(self.fps * 2) == int(self.fps * 2) - 1:
                 strength = np.random.default_rng(i).uniform(0, 1, len(AUS))
-                self._event("analyzer", "results/analyzer", {
-                    "type": "event", "kind": "micro", "method": "test", "onset_s": now / 1e9 - 0.45,
-                    "apex_s": now / 1e9 - 0.3, "offset_s": now / 1e9 - 0.05, "duration_s": 0.4,
-                    "aus": [int(a[2:]) for a, v in zip(AUS, strength) if v >= 0.5],
-                    "au_strength": {a[2:]: round(float(v), 3) for a, v in zip(AUS, strength)},
-                    "emotion": "negative", "emotions": ["negative"], "emotion_rule": "test"})
+                self._event(
+                    "analyzer",
+                    "results/analyzer",
+                    {
+                        "type": "event",
+                        "kind": "micro",
+                        "method": "test",
+                        "onset_s": now / 1e9 - 0.45,
+                        "apex_s": now / 1e9 - 0.3,
+                        "offset_s": now / 1e9 - 0.05,
+                        "duration_s": 0.4,
+                        "aus": [int(a[2:]) for a, v in zip(AUS, strength) if v >= 0.5],
+                        "au_strength": {a[2:]: round(float(v), 3) for a, v in zip(AUS, strength)},
+                        "emotion": "negative",
+                        "emotions": ["negative"],
+                        "emotion_rule": "test",
+                    },
+                )
             if i % int(self.fps) == 0:
-                self._event("sync", "sync/health", {"streams": {
-                    "face": {"offset_ms": 0.42, "drift_ppm": 12.5, "jitter_ms": 0.31},
-                    "kinect-color": {"offset_ms": -3.1, "drift_ppm": -40.2, "jitter_ms": 1.2},
-                    "kinect-depth": {"offset_ms": -3.0, "drift_ppm": -40.0, "jitter_ms": 1.1}}})
-                self._event("elicit", "state/elicit", {"state": "clip", "clip": "disgust-02", "step": 2,
-                                                       "steps": 11, "position_s": t, "paused": self.paused})
+                self._event(
+                    "sync",
+                    "sync/health",
+                    {
+                        "streams": {
+                            "face": {"offset_ms": 0.42, "drift_ppm": 12.5, "jitter_ms": 0.31},
+                            "kinect-color": {"offset_ms": -3.1, "drift_ppm": -40.2, "jitter_ms": 1.2},
+                            "kinect-depth": {"offset_ms": -3.0, "drift_ppm": -40.0, "jitter_ms": 1.1},
+                        }
+                    },
+                )
+                self._event(
+                    "elicit",
+                    "state/elicit",
+                    {
+                        "state": "clip",
+                        "clip": "disgust-02",
+                        "step": 2,
+                        "steps": 11,
+                        "position_s": t,
+                        "paused": self.paused,
+                    },
+                )
             if i == 10:
                 self._event("elicit", "markers/elicit", {"event": "clip_onset", "clip": "disgust-02"})
             self._answer_commands()
@@ -149,8 +209,11 @@ class PublishingSession:
             verb = msg.topic.removeprefix("command/")
             if verb in ("pause", "resume"):  # what elicit does
                 self.paused = verb == "pause"
-            self._event("supervisor", msg.topic, {"command": msg.topic.removeprefix("command/"),
-                                                  "from": msg.header.stream_id, **msg.data})
+            self._event(
+                "supervisor",
+                msg.topic,
+                {"command": msg.topic.removeprefix("command/"), "from": msg.header.stream_id, **msg.data},
+            )
 
     def end(self) -> None:
         """Stop publishing; every device stream sends END, its last message, as capture/node.py does."""
@@ -172,8 +235,10 @@ class PublishingSession:
 
 # -- screenshot checks -------------------------------------------------------------------------
 
+
 def read_png(path: Path) -> np.ndarray:
     import cv2
+
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert img is not None, f"{path} is not a readable PNG"
     return img[..., ::-1]  # RGB
@@ -181,9 +246,10 @@ def read_png(path: Path) -> np.ndarray:
 
 def region(img: np.ndarray, window, widget) -> np.ndarray:
     """The pixels of ``widget`` inside a screenshot of ``window`` (device pixel ratio 1)."""
-    from monitor.qt import QtCore
+    from mestudio.monitor.qt import QtCore
+
     p = widget.mapTo(window, QtCore.QPoint(0, 0))
-    return img[p.y(): p.y() + widget.height(), p.x(): p.x() + widget.width()]
+    return img[p.y() : p.y() + widget.height(), p.x() : p.x() + widget.width()]
 
 
 def has_colour(img: np.ndarray, rgb: tuple[int, int, int], tol: int = 40, min_pixels: int = 5) -> bool:
@@ -199,6 +265,7 @@ def saved_copy(path: Path) -> None:
     """Keep a copy for people to look at when MESTUDIO_SCREENSHOTS names a folder."""
     import os
     import shutil
+
     folder = os.environ.get("MESTUDIO_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)

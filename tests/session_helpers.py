@@ -1,4 +1,5 @@
 """Helpers for tests that run real sessions: start `mestudio run`, find its children, wait."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,14 @@ from tests.conftest import ROOT
 
 
 def start_run(config: Path, out: Path, *extra: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mestudio", "run", str(config), "--out", str(out), "--quiet", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mestudio", "run", str(config), "--out", str(out), "--quiet", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        **kw,
+    )
 
 
 def session_dir(out: Path, timeout_s: float = 20) -> Path:

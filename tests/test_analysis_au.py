@@ -1,15 +1,16 @@
 """AU estimation from landmark motion against the participant's own neutral baseline."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis.au import AU_RULES, MEASURES, LandmarkAUEstimator, measures
-from analysis.au.learnt import load_learnt_au_model
-from analysis.analyzer.errors import LearntModelUnavailableError
-from analysis.emotion import emotion_from_aus
-from analysis.face import Aligner, FaceTracker
-from analysis.face.align import apply
+from mestudio.analysis.analyzer.errors import LearntModelUnavailableError
+from mestudio.analysis.au import AU_RULES, MEASURES, LandmarkAUEstimator, measures
+from mestudio.analysis.au.learnt import load_learnt_au_model
+from mestudio.analysis.emotion import emotion_from_aus
+from mestudio.analysis.face import Aligner, FaceTracker
+from mestudio.analysis.face.align import apply
 from tests.analysis_fixtures import face_frames
 
 FPS = 60.0
@@ -34,29 +35,32 @@ def interval(est, changes: dict[str, float], frames: int = 18) -> np.ndarray:
     return s
 
 
-@pytest.mark.parametrize("changes,expected", [
-    ({"inner_brow_height": 1.5}, {1}),
-    ({"outer_brow_height": 1.5}, {2}),
-    ({"inner_brow_height": 1.5, "outer_brow_height": 1.5}, {1, 2}),
-    ({"inner_brow_height": -1.5}, {4}),
-    ({"brow_gap": -1.5}, {4}),
-    ({"eye_open": 1.5}, {5}),
-    ({"cheek_height": 1.5}, {6}),
-    ({"eye_open": -1.5, "lower_lid_height": 1.0}, {7}),
-    ({"nose_ala_height": 1.5}, {9}),
-    ({"upper_lip_height": 1.5}, {10}),
-    ({"corner_height": 1.5}, {12}),
-    ({"corner_height": 1.5, "cheek_height": 1.5}, {6, 12}),
-    ({"mouth_width": -1.5}, {14}),
-    ({"corner_height": -1.5}, {15}),
-    ({"chin_height": 1.5}, {17}),
-    ({"mouth_width": 1.5}, {20}),
-    ({"lip_thickness": -1.5}, {24}),
-    ({"lips_apart": 1.5}, {25}),
-    ({"lips_apart": 3.0, "chin_height": -2.0}, {26}),
-    ({"eye_open": -5.0, "upper_lid_height": -5.0}, {45}),
-    ({"eye_open": -2.0, "upper_lid_height": -0.8, "lower_lid_height": 1.2}, {7}),
-])
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ({"inner_brow_height": 1.5}, {1}),
+        ({"outer_brow_height": 1.5}, {2}),
+        ({"inner_brow_height": 1.5, "outer_brow_height": 1.5}, {1, 2}),
+        ({"inner_brow_height": -1.5}, {4}),
+        ({"brow_gap": -1.5}, {4}),
+        ({"eye_open": 1.5}, {5}),
+        ({"cheek_height": 1.5}, {6}),
+        ({"eye_open": -1.5, "lower_lid_height": 1.0}, {7}),
+        ({"nose_ala_height": 1.5}, {9}),
+        ({"upper_lip_height": 1.5}, {10}),
+        ({"corner_height": 1.5}, {12}),
+        ({"corner_height": 1.5, "cheek_height": 1.5}, {6, 12}),
+        ({"mouth_width": -1.5}, {14}),
+        ({"corner_height": -1.5}, {15}),
+        ({"chin_height": 1.5}, {17}),
+        ({"mouth_width": 1.5}, {20}),
+        ({"lip_thickness": -1.5}, {24}),
+        ({"lips_apart": 1.5}, {25}),
+        ({"lips_apart": 3.0, "chin_height": -2.0}, {26}),
+        ({"eye_open": -5.0, "upper_lid_height": -5.0}, {45}),
+        ({"eye_open": -2.0, "upper_lid_height": -0.8, "lower_lid_height": 1.2}, {7}),
+    ],
+)
 def test_each_au_rule(changes, expected):
     est = estimator()
     assert set(est.estimate(interval(est, changes), 0.3).aus) == expected
@@ -65,7 +69,10 @@ def test_each_au_rule(changes, expected):
 def test_vetoes_keep_neighbouring_aus_apart():
     est = estimator()
     # brows raised lift the lid skin: AU1+2, not AU5
-    assert est.estimate(interval(est, {"inner_brow_height": 2, "outer_brow_height": 2, "eye_open": 1}), 0.3).aus == [1, 2]
+    assert est.estimate(interval(est, {"inner_brow_height": 2, "outer_brow_height": 2, "eye_open": 1}), 0.3).aus == [
+        1,
+        2,
+    ]
     # corners up while the mouth narrows is a dimpler, not a smile
     assert est.estimate(interval(est, {"corner_height": 1.0, "mouth_width": -1.5}), 0.3).aus == [14]
     # the eye narrowed by a cheek raise is AU6, not AU7
@@ -118,15 +125,23 @@ def test_learnt_model_needs_a_checkpoint_and_says_so(tmp_path):
 
 def test_learnt_model_plugs_in_through_the_registry(tmp_path):
     torch = pytest.importorskip("torch")
-    from analysis.analyzer.pipeline import Analyzer
-    from analysis.models.registry import create_model
-    from analysis.settings import AnalyzerSettings
-    from analysis.training.checkpoint import save_checkpoint
+    from mestudio.analysis.analyzer.pipeline import Analyzer
+    from mestudio.analysis.models.registry import create_model
+    from mestudio.analysis.settings import AnalyzerSettings
+    from mestudio.analysis.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("res3d18_tiny", num_classes=3)
-    ckpt = save_checkpoint(tmp_path / "au.pt", "res3d18_tiny", model, {"num_classes": 3}, "au",
-                           ["AU1", "AU2", "AU12"], {}, au_labels=["AU1", "AU2", "AU12"])
+    ckpt = save_checkpoint(
+        tmp_path / "au.pt",
+        "res3d18_tiny",
+        model,
+        {"num_classes": 3},
+        "au",
+        ["AU1", "AU2", "AU12"],
+        {},
+        au_labels=["AU1", "AU2", "AU12"],
+    )
     learnt = load_learnt_au_model("res3d18_tiny", ckpt)
     assert learnt.aus == [1, 2, 12] and (learnt.frames, learnt.size) == (10, 64)
     present, prob = learnt.predict([np.full((150, 150), 100, np.uint8)] * 14)

@@ -1,9 +1,10 @@
 """The 4DME study's Table 4 and rules 1-7, case by case, with each rule's edge."""
+
 from __future__ import annotations
 
 import pytest
 
-from analysis.emotion import DECISIVE, DEPENDENT, NO_EMOTION, emotion_from_aus, parse_aus
+from mestudio.analysis.emotion import DECISIVE, DEPENDENT, NO_EMOTION, emotion_from_aus, parse_aus
 
 
 def label(*aus, static=()):
@@ -39,6 +40,7 @@ def test_table_covers_the_studys_22_aus_exactly_once():
 # Rule 1: five categories only
 def test_rule1_results_are_within_the_five_categories_or_none():
     import itertools
+
     seen = set()
     for n in (1, 2, 3):
         for combo in itertools.combinations([1, 2, 4, 6, 12, 14, 45], n):
@@ -134,6 +136,7 @@ def test_label_book_codes_parse():
 
 def test_the_face_rigs_labels_follow_table_4():
     """The synthetic rig's ground truth names the emotion the study's rules give its AUs."""
-    from capture.face.script import EXPRESSIONS
+    from mestudio.capture.face.script import EXPRESSIONS
+
     for aus, label in EXPRESSIONS:
         assert emotion_from_aus(aus).label.lower() == label, aus

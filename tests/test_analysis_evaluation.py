@@ -1,12 +1,13 @@
 """MEGC spotting protocol, ground-truth readers, and comparison with the face rig's script."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from analysis.analyzer.errors import GroundTruthError
-from analysis.evaluation import compare_events, iou, match, read_face_script, read_lgsnet_csv, spotting_scores
+from mestudio.analysis.analyzer.errors import GroundTruthError
+from mestudio.analysis.evaluation import compare_events, iou, match, read_face_script, read_lgsnet_csv, spotting_scores
 from tests.analysis_fixtures import LABELS, needs_shared
 
 
@@ -45,8 +46,10 @@ def test_f1_pooled_over_videos_and_kinds_apart():
 
 def test_lgsnet_csv_layout(tmp_path):
     p = tmp_path / "gt.csv"
-    p.write_text("subject,video,type,type_idx,startFrame,endFrame,frame_num,length\n"
-                 "1,v1,macro-expression,1,10,40,100,30\n1,v1,Micro,2,50,60,100,10\n2,v2,micro-expression,2,5,9,50,4\n")
+    p.write_text(
+        "subject,video,type,type_idx,startFrame,endFrame,frame_num,length\n"
+        "1,v1,macro-expression,1,10,40,100,30\n1,v1,Micro,2,50,60,100,10\n2,v2,micro-expression,2,5,9,50,4\n"
+    )
     gt = read_lgsnet_csv(p)
     assert [(t.start, t.end, t.kind) for t in gt["v1"]] == [(10, 40, "macro"), (50, 60, "micro")]
     assert gt["v2"][0].kind == "micro"
@@ -56,24 +59,29 @@ def test_lgsnet_csv_layout(tmp_path):
         read_lgsnet_csv(bad)
 
 
-@pytest.mark.parametrize("name,intervals", [("casme2_annotation_357.csv", 357), ("samm_annotation.csv", 499),
-                                            ("cas3_annotation_full_me_reduce.csv", 2348)])
+@pytest.mark.parametrize(
+    "name,intervals",
+    [("casme2_annotation_357.csv", 357), ("samm_annotation.csv", 499), ("cas3_annotation_full_me_reduce.csv", 2348)],
+)
 def test_real_label_files_read(name, intervals):
     gt = read_lgsnet_csv(needs_shared(LABELS / name))
     assert sum(len(v) for v in gt.values()) == intervals
     kinds = {t.kind for v in gt.values() for t in v}
     assert kinds == {"micro", "macro"}
     # perfect predictions score F1 = 1 under the protocol (frames inclusive)
-    s = spotting_scores([([(t.start, t.end, t.kind) for t in v], [(t.start, t.end, t.kind) for t in v])
-                         for v in gt.values()], inclusive=True)
+    s = spotting_scores(
+        [([(t.start, t.end, t.kind) for t in v], [(t.start, t.end, t.kind) for t in v]) for v in gt.values()],
+        inclusive=True,
+    )
     assert s["micro"]["f1"] == s["macro"]["f1"] == 1.0
 
 
 def _script(tmp_path, events, epoch_ns=1_000_000_000):
     d = tmp_path / "ground_truth"
     d.mkdir()
-    (d / "face_script.json").write_text(json.dumps({"version": 1, "duration_s": 60, "epoch_host_ns": epoch_ns,
-                                                    "events": events}))
+    (d / "face_script.json").write_text(
+        json.dumps({"version": 1, "duration_s": 60, "epoch_host_ns": epoch_ns, "events": events})
+    )
     return tmp_path
 
 
@@ -82,18 +90,49 @@ def _ev(kind, aus, on, off):
 
 
 def test_compare_events_with_script(tmp_path):
-    root = _script(tmp_path, [_ev("micro", [1, 2], 5.0, 5.3), _ev("macro", [6, 12], 10.0, 12.0),
-                              _ev("blink", [45], 15.0, 15.2), _ev("micro", [4], 20.0, 20.3)])
+    root = _script(
+        tmp_path,
+        [
+            _ev("micro", [1, 2], 5.0, 5.3),
+            _ev("macro", [6, 12], 10.0, 12.0),
+            _ev("blink", [45], 15.0, 15.2),
+            _ev("micro", [4], 20.0, 20.3),
+        ],
+    )
     epoch = 1.0  # seconds: analyzer times are host seconds
     pred = [
-        {"type": "event", "kind": "micro", "onset_s": epoch + 5.02, "offset_s": epoch + 5.3, "aus": [1, 2],
-         "emotion": "Surprise"},
-        {"type": "event", "kind": "macro", "onset_s": epoch + 10.1, "offset_s": epoch + 11.9, "aus": [12],
-         "emotion": "Positive"},
-        {"type": "event", "kind": "blink", "onset_s": epoch + 15.0, "offset_s": epoch + 15.2, "aus": [45],
-         "emotion": "None"},
-        {"type": "event", "kind": "micro", "onset_s": epoch + 25.0, "offset_s": epoch + 25.2, "aus": [17],
-         "emotion": "Repression"},
+        {
+            "type": "event",
+            "kind": "micro",
+            "onset_s": epoch + 5.02,
+            "offset_s": epoch + 5.3,
+            "aus": [1, 2],
+            "emotion": "Surprise",
+        },
+        {
+            "type": "event",
+            "kind": "macro",
+            "onset_s": epoch + 10.1,
+            "offset_s": epoch + 11.9,
+            "aus": [12],
+            "emotion": "Positive",
+        },
+        {
+            "type": "event",
+            "kind": "blink",
+            "onset_s": epoch + 15.0,
+            "offset_s": epoch + 15.2,
+            "aus": [45],
+            "emotion": "None",
+        },
+        {
+            "type": "event",
+            "kind": "micro",
+            "onset_s": epoch + 25.0,
+            "offset_s": epoch + 25.2,
+            "aus": [17],
+            "emotion": "Repression",
+        },
     ]
     r = compare_events(pred, (epoch + 0.0, epoch + 40.0), root)
     assert r["spotting"]["micro"]["tp"] == 1 and r["spotting"]["micro"]["fp"] == 1

@@ -1,4 +1,5 @@
 """Face: mediapipe face mesh landmarks, choice among faces, loss and re-acquisition, alignment."""
+
 from __future__ import annotations
 
 import sys
@@ -7,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from analysis.analyzer.errors import FaceModelUnavailableError
-from analysis.face import CROP, Aligner, FaceTracker, template_points
-from analysis.face.align import apply, similarity
-from analysis.face.landmarks import _to_array
+from mestudio.analysis.analyzer.errors import FaceModelUnavailableError
+from mestudio.analysis.face import CROP, Aligner, FaceTracker, template_points
+from mestudio.analysis.face.align import apply, similarity
+from mestudio.analysis.face.landmarks import _to_array
 from tests.analysis_fixtures import face_frames
 
 

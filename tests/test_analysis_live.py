@@ -1,4 +1,5 @@
 """The analyzer node's live path over real ZeroMQ sockets: every frame analysed, gaps reported."""
+
 from __future__ import annotations
 
 import threading
@@ -7,19 +8,23 @@ import time
 import pytest
 import zmq
 
-from config.schema import SessionConfig
-from stream import wire
-from stream.bus import Endpoints
-from stream.node import NodeContext
+from mestudio.config.schema import SessionConfig
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints
+from mestudio.stream.node import NodeContext
 from tests.analysis_fixtures import face_frames
 
 
 @pytest.mark.slow
 def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
-    cfg = SessionConfig.model_validate({
-        "devices": [{"name": "face", "kind": "synthetic-camera", "width": 640, "height": 480, "fps": 60,
-                     "source": "face"}],
-        "analyzer": {"enabled": True}})
+    cfg = SessionConfig.model_validate(
+        {
+            "devices": [
+                {"name": "face", "kind": "synthetic-camera", "width": 640, "height": 480, "fps": 60, "source": "face"}
+            ],
+            "analyzer": {"enabled": True},
+        }
+    )
     eps = Endpoints.plan("ipc", "127.0.0.1", 5550, ["face", "analyzer"], key=str(tmp_path))
     ctx = NodeContext("analyzer", "analyzer", cfg, tmp_path, eps)
     recorder = ctx.zmq.socket(zmq.PULL)  # stands in for the recorder
@@ -29,7 +34,7 @@ def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
     camera.linger = 0
     camera.sndhwm = 1000
     camera.bind(eps.pubs["face"])
-    from analysis.node import run
+    from mestudio.analysis.node import run
 
     node = threading.Thread(target=run, args=(ctx,), daemon=True)
     node.start()

@@ -1,13 +1,14 @@
 """The live analyzer node in a real session, and `analyze` giving the same events afterwards."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from analysis.analyzer.offline import analyze_session, compare_live
-from analysis.evaluation import compare_with_script
-from analysis.evaluation.compare import recorded_results
+from mestudio.analysis.analyzer.offline import analyze_session, compare_live
+from mestudio.analysis.evaluation import compare_with_script
+from mestudio.analysis.evaluation.compare import recorded_results
 from tests.conftest import mestudio, write_config
 
 CONFIG = """
@@ -60,7 +61,7 @@ def test_live_analyzer_results_are_recorded_and_reproduced_offline(tmp_path):
 
 @pytest.mark.slow
 def test_analyzer_on_a_stream_that_does_not_exist_fails_with_a_clear_line(tmp_path):
-    cfg = write_config(tmp_path / "bad.toml", CONFIG.replace('enabled = true', 'enabled = true\nstream = "nope"'))
+    cfg = write_config(tmp_path / "bad.toml", CONFIG.replace("enabled = true", 'enabled = true\nstream = "nope"'))
     r = mestudio("run", str(cfg), "--duration", "3", "--out", str(tmp_path / "out"), "--quiet", timeout=120)
     logs = list((tmp_path / "out").glob("*/logs/analyzer.log"))
     text = (logs[0].read_text() if logs else "") + r.stderr

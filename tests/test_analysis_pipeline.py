@@ -1,4 +1,5 @@
 """The per-frame analyzer end to end: synthetic face sessions and the real clips in ../shared."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from analysis.analyzer.offline import analyze_session, compare_live
-from analysis.analyzer.pipeline import Analyzer
-from analysis.settings import AnalyzerSettings
-from stream.session import FORMAT, SessionWriter
+from mestudio.analysis.analyzer.offline import analyze_session, compare_live
+from mestudio.analysis.analyzer.pipeline import Analyzer
+from mestudio.analysis.settings import AnalyzerSettings
+from mestudio.stream.session import FORMAT, SessionWriter
 from tests.analysis_fixtures import VIDEOS, face_frames, needs_shared, read_video_gray
 from tests.conftest import mestudio
 
@@ -65,9 +66,15 @@ def test_traces_cover_every_scored_frame_once(scripted):
 
 def _write_session(root, frames, fps=FPS):
     root.mkdir()
-    (root / "manifest.json").write_text(json.dumps({
-        "format": FORMAT, "devices": [{"name": "face", "kind": "synthetic-camera", "fps": fps}],
-        "config": {"analyzer": {"enabled": True}}}))
+    (root / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": FORMAT,
+                "devices": [{"name": "face", "kind": "synthetic-camera", "fps": fps}],
+                "config": {"analyzer": {"enabled": True}},
+            }
+        )
+    )
     w = SessionWriter(root)
     s = w.stream("face", "|u1", frames.shape[1:], "mono8")
     for i, f in enumerate(frames):
@@ -140,14 +147,17 @@ def test_false_positive_rate_on_the_neutral_talking_clip(capsys):
     minutes = len(frames) / fps / 60
     rate = len(evs) / minutes
     with capsys.disabled():
-        print(f"\nneutral talking clip: {len(evs)} spotted in {minutes * 60:.1f} s = {rate:.1f} false positives/min "
-              f"(speech moves the mouth; every spot counts as false here)")
+        print(
+            f"\nneutral talking clip: {len(evs)} spotted in {minutes * 60:.1f} s = {rate:.1f} false positives/min "
+            f"(speech moves the mouth; every spot counts as false here)"
+        )
     assert rate < 30
 
 
 def test_traces_tell_the_monitor_where_the_face_and_its_au_regions_are(scripted):
-    from monitor.state import MonitorState
-    from stream import wire
+    from mestudio.monitor.state import MonitorState
+    from mestudio.stream import wire
+
     frames, msgs = scripted
     traces = [m for m in msgs if m["type"] == "trace" and "landmarks" in m]
     assert traces and all(m["stream_id"] == "face" for m in traces)

@@ -1,10 +1,11 @@
 """The typed [analyzer] section."""
+
 from __future__ import annotations
 
 import pytest
 
-from analysis.settings import AnalyzerSettings, load_settings
-from config.errors import ConfigError
+from mestudio.analysis.settings import AnalyzerSettings, load_settings
+from mestudio.config.errors import ConfigError
 
 
 def test_defaults_and_values():

@@ -1,11 +1,12 @@
 """Spotting: MDMD and LBP spotters on synthetic moving crops; intervals, classes, latency."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis.spotting import IntervalDetector, LBPSpotter, MDMDSpotter, classify, make_spotter
-from analysis.spotting.features import LBPFeature, MDMDFeature, chi2_blocks, top_mean
+from mestudio.analysis.spotting import IntervalDetector, LBPSpotter, MDMDSpotter, classify, make_spotter
+from mestudio.analysis.spotting.features import LBPFeature, MDMDFeature, chi2_blocks, top_mean
 from tests.analysis_fixtures import moving_crops
 
 FPS = 60.0

@@ -1,4 +1,5 @@
 """The arrows of DESIGN.md, enforced: each stage depends on stream/ and config/, never on another."""
+
 from __future__ import annotations
 
 import ast
@@ -32,6 +33,14 @@ def imports(path: Path) -> list[str]:
     return out
 
 
+def stage_of(module: str) -> str | None:
+    """The stage a ``mestudio.<stage>...`` import reaches; "mestudio" for the command line."""
+    parts = module.split(".")
+    if parts[0] != "mestudio":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in ALLOWED else "mestudio"
+
+
 def files(pkg: str) -> list[Path]:
     return sorted((ROOT / pkg).rglob("*.py"))
 
@@ -41,8 +50,8 @@ def test_stage_depends_only_on_what_the_design_allows(pkg):
     bad = []
     for f in files(pkg):
         for mod in imports(f):
-            top = mod.split(".")[0]
-            if top in PROJECT and top not in ALLOWED[pkg]:
+            stage = stage_of(mod)
+            if stage is not None and stage not in ALLOWED[pkg]:
                 bad.append(f"{f.relative_to(ROOT)} imports {mod}")
     assert not bad, "\n".join(bad)
 
@@ -58,6 +67,22 @@ def test_only_the_windows_import_qt():
 
 
 def test_nothing_imports_the_cli():
-    bad = [f"{f.relative_to(ROOT)}" for pkg in PROJECT for f in files(pkg)
-           if f.name != "__main__.py" and "mestudio.cli" in imports(f)]
+    bad = [
+        f"{f.relative_to(ROOT)}"
+        for pkg in PROJECT
+        for f in files(pkg)
+        if f.name != "__main__.py" and "mestudio.cli" in imports(f)
+    ]
     assert not bad
+
+
+def test_every_import_uses_the_installed_names():
+    """A bare ``import config`` would reach a lab's own folder (or nothing, once installed)."""
+    bad = [
+        f"{f.relative_to(ROOT)} imports {m}"
+        for pkg in [*PROJECT, "tests", "scripts"]
+        for f in files(pkg)
+        for m in imports(f)
+        if m.split(".")[0] in ALLOWED
+    ]
+    assert not bad, "\n".join(bad)

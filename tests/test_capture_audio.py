@@ -1,13 +1,13 @@
 """Audio through the real PortAudio/ALSA path: a JACK dummy server and an ALSA file plugin inject
 a known signal; the capture must return it bit-exact, every block stamped at its sample time."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from capture.registry import create_device
-from config import schema as S
-from tests.capture_fixtures import jack_audio  # noqa: F401
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 
 
 def _capture(n_samples: int, block: int) -> list:

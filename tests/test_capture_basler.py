@@ -1,4 +1,5 @@
 """Basler backend against pylon's camera emulation (pypylon bundles it; PYLON_CAMEMU=N)."""
+
 from __future__ import annotations
 
 import sys
@@ -9,11 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.errors import SDKUnavailableError
-from capture.registry import create_device
-from config import schema as S
-from config.loader import load_session_config
-from tests.capture_fixtures import librealsense_first, pylon_emulation  # noqa: F401
+from mestudio.capture.errors import SDKUnavailableError
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
+from mestudio.config.loader import load_session_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,8 @@ def test_emulated_cameras_show_the_face_views(pylon_emulation, tmp_path, monkeyp
     dev = create_device(_spec(emulated_images="face", emulate=True))
     with dev:
         got = _read(dev, 3)
-    from capture.basler_images import face_view_folders
+    from mestudio.capture.basler_images import face_view_folders
+
     folders = face_view_folders(2, 320, 240)
     for i, folder in enumerate(folders):
         images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(folder.glob("*.bmp"))]
@@ -93,8 +94,15 @@ def test_a_slow_reader_loses_frames_and_they_are_counted(pylon_emulation):
 def test_emulated_basler_config_is_the_rig_format():
     cfg = load_session_config(ROOT / "config" / "emulated-basler.toml")
     (d,) = cfg.devices
-    assert (d.kind, d.count, d.width, d.height, d.fps, d.emulate, d.emulated_images) == \
-        ("basler-array", 6, 1600, 1200, 60, True, "face")
+    assert (d.kind, d.count, d.width, d.height, d.fps, d.emulate, d.emulated_images) == (
+        "basler-array",
+        6,
+        1600,
+        1200,
+        60,
+        True,
+        "face",
+    )
     assert S.stream_ids(d) == [f"basler-{i}" for i in range(6)]
 
 

@@ -2,20 +2,19 @@
 
 MESTUDIO_HARDWARE=1 MESTUDIO_HARDWARE_CONFIG=rig.toml reruns them on the devices of a real rig.
 """
+
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from capture.conformance import check_lifecycle
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
-from capture.genicam import simulator_cti
-from capture.registry import create_device
-from config import schema as S
-from config.loader import load_session_config
-from tests.capture_fixtures import (face_video, jack_audio, librealsense_first, pylon_emulation,  # noqa: F401
-                                    realsense_face_recording)
+from mestudio.capture.conformance import check_lifecycle
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.genicam import simulator_cti
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
+from mestudio.config.loader import load_session_config
 
 
 def _spec(model, **kw):
@@ -23,17 +22,23 @@ def _spec(model, **kw):
 
 
 SYNTHETIC = {
-    "pattern-camera": lambda: _spec(S.SyntheticCamera, name="cam", kind="synthetic-camera", width=64, height=48, fps=200),
+    "pattern-camera": lambda: _spec(
+        S.SyntheticCamera, name="cam", kind="synthetic-camera", width=64, height=48, fps=200
+    ),
     "pattern-rgbd": lambda: _spec(S.SyntheticRGBD, name="rgbd", kind="synthetic-rgbd", width=64, height=48, fps=200),
-    "pattern-array": lambda: _spec(S.SyntheticArray, name="arr", kind="synthetic-array", count=2, width=64,
-                                   height=48, fps=200),
+    "pattern-array": lambda: _spec(
+        S.SyntheticArray, name="arr", kind="synthetic-array", count=2, width=64, height=48, fps=200
+    ),
     "synthetic-audio": lambda: _spec(S.SyntheticAudio, name="mic", kind="synthetic-audio", block=480),
-    "face-camera": lambda: _spec(S.SyntheticCamera, name="face", kind="synthetic-camera", source="face",
-                                 width=160, height=120, fps=120),
-    "face-rgbd": lambda: _spec(S.SyntheticRGBD, name="kin", kind="synthetic-rgbd", source="face", width=160,
-                               height=120, fps=120),
-    "face-array": lambda: _spec(S.SyntheticArray, name="rig", kind="synthetic-array", source="face", count=3,
-                                width=160, height=120, fps=120),
+    "face-camera": lambda: _spec(
+        S.SyntheticCamera, name="face", kind="synthetic-camera", source="face", width=160, height=120, fps=120
+    ),
+    "face-rgbd": lambda: _spec(
+        S.SyntheticRGBD, name="kin", kind="synthetic-rgbd", source="face", width=160, height=120, fps=120
+    ),
+    "face-array": lambda: _spec(
+        S.SyntheticArray, name="rig", kind="synthetic-array", source="face", count=3, width=160, height=120, fps=120
+    ),
 }
 
 
@@ -72,15 +77,24 @@ def test_audio_through_portaudio_conforms(jack_audio):
 
 # -- a clear error for a missing device ------------------------------------------------------
 MISSING = {
-    "basler serial": (lambda: S.BaslerArray(name="b", kind="basler-array", count=1, serials=["nope-123"],
-                                            width=320, height=240), "nope-123"),
-    "basler count": (lambda: S.BaslerArray(name="b", kind="basler-array", count=32, width=320, height=240),
-                     "PYLON_CAMEMU"),
-    "genicam serial": (lambda: S.GenICamCamera(name="g", kind="genicam", cti=[str(simulator_cti())], serial="x9"),
-                       "x9"),
+    "basler serial": (
+        lambda: S.BaslerArray(name="b", kind="basler-array", count=1, serials=["nope-123"], width=320, height=240),
+        "nope-123",
+    ),
+    "basler count": (
+        lambda: S.BaslerArray(name="b", kind="basler-array", count=32, width=320, height=240),
+        "PYLON_CAMEMU",
+    ),
+    "genicam serial": (
+        lambda: S.GenICamCamera(name="g", kind="genicam", cti=[str(simulator_cti())], serial="x9"),
+        "x9",
+    ),
     "opencv file": (lambda: S.OpenCVCamera(name="v", kind="opencv", source="/nonexistent/clip.mp4"), "does not exist"),
     "opencv camera": (lambda: S.OpenCVCamera(name="v", kind="opencv", source="7"), "camera 7"),
-    "realsense file": (lambda: S.RealSenseCamera(name="r", kind="realsense", file="/nonexistent/x.db3"), "does not exist"),
+    "realsense file": (
+        lambda: S.RealSenseCamera(name="r", kind="realsense", file="/nonexistent/x.db3"),
+        "does not exist",
+    ),
     "realsense camera": (lambda: S.RealSenseCamera(name="r", kind="realsense"), "no RealSense camera"),
 }
 

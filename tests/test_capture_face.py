@@ -1,4 +1,5 @@
 """The synthetic face rig: its script (the ground truth) and frames that show it."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.face import anatomy
-from capture.face.devices import SCRIPT_FILE, SyntheticFaceCamera
-from capture.face.render import FaceView, source_depth_mm, source_gray
-from capture.face.script import AUS, FaceEvent, FaceScript, default_script
-from capture.registry import create_device
-from config import schema as S
+from mestudio.capture.face import anatomy
+from mestudio.capture.face.devices import SCRIPT_FILE, SyntheticFaceCamera
+from mestudio.capture.face.render import FaceView, source_depth_mm, source_gray
+from mestudio.capture.face.script import AUS, FaceEvent, FaceScript, default_script
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 
 
 # -- the script -----------------------------------------------------------------------------
@@ -77,8 +78,17 @@ def _out_xy(name: str, view: FaceView) -> tuple[float, float]:
 
 
 # AU -> (landmark, expected sign of the vertical motion there: -1 up, +1 down)
-AU_MOTION = {1: ("r_brow_in", -1), 2: ("r_brow_out", -1), 4: ("r_brow_in", +1), 6: ("r_cheek", -1),
-             7: ("r_lid_low", -1), 12: ("r_mouth", -1), 15: ("r_mouth", +1), 17: ("chin", -1), 45: ("r_eye", +1)}
+AU_MOTION = {
+    1: ("r_brow_in", -1),
+    2: ("r_brow_out", -1),
+    4: ("r_brow_in", +1),
+    6: ("r_cheek", -1),
+    7: ("r_lid_low", -1),
+    12: ("r_mouth", -1),
+    15: ("r_mouth", +1),
+    17: ("chin", -1),
+    45: ("r_eye", +1),
+}
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +103,9 @@ def test_each_au_moves_its_region_a_few_pixels_the_right_way(view, au):
     active = view.render(FaceScript([FaceEvent("macro", [au], 0.5, 1.0, 1.5, 1.0)], 10), t, tick, source_gray())
     flow = cv2.calcOpticalFlowFarneback(neutral, active, None, 0.5, 3, 15, 5, 5, 1.1, 0)
     x, y = (int(round(v)) for v in _out_xy(AU_MOTION[au][0], view))
-    region = flow[y - 6:y + 7, x - 6:x + 7]
+    region = flow[y - 6 : y + 7, x - 6 : x + 7]
     dy = float(np.median(region[..., 1]))
-    mag = float(np.percentile(np.hypot(flow[..., 0], flow[..., 1])[y - 12:y + 13, x - 12:x + 13], 95))
+    mag = float(np.percentile(np.hypot(flow[..., 0], flow[..., 1])[y - 12 : y + 13, x - 12 : x + 13], 95))
     assert np.sign(dy) == AU_MOTION[au][1], (au, dy)
     assert 1.5 < mag < 15, (au, mag)
     # far from the face nothing moves
@@ -109,8 +119,8 @@ def test_au14_pulls_the_lip_corners_inwards(view):
     active = view.render(FaceScript([FaceEvent("macro", [14], 0.5, 1.0, 1.5)], 10), t, 0, source_gray())
     flow = cv2.calcOpticalFlowFarneback(neutral, active, None, 0.5, 3, 15, 5, 5, 1.1, 0)
     (rx, ry), (lx, ly) = (tuple(int(round(v)) for v in _out_xy(n, view)) for n in ("r_mouth", "l_mouth"))
-    assert np.median(flow[ry - 5:ry + 6, rx - 5:rx + 6, 0]) > 0.8  # image-left corner moves right
-    assert np.median(flow[ly - 5:ly + 6, lx - 5:lx + 6, 0]) < -0.8
+    assert np.median(flow[ry - 5 : ry + 6, rx - 5 : rx + 6, 0]) > 0.8  # image-left corner moves right
+    assert np.median(flow[ly - 5 : ly + 6, lx - 5 : lx + 6, 0]) < -0.8
 
 
 def test_head_event_moves_the_head_not_the_background(view):
@@ -119,7 +129,7 @@ def test_head_event_moves_the_head_not_the_background(view):
     b = view.render(FaceScript([ev], 10), 1.0, 0, source_gray())
     flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 21, 5, 5, 1.1, 0)
     x, y = (int(v) for v in _out_xy("nose_tip", view))
-    assert np.median(flow[y - 20:y + 20, x - 20:x + 20, 0]) == pytest.approx(6.0, abs=1.0)
+    assert np.median(flow[y - 20 : y + 20, x - 20 : x + 20, 0]) == pytest.approx(6.0, abs=1.0)
     assert np.abs(flow[:40, :80]).max() < 0.3
 
 
@@ -150,8 +160,16 @@ def test_array_views_differ_by_viewpoint():
 
 # -- the device writes its script as ground truth -------------------------------------------
 def test_face_camera_writes_ground_truth_and_frames_follow_the_script_clock(tmp_path):
-    spec = S.SyntheticCamera(name="face", kind="synthetic-camera", source="face", width=320, height=240,
-                             fps=60, seed=5, script_duration_s=120)
+    spec = S.SyntheticCamera(
+        name="face",
+        kind="synthetic-camera",
+        source="face",
+        width=320,
+        height=240,
+        fps=60,
+        seed=5,
+        script_duration_s=120,
+    )
     dev = create_device(spec)
     assert isinstance(dev, SyntheticFaceCamera)
     dev.session_dir = tmp_path
@@ -173,8 +191,9 @@ def test_shared_epoch_makes_two_devices_show_the_same_moment(tmp_path):
     epoch = time.monotonic_ns()
     devs = []
     for name in ("a", "b"):
-        d = create_device(S.SyntheticCamera(name=name, kind="synthetic-camera", source="face", width=160,
-                                            height=120, fps=50))
+        d = create_device(
+            S.SyntheticCamera(name=name, kind="synthetic-camera", source="face", width=160, height=120, fps=50)
+        )
         d.script_epoch_ns = epoch
         devs.append(d)
     with devs[0] as a, devs[1] as b:
@@ -189,14 +208,18 @@ def test_bench_reports_render_rates_for_every_device_size():
 
     out = face_render_rates(3)
     rates = out["renders_per_s_one_core"]
-    assert set(rates) == {"face 640x480 mono8", "kinect 640x480 rgb8+depth16", "rig view 800x600 mono8",
-                          "basler view 1600x1200 mono8"}
+    assert set(rates) == {
+        "face 640x480 mono8",
+        "kinect 640x480 rgb8+depth16",
+        "rig view 800x600 mono8",
+        "basler view 1600x1200 mono8",
+    }
     assert all(r > 0 for r in rates.values()) and out["demo_rig_cores_needed"] > 0
 
 
 def test_unknown_source_is_a_config_error_naming_the_key(tmp_path):
-    from config.errors import ConfigError
-    from config.loader import load_session_config
+    from mestudio.config.errors import ConfigError
+    from mestudio.config.loader import load_session_config
 
     p = tmp_path / "bad.toml"
     p.write_text('[[devices]]\nname = "face"\nkind = "synthetic-camera"\nsource = "faces"\n')

@@ -1,14 +1,14 @@
 """File and replay backends return what was recorded: RealSense .db3 playback and OpenCV video files."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from capture.face.render import FaceView, source_rgb
-from capture.face.script import default_script
-from capture.registry import create_device
-from config import schema as S
-from tests.capture_fixtures import face_video, realsense_face_recording  # noqa: F401
+from mestudio.capture.face.render import FaceView, source_rgb
+from mestudio.capture.face.script import default_script
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 
 
 def _drain(dev, limit_s: float = 10.0) -> list:
@@ -21,8 +21,9 @@ def _drain(dev, limit_s: float = 10.0) -> list:
 
 
 def test_realsense_playback_returns_the_recorded_frames_exactly(realsense_face_recording, tmp_path):
-    dev = create_device(S.RealSenseCamera(name="rs", kind="realsense", file=str(realsense_face_recording),
-                                          realtime=False))
+    dev = create_device(
+        S.RealSenseCamera(name="rs", kind="realsense", file=str(realsense_face_recording), realtime=False)
+    )
     dev.session_dir = tmp_path
     with dev:
         frames = _drain(dev)
@@ -62,11 +63,13 @@ def test_video_file_without_loop_finishes(face_video):
 
 
 def test_realsense_loop_replays_again_with_numbers_continuing(realsense_face_recording):
-    dev = create_device(S.RealSenseCamera(name="rs", kind="realsense", file=str(realsense_face_recording),
-                                          realtime=False, loop=True))
+    dev = create_device(
+        S.RealSenseCamera(name="rs", kind="realsense", file=str(realsense_face_recording), realtime=False, loop=True)
+    )
     color = []
     with dev:
         import time
+
         t0 = time.monotonic()
         while len(color) < 30 and time.monotonic() - t0 < 10:
             color += [f for f in dev.read(0.3) if f.stream_id == "rs-color"]

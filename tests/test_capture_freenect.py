@@ -2,6 +2,7 @@
 
 fakenect keeps its replay position in global state and plays a dump once per process, so each
 replay runs in a fresh interpreter."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from capture.errors import DeviceNotFoundError
-from capture.registry import create_device
-from config import schema as S
+from mestudio.capture.errors import DeviceNotFoundError
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKENECT = Path("/usr/lib/x86_64-linux-gnu/fakenect/libfreenect.so")
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(not FAKENECT.exists(), reason="needs libfreenect
 
 @pytest.fixture(scope="module")
 def face_dump(tmp_path_factory) -> Path:
-    from capture.fakenect_dump import write_face_dump
+    from mestudio.capture.fakenect_dump import write_face_dump
 
     return write_face_dump(tmp_path_factory.mktemp("fakenect") / "dump", 20)
 
@@ -34,9 +35,9 @@ def _run(code: str) -> str:
 
 def test_fakenect_replay_conforms(face_dump):
     out = _run(f"""
-from capture.conformance import check_lifecycle
-from capture.registry import create_device
-from config import schema as S
+from mestudio.capture.conformance import check_lifecycle
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 spec = S.FreenectKinect(name="k360", kind="freenect", dump={str(face_dump)!r})
 check_lifecycle(lambda: create_device(spec), n_frames=3)
 print("CONFORMS")
@@ -47,10 +48,10 @@ print("CONFORMS")
 def test_fakenect_replay_returns_the_dump(face_dump):
     out = _run(f"""
 import time, numpy as np
-from capture.face.render import FaceView, source_rgb
-from capture.face.script import default_script
-from capture.registry import create_device
-from config import schema as S
+from mestudio.capture.face.render import FaceView, source_rgb
+from mestudio.capture.face.script import default_script
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 dev = create_device(S.FreenectKinect(name="k360", kind="freenect", dump={str(face_dump)!r}))
 frames, t0 = [], time.monotonic()
 with dev:
@@ -84,9 +85,9 @@ def test_missing_kinect_and_missing_dump_are_lookup_errors(tmp_path):
     with pytest.raises(DeviceNotFoundError, match="d-1.0-5.pgm, which is missing"):
         create_device(S.FreenectKinect(name="k", kind="freenect", dump=str(tmp_path))).open()
     out = _run("""
-from capture.errors import DeviceNotFoundError
-from capture.registry import create_device
-from config import schema as S
+from mestudio.capture.errors import DeviceNotFoundError
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 try:
     create_device(S.FreenectKinect(name="k", kind="freenect")).open()
 except DeviceNotFoundError as e:

@@ -1,5 +1,6 @@
 """Kinect via pyk4a: a clear error here (no k4a SDK), and the backend's code run against a stand-in of
 pyk4a's documented API serving face-rig captures (the same conformance checks as every backend)."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from capture.conformance import check_lifecycle, collect
-from capture.errors import DeviceNotFoundError, SDKUnavailableError
-from capture.registry import create_device
-from config import schema as S
-from tests.capture_fixtures import pyk4a_standin  # noqa: F401
+from mestudio.capture.conformance import check_lifecycle, collect
+from mestudio.capture.errors import DeviceNotFoundError, SDKUnavailableError
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
 
 
 def _spec(**kw):

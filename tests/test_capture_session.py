@@ -1,5 +1,6 @@
 """The face rig through the real command line: the session holds the frames and, beside them, the
 script as ground truth, on the same clock as the frames' host times."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from capture.face.script import FaceScript
-from capture.node import SCRIPT_LEAD_NS
-from stream.session import SessionReader
+from mestudio.capture.face.script import FaceScript
+from mestudio.capture.node import SCRIPT_LEAD_NS
+from mestudio.stream.session import SessionReader
 from tests.conftest import mestudio, write_config
 
 FACE_RIG = """

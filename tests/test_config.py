@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from config.errors import ConfigError, ConfigFileNotFoundError
-from config.loader import bundled_config, load_session_config
-from config.schema import stream_ids
+from mestudio.config.errors import ConfigError, ConfigFileNotFoundError
+from mestudio.config.loader import bundled_config, load_session_config
+from mestudio.config.schema import stream_ids
 from tests.conftest import ROOT
 
 
@@ -32,15 +32,21 @@ def test_study_rig_matches_design_table():
     assert (basler.count, basler.width, basler.height, basler.fps) == (6, 1600, 1200, 60)
 
 
-@pytest.mark.parametrize("body, key, words", [
-    ("[session]\nnmae = 'x'\n", "session.nmae", "unknown key"),
-    ("[[devices]]\nname = 'cam'\nkind = 'synthetic-camera'\nfps = 'fast'\n", "devices[0].fps", "number"),
-    ("[[devices]]\nname = 'cam'\nkind = 'warp-drive'\n", "devices[0]", "unknown device kind"),
-    ("[[devices]]\nname = 'cam'\nkind = 'synthetic-camera'\nwidht = 3\n", "devices[0].widht", "unknown key"),
-    ("[recorder]\nflush_interval_s = 5\n", "recorder.flush_interval_s", "less than or equal"),
-    ("[[devices]]\nname='a'\nkind='synthetic-audio'\n[[devices]]\nname='a'\nkind='synthetic-audio'\n",
-     "(top level)", "two devices are named 'a'"),
-])
+@pytest.mark.parametrize(
+    "body, key, words",
+    [
+        ("[session]\nnmae = 'x'\n", "session.nmae", "unknown key"),
+        ("[[devices]]\nname = 'cam'\nkind = 'synthetic-camera'\nfps = 'fast'\n", "devices[0].fps", "number"),
+        ("[[devices]]\nname = 'cam'\nkind = 'warp-drive'\n", "devices[0]", "unknown device kind"),
+        ("[[devices]]\nname = 'cam'\nkind = 'synthetic-camera'\nwidht = 3\n", "devices[0].widht", "unknown key"),
+        ("[recorder]\nflush_interval_s = 5\n", "recorder.flush_interval_s", "less than or equal"),
+        (
+            "[[devices]]\nname='a'\nkind='synthetic-audio'\n[[devices]]\nname='a'\nkind='synthetic-audio'\n",
+            "(top level)",
+            "two devices are named 'a'",
+        ),
+    ],
+)
 def test_bad_config_is_one_line_naming_file_and_key(tmp_path, body, key, words):
     p = tmp_path / "bad.toml"
     p.write_text(body)

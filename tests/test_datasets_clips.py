@@ -1,4 +1,5 @@
 """Clip folders in dataset layouts, clips cut from a mestudio session, and the synthetic set."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from analysis.datasets import (ClipNotFoundError, Sample, intervals_from_events, read_clip, session_clips,
-                               synthetic_dataset, write_clip)
+from mestudio.analysis.datasets import (
+    ClipNotFoundError,
+    Sample,
+    intervals_from_events,
+    read_clip,
+    session_clips,
+    synthetic_dataset,
+    write_clip,
+)
 
 
 def frames(n: int, h: int = 24, w: int = 20) -> np.ndarray:
@@ -42,11 +50,13 @@ def test_missing_clip_is_a_clear_error(tmp_path):
 
 
 def _session(tmp_path, n=30, fps=100):
-    from stream.session import SessionWriter
+    from mestudio.stream.session import SessionWriter
+
     root = tmp_path / "sess"
     root.mkdir()
-    (root / "manifest.json").write_text(json.dumps({"format": "mestudio-session", "t0_host_ns": 1_000_000_000,
-                                                     "participant": "P07"}))
+    (root / "manifest.json").write_text(
+        json.dumps({"format": "mestudio-session", "t0_host_ns": 1_000_000_000, "participant": "P07"})
+    )
     w = SessionWriter(root)
     sw = w.stream("cam", "uint8", (16, 12, 3), "bgr8")
     for i in range(n):
@@ -55,18 +65,33 @@ def _session(tmp_path, n=30, fps=100):
     w.event({"type": "spot", "onset_s": 0.05, "apex_s": 0.08, "offset_s": 0.12, "aus": [4, 7], "emotions": ["disgust"]})
     w.event({"type": "marker", "onset_s": 0.0, "offset_s": 0.2})
     # as the recorder stores the analyzer's results: wire record around the analyzer's body
-    analyzer = {"type": "event", "kind": "micro", "onset_seq": 20, "apex_seq": 22, "offset_seq": 24,
-                "onset_s": 1.2, "offset_s": 1.24, "aus": [12], "emotions": ["Positive"]}
+    analyzer = {
+        "type": "event",
+        "kind": "micro",
+        "onset_seq": 20,
+        "apex_seq": 22,
+        "offset_seq": 24,
+        "onset_s": 1.2,
+        "offset_s": 1.24,
+        "aus": [12],
+        "emotions": ["Positive"],
+    }
     w.event({"topic": "results/analyzer", "kind": "event", "body": analyzer})
     w.event({"topic": "results/analyzer", "kind": "event", "body": {**analyzer, "kind": "blink", "aus": [45]}})
-    w.event({"topic": "results/analyzer", "kind": "event",  # host-time seconds only
-             "body": {"type": "event", "kind": "macro", "onset_s": 1.01, "offset_s": 1.03, "aus": "6+12"}})
+    w.event(
+        {
+            "topic": "results/analyzer",
+            "kind": "event",  # host-time seconds only
+            "body": {"type": "event", "kind": "macro", "onset_s": 1.01, "offset_s": 1.03, "aus": "6+12"},
+        }
+    )
     w.close()
     return root
 
 
 def test_session_clips_from_spotted_events(tmp_path):
-    from stream.session import SessionReader
+    from mestudio.stream.session import SessionReader
+
     root = _session(tmp_path)
     ivs = intervals_from_events(SessionReader(root).events())
     assert len(ivs) == 3  # not the marker, not the blink
@@ -103,12 +128,13 @@ def test_real_casme2_book_with_a_partial_clip_folder(tmp_path):
     """Training data from a label book: found clips load, missing ones are listed, never dropped silently."""
     from pathlib import Path
 
-    from analysis.training.sources import Source, load_source
+    from mestudio.analysis.training.sources import Source, load_source
+
     book_path = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels" / "CASME2-coding-20190701.xlsx"
     if not book_path.is_file():
         pytest.skip(f"{book_path} not present")
-    write_clip(tmp_path / "sub01" / "EP02_01f", frames(50), first=40)   # onset 46 .. offset 86
-    write_clip(tmp_path / "sub01" / "EP03_02", frames(40), first=130)   # onset 131 .. offset 161
+    write_clip(tmp_path / "sub01" / "EP02_01f", frames(50), first=40)  # onset 46 .. offset 86
+    write_clip(tmp_path / "sub01" / "EP03_02", frames(40), first=130)  # onset 131 .. offset 161
     with pytest.raises(ClipNotFoundError):
         load_source(Source("casme2", str(book_path), str(tmp_path)))
     book, clips, missing = load_source(Source("casme2", str(book_path), str(tmp_path), skip_missing=True))

@@ -1,4 +1,5 @@
 """Label-book readers: the real files in ../shared/data/labels (skipped when absent) and generated ones."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.datasets import LabelBookError, parse_aus, read_label_book
-from analysis.datasets.aus import active_au_numbers
+from mestudio.analysis.datasets import LabelBookError, parse_aus, read_label_book
+from mestudio.analysis.datasets.aus import active_au_numbers
 
 LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"
 
@@ -48,8 +49,10 @@ def test_megc_composite_counts():
     assert book.emotion_matrix(("Negative", "Positive", "Surprise")).sum(axis=0).tolist() == [250, 109, 83]
 
 
-@pytest.mark.parametrize("name, rows", [("casme2_annotation_357.csv", 357), ("samm_annotation.csv", 499),
-                                        ("cas3_annotation_full_me_reduce.csv", 2348)])
+@pytest.mark.parametrize(
+    "name, rows",
+    [("casme2_annotation_357.csv", 357), ("samm_annotation.csv", 499), ("cas3_annotation_full_me_reduce.csv", 2348)],
+)
 def test_spotting_intervals(name, rows):
     book = read_label_book(real(name), "spotting")
     assert len(book) == rows
@@ -57,16 +60,19 @@ def test_spotting_intervals(name, rows):
     assert {s.kind for s in book} <= {"micro", "macro"} and "macro" in {s.kind for s in book}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("4+7+L10", ["4", "7", "L10"]),
-    ("A1B+A2C", ["A1B", "A2C"]),
-    ("ref(7B)+43", ["ref(7B)", "43"]),
-    ("(R6 or R12) + R15", ["R6", "R15"]),
-    ("4A/B", ["4A"]),
-    ("R14+17+soft focus", ["R14", "17"]),
-    ("", []),
-    (None, []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("4+7+L10", ["4", "7", "L10"]),
+        ("A1B+A2C", ["A1B", "A2C"]),
+        ("ref(7B)+43", ["ref(7B)", "43"]),
+        ("(R6 or R12) + R15", ["R6", "R15"]),
+        ("4A/B", ["4A"]),
+        ("R14+17+soft focus", ["R14", "17"]),
+        ("", []),
+        (None, []),
+    ],
+)
 def test_au_strings(text, expected):
     assert [str(c) for c in parse_aus(text)] == expected
 
@@ -77,11 +83,19 @@ def test_referenced_aus_are_not_active():
 
 def test_4dme_book_csv_and_xlsx(tmp_path):
     import pandas as pd
-    df = pd.DataFrame({
-        "Subject": ["S01", "S01", "S02", "S03"], "Clip": ["c1", "c2", "c1", "c1"],
-        "Onset": [10, 50, 5, 7], "Apex": [14, 60, 9, 9], "Offset": [20, 70, 15, 12],
-        "AUs": ["L1A+2B", "4C+7", "12A", "1+2+12"], "Emotion": ["S", "N", "P", "PS"],
-        "Type": ["Micro", "Micro", "Macro", "Micro"]})
+
+    df = pd.DataFrame(
+        {
+            "Subject": ["S01", "S01", "S02", "S03"],
+            "Clip": ["c1", "c2", "c1", "c1"],
+            "Onset": [10, 50, 5, 7],
+            "Apex": [14, 60, 9, 9],
+            "Offset": [20, 70, 15, 12],
+            "AUs": ["L1A+2B", "4C+7", "12A", "1+2+12"],
+            "Emotion": ["S", "N", "P", "PS"],
+            "Type": ["Micro", "Micro", "Macro", "Micro"],
+        }
+    )
     for path in (tmp_path / "4dme.csv", tmp_path / "4dme.xlsx"):
         (df.to_csv(path, index=False) if path.suffix == ".csv" else df.to_excel(path, index=False))
         book = read_label_book(path, "4dme")
@@ -95,17 +109,30 @@ def test_4dme_book_csv_and_xlsx(tmp_path):
 
 def test_4dme_two_emotion_columns(tmp_path):
     import pandas as pd
+
     p = tmp_path / "book.csv"
-    pd.DataFrame({"subject": ["a"], "clip": ["x"], "onset": [1], "apex": [2], "offset": [3], "AUs": ["4"],
-                  "Emotion1": ["Negative"], "Emotion2": ["Repression"]}).to_csv(p, index=False)
+    pd.DataFrame(
+        {
+            "subject": ["a"],
+            "clip": ["x"],
+            "onset": [1],
+            "apex": [2],
+            "offset": [3],
+            "AUs": ["4"],
+            "Emotion1": ["Negative"],
+            "Emotion2": ["Repression"],
+        }
+    ).to_csv(p, index=False)
     assert read_label_book(p, "4dme")[0].emotions == ("Negative", "Repression")
 
 
 def test_4dme_three_emotions_is_an_error(tmp_path):
     import pandas as pd
+
     p = tmp_path / "book.csv"
-    pd.DataFrame({"subject": ["a"], "clip": ["x"], "onset": [1], "apex": [2], "offset": [3], "AUs": ["4"],
-                  "Emotion": ["P+N+S"]}).to_csv(p, index=False)
+    pd.DataFrame(
+        {"subject": ["a"], "clip": ["x"], "onset": [1], "apex": [2], "offset": [3], "AUs": ["4"], "Emotion": ["P+N+S"]}
+    ).to_csv(p, index=False)
     with pytest.raises(LabelBookError, match="at most two"):
         read_label_book(p, "4dme")
 
@@ -124,7 +151,8 @@ def test_wrong_format_names_the_problem(tmp_path):
 
 
 def test_au_matrix_uses_study_aus():
-    from analysis.datasets import STUDY_AUS, LabelBook, Sample
+    from mestudio.analysis.datasets import STUDY_AUS, LabelBook, Sample
+
     book = LabelBook([Sample("x", "1", "a", aus=parse_aus("1+2+ref(4)")), Sample("x", "2", "b", aus=parse_aus("L12"))])
     m = book.au_matrix()
     assert m.shape == (2, len(STUDY_AUS))

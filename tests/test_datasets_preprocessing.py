@@ -1,4 +1,5 @@
 """Preprocessing: TIM, crops, alignment to the template, Eulerian magnification."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.preprocess import align_clip, alignment_matrix, center_crop, magnify, random_crop, tim_interpolate
-from analysis.preprocess.align import template
+from mestudio.analysis.preprocess import (
+    align_clip,
+    alignment_matrix,
+    center_crop,
+    magnify,
+    random_crop,
+    tim_interpolate,
+)
+from mestudio.analysis.preprocess.align import template
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 
@@ -18,7 +26,7 @@ def moving_clip(n=13, size=40, seed=0):
     out = np.zeros((n, size, size), np.uint8)
     for i in range(n):
         x = 5 + int(round(i * 24 / max(1, n - 1)))
-        out[i, 10:20, x:x + 8] = 200
+        out[i, 10:20, x : x + 8] = 200
     return out + rng.integers(0, 5, out.shape).astype(np.uint8)
 
 
@@ -110,7 +118,8 @@ def test_mediapipe_landmarks_on_a_real_face():
     pytest.importorskip("mediapipe")
     import cv2
 
-    from analysis.preprocess import mediapipe_landmarks
+    from mestudio.analysis.preprocess import mediapipe_landmarks
+
     cap = cv2.VideoCapture(str(video))
     ok, frame = cap.read()
     cap.release()

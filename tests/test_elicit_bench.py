@@ -1,4 +1,5 @@
 """`mestudio bench elicit --quick --json` prints real figures within their targets."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,6 @@ import json
 import pytest
 
 from tests.conftest import mestudio
-from tests.elicit_fixtures import clip_cache  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

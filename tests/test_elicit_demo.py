@@ -1,20 +1,32 @@
 """`mestudio elicit config/demo-protocol.toml` end to end, headless: the markers are the protocol."""
+
 from __future__ import annotations
 
 import pytest
 
-from elicit.protocol import load_protocol
+from mestudio.elicit.protocol import load_protocol
 from tests.conftest import ROOT
-from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, markers, no_sound,  # noqa: F401
-                                   observed_events)
+from tests.elicit_fixtures import elicit_cli, expected_events, markers, observed_events
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 def test_demo_protocol_end_to_end(tmp_path, clip_cache, no_sound):
     out = tmp_path / "out"
-    r = elicit_cli("config/demo-protocol.toml", "--headless", "--autostart", "--simulate-participant",
-                   "--participant", "P02", "--hold-end", "0.1", "--out", str(out), env=no_sound, timeout=120)
+    r = elicit_cli(
+        "config/demo-protocol.toml",
+        "--headless",
+        "--autostart",
+        "--simulate-participant",
+        "--participant",
+        "P02",
+        "--hold-end",
+        "0.1",
+        "--out",
+        str(out),
+        env=no_sound,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     recs = markers(next(out.glob("elicit_demo_P02_*.jsonl")))
     proto = load_protocol(ROOT / "config" / "demo-protocol.toml")

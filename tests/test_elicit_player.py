@@ -1,4 +1,5 @@
 """The clip player: PyAV decoding, pyaudio output (JACK dummy, ALSA null/file, none) and its clock."""
+
 from __future__ import annotations
 
 import time
@@ -6,11 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from elicit.audio_out import SoundSystem
-from elicit.democlips import FPS, cached_path, write_clip
-from elicit.errors import AudioOutputError
-from elicit.player import ClipPlayer, fit_size
-from tests.elicit_fixtures import alsa_file_sink, clip_cache, jack_server, no_sound  # noqa: F401
+from mestudio.elicit.audio_out import SoundSystem
+from mestudio.elicit.democlips import FPS, cached_path, write_clip
+from mestudio.elicit.errors import AudioOutputError
+from mestudio.elicit.player import ClipPlayer, fit_size
 
 
 @pytest.fixture
@@ -116,7 +116,8 @@ def test_alsa_null_file_device_is_paced_and_gets_the_sound(marks_clip, alsa_file
 
 @pytest.mark.parametrize("late_s", [0.0, 0.1])
 def test_drift_measurement_finds_a_planted_offset(clip_cache, late_s):
-    from elicit.drift import measure_file, pair_drift
+    from mestudio.elicit.drift import measure_file, pair_drift
+
     p = clip_cache / f"late-{late_s}.mp4"
     write_clip(p, "checker", 3.0, marks=True, size=(160, 120), sound_late_s=late_s)
     m = measure_file(p)

@@ -1,4 +1,5 @@
 """Protocol files: typed loading, one-line errors, clip order, and the checks before a session."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,18 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from elicit.checks import check_protocol
-from elicit.errors import AudioOutputError, ClipCodecError, ClipFileNotFoundError, ProtocolError
-from elicit.protocol import load_protocol, participant_index, williams_square
+from mestudio.elicit.checks import check_protocol
+from mestudio.elicit.errors import AudioOutputError, ClipCodecError, ClipFileNotFoundError, ProtocolError
+from mestudio.elicit.protocol import load_protocol, participant_index, williams_square
 from tests.conftest import ROOT
-from tests.elicit_fixtures import clip_cache, fast_protocol, no_sound  # noqa: F401
 
-TABLE2 = [("Pink flamingoes", 50, ["disgust"]), ("Funny moments", 52, ["happy", "surprise"]),
-          ("There is something about Mary", 141, ["happy"]), ("Lion king", 120, ["sad"]),
-          ("Sea of love", 10, ["surprise"]), ("Hellraiser", 87, ["disgust", "fear"]),
-          ("Church", 84, ["happy", "surprise"]), ("Italian went to Malta", 73, ["happy"]),
-          ("The thing", 204, ["fear", "disgust", "surprise"]), ("Eye surgery", 69, ["fear", "disgust"]),
-          ("Natural scene", 66, ["neutral", "pleasant"])]
+TABLE2 = [
+    ("Pink flamingoes", 50, ["disgust"]),
+    ("Funny moments", 52, ["happy", "surprise"]),
+    ("There is something about Mary", 141, ["happy"]),
+    ("Lion king", 120, ["sad"]),
+    ("Sea of love", 10, ["surprise"]),
+    ("Hellraiser", 87, ["disgust", "fear"]),
+    ("Church", 84, ["happy", "surprise"]),
+    ("Italian went to Malta", 73, ["happy"]),
+    ("The thing", 204, ["fear", "disgust", "surprise"]),
+    ("Eye surgery", 69, ["fear", "disgust"]),
+    ("Natural scene", 66, ["neutral", "pleasant"]),
+]
 
 
 def test_4dme_protocol_is_table_2():
@@ -40,12 +47,15 @@ def test_4dme_protocol_names_missing_films_before_start():
     assert isinstance(e.value, FileNotFoundError)
 
 
-@pytest.mark.parametrize("old,new,key", [
-    ("break_s =", "brek_s =", "protocol.brek_s"),
-    ('emotions = ["sad", "fear"]', 'emotion = ["sad", "fear"]', "clips[1].emotion"),
-    ('photodiode = "top-left"', 'photodiode = "top-middle"', "display.photodiode"),
-    ('kind = "scale"', 'kind = "slider"', "survey[1].kind"),
-])
+@pytest.mark.parametrize(
+    "old,new,key",
+    [
+        ("break_s =", "brek_s =", "protocol.brek_s"),
+        ('emotions = ["sad", "fear"]', 'emotion = ["sad", "fear"]', "clips[1].emotion"),
+        ('photodiode = "top-left"', 'photodiode = "top-middle"', "display.photodiode"),
+        ('kind = "scale"', 'kind = "slider"', "survey[1].kind"),
+    ],
+)
 def test_typo_is_one_line_naming_file_and_key(fast_protocol, old, new, key):
     path = fast_protocol(**{old: new})
     with pytest.raises(ProtocolError) as e:

@@ -1,4 +1,5 @@
 """The "elicit" role inside a real session: markers recorded, commands through the supervisor."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,9 @@ import time
 
 import pytest
 
-from elicit.protocol import load_protocol
+from mestudio.elicit.protocol import load_protocol
 from tests.conftest import ROOT
-from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, fast_protocol,  # noqa: F401
-                                   no_sound, observed_events)
+from tests.elicit_fixtures import elicit_cli, expected_events, observed_events
 from tests.session_helpers import session_dir
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
@@ -44,9 +44,14 @@ def test_session_records_markers_and_takes_operator_commands(fast_protocol, tmp_
     cfg.write_text(SESSION.format(protocol=proto_path))
     out = tmp_path / "out"
     env = {**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet",
-                             "--duration", "60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet", "--duration", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         root = session_dir(out)
         events = root / "events.jsonl"
@@ -82,16 +87,31 @@ def test_standalone_elicit_attaches_to_a_running_session(fast_protocol, tmp_path
     cfg.write_text(SESSION.format(protocol="unused").split("[elicit]")[0])
     out = tmp_path / "out"
     env = {**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet",
-                             "--duration", "60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet", "--duration", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         root = session_dir(out)
         end = time.monotonic() + 20
         while time.monotonic() < end and not (root / "bus.json").exists():
             time.sleep(0.1)
-        r = elicit_cli(str(fast_protocol(break_s=0.3)), "--headless", "--autostart", "--simulate-participant",
-                       "--hold-end", "0", "--session", str(root), env=no_sound, timeout=60)
+        r = elicit_cli(
+            str(fast_protocol(break_s=0.3)),
+            "--headless",
+            "--autostart",
+            "--simulate-participant",
+            "--hold-end",
+            "0",
+            "--session",
+            str(root),
+            env=no_sound,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         proc.terminate()
         proc.communicate(timeout=60)

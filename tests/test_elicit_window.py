@@ -2,6 +2,7 @@
 
 Screenshots of each screen are checked by their pixels; markers must match the protocol.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-from elicit.democlips import picture
-from elicit.player import fit_size
-from elicit.protocol import load_protocol
+from mestudio.elicit.democlips import picture
+from mestudio.elicit.player import fit_size
+from mestudio.elicit.protocol import load_protocol
 from tests.conftest import ROOT
-from tests.elicit_fixtures import (clip_cache, elicit_cli, expected_events, fast_protocol, markers,  # noqa: F401
-                                   jack_server, no_sound, observed_events, xvfb_two_screens)
+from tests.elicit_fixtures import elicit_cli, expected_events, markers, observed_events
 
 pytestmark = pytest.mark.gui
 
@@ -32,8 +32,21 @@ def only(folder: Path, pattern: str) -> list[Path]:
 def test_protocol_runs_headless_with_screens_and_markers(fast_protocol, tmp_path, no_sound):
     proto_path = fast_protocol(clip_s=1.2, break_s=2.0)  # time for the scripted answers on a busy machine
     shots, out = tmp_path / "shots", tmp_path / "out"
-    r = elicit_cli(str(proto_path), "--headless", "--autostart", "--simulate-participant", "--hold-end", "0.1",
-                   "--participant", "P04", "--out", str(out), "--screenshots", str(shots), env=no_sound)
+    r = elicit_cli(
+        str(proto_path),
+        "--headless",
+        "--autostart",
+        "--simulate-participant",
+        "--hold-end",
+        "0.1",
+        "--participant",
+        "P04",
+        "--out",
+        str(out),
+        "--screenshots",
+        str(shots),
+        env=no_sound,
+    )
     assert r.returncode == 0, r.stderr
     assert "play silent" in r.stderr  # degraded with a clear line, not a crash
     files = list(out.glob("elicit_fast_P04_*.jsonl"))
@@ -46,8 +59,10 @@ def test_protocol_runs_headless_with_screens_and_markers(fast_protocol, tmp_path
     assert all(a["submitted"] and a["answers"]["intensity"] == 3 for a in answers)
     t = [r["host_time_ns"] for r in recs]
     assert t == sorted(t)
-    for on, off in zip([r for r in recs if r["body"]["event"] == "clip_onset"],
-                       [r for r in recs if r["body"]["event"] == "clip_offset"]):
+    for on, off in zip(
+        [r for r in recs if r["body"]["event"] == "clip_onset"],
+        [r for r in recs if r["body"]["event"] == "clip_offset"],
+    ):
         dur = (off["host_time_ns"] - on["host_time_ns"]) / 1e9
         length = 1.0 if on["body"]["trial"] else 1.2  # never cut short; upper bound: no hang
         assert off["body"]["reason"] == "end" and length - 0.05 < dur < length + 2.0
@@ -65,16 +80,16 @@ def test_protocol_runs_headless_with_screens_and_markers(fast_protocol, tmp_path
     w, h = fit_size((320, 240), (480, 320))
     ref = cv2.resize(picture("ball", 0), (w, h), interpolation=cv2.INTER_AREA).astype(int)
     x0 = (480 - w) // 2
-    shown = onset[80:240, x0 + 60:x0 + w - 60]
-    assert np.abs(shown - ref[80:240, 60:w - 60]).mean() < 20
+    shown = onset[80:240, x0 + 60 : x0 + w - 60]
+    assert np.abs(shown - ref[80:240, 60 : w - 60]).mean() < 20
     later = cv2.imread(str(only(shots, "*-clip-later.png")[0]))[:, :, ::-1]
     assert (later[:40, :40] < 15).all()  # the patch goes dark after photodiode_ms
 
     # the survey: question text, box indicators, and the grey Submit button
     survey = cv2.imread(str(only(shots, "*-survey.png")[0]))[:, :, ::-1].astype(int)
-    button = np.all(np.abs(survey - [0x3a, 0x3a, 0x3a]) < 25, axis=2)
+    button = np.all(np.abs(survey - [0x3A, 0x3A, 0x3A]) < 25, axis=2)
     assert button[200:].sum() > 2000
-    border = np.all(np.abs(survey - [0xb0, 0xb0, 0xb0]) < 20, axis=2)
+    border = np.all(np.abs(survey - [0xB0, 0xB0, 0xB0]) < 20, axis=2)
     assert border[:200].sum() > 100
     assert len(only(shots, "*-survey.png")) == 3 and len(only(shots, "*-clip-onset.png")) == 3
 
@@ -94,10 +109,26 @@ def _wait_line(proc: subprocess.Popen, needle: str, timeout_s: float = 30) -> No
 @pytest.mark.slow
 def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tmp_path, no_sound):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "elicit", str(fast_protocol(clip_s=3.0)), "--headless",
-                             "--hold-end", "0", "--out", str(out)], cwd=ROOT, text=True, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mestudio",
+            "elicit",
+            str(fast_protocol(clip_s=3.0)),
+            "--headless",
+            "--hold-end",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"},
+    )
     try:
         _wait_line(proc, "elicit: instructions")
         time.sleep(0.3)
@@ -127,8 +158,13 @@ def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tm
     recs = markers(next(out.glob("*.jsonl")))
     ev = [(r["body"]["event"], r["body"].get("action") or r["body"].get("reason") or "") for r in recs]
     ops = [(e, a) for e, a in ev if e == "operator"]
-    assert ops == [("operator", "skip"), ("operator", "pause"), ("operator", "resume"), ("operator", "skip"),
-                   ("operator", "abort")]
+    assert ops == [
+        ("operator", "skip"),
+        ("operator", "pause"),
+        ("operator", "resume"),
+        ("operator", "skip"),
+        ("operator", "abort"),
+    ]
     assert ev[1][0] == "session_start" and recs[1]["body"]["source"] == "cli"
     offsets = [r["body"] for r in recs if r["body"]["event"] == "clip_offset"]
     assert [o["reason"] for o in offsets] == ["skipped", "skipped"]
@@ -150,10 +186,27 @@ def test_typo_fails_before_any_window(fast_protocol, tmp_path):
 @pytest.mark.slow
 def test_sigterm_aborts_cleanly_and_keeps_the_markers(fast_protocol, tmp_path, no_sound):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "elicit", str(fast_protocol(clip_s=5.0)), "--headless",
-                             "--autostart", "--hold-end", "0", "--out", str(out)], cwd=ROOT, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mestudio",
+            "elicit",
+            str(fast_protocol(clip_s=5.0)),
+            "--headless",
+            "--autostart",
+            "--hold-end",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"},
+    )
     try:
         _wait_line(proc, "clip_onset trial")
         proc.terminate()
@@ -171,14 +224,32 @@ def test_sigterm_aborts_cleanly_and_keeps_the_markers(fast_protocol, tmp_path, n
 
 @pytest.mark.slow
 def test_clip_lost_during_the_session_ends_with_one_line(fast_protocol, tmp_path, clip_cache, no_sound):
-    from elicit.democlips import write_clip
+    from mestudio.elicit.democlips import write_clip
+
     film = write_clip(tmp_path / "film.mp4", "rings", 1.0)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "elicit",
-                             str(fast_protocol(**{'generated = "rings"': f'file = "{film}"'})), "--headless",
-                             "--autostart", "--simulate-participant", "--hold-end", "0", "--out", str(out)],
-                            cwd=ROOT, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mestudio",
+            "elicit",
+            str(fast_protocol(**{'generated = "rings"': f'file = "{film}"'})),
+            "--headless",
+            "--autostart",
+            "--simulate-participant",
+            "--hold-end",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"},
+    )
     try:
         _wait_line(proc, "clip_onset one")
         film.unlink()  # the lab's drive is unplugged after the checks
@@ -199,8 +270,18 @@ def test_full_screen_on_the_chosen_display(fast_protocol, tmp_path, no_sound, xv
     env = {**no_sound, **xvfb_two_screens}
     shots, out = tmp_path / "shots", tmp_path / "out"
     proto = fast_protocol(**{"fullscreen = false": "fullscreen = true\nscreen = 1"})
-    r = elicit_cli(str(proto), "--autostart", "--simulate-participant", "--hold-end", "0", "--out", str(out),
-                   "--screenshots", str(shots), env=env)
+    r = elicit_cli(
+        str(proto),
+        "--autostart",
+        "--simulate-participant",
+        "--hold-end",
+        "0",
+        "--out",
+        str(out),
+        "--screenshots",
+        str(shots),
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert cv2.imread(str(only(shots, "*-clip-onset.png")[0])).shape == (480, 640, 3)  # screen 1, whole
     bad = fast_protocol(**{"fullscreen = false": "fullscreen = true\nscreen = 5"})
@@ -215,8 +296,17 @@ def test_clips_play_with_sound_on_the_audio_clock(fast_protocol, tmp_path, jack_
     text_q = '[[survey]]\nid = "comment"\nkind = "text"\ntext = "Anything else?"\n\n[[survey]]\nid = "intensity"'
     proto_path = fast_protocol(**{'[[survey]]\nid = "intensity"': text_q})
     out = tmp_path / "out"
-    r = elicit_cli(str(proto_path), "--headless", "--autostart", "--simulate-participant", "--hold-end", "0",
-                   "--out", str(out), env=jack_server)
+    r = elicit_cli(
+        str(proto_path),
+        "--headless",
+        "--autostart",
+        "--simulate-participant",
+        "--hold-end",
+        "0",
+        "--out",
+        str(out),
+        env=jack_server,
+    )
     assert r.returncode == 0, r.stderr
     assert "play silent" not in r.stderr
     recs = markers(next(out.glob("*.jsonl")))

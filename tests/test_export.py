@@ -1,4 +1,5 @@
 """`mestudio export`: the files come back exactly through the tools people use."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.session import SessionReader, SessionWriter, write_json_atomic
+from mestudio.stream.session import SessionReader, SessionWriter, write_json_atomic
 from tests.conftest import mestudio
 
 H, W, N = 48, 64, 40
@@ -26,12 +27,24 @@ def _frames(seed: int, shape, dtype) -> list[np.ndarray]:
 def session(tmp_path):
     root = tmp_path / "s"
     root.mkdir()
-    write_json_atomic(root / "manifest.json", {"format": "mestudio-session", "status": "complete", "t0_host_ns": 0,
-                                               "participant": "P07", "consent": "research"})
+    write_json_atomic(
+        root / "manifest.json",
+        {
+            "format": "mestudio-session",
+            "status": "complete",
+            "t0_host_ns": 0,
+            "participant": "P07",
+            "consent": "research",
+        },
+    )
     (root / "recorder.json").write_text("{}")
     w = SessionWriter(root)
-    streams = {"face": ((H, W), np.uint8, "mono8"), "color": ((H, W, 3), np.uint8, "rgb8"),
-               "depth": ((H, W), np.uint16, "depth16"), "mic": ((800, 1), np.int16, "s16le")}
+    streams = {
+        "face": ((H, W), np.uint8, "mono8"),
+        "color": ((H, W, 3), np.uint8, "rgb8"),
+        "depth": ((H, W), np.uint16, "depth16"),
+        "mic": ((800, 1), np.int16, "s16le"),
+    }
     data = {}
     for k, (sid, (shape, dtype, fmt)) in enumerate(streams.items()):
         s = w.stream(sid, np.dtype(dtype).str, shape, fmt)
@@ -43,16 +56,33 @@ def session(tmp_path):
                 continue
             s.append(i, None, 1_000_000_000 + i * 16_666_667, memoryview(np.ascontiguousarray(f)).cast("B"))
     for on, ap, off, aus, emo in [(3, 6, 9, [1, 2], "Surprise"), (20, 24, 30, [12], "Positive")]:
-        w.event({"topic": "results/analyzer", "kind": "event", "stream_id": "analyzer", "seq": on,
-                 "host_time_ns": 2_000_000_000, "device_time_ns": None,
-                 "body": {"type": "event", "kind": "micro", "onset_seq": on, "apex_seq": ap, "offset_seq": off,
-                          "aus": aus, "emotion": emo, "emotions": [emo]}})
+        w.event(
+            {
+                "topic": "results/analyzer",
+                "kind": "event",
+                "stream_id": "analyzer",
+                "seq": on,
+                "host_time_ns": 2_000_000_000,
+                "device_time_ns": None,
+                "body": {
+                    "type": "event",
+                    "kind": "micro",
+                    "onset_seq": on,
+                    "apex_seq": ap,
+                    "offset_seq": off,
+                    "aus": aus,
+                    "emotion": emo,
+                    "emotions": [emo],
+                },
+            }
+        )
     w.close()
     return root, data
 
 
 def test_exported_files_read_back_exactly(session, tmp_path):
     import av
+
     root, data = session
     out = tmp_path / "x"
     r = mestudio("export", str(root), "--out", str(out), "--json")
@@ -71,9 +101,25 @@ def test_exported_files_read_back_exactly(session, tmp_path):
     for g, i in zip(got, kept):
         np.testing.assert_array_equal(g, data["face"][i])
     # ffprobe: lossless codec, and the recorded timing (the lost frames leave a 50 ms hole)
-    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                                       "stream=codec_name:frame=pts_time", "-of", "json", str(out / "face.mkv")],
-                                      capture_output=True, text=True, check=True).stdout)
+    probe = json.loads(
+        subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=codec_name:frame=pts_time",
+                "-of",
+                "json",
+                str(out / "face.mkv"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert probe["streams"][0]["codec_name"] == "ffv1"
     pts = [float(f["pts_time"]) for f in probe["frames"]]
     assert pts[0] == pytest.approx(1.0, abs=0.002) and max(np.diff(pts)) == pytest.approx(0.05, abs=0.002)
@@ -94,14 +140,17 @@ def test_exported_files_read_back_exactly(session, tmp_path):
 
 
 def test_spotted_clips_round_trip_through_the_dataset_readers(session, tmp_path):
-    from analysis.datasets.clips import read_clip
-    from analysis.datasets.readers import FourDMEReader
+    from mestudio.analysis.datasets.clips import read_clip
+    from mestudio.analysis.datasets.readers import FourDMEReader
+
     root, data = session
     out = tmp_path / "x"
     assert mestudio("export", str(root), "--out", str(out), "--what", "clips").returncode == 0
     book = FourDMEReader().read(out / "clips" / "labelbook.csv")
     assert [(s.subject, s.onset, s.apex, s.offset, s.emotions) for s in book] == [
-        ("P07", 3, 6, 9, ("Surprise",)), ("P07", 20, 24, 30, ("Positive",))]
+        ("P07", 3, 6, 9, ("Surprise",)),
+        ("P07", 20, 24, 30, ("Positive",)),
+    ]
     assert [str(a) for a in book[0].aus] == ["1", "2"]
     clip = read_clip(out / "clips", book[1])
     kept = [i for i in range(20, 31) if i not in GAP]

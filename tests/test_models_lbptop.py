@@ -1,10 +1,11 @@
 """LBP-TOP: codes against scikit-image's LBP on the XY plane; feature layout; motion sensitivity."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis.models.lbptop import BINS, LUT, lbp_top_codes, lbp_top_features
+from mestudio.analysis.models.lbptop import BINS, LUT, lbp_top_codes, lbp_top_features
 
 
 def test_59_uniform_bins_for_8_neighbours():
@@ -14,6 +15,7 @@ def test_59_uniform_bins_for_8_neighbours():
 
 def test_xy_plane_matches_scikit_image_up_to_bin_naming():
     from skimage.feature import local_binary_pattern
+
     rng = np.random.default_rng(0)
     v = rng.integers(0, 255, (5, 24, 24)).astype(np.uint8)
     ours = lbp_top_codes(v, (1, 1, 2))[0][0]  # frame 2 (T radius 2)
@@ -36,8 +38,8 @@ def test_temporal_planes_see_motion_that_xy_does_not():
     moving = np.stack([np.roll(still[0], i, axis=1) for i in range(10)])
     fs = lbp_top_features(still, 1).reshape(3, 59)
     fm = lbp_top_features(moving, 1).reshape(3, 59)
-    assert np.abs(fs[0] - fm[0]).sum() < 0.2        # same texture in each frame
-    assert np.abs(fs[1] - fm[1]).sum() > 0.5        # XT plane: horizontal motion
+    assert np.abs(fs[0] - fm[0]).sum() < 0.2  # same texture in each frame
+    assert np.abs(fs[1] - fm[1]).sum() > 0.5  # XT plane: horizontal motion
 
 
 def test_too_short_clip_is_explained():

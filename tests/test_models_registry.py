@@ -1,13 +1,14 @@
 """Every registered model: created by name, one forward and backward pass on random input."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from analysis.datasets.errors import UnknownModelError
-from analysis.models import create_model, list_models, model_config, register_model
-from analysis.models.registry import ModelConfig
+from mestudio.analysis.datasets.errors import UnknownModelError
+from mestudio.analysis.models import create_model, list_models, model_config, register_model
+from mestudio.analysis.models.registry import ModelConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,13 +1,14 @@
 """The checkpoints shipped in analysis/weights: listed, loadable by name, small, and working on
 clips of the synthetic face rig they were trained on (a view they were not trained on)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis.datasets.errors import CheckpointError
-from analysis.training import ClipClassifier, read_checkpoint
-from analysis.weights import WEIGHTS_DIR, shipped, shipped_path
+from mestudio.analysis.datasets.errors import CheckpointError
+from mestudio.analysis.training import ClipClassifier, read_checkpoint
+from mestudio.analysis.weights import WEIGHTS_DIR, shipped, shipped_path
 
 EXPECTED = {"res3d18_sca_tiny-au", "au_graph_tiny-emotion", "lbptop_svm_tiny-emotion"}
 
@@ -34,13 +35,16 @@ def rig_clips():
     """Fresh rig clips from a view (seed) the shipped models never saw."""
     import sys
     from pathlib import Path
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from train_shipped_models import render_clips
+
     return render_clips(2, 10, seed=99)
 
 
 def test_au_detector_finds_scripted_aus_on_an_unseen_view(rig_clips):
     import torch
+
     torch.set_num_threads(1)
     book, clips = rig_clips
     clf = ClipClassifier.load("res3d18_sca_tiny-au")

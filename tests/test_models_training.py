@@ -1,15 +1,16 @@
 """Training as the study: a few SGD steps per model, the schedules, checkpoints, cross-validation."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from analysis.datasets import synthetic_dataset
-from analysis.datasets.errors import CheckpointError
-from analysis.models.augraph import cooccurrence_adjacency, loss_weight
-from analysis.training import TrainConfig, cross_validate, fit, load_checkpoint, predict_proba, save_checkpoint
-from analysis.training.crossval import task_labels
+from mestudio.analysis.datasets import synthetic_dataset
+from mestudio.analysis.datasets.errors import CheckpointError
+from mestudio.analysis.models.augraph import cooccurrence_adjacency, loss_weight
+from mestudio.analysis.training import TrainConfig, cross_validate, fit, load_checkpoint, predict_proba, save_checkpoint
+from mestudio.analysis.training.crossval import task_labels
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,7 +30,8 @@ def test_fit_predict_and_checkpoint_round_trip(name, data, tmp_path):
     before = None
     if name != "lbptop_svm_tiny":
         torch.manual_seed(TINY.seed)
-        from analysis.training.loop import build_model
+        from mestudio.analysis.training.loop import build_model
+
         before = {k: v.clone() for k, v in build_model(name, 5, 8 if au is not None else None)[0].state_dict().items()}
     model, kwargs = fit(name, clips, labels.y, TINY, au_y=au, progress=False)
     if before is not None:  # the weights moved
@@ -37,8 +39,16 @@ def test_fit_predict_and_checkpoint_round_trip(name, data, tmp_path):
         assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
     proba = predict_proba(name, model, clips[:5], TINY)
     assert proba.shape == (5, 5) and ((proba >= 0) & (proba <= 1)).all()
-    ck = save_checkpoint(tmp_path / "m.pt", name, model, kwargs, "emotion", labels.names, TINY.to_dict(),
-                         au_labels=labels.au_names if au is not None else None)
+    ck = save_checkpoint(
+        tmp_path / "m.pt",
+        name,
+        model,
+        kwargs,
+        "emotion",
+        labels.names,
+        TINY.to_dict(),
+        au_labels=labels.au_names if au is not None else None,
+    )
     loaded, meta = load_checkpoint(ck)
     assert meta["labels"] == labels.names and meta["config"]["epochs"] == 2 and meta["model"] == name
     assert np.allclose(predict_proba(name, loaded, clips[:5], TINY), proba, atol=1e-5)
@@ -62,8 +72,8 @@ def test_study_schedules():
 def test_cooccurrence_adjacency():
     y = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1]])
     a = cooccurrence_adjacency(y, tau=0.5, p=0.25)
-    assert a[0, 1] > 0 and a[1, 0] > 0       # AU A and B co-occur
-    assert a[0, 2] == 0 and a[2, 0] == 0     # C never with the others
+    assert a[0, 1] > 0 and a[1, 0] > 0  # AU A and B co-occur
+    assert a[0, 2] == 0 and a[2, 0] == 0  # C never with the others
     assert a[2, 2] == 1.0 and a[0, 0] == pytest.approx(0.75)
     assert np.allclose(a.sum(axis=1), 1.0)
 
@@ -96,8 +106,9 @@ def test_cross_validation_pools_every_sample(data):
 
 
 def test_onset_difference_input_travels_with_the_checkpoint(data, tmp_path):
-    from analysis.training import ClipClassifier
-    from analysis.training.data import to_input
+    from mestudio.analysis.training import ClipClassifier
+    from mestudio.analysis.training.data import to_input
+
     x = np.stack([np.full((4, 4), v, np.uint8) for v in (100, 110, 120)])
     assert np.allclose(to_input(x, "onset_diff")[0, 0], 0.0) and to_input(x, "onset_diff")[0, 2, 0, 0] > 0
     with pytest.raises(ValueError, match="onset_diff"):
@@ -115,7 +126,8 @@ def test_onset_difference_input_travels_with_the_checkpoint(data, tmp_path):
 
 
 def test_magnification_option_changes_the_input(data):
-    from analysis.training.data import base_clip
+    from mestudio.analysis.training.data import base_clip
+
     book, clips = data
     plain = base_clip(clips[0], 6, 40)
     magnified = base_clip(clips[0], 6, 40, magnify_alpha=10.0, fps=100.0)

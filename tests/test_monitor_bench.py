@@ -1,4 +1,5 @@
 """`mestudio bench monitor --quick --json` runs end to end and reports its figures (no targets here)."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ def test_bench_monitor_reports_latency_and_throughput_with_and_without():
     rates = d["recorder_mb_per_s"]
     assert len(rates["without_monitor"]) == len(rates["with_monitor"]) == 2
     assert all(x > 0 for x in rates["without_monitor"] + rates["with_monitor"])
-    assert d["ratio_with_to_without"] == pytest.approx(rates["with_monitor_median"] / rates["without_monitor_median"],
-                                                       rel=0.01)
+    assert d["ratio_with_to_without"] == pytest.approx(
+        rates["with_monitor_median"] / rates["without_monitor_median"], rel=0.01
+    )
     assert d["monitor"]["exit_code"] == 0 and d["producer_dropped"] == 0

@@ -1,9 +1,18 @@
 """Frame-to-screen conversions of the monitor (plain numpy)."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from monitor.display import DEPTH_LUT, audio_level_dbfs, decimation, depth_colors, depth_range, media_of, to_display
+from mestudio.monitor.display import (
+    DEPTH_LUT,
+    audio_level_dbfs,
+    decimation,
+    depth_colors,
+    depth_range,
+    media_of,
+    to_display,
+)
 
 
 def test_decimation_brings_the_long_side_under_the_limit():

@@ -4,6 +4,7 @@ PLATFORM_NOTES recorded Python aborting at exit after a Qt window ("Fatal Python
 bool_dealloc", rc 134/139).  The cause was the binding (PySide6 6.12.0 on Python 3.11, see
 monitor/qt.py), so these tests run the real command many times, offscreen and under Xvfb.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from stream import live  # noqa: E402
-from stream.bus import wait_for  # noqa: E402
+from mestudio.stream import live  # noqa: E402
+from mestudio.stream.bus import wait_for  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.monitor_fixtures import PublishingSession, not_blank, read_png, saved_copy  # noqa: E402
 
@@ -47,8 +48,10 @@ def test_the_window_process_exits_with_zero_every_time(announced, tmp_path):
     session, entry = announced
     for i in range(3):
         shot, stats = tmp_path / f"exit-{i}.png", tmp_path / f"exit-{i}.json"
-        r = run(monitor_cmd(str(entry), "--duration", "1.0", "--screenshot", str(shot), "--stats-json", str(stats)),
-                {"QT_QPA_PLATFORM": "offscreen"})
+        r = run(
+            monitor_cmd(str(entry), "--duration", "1.0", "--screenshot", str(shot), "--stats-json", str(stats)),
+            {"QT_QPA_PLATFORM": "offscreen"},
+        )
         assert r.returncode == 0, f"run {i}: rc {r.returncode}\n{r.stderr[-2000:]}"
         assert "Fatal Python error" not in r.stderr
         s = json.loads(stats.read_text())
@@ -64,9 +67,16 @@ def test_under_xvfb_the_window_opens_and_exits_with_zero(announced, tmp_path):
     session, entry = announced
     shot, stats = tmp_path / "xvfb.png", tmp_path / "xvfb.json"
     for i in range(2):
-        r = run(["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", *monitor_cmd(
-            str(entry), "--duration", "1.5", "--screenshot", str(shot), "--stats-json", str(stats))],
-            {"QT_QPA_PLATFORM": "xcb"})
+        r = run(
+            [
+                "xvfb-run",
+                "-a",
+                "-s",
+                "-screen 0 1920x1080x24",
+                *monitor_cmd(str(entry), "--duration", "1.5", "--screenshot", str(shot), "--stats-json", str(stats)),
+            ],
+            {"QT_QPA_PLATFORM": "xcb"},
+        )
         assert r.returncode == 0, f"run {i}: rc {r.returncode}\n{r.stderr[-2000:]}"
         assert "Fatal Python error" not in r.stderr
     img = read_png(shot)
@@ -86,13 +96,17 @@ def test_no_session_is_one_clear_line_and_exit_code_2(tmp_path):
 
 @pytest.mark.slow
 def test_run_and_demo_can_open_the_window_beside_a_session_and_close_it(tmp_path, monkeypatch):
-    from monitor.launch import close_window, open_window
+    from mestudio.monitor.launch import close_window, open_window
+
     session = PublishingSession(tmp_path / "s", fps=30).start()
     try:
         folder = tmp_path / "session"
         folder.mkdir()
-        (folder / "manifest.json").write_text(json.dumps({"status": "recording", "session": "launch",
-                                                          "supervisor_pid": os.getpid(), "t0_host_ns": session.t0_ns}))
+        (folder / "manifest.json").write_text(
+            json.dumps(
+                {"status": "recording", "session": "launch", "supervisor_pid": os.getpid(), "t0_host_ns": session.t0_ns}
+            )
+        )
         session.endpoints.save(folder)
         monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
         stats = tmp_path / "stats.json"

@@ -1,4 +1,5 @@
 """The monitor's lossy receiving side, its targets and its operator commands, on real sockets."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ import numpy as np
 import pytest
 import zmq
 
-from monitor.errors import NoSessionError
-from monitor.feed import LiveFeed, viewer_endpoints
-from monitor.operator import CommandSender
-from monitor.target import resolve
-from stream import live, wire
-from stream.bus import Endpoints, Publisher, wait_for
+from mestudio.monitor.errors import NoSessionError
+from mestudio.monitor.feed import LiveFeed, viewer_endpoints
+from mestudio.monitor.operator import CommandSender
+from mestudio.monitor.target import resolve
+from mestudio.stream import live, wire
+from mestudio.stream.bus import Endpoints, Publisher, wait_for
 from tests.monitor_fixtures import PublishingSession
 
 
@@ -137,8 +138,9 @@ def test_resolve_targets(tmp_path, session):
     finally:
         live.withdraw(path)
     # a running session's own folder
-    (done / "manifest.json").write_text(json.dumps({"status": "recording", "session": "s1",
-                                                    "supervisor_pid": os.getpid(), "t0_host_ns": 9}))
+    (done / "manifest.json").write_text(
+        json.dumps({"status": "recording", "session": "s1", "supervisor_pid": os.getpid(), "t0_host_ns": 9})
+    )
     t = resolve(str(done))
     assert t.kind == "session" and t.live and t.label == "s1" and t.t0_host_ns == 9
 
@@ -146,6 +148,7 @@ def test_resolve_targets(tmp_path, session):
 def test_the_intake_cap_skips_frames_instead_of_taking_the_cpu(session, zctx):
     """About 40 MB/s published; a window capped at 5 MB/s takes about that and still shows frames."""
     import time
+
     feed = LiveFeed(session.endpoints, context=zctx, max_mb_per_s=5.0).start()
     try:
         session.start()
@@ -162,7 +165,8 @@ def test_the_intake_cap_skips_frames_instead_of_taking_the_cpu(session, zctx):
 
 
 def test_a_stream_that_starts_again_is_a_new_run_not_a_negative_rate():
-    from monitor.feed import StreamStats
+    from mestudio.monitor.feed import StreamStats
+
     st = StreamStats("mic")
     t = 0
     for seq in list(range(100, 160)) + list(range(0, 30)):  # a looping replay starts over

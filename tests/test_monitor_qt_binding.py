@@ -5,6 +5,7 @@ call lowered their count until Python aborted with "Fatal Python error: none_dea
 "bool_dealloc", mostly at interpreter exit after a window.  pyproject pins the gui extra below
 6.12; these tests fail if a binding with that defect is installed again.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,12 +16,12 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from monitor.qt import binding_leaks_references, check_binding  # noqa: E402
+from mestudio.monitor.qt import binding_leaks_references, check_binding  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 HAMMER = """
 import sys
-from monitor.qt import QtCore, QtGui, QtWidgets   # the binding itself, without the monitor's check
+from mestudio.monitor.qt import QtCore, QtGui, QtWidgets   # the binding itself, without the monitor's check
 app = QtWidgets.QApplication([])
 img = QtGui.QImage(64, 64, QtGui.QImage.Format.Format_ARGB32)
 p = QtGui.QPainter(img)
@@ -42,7 +43,13 @@ def test_the_installed_binding_does_not_drop_references():
 
 
 def test_a_process_making_many_qt_calls_exits_cleanly():
-    r = subprocess.run([sys.executable, "-c", HAMMER], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    r = subprocess.run(
+        [sys.executable, "-c", HAMMER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "ok True"

@@ -1,4 +1,5 @@
 """The monitor on a replayed demo session, as a user runs it: `mestudio replay` + `mestudio monitor`."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from stream import live  # noqa: E402
-from stream.bus import wait_for  # noqa: E402
+from mestudio.stream import live  # noqa: E402
+from mestudio.stream.bus import wait_for  # noqa: E402
 from tests.conftest import ROOT, mestudio  # noqa: E402
 from tests.monitor_fixtures import not_blank, read_png, saved_copy  # noqa: E402
 
@@ -34,13 +35,36 @@ def demo_session(tmp_path_factory):
 
 def test_monitor_follows_a_replay_of_the_demo(demo_session, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    replay = subprocess.Popen([sys.executable, "-m", "mestudio", "replay", str(demo_session), "--loop"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "mestudio", "replay", str(demo_session), "--loop"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     try:
         assert wait_for(lambda: any(e.kind == "replay" for e in live.list_live()), 30), "replay did not announce itself"
         shot, stats = tmp_path / "monitor-replay.png", tmp_path / "replay.json"
-        r = subprocess.run([sys.executable, "-m", "mestudio", "monitor", "--duration", "4", "--screenshot", str(shot),
-                            "--stats-json", str(stats)], capture_output=True, text=True, timeout=90, cwd=ROOT, env=env)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mestudio",
+                "monitor",
+                "--duration",
+                "4",
+                "--screenshot",
+                str(shot),
+                "--stats-json",
+                str(stats),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=ROOT,
+            env=env,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         assert "Fatal Python error" not in r.stderr
     finally:

@@ -1,4 +1,5 @@
 """The window's operator actions against a real `mestudio run`: supervisor, recorder, devices."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ import zmq
 
 pytest.importorskip("pyqtgraph")
 
-from monitor.feed import LiveFeed  # noqa: E402
-from monitor.operator import CommandSender  # noqa: E402
-from monitor.qt import application, shutdown  # noqa: E402
-from monitor.target import resolve  # noqa: E402
-from monitor.window import MonitorWindow  # noqa: E402
-from stream.bus import wait_for  # noqa: E402
+from mestudio.monitor.feed import LiveFeed  # noqa: E402
+from mestudio.monitor.operator import CommandSender  # noqa: E402
+from mestudio.monitor.qt import application, shutdown  # noqa: E402
+from mestudio.monitor.target import resolve  # noqa: E402
+from mestudio.monitor.window import MonitorWindow  # noqa: E402
+from mestudio.stream.bus import wait_for  # noqa: E402
 from tests.conftest import ROOT, SMALL_RIG, write_config  # noqa: E402
 from tests.session_helpers import session_dir, start_run, stop, wait_recording  # noqa: E402
 
@@ -65,8 +66,14 @@ def test_record_stop_start_mark_and_end_session_from_the_window(tmp_path):
     assert code == 0, err[-2000:]
     events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
     topics = [e["topic"] for e in events]
-    for t in ("command/record-stop", "command/record-start", "command/mark", "command/stop-session",
-              "recorder/paused", "recorder/resumed"):
+    for t in (
+        "command/record-stop",
+        "command/record-start",
+        "command/mark",
+        "command/stop-session",
+        "recorder/paused",
+        "recorder/resumed",
+    ):
         assert t in topics, f"{t} not recorded"
     mark = next(e for e in events if e["topic"] == "command/mark")
     assert mark["body"]["from"].startswith("monitor-") and "session_s" in mark["body"]
@@ -74,13 +81,16 @@ def test_record_stop_start_mark_and_end_session_from_the_window(tmp_path):
 
 def test_start_and_pause_the_protocol_from_the_window(tmp_path):
     """elicit/node.py takes the window's `start`, `pause` and `resume`; its state drives the button."""
-    body = SMALL_RIG + f"""
+    body = (
+        SMALL_RIG
+        + f"""
 [elicit]
 enabled = true
-protocol = "{ROOT / 'config' / 'demo-protocol.toml'}"
+protocol = "{ROOT / "config" / "demo-protocol.toml"}"
 headless = true
 simulate_participant = true
 """
+    )
     cfg = write_config(tmp_path / "rig.toml", body)
     proc = start_run(cfg, tmp_path / "out", "--duration", "90")
     app = application()

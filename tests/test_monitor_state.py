@@ -1,11 +1,12 @@
 """How the monitor reads other stages' messages (docs/monitor.md), without a window."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from monitor.state import MonitorState
-from stream import wire
+from mestudio.monitor.state import MonitorState
+from mestudio.stream import wire
 
 T0 = 1_000_000_000_000
 
@@ -18,9 +19,21 @@ def test_scores_threshold_and_a_spotted_event_on_the_session_timeline():
     s = MonitorState(T0)
     for i in range(10):
         s.apply(msg("results/analyzer", {"score": i / 10, "threshold": 0.6}, 1.0 + i / 10))
-    s.apply(msg("results/analyzer", {"event": {
-        "label": "micro", "onset_ns": T0 + int(1.2e9), "offset_ns": T0 + int(1.6e9),
-        "aus": {"AU4": 0.9, "AU7": 0.7, "AU12": 0.1}, "emotion": {"label": "negative", "p": 0.8}}}, 2.0))
+    s.apply(
+        msg(
+            "results/analyzer",
+            {
+                "event": {
+                    "label": "micro",
+                    "onset_ns": T0 + int(1.2e9),
+                    "offset_ns": T0 + int(1.6e9),
+                    "aus": {"AU4": 0.9, "AU7": 0.7, "AU12": 0.1},
+                    "emotion": {"label": "negative", "p": 0.8},
+                }
+            },
+            2.0,
+        )
+    )
     t, v = s.score_window()
     assert t[0] == pytest.approx(1.0) and v[-1] == pytest.approx(0.9) and s.threshold == 0.6
     iv = s.intervals[-1]
@@ -34,8 +47,19 @@ def test_scores_threshold_and_a_spotted_event_on_the_session_timeline():
 
 def test_event_times_in_host_seconds_and_aus_as_a_list():
     s = MonitorState(T0)
-    s.apply(msg("results/analyzer", {"onset_s": T0 / 1e9 + 3.0, "offset_s": T0 / 1e9 + 3.4, "kind": "macro",
-                                     "aus": ["AU6", "AU12"], "emotion": "positive"}, 4.0))
+    s.apply(
+        msg(
+            "results/analyzer",
+            {
+                "onset_s": T0 / 1e9 + 3.0,
+                "offset_s": T0 / 1e9 + 3.4,
+                "kind": "macro",
+                "aus": ["AU6", "AU12"],
+                "emotion": "positive",
+            },
+            4.0,
+        )
+    )
     assert (s.intervals[-1].start_s, s.intervals[-1].end_s) == (pytest.approx(3.0), pytest.approx(3.4))
     assert s.aus == {"AU6": 1.0, "AU12": 1.0} and s.emotion == "positive"
 
@@ -46,14 +70,45 @@ def test_what_the_analyzer_node_publishes():
     h = T0 / 1e9
     s.apply(msg("results/analyzer", {"type": "start", "stream": "face", "fps": 60, "latency_s": 0.8}, 0.1))
     s.apply(msg("results/analyzer", {"type": "face", "state": "acquired", "seq": 3, "t": h + 0.2}, 0.2))
-    s.apply(msg("results/analyzer", {"type": "trace", "seq": [10, 11, 12], "t": [h + 1.0, h + 1.1, h + 1.2],
-                                     "score": [0.1, 0.9, 0.2], "quality": 0.9, "faces": 1, "threshold": 0.55}, 1.3))
+    s.apply(
+        msg(
+            "results/analyzer",
+            {
+                "type": "trace",
+                "seq": [10, 11, 12],
+                "t": [h + 1.0, h + 1.1, h + 1.2],
+                "score": [0.1, 0.9, 0.2],
+                "quality": 0.9,
+                "faces": 1,
+                "threshold": 0.55,
+            },
+            1.3,
+        )
+    )
     s.apply(msg("results/analyzer", {"type": "gap", "from_seq": 20, "to_seq": 24, "missing": 5}, 1.5))
-    s.apply(msg("results/analyzer", {
-        "type": "event", "kind": "micro", "method": "mdmd", "onset_seq": 60, "onset_s": h + 1.05,
-        "apex_s": h + 1.1, "offset_s": h + 1.3, "duration_s": 0.25, "peak": 0.9, "aus": [4, 7],
-        "au_strength": {"4": 0.8, "7": 0.6, "12": 0.1}, "au_source": "landmarks",
-        "emotion": "negative", "emotions": ["negative"], "emotion_rule": "AU4+AU7"}, 2.0))
+    s.apply(
+        msg(
+            "results/analyzer",
+            {
+                "type": "event",
+                "kind": "micro",
+                "method": "mdmd",
+                "onset_seq": 60,
+                "onset_s": h + 1.05,
+                "apex_s": h + 1.1,
+                "offset_s": h + 1.3,
+                "duration_s": 0.25,
+                "peak": 0.9,
+                "aus": [4, 7],
+                "au_strength": {"4": 0.8, "7": 0.6, "12": 0.1},
+                "au_source": "landmarks",
+                "emotion": "negative",
+                "emotions": ["negative"],
+                "emotion_rule": "AU4+AU7",
+            },
+            2.0,
+        )
+    )
     assert s.analyzer_stream == "face" and s.face_state == "tracked"
     t, v = s.score_window()
     assert t.tolist() == pytest.approx([1.0, 1.1, 1.2]) and v.tolist() == [0.1, 0.9, 0.2] and s.threshold == 0.55
@@ -70,8 +125,20 @@ def test_what_the_analyzer_node_publishes():
 def test_landmarks_and_rois_for_the_face_camera():
     s = MonitorState(T0)
     lm = np.random.default_rng(0).uniform(0, 400, (478, 3))
-    s.apply(msg("results/analyzer", {"stream_id": "face", "seq": 7, "landmarks": lm.tolist(),
-                                     "rois": [[10, 20, 30, 40]], "face_box": [1, 2, 3, 4]}, 1.0, sid="analyzer"))
+    s.apply(
+        msg(
+            "results/analyzer",
+            {
+                "stream_id": "face",
+                "seq": 7,
+                "landmarks": lm.tolist(),
+                "rois": [[10, 20, 30, 40]],
+                "face_box": [1, 2, 3, 4],
+            },
+            1.0,
+            sid="analyzer",
+        )
+    )
     f = s.faces["face"]
     assert f.landmarks.shape == (478, 2) and np.allclose(f.landmarks, lm[:, :2])
     assert f.rois == {"0": (10, 20, 30, 40), "face": (1, 2, 3, 4)} and f.seq == 7
@@ -79,8 +146,16 @@ def test_landmarks_and_rois_for_the_face_camera():
 
 def test_sync_health_in_any_unit():
     s = MonitorState(T0)
-    s.apply(msg("sync/health", {"streams": {"face": {"offset_ns": 1_500_000, "drift_ppm": 20, "jitter_us": 250}},
-                                "warnings": ["kinect drifts 300 ppm"]}, 1.0))
+    s.apply(
+        msg(
+            "sync/health",
+            {
+                "streams": {"face": {"offset_ns": 1_500_000, "drift_ppm": 20, "jitter_us": 250}},
+                "warnings": ["kinect drifts 300 ppm"],
+            },
+            1.0,
+        )
+    )
     s.apply(msg("sync/health", {"stream_id": "mic", "offset_s": -0.002, "jitter_ms": 0.1}, 1.0))
     assert s.sync["face"].offset_ms == pytest.approx(1.5) and s.sync["face"].drift_ppm == 20
     assert s.sync["face"].jitter_ms == pytest.approx(0.25)
@@ -92,11 +167,15 @@ def test_protocol_state_and_markers():
     s = MonitorState(T0)
     assert s.elicit_text() == "no protocol running"
     s.apply(msg("markers/elicit", {"event": "clip_onset", "clip": "fear-03"}, 1.0))
-    s.apply(msg("state/elicit", {"state": "clip", "clip": "fear-03", "step": 4, "steps": 11,
-                                 "position_s": 12.4, "paused": True}, 2.0))
+    s.apply(
+        msg(
+            "state/elicit",
+            {"state": "clip", "clip": "fear-03", "step": 4, "steps": 11, "position_s": 12.4, "paused": True},
+            2.0,
+        )
+    )
     assert s.elicit_text() == "clip  ·  fear-03 (5/11)  ·  12 s in  ·  PAUSED" and s.protocol_paused
-    s.apply(msg("state/elicit", {"state": "break", "step": 5, "steps": 11, "break_left_s": 41.6,
-                                 "paused": False}, 3.0))
+    s.apply(msg("state/elicit", {"state": "break", "step": 5, "steps": 11, "break_left_s": 41.6, "paused": False}, 3.0))
     assert s.elicit_text() == "break  ·  (6/11)  ·  42 s left" and not s.protocol_paused
     assert any("clip_onset fear-03" in line for line in s.take_log())
 

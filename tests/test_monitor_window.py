@@ -1,4 +1,5 @@
 """The real window, offscreen: fed by a publishing session, screenshots saved and checked."""
+
 from __future__ import annotations
 
 import time
@@ -9,12 +10,12 @@ import zmq
 
 pytest.importorskip("pyqtgraph")
 
-from monitor.feed import LiveFeed  # noqa: E402
-from monitor.operator import CommandSender  # noqa: E402
-from monitor.qt import application, shutdown  # noqa: E402
-from monitor.target import Target  # noqa: E402
-from monitor.window import MonitorWindow  # noqa: E402
-from stream.bus import wait_for  # noqa: E402
+from mestudio.monitor.feed import LiveFeed  # noqa: E402
+from mestudio.monitor.operator import CommandSender  # noqa: E402
+from mestudio.monitor.qt import application, shutdown  # noqa: E402
+from mestudio.monitor.target import Target  # noqa: E402
+from mestudio.monitor.window import MonitorWindow  # noqa: E402
+from mestudio.stream.bus import wait_for  # noqa: E402
 from tests.monitor_fixtures import PublishingSession, has_colour, not_blank, read_png, region, saved_copy  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -41,8 +42,9 @@ def opened(tmp_path):
     feed = LiveFeed(session.endpoints, context=ctx).start()
     cmds = CommandSender(session.endpoints, ctx)
     session.start()  # after the window's socket is connected: it sees the one-off messages too
-    win = MonitorWindow(Target("session", "window test", session.endpoints, tmp_path, session.t0_ns),
-                        feed, cmds, fps=25)
+    win = MonitorWindow(
+        Target("session", "window test", session.endpoints, tmp_path, session.t0_ns), feed, cmds, fps=25
+    )
     win.resize(1600, 1000)
     win.show()
     yield app, win, session
@@ -71,7 +73,7 @@ def test_every_panel_is_drawn_and_keeps_updating(opened, tmp_path):
     for sid, view in tiles.items():
         r = win.tiles.mapFromScene(view.sceneBoundingRect()).boundingRect()
         p = win.tiles.mapTo(win, r.topLeft())
-        pixels = b[p.y(): p.y() + r.height(), p.x(): p.x() + r.width()]
+        pixels = b[p.y() : p.y() + r.height(), p.x() : p.x() + r.width()]
         assert pixels.shape[0] > 100 and not_blank(pixels, min_colours=10), f"tile {sid} is blank"
     tiles_a, tiles_b = region(a, win, win.tiles), region(b, win, win.tiles)
     assert not np.array_equal(tiles_a, tiles_b), "video tiles did not change between screenshots"
@@ -112,8 +114,10 @@ def test_mark_button_sends_a_command_and_the_mark_appears_on_the_timeline(opened
     shot = read_png(win.save_screenshot(tmp_path / "monitor-mark.png"))
     assert has_colour(region(shot, win, win.score), MARK, tol=30, min_pixels=20), "mark line not drawn"
     assert "operator: mark" in win.log.toPlainText()
-    for button, verb, label in (("protocol", "pause", "Resume protocol"),
-                                 ("record", "record-stop", "Resume recording")):
+    for button, verb, label in (
+        ("protocol", "pause", "Resume protocol"),
+        ("record", "record-stop", "Resume recording"),
+    ):
         win.buttons[button].click()
         assert wait_for(lambda v=verb: any(c.topic == f"command/{v}" for c in session.received_commands), 5)
         assert wait_for(lambda b=button, t=label: (app.processEvents(), win.buttons[b].text().startswith(t))[1], 5)

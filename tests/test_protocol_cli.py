@@ -1,4 +1,5 @@
 """`mestudio train`, `mestudio evaluate` and `mestudio bench models` through the real command line."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,19 @@ import pytest
 
 from tests.conftest import mestudio
 
-SMALL = ["--synthetic-subjects", "6", "--synthetic-clips", "5", "--size", "24", "--frames", "6",
-         "--threads", "1", "--no-progress"]
+SMALL = [
+    "--synthetic-subjects",
+    "6",
+    "--synthetic-clips",
+    "5",
+    "--size",
+    "24",
+    "--frames",
+    "6",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.mark.slow
@@ -28,8 +40,19 @@ def test_train_then_evaluate_the_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_evaluate_cross_validates_and_writes_tables_and_plots(tmp_path):
     out = tmp_path / "ev"
-    r = mestudio("evaluate", "--models", "lbptop_svm_tiny,res3d18_tiny", "--epochs", "1", "--task", "au",
-                 "--out", str(out), "--json", *SMALL)
+    r = mestudio(
+        "evaluate",
+        "--models",
+        "lbptop_svm_tiny,res3d18_tiny",
+        "--epochs",
+        "1",
+        "--task",
+        "au",
+        "--out",
+        str(out),
+        "--json",
+        *SMALL,
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert [x["method"] for x in res["results"]] == ["lbptop_svm_tiny", "res3d18_tiny"]
@@ -50,20 +73,25 @@ def test_error_is_one_clear_line():
 
 def run_in_process(module, argv):
     import argparse
+
     p = argparse.ArgumentParser()
     module.add_arguments(p)
     return module.run(p.parse_args(argv))
 
 
-@pytest.mark.parametrize("command, argv, message", [
-    ("evaluate", ["--dataset", "casme2"], "--labels FILE and --clips FOLDER"),
-    ("evaluate", ["--checkpoint", "/nonexistent/missing.pt"], "mestudio train"),
-    ("evaluate", ["--models", "res3d18_tiny,nope"], "unknown model 'nope'"),
-    ("train", ["--model", "au_graph_tiny", "--task", "au"], "--task emotion"),
-    ("train", ["--model", "res3d18_tiny", "--dataset", "session"], "--session FOLDER and --stream ID"),
-])
+@pytest.mark.parametrize(
+    "command, argv, message",
+    [
+        ("evaluate", ["--dataset", "casme2"], "--labels FILE and --clips FOLDER"),
+        ("evaluate", ["--checkpoint", "/nonexistent/missing.pt"], "mestudio train"),
+        ("evaluate", ["--models", "res3d18_tiny,nope"], "unknown model 'nope'"),
+        ("train", ["--model", "au_graph_tiny", "--task", "au"], "--task emotion"),
+        ("train", ["--model", "res3d18_tiny", "--dataset", "session"], "--session FOLDER and --stream ID"),
+    ],
+)
 def test_errors_name_what_to_fix(command, argv, message, capsys):
     import importlib
+
     mod = importlib.import_module(f"mestudio.commands.{command}")
     assert run_in_process(mod, argv + SMALL) == 2
     err = capsys.readouterr().err
@@ -80,7 +108,8 @@ def test_bench_models_reports_every_model():
     r = mestudio("bench", "models", "--json", "--quick", timeout=240)
     assert r.returncode == 0, r.stderr
     figs = json.loads(r.stdout)
-    from analysis.models import list_models
+    from mestudio.analysis.models import list_models
+
     assert set(figs["models"]) == set(list_models())
     assert figs["models"]["res3d18"]["ratio_to_baseline"] == 1.0
     assert all(m["ms_per_clip"] > 0 for m in figs["models"].values())

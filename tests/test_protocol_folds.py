@@ -1,4 +1,5 @@
 """Subject-independent folds: on the real label books (skipped when absent) and on made-up cases."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.datasets import read_label_book
-from analysis.datasets.errors import FoldError
-from analysis.protocol import subject_folds
+from mestudio.analysis.datasets import read_label_book
+from mestudio.analysis.datasets.errors import FoldError
+from mestudio.analysis.protocol import subject_folds
 
 LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"
 
@@ -27,9 +28,14 @@ def check(subjects, y, folds, k, max_size_spread):
     assert not set(subjects[train]) & set(subjects[test])
 
 
-@pytest.mark.parametrize("name, fmt, spread", [("CASME2-coding-20190701.xlsx", "casme2", 8),
-                                               ("SAMM_Micro_FACS_Codes_v2.xlsx", "samm", 6),
-                                               ("combined_3class_gt.csv", "megc", 6)])
+@pytest.mark.parametrize(
+    "name, fmt, spread",
+    [
+        ("CASME2-coding-20190701.xlsx", "casme2", 8),
+        ("SAMM_Micro_FACS_Codes_v2.xlsx", "samm", 6),
+        ("combined_3class_gt.csv", "megc", 6),
+    ],
+)
 def test_real_books_split_subject_independent_and_balanced(name, fmt, spread):
     p = LABELS / name
     if not p.is_file():

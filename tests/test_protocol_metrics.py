@@ -1,4 +1,5 @@
 """Equations 1-4 per class, their averages, Table 5/6 layout (CSV + Markdown) and the plots."""
+
 from __future__ import annotations
 
 import csv
@@ -7,8 +8,8 @@ import io
 import numpy as np
 import pytest
 
-from analysis.protocol import evaluate_binary, to_csv, to_markdown, write_tables
-from analysis.protocol.plots import plot_confusion, plot_per_class
+from mestudio.analysis.protocol import evaluate_binary, to_csv, to_markdown, write_tables
+from mestudio.analysis.protocol.plots import plot_confusion, plot_per_class
 
 
 def test_equations_1_to_4_by_hand():
@@ -17,10 +18,10 @@ def test_equations_1_to_4_by_hand():
     r = evaluate_binary(y, p, ["A", "B"], "m")
     a, b = r.classes
     assert (a.tp, a.tn, a.fp, a.fn) == (2, 1, 1, 1)
-    assert a.accuracy == pytest.approx(3 / 5)             # (1)
-    assert a.precision == pytest.approx(2 / 3)            # (2)
-    assert a.recall == pytest.approx(2 / 3)               # (3)
-    assert a.f1 == pytest.approx(2 / 3)                   # (4)
+    assert a.accuracy == pytest.approx(3 / 5)  # (1)
+    assert a.precision == pytest.approx(2 / 3)  # (2)
+    assert a.recall == pytest.approx(2 / 3)  # (3)
+    assert a.f1 == pytest.approx(2 / 3)  # (4)
     assert (b.tp, b.tn, b.fp, b.fn) == (1, 2, 1, 1)
     assert b.f1 == pytest.approx(0.5)
     assert r.mean_f1 == pytest.approx((2 / 3 + 0.5) / 2)
@@ -48,8 +49,12 @@ def test_table_layout_like_the_study():
     rows = list(csv.reader(io.StringIO(to_csv(reports()))))
     assert rows[0] == ["Metrics", "", "Positive", "Negative", "Surprise", "Average"]
     assert rows[1] == ["", "Number of samples", "2", "2", "2", ""]
-    assert [r[:2] for r in rows[2:]] == [["F1-score", "LBP-TOP"], ["F1-score", "Res3D+SCA"],
-                                         ["Accuracy (%)", "LBP-TOP"], ["Accuracy (%)", "Res3D+SCA"]]
+    assert [r[:2] for r in rows[2:]] == [
+        ["F1-score", "LBP-TOP"],
+        ["F1-score", "Res3D+SCA"],
+        ["Accuracy (%)", "LBP-TOP"],
+        ["Accuracy (%)", "Res3D+SCA"],
+    ]
     assert rows[3][2:] == ["1.0000"] * 4 and rows[5][2:] == ["100.00"] * 4
     assert rows[4][-1] == "60.00"
     md = to_markdown(reports(), "Table 6")
@@ -58,9 +63,11 @@ def test_table_layout_like_the_study():
 
 def test_tables_and_plots_written(tmp_path):
     import cv2
+
     paths = write_tables(reports(), tmp_path, "emotion")
     assert [p.name for p in paths] == ["emotion.csv", "emotion.md"]
     import pandas as pd
+
     df = pd.read_csv(paths[0], keep_default_na=False)
     assert df.shape == (5, 6)
     bars = plot_per_class(reports(), tmp_path / "bars.png", "t")

@@ -1,4 +1,5 @@
 """Replay republishes a recording on the same wire: every frame, same headers, same content."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,12 +10,12 @@ import numpy as np
 import pytest
 import zmq
 
-from capture.pattern import stamp
-from stream import wire
-from stream.errors import StreamError
-from stream.live import list_live
-from stream.replayer import LOSSLESS, LOSSY, Replayer
-from stream.session import SessionWriter, write_json_atomic
+from mestudio.capture.pattern import stamp
+from mestudio.stream import wire
+from mestudio.stream.errors import StreamError
+from mestudio.stream.live import list_live
+from mestudio.stream.replayer import LOSSLESS, LOSSY, Replayer
+from mestudio.stream.session import SessionWriter, write_json_atomic
 from tests.conftest import ROOT
 
 
@@ -28,10 +29,24 @@ def session(tmp_path):
     a = w.stream("cam", "|u1", (12, 16), "mono8")
     b = w.stream("mic", "<i2", (800, 1), "s16le")
     for i in range(60):  # 1 s of a 60 fps camera and a 60 Hz audio block stream, interleaved
-        a.append(i, i * 10, 1_000_000_000 + i * 16_666_667, memoryview(stamp(np.full((12, 16), i % 250, np.uint8), i)).cast("B"))
+        a.append(
+            i,
+            i * 10,
+            1_000_000_000 + i * 16_666_667,
+            memoryview(stamp(np.full((12, 16), i % 250, np.uint8), i)).cast("B"),
+        )
         b.append(i, None, 1_000_000_000 + i * 16_666_667 + 5, memoryview(np.full((800, 1), i, np.int16)).cast("B"))
-    w.event({"topic": "markers/elicit", "kind": "event", "stream_id": "elicit", "seq": 0,
-             "host_time_ns": 1_500_000_000, "device_time_ns": None, "body": {"clip": "c1"}})
+    w.event(
+        {
+            "topic": "markers/elicit",
+            "kind": "event",
+            "stream_id": "elicit",
+            "seq": 0,
+            "host_time_ns": 1_500_000_000,
+            "device_time_ns": None,
+            "body": {"clip": "c1"},
+        }
+    )
     w.close()
     return root
 
@@ -76,6 +91,7 @@ def test_lossless_replay_delivers_everything_in_order(session, zctx):
 
 def test_paced_replay_keeps_the_recorded_pace(session, zctx):
     import time
+
     rep = Replayer(session, speed=2.0)
     sub = zctx.socket(zmq.SUB)
     sub.linger = 0
@@ -95,18 +111,31 @@ def test_paced_replay_keeps_the_recorded_pace(session, zctx):
 def test_bad_speed_and_not_a_session(tmp_path, session):
     with pytest.raises(StreamError, match="speed must be positive"):
         Replayer(session, speed=0)
-    r = subprocess.run([sys.executable, "-m", "mestudio", "replay", str(tmp_path / "nope")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mestudio", "replay", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 2 and "no such session folder" in r.stderr
 
 
 def test_replay_command_announces_itself_and_serves_a_lossless_reader(session, zctx, _live_dir):
     import os
+
     env = dict(os.environ, MESTUDIO_LIVE_DIR=str(_live_dir))
-    proc = subprocess.Popen([sys.executable, "-m", "mestudio", "replay", str(session), "--max"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mestudio", "replay", str(session), "--max"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         import time
+
         end = time.monotonic() + 30
         while not list_live() and time.monotonic() < end:
             time.sleep(0.05)

@@ -1,4 +1,5 @@
 """The session folder: append, read back, and repair of every kind of torn tail."""
+
 from __future__ import annotations
 
 import json
@@ -7,16 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capture.pattern import read_stamp, stamp
-from stream.errors import NotASessionError, SessionError
-from stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
-from stream.verify import repair, verify
+from mestudio.capture.pattern import read_stamp, stamp
+from mestudio.stream.errors import NotASessionError, SessionError
+from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
+from mestudio.stream.verify import repair, verify
 
 
 def make_session(root, frames=20, shape=(24, 32), status="recording", pid=None):
     root.mkdir()
-    write_json_atomic(root / "manifest.json", {"format": "mestudio-session", "status": status, "t0_host_ns": 0,
-                                               "supervisor_pid": pid})
+    write_json_atomic(
+        root / "manifest.json", {"format": "mestudio-session", "status": status, "t0_host_ns": 0, "supervisor_pid": pid}
+    )
     w = SessionWriter(root)
     s = w.stream("cam", "|u1", shape, "mono8")
     for i in range(frames):
@@ -89,6 +91,7 @@ def test_repair_trims_only_the_torn_tail(tmp_path, tear):
 
 def test_repair_refuses_a_session_still_recording(tmp_path):
     import os
+
     root = make_session(tmp_path / "s", pid=os.getppid())
     with pytest.raises(SessionError, match="still being recorded"):
         repair(root)

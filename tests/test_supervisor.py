@@ -1,4 +1,5 @@
 """`mestudio run`: real node processes, real sockets, a real session folder."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from capture.pattern import read_stamp
-from stream.session import SessionReader
+from mestudio.capture.pattern import read_stamp
+from mestudio.stream.session import SessionReader
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.session_helpers import child, manifest, session_dir, start_run, stop, wait_recording
 
@@ -63,6 +64,7 @@ def test_signal_stops_cleanly(tmp_path, rig, sig):
 def _stderr_line(proc, words: str, timeout_s: float) -> str:
     """The first stderr line of a running process that contains ``words`` (or "" after the timeout)."""
     import select
+
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if select.select([proc.stderr], [], [], 0.2)[0]:
@@ -94,8 +96,10 @@ def test_a_device_that_dies_is_reported_at_once_and_the_rest_keeps_recording(tmp
 
 
 def test_stop_on_node_failure_stops_the_session(tmp_path):
-    cfg = write_config(tmp_path / "c.toml", SMALL_RIG.replace('participant = "P01"',
-                                                               'participant = "P01"\nstop_on_node_failure = true'))
+    cfg = write_config(
+        tmp_path / "c.toml",
+        SMALL_RIG.replace('participant = "P01"', 'participant = "P01"\nstop_on_node_failure = true'),
+    )
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     wait_recording(root, "cam", 30)
@@ -167,8 +171,11 @@ def test_disk_full_stops_recording_and_keeps_what_was_written(tmp_path, rig):
 
 
 def test_a_slow_viewer_does_not_slow_the_recording(tmp_path, zctx):
-    from stream.bus import Endpoints, Subscriber
-    rig = write_config(tmp_path / "rig.toml", SMALL_RIG.replace("heartbeat_s = 0.2", "heartbeat_s = 0.2\nviewer_hwm = 4"))
+    from mestudio.stream.bus import Endpoints, Subscriber
+
+    rig = write_config(
+        tmp_path / "rig.toml", SMALL_RIG.replace("heartbeat_s = 0.2", "heartbeat_s = 0.2\nviewer_hwm = 4")
+    )
     proc = start_run(rig, tmp_path / "out", "--duration", "4")
     root = session_dir(tmp_path / "out")
     wait_recording(root, "cam", 10)
@@ -193,15 +200,19 @@ def test_a_slow_viewer_does_not_slow_the_recording(tmp_path, zctx):
 
 def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, rig):
     bad = write_config(tmp_path / "bad.toml", SMALL_RIG.replace("fps = 60", "fps = -1"))
-    for args, words in [((str(bad),), "devices[0].fps: Input should be greater than 0"),
-                        ((str(tmp_path / "missing.toml"),), "no such config file"),
-                        ((str(rig), "--duration", "0"), "--duration must be positive")]:
+    for args, words in [
+        ((str(bad),), "devices[0].fps: Input should be greater than 0"),
+        ((str(tmp_path / "missing.toml"),), "no such config file"),
+        ((str(rig), "--duration", "0"), "--duration must be positive"),
+    ]:
         r = mestudio("run", *args, "--out", str(tmp_path / "out"))
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert words in r.stderr
-    for section, words in [("[sync]\nenabeld = true\n", "[sync]: enabeld: unknown key"),
-                           ("[analyzer]\nmethod = 'xyz'\n", "[analyzer]: method: Input should be"),
-                           ("[elicit]\nenabled = true\nprotocol = 'nope.toml'\n", "[elicit] protocol: nope.toml")]:
+    for section, words in [
+        ("[sync]\nenabeld = true\n", "[sync]: enabeld: unknown key"),
+        ("[analyzer]\nmethod = 'xyz'\n", "[analyzer]: method: Input should be"),
+        ("[elicit]\nenabled = true\nprotocol = 'nope.toml'\n", "[elicit] protocol: nope.toml"),
+    ]:
         stage = write_config(tmp_path / "stage.toml", SMALL_RIG + section)
         r = mestudio("run", str(stage), "--out", str(tmp_path / "out"))
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -215,7 +226,9 @@ def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, rig):
 
 
 def test_a_device_that_cannot_start_fails_the_session_with_its_reason(tmp_path):
-    cfg = write_config(tmp_path / "c.toml", SMALL_RIG + '\n[[devices]]\nname = "gone"\nkind = "opencv"\nsource = "/nonexistent.avi"\n')
+    cfg = write_config(
+        tmp_path / "c.toml", SMALL_RIG + '\n[[devices]]\nname = "gone"\nkind = "opencv"\nsource = "/nonexistent.avi"\n'
+    )
     r = mestudio("run", str(cfg), "--duration", "2", "--out", str(tmp_path / "out"), "--quiet")
     assert r.returncode != 0
     assert "gone (device)" in r.stderr
@@ -225,8 +238,10 @@ def test_a_device_that_cannot_start_fails_the_session_with_its_reason(tmp_path):
 
 def test_operator_can_stop_and_restart_recording(tmp_path, rig, zctx):
     import zmq
-    from stream import wire
-    from stream.bus import Endpoints
+
+    from mestudio.stream import wire
+    from mestudio.stream.bus import Endpoints
+
     proc = start_run(rig, tmp_path / "out", "--duration", "5")
     root = session_dir(tmp_path / "out")
     wait_recording(root, "cam", 10)

@@ -1,4 +1,5 @@
 """`mestudio bench sync`: figures against truth, with pyxdf on the same data as the baseline."""
+
 from __future__ import annotations
 
 import json

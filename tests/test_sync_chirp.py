@@ -1,12 +1,14 @@
 """The sync chirp and its matched-filter detector."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from sync.chirp import ChirpSpec, chirp_wave, detect, plant, template
+from mestudio.sync.chirp import ChirpSpec, chirp_wave, detect, plant, template
 
 
-def _track(seconds: float, at: list[float], noise: float = 0.02, spec: ChirpSpec = ChirpSpec(), seed: int = 0):
+def _track(seconds: float, at: list[float], noise: float = 0.02, spec: ChirpSpec | None = None, seed: int = 0):
+    spec = spec or ChirpSpec()
     x = np.random.default_rng(seed).normal(0, noise, int(seconds * spec.rate))
     for a in at:
         plant(x, spec, a)
@@ -32,7 +34,7 @@ def test_noise_tones_and_clicks_are_not_chirps():
     rate = 48000
     t = np.arange(3 * rate) / rate
     x = 0.3 * np.sin(2 * np.pi * 1000 * t) + np.random.default_rng(1).normal(0, 0.05, len(t))
-    x[rate:rate + 20] = 0.9  # a click
+    x[rate : rate + 20] = 0.9  # a click
     assert detect((x * 32767).astype(np.int16), ChirpSpec()) == []
 
 

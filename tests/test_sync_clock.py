@@ -1,12 +1,13 @@
 """Clock models: lower-hull line fit, offline stream fits with drops and resets, online model."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sync.clock import OnlineClock, find_breaks, fit_stream
-from sync.linefit import fit_lower_line
-from sync.simulate import simulate_rig, simulate_stream
+from mestudio.sync.clock import OnlineClock, find_breaks, fit_stream
+from mestudio.sync.linefit import fit_lower_line
+from mestudio.sync.simulate import simulate_rig, simulate_stream
 
 
 def test_lower_line_recovers_offset_and_drift_under_one_sided_jitter():
@@ -34,7 +35,7 @@ def test_fit_of_a_simulated_rig_is_within_a_tenth_of_a_millisecond():
         host_before = s.host_ns.copy()
         f = fit_stream(s.stream_id, s.seq, s.host_ns, s.device_ns, s.rate_hz)
         err = (f.corrected_ns - s.truth_ns) / 1e6
-        assert np.sqrt(np.mean(err ** 2)) < 0.05, s.stream_id
+        assert np.sqrt(np.mean(err**2)) < 0.05, s.stream_id
         assert np.max(np.abs(err)) < 0.1, s.stream_id
         np.testing.assert_array_equal(s.host_ns, host_before)  # raw timestamps are never changed
         expected_drops = int(np.sum(np.diff(s.seq)[np.diff(s.seq) > 1] - 1))
@@ -93,8 +94,8 @@ def test_online_model_converges_and_counts_drops_and_resets():
     assert oc.dropped == int(np.sum(np.diff(s.seq)[np.diff(s.seq) > 1] - 1))
     # after a few seconds in each segment the causal estimate is as good as 0.1 ms
     settled = np.ones(len(err), bool)
-    settled[:5 * 60] = False
-    settled[s.reset_at:s.reset_at + 5 * 60] = False
+    settled[: 5 * 60] = False
+    settled[s.reset_at : s.reset_at + 5 * 60] = False
     assert np.sqrt(np.mean(err[settled] ** 2)) < 0.1
     h = oc.health()
     assert h["breaks"] == 1 and h["frames"] == len(s.seq)

@@ -1,9 +1,10 @@
 """Frame sets offline and live: nearest frames within tolerance, missing ones marked."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from sync.framesets import MISSING, FrameSetBuilder, build
+from mestudio.sync.framesets import MISSING, FrameSetBuilder, build
 
 
 def _grid(rate, n, start=0.0, drop=()):
@@ -39,8 +40,11 @@ def test_live_sets_equal_offline_sets():
     kin = _grid(30, 60, start=1e6)
     off = build({"cam": cam, "side": side, "kin": kin}, "cam")
     live = FrameSetBuilder("cam", ["cam", "side", "kin"], {"cam": 0.5e9 / 60, "side": 0.5e9 / 60, "kin": 0.5e9 / 30})
-    events = sorted([(t, "cam", q) for q, t in zip(*cam)] + [(t, "side", q) for q, t in zip(*side)]
-                    + [(t, "kin", q) for q, t in zip(*kin)])
+    events = sorted(
+        [(t, "cam", q) for q, t in zip(*cam)]
+        + [(t, "side", q) for q, t in zip(*side)]
+        + [(t, "kin", q) for q, t in zip(*kin)]
+    )
     sets = []
     for t, name, q in events:
         live.add(name, int(q), int(t))

@@ -1,12 +1,13 @@
 """NTP-like host clock offsets over real ZeroMQ sockets."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from sync.errors import HostClockError
-from sync.hostclock import TimeServer, estimate_offset
+from mestudio.sync.errors import HostClockError
+from mestudio.sync.hostclock import TimeServer, estimate_offset
 
 
 def test_offset_of_a_shifted_clock_is_recovered_within_its_round_trip(zctx):
@@ -30,6 +31,7 @@ def test_no_time_server_is_a_clear_timeout(zctx):
 
 def test_garbage_requests_do_not_stop_the_server(zctx):
     import zmq
+
     server = TimeServer(zctx, "tcp://127.0.0.1:*")
     try:
         s = zctx.socket(zmq.DEALER)

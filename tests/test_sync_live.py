@@ -1,23 +1,29 @@
 """The live synchronizer: audio-paced triggers, chirp requests found in arriving audio, health."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from config.schema import SessionConfig
-from sync.chirp import plant
-from sync.live import LiveSync
-from sync.settings import load_sync_settings
+from mestudio.config.schema import SessionConfig
+from mestudio.sync.chirp import plant
+from mestudio.sync.live import LiveSync
+from mestudio.sync.settings import load_sync_settings
 
 RATE, BLOCK = 48000, 800
 DRIFT = 100e-6  # the sample clock runs 100 ppm fast
 
 
 def _live(**sync) -> LiveSync:
-    cfg = SessionConfig.model_validate({
-        "devices": [{"name": "mic", "kind": "synthetic-audio", "rate": RATE, "block": BLOCK},
-                    {"name": "rig", "kind": "basler-array", "count": 2, "trigger": "software", "fps": 60},
-                    {"name": "kin", "kind": "synthetic-rgbd", "fps": 30}],
-        "sync": {"enabled": True, **sync}})
+    cfg = SessionConfig.model_validate(
+        {
+            "devices": [
+                {"name": "mic", "kind": "synthetic-audio", "rate": RATE, "block": BLOCK},
+                {"name": "rig", "kind": "basler-array", "count": 2, "trigger": "software", "fps": 60},
+                {"name": "kin", "kind": "synthetic-rgbd", "fps": 30},
+            ],
+            "sync": {"enabled": True, **sync},
+        }
+    )
     return LiveSync(cfg, load_sync_settings(cfg.sync))
 
 
@@ -57,7 +63,7 @@ def test_a_requested_chirp_is_found_in_the_arriving_audio():
         if b == 60:
             body = live.request_chirp("stimulus 1")
             plant(sig, live.chirp_spec, body["sample"] + 0.25)  # the speaker plays it a quarter sample late
-        block = np.clip(sig[b * BLOCK:(b + 1) * BLOCK] * 32767, -32768, 32767).astype(np.int16)
+        block = np.clip(sig[b * BLOCK : (b + 1) * BLOCK] * 32767, -32768, 32767).astype(np.int16)
         live.on_frame("mic", b, int(_host_of_sample((b + 1) * BLOCK)), int(b * BLOCK * 1e9 / RATE), block[:, None])
         live.scan_chirps()
     assert body["reason"] == "stimulus 1" and body["stream"] == "mic"
@@ -68,8 +74,9 @@ def test_a_requested_chirp_is_found_in_the_arriving_audio():
 
 
 def test_without_audio_there_are_no_triggers_and_health_says_so():
-    cfg = SessionConfig.model_validate({"devices": [{"name": "cam", "kind": "synthetic-camera"}],
-                                        "sync": {"enabled": True}})
+    cfg = SessionConfig.model_validate(
+        {"devices": [{"name": "cam", "kind": "synthetic-camera"}], "sync": {"enabled": True}}
+    )
     live = LiveSync(cfg, load_sync_settings(cfg.sync))
     for k in range(100):
         live.on_frame("cam", k, int(k * 1e9 / 60 + 1e6), int(k * 1e9 / 60))

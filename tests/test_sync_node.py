@@ -1,4 +1,5 @@
 """The sync node inside a real session (supervisor, recorder, synthetic devices, ZeroMQ)."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,16 @@ import pandas as pd
 import pytest
 import zmq
 
-from sync.chirp import ChirpSpec, detect
-from stream import wire
-from stream.bus import Endpoints
-from sync.offline import build_report
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints
+from mestudio.sync.chirp import ChirpSpec, detect
+from mestudio.sync.offline import build_report
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.session_helpers import session_dir, start_run, stop, wait_recording
 
-SYNC_RIG = SMALL_RIG + """
+SYNC_RIG = (
+    SMALL_RIG
+    + """
 [[devices]]
 name = "kin"
 kind = "synthetic-rgbd"
@@ -30,6 +33,7 @@ health_interval_s = 0.5
 [sync.chirp]
 output = "default"
 """
+)
 
 
 def _events(root, topic):
@@ -45,7 +49,8 @@ def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path, zct
     played = tmp_path / "speaker.raw"
     (tmp_path / ".asoundrc").write_text(
         f'pcm.fileout {{ type file slave.pcm "null" file "{played}" format "raw" }}\n'
-        'pcm.!default { type plug slave { pcm "fileout" format S16_LE rate 48000 channels 1 } }\n')
+        'pcm.!default { type plug slave { pcm "fileout" format S16_LE rate 48000 channels 1 } }\n'
+    )
     proc = start_run(cfg, tmp_path / "out", "--duration", "4", env={**os.environ, "HOME": str(tmp_path)})
     root = session_dir(tmp_path / "out")
     wait_recording(root, "mic", 60)
@@ -86,11 +91,15 @@ def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path, zct
 
 @pytest.mark.slow
 def test_triggered_camera_frames_follow_the_sync_node(tmp_path):
-    from capture.basler import BaslerArray
+    from mestudio.capture.basler import BaslerArray
+
     if not hasattr(BaslerArray, "software_trigger"):
         pytest.skip("the Basler backend has no software_trigger() yet (capture issue)")
     pytest.importorskip("pypylon")
-    cfg = write_config(tmp_path / "t.toml", SMALL_RIG + """
+    cfg = write_config(
+        tmp_path / "t.toml",
+        SMALL_RIG
+        + """
 [[devices]]
 name = "rig"
 kind = "basler-array"
@@ -101,9 +110,18 @@ fps = 60
 trigger = "software"
 [sync]
 enabled = true
-""")
-    r = mestudio("run", str(cfg), "--out", str(tmp_path / "out"), "--duration", "3", "--quiet",
-                 env={**os.environ, "PYLON_CAMEMU": "1"})
+""",
+    )
+    r = mestudio(
+        "run",
+        str(cfg),
+        "--out",
+        str(tmp_path / "out"),
+        "--duration",
+        "3",
+        "--quiet",
+        env={**os.environ, "PYLON_CAMEMU": "1"},
+    )
     assert r.returncode == 0, r.stderr
     root = next((tmp_path / "out").glob("*/manifest.json")).parent
     triggers = _events(root, "trigger/rig")

@@ -1,4 +1,5 @@
 """The offline sync report of a recorded session: triggers on the audio clock, chirps, frame sets."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.errors import ConfigError
-from sync.avcheck import av_check
-from sync.errors import NotEnoughDataError
-from sync.framesets import MISSING
-from sync.offline import build_report
-from sync.settings import load_sync_settings
+from mestudio.config.errors import ConfigError
+from mestudio.sync.avcheck import av_check
+from mestudio.sync.errors import NotEnoughDataError
+from mestudio.sync.framesets import MISSING
+from mestudio.sync.offline import build_report
+from mestudio.sync.settings import load_sync_settings
 from tests.conftest import ROOT
 from tests.sync_fixtures import sample_time_ns, write_sync_session
 
@@ -72,8 +73,11 @@ def test_frame_sets_mark_missing_frames(session):
 
 def test_streams_of_another_host_join_the_timeline_with_its_clock_offset(tmp_path):
     shift = 7_200_000_000_000  # the Kinect PC booted two hours before this one
-    remote = {"enabled": True, "hosts": ["tcp://kinect-pc:5599"],
-              "remote_streams": {"tcp://kinect-pc:5599": ["kin-color"]}}
+    remote = {
+        "enabled": True,
+        "hosts": ["tcp://kinect-pc:5599"],
+        "remote_streams": {"tcp://kinect-pc:5599": ["kin-color"]},
+    }
     t = write_sync_session(tmp_path / "r", duration_s=3.0, sync=remote, kin_clock_shift_ns=shift)
     rep = build_report(t.root)
     assert rep["remote_streams"] == {"kin-color": {"offset_ns": -shift + 3_000}}  # the lowest round trip's
@@ -101,13 +105,23 @@ def test_av_check_without_a_slate_says_what_to_do(tmp_path):
 
 
 def test_command_line_writes_the_report(session):
-    r = subprocess.run([sys.executable, "-m", "sync", str(session.root), "--av-check"], capture_output=True,
-                       text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mestudio", "sync", str(session.root), "--av-check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "frame sets" in r.stdout and "AV check: click - flash = -16.8" in r.stdout
     assert json.loads((session.root / "sync" / "report.json").read_text())["source"] == "offline"
-    bad = subprocess.run([sys.executable, "-m", "sync", str(session.root / "nope")], capture_output=True,
-                         text=True, cwd=ROOT, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mestudio", "sync", str(session.root / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no such session" in bad.stderr
 
 

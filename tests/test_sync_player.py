@@ -3,6 +3,7 @@
 Each case runs in its own interpreter with HOME pointing at its own .asoundrc, so the ALSA
 set-up cannot leak into other tests (the capture fixtures point HOME elsewhere).
 """
+
 from __future__ import annotations
 
 import os
@@ -12,14 +13,14 @@ import sys
 import numpy as np
 import pytest
 
-from sync.chirp import ChirpSpec, detect
+from mestudio.sync.chirp import ChirpSpec, detect
 from tests.conftest import ROOT
 
 PLAY = """
 import sys, time
-from sync.chirp import ChirpSpec, chirp_wave
-from sync.player import ChirpPlayer
-from sync.errors import AudioOutputError
+from mestudio.sync.chirp import ChirpSpec, chirp_wave
+from mestudio.sync.player import ChirpPlayer
+from mestudio.sync.errors import AudioOutputError
 spec = ChirpSpec()
 if sys.argv[1] == "play":
     p = ChirpPlayer("default", spec.rate)
@@ -39,9 +40,16 @@ def _run(tmp_path, what: str) -> subprocess.CompletedProcess:
     out = tmp_path / "out.raw"
     (tmp_path / ".asoundrc").write_text(
         f'pcm.fileout {{ type file slave.pcm "null" file "{out}" format "raw" }}\n'
-        'pcm.!default { type plug slave { pcm "fileout" format S16_LE rate 48000 channels 1 } }\n')
-    return subprocess.run([sys.executable, "-c", PLAY, what], capture_output=True, text=True, cwd=ROOT,
-                          timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+        'pcm.!default { type plug slave { pcm "fileout" format S16_LE rate 48000 channels 1 } }\n'
+    )
+    return subprocess.run(
+        [sys.executable, "-c", PLAY, what],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
 
 
 def test_a_played_chirp_is_what_the_output_received(tmp_path):

@@ -1,14 +1,14 @@
 """Chirp detection in a real PortAudio capture: JACK dummy server + ALSA file plugin (see
 tests/capture_fixtures.py), read through mestudio's own audio backend."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from capture.registry import create_device
-from config import schema as S
-from sync.chirp import ChirpSpec, detect, plant
-from tests.capture_fixtures import jack_audio  # noqa: F401
+from mestudio.capture.registry import create_device
+from mestudio.config import schema as S
+from mestudio.sync.chirp import ChirpSpec, detect, plant
 
 RATE = 48000
 PLANTED = [4800.0, 30011.0, 61234.0, 90000.0]  # first samples of the planted chirps

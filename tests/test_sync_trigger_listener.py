@@ -1,17 +1,18 @@
 """capture/node.py's subscription to the sync node's `trigger/<device>` events (real ZeroMQ)."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from capture.errors import DeviceStateError
-from capture.node import start_trigger_listener
-from capture.synthetic import SyntheticCamera
-from config.schema import SessionConfig
-from stream import wire
-from stream.bus import Endpoints, Publisher, wait_for
-from stream.node import NodeContext
+from mestudio.capture.errors import DeviceStateError
+from mestudio.capture.node import start_trigger_listener
+from mestudio.capture.synthetic import SyntheticCamera
+from mestudio.config.schema import SessionConfig
+from mestudio.stream import wire
+from mestudio.stream.bus import Endpoints, Publisher, wait_for
+from mestudio.stream.node import NodeContext
 
 
 class TriggerableCamera(SyntheticCamera):
@@ -24,9 +25,12 @@ class TriggerableCamera(SyntheticCamera):
 
 
 def _ctx(tmp_path, sync_enabled=True):
-    cfg = SessionConfig.model_validate({
-        "devices": [{"name": "cam", "kind": "synthetic-camera", "width": 16, "height": 16}],
-        "sync": {"enabled": sync_enabled}})
+    cfg = SessionConfig.model_validate(
+        {
+            "devices": [{"name": "cam", "kind": "synthetic-camera", "width": 16, "height": 16}],
+            "sync": {"enabled": sync_enabled},
+        }
+    )
     ep = Endpoints.plan("ipc", "127.0.0.1", 5550, ["sync", "cam"], key=str(tmp_path))
     return NodeContext("cam", "device", cfg, tmp_path, ep)
 
@@ -39,6 +43,7 @@ def _spec(trigger="software"):
         fps = 60.0
         pixel_format = "mono8"
         source = "pattern"
+
     Spec.trigger = trigger
     return Spec
 
@@ -53,8 +58,9 @@ def test_trigger_events_fire_the_device(tmp_path):
             assert t is not None
             time.sleep(0.3)  # the SUB joins (slow joiner); the sync node starts before devices too
             for n in range(20):
-                pub.send(wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n, "sample": n * 800},
-                                         topic="trigger/cam"))
+                pub.send(
+                    wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n, "sample": n * 800}, topic="trigger/cam")
+                )
                 pub.send(wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n}, topic="trigger/camera2"))
             assert wait_for(lambda: dev.fired == 20, 5.0), dev.fired
             ctx.stop.set()

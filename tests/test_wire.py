@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 import zmq
 
-from stream import wire
-from stream.errors import WireFormatError
+from mestudio.stream import wire
+from mestudio.stream.errors import WireFormatError
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("arr, fmt", [
-    (np.arange(480 * 640, dtype=np.uint8).reshape(480, 640), "mono8"),
-    (np.arange(480 * 640, dtype=np.uint16).reshape(480, 640), "depth16"),
-    (np.zeros((480, 640, 3), np.uint8) + 7, "rgb8"),
-    (np.arange(800, dtype=np.int16).reshape(800, 1), "s16le"),
-])
+@pytest.mark.parametrize(
+    "arr, fmt",
+    [
+        (np.arange(480 * 640, dtype=np.uint8).reshape(480, 640), "mono8"),
+        (np.arange(480 * 640, dtype=np.uint16).reshape(480, 640), "depth16"),
+        (np.zeros((480, 640, 3), np.uint8) + 7, "rgb8"),
+        (np.arange(800, dtype=np.int16).reshape(800, 1), "s16le"),
+    ],
+)
 def test_frame_round_trip_over_a_real_socket(zctx, arr, fmt):
     a, b = zctx.socket(zmq.PAIR), zctx.socket(zmq.PAIR)
     a.linger = b.linger = 0
@@ -54,13 +57,16 @@ def test_large_frame_is_not_copied_on_receive(zctx):
     assert m.data.base is not None
 
 
-@pytest.mark.parametrize("mutate, words", [
-    (lambda p: [p[0], b"XXXX" + p[1][4:], p[2]], "bad magic"),
-    (lambda p: [p[0], p[1][:4] + struct.pack("<H", 99) + p[1][6:], p[2]], "version 99"),
-    (lambda p: [p[0], p[1][:60], p[2]], "header is 60 bytes"),
-    (lambda p: [p[0], p[1], bytes(p[2])[:-1]], "payload is"),
-    (lambda p: p[:2], "2 parts"),
-])
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda p: [p[0], b"XXXX" + p[1][4:], p[2]], "bad magic"),
+        (lambda p: [p[0], p[1][:4] + struct.pack("<H", 99) + p[1][6:], p[2]], "version 99"),
+        (lambda p: [p[0], p[1][:60], p[2]], "header is 60 bytes"),
+        (lambda p: [p[0], p[1], bytes(p[2])[:-1]], "payload is"),
+        (lambda p: p[:2], "2 parts"),
+    ],
+)
 def test_malformed_messages_are_named(mutate, words):
     parts = wire.frame_parts("cam", 1, np.zeros((4, 4), np.uint8), host_time_ns=1)
     parts = [bytes(p) for p in parts]
@@ -80,7 +86,7 @@ def test_documented_layout_matches_the_module():
     assert f"version {wire.VERSION}" in doc
 
 
-FOREIGN_CLIENT = textwrap.dedent('''
+FOREIGN_CLIENT = textwrap.dedent("""
     # a client that knows only pyzmq and docs/wire-format.md
     import json, struct, sys, zmq
     HDR = struct.Struct("<4sHBBQqq8sB3x4I16s48s4x")
@@ -104,25 +110,30 @@ FOREIGN_CLIENT = textwrap.dedent('''
                     "pixel0": payload[8], "stamp": int.from_bytes(payload[:8], "little")})
     print(json.dumps(out))
     sub.close(linger=0); ctx.term()
-''')
+""")
 
 
 def test_a_client_with_only_pyzmq_and_the_document_reads_frames(tmp_path, zctx):
-    from stream.bus import Endpoints, Publisher
+    from mestudio.stream.bus import Endpoints, Publisher
+
     eps = Endpoints.plan("ipc", "", 0, ["cam"], key=str(tmp_path))
     eps.save(tmp_path)
     pub = Publisher(zctx, eps, "cam", record=False)
     script = tmp_path / "client.py"
     script.write_text(FOREIGN_CLIENT)
-    proc = subprocess.Popen([sys.executable, "-I", str(script), str(tmp_path / "bus.json")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", str(script), str(tmp_path / "bus.json")], stdout=subprocess.PIPE, text=True
+    )
     try:
         seq = 0
         while proc.poll() is None and seq < 2000:  # publish until the late joiner has its five
             frame = np.full((48, 64), 200, np.uint8)
             frame.reshape(-1)[:8] = np.frombuffer(np.uint64(seq).tobytes(), np.uint8)
-            pub.send(wire.frame_parts("cam", seq, frame, host_time_ns=wire.now_ns(), device_time_ns=seq * 1000,
-                                      pixel_format="mono8"))
+            pub.send(
+                wire.frame_parts(
+                    "cam", seq, frame, host_time_ns=wire.now_ns(), device_time_ns=seq * 1000, pixel_format="mono8"
+                )
+            )
             seq += 1
             time.sleep(0.005)
         out, _ = proc.communicate(timeout=20)

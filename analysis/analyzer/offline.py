@@ -5,18 +5,19 @@ order, with their recorded host times, through the same Analyzer the live node r
 events equal the live run's wherever the live analyzer saw every frame (it reports any frame it
 could not see as a ``gap`` message, and ``compare_live`` says where the two differ).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from analysis.analyzer.errors import NoFaceStreamError
-from analysis.analyzer.pipeline import Analyzer
-from analysis.settings import AnalyzerSettings, load_settings
-from stream.session import SessionReader
+from mestudio.analysis.analyzer.errors import NoFaceStreamError
+from mestudio.analysis.analyzer.pipeline import Analyzer
+from mestudio.analysis.settings import AnalyzerSettings, load_settings
+from mestudio.stream.session import SessionReader
 
 
 def session_settings(reader: SessionReader) -> AnalyzerSettings:
@@ -45,26 +46,37 @@ def stream_fps(info: dict, host_ns: np.ndarray) -> float:
     return 30.0
 
 
-def analyze_session(session_dir: str | Path, settings: AnalyzerSettings | None = None,
-                    progress: Callable[[int, int], None] | None = None, log=None,
-                    start_seq: int | None = None) -> dict:
+def analyze_session(
+    session_dir: str | Path,
+    settings: AnalyzerSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    log=None,
+    start_seq: int | None = None,
+) -> dict:
     """Run the analyzer over the session's configured stream; all messages and a speed report.
 
     ``start_seq``: begin at this frame (the live analyzer's first frame, to reproduce its run)."""
     reader = SessionReader(session_dir)
     settings = settings or session_settings(reader)
     if settings.stream not in reader.stream_ids():
-        raise NoFaceStreamError(f"{reader.root}: no stream {settings.stream!r} to analyse "
-                                f"(streams: {', '.join(reader.stream_ids()) or 'none'}); "
-                                "set [analyzer] stream to the face camera's name")
+        raise NoFaceStreamError(
+            f"{reader.root}: no stream {settings.stream!r} to analyse "
+            f"(streams: {', '.join(reader.stream_ids()) or 'none'}); "
+            "set [analyzer] stream to the face camera's name"
+        )
     sr = reader.stream(settings.stream)
     if len(sr.info.get("shape", [])) not in (2, 3) or sr.info.get("dtype") != "|u1":
-        raise NoFaceStreamError(f"{reader.root}: stream {settings.stream!r} is not 8-bit video "
-                                f"({sr.info.get('dtype')} {sr.info.get('shape')}); choose the face camera")
+        raise NoFaceStreamError(
+            f"{reader.root}: stream {settings.stream!r} is not 8-bit video "
+            f"({sr.info.get('dtype')} {sr.info.get('shape')}); choose the face camera"
+        )
     idx = sr.index
     # the same rate the live node used: [analyzer] fps, else the device's configured fps
-    fps = settings.fps or device_fps(reader.manifest.get("devices") or [], settings.stream) \
+    fps = (
+        settings.fps
+        or device_fps(reader.manifest.get("devices") or [], settings.stream)
         or stream_fps(sr.info, idx["host_time_ns"])
+    )
     messages: list[dict] = []
     t0 = time.perf_counter()
     n = len(sr)
@@ -88,13 +100,19 @@ def analyze_session(session_dir: str | Path, settings: AnalyzerSettings | None =
     span = (int(idx["host_time_ns"][-1]) - int(idx["host_time_ns"][0])) / 1e9 if n > 1 else 0.0
     seqs = idx["seq"].astype(np.int64)
     return {
-        "session": str(reader.root), "stream": settings.stream, "method": settings.method, "fps": fps,
-        "frames": n, "frames_with_face": with_face,
+        "session": str(reader.root),
+        "stream": settings.stream,
+        "method": settings.method,
+        "fps": fps,
+        "frames": n,
+        "frames_with_face": with_face,
         "recording_gaps": int(np.sum(np.maximum(np.diff(seqs) - 1, 0))) if n > 1 else 0,
         "first_t": int(idx["host_time_ns"][0]) / 1e9 if n else 0.0,
         "last_t": int(idx["host_time_ns"][-1]) / 1e9 if n else 0.0,
-        "wall_s": round(wall, 3), "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,
-        "latency_s": latency, "notes": notes,
+        "wall_s": round(wall, 3),
+        "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,
+        "latency_s": latency,
+        "notes": notes,
         "events": [m for m in messages if m["type"] == "event"],
         "face": [m for m in messages if m["type"] == "face"],
         "messages": messages,
@@ -110,6 +128,12 @@ def compare_live(offline_events: list[dict], live_bodies: list[dict]) -> dict:
     live = [b for b in live_bodies if b.get("type") == "event"]
     gaps = [b for b in live_bodies if b.get("type") == "gap"]
     a, b = {event_key(e) for e in offline_events}, {event_key(e) for e in live}
-    return {"live_events": len(live), "offline_events": len(offline_events), "identical": a == b,
-            "only_offline": len(a - b), "only_live": len(b - a),
-            "live_gaps": len(gaps), "live_frames_missed": sum(int(g.get("missing", 0)) for g in gaps)}
+    return {
+        "live_events": len(live),
+        "offline_events": len(offline_events),
+        "identical": a == b,
+        "only_offline": len(a - b),
+        "only_live": len(b - a),
+        "live_gaps": len(gaps),
+        "live_frames_missed": sum(int(g.get("missing", 0)) for g in gaps),
+    }

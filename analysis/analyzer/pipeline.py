@@ -18,22 +18,23 @@ Messages are plain dicts (JSON bodies) with a ``type``:
 The output depends only on the frames and their order and times, so the same recording gives the
 same events live and offline.
 """
+
 from __future__ import annotations
 
 from collections import deque
 
 import numpy as np
 
-from analysis.analyzer.scales import ScaleBank
-from analysis.au import MEASURES, LandmarkAUEstimator, measures
-from analysis.au.learnt import load_learnt_au_model
-from analysis.analyzer.errors import LearntModelUnavailableError
-from analysis.emotion import emotion_from_aus
-from analysis.face import Aligner, FaceTracker
-from analysis.face.align import apply
-from analysis.face.overlay import overlay
-from analysis.settings import AnalyzerSettings
-from analysis.spotting import Interval
+from mestudio.analysis.analyzer.errors import LearntModelUnavailableError
+from mestudio.analysis.analyzer.scales import ScaleBank
+from mestudio.analysis.au import MEASURES, LandmarkAUEstimator, measures
+from mestudio.analysis.au.learnt import load_learnt_au_model
+from mestudio.analysis.emotion import emotion_from_aus
+from mestudio.analysis.face import Aligner, FaceTracker
+from mestudio.analysis.face.align import apply
+from mestudio.analysis.face.overlay import overlay
+from mestudio.analysis.settings import AnalyzerSettings
+from mestudio.analysis.spotting import Interval
 
 HISTORY_S = 8.0  # frames kept for AU estimation: longest interval (4 s) + latencies, with margin
 
@@ -55,7 +56,8 @@ class Analyzer:
                 if log is not None:
                     log.warning(self.notes[-1])
         self._hist: deque[tuple[int, int, float, np.ndarray, np.ndarray | None]] = deque(
-            maxlen=int(HISTORY_S * fps))  # (push index, seq, t, measures, crop for a learnt model)
+            maxlen=int(HISTORY_S * fps)
+        )  # (push index, seq, t, measures, crop for a learnt model)
         self._n = 0
         self._face = False
         self._trace: dict[str, list] = {"seq": [], "t": [], "score": []}
@@ -69,8 +71,16 @@ class Analyzer:
 
     def _new_bank(self) -> ScaleBank:
         s = self.settings
-        return ScaleBank(s.method, self.fps, s.micro_k_s, s.macro_k_s if s.macro else None, s.z_high, s.z_low,
-                         s.macro_z_high, s.warmup_s)
+        return ScaleBank(
+            s.method,
+            self.fps,
+            s.micro_k_s,
+            s.macro_k_s if s.macro else None,
+            s.z_high,
+            s.z_low,
+            s.macro_z_high,
+            s.warmup_s,
+        )
 
     def latency_s(self) -> float:
         """Worst delay from a movement's offset to its event (spotting; AU and emotion add ~ms)."""
@@ -147,10 +157,14 @@ class Analyzer:
         due = force or (t is not None and t - self._last_trace_t >= self.settings.trace_every_s)
         if not due or (not self._trace["seq"] and not self._quality and not force):
             return []
-        body = {"type": "trace", **self._trace,
-                "quality": round(float(np.mean(self._quality)), 3) if self._quality else 0.0,
-                "faces": self._faces, "threshold": round(min(self.bank.micro.detector.high, 1e6), 3),
-                "stream_id": self.settings.stream}
+        body = {
+            "type": "trace",
+            **self._trace,
+            "quality": round(float(np.mean(self._quality)), 3) if self._quality else 0.0,
+            "faces": self._faces,
+            "threshold": round(min(self.bank.micro.detector.high, 1e6), 3),
+            "stream_id": self.settings.stream,
+        }
         if self._overlay is not None:  # for the monitor: where the face and its AU regions are
             body.update(landmarks_seq=self._overlay[0], **overlay(self._overlay[1]))
             self._overlay = None
@@ -180,18 +194,30 @@ class Analyzer:
         if aus and set(aus) <= {43, 45}:
             kind = "blink"  # no emotional content (Table 4): not an expression
         emo = emotion_from_aus(aus)
-        return {"type": "event", "kind": kind, "method": iv.method,
-                "onset_seq": self._seq_of(iv.onset), "apex_seq": self._seq_of(iv.apex),
-                "offset_seq": self._seq_of(iv.offset), "onset_s": round(iv.onset_s, 6),
-                "apex_s": round(iv.apex_s, 6), "offset_s": round(iv.offset_s, 6),
-                "duration_s": round(iv.duration_s, 4), "peak": iv.peak, "aus": aus,
-                "au_strength": {str(k): v for k, v in strength.items()}, "au_source": source,
-                "emotion": emo.label, "emotions": list(emo.emotions), "emotion_rule": emo.rule}
+        return {
+            "type": "event",
+            "kind": kind,
+            "method": iv.method,
+            "onset_seq": self._seq_of(iv.onset),
+            "apex_seq": self._seq_of(iv.apex),
+            "offset_seq": self._seq_of(iv.offset),
+            "onset_s": round(iv.onset_s, 6),
+            "apex_s": round(iv.apex_s, 6),
+            "offset_s": round(iv.offset_s, 6),
+            "duration_s": round(iv.duration_s, 4),
+            "peak": iv.peak,
+            "aus": aus,
+            "au_strength": {str(k): v for k, v in strength.items()},
+            "au_source": source,
+            "emotion": emo.label,
+            "emotions": list(emo.emotions),
+            "emotion_rule": emo.rule,
+        }
 
     def close(self) -> None:
         self.tracker.close()
 
-    def __enter__(self) -> "Analyzer":
+    def __enter__(self) -> Analyzer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,11 +8,11 @@ that movement and dropped, and the micro scale's own macro-length intervals (the
 of a longer movement) are left to the macro scale once it is warm.  Latency is therefore the
 macro scale's (stated by ``latency_s``).
 """
+
 from __future__ import annotations
 
-from analysis.spotting import Interval, make_spotter
-from analysis.spotting.spotters import Scored
-
+from mestudio.analysis.spotting import Interval, make_spotter
+from mestudio.analysis.spotting.spotters import Scored
 
 # micro intervals are widened by 50 ms each side (the score crosses its low threshold after the
 # movement starts and falls under it before it settles); measured on synthetic sessions, where it
@@ -22,14 +22,32 @@ MACRO_PAD_S = 0.0
 
 
 class ScaleBank:
-    def __init__(self, method: str, fps: float, micro_k_s: float, macro_k_s: float | None,
-                 z_high: float, z_low: float, macro_z_high: float | None = None, warmup_s: float = 1.0) -> None:
-        self.micro = make_spotter(method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s,
-                                  pad_s=MICRO_PAD_S)
+    def __init__(
+        self,
+        method: str,
+        fps: float,
+        micro_k_s: float,
+        macro_k_s: float | None,
+        z_high: float,
+        z_low: float,
+        macro_z_high: float | None = None,
+        warmup_s: float = 1.0,
+    ) -> None:
+        self.micro = make_spotter(
+            method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s, pad_s=MICRO_PAD_S
+        )
         self.macro = None
         if macro_k_s:
-            self.macro = make_spotter(method, fps / 2, k_s=macro_k_s, work_size=48, z_high=macro_z_high or z_high,
-                                      z_low=z_low, warmup_s=2 * warmup_s, pad_s=MACRO_PAD_S)
+            self.macro = make_spotter(
+                method,
+                fps / 2,
+                k_s=macro_k_s,
+                work_size=48,
+                z_high=macro_z_high or z_high,
+                z_low=z_low,
+                warmup_s=2 * warmup_s,
+                pad_s=MACRO_PAD_S,
+            )
         self._pending: list[Interval] = []
         self._macros: list[Interval] = []
         self._n = 0  # frames pushed (the micro spotter's index space)
@@ -55,8 +73,9 @@ class ScaleBank:
 
     def _to_micro_index(self, iv: Interval) -> Interval:
         """Macro-scale frame numbers count every other frame: back to frame numbers."""
-        return Interval(2 * iv.onset, 2 * iv.apex, 2 * iv.offset, iv.onset_s, iv.apex_s, iv.offset_s,
-                        iv.peak, iv.method + "-macro")
+        return Interval(
+            2 * iv.onset, 2 * iv.apex, 2 * iv.offset, iv.onset_s, iv.apex_s, iv.offset_s, iv.peak, iv.method + "-macro"
+        )
 
     def _micro_only(self, ivs: list[Interval]) -> list[Interval]:
         """Macro-length movements are the macro scale's to report, once it is warm."""

@@ -10,6 +10,7 @@ Covered AUs (of the study's 22): 1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 24
 Not covered (no landmark signature): 11, 13, 16, 18, 23 (lip shapes the mesh barely resolves), 39,
 56-64 (head and eye turns are removed by alignment, not expressions).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.au.measures import MEASURES
+from mestudio.analysis.au.measures import MEASURES
 
 M = {name: i for i, name in enumerate(MEASURES)}
 # AU -> rule over measure changes (measure, direction): every "all" change must pass the
@@ -119,8 +120,9 @@ class LandmarkAUEstimator:
         self._resolve(aus, strength, series, duration_s, ext)
         return AUResult(sorted(aus), {a: strength.get(a, 0.0) for a in aus}, changes)
 
-    def _resolve(self, aus: list[int], strength: dict[int, float], series: np.ndarray, duration_s: float,
-                 ext: np.ndarray) -> None:
+    def _resolve(
+        self, aus: list[int], strength: dict[int, float], series: np.ndarray, duration_s: float, ext: np.ndarray
+    ) -> None:
         """Eye closure: a short closure is a blink (AU45), a long deep one eyes closed (AU43); the
         landmark model then moves the whole upper face with the lids, so no other AU is kept (the
         interval is a blink).  A long partial closure is the squint of another expression.

@@ -7,14 +7,15 @@ multi-label sigmoid output (AU task).  When the registry or torch is missing, or
 does not load, ``load_learnt_au_model`` raises LearntModelUnavailableError with what to do; the
 analyzer then reports that once and keeps the training-free landmark estimator.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from analysis.analyzer.errors import LearntModelUnavailableError
-from analysis.emotion.table import parse_aus
+from mestudio.analysis.analyzer.errors import LearntModelUnavailableError
+from mestudio.analysis.emotion.table import parse_aus
 
 
 class LearntAUModel:
@@ -26,13 +27,16 @@ class LearntAUModel:
     """
 
     def __init__(self, clf, threshold: float = 0.5) -> None:
-        from analysis.models.registry import model_config
+        from mestudio.analysis.models.registry import model_config
+
         self.clf, self.meta, self.threshold = clf, clf.meta, threshold
         labels = self.meta.get("au_labels") or clf.labels
         self.aus = parse_aus(labels)
         if len(self.aus) != len(labels) or clf.task != "au":
-            raise LearntModelUnavailableError(f"checkpoint labels {labels} are not AU codes; "
-                                              "configure an AU-task checkpoint as [analyzer] au_checkpoint")
+            raise LearntModelUnavailableError(
+                f"checkpoint labels {labels} are not AU codes; "
+                "configure an AU-task checkpoint as [analyzer] au_checkpoint"
+            )
         mc = model_config(clf.name)
         self.frames, self.size = clf.config.frames, clf.config.size or mc.size
 
@@ -45,19 +49,22 @@ class LearntAUModel:
 def load_learnt_au_model(name: str, checkpoint: str | Path | None) -> LearntAUModel:
     """The configured model, or LearntModelUnavailableError saying what is missing."""
     if not checkpoint:
-        raise LearntModelUnavailableError(f"[analyzer] au_model = {name!r} needs au_checkpoint = PATH "
-                                          "(a checkpoint from `mestudio train`)")
+        raise LearntModelUnavailableError(
+            f"[analyzer] au_model = {name!r} needs au_checkpoint = PATH (a checkpoint from `mestudio train`)"
+        )
     try:
-        from analysis.training.inference import ClipClassifier
+        from mestudio.analysis.training.inference import ClipClassifier
     except ImportError as e:
         raise LearntModelUnavailableError(
             f"learnt AU model {name!r}: the model registry is not available ({e}); "
-            "install the analysis extras: pip install 'mestudio[analysis]'") from None
+            "install the analysis extras: pip install 'mestudio[analysis]'"
+        ) from None
     try:
         clf = ClipClassifier.load(checkpoint)
     except Exception as e:  # a checkpoint error names the file and what to do
         raise LearntModelUnavailableError(f"learnt AU model {name!r}: {e}") from None
     if clf.name != name:
-        raise LearntModelUnavailableError(f"{checkpoint}: holds model {clf.name!r}, not {name!r}; "
-                                          "set [analyzer] au_model to match")
+        raise LearntModelUnavailableError(
+            f"{checkpoint}: holds model {clf.name!r}, not {name!r}; set [analyzer] au_model to match"
+        )
     return LearntAUModel(clf)

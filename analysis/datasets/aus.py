@@ -4,6 +4,7 @@ Prefixes: L/R unilateral (left/right), A asymmetric, T and B as SAMM writes them
 Suffix letters A-E are FACS intensities. ``ref(...)`` marks an AU the coder only referenced (not
 counted as active). ``X or Y`` and ``X/Y`` are the coder's alternatives: the first one is kept.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,8 @@ class AUCode:
     """One coded action unit."""
 
     number: int
-    side: str = ""        # "", "L", "R", "A" (asymmetric), "T", "B"
-    intensity: str = ""   # "", "A".."E"
+    side: str = ""  # "", "L", "R", "A" (asymmetric), "T", "B"
+    intensity: str = ""  # "", "A".."E"
     reference: bool = False
 
     def __str__(self) -> str:

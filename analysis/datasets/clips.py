@@ -7,6 +7,7 @@
 The frame number is the last integer in the file name; a sample's onset..offset picks its frames
 when the folder holds a longer run.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.datasets.errors import ClipNotFoundError
-from analysis.datasets.samples import Sample
+from mestudio.analysis.datasets.errors import ClipNotFoundError
+from mestudio.analysis.datasets.samples import Sample
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
@@ -37,19 +38,27 @@ def clip_folder(root: str | Path, sample: Sample) -> Path:
     root = Path(root)
     subj = sample.subject
     stripped = subj.lstrip("0") or "0"
-    candidates = [root / subj / sample.clip, root / f"sub{subj.zfill(2)}" / sample.clip,
-                  root / f"s{stripped}" / sample.clip, root / stripped / sample.clip,
-                  root / subj.zfill(3) / sample.clip, root / sample.clip]
+    candidates = [
+        root / subj / sample.clip,
+        root / f"sub{subj.zfill(2)}" / sample.clip,
+        root / f"s{stripped}" / sample.clip,
+        root / stripped / sample.clip,
+        root / subj.zfill(3) / sample.clip,
+        root / sample.clip,
+    ]
     for c in candidates:
         if c.is_dir():
             return c
-    raise ClipNotFoundError(f"{sample.key}: no clip folder under {root} (tried {candidates[0]}, "
-                            f"{candidates[1]} ...); point --clips at the folder holding the subjects")
+    raise ClipNotFoundError(
+        f"{sample.key}: no clip folder under {root} (tried {candidates[0]}, "
+        f"{candidates[1]} ...); point --clips at the folder holding the subjects"
+    )
 
 
 def read_clip(root: str | Path, sample: Sample, color: bool = False) -> np.ndarray:
     """Frames onset..offset of ``sample`` (all frames when the book gives none), (T, H, W[, 3])."""
     import cv2
+
     folder = clip_folder(root, sample)
     files = frame_files(folder)
     if sample.onset is not None and sample.offset is not None:
@@ -73,6 +82,7 @@ def read_clip(root: str | Path, sample: Sample, color: bool = False) -> np.ndarr
 def write_clip(folder: str | Path, frames: np.ndarray, first: int = 1, pattern: str = "img{n}.png") -> list[Path]:
     """Write frames as an image sequence (CASME II naming by default); returns the files."""
     import cv2
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []

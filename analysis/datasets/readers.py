@@ -1,4 +1,5 @@
 """Label-book readers, one per format behind one base class with one method to implement."""
+
 from __future__ import annotations
 
 import abc
@@ -6,9 +7,9 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from analysis.datasets.aus import parse_aus
-from analysis.datasets.errors import LabelBookError
-from analysis.datasets.samples import LabelBook, Sample, study_emotion
+from mestudio.analysis.datasets.aus import parse_aus
+from mestudio.analysis.datasets.errors import LabelBookError
+from mestudio.analysis.datasets.samples import LabelBook, Sample, study_emotion
 
 
 def _int(v: object) -> int | None:
@@ -27,8 +28,9 @@ def _str(v: object) -> str:
 def _need(path: Path, columns, wanted: list[str], fmt: str) -> None:
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise LabelBookError(f"{path}: not a {fmt} label book (missing columns {missing}); "
-                             f"check the file or pick the right --dataset")
+        raise LabelBookError(
+            f"{path}: not a {fmt} label book (missing columns {missing}); check the file or pick the right --dataset"
+        )
 
 
 class LabelBookReader(abc.ABC):
@@ -60,19 +62,33 @@ class Casme2Reader(LabelBookReader):
 
     def _read(self, path: Path) -> list[Sample]:
         import pandas as pd
+
         df = pd.read_excel(path, dtype=str)
-        _need(path, df.columns, ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame",
-                                 "Action Units", "Estimated Emotion"], "CASME II")
+        _need(
+            path,
+            df.columns,
+            ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion"],
+            "CASME II",
+        )
         out = []
         for r in df.to_dict("records"):
             if not _str(r["Subject"]):
                 continue
             emo = study_emotion(r["Estimated Emotion"])
-            out.append(Sample(
-                "casme2", _str(r["Subject"]).zfill(2), _str(r["Filename"]), _int(r["OnsetFrame"]),
-                _int(r["ApexFrame"]), _int(r["OffsetFrame"]), parse_aus(r["Action Units"]),
-                (emo,) if emo else (), _str(r["Estimated Emotion"]),
-                extra={"objective_class": _str(r.get("Objective Classes"))}))
+            out.append(
+                Sample(
+                    "casme2",
+                    _str(r["Subject"]).zfill(2),
+                    _str(r["Filename"]),
+                    _int(r["OnsetFrame"]),
+                    _int(r["ApexFrame"]),
+                    _int(r["OffsetFrame"]),
+                    parse_aus(r["Action Units"]),
+                    (emo,) if emo else (),
+                    _str(r["Estimated Emotion"]),
+                    extra={"objective_class": _str(r.get("Objective Classes"))},
+                )
+            )
         return out
 
 
@@ -83,16 +99,22 @@ class SammReader(LabelBookReader):
 
     def _read(self, path: Path) -> list[Sample]:
         import pandas as pd
+
         raw = pd.read_excel(path, header=None, dtype=str)
         first = raw.iloc[:, 0].astype(str).str.strip()
         rows = [i for i, v in enumerate(first) if v == "Subject"]
         if not rows:
-            raise LabelBookError(f"{path}: no header row starting with 'Subject' found; "
-                                 f"is this the SAMM .xlsx (sheet MICRO_ONLY)?")
-        df = raw.iloc[rows[0] + 1:].copy()
+            raise LabelBookError(
+                f"{path}: no header row starting with 'Subject' found; is this the SAMM .xlsx (sheet MICRO_ONLY)?"
+            )
+        df = raw.iloc[rows[0] + 1 :].copy()
         df.columns = [_str(c) for c in raw.iloc[rows[0]]]
-        _need(path, df.columns, ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame",
-                                 "Action Units", "Estimated Emotion"], "SAMM")
+        _need(
+            path,
+            df.columns,
+            ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units", "Estimated Emotion"],
+            "SAMM",
+        )
         out = []
         for r in df.to_dict("records"):
             subj = _str(r["Subject"])
@@ -100,13 +122,21 @@ class SammReader(LabelBookReader):
                 continue
             emo = study_emotion(r["Estimated Emotion"])
             micro = _str(r.get("Micro", "")).lower()
-            out.append(Sample(
-                "samm", subj.zfill(3), _str(r["Filename"]), _int(r["Onset Frame"]),
-                _int(r["Apex Frame"]), _int(r["Offset Frame"]), parse_aus(r["Action Units"]),
-                (emo,) if emo else (), _str(r["Estimated Emotion"]),
-                kind="macro" if micro.startswith("macro") else "micro",
-                extra={"objective_class": _str(r.get("Objective Classes")),
-                       "notes": _str(r.get("Notes"))}))
+            out.append(
+                Sample(
+                    "samm",
+                    subj.zfill(3),
+                    _str(r["Filename"]),
+                    _int(r["Onset Frame"]),
+                    _int(r["Apex Frame"]),
+                    _int(r["Offset Frame"]),
+                    parse_aus(r["Action Units"]),
+                    (emo,) if emo else (),
+                    _str(r["Estimated Emotion"]),
+                    kind="macro" if micro.startswith("macro") else "micro",
+                    extra={"objective_class": _str(r.get("Objective Classes")), "notes": _str(r.get("Notes"))},
+                )
+            )
         return out
 
 
@@ -144,6 +174,7 @@ class FourDMEReader(LabelBookReader):
 
     def _read(self, path: Path) -> list[Sample]:
         import pandas as pd
+
         df = pd.read_csv(path, dtype=str) if path.suffix.lower() == ".csv" else pd.read_excel(path, dtype=str)
         cols = {re.sub(r"[\s_]", "", str(c)).lower(): c for c in df.columns}
 
@@ -155,8 +186,10 @@ class FourDMEReader(LabelBookReader):
         aus = col("aus", "actionunits", "au")
         emos = [c for c in (col("emotion", "emotions", "emotion1"), col("emotion2")) if c]
         if None in (subj, clip, on, off, aus) or not emos:
-            raise LabelBookError(f"{path}: not a 4DME label book (need Subject, Clip, Onset, Apex, "
-                                 f"Offset, AUs, Emotion columns; found {list(df.columns)})")
+            raise LabelBookError(
+                f"{path}: not a 4DME label book (need Subject, Clip, Onset, Apex, "
+                f"Offset, AUs, Emotion columns; found {list(df.columns)})"
+            )
         typ = col("type", "micro", "kind")
         out = []
         for r in df.to_dict("records"):
@@ -164,10 +197,20 @@ class FourDMEReader(LabelBookReader):
                 continue
             cells = [_str(r[c]) for c in emos]
             kind = _str(r[typ]).lower() if typ else "micro"
-            out.append(Sample(
-                "4dme", _str(r[subj]), _str(r[clip]), _int(r[on]), _int(r[ap]) if ap else None,
-                _int(r[off]), parse_aus(r[aus]), self._emotions(cells), "+".join(c for c in cells if c),
-                kind="macro" if kind.startswith("macro") else "micro"))
+            out.append(
+                Sample(
+                    "4dme",
+                    _str(r[subj]),
+                    _str(r[clip]),
+                    _int(r[on]),
+                    _int(r[ap]) if ap else None,
+                    _int(r[off]),
+                    parse_aus(r[aus]),
+                    self._emotions(cells),
+                    "+".join(c for c in cells if c),
+                    kind="macro" if kind.startswith("macro") else "micro",
+                )
+            )
         return out
 
 
@@ -179,17 +222,18 @@ class MegcCompositeReader(LabelBookReader):
 
     def _read(self, path: Path) -> list[Sample]:
         import pandas as pd
+
         df = pd.read_csv(path, header=None, dtype=str)
         if df.shape[1] != 4:
-            raise LabelBookError(f"{path}: expected 4 columns (dataset, subject, filename, label), "
-                                 f"found {df.shape[1]}")
+            raise LabelBookError(f"{path}: expected 4 columns (dataset, subject, filename, label), found {df.shape[1]}")
         out = []
         for ds, subj, clip, lab in df.itertuples(index=False):
             code = _int(lab)
             if code not in self.LABELS:
                 raise LabelBookError(f"{path}: label {lab!r} for {clip} is not 0, 1 or 2")
-            out.append(Sample(_str(ds).lower(), _str(subj), _str(clip),
-                              emotions=(self.LABELS[code],), raw_emotion=str(code)))
+            out.append(
+                Sample(_str(ds).lower(), _str(subj), _str(clip), emotions=(self.LABELS[code],), raw_emotion=str(code))
+            )
         return out
 
 
@@ -201,21 +245,32 @@ class SpottingReader(LabelBookReader):
 
     def _read(self, path: Path) -> list[Sample]:
         import pandas as pd
+
         df = pd.read_csv(path, dtype=str)
         _need(path, df.columns, ["subject", "video", "type", "startFrame", "endFrame"], "spotting")
         out = []
         for i, r in enumerate(df.to_dict("records")):
             video = _str(r["video"]).rstrip("/")
             typ = _str(r["type"]).lower()
-            out.append(Sample(
-                path.stem, _str(r["subject"]), f"{Path(video).name}#{i}", _int(r["startFrame"]), None,
-                _int(r["endFrame"]), video=video, kind="macro" if typ.startswith("macro") else "micro",
-                extra={"frame_num": _int(r.get("frame_num"))}))
+            out.append(
+                Sample(
+                    path.stem,
+                    _str(r["subject"]),
+                    f"{Path(video).name}#{i}",
+                    _int(r["startFrame"]),
+                    None,
+                    _int(r["endFrame"]),
+                    video=video,
+                    kind="macro" if typ.startswith("macro") else "micro",
+                    extra={"frame_num": _int(r.get("frame_num"))},
+                )
+            )
         return out
 
 
 READERS: dict[str, type[LabelBookReader]] = {
-    r.NAME: r for r in (Casme2Reader, SammReader, FourDMEReader, MegcCompositeReader, SpottingReader)}
+    r.NAME: r for r in (Casme2Reader, SammReader, FourDMEReader, MegcCompositeReader, SpottingReader)
+}
 
 
 def read_label_book(path: str | Path, fmt: str) -> LabelBook:

@@ -1,13 +1,14 @@
 """One labelled clip (`Sample`) and a label book (`LabelBook`): what every reader returns."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from analysis.datasets.aus import AUCode, active_au_numbers
+from mestudio.analysis.datasets.aus import AUCode, active_au_numbers
 
 # The study's five ME emotion classes (section 4.1.2, rule 1).
 EMOTIONS: tuple[str, ...] = ("Positive", "Negative", "Surprise", "Repression", "Others")
@@ -17,12 +18,25 @@ STUDY_AUS: tuple[int, ...] = (1, 2, 4, 6, 7, 12, 17, 45)
 # Label-book emotion words -> the study's classes. This maps what the coders wrote in the
 # emotion column; deriving emotions from AUs (the study's Table 4) lives in analysis.emotion.
 _EMOTION_WORDS = {
-    "happiness": "Positive", "happy": "Positive", "positive": "Positive", "p": "Positive",
-    "disgust": "Negative", "sadness": "Negative", "sad": "Negative", "fear": "Negative",
-    "anger": "Negative", "contempt": "Negative", "negative": "Negative", "n": "Negative",
-    "surprise": "Surprise", "s": "Surprise",
-    "repression": "Repression", "r": "Repression",
-    "others": "Others", "other": "Others", "ot": "Others",
+    "happiness": "Positive",
+    "happy": "Positive",
+    "positive": "Positive",
+    "p": "Positive",
+    "disgust": "Negative",
+    "sadness": "Negative",
+    "sad": "Negative",
+    "fear": "Negative",
+    "anger": "Negative",
+    "contempt": "Negative",
+    "negative": "Negative",
+    "n": "Negative",
+    "surprise": "Surprise",
+    "s": "Surprise",
+    "repression": "Repression",
+    "r": "Repression",
+    "others": "Others",
+    "other": "Others",
+    "ot": "Others",
 }
 
 
@@ -45,10 +59,10 @@ class Sample:
     apex: int | None = None
     offset: int | None = None
     aus: tuple[AUCode, ...] = ()
-    emotions: tuple[str, ...] = ()      # study classes, at most two (4DME rule 3)
-    raw_emotion: str = ""               # as the label book wrote it
-    video: str = ""                     # long video / recording the clip comes from, when known
-    kind: str = "micro"                 # "micro" or "macro"
+    emotions: tuple[str, ...] = ()  # study classes, at most two (4DME rule 3)
+    raw_emotion: str = ""  # as the label book wrote it
+    video: str = ""  # long video / recording the clip comes from, when known
+    kind: str = "micro"  # "micro" or "macro"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -78,7 +92,7 @@ class LabelBook(Sequence[Sample]):
     def __iter__(self) -> Iterator[Sample]:
         return iter(self.samples)
 
-    def __add__(self, other: "LabelBook") -> "LabelBook":
+    def __add__(self, other: LabelBook) -> LabelBook:
         return LabelBook(self.samples + list(other), self.source or other.source)
 
     @property
@@ -86,7 +100,7 @@ class LabelBook(Sequence[Sample]):
         """Subject ids, dataset-qualified so that two datasets' "01" stay apart."""
         return [f"{s.dataset}/{s.subject}" for s in self.samples]
 
-    def filter(self, keep: Callable[[Sample], bool]) -> "LabelBook":
+    def filter(self, keep: Callable[[Sample], bool]) -> LabelBook:
         return LabelBook([s for s in self.samples if keep(s)], self.source)
 
     def emotion_matrix(self, classes: Sequence[str] = EMOTIONS) -> np.ndarray:
@@ -108,11 +122,25 @@ class LabelBook(Sequence[Sample]):
                 y[i, j] = a in present
         return y
 
-    def to_frame(self) -> "pandas.DataFrame":  # noqa: F821 (pandas imported lazily)
+    def to_frame(self) -> pandas.DataFrame:  # noqa: F821 (pandas imported lazily)
         """The book as a pandas DataFrame (one row per sample)."""
         import pandas as pd
-        return pd.DataFrame([{
-            "dataset": s.dataset, "subject": s.subject, "clip": s.clip, "onset": s.onset,
-            "apex": s.apex, "offset": s.offset, "aus": "+".join(map(str, s.aus)),
-            "emotions": "+".join(s.emotions), "raw_emotion": s.raw_emotion, "video": s.video,
-            "kind": s.kind} for s in self.samples])
+
+        return pd.DataFrame(
+            [
+                {
+                    "dataset": s.dataset,
+                    "subject": s.subject,
+                    "clip": s.clip,
+                    "onset": s.onset,
+                    "apex": s.apex,
+                    "offset": s.offset,
+                    "aus": "+".join(map(str, s.aus)),
+                    "emotions": "+".join(s.emotions),
+                    "raw_emotion": s.raw_emotion,
+                    "video": s.video,
+                    "kind": s.kind,
+                }
+                for s in self.samples
+            ]
+        )

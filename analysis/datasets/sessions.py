@@ -7,24 +7,28 @@ from the manifest's ``t0_host_ns``, or host time when ``time_base`` is "host"), 
 `intervals_from_events` collects them from events.jsonl: the analyzer's spotted events (body
 type "event", kinds micro/macro; blinks left out) and annotations (type "annotation" or "spot").
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from analysis.datasets.aus import AUCode, parse_aus
-from analysis.datasets.errors import ClipNotFoundError
-from analysis.datasets.samples import LabelBook, Sample, study_emotion
+from mestudio.analysis.datasets.aus import AUCode, parse_aus
+from mestudio.analysis.datasets.errors import ClipNotFoundError
+from mestudio.analysis.datasets.samples import LabelBook, Sample, study_emotion
 
 
 def _first(d: dict, *keys: str):
     return next((d[k] for k in keys if k in d and d[k] is not None), None)
 
 
-def intervals_from_events(events: Iterable[dict], types: Sequence[str] = ("event", "spot", "annotation"),
-                          kinds: Sequence[str] = ("micro", "macro")) -> list[dict]:
+def intervals_from_events(
+    events: Iterable[dict],
+    types: Sequence[str] = ("event", "spot", "annotation"),
+    kinds: Sequence[str] = ("micro", "macro"),
+) -> list[dict]:
     """Records of events.jsonl that carry an interval, whose type is in ``types`` and whose
     kind (when they have one) is in ``kinds``."""
     out = []
@@ -54,14 +58,16 @@ def _aus(v) -> tuple[AUCode, ...]:
     return tuple(AUCode(int(a)) for a in v)
 
 
-def session_clips(session_dir: str | Path, stream_id: str, intervals: Sequence[dict],
-                  subject: str | None = None) -> tuple[LabelBook, list[np.ndarray]]:
+def session_clips(
+    session_dir: str | Path, stream_id: str, intervals: Sequence[dict], subject: str | None = None
+) -> tuple[LabelBook, list[np.ndarray]]:
     """Cut each interval out of ``stream_id``; returns the samples and their (T, H, W) frames.
 
     Colour frames are turned to grayscale as the study used. Frame numbers in the samples are
     positions in the recorded stream.
     """
-    from stream.session import SessionReader
+    from mestudio.stream.session import SessionReader
+
     reader = SessionReader(session_dir)
     stream = reader.stream(stream_id)
     if len(stream) == 0:
@@ -86,15 +92,27 @@ def session_clips(session_dir: str | Path, stream_id: str, intervals: Sequence[d
         frames = np.stack([_gray(stream.frame(i), stream.info) for i in range(lo, hi + 1)])
         apex = None if vals[1] is None else int(np.searchsorted(key, vals[1]))
         emos = tuple(e for e in (study_emotion(x) for x in iv.get("emotions", ()) or ()) if e)
-        samples.append(Sample("session", subject, f"{stream_id}#{k}", lo, apex, hi,
-                              _aus(iv.get("aus")), emos, video=str(session_dir),
-                              kind=str(iv.get("kind", "micro"))))
+        samples.append(
+            Sample(
+                "session",
+                subject,
+                f"{stream_id}#{k}",
+                lo,
+                apex,
+                hi,
+                _aus(iv.get("aus")),
+                emos,
+                video=str(session_dir),
+                kind=str(iv.get("kind", "micro")),
+            )
+        )
         clips.append(frames)
     return LabelBook(samples, session_dir), clips
 
 
 def _gray(frame: np.ndarray, info: dict) -> np.ndarray:
     import cv2
+
     f = np.asarray(frame)
     if f.ndim == 3 and f.shape[2] == 1:
         f = f[:, :, 0]

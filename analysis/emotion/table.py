@@ -19,11 +19,12 @@ with AU2 is the Surprise combination, so AU1 then counts for Surprise only; AU1 
 Negative.  A clip with no decisive and no dependent AU (nothing, or only no-emotion AUs such as a
 blink) gets no emotion ("None").  AUs outside the table (e.g. AU26) are ignored and listed.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 EMOTIONS = ("Positive", "Negative", "Surprise", "Repression", "Others")
 NONE = "None"
@@ -51,7 +52,7 @@ class EmotionResult:
 
     @property
     def label(self) -> str:
-        """"Positive", "Positive+Surprise", "Others" or "None"."""
+        """ "Positive", "Positive+Surprise", "Others" or "None"."""
         return "+".join(self.emotions) if self.emotions else NONE
 
 

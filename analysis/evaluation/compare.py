@@ -12,14 +12,15 @@ its ``epoch_host_ns`` on the same clock.  Only script events inside the analysed
 the analyzer's warm-up at the start (it learns the participant's quiet face first) and its
 latency at the end.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from analysis.emotion import emotion_from_aus
-from analysis.evaluation.groundtruth import read_face_script
-from analysis.evaluation.megc import KINDS, Counts, match, spotting_scores
+from mestudio.analysis.emotion import emotion_from_aus
+from mestudio.analysis.evaluation.groundtruth import read_face_script
+from mestudio.analysis.evaluation.megc import KINDS, Counts, match, spotting_scores
 
 RESULTS_TOPIC = "results/analyzer"
 EVALUATED_AUS = (1, 2, 4, 6, 7, 12, 17, 45)  # the study's eight evaluated AUs (its Table 5)
@@ -50,8 +51,14 @@ def compare_events(events: list[dict], span: tuple[float, float], script_dir: st
     epoch = (header.get("epoch_host_ns") or 0) / 1e9
     lo, hi = span[0] - epoch + WARMUP_S, span[1] - epoch - END_MARGIN_S
     truth = [t for t in truth_all if t.kind in KINDS and t.start >= lo and t.end <= hi]
-    pred = [e for e in events if e.get("type") == "event" and e.get("kind") in KINDS
-            and e["onset_s"] - epoch >= lo - 0.5 and e["offset_s"] - epoch <= hi + 0.5]
+    pred = [
+        e
+        for e in events
+        if e.get("type") == "event"
+        and e.get("kind") in KINDS
+        and e["onset_s"] - epoch >= lo - 0.5
+        and e["offset_s"] - epoch <= hi + 0.5
+    ]
     p_iv = [(e["onset_s"] - epoch, e["offset_s"] - epoch, e["kind"]) for e in pred]
     t_iv = [(t.start, t.end, t.kind) for t in truth]
     spotting = spotting_scores([(p_iv, t_iv)])
@@ -65,8 +72,9 @@ def compare_events(events: list[dict], span: tuple[float, float], script_dir: st
         for i, j, _ in pairs:
             got, want = set(pk[i]["aus"]), set(tk[j].aus)
             for a in scored_aus:
-                per_au[a] += Counts(int(a in got and a in want), int(a in got and a not in want),
-                                    int(a in want and a not in got))
+                per_au[a] += Counts(
+                    int(a in got and a in want), int(a in got and a not in want), int(a in want and a not in got)
+                )
             emotion_agree[k][0] += emotion_from_aus(tk[j].aus).label == pk[i]["emotion"]
             emotion_agree[k][1] += 1
         pooled = Counts()
@@ -74,14 +82,23 @@ def compare_events(events: list[dict], span: tuple[float, float], script_dir: st
             pooled += c
         seen = [a for a in scored_aus if per_au[a].tp + per_au[a].fn > 0]
         any_au = pooled.tp + pooled.fp + pooled.fn > 0
-        au[k] = {"matched_events": len(pairs), "f1_pooled": round(pooled.f1, 4) if any_au else None,
-                 "f1_mean": round(sum(per_au[a].f1 for a in seen) / len(seen), 4) if seen else None,
-                 "per_au": {str(a): per_au[a].to_dict() for a in seen}}
+        au[k] = {
+            "matched_events": len(pairs),
+            "f1_pooled": round(pooled.f1, 4) if any_au else None,
+            "f1_mean": round(sum(per_au[a].f1 for a in seen) / len(seen), 4) if seen else None,
+            "per_au": {str(a): per_au[a].to_dict() for a in seen},
+        }
     emotion = {k: (round(v[0] / v[1], 4) if v[1] else None) for k, v in emotion_agree.items()}
-    result = {"span_s": [round(lo, 3), round(hi, 3)], "truth": {k: sum(t.kind == k for t in truth) for k in KINDS},
-              "predicted": {k: sum(e["kind"] == k for e in pred) for k in KINDS},
-              "blinks_reported": sum(e.get("kind") == "blink" for e in events if e.get("type") == "event"),
-              "spotting": spotting, "au": au, "au_scored": scored_aus, "emotion_accuracy": emotion}
+    result = {
+        "span_s": [round(lo, 3), round(hi, 3)],
+        "truth": {k: sum(t.kind == k for t in truth) for k in KINDS},
+        "predicted": {k: sum(e["kind"] == k for e in pred) for k in KINDS},
+        "blinks_reported": sum(e.get("kind") == "blink" for e in events if e.get("type") == "event"),
+        "spotting": spotting,
+        "au": au,
+        "au_scored": scored_aus,
+        "emotion_accuracy": emotion,
+    }
     result["summary"] = summary(result)
     return result
 
@@ -93,9 +110,10 @@ def summary(r: dict) -> str:
         c = s[k]
         f1_au = a[k]["f1_pooled"]
         f1 = f"{c['f1']:.2f}" if c["tp"] + c["fp"] + c["fn"] else "n/a"
-        lines.append(f"  {k:5s}: F1 {f1} (TP {c['tp']}, FP {c['fp']}, FN {c['fn']}); AU F1 "
-                     + (f"{f1_au:.2f} over {a[k]['matched_events']} matched events" if f1_au is not None
-                        else "n/a"))
+        lines.append(
+            f"  {k:5s}: F1 {f1} (TP {c['tp']}, FP {c['fp']}, FN {c['fn']}); AU F1 "
+            + (f"{f1_au:.2f} over {a[k]['matched_events']} matched events" if f1_au is not None else "n/a")
+        )
     lines.append(f"  overall F1 {s['overall']['f1']:.2f}; blinks recognised as such: {r['blinks_reported']}")
     return "\n".join(lines)
 
@@ -105,7 +123,7 @@ def compare_with_script(session_dir: str | Path) -> dict:
 
     Uses the events the live analyzer recorded; runs the analyzer over the recording when the
     session has none."""
-    from analysis.analyzer.offline import analyze_session  # the analyzer needs mediapipe: import late
+    from mestudio.analysis.analyzer.offline import analyze_session  # the analyzer needs mediapipe: import late
 
     session_dir = Path(session_dir)
     bodies = recorded_results(session_dir)

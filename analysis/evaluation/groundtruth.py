@@ -8,6 +8,7 @@ Face script (<session>/ground_truth/face_script.json, written by the synthetic f
 {kind micro|macro|blink|head, aus, onset_s, apex_s, offset_s, intensity} in seconds after
 ``epoch_host_ns`` on the host monotonic clock (the clock of host_time_ns on the wire).
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.analyzer.errors import GroundTruthError
+from mestudio.analysis.analyzer.errors import GroundTruthError
 
 LGSNET_COLUMNS = ("subject", "video", "type", "type_idx", "startFrame", "endFrame", "frame_num", "length")
 SCRIPT_PATH = Path("ground_truth") / "face_script.json"
@@ -49,8 +50,9 @@ def read_lgsnet_csv(path: str | Path) -> dict[str, list[TruthInterval]]:
         reader = csv.DictReader(f)
         missing = [c for c in LGSNET_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise GroundTruthError(f"{p}: not an LGSNet spotting CSV (missing columns {missing}); "
-                                   f"expected {','.join(LGSNET_COLUMNS)}")
+            raise GroundTruthError(
+                f"{p}: not an LGSNet spotting CSV (missing columns {missing}); expected {','.join(LGSNET_COLUMNS)}"
+            )
         for n, row in enumerate(reader, start=2):
             try:
                 iv = TruthInterval(int(row["startFrame"]), int(row["endFrame"]), _kind(row["type"], row["type_idx"]))
@@ -66,13 +68,21 @@ def read_face_script(path: str | Path) -> tuple[list[TruthInterval], dict]:
     if p.is_dir():
         p = p / SCRIPT_PATH
     if not p.is_file():
-        raise GroundTruthError(f"{p}: no face script; record a session with a synthetic face camera "
-                               "(`source = \"face\"`) to get one")
+        raise GroundTruthError(
+            f'{p}: no face script; record a session with a synthetic face camera (`source = "face"`) to get one'
+        )
     try:
         body = json.loads(p.read_text(encoding="utf-8"))
-        events = [TruthInterval(float(e["onset_s"]), float(e["offset_s"]), str(e["kind"]),
-                                [int(a) for a in e.get("aus", [])], float(e["apex_s"]))
-                  for e in body["events"]]
+        events = [
+            TruthInterval(
+                float(e["onset_s"]),
+                float(e["offset_s"]),
+                str(e["kind"]),
+                [int(a) for a in e.get("aus", [])],
+                float(e["apex_s"]),
+            )
+            for e in body["events"]
+        ]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise GroundTruthError(f"{p}: unreadable face script ({type(e).__name__}: {e})") from None
     header = {k: v for k, v in body.items() if k != "events"}

@@ -5,10 +5,11 @@ are pooled over all videos before precision, recall and F1; micro and macro are 
 Intervals are (start, end) pairs.  Frame intervals are inclusive (MEGC counts frames), so pass
 ``inclusive=True`` for them; times in seconds are half-open.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 KINDS = ("micro", "macro")
 
@@ -19,7 +20,7 @@ class Counts:
     fp: int = 0
     fn: int = 0
 
-    def __iadd__(self, other: "Counts") -> "Counts":
+    def __iadd__(self, other: Counts) -> Counts:
         self.tp += other.tp
         self.fp += other.fp
         self.fn += other.fn
@@ -39,8 +40,12 @@ class Counts:
         return 2 * self.tp / d if d else 0.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "precision": round(self.precision, 4), "recall": round(self.recall, 4),
-                "f1": round(self.f1, 4)}
+        return {
+            **asdict(self),
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+        }
 
 
 def iou(a: tuple[float, float], b: tuple[float, float], inclusive: bool = False) -> float:
@@ -51,13 +56,15 @@ def iou(a: tuple[float, float], b: tuple[float, float], inclusive: bool = False)
     return max(0.0, inter) / union if union > 0 else 0.0
 
 
-def match(pred: list[tuple[float, float]], truth: list[tuple[float, float]], threshold: float = 0.5,
-          inclusive: bool = False) -> tuple[Counts, list[tuple[int, int, float]]]:
+def match(
+    pred: list[tuple[float, float]], truth: list[tuple[float, float]], threshold: float = 0.5, inclusive: bool = False
+) -> tuple[Counts, list[tuple[int, int, float]]]:
     """One video, one kind: greedy one-to-one matching by IoU (highest first).
 
     Returns the counts and the matched (pred index, truth index, IoU) pairs."""
-    pairs = sorted(((iou(p, t, inclusive), i, j) for i, p in enumerate(pred) for j, t in enumerate(truth)),
-                   reverse=True)
+    pairs = sorted(
+        ((iou(p, t, inclusive), i, j) for i, p in enumerate(pred) for j, t in enumerate(truth)), reverse=True
+    )
     used_p, used_t, matched = set(), set(), []
     for v, i, j in pairs:
         if v < threshold:
@@ -70,8 +77,11 @@ def match(pred: list[tuple[float, float]], truth: list[tuple[float, float]], thr
     return Counts(len(matched), len(pred) - len(matched), len(truth) - len(matched)), matched
 
 
-def spotting_scores(videos: Iterable[tuple[list[tuple[float, float, str]], list[tuple[float, float, str]]]],
-                    threshold: float = 0.5, inclusive: bool = False) -> dict:
+def spotting_scores(
+    videos: Iterable[tuple[list[tuple[float, float, str]], list[tuple[float, float, str]]]],
+    threshold: float = 0.5,
+    inclusive: bool = False,
+) -> dict:
     """Pooled MEGC scores over videos, each given as (predicted, truth) lists of (start, end, kind).
 
     Returns {"micro": {...}, "macro": {...}, "overall": {...}} with tp, fp, fn, precision, recall, f1;
@@ -79,8 +89,12 @@ def spotting_scores(videos: Iterable[tuple[list[tuple[float, float, str]], list[
     total = {k: Counts() for k in KINDS}
     for pred, truth in videos:
         for k in KINDS:
-            c, _ = match([(s, e) for s, e, kk in pred if kk == k], [(s, e) for s, e, kk in truth if kk == k],
-                         threshold, inclusive)
+            c, _ = match(
+                [(s, e) for s, e, kk in pred if kk == k],
+                [(s, e) for s, e, kk in truth if kk == k],
+                threshold,
+                inclusive,
+            )
             total[k] += c
     overall = Counts()
     for c in total.values():

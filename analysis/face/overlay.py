@@ -1,13 +1,16 @@
 """What the experimenter's monitor draws over the face camera: a light subset of the landmarks
 and boxes around the regions the AUs are read from (mediapipe face-mesh indices)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 # the regions AUs move: brows (AU1, 2, 4), eyes (AU6, 7, 45), mouth (AU12, 14, 15, 17)
 REGIONS: dict[str, tuple[int, ...]] = {
-    "brow_r": (70, 63, 105, 66, 107), "brow_l": (336, 296, 334, 293, 300),
-    "eye_r": (33, 160, 158, 133, 153, 144), "eye_l": (362, 385, 387, 263, 373, 380),
+    "brow_r": (70, 63, 105, 66, 107),
+    "brow_l": (336, 296, 334, 293, 300),
+    "eye_r": (33, 160, 158, 133, 153, 144),
+    "eye_l": (362, 385, 387, 263, 373, 380),
     "mouth": (61, 291, 0, 17, 13, 14, 37, 267, 84, 314),
 }
 LANDMARK_STEP = 4  # every 4th of 478 points: the face's shape at a tenth of the bytes

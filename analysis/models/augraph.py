@@ -6,17 +6,18 @@ labels; the GCN's output gives the emotions. Trained on both tasks with
 
 so that the first epochs learn the AUs and the later ones the emotions.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from analysis.models.registry import ModelConfig, register_model
-from analysis.models.res3d import FULL, TINY
-from analysis.models.sca import Res3DSCA
+from mestudio.analysis.models.registry import ModelConfig, register_model
+from mestudio.analysis.models.res3d import FULL, TINY
+from mestudio.analysis.models.sca import Res3DSCA
 
 
 def cooccurrence_adjacency(au_labels: np.ndarray, tau: float = 0.3, p: float = 0.25) -> np.ndarray:
@@ -43,8 +44,15 @@ def loss_weight(epoch: int, start: float = 1.0, every: int = 30, factor: float =
 class AUGraph(nn.Module):
     """forward(x) -> (AU logits (B, n_aus), emotion logits (B, n_emotions))."""
 
-    def __init__(self, num_classes: int = 5, num_aus: int = 8, in_channels: int = 1,
-                 widths: Sequence[int] = FULL, node_dim: int = 32, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_classes: int = 5,
+        num_aus: int = 8,
+        in_channels: int = 1,
+        widths: Sequence[int] = FULL,
+        node_dim: int = 32,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.detector = Res3DSCA(num_aus, in_channels, widths, dropout)
         self.node_embed = nn.Parameter(torch.randn(num_aus, node_dim))
@@ -58,14 +66,20 @@ class AUGraph(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         au_logits = self.detector(x)
-        nodes = torch.sigmoid(au_logits).unsqueeze(2) * self.node_embed       # (B, n_aus, d)
-        h = torch.relu(self.gcn(self.adjacency @ nodes))                        # one GCN layer
+        nodes = torch.sigmoid(au_logits).unsqueeze(2) * self.node_embed  # (B, n_aus, d)
+        h = torch.relu(self.gcn(self.adjacency @ nodes))  # one GCN layer
         return au_logits, self.head(h.flatten(1))
 
     @staticmethod
-    def loss(au_logits: torch.Tensor, me_logits: torch.Tensor, au_target: torch.Tensor,
-             me_target: torch.Tensor, alpha: float, me_pos_weight: torch.Tensor | None = None,
-             au_pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        au_logits: torch.Tensor,
+        me_logits: torch.Tensor,
+        au_target: torch.Tensor,
+        me_target: torch.Tensor,
+        alpha: float,
+        me_pos_weight: torch.Tensor | None = None,
+        au_pos_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         bce = nn.functional.binary_cross_entropy_with_logits
         l_au = bce(au_logits, au_target.float(), pos_weight=au_pos_weight)
         return alpha * l_au + (1.1 - alpha) * bce(me_logits, me_target.float(), pos_weight=me_pos_weight)
@@ -76,7 +90,8 @@ def au_graph(num_classes: int = 5, num_aus: int = 8, in_channels: int = 1, **kw)
     return AUGraph(num_classes, num_aus, in_channels, FULL, **kw)
 
 
-@register_model(ModelConfig("au_graph_tiny", "au_graph", "AU-graph on the 1/8-width Res3D+SCA, for CPU",
-                            size=64, small=True))
+@register_model(
+    ModelConfig("au_graph_tiny", "au_graph", "AU-graph on the 1/8-width Res3D+SCA, for CPU", size=64, small=True)
+)
 def au_graph_tiny(num_classes: int = 5, num_aus: int = 8, in_channels: int = 1, **kw) -> AUGraph:
     return AUGraph(num_classes, num_aus, in_channels, TINY, node_dim=8, **kw)

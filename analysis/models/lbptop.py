@@ -4,15 +4,16 @@ The clip (T, H, W) is divided into 5x5 blocks; in each block, uniform LBP codes 
 are histogrammed on the three orthogonal planes XY, XT and YT with radii (X, Y, T) = (1, 1, 2);
 the 25 x 3 histograms (59 bins each) are concatenated. One linear SVM per class, C = 1000.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from analysis.models.registry import ModelConfig, register_model
+from mestudio.analysis.models.registry import ModelConfig, register_model
 
 P = 8
 
@@ -46,12 +47,15 @@ def _shifted(v: np.ndarray, margin: tuple[int, int, int], d: tuple[float, float,
     for ct in (0, 1):
         for cy in (0, 1):
             for cx in (0, 1):
-                w = ((frac[0] if ct else 1 - frac[0]) * (frac[1] if cy else 1 - frac[1])
-                     * (frac[2] if cx else 1 - frac[2]))
+                w = (
+                    (frac[0] if ct else 1 - frac[0])
+                    * (frac[1] if cy else 1 - frac[1])
+                    * (frac[2] if cx else 1 - frac[2])
+                )
                 if w < 1e-9:
                     continue
                 t0, y0, x0 = mt + base[0] + ct, my + base[1] + cy, mx + base[2] + cx
-                out += w * v[t0:t0 + out.shape[0], y0:y0 + out.shape[1], x0:x0 + out.shape[2]]
+                out += w * v[t0 : t0 + out.shape[0], y0 : y0 + out.shape[1], x0 : x0 + out.shape[2]]
     return out
 
 
@@ -62,7 +66,7 @@ def lbp_top_codes(clip: np.ndarray, radii: tuple[int, int, int] = (1, 1, 2)) -> 
     if v.shape[0] < 2 * rt + 1 or v.shape[1] < 2 * ry + 3 or v.shape[2] < 2 * rx + 3:
         raise ValueError(f"clip {v.shape} too small for LBP-TOP radii {radii}; interpolate to >= {2 * rt + 1} frames")
     margin = (rt, ry, rx)
-    center = v[rt:v.shape[0] - rt, ry:v.shape[1] - ry, rx:v.shape[2] - rx]
+    center = v[rt : v.shape[0] - rt, ry : v.shape[1] - ry, rx : v.shape[2] - rx]
     planes = []
     angles = 2 * np.pi * np.arange(P) / P
     for plane in ("xy", "xt", "yt"):
@@ -86,7 +90,7 @@ def lbp_top_features(clip: np.ndarray, blocks: int = 5, radii: tuple[int, int, i
     for by in range(blocks):
         for bx in range(blocks):
             for codes in planes:
-                cell = codes[:, ys[by]:ys[by + 1], xs[bx]:xs[bx + 1]].ravel()
+                cell = codes[:, ys[by] : ys[by + 1], xs[bx] : xs[bx + 1]].ravel()
                 hist = np.bincount(cell, minlength=BINS).astype(np.float32)
                 feats.append(hist / max(1.0, hist.sum()))
     return np.concatenate(feats)
@@ -95,8 +99,14 @@ def lbp_top_features(clip: np.ndarray, blocks: int = 5, radii: tuple[int, int, i
 class LbpTopSvm:
     """LBP-TOP + one linear SVM per class (one-vs-rest, multi-label binary)."""
 
-    def __init__(self, num_classes: int = 5, blocks: int = 5, radii: Sequence[int] = (1, 1, 2),
-                 C: float = 1000.0, max_iter: int = 20000) -> None:
+    def __init__(
+        self,
+        num_classes: int = 5,
+        blocks: int = 5,
+        radii: Sequence[int] = (1, 1, 2),
+        C: float = 1000.0,
+        max_iter: int = 20000,
+    ) -> None:
         self.num_classes, self.blocks, self.radii = num_classes, blocks, tuple(radii)
         self.C, self.max_iter = C, max_iter
         self.coef = np.zeros((num_classes, blocks * blocks * 3 * BINS), np.float32)
@@ -106,9 +116,10 @@ class LbpTopSvm:
     def features(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         return np.stack([lbp_top_features(c, self.blocks, self.radii) for c in clips])  # type: ignore[arg-type]
 
-    def fit(self, clips: Sequence[np.ndarray], y: np.ndarray, seed: int = 0) -> "LbpTopSvm":
+    def fit(self, clips: Sequence[np.ndarray], y: np.ndarray, seed: int = 0) -> LbpTopSvm:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.svm import LinearSVC
+
         x = self.features(clips)
         y = np.asarray(y)
         self.unconverged = []
@@ -127,8 +138,12 @@ class LbpTopSvm:
             self.coef[j], self.intercept[j] = svm.coef_[0], svm.intercept_[0]
         if self.unconverged:
             # one line per run (same text each time: Python shows it once), not one per SVM
-            warnings.warn(f"LBP-TOP SVM (C={self.C:g}, the study's) stopped at {self.max_iter} iterations "
-                          f"before converging for some classes; its margins are approximate", RuntimeWarning)
+            warnings.warn(
+                f"LBP-TOP SVM (C={self.C:g}, the study's) stopped at {self.max_iter} iterations "
+                f"before converging for some classes; its margins are approximate",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
 
     def decision_function(self, clips: Sequence[np.ndarray]) -> np.ndarray:
@@ -147,13 +162,28 @@ class LbpTopSvm:
         self.coef, self.intercept = coef.astype(np.float32), state["intercept"].numpy().astype(np.float32)
 
 
-@register_model(ModelConfig("lbptop_svm", "lbptop", "LBP-TOP (5x5 blocks, radii 1,1,2, 8 neighbours) + linear SVM C=1000",
-                            size=150, trainable="svm"))
+@register_model(
+    ModelConfig(
+        "lbptop_svm",
+        "lbptop",
+        "LBP-TOP (5x5 blocks, radii 1,1,2, 8 neighbours) + linear SVM C=1000",
+        size=150,
+        trainable="svm",
+    )
+)
 def lbptop_svm(num_classes: int = 5, **kw) -> LbpTopSvm:
     return LbpTopSvm(num_classes, blocks=5, **kw)
 
 
-@register_model(ModelConfig("lbptop_svm_tiny", "lbptop", "LBP-TOP on 3x3 blocks of 64x64 frames + linear SVM C=1000",
-                            size=64, small=True, trainable="svm"))
+@register_model(
+    ModelConfig(
+        "lbptop_svm_tiny",
+        "lbptop",
+        "LBP-TOP on 3x3 blocks of 64x64 frames + linear SVM C=1000",
+        size=64,
+        small=True,
+        trainable="svm",
+    )
+)
 def lbptop_svm_tiny(num_classes: int = 5, **kw) -> LbpTopSvm:
     return LbpTopSvm(num_classes, blocks=3, **kw)

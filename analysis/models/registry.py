@@ -1,16 +1,18 @@
 """The model registry: a decorator registers a factory with a small config; `create_model(name)`.
 
-    @register_model(ModelConfig("res3d18", family="res3d", description="3D ResNet-18"))
-    def res3d18(num_classes: int = 5, **kw) -> nn.Module: ...
+@register_model(ModelConfig("res3d18", family="res3d", description="3D ResNet-18"))
+def res3d18(num_classes: int = 5, **kw) -> nn.Module: ...
 
-    model = create_model("res3d18", num_classes=8)
+model = create_model("res3d18", num_classes=8)
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from analysis.datasets.errors import UnknownModelError
+from mestudio.analysis.datasets.errors import UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -18,13 +20,13 @@ class ModelConfig:
     """What a registered model is and what input it expects."""
 
     name: str
-    family: str                       # "lbptop", "res3d", "res3d_sca", "au_graph"
+    family: str  # "lbptop", "res3d", "res3d_sca", "au_graph"
     description: str
-    frames: int = 10                  # TIM length of the input clip
-    size: int = 112                   # input crop (frames are size x size)
-    in_channels: int = 1              # grayscale, as the study's frontal 2D videos
-    small: bool = False               # a CPU-sized variant
-    trainable: str = "sgd"            # "sgd" (torch) or "svm" (features + linear SVM)
+    frames: int = 10  # TIM length of the input clip
+    size: int = 112  # input crop (frames are size x size)
+    in_channels: int = 1  # grayscale, as the study's frontal 2D videos
+    small: bool = False  # a CPU-sized variant
+    trainable: str = "sgd"  # "sgd" (torch) or "svm" (features + linear SVM)
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -37,12 +39,13 @@ def register_model(config: ModelConfig) -> Callable[[Callable[..., Any]], Callab
             raise ValueError(f"model {config.name!r} registered twice")
         _REGISTRY[config.name] = (config, fn)
         return fn
+
     return deco
 
 
 def _load_all() -> None:
     # importing the model modules runs their decorators
-    from analysis.models import augraph, lbptop, res3d, sca  # noqa: F401
+    from mestudio.analysis.models import augraph, lbptop, res3d, sca  # noqa: F401
 
 
 def list_models() -> list[str]:

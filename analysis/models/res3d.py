@@ -1,12 +1,13 @@
 """Res3D: a 3D ResNet-18 (Hara et al. / Tran et al. layout) over (B, C, T, H, W) clips."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from analysis.models.registry import ModelConfig, register_model
+from mestudio.analysis.models.registry import ModelConfig, register_model
 
 
 class BasicBlock3d(nn.Module):
@@ -30,14 +31,18 @@ class BasicBlock3d(nn.Module):
 class Res3DBackbone(nn.Module):
     """Stem + four stages of two basic blocks each; ``widths`` sets the channels per stage."""
 
-    def __init__(self, in_channels: int = 1, widths: Sequence[int] = (64, 128, 256, 512),
-                 blocks: Sequence[int] = (2, 2, 2, 2)) -> None:
+    def __init__(
+        self, in_channels: int = 1, widths: Sequence[int] = (64, 128, 256, 512), blocks: Sequence[int] = (2, 2, 2, 2)
+    ) -> None:
         super().__init__()
         w0 = widths[0]
         # temporal stride 1 in the stem: ME clips are only 10 frames long
-        self.stem = nn.Sequential(nn.Conv3d(in_channels, w0, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False),
-                                  nn.BatchNorm3d(w0), nn.ReLU(inplace=True),
-                                  nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
+        self.stem = nn.Sequential(
+            nn.Conv3d(in_channels, w0, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False),
+            nn.BatchNorm3d(w0),
+            nn.ReLU(inplace=True),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+        )
         stages, cin = [], w0
         for i, (w, n) in enumerate(zip(widths, blocks)):
             stride = 1 if i == 0 else 2
@@ -57,8 +62,13 @@ class Res3DBackbone(nn.Module):
 class Res3D(nn.Module):
     """Backbone, global average pooling, dropout, one logit per class (multi-label binary)."""
 
-    def __init__(self, num_classes: int = 5, in_channels: int = 1, widths: Sequence[int] = (64, 128, 256, 512),
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_classes: int = 5,
+        in_channels: int = 1,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.backbone = Res3DBackbone(in_channels, widths)
         self.pool = nn.AdaptiveAvgPool3d(1)
@@ -81,7 +91,6 @@ def res3d18(num_classes: int = 5, in_channels: int = 1, **kw) -> Res3D:
     return Res3D(num_classes, in_channels, FULL, **kw)
 
 
-@register_model(ModelConfig("res3d18_tiny", "res3d", "3D ResNet-18 layout at 1/8 width, for CPU",
-                            size=64, small=True))
+@register_model(ModelConfig("res3d18_tiny", "res3d", "3D ResNet-18 layout at 1/8 width, for CPU", size=64, small=True))
 def res3d18_tiny(num_classes: int = 5, in_channels: int = 1, **kw) -> Res3D:
     return Res3D(num_classes, in_channels, TINY, **kw)

@@ -11,15 +11,16 @@ On a feature map X (C channels over N = T*H*W positions):
 Output: X + X * channel weights * spatial weights (residual, so attention can only add).
 SCA blocks follow the last two stages, where the positions are few.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from analysis.models.registry import ModelConfig, register_model
-from analysis.models.res3d import FULL, TINY, Res3DBackbone
+from mestudio.analysis.models.registry import ModelConfig, register_model
+from mestudio.analysis.models.res3d import FULL, TINY, Res3DBackbone
 
 
 class SCA(nn.Module):
@@ -35,14 +36,14 @@ class SCA(nn.Module):
         b, c = x.shape[:2]
         f = x.flatten(2)
         f = f - f.mean(dim=2, keepdim=True)
-        cov = f @ f.transpose(1, 2) / max(1, f.shape[2] - 1)       # (B, C, C)
-        z = self.mix(torch.relu(self.row_conv(cov)))                # (B, C, 1)
+        cov = f @ f.transpose(1, 2) / max(1, f.shape[2] - 1)  # (B, C, C)
+        z = self.mix(torch.relu(self.row_conv(cov)))  # (B, C, 1)
         return torch.sigmoid(z).view(b, c, 1, 1, 1)
 
     def spatial_weights(self, x: torch.Tensor) -> torch.Tensor:
         b, _, t, h, w = x.shape
-        f = nn.functional.normalize(self.reduce(x).flatten(2), dim=1)   # (B, d, N) unit columns
-        corr = f.transpose(1, 2) @ f                                     # (B, N, N)
+        f = nn.functional.normalize(self.reduce(x).flatten(2), dim=1)  # (B, d, N) unit columns
+        corr = f.transpose(1, 2) @ f  # (B, N, N)
         stats = torch.stack([corr.mean(dim=2), corr.std(dim=2, unbiased=False)], dim=1)
         return torch.sigmoid(self.spatial(stats.view(b, 2, t, h, w)))
 
@@ -51,8 +52,9 @@ class SCA(nn.Module):
 
 
 class Res3DSCA(nn.Module):
-    def __init__(self, num_classes: int = 5, in_channels: int = 1, widths: Sequence[int] = FULL,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self, num_classes: int = 5, in_channels: int = 1, widths: Sequence[int] = FULL, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         self.backbone = Res3DBackbone(in_channels, widths)
         self.sca3 = SCA(widths[2])
@@ -76,7 +78,6 @@ def res3d18_sca(num_classes: int = 5, in_channels: int = 1, **kw) -> Res3DSCA:
     return Res3DSCA(num_classes, in_channels, FULL, **kw)
 
 
-@register_model(ModelConfig("res3d18_sca_tiny", "res3d_sca", "Res3D+SCA at 1/8 width, for CPU",
-                            size=64, small=True))
+@register_model(ModelConfig("res3d18_sca_tiny", "res3d_sca", "Res3D+SCA at 1/8 width, for CPU", size=64, small=True))
 def res3d18_sca_tiny(num_classes: int = 5, in_channels: int = 1, **kw) -> Res3DSCA:
     return Res3DSCA(num_classes, in_channels, TINY, **kw)

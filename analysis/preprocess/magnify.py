@@ -3,6 +3,7 @@ larger (the study's reference [34]). Each frame's Laplacian pyramid is band-pass
 (ideal filter on the clip's FFT) and the band is added back amplified; the amplification is
 reduced at fine levels, as the paper's spatial cut-off lambda_c prescribes, to avoid artefacts.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 
 def _laplacian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
     import cv2
+
     out, cur = [], img
     for _ in range(levels):
         down = cv2.pyrDown(cur)
@@ -22,14 +24,22 @@ def _laplacian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
 
 def _collapse(pyr: list[np.ndarray]) -> np.ndarray:
     import cv2
+
     cur = pyr[-1]
     for lap in reversed(pyr[:-1]):
         cur = cv2.pyrUp(cur, dstsize=(lap.shape[1], lap.shape[0])) + lap
     return cur
 
 
-def magnify(clip: np.ndarray, fps: float, alpha: float = 10.0, low_hz: float = 0.4, high_hz: float = 3.0,
-            levels: int = 4, lambda_c: float = 16.0) -> np.ndarray:
+def magnify(
+    clip: np.ndarray,
+    fps: float,
+    alpha: float = 10.0,
+    low_hz: float = 0.4,
+    high_hz: float = 3.0,
+    levels: int = 4,
+    lambda_c: float = 16.0,
+) -> np.ndarray:
     """Motion-magnified copy of a (T, H, W) grayscale clip; dtype kept."""
     if not 0 <= low_hz < high_hz:
         raise ValueError(f"need 0 <= low_hz < high_hz, got {low_hz}, {high_hz}")
@@ -44,7 +54,7 @@ def magnify(clip: np.ndarray, fps: float, alpha: float = 10.0, low_hz: float = 0
     for lv in range(levels + 1):
         stack = np.stack([p[lv] for p in pyrs])
         filt = np.fft.irfft(np.fft.rfft(stack, axis=0) * band[:, None, None], n=t, axis=0)
-        wavelength = np.sqrt(h * h + w * w) / (2 ** lv) / 3.0
+        wavelength = np.sqrt(h * h + w * w) / (2**lv) / 3.0
         a = min(alpha, wavelength / delta / 8.0 - 1.0) if lv < levels else alpha
         a = max(0.0, a) if lv > 0 else 0.0  # finest level left alone: noise
         for i in range(t):

@@ -10,6 +10,7 @@ at t = 1/n, 2/n, ..., 1. The mean-removed frames, projected on their principal s
 points in [1/n, 1] and mapping back gives new frames on the clip's low-dimensional manifold.
 At the original points it reproduces the input exactly.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,10 +42,10 @@ def tim_interpolate(clip: np.ndarray, length: int = 10) -> np.ndarray:
     if not keep.any():  # a still clip: every frame equals the mean
         return np.repeat(clip[:1], length, axis=0)
     evecs, evals = evecs[:, keep], evals[keep]
-    proj = xc.T @ evecs / np.sqrt(evals)            # (D, r) orthonormal basis U
-    coords = proj.T @ xc.T                           # (r, n) frames in the subspace
-    y = _curves(n, np.arange(1, n + 1) / n)          # (n-1, n)
-    m = coords @ np.linalg.pinv(y)                   # coords = M y
+    proj = xc.T @ evecs / np.sqrt(evals)  # (D, r) orthonormal basis U
+    coords = proj.T @ xc.T  # (r, n) frames in the subspace
+    y = _curves(n, np.arange(1, n + 1) / n)  # (n-1, n)
+    m = coords @ np.linalg.pinv(y)  # coords = M y
     t_new = np.linspace(1.0 / n, 1.0, length)
     x_new = (proj @ (m @ _curves(n, t_new))).T + mu  # (length, D)
     out = x_new.reshape((length,) + clip.shape[1:])

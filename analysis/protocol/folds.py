@@ -6,14 +6,15 @@ Search: many seeded random greedy assignments (largest subjects first, each to t
 lacks its classes most, then the one with the fewest samples), each polished by single-subject
 moves; the assignment with the lowest imbalance that covers every class in every fold wins.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from analysis.datasets.errors import FoldError
+from mestudio.analysis.datasets.errors import FoldError
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,7 @@ def _cost(counts: np.ndarray, sizes: np.ndarray, total_counts: np.ndarray) -> fl
     return 1000.0 * missing + size_dev + 0.5 * cls_dev
 
 
-def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int = 0,
-                  tries: int = 60) -> Folds:
+def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int = 0, tries: int = 60) -> Folds:
     """Split samples (``subjects[i]`` owns sample i; ``labels`` (n, c) 0/1) into ``k`` folds."""
     labels = np.asarray(labels)
     if labels.ndim == 1:
@@ -62,8 +62,10 @@ def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int
     holders = (per_subj > 0).sum(axis=0)
     thin = [j for j in range(labels.shape[1]) if 0 < holders[j] < k]
     if thin:
-        raise FoldError(f"classes {thin} occur in fewer than {k} subjects, so some fold would lack them; "
-                        f"drop those classes or use fewer folds")
+        raise FoldError(
+            f"classes {thin} occur in fewer than {k} subjects, so some fold would lack them; "
+            f"drop those classes or use fewer folds"
+        )
     total = per_subj.sum(axis=0)
     present = total > 0
     rng = np.random.default_rng(seed)
@@ -88,15 +90,19 @@ def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int
                 for dst in range(k):
                     if dst == src or sizes[src] - n_per_subj[s] == 0:
                         continue
-                    counts[src] -= per_subj[s]; counts[dst] += per_subj[s]  # noqa: E702
-                    sizes[src] -= n_per_subj[s]; sizes[dst] += n_per_subj[s]  # noqa: E702
+                    counts[src] -= per_subj[s]
+                    counts[dst] += per_subj[s]  # noqa: E702
+                    sizes[src] -= n_per_subj[s]
+                    sizes[dst] += n_per_subj[s]  # noqa: E702
                     c = _cost(counts[:, present], sizes, total[present])
                     if c < cost - 1e-9:
                         cost, src, improved = c, dst, True
                         fold[s] = dst
                     else:
-                        counts[dst] -= per_subj[s]; counts[src] += per_subj[s]  # noqa: E702
-                        sizes[dst] -= n_per_subj[s]; sizes[src] += n_per_subj[s]  # noqa: E702
+                        counts[dst] -= per_subj[s]
+                        counts[src] += per_subj[s]  # noqa: E702
+                        sizes[dst] -= n_per_subj[s]
+                        sizes[src] += n_per_subj[s]  # noqa: E702
         if cost < best_cost:
             best, best_cost = fold.copy(), cost
     assert best is not None

@@ -8,10 +8,11 @@ Every class (emotion or AU) is a binary detection task (multi-label). For class 
 A zero denominator gives 0 (no positive predictions or no positives: nothing detected right).
 Averages are the unweighted means over classes, as the tables' "Average" column.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -69,10 +70,25 @@ class Report:
         return float(np.mean([c.f1 for c in self.classes])) if self.classes else 0.0
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "mean_accuracy": self.mean_accuracy, "mean_f1": self.mean_f1,
-                "classes": {c.name: {"tp": c.tp, "tn": c.tn, "fp": c.fp, "fn": c.fn, "support": c.support,
-                                     "accuracy": c.accuracy, "precision": c.precision, "recall": c.recall,
-                                     "f1": c.f1} for c in self.classes}}
+        return {
+            "method": self.method,
+            "mean_accuracy": self.mean_accuracy,
+            "mean_f1": self.mean_f1,
+            "classes": {
+                c.name: {
+                    "tp": c.tp,
+                    "tn": c.tn,
+                    "fp": c.fp,
+                    "fn": c.fn,
+                    "support": c.support,
+                    "accuracy": c.accuracy,
+                    "precision": c.precision,
+                    "recall": c.recall,
+                    "f1": c.f1,
+                }
+                for c in self.classes
+            },
+        }
 
 
 def evaluate_binary(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], method: str = "") -> Report:
@@ -84,6 +100,9 @@ def evaluate_binary(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]
     rep = Report(method)
     for j, name in enumerate(names):
         tj, pj = t[:, j], p[:, j]
-        rep.classes.append(ClassMetrics(str(name), int((tj & pj).sum()), int((~tj & ~pj).sum()),
-                                        int((~tj & pj).sum()), int((tj & ~pj).sum())))
+        rep.classes.append(
+            ClassMetrics(
+                str(name), int((tj & pj).sum()), int((~tj & ~pj).sum()), int((~tj & pj).sum()), int((tj & ~pj).sum())
+            )
+        )
     return rep

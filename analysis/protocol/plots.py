@@ -1,18 +1,21 @@
 """Plots of results: per-class bars of F1 and accuracy per method, and per-class confusion."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from analysis.protocol.metrics import Report
+from mestudio.analysis.protocol.metrics import Report
 
 
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")  # files only; never a window
     import matplotlib.pyplot as plt
+
     return plt
 
 

@@ -6,14 +6,15 @@
     Accuracy (%)  | LBP-TOP    | 71.53  | ...
 The best value of each column per metric is bold in the Markdown.
 """
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from analysis.protocol.metrics import Report
+from mestudio.analysis.protocol.metrics import Report
 
 
 def table_rows(reports: Sequence[Report]) -> list[list[str]]:
@@ -24,13 +25,16 @@ def table_rows(reports: Sequence[Report]) -> list[list[str]]:
     for r in reports[1:]:
         if r.names != names:
             raise ValueError(f"{r.method}: classes {r.names} differ from {names}")
-    rows = [["Metrics", "", *names, "Average"],
-            ["", "Number of samples", *[str(c.support) for c in reports[0].classes], ""]]
+    rows = [
+        ["Metrics", "", *names, "Average"],
+        ["", "Number of samples", *[str(c.support) for c in reports[0].classes], ""],
+    ]
     for r in reports:
         rows.append(["F1-score", r.method, *[f"{c.f1:.4f}" for c in r.classes], f"{r.mean_f1:.4f}"])
     for r in reports:
-        rows.append(["Accuracy (%)", r.method, *[f"{100 * c.accuracy:.2f}" for c in r.classes],
-                     f"{100 * r.mean_accuracy:.2f}"])
+        rows.append(
+            ["Accuracy (%)", r.method, *[f"{100 * c.accuracy:.2f}" for c in r.classes], f"{100 * r.mean_accuracy:.2f}"]
+        )
     return rows
 
 

@@ -17,6 +17,7 @@ not drowned by blocks that are merely noisy (hair, background, sensor noise).
 Global motion left after alignment is removed from each flow (its median), as the MEGC baseline
 does with the nose region.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -108,7 +109,7 @@ class LBPFeature:
         code = np.zeros(c.shape, np.uint8)
         h, w = img.shape
         for bit, (dy, dx) in enumerate(_NEIGHBOURS):
-            code |= (img[1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= c).astype(np.uint8) << bit
+            code |= (img[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx] >= c).astype(np.uint8) << bit
         hist = np.bincount(self.index + _LUT[code.ravel()], minlength=self.nb * self.bins)
         hist = hist.reshape(self.nb, self.bins).astype(np.float32)
         return hist / hist.sum(1, keepdims=True)

@@ -8,6 +8,7 @@ Onset and offset are the first and last frames above the low threshold, the apex
 Durations classify it as the study does: micro < 0.5 s, macro 0.5-4 s; longer (static) movements
 are excluded (counted in ``static_excluded``).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -45,7 +46,7 @@ class Interval:
 
 
 def classify(duration_s: float) -> str:
-    """"micro" (< 0.5 s), "macro" (0.5-4 s) or "static" (> 4 s, excluded), as the study."""
+    """ "micro" (< 0.5 s), "macro" (0.5-4 s) or "static" (> 4 s, excluded), as the study."""
     if duration_s < MICRO_MAX_S:
         return "micro"
     return "macro" if duration_s <= MACRO_MAX_S else "static"
@@ -54,9 +55,19 @@ def classify(duration_s: float) -> str:
 class IntervalDetector:
     """Feeds on (frame, time, score) in order; returns intervals as they close."""
 
-    def __init__(self, fps: float, *, z_high: float = 6.0, z_low: float = 2.0, min_score: float = 0.0,
-                 window_s: float = 10.0, warmup_s: float = 1.0, close_s: float = 0.1, method: str = "",
-                 pad_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        fps: float,
+        *,
+        z_high: float = 6.0,
+        z_low: float = 2.0,
+        min_score: float = 0.0,
+        window_s: float = 10.0,
+        warmup_s: float = 1.0,
+        close_s: float = 0.1,
+        method: str = "",
+        pad_s: float = 0.0,
+    ) -> None:
         self.z_high, self.z_low, self.min_score = z_high, z_low, min_score
         self.quiet: deque[float] = deque(maxlen=max(10, int(window_s * fps)))
         self.warmup = max(5, int(round(warmup_s * fps)))
@@ -134,8 +145,16 @@ class IntervalDetector:
             return None  # passed the low threshold only: noise
         a = int(np.argmax(scores))
         p, dt = self.pad_n, self.pad_n / self.fps
-        iv = Interval(cand[0][0] - p, cand[a][0], cand[-1][0] + p, cand[0][1] - dt, cand[a][1], cand[-1][1] + dt,
-                      round(peak, 5), self.method)
+        iv = Interval(
+            cand[0][0] - p,
+            cand[a][0],
+            cand[-1][0] + p,
+            cand[0][1] - dt,
+            cand[a][1],
+            cand[-1][1] + dt,
+            round(peak, 5),
+            self.method,
+        )
         if iv.kind == "static":
             self.static_excluded += 1
             return None

@@ -13,6 +13,7 @@ largest ``top_fraction`` of scaled blocks (1/9: four of 36 blocks, about one AU'
 Crops are worked on at 72x72 (48x48 for the macro scale): 12x12-pixel blocks, and optical flow
 cheap enough for 120 frames/s with the face.
 """
+
 from __future__ import annotations
 
 import abc
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from analysis.spotting.features import LBPFeature, MDMDFeature, chi2_blocks, flow, top_mean
-from analysis.spotting.intervals import Interval, IntervalDetector
+from mestudio.analysis.spotting.features import LBPFeature, MDMDFeature, chi2_blocks, flow, top_mean
+from mestudio.analysis.spotting.intervals import Interval, IntervalDetector
 
 
 @dataclass
@@ -36,8 +37,16 @@ class Scored:
 class _Spotter(abc.ABC):
     method = ""
 
-    def __init__(self, fps: float, k_s: float = 0.2, *, work_size: int = 72, top_fraction: float = 1 / 9,
-                 window_s: float = 10.0, **detector_kw) -> None:
+    def __init__(
+        self,
+        fps: float,
+        k_s: float = 0.2,
+        *,
+        work_size: int = 72,
+        top_fraction: float = 1 / 9,
+        window_s: float = 10.0,
+        **detector_kw,
+    ) -> None:
         self.fps = fps
         self.k = max(1, int(round(k_s * fps)))
         self.work_size = work_size

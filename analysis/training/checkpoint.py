@@ -1,6 +1,7 @@
 """Checkpoints: one .pt file holding the model name and arguments, the label set, the training
 config, the weights and where they came from. Loaded with ``weights_only=True`` (no pickle code).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,23 +9,43 @@ from typing import Any
 
 import torch
 
-from analysis.datasets.errors import CheckpointError
-from analysis.models.registry import create_model
+from mestudio.analysis.datasets.errors import CheckpointError
+from mestudio.analysis.models.registry import create_model
 
 FORMAT = "mestudio-model"
 VERSION = 1
 
 
-def save_checkpoint(path: str | Path, model_name: str, model: Any, model_kwargs: dict, task: str,
-                    labels: list[str], config: dict, au_labels: list[str] | None = None,
-                    metrics: dict | None = None, provenance: dict | None = None, half: bool = False) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model_name: str,
+    model: Any,
+    model_kwargs: dict,
+    task: str,
+    labels: list[str],
+    config: dict,
+    au_labels: list[str] | None = None,
+    metrics: dict | None = None,
+    provenance: dict | None = None,
+    half: bool = False,
+) -> Path:
     """Write the checkpoint atomically; ``half`` stores float weights as float16 (shipped files)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    blob = {"format": FORMAT, "version": VERSION, "model": model_name, "model_kwargs": model_kwargs,
-            "task": task, "labels": list(labels), "au_labels": list(au_labels or []), "config": config,
-            "metrics": metrics or {}, "provenance": provenance or {}, "state_dict": state}
+    blob = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model_name,
+        "model_kwargs": model_kwargs,
+        "task": task,
+        "labels": list(labels),
+        "au_labels": list(au_labels or []),
+        "config": config,
+        "metrics": metrics or {},
+        "provenance": provenance or {},
+        "state_dict": state,
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -1,17 +1,18 @@
 """The study's protocol end to end: subject-independent k-fold CV of one model on one task."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from analysis.datasets.samples import EMOTIONS, STUDY_AUS, LabelBook
-from analysis.models.registry import model_config
-from analysis.protocol.folds import Folds, subject_folds
-from analysis.protocol.metrics import Report, evaluate_binary
-from analysis.training.config import TrainConfig
-from analysis.training.loop import fit, predict_proba
+from mestudio.analysis.datasets.samples import EMOTIONS, STUDY_AUS, LabelBook
+from mestudio.analysis.models.registry import model_config
+from mestudio.analysis.protocol.folds import Folds, subject_folds
+from mestudio.analysis.protocol.metrics import Report, evaluate_binary
+from mestudio.analysis.training.config import TrainConfig
+from mestudio.analysis.training.loop import fit, predict_proba
 
 TASKS = ("emotion", "au")
 
@@ -37,9 +38,17 @@ def task_labels(book: LabelBook, task: str, k: int = 5) -> TaskLabels:
     return TaskLabels([names[j] for j in keep], y[:, keep], [au_names[j] for j in au_keep], au_y[:, au_keep])
 
 
-def cross_validate(name: str, book: LabelBook, clips: Sequence[np.ndarray], task: str, cfg: TrainConfig,
-                   k: int = 5, folds: Folds | None = None, progress: bool = True,
-                   method: str | None = None) -> tuple[Report, np.ndarray]:
+def cross_validate(
+    name: str,
+    book: LabelBook,
+    clips: Sequence[np.ndarray],
+    task: str,
+    cfg: TrainConfig,
+    k: int = 5,
+    folds: Folds | None = None,
+    progress: bool = True,
+    method: str | None = None,
+) -> tuple[Report, np.ndarray]:
     """Pooled test predictions over the k folds scored per class (eq. 1-4); (report, predictions)."""
     labels = task_labels(book, task, k)
     if not labels.names:
@@ -49,9 +58,15 @@ def cross_validate(name: str, book: LabelBook, clips: Sequence[np.ndarray], task
     if needs_au and task != "emotion":
         raise ValueError(f"{name} recognises emotions through AUs: use --task emotion")
     pred = np.zeros_like(labels.y)
-    for f, (tr, te) in enumerate(folds):
-        model, _ = fit(name, [clips[i] for i in tr], labels.y[tr], cfg,
-                       au_y=labels.au_y[tr] if needs_au else None, progress=progress)
+    for tr, te in folds:
+        model, _ = fit(
+            name,
+            [clips[i] for i in tr],
+            labels.y[tr],
+            cfg,
+            au_y=labels.au_y[tr] if needs_au else None,
+            progress=progress,
+        )
         proba = predict_proba(name, model, [clips[i] for i in te], cfg)
         pred[te] = (proba > cfg.threshold).astype(pred.dtype)
     return evaluate_binary(labels.y, pred, labels.names, method or name), pred

@@ -1,18 +1,18 @@
 """Clips to network input: TIM to a fixed length, resize, random (train) or centre (test) crop."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from analysis.preprocess.crops import center_crop, random_crop, resize_clip
-from analysis.preprocess.magnify import magnify
-from analysis.preprocess.tim import tim_interpolate
+from mestudio.analysis.preprocess.crops import center_crop, random_crop, resize_clip
+from mestudio.analysis.preprocess.magnify import magnify
+from mestudio.analysis.preprocess.tim import tim_interpolate
 
 
-def base_clip(clip: np.ndarray, frames: int, side: int, magnify_alpha: float = 0.0,
-              fps: float = 200.0) -> np.ndarray:
+def base_clip(clip: np.ndarray, frames: int, side: int, magnify_alpha: float = 0.0, fps: float = 200.0) -> np.ndarray:
     """Gray, optionally motion-magnified, TIM to ``frames``, resized to ``side``: (frames, side, side) uint8."""
     c = np.asarray(clip)
     if c.ndim == 4:  # colour: the study used grayscale
@@ -33,9 +33,19 @@ def to_input(x: np.ndarray, mode: str = "frames") -> np.ndarray:
 class ClipDataset(torch.utils.data.Dataset):
     """Clips with their target rows; ``aux`` holds AU targets for AU-graph."""
 
-    def __init__(self, clips: Sequence[np.ndarray], y: np.ndarray, frames: int, size: int, train: bool,
-                 seed: int = 0, aux: np.ndarray | None = None, mode: str = "frames",
-                 magnify_alpha: float = 0.0, fps: float = 200.0) -> None:
+    def __init__(
+        self,
+        clips: Sequence[np.ndarray],
+        y: np.ndarray,
+        frames: int,
+        size: int,
+        train: bool,
+        seed: int = 0,
+        aux: np.ndarray | None = None,
+        mode: str = "frames",
+        magnify_alpha: float = 0.0,
+        fps: float = 200.0,
+    ) -> None:
         self.clips, self.y, self.aux, self.mode = clips, np.asarray(y, np.float32), aux, mode
         self.magnify_alpha, self.fps = magnify_alpha, fps
         self.frames, self.size, self.train = frames, size, train
@@ -48,8 +58,9 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _base(self, i: int) -> np.ndarray:
         if i not in self._cache:
-            self._cache[i] = base_clip(self.clips[i], self.frames, int(round(self.size * 150 / 112)),
-                                       self.magnify_alpha, self.fps)
+            self._cache[i] = base_clip(
+                self.clips[i], self.frames, int(round(self.size * 150 / 112)), self.magnify_alpha, self.fps
+            )
         return self._cache[i]
 
     def __getitem__(self, i: int):

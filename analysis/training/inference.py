@@ -1,8 +1,9 @@
 """A trained checkpoint as a clip classifier, for the analyzer and for scripts.
 
-    clf = ClipClassifier.load("au_graph_tiny-emotion")        # shipped name or a .pt path
-    clf.predict_proba(clip)  # {"Positive": 0.8, ...} for a (T, H, W) uint8 face clip
+clf = ClipClassifier.load("au_graph_tiny-emotion")        # shipped name or a .pt path
+clf.predict_proba(clip)  # {"Positive": 0.8, ...} for a (T, H, W) uint8 face clip
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from analysis.training.checkpoint import load_checkpoint
-from analysis.training.config import TrainConfig
-from analysis.training.loop import predict_proba
+from mestudio.analysis.training.checkpoint import load_checkpoint
+from mestudio.analysis.training.config import TrainConfig
+from mestudio.analysis.training.loop import predict_proba
 
 
 class ClipClassifier:
@@ -26,8 +27,9 @@ class ClipClassifier:
         self.config.device = "cpu"
 
     @classmethod
-    def load(cls, name_or_path: str | Path) -> "ClipClassifier":
-        from analysis.weights import shipped_path
+    def load(cls, name_or_path: str | Path) -> ClipClassifier:
+        from mestudio.analysis.weights import shipped_path
+
         return cls(*load_checkpoint(shipped_path(name_or_path)))
 
     def predict_proba_batch(self, clips: list[np.ndarray]) -> np.ndarray:

@@ -4,28 +4,32 @@ Torch models: SGD (momentum 0.9), weight decay 0.001, lr 0.01 / 10 every ``lr_st
 binary cross-entropy per class (multi-label). AU-graph adds the AU loss with its alpha schedule.
 LBP-TOP: features of TIM-interpolated, resized clips, then one linear SVM per class.
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from analysis.models.registry import create_model, model_config
-from analysis.training.config import TrainConfig
-from analysis.training.data import ClipDataset, base_clip
+from mestudio.analysis.models.registry import create_model, model_config
+from mestudio.analysis.training.config import TrainConfig
+from mestudio.analysis.training.data import ClipDataset, base_clip
 
 
 def seed_everything(seed: int) -> None:
     import random
+
     random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
+    np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
 
 
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
+
     return tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, file=sys.stderr, leave=False)
 
 
@@ -48,8 +52,14 @@ def build_model(name: str, num_classes: int, num_aus: int | None = None) -> tupl
     return create_model(name, **kwargs), kwargs
 
 
-def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
-        au_y: np.ndarray | None = None, progress: bool = True) -> tuple[Any, dict]:
+def fit(
+    name: str,
+    clips: Sequence[np.ndarray],
+    y: np.ndarray,
+    cfg: TrainConfig,
+    au_y: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[Any, dict]:
     """Train model ``name`` on clips and 0/1 targets ``y`` (n, classes); (model, build kwargs).
 
     AU-graph also needs ``au_y`` (n, aus): its AU targets and the co-occurrence adjacency.
@@ -70,11 +80,22 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
     size = cfg.size or mc.size
     dev = torch.device(cfg.device)
     model.to(dev)
-    ds = ClipDataset(clips, y, cfg.frames, size, train=True, seed=cfg.seed, aux=au_y, mode=cfg.input,
-                     magnify_alpha=cfg.magnify, fps=cfg.fps)
+    ds = ClipDataset(
+        clips,
+        y,
+        cfg.frames,
+        size,
+        train=True,
+        seed=cfg.seed,
+        aux=au_y,
+        mode=cfg.input,
+        magnify_alpha=cfg.magnify,
+        fps=cfg.fps,
+    )
     gen = torch.Generator().manual_seed(cfg.seed)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                                         drop_last=len(ds) > cfg.batch_size)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=len(ds) > cfg.batch_size
+    )
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
     pos_weight = _pos_weight(y).to(dev) if cfg.balance else None
@@ -82,6 +103,7 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
 
     def bce(logits, target):
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+
     model.train()
     bar = _progress(cfg.epochs, name, progress)
     try:
@@ -112,16 +134,25 @@ def fit(name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig,
 
 
 @torch.no_grad()
-def predict_proba(name: str, model: Any, clips: Sequence[np.ndarray], cfg: TrainConfig,
-                  batch_size: int = 8) -> np.ndarray:
+def predict_proba(
+    name: str, model: Any, clips: Sequence[np.ndarray], cfg: TrainConfig, batch_size: int = 8
+) -> np.ndarray:
     """(n, classes) probabilities (the SVM's decision squashed by a sigmoid: 0.5 at the margin)."""
     mc = model_config(name)
     if mc.trainable == "svm":
         d = model.decision_function(_svm_input(clips, cfg, cfg.size or mc.size))
         return 1.0 / (1.0 + np.exp(-d))
     model.eval()
-    ds = ClipDataset(clips, np.zeros((len(clips), 1)), cfg.frames, cfg.size or mc.size, train=False,
-                     mode=cfg.input, magnify_alpha=cfg.magnify, fps=cfg.fps)
+    ds = ClipDataset(
+        clips,
+        np.zeros((len(clips), 1)),
+        cfg.frames,
+        cfg.size or mc.size,
+        train=False,
+        mode=cfg.input,
+        magnify_alpha=cfg.magnify,
+        fps=cfg.fps,
+    )
     out = []
     for i in range(0, len(ds), batch_size):
         x = torch.stack([ds[j][0] for j in range(i, min(len(ds), i + batch_size))])

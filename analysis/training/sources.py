@@ -1,5 +1,6 @@
 """Where a training or evaluation run gets its clips: a dataset's label book and clip folders,
 a mestudio session, or the generated synthetic set."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.datasets.clips import read_clip
-from analysis.datasets.errors import ClipNotFoundError, LabelBookError
-from analysis.datasets.readers import read_label_book
-from analysis.datasets.samples import LabelBook
-from analysis.datasets.sessions import intervals_from_events, session_clips
-from analysis.datasets.synthetic import synthetic_dataset
+from mestudio.analysis.datasets.clips import read_clip
+from mestudio.analysis.datasets.errors import ClipNotFoundError, LabelBookError
+from mestudio.analysis.datasets.readers import read_label_book
+from mestudio.analysis.datasets.samples import LabelBook
+from mestudio.analysis.datasets.sessions import intervals_from_events, session_clips
+from mestudio.analysis.datasets.synthetic import synthetic_dataset
 
 DATASETS = ("synthetic", "casme2", "samm", "4dme", "megc", "session")
 
@@ -20,12 +21,12 @@ DATASETS = ("synthetic", "casme2", "samm", "4dme", "megc", "session")
 @dataclass
 class Source:
     dataset: str = "synthetic"
-    labels: str | None = None         # label book (datasets)
-    clips: str | None = None          # folder holding the subjects' clip folders
-    session: str | None = None        # a mestudio session folder
-    stream: str | None = None         # its video stream
+    labels: str | None = None  # label book (datasets)
+    clips: str | None = None  # folder holding the subjects' clip folders
+    session: str | None = None  # a mestudio session folder
+    stream: str | None = None  # its video stream
     event_types: tuple[str, ...] = ("spot", "annotation")
-    subjects: int = 10                # synthetic
+    subjects: int = 10  # synthetic
     per_subject: int = 8
     size: int = 64
     seed: int = 0
@@ -45,11 +46,14 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
     if src.dataset == "session":
         if not src.session or not src.stream:
             raise LabelBookError("--dataset session needs --session FOLDER and --stream ID")
-        from stream.session import SessionReader
+        from mestudio.stream.session import SessionReader
+
         ivs = intervals_from_events(SessionReader(src.session).events(), src.event_types)
         if not ivs:
-            raise LabelBookError(f"{src.session}: no events of type {list(src.event_types)} with "
-                                 f"onset_s/offset_s; annotate or spot the session first")
+            raise LabelBookError(
+                f"{src.session}: no events of type {list(src.event_types)} with "
+                f"onset_s/offset_s; annotate or spot the session first"
+            )
         return (*session_clips(src.session, src.stream, ivs), [])
     if not src.labels or not src.clips:
         raise LabelBookError(f"--dataset {src.dataset} needs --labels FILE and --clips FOLDER")

@@ -3,12 +3,13 @@ synthetic face rig (see README.md here for provenance and limits). Look them up 
 
     path = shipped_path("au_graph_tiny-emotion")
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from analysis.datasets.errors import CheckpointError
+from mestudio.analysis.datasets.errors import CheckpointError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 
@@ -28,5 +29,6 @@ def shipped_path(name_or_path: str | Path) -> Path:
     if entry and (WEIGHTS_DIR / entry["file"]).is_file():
         return WEIGHTS_DIR / entry["file"]
     names = ", ".join(sorted(shipped())) or "none"
-    raise CheckpointError(f"no checkpoint {str(name_or_path)!r}: give a .pt file from `mestudio train` "
-                          f"or a shipped name ({names})")
+    raise CheckpointError(
+        f"no checkpoint {str(name_or_path)!r}: give a .pt file from `mestudio train` or a shipped name ({names})"
+    )

@@ -9,6 +9,7 @@ intensity 1; a 640x480 view magnifies by 2.5, so 2 px here is 5 px on screen), f
 ``sigma``.  Directions follow FACS: AU1 raises the inner brows, AU4 pulls the brows down and
 together, AU12 pulls the lip corners up and out, AU45 closes the eyelids ...
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,26 +18,26 @@ import numpy as np
 
 # Landmarks (x, y) in source pixels; r_ = the person's right (image left).
 LANDMARKS: dict[str, tuple[float, float]] = {
-    "r_brow_in": (215.9, 89.8),   # 107
+    "r_brow_in": (215.9, 89.8),  # 107
     "r_brow_mid": (198.8, 86.9),  # 105
     "r_brow_out": (188.1, 91.1),  # 70
-    "l_brow_in": (235.8, 91.5),   # 336
+    "l_brow_in": (235.8, 91.5),  # 336
     "l_brow_mid": (253.0, 90.7),  # 334
     "l_brow_out": (262.8, 96.0),  # 300
-    "glabella": (225.4, 90.5),    # 9
-    "r_eye": (203.5, 101.1),      # 468 (iris)
-    "l_eye": (246.6, 103.5),      # 473 (iris)
+    "glabella": (225.4, 90.5),  # 9
+    "r_eye": (203.5, 101.1),  # 468 (iris)
+    "l_eye": (246.6, 103.5),  # 473 (iris)
     "r_lid_low": (203.4, 104.3),  # 145
     "l_lid_low": (246.6, 106.7),  # 374
-    "r_lid_up": (202.8, 97.6),    # 159
-    "l_lid_up": (248.3, 99.7),    # 386
-    "r_cheek": (194.9, 124.6),    # 205
-    "l_cheek": (253.2, 128.0),    # 425
-    "nose_tip": (223.4, 130.0),   # 1
-    "r_mouth": (201.8, 139.2),    # 61
-    "l_mouth": (245.0, 141.0),    # 291
+    "r_lid_up": (202.8, 97.6),  # 159
+    "l_lid_up": (248.3, 99.7),  # 386
+    "r_cheek": (194.9, 124.6),  # 205
+    "l_cheek": (253.2, 128.0),  # 425
+    "nose_tip": (223.4, 130.0),  # 1
+    "r_mouth": (201.8, 139.2),  # 61
+    "l_mouth": (245.0, 141.0),  # 291
     "lower_lip": (222.7, 152.0),  # 17/14
-    "chin": (221.3, 170.0),       # 152 (raised a little: the chin boss, not its edge)
+    "chin": (221.3, 170.0),  # 152 (raised a little: the chin boss, not its edge)
 }
 FACE_CENTRE = (224.0, 120.0)
 HEAD_AXES = (72.0, 92.0)  # half-widths of the head (hair included) ellipse
@@ -50,12 +51,13 @@ class Blob:
     shift: tuple[float, float]
 
 
-def _pair(name: str, sigma: tuple[float, float], shift_r: tuple[float, float],
-          mirror_x: bool = True) -> list[Blob]:
+def _pair(name: str, sigma: tuple[float, float], shift_r: tuple[float, float], mirror_x: bool = True) -> list[Blob]:
     """The same movement on both sides of the face (x mirrored for the left side)."""
     sx, sy = shift_r
-    return [Blob(LANDMARKS["r_" + name], sigma, (sx, sy)),
-            Blob(LANDMARKS["l_" + name], sigma, (-sx if mirror_x else sx, sy))]
+    return [
+        Blob(LANDMARKS["r_" + name], sigma, (sx, sy)),
+        Blob(LANDMARKS["l_" + name], sigma, (-sx if mirror_x else sx, sy)),
+    ]
 
 
 AU_BLOBS: dict[int, list[Blob]] = {
@@ -71,7 +73,7 @@ AU_BLOBS: dict[int, list[Blob]] = {
     # blink: the upper lid slides down over the eye and the lower lid up a little; the sigmas keep
     # the warp from folding (slope of each blob < 1)
     45: [Blob((x, y - 1.0), (7, 5), (0.0, 6.0)) for x, y in (LANDMARKS["r_eye"], LANDMARKS["l_eye"])]
-        + [Blob((x, y + 1.5), (7, 2.5), (0.0, -2.0)) for x, y in (LANDMARKS["r_lid_low"], LANDMARKS["l_lid_low"])],
+    + [Blob((x, y + 1.5), (7, 2.5), (0.0, -2.0)) for x, y in (LANDMARKS["r_lid_low"], LANDMARKS["l_lid_low"])],
 }
 
 
@@ -102,6 +104,8 @@ def face_relief(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     head = 55.0 * np.sqrt(np.clip(1.0 - r2, 0.0, None))
     nx, ny = LANDMARKS["nose_tip"]
     nose = 16.0 * np.exp(-0.5 * (((x - nx) / 6.0) ** 2 + ((y - ny + 8) / 14.0) ** 2))
-    sockets = sum(-5.0 * np.exp(-0.5 * (((x - ex) / 9.0) ** 2 + ((y - ey) / 6.0) ** 2))
-                  for ex, ey in (LANDMARKS["r_eye"], LANDMARKS["l_eye"]))
+    sockets = sum(
+        -5.0 * np.exp(-0.5 * (((x - ex) / 9.0) ** 2 + ((y - ey) / 6.0) ** 2))
+        for ex, ey in (LANDMARKS["r_eye"], LANDMARKS["l_eye"])
+    )
     return (head + (nose + sockets) * (r2 < 1.0)).astype(np.float32)

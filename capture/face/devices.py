@@ -4,6 +4,7 @@ They are the synthetic backends with ``source = "face"``.  All of them show one 
 ``seed``) so that every view of the rig sees the same expression at the same time when they share
 ``script_epoch_ns``; each writes the script to ``<session>/ground_truth/`` as ground truth.
 """
+
 from __future__ import annotations
 
 import abc
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.base import StreamInfo
-from capture.face.render import FaceView, source_gray, source_rgb
-from capture.face.script import FaceScript, default_script
-from capture.synthetic import _PacedDevice
+from mestudio.capture.base import StreamInfo
+from mestudio.capture.face.render import FaceView, source_gray, source_rgb
+from mestudio.capture.face.script import FaceScript, default_script
+from mestudio.capture.synthetic import _PacedDevice
 
 GROUND_TRUTH_DIR = "ground_truth"
 SCRIPT_FILE = "face_script.json"
@@ -44,8 +45,11 @@ class _FaceDevice(_PacedDevice):
     def _start(self) -> None:
         super()._start()
         env_epoch = os.environ.get(ENV_EPOCH)
-        epoch = self.script_epoch_ns if self.script_epoch_ns is not None else (
-            int(env_epoch) if env_epoch else self.pacer.t0_ns)
+        epoch = (
+            self.script_epoch_ns
+            if self.script_epoch_ns is not None
+            else (int(env_epoch) if env_epoch else self.pacer.t0_ns)
+        )
         self._epoch_ns = int(epoch)
         self._script.epoch_host_ns = self._epoch_ns
         self._script.device_t0_host_ns = self.pacer.t0_ns
@@ -63,8 +67,7 @@ class _FaceDevice(_PacedDevice):
         if not root:
             return []
         folder = Path(root) / GROUND_TRUTH_DIR
-        return [self._script.save(folder / SCRIPT_FILE),
-                self._script.save(folder / f"face_script-{self.name}.json")]
+        return [self._script.save(folder / SCRIPT_FILE), self._script.save(folder / f"face_script-{self.name}.json")]
 
     def script_time(self, tick: int) -> float:
         """Script seconds at which frame ``tick`` is exposed (its host time minus the epoch)."""
@@ -92,8 +95,11 @@ class SyntheticFaceCamera(_FaceDevice):
         self._src = source_rgb() if self._rgb else source_gray()
         self._view.warm(self._src)
         shape = (s.height, s.width, 3) if self._rgb else (s.height, s.width)
-        self.streams = [StreamInfo(s.name, "video", "|u1", shape, s.pixel_format, s.fps, self.kind,
-                                   {"source": "face", "seed": s.seed})]
+        self.streams = [
+            StreamInfo(
+                s.name, "video", "|u1", shape, s.pixel_format, s.fps, self.kind, {"source": "face", "seed": s.seed}
+            )
+        ]
 
     def _render_at(self, t: float, tick: int) -> list[np.ndarray]:
         return [self._view.render(self._script, t, tick, self._src)]
@@ -110,16 +116,31 @@ class SyntheticFaceRGBD(_FaceDevice):
         self._view = FaceView(s.width, s.height, 0.0, seed=s.seed + 2)
         self._view.warm(source_rgb(), depth=True)
         self.streams = [
-            StreamInfo(f"{s.name}-color", "video", "|u1", (s.height, s.width, 3), "rgb8", s.fps, self.kind,
-                       {"source": "face", "seed": s.seed}),
-            StreamInfo(f"{s.name}-depth", "depth", "<u2", (s.height, s.width), "depth16", s.fps, self.kind,
-                       {"source": "face", "depth_unit_mm": 1.0, "registered_to": f"{s.name}-color"}),
+            StreamInfo(
+                f"{s.name}-color",
+                "video",
+                "|u1",
+                (s.height, s.width, 3),
+                "rgb8",
+                s.fps,
+                self.kind,
+                {"source": "face", "seed": s.seed},
+            ),
+            StreamInfo(
+                f"{s.name}-depth",
+                "depth",
+                "<u2",
+                (s.height, s.width),
+                "depth16",
+                s.fps,
+                self.kind,
+                {"source": "face", "depth_unit_mm": 1.0, "registered_to": f"{s.name}-color"},
+            ),
         ]
 
     def _render_at(self, t: float, tick: int) -> list[np.ndarray]:
         smap = self._view.sampling_map(self._script, t)
-        return [self._view.render(self._script, t, tick, source_rgb(), smap),
-                self._view.render_depth(smap, tick)]
+        return [self._view.render(self._script, t, tick, source_rgb(), smap), self._view.render_depth(smap, tick)]
 
 
 def view_yaws(count: int, span_deg: float = 30.0) -> list[float]:
@@ -141,9 +162,19 @@ class SyntheticFaceArray(_FaceDevice):
         self._views = [FaceView(s.width, s.height, y, seed=s.seed + 10 + i) for i, y in enumerate(yaws)]
         for v in self._views:
             v.warm(source_gray())
-        self.streams = [StreamInfo(f"{s.name}-{i}", "video", "|u1", (s.height, s.width), "mono8", s.fps,
-                                   self.kind, {"view": i, "yaw_deg": yaws[i], "source": "face"})
-                        for i in range(s.count)]
+        self.streams = [
+            StreamInfo(
+                f"{s.name}-{i}",
+                "video",
+                "|u1",
+                (s.height, s.width),
+                "mono8",
+                s.fps,
+                self.kind,
+                {"view": i, "yaw_deg": yaws[i], "source": "face"},
+            )
+            for i in range(s.count)
+        ]
 
     def _render_at(self, t: float, tick: int) -> list[np.ndarray]:
         return [v.render(self._script, t, tick, source_gray()) for v in self._views]

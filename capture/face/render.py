@@ -6,6 +6,7 @@ a frame sums a few of those small fields, upsamples the result to a full-resolut
 (one ``cv2.resize``), warps the photograph with it (one ``cv2.remap``), then applies lighting
 drift and sensor noise (two ``cv2.addWeighted``).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from capture.face import anatomy
-from capture.face.script import FaceScript
+from mestudio.capture.face import anatomy
+from mestudio.capture.face.script import FaceScript
 
 GRID = 4  # the precomputed fields are this many times coarser than the output
 MM_PER_SOURCE_PX = 1.47  # interocular distance 43 px in the photo ~ 63 mm
@@ -69,7 +70,7 @@ class FaceView:
         sx = sx + anatomy.face_relief(sx, sy) * math.tan(yaw)
         self.base = np.stack([sx, sy], axis=-1).astype(np.float32)  # (gh, gw, 2)
         self.head_w = anatomy.head_weight(sx, sy)[..., None]
-        self.rel = (self.base - np.array([cx, cy], np.float32))
+        self.rel = self.base - np.array([cx, cy], np.float32)
         self.au_fields = {}
         for au, blobs in anatomy.AU_BLOBS.items():
             dx, dy = anatomy.displacement(blobs, sx, sy)
@@ -131,7 +132,7 @@ class FaceView:
             field = np.clip(128 + 2.5 * noise, 0, 255).astype(np.uint8)
             self._noise[channels] = field
         start = (tick * 17) % NOISE_ROWS
-        return field[start:start + self.height]
+        return field[start : start + self.height]
 
     def _gradient_img(self, channels: int) -> np.ndarray:
         g = self._gradient.get(channels)
@@ -142,8 +143,9 @@ class FaceView:
             self._gradient[channels] = np.ascontiguousarray(g)
         return self._gradient[channels]
 
-    def render(self, script: FaceScript, t: float, tick: int, source: np.ndarray,
-               smap: np.ndarray | None = None) -> np.ndarray:
+    def render(
+        self, script: FaceScript, t: float, tick: int, source: np.ndarray, smap: np.ndarray | None = None
+    ) -> np.ndarray:
         """One frame (uint8, gray or RGB after ``source``) with lighting drift and noise."""
         if smap is None:
             smap = self.sampling_map(script, t)

@@ -4,6 +4,7 @@ Times are seconds on the script clock (see ``FaceScript.epoch_host_ns``).  An ev
 rises from 0 at ``onset_s`` to ``intensity`` at ``apex_s`` and falls back to 0 at ``offset_s``
 (raised-cosine ramps), as in the onset/apex/offset annotation of ME datasets.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,9 @@ class FaceEvent:
 
     def __post_init__(self) -> None:
         if not self.onset_s <= self.apex_s <= self.offset_s:
-            raise ValueError(f"{self.kind} event: needs onset <= apex <= offset, got "
-                             f"{self.onset_s}, {self.apex_s}, {self.offset_s}")
+            raise ValueError(
+                f"{self.kind} event: needs onset <= apex <= offset, got {self.onset_s}, {self.apex_s}, {self.offset_s}"
+            )
         unknown = [a for a in self.aus if a not in AUS]
         if unknown:
             raise ValueError(f"{self.kind} event: AUs {unknown} are not animated (known: {list(AUS)})")
@@ -130,23 +132,32 @@ class FaceScript:
         body: dict[str, Any] = {
             "version": SCRIPT_VERSION,
             "time_base": "seconds after epoch_host_ns on the host CLOCK_MONOTONIC (host_time_ns on "
-                         "the wire); a frame shows script time (device_t0_host_ns + device_time_ns - "
-                         "epoch_host_ns) / 1e9, i.e. device_time_ns / 1e9 when the two instants are equal",
-            "duration_s": self.duration_s, "seed": self.seed, "epoch_host_ns": self.epoch_host_ns,
+            "the wire); a frame shows script time (device_t0_host_ns + device_time_ns - "
+            "epoch_host_ns) / 1e9, i.e. device_time_ns / 1e9 when the two instants are equal",
+            "duration_s": self.duration_s,
+            "seed": self.seed,
+            "epoch_host_ns": self.epoch_host_ns,
             "device_t0_host_ns": self.device_t0_host_ns,
-            "rendered_until_s": self.rendered_until_s, "aus": list(AUS),
+            "rendered_until_s": self.rendered_until_s,
+            "aus": list(AUS),
             "events": [asdict(e) for e in self.events],
         }
         return json.dumps(body, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "FaceScript":
+    def from_json(cls, text: str) -> FaceScript:
         body = json.loads(text)
         if body.get("version") != SCRIPT_VERSION:
             raise ValueError(f"face script version {body.get('version')!r}; this mestudio reads {SCRIPT_VERSION}")
         events = [FaceEvent(**e) for e in body["events"]]
-        return cls(events, body["duration_s"], body.get("seed"), body.get("epoch_host_ns"),
-                   body.get("rendered_until_s"), body.get("device_t0_host_ns"))
+        return cls(
+            events,
+            body["duration_s"],
+            body.get("seed"),
+            body.get("epoch_host_ns"),
+            body.get("rendered_until_s"),
+            body.get("device_t0_host_ns"),
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename) so a reader never sees half a script."""
@@ -158,7 +169,7 @@ class FaceScript:
         return p
 
     @classmethod
-    def load(cls, path: str | Path) -> "FaceScript":
+    def load(cls, path: str | Path) -> FaceScript:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
@@ -171,12 +182,14 @@ def _expression(rng: np.random.Generator, kind: str, onset: float) -> FaceEvent:
         dur = float(rng.uniform(0.8, 3.5))
         intensity = float(rng.uniform(0.8, 1.0))
     apex = onset + dur * float(rng.uniform(0.3, 0.5))
-    return FaceEvent(kind, list(aus), round(onset, 3), round(apex, 3), round(onset + dur, 3),
-                     round(intensity, 3), emotion)
+    return FaceEvent(
+        kind, list(aus), round(onset, 3), round(apex, 3), round(onset + dur, 3), round(intensity, 3), emotion
+    )
 
 
-def default_script(duration_s: float, seed: int = 0, *, micro_fraction: float = 0.6,
-                   min_gap_s: float = 1.0) -> FaceScript:
+def default_script(
+    duration_s: float, seed: int = 0, *, micro_fraction: float = 0.6, min_gap_s: float = 1.0
+) -> FaceScript:
     """Micro and macro expressions separated by neutral gaps of at least ``min_gap_s``.
 
     Blinks and slow head movements fall inside the gaps, at least 0.3 s away from any
@@ -203,12 +216,15 @@ def _fill_gap(rng: np.random.Generator, events: list[FaceEvent], start: float, e
     if end - start > 0.35 and rng.random() < 0.6:
         dur = float(rng.uniform(0.15, 0.3))
         on = float(rng.uniform(start, end - dur))
-        events.append(FaceEvent("blink", [45], round(on, 3), round(on + dur * 0.4, 3),
-                                round(on + dur, 3), 1.0))
+        events.append(FaceEvent("blink", [45], round(on, 3), round(on + dur * 0.4, 3), round(on + dur, 3), 1.0))
     if end - start > 1.6 and rng.random() < 0.35:
         dur = float(rng.uniform(1.0, min(2.5, end - start)))
         on = float(rng.uniform(start, end - dur))
-        params = {"dx_px": round(float(rng.uniform(-8, 8)), 2), "dy_px": round(float(rng.uniform(-5, 5)), 2),
-                  "roll_deg": round(float(rng.uniform(-3, 3)), 2)}
-        events.append(FaceEvent("head", [], round(on, 3), round(on + dur / 2, 3), round(on + dur, 3),
-                                1.0, params=params))
+        params = {
+            "dx_px": round(float(rng.uniform(-8, 8)), 2),
+            "dy_px": round(float(rng.uniform(-5, 5)), 2),
+            "roll_deg": round(float(rng.uniform(-3, 3)), 2),
+        }
+        events.append(
+            FaceEvent("head", [], round(on, 3), round(on + dur / 2, 3), round(on + dur, 3), 1.0, params=params)
+        )

@@ -1,4 +1,5 @@
 """Helpers for benchmarks that need a second process (multiprocessing, spawn)."""
+
 from __future__ import annotations
 
 import multiprocessing as mp

@@ -6,6 +6,7 @@ baseline is a plain host timer ticking at 60 Hz (``capture.base.Pacer``, what a 
 device uses), measured in the same run: it shows what the audio clock model adds to the lateness
 of a software trigger.
 """
+
 from __future__ import annotations
 
 import queue
@@ -17,20 +18,29 @@ import numpy as np
 
 def _stats(late_ns: list[int]) -> dict:
     a = np.asarray(late_ns, np.float64) / 1e6
-    return {"triggers": int(len(a)), "late_p50_ms": round(float(np.median(a)), 3),
-            "late_p99_ms": round(float(np.percentile(a, 99)), 3), "late_max_ms": round(float(np.max(a)), 3)}
+    return {
+        "triggers": int(len(a)),
+        "late_p50_ms": round(float(np.median(a)), 3),
+        "late_p99_ms": round(float(np.percentile(a, 99)), 3),
+        "late_max_ms": round(float(np.max(a)), 3),
+    }
 
 
 def audio_paced(seconds: float) -> dict:
-    from capture.synthetic import SyntheticAudio
-    from config.schema import SessionConfig
-    from sync.live import LiveSync
-    from sync.settings import load_sync_settings
+    from mestudio.capture.synthetic import SyntheticAudio
+    from mestudio.config.schema import SessionConfig
+    from mestudio.sync.live import LiveSync
+    from mestudio.sync.settings import load_sync_settings
 
-    cfg = SessionConfig.model_validate({
-        "devices": [{"name": "mic", "kind": "synthetic-audio", "rate": 48000, "block": 800},
-                    {"name": "rig", "kind": "basler-array", "count": 1, "trigger": "software"}],
-        "sync": {"enabled": True}})
+    cfg = SessionConfig.model_validate(
+        {
+            "devices": [
+                {"name": "mic", "kind": "synthetic-audio", "rate": 48000, "block": 800},
+                {"name": "rig", "kind": "basler-array", "count": 1, "trigger": "software"},
+            ],
+            "sync": {"enabled": True},
+        }
+    )
     live = LiveSync(cfg, load_sync_settings(cfg.sync))
     blocks: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -70,7 +80,8 @@ def audio_paced(seconds: float) -> dict:
 
 
 def host_timer(seconds: float) -> dict:
-    from capture.base import Pacer
+    from mestudio.capture.base import Pacer
+
     p = Pacer(60.0)
     p.start()
     late = []

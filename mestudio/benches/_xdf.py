@@ -3,6 +3,7 @@
 Chunks: FileHeader (1), StreamHeader (2), Samples (3, every sample with its timestamp),
 ClockOffset (4) and StreamFooter (6); see https://github.com/sccn/xdf/wiki/Specifications.
 """
+
 from __future__ import annotations
 
 import struct
@@ -40,22 +41,29 @@ def write_xdf(path: Path, streams: list[XdfStream]) -> None:
     out = [b"XDF:", _chunk(1, b'<?xml version="1.0"?><info><version>1.0</version></info>')]
     for sid, s in enumerate(streams, start=1):
         nch = s.values.shape[1]
-        desc = ("<desc><synchronization><can_drop_samples>true</can_drop_samples></synchronization></desc>"
-                if s.can_drop_samples else "")
-        xml = (f'<?xml version="1.0"?><info><name>{escape(s.name)}</name><type>sync</type>'
-               f"<channel_count>{nch}</channel_count><nominal_srate>{s.nominal_srate}</nominal_srate>"
-               f"<channel_format>double64</channel_format><created_at>0</created_at>{desc}</info>")
+        desc = (
+            "<desc><synchronization><can_drop_samples>true</can_drop_samples></synchronization></desc>"
+            if s.can_drop_samples
+            else ""
+        )
+        xml = (
+            f'<?xml version="1.0"?><info><name>{escape(s.name)}</name><type>sync</type>'
+            f"<channel_count>{nch}</channel_count><nominal_srate>{s.nominal_srate}</nominal_srate>"
+            f"<channel_format>double64</channel_format><created_at>0</created_at>{desc}</info>"
+        )
         out.append(_chunk(2, struct.pack("<I", sid) + xml.encode()))
         rec = np.zeros(len(s.time_stamps), dtype=[("flag", "u1"), ("ts", "<f8"), ("v", "<f8", (nch,))])
         rec["flag"], rec["ts"], rec["v"] = 8, s.time_stamps, s.values
         for lo in range(0, len(rec), 4096):
-            part = rec[lo:lo + 4096]
+            part = rec[lo : lo + 4096]
             out.append(_chunk(3, struct.pack("<I", sid) + _varlen(len(part)) + part.tobytes()))
         if s.clock_times is not None:
             for t, v in zip(s.clock_times.tolist(), s.clock_values.tolist()):
                 out.append(_chunk(4, struct.pack("<Idd", sid, t, v)))
-        footer = (f'<?xml version="1.0"?><info><first_timestamp>{s.time_stamps[0]}</first_timestamp>'
-                  f"<last_timestamp>{s.time_stamps[-1]}</last_timestamp>"
-                  f"<sample_count>{len(s.time_stamps)}</sample_count></info>")
+        footer = (
+            f'<?xml version="1.0"?><info><first_timestamp>{s.time_stamps[0]}</first_timestamp>'
+            f"<last_timestamp>{s.time_stamps[-1]}</last_timestamp>"
+            f"<sample_count>{len(s.time_stamps)}</sample_count></info>"
+        )
         out.append(_chunk(6, struct.pack("<I", sid) + footer.encode()))
     Path(path).write_bytes(b"".join(out))

@@ -1,6 +1,7 @@
 """Analyzer speed on one core: face + spotting frames/s on 640x480 against the face-landmark model
 alone (the baseline, same run, same frames), AU + emotion ms per event, and `analyze` speed as a
 multiple of real time.  Frames are the synthetic face rig's (a real photograph with scripted AUs)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,8 @@ FPS = 60.0
 def _frames(n: int):
     import numpy as np
 
-    from capture.face.render import FaceView, source_gray
-    from capture.face.script import default_script
+    from mestudio.capture.face.render import FaceView, source_gray
+    from mestudio.capture.face.script import default_script
 
     script = default_script(n / FPS + 1, seed=0)
     view = FaceView(640, 480, 0.0, seed=1)
@@ -28,6 +29,7 @@ def _pin_one_core() -> int:
     cpu = sorted(os.sched_getaffinity(0))[-1]
     os.sched_setaffinity(0, {cpu})  # threads started from now on (mediapipe's, OpenCV's) share it
     import cv2
+
     cv2.setNumThreads(1)
     return cpu
 
@@ -45,7 +47,7 @@ def _baseline_fps(frames, max_faces: int) -> float:
 
 
 def _pipeline_fps(frames, settings) -> tuple[float, int]:
-    from analysis.analyzer.pipeline import Analyzer
+    from mestudio.analysis.analyzer.pipeline import Analyzer
 
     with Analyzer(settings, FPS) as a:
         a.process(frames[0], 0, 0.0)
@@ -58,7 +60,7 @@ def _pipeline_fps(frames, settings) -> tuple[float, int]:
 
 
 def _latency(settings) -> float:
-    from analysis.analyzer.scales import ScaleBank
+    from mestudio.analysis.analyzer.scales import ScaleBank
 
     s = settings
     return ScaleBank(s.method, FPS, s.micro_k_s, s.macro_k_s, s.z_high, s.z_low).latency_s()
@@ -67,8 +69,8 @@ def _latency(settings) -> float:
 def _au_emotion_ms(repeats: int = 200) -> float:
     import numpy as np
 
-    from analysis.au import MEASURES, LandmarkAUEstimator
-    from analysis.emotion import emotion_from_aus
+    from mestudio.analysis.au import MEASURES, LandmarkAUEstimator
+    from mestudio.analysis.emotion import emotion_from_aus
 
     rng = np.random.default_rng(0)
     est = LandmarkAUEstimator(FPS)
@@ -85,14 +87,20 @@ def _au_emotion_ms(repeats: int = 200) -> float:
 def _offline_x_realtime(frames, settings) -> float:
     import json
 
-    from analysis.analyzer.offline import analyze_session
-    from stream.session import FORMAT, SessionWriter
+    from mestudio.analysis.analyzer.offline import analyze_session
+    from mestudio.stream.session import FORMAT, SessionWriter
 
     with tempfile.TemporaryDirectory(prefix="mestudio-bench-") as d:
         root = Path(d)
-        (root / "manifest.json").write_text(json.dumps({
-            "format": FORMAT, "devices": [{"name": "face", "kind": "synthetic-camera", "fps": FPS}],
-            "config": {"analyzer": {}}}))
+        (root / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "devices": [{"name": "face", "kind": "synthetic-camera", "fps": FPS}],
+                    "config": {"analyzer": {}},
+                }
+            )
+        )
         w = SessionWriter(root)
         s = w.stream("face", "|u1", frames.shape[1:], "mono8")
         for i, f in enumerate(frames):
@@ -102,7 +110,7 @@ def _offline_x_realtime(frames, settings) -> float:
 
 
 def run(args) -> dict:
-    from analysis.settings import AnalyzerSettings
+    from mestudio.analysis.settings import AnalyzerSettings
 
     quick = getattr(args, "quick", False)
     n, repeats = (180, 1) if quick else (600, 3)
@@ -128,7 +136,9 @@ def run(args) -> dict:
     base, base_two, fps = best["baseline"], best["baseline_two"], best["default"]
     no_macro, lbp = best["micro_only"], best["lbp"]
     return {
-        "frames": n, "frame_size": "640x480 mono8", "cpu": f"one core (cpu {cpu})",
+        "frames": n,
+        "frame_size": "640x480 mono8",
+        "cpu": f"one core (cpu {cpu})",
         "measure": f"best of {repeats} rounds, every variant once per round",
         "baseline_face_mesh_fps": round(base, 1),
         "baseline_face_mesh_max_two_faces_fps": round(base_two, 1),

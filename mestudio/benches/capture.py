@@ -7,6 +7,7 @@ recorder writing the session), per-camera fps, gaps, drops and CPU read back fro
 Last, the face rig: render rates per device size, and `config/demo.toml` (face 640x480@60, Kinect
 pair, three rig views, mic) recorded the same way.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,8 @@ def _emulator_alone(seconds: float, image_dirs: list[str], out) -> None:
 
 def _backend_alone(seconds: float, out) -> None:
     """In a fresh process: mestudio's Basler backend (copies, BlockID checks), nothing recorded."""
-    from config.loader import bundled_config, load_session_config
-    from capture.registry import create_device
+    from mestudio.capture.registry import create_device
+    from mestudio.config.loader import bundled_config, load_session_config
 
     spec = load_session_config(bundled_config("emulated-basler.toml")).devices[0]
     dev = create_device(spec)
@@ -75,8 +76,13 @@ def _backend_alone(seconds: float, out) -> None:
         dt = time.perf_counter() - t0
         cpu = _cpu_s(resource.RUSAGE_SELF) - cpu0
         dropped = dev.dropped
-    out.put({"fps": [round(counts.get(f"{spec.name}-{i}", 0) / dt, 2) for i in range(COUNT)],
-             "cpu_cores": round(cpu / dt, 3), "dropped": dropped})
+    out.put(
+        {
+            "fps": [round(counts.get(f"{spec.name}-{i}", 0) / dt, 2) for i in range(COUNT)],
+            "cpu_cores": round(cpu / dt, 3),
+            "dropped": dropped,
+        }
+    )
 
 
 def _in_process(target, seconds: float, *args) -> dict:
@@ -93,7 +99,7 @@ def _in_process(target, seconds: float, *args) -> dict:
 
 
 def emulator_alone(seconds: float) -> dict:
-    from capture.basler_images import face_view_folders
+    from mestudio.capture.basler_images import face_view_folders
 
     dirs = [str(p) for p in face_view_folders(COUNT, WIDTH, HEIGHT)]
     return _in_process(_emulator_alone, seconds, dirs)
@@ -133,9 +139,9 @@ def recorded_session(config_name: str, seconds: float) -> dict:
     """Run a bundled config through the supervisor and recorder; figures read back from the session."""
     from pathlib import Path
 
-    from config.loader import bundled_config, load_session_config
+    from mestudio.config.loader import bundled_config, load_session_config
+    from mestudio.stream.verify import verify
     from mestudio.supervisor import run_session
-    from stream.verify import verify
 
     path = bundled_config(config_name)
     cfg = load_session_config(path)
@@ -147,26 +153,42 @@ def recorded_session(config_name: str, seconds: float) -> dict:
         wall = time.perf_counter() - t0
         cpu = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF) - cpu0
         rep = verify(result.path)
-        streams = {s.stream_id: {"fps": s.fps, "frames": s.frames, "gaps": s.gaps,
-                                 "device_dropped": s.device_dropped, "unrecorded": s.unrecorded}
-                   for s in rep.streams}
-        return {"streams": streams, "cpu_cores": round(cpu / wall, 3), "cpu_cores_per_node": per_node.cores(),
-                "wall_s": round(wall, 2),
-                "problems": list(result.problems), "verify_ok": rep.ok,
-                "recorded_MB_per_s": round(sum(s.bytes for s in rep.streams) / 1e6 / max(1e-9, seconds), 1)}
+        streams = {
+            s.stream_id: {
+                "fps": s.fps,
+                "frames": s.frames,
+                "gaps": s.gaps,
+                "device_dropped": s.device_dropped,
+                "unrecorded": s.unrecorded,
+            }
+            for s in rep.streams
+        }
+        return {
+            "streams": streams,
+            "cpu_cores": round(cpu / wall, 3),
+            "cpu_cores_per_node": per_node.cores(),
+            "wall_s": round(wall, 2),
+            "problems": list(result.problems),
+            "verify_ok": rep.ok,
+            "recorded_MB_per_s": round(sum(s.bytes for s in rep.streams) / 1e6 / max(1e-9, seconds), 1),
+        }
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def face_render_rates(frames: int) -> dict:
     """Frames per second one core renders, per device of config/demo.toml, and the demo's load."""
-    from capture.face.render import FaceView, source_gray, source_rgb
-    from capture.face.script import default_script
+    from mestudio.capture.face.render import FaceView, source_gray, source_rgb
+    from mestudio.capture.face.script import default_script
 
     script = default_script(60, 0)
     out = {}
-    cases = {"face 640x480 mono8": (640, 480, False, False), "kinect 640x480 rgb8+depth16": (640, 480, True, True),
-             "rig view 800x600 mono8": (800, 600, False, False), "basler view 1600x1200 mono8": (1600, 1200, False, False)}
+    cases = {
+        "face 640x480 mono8": (640, 480, False, False),
+        "kinect 640x480 rgb8+depth16": (640, 480, True, True),
+        "rig view 800x600 mono8": (800, 600, False, False),
+        "basler view 1600x1200 mono8": (1600, 1200, False, False),
+    }
     for name, (w, h, rgb, depth) in cases.items():
         view = FaceView(w, h)
         src = source_rgb() if rgb else source_gray()
@@ -194,11 +216,18 @@ def run(args) -> dict:
     rec_fps = sum(rec["streams"].get(f"basler-{i}", {"fps": 0.0})["fps"] for i in range(COUNT)) / COUNT
     return {
         "setup": f"{COUNT} emulated Basler cameras {WIDTH}x{HEIGHT} Mono8 at {FPS} fps showing face views, "
-                 f"{seconds:g} s each",
-        "emulator_alone": {"fps_per_camera": alone["fps"], "mean_fps": round(base_fps, 2),
-                           "cpu_cores": alone["cpu_cores"]},
-        "backend_alone": {"fps_per_camera": backend["fps"], "mean_fps": round(sum(backend["fps"]) / COUNT, 2),
-                          "cpu_cores": backend["cpu_cores"], "dropped": backend["dropped"]},
+        f"{seconds:g} s each",
+        "emulator_alone": {
+            "fps_per_camera": alone["fps"],
+            "mean_fps": round(base_fps, 2),
+            "cpu_cores": alone["cpu_cores"],
+        },
+        "backend_alone": {
+            "fps_per_camera": backend["fps"],
+            "mean_fps": round(sum(backend["fps"]) / COUNT, 2),
+            "cpu_cores": backend["cpu_cores"],
+            "dropped": backend["dropped"],
+        },
         "recording": rec,
         "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
         "face_rig": face_render_rates(60 if quick else 240),

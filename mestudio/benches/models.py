@@ -2,9 +2,11 @@
 
 Each model sees one preprocessed clip of its own input size (1 x 10 frames x size x size; the
 LBP-TOP models: feature extraction plus the SVMs' decision). Figures are the median (and the
-fastest) of several runs after a warm-up; on a busy machine the fastest is closer to the cost; the baseline is the study's full Res3D (res3d18) measured in the same run,
+fastest) of several runs after a warm-up; on a busy machine the fastest is closer to the cost;
+the baseline is the study's full Res3D (res3d18) measured in the same run,
 and each model's ratio is its time over the baseline's.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -18,7 +20,7 @@ def _time_model(name: str, repeats: int) -> tuple[float, float]:
     import numpy as np
     import torch
 
-    from analysis.models.registry import create_model, model_config
+    from mestudio.analysis.models.registry import create_model, model_config
 
     mc = model_config(name)
     model = create_model(name, num_classes=5)
@@ -33,6 +35,7 @@ def _time_model(name: str, repeats: int) -> tuple[float, float]:
         def call():
             with torch.no_grad():
                 model(x)
+
     call()  # warm-up: allocations, lazy init
     times = []
     for _ in range(repeats):
@@ -45,17 +48,26 @@ def _time_model(name: str, repeats: int) -> tuple[float, float]:
 def run(args) -> dict:
     import torch
 
-    from analysis.models.registry import list_models, model_config
+    from mestudio.analysis.models.registry import list_models, model_config
+
     repeats = 2 if getattr(args, "quick", False) else 5
     names = list_models()
     timed = {n: _time_model(n, repeats) for n in names}
     ms = {n: t[0] for n, t in timed.items()}
     base = ms[BASELINE]
     return {
-        "baseline": BASELINE, "baseline_ms": round(base, 2), "repeats": repeats,
+        "baseline": BASELINE,
+        "baseline_ms": round(base, 2),
+        "repeats": repeats,
         "torch_threads": torch.get_num_threads(),
-        "models": {n: {"ms_per_clip": round(ms[n], 2), "min_ms": round(timed[n][1], 2),
-                       "ratio_to_baseline": round(ms[n] / base, 4),
-                       "input": f"1x{model_config(n).frames}x{model_config(n).size}x{model_config(n).size}",
-                       "small": model_config(n).small} for n in names},
+        "models": {
+            n: {
+                "ms_per_clip": round(ms[n], 2),
+                "min_ms": round(timed[n][1], 2),
+                "ratio_to_baseline": round(ms[n] / base, 4),
+                "input": f"1x{model_config(n).frames}x{model_config(n).size}x{model_config(n).size}",
+                "small": model_config(n).small,
+            }
+            for n in names
+        },
     }

@@ -14,6 +14,7 @@ and `mestudio monitor` (a separate process, offscreen) attached to the session:
 The ratio with/without is the figure to watch (1.0 = no cost); the machine is shared and noisy,
 so only figures from one run compare.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import zmq
+
+from mestudio.stream.spawn import module_command
 
 HELP = "capture-to-display latency of the monitor, and recorder throughput with and without it"
 
@@ -36,7 +38,8 @@ FACE = (480, 640)
 
 
 def _recorder_ready(control: zmq.Socket, proc: subprocess.Popen, timeout_s: float) -> None:
-    from stream import wire
+    from mestudio.stream import wire
+
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -50,7 +53,8 @@ def _recorder_ready(control: zmq.Socket, proc: subprocess.Popen, timeout_s: floa
 
 def _blast(pub, sid: str, frames: int) -> int:
     """Send ``frames`` rig frames as fast as the recorder takes them; returns frames sent."""
-    from stream import wire
+    from mestudio.stream import wire
+
     frame = np.random.default_rng(0).integers(0, 255, RIG, dtype=np.uint8)
     n = 0
     while n < frames:
@@ -69,7 +73,8 @@ def _scratch() -> tuple[Path, str]:
 
 
 def _paced(pub, sid: str, seconds: float, fps: float = 60.0) -> int:
-    from stream import wire
+    from mestudio.stream import wire
+
     frame = np.random.default_rng(1).integers(0, 255, FACE, dtype=np.uint8)
     t0 = time.monotonic()
     n = 0
@@ -84,7 +89,8 @@ def _paced(pub, sid: str, seconds: float, fps: float = 60.0) -> int:
 
 def _throughput(root: Path, sid: str, sent: int, timeout_s: float = 60) -> dict:
     """MB/s the recorder wrote for ``sid``: bytes over its first-to-last receive time."""
-    from stream.session import INDEX_DTYPE
+    from mestudio.stream.session import INDEX_DTYPE
+
     idx_path = root / "streams" / sid / "index.bin"
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and (not idx_path.exists() or idx_path.stat().st_size < sent * INDEX_DTYPE.itemsize):
@@ -93,8 +99,13 @@ def _throughput(root: Path, sid: str, sent: int, timeout_s: float = 60) -> dict:
     idx = np.frombuffer(raw[: len(raw) // INDEX_DTYPE.itemsize * INDEX_DTYPE.itemsize], INDEX_DTYPE)
     dt = (int(idx["recv_time_ns"][-1]) - int(idx["recv_time_ns"][0])) / 1e9
     mb = float(idx["nbytes"].sum()) / 1e6
-    return {"frames": int(len(idx)), "sent": sent, "mb": round(mb, 1),
-            "mb_per_s": round(mb / dt, 1) if dt > 0 else 0.0, "fps": round(len(idx) / dt, 1) if dt > 0 else 0.0}
+    return {
+        "frames": int(len(idx)),
+        "sent": sent,
+        "mb": round(mb, 1),
+        "mb_per_s": round(mb / dt, 1) if dt > 0 else 0.0,
+        "fps": round(len(idx) / dt, 1) if dt > 0 else 0.0,
+    }
 
 
 def _wait_monitor(stats_path: Path, proc: subprocess.Popen, pub, timeout_s: float) -> None:
@@ -113,9 +124,9 @@ def _wait_monitor(stats_path: Path, proc: subprocess.Popen, pub, timeout_s: floa
 
 
 def run(args) -> dict:
-    from config.loader import bundled_config, load_session_config
+    from mestudio.config.loader import bundled_config, load_session_config
+    from mestudio.stream.bus import Endpoints, Publisher
     from mestudio.supervisor import create_session
-    from stream.bus import Endpoints, Publisher
 
     quick = getattr(args, "quick", False)
     rounds, frames, paced_s = (2, 80, 2.5) if quick else (4, 200, 4.0)
@@ -129,17 +140,24 @@ def run(args) -> dict:
     control.linger = 0
     control.bind(ep.control)
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    recorder = subprocess.Popen([sys.executable, "-m", "mestudio.child", "recorder", "recorder", str(root)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recorder = subprocess.Popen(
+        module_command("mestudio.child", "recorder", "recorder", str(root)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     monitor = None
     pub = None
     try:
         _recorder_ready(control, recorder, 30)
         pub = Publisher(ctx, ep, "bench", record_hwm=16, block_s=5.0)
         stats_path = tmp / "monitor-stats.json"
-        monitor = subprocess.Popen([sys.executable, "-m", "mestudio", "monitor", str(root),
-                                    "--stats-json", str(stats_path)], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        monitor = subprocess.Popen(
+            module_command("mestudio", "monitor", str(root), "--stats-json", str(stats_path)),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _wait_monitor(stats_path, monitor, pub, 60)
         # Alternate short phases so that the shared machine's swings hit both sides alike.
         # "Without" = the window stopped (SIGSTOP): no CPU at all, its full queue drops at the
@@ -164,17 +182,29 @@ def run(args) -> dict:
         return {
             "frame": f"{RIG[1]}x{RIG[0]} mono8 (rig camera) for throughput, {FACE[1]}x{FACE[0]} at 60 fps for latency",
             "recorder_writes_to": storage,
-            "latency_ms": {"p50": lat.get("p50_ms"), "p99": lat.get("p99_ms"), "frames_shown": lat.get("frames", 0),
-                           "frames_sent": paced},
-            "recorder_mb_per_s": {"without_monitor_median": round(a, 1), "with_monitor_median": round(b, 1),
-                                  "without_monitor": [x["mb_per_s"] for x in without],
-                                  "with_monitor": [x["mb_per_s"] for x in with_monitor],
-                                  "frames_per_phase": frames},
+            "latency_ms": {
+                "p50": lat.get("p50_ms"),
+                "p99": lat.get("p99_ms"),
+                "frames_shown": lat.get("frames", 0),
+                "frames_sent": paced,
+            },
+            "recorder_mb_per_s": {
+                "without_monitor_median": round(a, 1),
+                "with_monitor_median": round(b, 1),
+                "without_monitor": [x["mb_per_s"] for x in without],
+                "with_monitor": [x["mb_per_s"] for x in with_monitor],
+                "frames_per_phase": frames,
+            },
             "ratio_with_to_without": round(b / a, 3) if a else None,
-            "monitor": {"exit_code": monitor.returncode, "repaint_hz": stats["repaint_hz"],
-                        "frames_drawn_at_max_rate": drawn, "frames_skipped_at_max_rate": skipped,
-                        "intake_paused_s": stats.get("throttled_s")},
-            "producer_backpressure_waits": pub.backpressure, "producer_dropped": pub.dropped,
+            "monitor": {
+                "exit_code": monitor.returncode,
+                "repaint_hz": stats["repaint_hz"],
+                "frames_drawn_at_max_rate": drawn,
+                "frames_skipped_at_max_rate": skipped,
+                "intake_paused_s": stats.get("throttled_s"),
+            },
+            "producer_backpressure_waits": pub.backpressure,
+            "producer_dropped": pub.dropped,
         }
     finally:
         if monitor is not None and monitor.poll() is None:

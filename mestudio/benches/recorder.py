@@ -5,6 +5,7 @@ session writer alone (frames.bin + index, then fsync), and the whole real path: 
 a second process through the wire format and Publisher into the recorder's PULL, decoded and
 written by the same Recorder class the recorder node runs, then fsync.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,8 @@ def _fsync_tree(root: Path) -> None:
 
 
 def _new_session(base: Path, name: str) -> Path:
-    from stream.session import write_json_atomic
+    from mestudio.stream.session import write_json_atomic
+
     root = base / name
     root.mkdir()
     write_json_atomic(root / "manifest.json", {"format": "mestudio-session", "status": "complete", "t0_host_ns": 0})
@@ -49,7 +51,8 @@ def raw_append(base: Path, frames: list[np.ndarray], n: int) -> float:
 
 
 def writer_only(base: Path, frames: list[np.ndarray], n: int) -> float:
-    from stream.session import SessionWriter
+    from mestudio.stream.session import SessionWriter
+
     w = SessionWriter(_new_session(base, "writer"))
     f0 = frames[0]
     s = w.stream("cam", f0.dtype.str, f0.shape, "mono8")
@@ -63,7 +66,8 @@ def writer_only(base: Path, frames: list[np.ndarray], n: int) -> float:
 
 
 def full_path(base: Path, shape, dtype, n: int) -> tuple[float, int]:
-    from stream.recorder import Recorder
+    from mestudio.stream.recorder import Recorder
+
     root = _new_session(base, "full")
     rec = Recorder(root)
     ctx = zmq.Context()
@@ -101,9 +105,15 @@ def run(args) -> dict:
         finally:
             shutil.rmtree(base, ignore_errors=True)
         raw = mb / t_raw
-        out[name] = {"frames": n, "MB": round(mb, 1), "raw_append_MB_per_s": round(raw, 1),
-                     "session_writer_MB_per_s": round(mb / t_w, 1), "writer_ratio": round(t_raw / t_w, 3),
-                     "wire_to_disk_MB_per_s": round(mb / t_full, 1), "wire_to_disk_ratio": round(t_raw / t_full, 3),
-                     "wire_to_disk_frames_lost": n - got,
-                     "full_rig_fraction": round(mb / t_full / 755, 3)}
+        out[name] = {
+            "frames": n,
+            "MB": round(mb, 1),
+            "raw_append_MB_per_s": round(raw, 1),
+            "session_writer_MB_per_s": round(mb / t_w, 1),
+            "writer_ratio": round(t_raw / t_w, 3),
+            "wire_to_disk_MB_per_s": round(mb / t_full, 1),
+            "wire_to_disk_ratio": round(t_raw / t_full, 3),
+            "wire_to_disk_frames_lost": n - got,
+            "full_rig_fraction": round(mb / t_full / 755, 3),
+        }
     return out

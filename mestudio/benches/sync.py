@@ -9,6 +9,7 @@ an LSL set-up would record them (host arrival times; device times plus clock off
 Last, 60 Hz software triggers paced in real time from the (real) synthetic audio backend, against
 a plain host timer as the baseline: how late each trigger leaves.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,25 +26,28 @@ HELP = "clock alignment error vs truth (synthetic clocks), mestudio sync vs pyxd
 def _errors(est: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> dict:
     err = np.concatenate([(est[k] - truth[k]) / 1e6 for k in truth])
     per = {k: round(float(np.sqrt(np.mean(((est[k] - truth[k]) / 1e6) ** 2))), 5) for k in truth}
-    return {"rms_ms": round(float(np.sqrt(np.mean(err ** 2))), 5),
-            "max_ms": round(float(np.max(np.abs(err))), 5),
-            "bias_ms": round(float(np.mean(err)), 5),
-            "rms_without_bias_ms": round(float(np.std(err)), 5),
-            "rms_per_stream_ms": per}
+    return {
+        "rms_ms": round(float(np.sqrt(np.mean(err**2))), 5),
+        "max_ms": round(float(np.max(np.abs(err))), 5),
+        "bias_ms": round(float(np.mean(err)), 5),
+        "rms_without_bias_ms": round(float(np.std(err)), 5),
+        "rms_per_stream_ms": per,
+    }
 
 
 def _ours(sims, online: bool = True) -> tuple[dict, dict, float]:
-    from sync.clock import OnlineClock, fit_stream
+    from mestudio.sync.clock import OnlineClock, fit_stream
+
     t = time.perf_counter()
-    off = {s.stream_id: fit_stream(s.stream_id, s.seq, s.host_ns, s.device_ns, s.rate_hz).corrected_ns
-           for s in sims}
+    off = {s.stream_id: fit_stream(s.stream_id, s.seq, s.host_ns, s.device_ns, s.rate_hz).corrected_ns for s in sims}
     elapsed = time.perf_counter() - t
     causal = {}
-    for s in (sims if online else []):
+    for s in sims if online else []:
         oc = OnlineClock(s.stream_id, s.rate_hz)
         dev = s.device_ns if s.device_ns is not None else [None] * len(s.seq)
-        causal[s.stream_id] = np.array([oc.add(int(q), int(h), None if d is None else int(d))
-                                        for q, h, d in zip(s.seq, s.host_ns, dev)], np.int64)
+        causal[s.stream_id] = np.array(
+            [oc.add(int(q), int(h), None if d is None else int(d)) for q, h, d in zip(s.seq, s.host_ns, dev)], np.int64
+        )
     return off, causal, elapsed
 
 
@@ -52,17 +56,28 @@ def _pyxdf(sims, folder: Path, *, device_clock: bool, can_drop: bool) -> tuple[d
     try:
         import pyxdf
     except ImportError:
-        raise SystemExit("mestudio bench sync: the baseline needs pyxdf: pip install pyxdf "
-                         "(it comes with mestudio[analysis])") from None
+        raise SystemExit(
+            "mestudio bench sync: the baseline needs pyxdf: pip install pyxdf (it comes with mestudio[analysis])"
+        ) from None
 
     from mestudio.benches._xdf import XdfStream, write_xdf
+
     streams = []
     for s in sims:
         vals = s.seq.astype(np.float64)[:, None]
         if device_clock and s.device_ns is not None:
             dev_s = s.device_ns / 1e9
-            streams.append(XdfStream(s.stream_id, s.rate_hz, dev_s, vals, clock_times=dev_s,
-                                     clock_values=(s.host_ns - s.device_ns) / 1e9, can_drop_samples=can_drop))
+            streams.append(
+                XdfStream(
+                    s.stream_id,
+                    s.rate_hz,
+                    dev_s,
+                    vals,
+                    clock_times=dev_s,
+                    clock_values=(s.host_ns - s.device_ns) / 1e9,
+                    can_drop_samples=can_drop,
+                )
+            )
         else:
             streams.append(XdfStream(s.stream_id, s.rate_hz, s.host_ns / 1e9, vals, can_drop_samples=can_drop))
     path = folder / f"rig-{int(device_clock)}{int(can_drop)}.xdf"
@@ -80,35 +95,47 @@ def _pyxdf(sims, folder: Path, *, device_clock: bool, can_drop: bool) -> tuple[d
 
 def _clean_comparison(duration: float) -> dict:
     """The same rig with no drops and no reset: the case pyxdf's dejitter is designed for."""
-    from sync.simulate import simulate_rig
+    from mestudio.sync.simulate import simulate_rig
+
     sims = simulate_rig(duration, seed=8, drop_fraction=0.0, reset=False)
     truth = {s.stream_id: s.truth_ns for s in sims}
     off, _, _ = _ours(sims, online=False)
     with tempfile.TemporaryDirectory() as tmp:
         est, _ = _pyxdf(sims, Path(tmp), device_clock=False, can_drop=False)
     ours, theirs = _errors(off, truth), _errors(est, truth)
-    return {"mestudio_rms_ms": ours["rms_ms"], "pyxdf_arrival_dejitter_rms_ms": theirs["rms_ms"],
-            "pyxdf_arrival_dejitter_rms_without_bias_ms": theirs["rms_without_bias_ms"],
-            "rms_ratio": round(ours["rms_ms"] / theirs["rms_ms"], 5)}
+    return {
+        "mestudio_rms_ms": ours["rms_ms"],
+        "pyxdf_arrival_dejitter_rms_ms": theirs["rms_ms"],
+        "pyxdf_arrival_dejitter_rms_without_bias_ms": theirs["rms_without_bias_ms"],
+        "rms_ratio": round(ours["rms_ms"] / theirs["rms_ms"], 5),
+    }
 
 
 def run(args) -> dict:
-    from sync.simulate import simulate_rig
+    from mestudio.sync.simulate import simulate_rig
+
     duration = 60.0 if getattr(args, "quick", False) else 600.0
     sims = simulate_rig(duration, seed=7)
     truth = {s.stream_id: s.truth_ns for s in sims}
     off, online, t_ours = _ours(sims)
-    res = {"duration_s": duration, "streams": len(sims), "frames": int(sum(len(s.seq) for s in sims)),
-           "jitter_ms": 2.0, "drift_ppm": 100.0,
-           "dropped_frames": int(sum(int(np.sum(np.diff(s.seq)[np.diff(s.seq) > 1] - 1)) for s in sims)),
-           "clock_resets": sum(s.reset_at is not None for s in sims)}
+    res = {
+        "duration_s": duration,
+        "streams": len(sims),
+        "frames": int(sum(len(s.seq) for s in sims)),
+        "jitter_ms": 2.0,
+        "drift_ppm": 100.0,
+        "dropped_frames": int(sum(int(np.sum(np.diff(s.seq)[np.diff(s.seq) > 1] - 1)) for s in sims)),
+        "clock_resets": sum(s.reset_at is not None for s in sims),
+    }
     res["mestudio_offline"] = {**_errors(off, truth), "fit_s": round(t_ours, 3)}
     res["mestudio_online"] = _errors(online, truth)
     baselines = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, dev, drop in (("pyxdf_arrival_dejitter", False, False),
-                                 ("pyxdf_device_clocksync_dejitter", True, False),
-                                 ("pyxdf_device_clocksync_no_dejitter", True, True)):
+        for label, dev, drop in (
+            ("pyxdf_arrival_dejitter", False, False),
+            ("pyxdf_device_clocksync_dejitter", True, False),
+            ("pyxdf_device_clocksync_no_dejitter", True, True),
+        ):
             est, t = _pyxdf(sims, Path(tmp), device_clock=dev, can_drop=drop)
             baselines[label] = {**_errors(est, truth), "load_s": round(t, 3)}
     res.update(baselines)
@@ -120,8 +147,13 @@ def run(args) -> dict:
     res["meets_target"] = bool(ours <= 0.1 and ours < baselines[best]["rms_ms"])
     res["no_drops_no_reset"] = _clean_comparison(duration)
     from mestudio.benches import _trigger_pacing
+
     pace_s = 3.0 if getattr(args, "quick", False) else 10.0
     ours, timer = _trigger_pacing.audio_paced(pace_s), _trigger_pacing.host_timer(pace_s)
-    res["trigger_pacing"] = {"seconds": pace_s, "audio_clock": ours, "host_timer_baseline": timer,
-                             "p99_ratio_to_host_timer": round(ours["late_p99_ms"] / max(timer["late_p99_ms"], 1e-3), 3)}
+    res["trigger_pacing"] = {
+        "seconds": pace_s,
+        "audio_clock": ours,
+        "host_timer_baseline": timer,
+        "p99_ratio_to_host_timer": round(ours["late_p99_ms"] / max(timer["late_p99_ms"], 1e-3), 3),
+    }
     return res

@@ -4,6 +4,7 @@ Real path: wire.frame_parts + Publisher (PUSH to a recorder-like PULL, plus the 
 and wire.recv/decode on the other side.  Baseline, same run, same sizes: raw pyzmq zero-copy
 [small header, buffer] over PUSH/PULL ipc.  Latency is measured paced at the rig's rate.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,15 +16,18 @@ from mestudio.benches._procs import percentiles_ms, spawn
 
 HELP = "wire-format transport between processes vs raw pyzmq zero-copy (throughput, latency)"
 
-SIZES = {"basler 1600x1200 mono8": ((1200, 1600), np.uint8),
-         "face 640x480 mono8": ((480, 640), np.uint8),
-         "kinect 640x480 rgb8": ((480, 640, 3), np.uint8),
-         "kinect 640x480 depth16": ((480, 640), np.uint16)}
+SIZES = {
+    "basler 1600x1200 mono8": ((1200, 1600), np.uint8),
+    "face 640x480 mono8": ((480, 640), np.uint8),
+    "kinect 640x480 rgb8": ((480, 640, 3), np.uint8),
+    "kinect 640x480 depth16": ((480, 640), np.uint16),
+}
 
 
 def _sender(endpoint: str, viewer_ep: str, shape, dtype, n: int, rate: float | None, real: bool) -> None:
-    from stream import wire
-    from stream.bus import Endpoints, Publisher
+    from mestudio.stream import wire
+    from mestudio.stream.bus import Endpoints, Publisher
+
     ctx = zmq.Context()
     frames = [np.random.default_rng(i).integers(0, 255, shape).astype(dtype) for i in range(4)]
     if real:
@@ -54,7 +58,8 @@ def _sender(endpoint: str, viewer_ep: str, shape, dtype, n: int, rate: float | N
 
 
 def measure(shape, dtype, n: int, rate: float | None, real: bool, tag: str) -> dict:
-    from stream import wire
+    from mestudio.stream import wire
+
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.linger = 0
@@ -81,7 +86,9 @@ def measure(shape, dtype, n: int, rate: float | None, real: bool, tag: str) -> d
     if rate:
         out.update(percentiles_ms(lat[10:]))
     else:
-        out.update({"fps": round((got - 1) / dt, 1) if dt else None, "MB_per_s": round(nbytes / dt / 1e6, 1) if dt else None})
+        out.update(
+            {"fps": round((got - 1) / dt, 1) if dt else None, "MB_per_s": round(nbytes / dt / 1e6, 1) if dt else None}
+        )
     return out
 
 
@@ -94,7 +101,10 @@ def run(args) -> dict:
         rate = 360.0 if shape == (1200, 1600) else 60.0  # 6 Basler cameras at 60 fps / one camera
         lat_real = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, True, "rl")
         lat_raw = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, False, "bl")
-        res[name] = {"mestudio": real, "raw_pyzmq": raw,
-                     "throughput_ratio": round(real["MB_per_s"] / raw["MB_per_s"], 3) if raw["MB_per_s"] else None,
-                     f"latency_at_{rate:g}fps": {"mestudio": lat_real, "raw_pyzmq": lat_raw}}
+        res[name] = {
+            "mestudio": real,
+            "raw_pyzmq": raw,
+            "throughput_ratio": round(real["MB_per_s"] / raw["MB_per_s"], 3) if raw["MB_per_s"] else None,
+            f"latency_at_{rate:g}fps": {"mestudio": lat_real, "raw_pyzmq": lat_raw},
+        }
     return res

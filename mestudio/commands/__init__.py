@@ -1,4 +1,5 @@
 """One module per `mestudio` subcommand: NAME, HELP, add_arguments(parser), run(args) -> int."""
+
 from __future__ import annotations
 
 import sys

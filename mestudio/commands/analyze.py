@@ -1,4 +1,5 @@
 """`mestudio analyze SESSION`: the streaming analyzer over a recording, as fast as it can."""
+
 from __future__ import annotations
 
 import json
@@ -14,23 +15,26 @@ HELP = "run the streaming analyzer over a recorded session as fast as it can (sa
 def add_arguments(p) -> None:
     p.add_argument("session", type=Path, help="session folder")
     p.add_argument("--json", action="store_true", help="print the report (events included) as JSON")
-    p.add_argument("--from-start", action="store_true",
-                   help="analyse from the first recorded frame (default: from the frame the live analyzer "
-                        "started at, when the session has live results, so the two runs compare)")
+    p.add_argument(
+        "--from-start",
+        action="store_true",
+        help="analyse from the first recorded frame (default: from the frame the live analyzer "
+        "started at, when the session has live results, so the two runs compare)",
+    )
     p.add_argument("--method", choices=("mdmd", "lbp"), help="spotting method (default: the session's [analyzer])")
-    p.add_argument("--stream", help="stream to analyse (default: the session's [analyzer] stream, or \"face\")")
+    p.add_argument("--stream", help='stream to analyse (default: the session\'s [analyzer] stream, or "face")')
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def run(args) -> int:
     # heavy imports here: `mestudio --help` imports every command module
-    from analysis.analyzer.errors import AnalyzerError
-    from analysis.analyzer.offline import analyze_session, compare_live, session_settings
-    from analysis.evaluation.compare import compare_events, recorded_results
-    from analysis.evaluation.groundtruth import SCRIPT_PATH
-    from config.errors import ConfigError
-    from stream.errors import SessionError
-    from stream.session import SessionReader
+    from mestudio.analysis.analyzer.errors import AnalyzerError
+    from mestudio.analysis.analyzer.offline import analyze_session, compare_live, session_settings
+    from mestudio.analysis.evaluation.compare import compare_events, recorded_results
+    from mestudio.analysis.evaluation.groundtruth import SCRIPT_PATH
+    from mestudio.config.errors import ConfigError
+    from mestudio.stream.errors import SessionError
+    from mestudio.stream.session import SessionReader
 
     try:
         reader = SessionReader(args.session)
@@ -41,8 +45,9 @@ def run(args) -> int:
         live = recorded_results(args.session)
         start = next((b.get("first_seq") for b in live if b.get("type") == "start"), None)
         progress = None if (args.quiet or args.json or not sys.stderr.isatty()) else _progress
-        report = analyze_session(args.session, settings, progress=progress,
-                                 start_seq=None if args.from_start else start)
+        report = analyze_session(
+            args.session, settings, progress=progress, start_seq=None if args.from_start else start
+        )
     except (SessionError, AnalyzerError, ConfigError) as e:
         return fail(NAME, str(e), 2)
     except ImportError as e:
@@ -63,22 +68,28 @@ def _progress(i: int, n: int) -> None:
 
 
 def _text(r: dict) -> str:
-    lines = [f"analyze {r['session']}: stream {r['stream']!r}, {r['frames']} frames at {r['fps']:g} fps, "
-             f"face in {r['frames_with_face']}, {r['method']} spotting",
-             f"  {r['wall_s']:.1f} s of analysis: {r['speed_x_realtime']}x real time; "
-             f"latency {r['latency_s']:.2f} s; recording gaps {r['recording_gaps']}"]
+    lines = [
+        f"analyze {r['session']}: stream {r['stream']!r}, {r['frames']} frames at {r['fps']:g} fps, "
+        f"face in {r['frames_with_face']}, {r['method']} spotting",
+        f"  {r['wall_s']:.1f} s of analysis: {r['speed_x_realtime']}x real time; "
+        f"latency {r['latency_s']:.2f} s; recording gaps {r['recording_gaps']}",
+    ]
     lines += [f"  note: {n}" for n in r["notes"]]
     for e in r["events"]:
         aus = "+".join(f"AU{a}" for a in e["aus"]) or "-"
-        lines.append(f"  {e['kind']:5s} {e['onset_s'] - r['first_t']:8.2f}-{e['offset_s'] - r['first_t']:7.2f} s "
-                     f"(frames {e['onset_seq']}-{e['offset_seq']})  {aus:18s} {e['emotion']}")
+        lines.append(
+            f"  {e['kind']:5s} {e['onset_s'] - r['first_t']:8.2f}-{e['offset_s'] - r['first_t']:7.2f} s "
+            f"(frames {e['onset_seq']}-{e['offset_seq']})  {aus:18s} {e['emotion']}"
+        )
     if not r["events"]:
         lines.append("  no movement spotted")
     if "live" in r:
         c = r["live"]
         same = "identical to" if c["identical"] else "different from"
-        lines.append(f"  offline events {same} the live run's ({c['offline_events']} vs {c['live_events']}; "
-                     f"live gaps {c['live_gaps']}, {c['live_frames_missed']} frames missed live)")
+        lines.append(
+            f"  offline events {same} the live run's ({c['offline_events']} vs {c['live_events']}; "
+            f"live gaps {c['live_gaps']}, {c['live_frames_missed']} frames missed live)"
+        )
     if "script" in r:
         lines.append("  " + r["script"]["summary"].replace("\n", "\n  "))
     return "\n".join(lines)

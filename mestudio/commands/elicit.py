@@ -3,6 +3,7 @@
 Standalone, the markers go to a JSONL file (one line per marker, the fields of a session's
 events.jsonl); with --session DIR they go to that running session's recorder instead.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,18 +24,32 @@ def add_arguments(p) -> None:
     p.add_argument("protocol", nargs="?", help="protocol file, e.g. config/demo-protocol.toml")
     p.add_argument("--participant", default="P00", help="participant code (sets the counterbalanced order)")
     p.add_argument("--headless", action="store_true", help="offscreen window (no display needed)")
-    p.add_argument("--session", type=Path, metavar="DIR",
-                   help="a running session's folder: markers go to its recorder, commands come from its monitor")
-    p.add_argument("--out", type=Path, default=Path("sessions"), metavar="DIR",
-                   help="standalone: folder for the markers file (default sessions/)")
+    p.add_argument(
+        "--session",
+        type=Path,
+        metavar="DIR",
+        help="a running session's folder: markers go to its recorder, commands come from its monitor",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("sessions"),
+        metavar="DIR",
+        help="standalone: folder for the markers file (default sessions/)",
+    )
     p.add_argument("--autostart", action="store_true", help="start without waiting for the operator")
     p.add_argument("--check", action="store_true", help="only check the protocol, clips and sound, then exit")
     p.add_argument("--screenshots", type=Path, metavar="DIR", help="save a screenshot of each screen there")
-    p.add_argument("--simulate-participant", action="store_true",
-                   help="answer surveys with scripted clicks (demos and tests)")
+    p.add_argument(
+        "--simulate-participant", action="store_true", help="answer surveys with scripted clicks (demos and tests)"
+    )
     p.add_argument("--hold-end", type=float, default=3.0, metavar="S", help="seconds the end screen stays (default 3)")
-    p.add_argument("--send", choices=VERBS, metavar="VERB",
-                   help=f"send a running session's elicitation a command ({', '.join(VERBS)}) and exit")
+    p.add_argument(
+        "--send",
+        choices=VERBS,
+        metavar="VERB",
+        help=f"send a running session's elicitation a command ({', '.join(VERBS)}) and exit",
+    )
     p.add_argument("--json", action="store_true", help="with --check: print the result as JSON")
 
 
@@ -67,10 +82,11 @@ def _stdin_commands(ctrl_holder: list) -> None:
 def _send(args) -> int:
     import zmq
 
-    from elicit.node import send_command
-    from stream.bus import Endpoints
-    from stream.errors import StreamError
-    from stream.live import latest
+    from mestudio.elicit.node import send_command
+    from mestudio.stream.bus import Endpoints
+    from mestudio.stream.errors import StreamError
+    from mestudio.stream.live import latest
+
     try:
         ep = Endpoints.load(args.session) if args.session else latest().endpoints
     except StreamError as e:
@@ -90,8 +106,9 @@ def _session_sink(session: Path):
 
     import zmq
 
-    from elicit.markers import WireSink
-    from stream.bus import Endpoints, Publisher
+    from mestudio.elicit.markers import WireSink
+    from mestudio.stream.bus import Endpoints, Publisher
+
     ep = Endpoints.load(session)
     name = f"elicit-cli-{os.getpid()}"
     base = ep.recorder.rsplit("/", 1)[0] if ep.recorder.startswith("ipc://") else None
@@ -107,10 +124,11 @@ def run(args) -> int:
         return fail(NAME, "name a protocol file (e.g. config/demo-protocol.toml), or --send VERB", 2)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", args.participant):
         return fail(NAME, f"--participant {args.participant!r}: use 1-32 letters, digits, '_' or '-'", 2)
-    from config.errors import ConfigError
-    from elicit.checks import check_protocol
-    from elicit.errors import ElicitError
-    from elicit.protocol import load_protocol
+    from mestudio.config.errors import ConfigError
+    from mestudio.elicit.checks import check_protocol
+    from mestudio.elicit.errors import ElicitError
+    from mestudio.elicit.protocol import load_protocol
+
     try:
         proto = load_protocol(args.protocol)
         pre = check_protocol(proto)
@@ -126,12 +144,24 @@ def run(args) -> int:
     if args.check:
         if args.json:
             import json
-            print(json.dumps({"ok": True, "clips": {k: str(v) for k, v in pre.paths.items()},
-                              "durations_s": pre.durations, "warnings": pre.warnings,
-                              "sound": pre.sound.device_name if pre.sound else None}, indent=2))
+
+            print(
+                json.dumps(
+                    {
+                        "ok": True,
+                        "clips": {k: str(v) for k, v in pre.paths.items()},
+                        "durations_s": pre.durations,
+                        "warnings": pre.warnings,
+                        "sound": pre.sound.device_name if pre.sound else None,
+                    },
+                    indent=2,
+                )
+            )
         else:
-            print(f"elicit: {args.protocol}: {len(pre.paths)} clips ready, sound: "
-                  f"{pre.sound.device_name if pre.sound else 'none (silent)'}")
+            print(
+                f"elicit: {args.protocol}: {len(pre.paths)} clips ready, sound: "
+                f"{pre.sound.device_name if pre.sound else 'none (silent)'}"
+            )
         if pre.sound:
             pre.sound.close()
         return 0
@@ -139,14 +169,16 @@ def run(args) -> int:
 
 
 def _play(args, proto, pre) -> int:
-    from config.errors import ConfigError
-    from elicit.app import run_protocol
-    from elicit.errors import DisplayError, ElicitError
-    from elicit.markers import JsonlSink
+    from mestudio.config.errors import ConfigError
+    from mestudio.elicit.app import run_protocol
+    from mestudio.elicit.errors import DisplayError, ElicitError
+    from mestudio.elicit.markers import JsonlSink
+
     zctx = listener = None
     if args.session:
-        from elicit.node import CommandListener
-        from stream.errors import StreamError
+        from mestudio.elicit.node import CommandListener
+        from mestudio.stream.errors import StreamError
+
         try:
             inner, ep, zctx = _session_sink(args.session)
         except StreamError as e:
@@ -168,11 +200,20 @@ def _play(args, proto, pre) -> int:
     stop = threading.Event()  # Ctrl-C / SIGTERM: abort cleanly (markers recorded), then exit
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = run_protocol(proto, args.participant, sink, pre, headless=True if args.headless else None,
-                              autostart=args.autostart, hold_end_s=max(0.0, args.hold_end),
-                              screenshot_dir=args.screenshots, simulate_participant=args.simulate_participant,
-                              poll_commands=listener.poll if listener else None, on_controller=holder.append,
-                              stop=stop)
+        result = run_protocol(
+            proto,
+            args.participant,
+            sink,
+            pre,
+            headless=True if args.headless else None,
+            autostart=args.autostart,
+            hold_end_s=max(0.0, args.hold_end),
+            screenshot_dir=args.screenshots,
+            simulate_participant=args.simulate_participant,
+            poll_commands=listener.poll if listener else None,
+            on_controller=holder.append,
+            stop=stop,
+        )
     except DisplayError as e:  # before the first screen: nothing was recorded
         return fail(NAME, str(e), 2)
     except (ConfigError, ElicitError) as e:  # e.g. a clip's drive unplugged after the checks

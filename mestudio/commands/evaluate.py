@@ -1,6 +1,7 @@
 """`mestudio evaluate`: the study's protocol (subject-independent k-fold cross-validation, per-class
 accuracy and F1 as its equations 1-4) for one or more models, written as Table 5/6-style CSV and
 Markdown plus plots; or a trained checkpoint scored on a dataset."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ DEFAULT_MODELS = "lbptop_svm_tiny,res3d18_tiny,res3d18_sca_tiny"
 
 
 def add_arguments(p) -> None:
-    from analysis.training.cli_args import add_source_arguments, add_training_arguments
+    from mestudio.analysis.training.cli_args import add_source_arguments, add_training_arguments
+
     p.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated model names (default {DEFAULT_MODELS})")
     p.add_argument("--checkpoint", help="score this trained checkpoint on the data instead of cross-validating")
     p.add_argument("--folds", type=int, default=5, help="subject-independent folds (default 5)")
@@ -25,8 +27,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from analysis.datasets.errors import MethodsError
-    from analysis.models.registry import list_models, model_config
+    from mestudio.analysis.datasets.errors import MethodsError
+    from mestudio.analysis.models.registry import list_models, model_config
     from mestudio.commands import fail
 
     if args.list:
@@ -42,11 +44,11 @@ def run(args) -> int:
 
 
 def _crossval(args):
-    from analysis.models.registry import model_config
-    from analysis.protocol.folds import subject_folds
-    from analysis.training.cli_args import config_from_args, source_from_args
-    from analysis.training.crossval import cross_validate, task_labels
-    from analysis.training.sources import load_source
+    from mestudio.analysis.models.registry import model_config
+    from mestudio.analysis.protocol.folds import subject_folds
+    from mestudio.analysis.training.cli_args import config_from_args, source_from_args
+    from mestudio.analysis.training.crossval import cross_validate, task_labels
+    from mestudio.analysis.training.sources import load_source
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     for n in names:
@@ -68,13 +70,13 @@ def _crossval(args):
 def _checkpoint(args):
     import numpy as np
 
-    from analysis.protocol.metrics import evaluate_binary
-    from analysis.training.checkpoint import load_checkpoint
-    from analysis.training.cli_args import source_from_args
-    from analysis.training.config import TrainConfig
-    from analysis.training.crossval import task_labels
-    from analysis.training.loop import predict_proba
-    from analysis.training.sources import load_source
+    from mestudio.analysis.protocol.metrics import evaluate_binary
+    from mestudio.analysis.training.checkpoint import load_checkpoint
+    from mestudio.analysis.training.cli_args import source_from_args
+    from mestudio.analysis.training.config import TrainConfig
+    from mestudio.analysis.training.crossval import task_labels
+    from mestudio.analysis.training.loop import predict_proba
+    from mestudio.analysis.training.sources import load_source
 
     model, meta = load_checkpoint(args.checkpoint)
     cfg = TrainConfig(**{k: v for k, v in meta["config"].items() if k in TrainConfig.__dataclass_fields__})
@@ -91,11 +93,11 @@ def _checkpoint(args):
 
 
 def _write(args, reports, folds) -> int:
-    from analysis.protocol.plots import plot_confusion, plot_per_class
-    from analysis.protocol.tables import to_markdown, write_tables
+    from mestudio.analysis.protocol.plots import plot_confusion, plot_per_class
+    from mestudio.analysis.protocol.tables import to_markdown, write_tables
 
     out = Path(args.out)
-    title = ("Table 5-style AU detection" if args.task == "au" else "Table 6-style ME emotion recognition")
+    title = "Table 5-style AU detection" if args.task == "au" else "Table 6-style ME emotion recognition"
     title += f" ({args.dataset}, {'checkpoint' if folds is None else f'{args.folds}-fold subject-independent'})"
     files = write_tables(reports, out, f"{args.task}_results", title)
     files.append(plot_per_class(reports, out / f"{args.task}_per_class.png", title))
@@ -105,8 +107,12 @@ def _write(args, reports, folds) -> int:
         (out / "folds.json").write_text(json.dumps({"k": folds.k, "fold_of_subject": folds.fold_of_subject}, indent=1))
         files.append(out / "folds.json")
     if args.json:
-        print(json.dumps({"task": args.task, "results": [r.to_dict() for r in reports],
-                          "files": [str(f) for f in files]}, indent=2))
+        print(
+            json.dumps(
+                {"task": args.task, "results": [r.to_dict() for r in reports], "files": [str(f) for f in files]},
+                indent=2,
+            )
+        )
     else:
         print(to_markdown(reports, title))
         print("written: " + ", ".join(str(f) for f in files))

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from mestudio.commands import fail
-from stream.errors import SessionError
+from mestudio.stream.errors import SessionError
 
 NAME = "export"
 HELP = "turn a session into what other tools read: lossless video (FFV1/MKV), WAV, ME-dataset clips + label book"
@@ -15,17 +15,17 @@ WHAT = ("video", "audio", "clips")
 def add_arguments(p) -> None:
     p.add_argument("session", help="session folder")
     p.add_argument("--out", type=Path, help="folder to write (default: <session>/export)")
-    p.add_argument("--what", default=",".join(WHAT),
-                   help=f"comma-separated: {', '.join(WHAT)} (default: all)")
+    p.add_argument("--what", default=",".join(WHAT), help=f"comma-separated: {', '.join(WHAT)} (default: all)")
     p.add_argument("--stream", action="append", metavar="ID", help="only this stream (repeatable)")
-    p.add_argument("--clips-stream", default="face", metavar="ID",
-                   help="the stream the spotted clips are cut from (default: face)")
+    p.add_argument(
+        "--clips-stream", default="face", metavar="ID", help="the stream the spotted clips are cut from (default: face)"
+    )
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
 def run(args) -> int:
-    from stream.export import ExportError, export_audio, export_video, media_kind
-    from stream.session import SessionReader
+    from mestudio.stream.export import ExportError, export_audio, export_video, media_kind
+    from mestudio.stream.session import SessionReader
 
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     bad = [w for w in what if w not in WHAT]
@@ -37,8 +37,12 @@ def run(args) -> int:
         return fail(NAME, str(e), 2)
     consent = reader.manifest.get("consent", "research")
     if consent == "none":
-        return fail(NAME, f"{args.session}: consent level 'none' (manifest): this participant's data may not "
-                          "leave the session folder; nothing was exported", 3)
+        return fail(
+            NAME,
+            f"{args.session}: consent level 'none' (manifest): this participant's data may not "
+            "leave the session folder; nothing was exported",
+            3,
+        )
     out = args.out or reader.root / "export"
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[str]] = {w: [] for w in what}
@@ -52,8 +56,9 @@ def run(args) -> int:
             elif kind == "audio" and "audio" in what:
                 written["audio"].append(str(export_audio(reader, sid, out / f"{sid}.wav")))
         if "clips" in what:
-            from analysis.datasets.errors import MethodsError
-            from analysis.datasets.export import export_spotted_clips
+            from mestudio.analysis.datasets.errors import MethodsError
+            from mestudio.analysis.datasets.export import export_spotted_clips
+
             try:
                 book, n = export_spotted_clips(reader.root, out / "clips", args.clips_stream)
                 written["clips"] = [str(book), f"{n} clips"]

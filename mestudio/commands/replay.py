@@ -6,9 +6,9 @@ import threading
 import time
 
 from mestudio.commands import fail
-from stream.errors import SessionError, StreamError
-from stream.live import announce, withdraw
-from stream.replayer import LOSSLESS, LOSSY, Replayer, summary
+from mestudio.stream.errors import SessionError, StreamError
+from mestudio.stream.live import announce, withdraw
+from mestudio.stream.replayer import LOSSLESS, LOSSY, Replayer, summary
 
 NAME = "replay"
 HELP = "republish a recorded session on the wire, at its own pace (x speed) or as fast as lossless readers allow"
@@ -20,8 +20,13 @@ def add_arguments(p) -> None:
     g.add_argument("--speed", type=float, default=1.0, metavar="X", help="pace: X times real time (default 1)")
     g.add_argument("--max", action="store_true", help="as fast as the slowest lossless reader allows")
     p.add_argument("--loop", action="store_true", help="start again at the end until Ctrl-C")
-    p.add_argument("--readers", type=int, default=None, metavar="N",
-                   help="wait for N lossless readers before starting (default 1 with --max, else 0)")
+    p.add_argument(
+        "--readers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="wait for N lossless readers before starting (default 1 with --max, else 0)",
+    )
     p.add_argument("--stream", action="append", metavar="ID", help="replay only this stream (repeatable)")
 
 
@@ -35,9 +40,11 @@ def run(args) -> int:
         signal.signal(s, lambda *_: stop.set())
     entry = announce("replay", f"replay of {rep.reader.root.name}", rep.endpoints, rep.reader.root)
     info = summary(rep.reader)
-    print(f"replaying {info['session']}: {sum(info['streams'].values())} frames in {len(info['streams'])} streams, "
-          f"{info['events']} events\n  viewers: {rep.endpoints.pubs[LOSSY]}\n  lossless: {rep.endpoints.pubs[LOSSLESS]}",
-          flush=True)
+    print(
+        f"replaying {info['session']}: {sum(info['streams'].values())} frames in {len(info['streams'])} streams, "
+        f"{info['events']} events\n  viewers: {rep.endpoints.pubs[LOSSY]}\n  lossless: {rep.endpoints.pubs[LOSSLESS]}",
+        flush=True,
+    )
     t0 = time.monotonic()
     try:
         readers = args.readers if args.readers is not None else (1 if args.max else 0)
@@ -50,6 +57,8 @@ def run(args) -> int:
         rep.close()
         withdraw(entry)
         rep.endpoints.remove_ipc_files()
-    print(f"replayed {sent} messages in {time.monotonic() - t0:.1f} s" + (" (stopped)" if stop.is_set() else ""),
-          file=sys.stdout)
+    print(
+        f"replayed {sent} messages in {time.monotonic() - t0:.1f} s" + (" (stopped)" if stop.is_set() else ""),
+        file=sys.stdout,
+    )
     return 0

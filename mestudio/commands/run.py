@@ -3,15 +3,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from config.errors import ConfigError
-from config.loader import load_session_config
 from mestudio.commands import fail
+from mestudio.config.errors import ConfigError
+from mestudio.config.loader import load_session_config
 from mestudio.postprocess import run_steps
 from mestudio.preflight import check_stages
 from mestudio.progress import TerminalProgress
+from mestudio.stream.errors import SessionError
+from mestudio.stream.verify import format_report, verify
 from mestudio.supervisor import SessionResult, run_session
-from stream.errors import SessionError
-from stream.verify import format_report, verify
 
 NAME = "run"
 HELP = "run a session from a config file (hardware or synthetic devices)"
@@ -19,7 +19,9 @@ HELP = "run a session from a config file (hardware or synthetic devices)"
 
 def add_arguments(p) -> None:
     p.add_argument("config", help="session file (TOML), e.g. config/demo.toml")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: the config's, else Ctrl-C)")
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: the config's, else Ctrl-C)"
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help="folder for the session (default: [session] output)")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.add_argument("--headless", action="store_true", help="no monitor window, even with a display")
@@ -30,8 +32,9 @@ def wants_window(headless: bool) -> bool:
     return not headless and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_config(command: str, path: Path, duration: float | None, out: Path | None, quiet: bool,
-               headless: bool = True) -> tuple[int, SessionResult | None]:
+def run_config(
+    command: str, path: Path, duration: float | None, out: Path | None, quiet: bool, headless: bool = True
+) -> tuple[int, SessionResult | None]:
     """Load, run, verify and summarise one session; shared by `run` and `demo`."""
     try:
         cfg = load_session_config(path)
@@ -46,19 +49,22 @@ def run_config(command: str, path: Path, duration: float | None, out: Path | Non
 
     def open_monitor(sup) -> None:
         if wants_window(headless):
-            from monitor.launch import open_window
+            from mestudio.monitor.launch import open_window
+
             window.append(open_window(sup.root, log_path=sup.root / "logs" / "monitor.log"))
 
     try:
-        result = run_session(cfg, text, out=out, config_path=Path(path), duration_s=duration,
-                             on_progress=progress, on_start=open_monitor)
+        result = run_session(
+            cfg, text, out=out, config_path=Path(path), duration_s=duration, on_progress=progress, on_start=open_monitor
+        )
     except SessionError as e:
         return fail(command, str(e), 2), None
     finally:
         if progress:
             progress.close()
         if window:
-            from monitor.launch import close_window
+            from mestudio.monitor.launch import close_window
+
             close_window(window[0])
     rep = verify(result.path)
     print(format_report(rep))

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 
 from mestudio.commands import fail
-from stream.errors import SessionError
-from stream.verify import format_report, verify
+from mestudio.stream.errors import SessionError
+from mestudio.stream.verify import format_report, verify
 
 NAME = "verify"
 HELP = "check a session folder: frames, gaps, timestamp order, duration; repair one cut short"
