@@ -56,8 +56,6 @@ def _set_first(camera, names: tuple[str, ...], value) -> str | None:
 
 class BaslerArray(Device):
     kind = "basler-array"
-    # set before start() when another node (the sync master) sends the software triggers
-    external_trigger = False
     trigger_timeouts = 0
 
     def _open(self) -> None:

@@ -107,6 +107,9 @@ def _load(dump: str):
 class FreenectKinect(RGBDDevice):
     kind = "freenect"
 
+    def playback_source(self) -> str | None:
+        return self.spec.dump or None
+
     def _open_source(self) -> RGBDFormat:
         s = self.spec
         if s.dump:

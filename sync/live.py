@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.config.schema import SessionConfig
 from mestudio.sync.chirp import ChirpSpec, detect
 from mestudio.sync.clock import OnlineClock
 from mestudio.sync.framesets import MISSING, FrameSetBuilder
 from mestudio.sync.settings import SyncSettings
 from mestudio.sync.trigger import AudioClock, TriggerPacer
-
-AUDIO_KINDS = ("synthetic-audio", "audio")
 
 
 @dataclass
@@ -53,8 +51,8 @@ class LiveSync:
         st = self.settings
         audio_ids = []
         for d in self.config.enabled_devices:
-            for sid in stream_ids(d):
-                if d.kind in AUDIO_KINDS:
+            for sid in d.stream_ids():
+                if d.descriptor.media == "audio":
                     self._rates[sid] = d.rate / d.block
                     audio_ids.append((sid, d))
                 else:
@@ -66,7 +64,7 @@ class LiveSync:
                 dev.rate, dev.block, OnlineClock(self.audio_id, dev.rate / dev.block, window_s=st.window_s)
             )
             for d in self.config.enabled_devices:
-                if getattr(d, "trigger", "") == "software":
+                if d.software_triggered:
                     self.pacers[d.name] = TriggerPacer(self.audio, st.trigger_rate_hz)
                     self.triggers_sent[d.name] = 0
         ref = self._reference()
@@ -85,8 +83,8 @@ class LiveSync:
         if st.reference:
             return st.reference
         for d in self.config.enabled_devices:
-            if getattr(d, "trigger", "") == "software":
-                return stream_ids(d)[0]
+            if d.software_triggered:
+                return d.stream_ids()[0]
         video = [s for s in self._rates if s != self.audio_id]
         return max(video, key=lambda s: self._rates[s]) if video else None
 

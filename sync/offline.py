@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.config.schema import SessionConfig
 from mestudio.stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
 from mestudio.sync import framesets
 from mestudio.sync.audio_track import AudioTrack, is_audio, read_track
@@ -81,8 +81,8 @@ def _triggered_streams(cfg: SessionConfig | None) -> dict[str, str]:
     """stream id -> device name, for devices paced by software triggers."""
     out = {}
     for d in cfg.enabled_devices if cfg else []:
-        if getattr(d, "trigger", "") == "software":
-            for sid in stream_ids(d):
+        if d.software_triggered:
+            for sid in d.stream_ids():
                 out[sid] = d.name
     return out
 

@@ -91,10 +91,6 @@ def test_session_with_sync_has_health_chirps_report_and_frame_sets(tmp_path, zct
 
 @pytest.mark.slow
 def test_triggered_camera_frames_follow_the_sync_node(tmp_path):
-    from mestudio.capture.basler import BaslerArray
-
-    if not hasattr(BaslerArray, "software_trigger"):
-        pytest.skip("the Basler backend has no software_trigger() yet (capture issue)")
     pytest.importorskip("pypylon")
     cfg = write_config(
         tmp_path / "t.toml",

@@ -45,6 +45,7 @@ def _spec(trigger="software"):
         source = "pattern"
 
     Spec.trigger = trigger
+    Spec.software_triggered = trigger == "software"
     return Spec
 
 
