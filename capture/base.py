@@ -3,18 +3,25 @@
 Lifecycle (python-sounddevice style): ``open() -> start() -> read()... -> stop() -> close()``;
 ``with device:`` opens and starts, and on exit stops then closes.  ``start``, ``stop`` and
 ``close`` are safe to call twice.  Nothing is cleaned up in ``__del__``.
+
+Capabilities (config/device_kinds.py: ``Capability``) are methods declared here that raise
+``CapabilityError``; a backend has a capability when it overrides its methods, and
+``Device.capabilities`` says which it has, derived from the overrides (never probed with getattr).
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from mestudio.capture.errors import DeviceStateError
+from mestudio.capture.errors import CapabilityError, DeviceStateError
+from mestudio.config.device_kinds import Capability
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class StreamInfo:
     rate_hz: float  # frames (audio: blocks) per second
     device_kind: str
     settings: dict[str, Any] = field(default_factory=dict)  # sample_rate, serial, exposure ...
+    device: str = ""  # the [[devices]] section (its name) that publishes the stream; set by Device.open()
 
     def to_json(self) -> dict:
         return {
@@ -39,6 +47,7 @@ class StreamInfo:
             "pixel_format": self.pixel_format,
             "rate_hz": self.rate_hz,
             "device_kind": self.device_kind,
+            "device": self.device,
             "settings": self.settings,
         }
 
@@ -55,16 +64,34 @@ class Frame:
     pixel_format: str = ""
 
 
+# the Device methods a backend overrides to have each capability
+CAPABILITY_METHODS: dict[Capability, str] = {
+    Capability.SOFTWARE_TRIGGER: "software_trigger",
+    Capability.SPEAKER: "play_at",
+    Capability.PLAYBACK: "playback_source",
+}
+
+
 class Device(abc.ABC):
     """Base of every backend. Subclasses implement the ``_open/_start/_read/_stop/_close`` hooks."""
 
     kind: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.capabilities = frozenset(
+            cap for cap, method in CAPABILITY_METHODS.items() if getattr(cls, method) is not getattr(Device, method)
+        )
 
     def __init__(self, spec) -> None:
         self.spec = spec
         self.name: str = spec.name
         self.streams: list[StreamInfo] = []
         self.dropped = 0  # frames the device itself lost (buffer overrun, skipped ticks)
+        self.finished = False  # a playback device reached the end of its recording
+        self.session_dir: Path | None = None  # the session folder, once attach_session() says it
+        self.external_trigger = False  # another node sends the software triggers (pace_by_external_trigger)
         self._state = "closed"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -75,6 +102,7 @@ class Device(abc.ABC):
     def open(self) -> Device:
         if self._state == "closed":
             self._open()
+            self.streams = [dataclasses.replace(s, device=self.name) for s in self.streams]
             self._state = "open"
         return self
 
@@ -113,6 +141,31 @@ class Device(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- the session and the capabilities ----------------------------------------------------
+    def attach_session(self, session_dir: Path, t0_host_ns: int) -> None:
+        """Before open(): the session folder (for calibration, ground truth) and its t0 on the host clock."""
+        self.session_dir = Path(session_dir)
+
+    def software_trigger(self) -> None:
+        """Capability.SOFTWARE_TRIGGER: fire one trigger now (the sync master calls it on the audio clock)."""
+        raise CapabilityError(f"{self.name}: the {self.kind} backend has no software trigger")
+
+    def pace_by_external_trigger(self) -> None:
+        """Capability.SOFTWARE_TRIGGER, before start(): another node sends the triggers; do not pace them here."""
+        if Capability.SOFTWARE_TRIGGER not in self.capabilities:
+            raise CapabilityError(f"{self.name}: the {self.kind} backend has no software trigger")
+        if self._state == "running":
+            raise DeviceStateError(f"{self.name}: pace_by_external_trigger() must come before start()")
+        self.external_trigger = True
+
+    def play_at(self, sample: int, wave: np.ndarray) -> None:
+        """Capability.SPEAKER: mix ``wave`` (float, full scale 1) into the audio track from ``sample`` on."""
+        raise CapabilityError(f"{self.name}: the {self.kind} backend cannot play sounds")
+
+    def playback_source(self) -> str | None:
+        """Capability.PLAYBACK: the recording this device replays (``finished`` at its end), None when live."""
+        raise CapabilityError(f"{self.name}: the {self.kind} backend replays no recording")
 
     # -- hooks ---------------------------------------------------------------------------
     @abc.abstractmethod

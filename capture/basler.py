@@ -46,7 +46,7 @@ def _set_first(camera, names: tuple[str, ...], value) -> str | None:
     for n in names:
         try:
             node = nodemap.GetNode(n)
-        except Exception:  # noqa: BLE001 - absent feature
+        except Exception:  # absent feature
             continue
         if node is not None and genicam.IsWritable(node):
             node.SetValue(value) if hasattr(node, "SetValue") else node.FromString(str(value))
@@ -56,8 +56,6 @@ def _set_first(camera, names: tuple[str, ...], value) -> str | None:
 
 class BaslerArray(Device):
     kind = "basler-array"
-    # set before start() when another node (the sync master) sends the software triggers
-    external_trigger = False
     trigger_timeouts = 0
 
     def _open(self) -> None:
@@ -176,7 +174,7 @@ class BaslerArray(Device):
             node = cam.GetNodeMap().GetNode("GevTimestampTickFrequency")
             if node is not None and genicam.IsReadable(node):
                 return float(node.GetValue())
-        except Exception:  # noqa: BLE001 - feature absent
+        except Exception:  # feature absent
             pass
         return 1e9
 

@@ -15,3 +15,7 @@ class SDKUnavailableError(CaptureError, ImportError):
 
 class DeviceStateError(CaptureError, RuntimeError):
     """A lifecycle call made in the wrong state (e.g. read() before start())."""
+
+
+class CapabilityError(DeviceStateError, NotImplementedError):
+    """A capability (software trigger, speaker, playback) asked of a backend that does not have it."""

@@ -107,6 +107,9 @@ def _load(dump: str):
 class FreenectKinect(RGBDDevice):
     kind = "freenect"
 
+    def playback_source(self) -> str | None:
+        return self.spec.dump or None
+
     def _open_source(self) -> RGBDFormat:
         s = self.spec
         if s.dump:
@@ -147,7 +150,7 @@ class FreenectKinect(RGBDDevice):
 
     def _start(self) -> None:
         self._pending: queue.Queue = queue.Queue(maxsize=120)
-        self._clock = {"depth": [None, 0], "color": [None, 0]}  # last raw tick, wraps seen
+        self._clock: dict[str, tuple[int | None, int]] = {"depth": (None, 0), "color": (None, 0)}  # last tick, wraps
         self._first_tick: int | None = None
         self._running = True
         self._lib.freenect_start_depth(self._dev)
@@ -164,7 +167,7 @@ class FreenectKinect(RGBDDevice):
         last, wraps = self._clock[stream]
         if last is not None and ts < last - 2**31:
             wraps += 1
-        self._clock[stream] = [ts, wraps]
+        self._clock[stream] = (ts, wraps)
         return (ts + wraps * 2**32) * 1_000_000_000 // TICKS_PER_S
 
     def _next_capture(self, timeout_s: float) -> RGBDCapture | None:

@@ -99,7 +99,7 @@ class GenICamCamera(Device):
             nm.Width.value = s.width
             nm.Height.value = s.height
             nm.PixelFormat.value = s.pixel_format
-        except Exception as e:  # noqa: BLE001 - GenICam raises its own exception types
+        except Exception as e:  # GenICam raises its own exception types
             raise DeviceNotFoundError(
                 f"{self.name}: the camera refuses {s.width}x{s.height} {s.pixel_format}: {e}"
             ) from None
@@ -111,7 +111,7 @@ class GenICamCamera(Device):
             if hasattr(nm, name):
                 try:
                     getattr(nm, name).value = value
-                except Exception:  # noqa: BLE001 - optional feature, read-only on some cameras
+                except Exception:  # optional feature, read-only on some cameras
                     pass
         self._ia.num_buffers = max(16, int(s.fps))
 
@@ -122,7 +122,7 @@ class GenICamCamera(Device):
     def _read(self, timeout_s: float) -> list[Frame]:
         try:
             buf = self._ia.fetch(timeout=timeout_s)
-        except Exception as e:  # noqa: BLE001 - harvesters raises genicam.gentl.TimeoutException
+        except Exception as e:  # harvesters raises genicam.gentl.TimeoutException
             if "Timeout" in type(e).__name__:
                 return []
             raise
@@ -133,7 +133,7 @@ class GenICamCamera(Device):
             fid = int(buf.frame_id)
             try:
                 dev_t = int(buf.timestamp_ns) or None
-            except Exception:  # noqa: BLE001 - the producer has no timestamps
+            except Exception:  # the producer has no timestamps
                 dev_t = None
         if self._last_id >= 0 and fid > self._last_id + 1:
             self.dropped += fid - self._last_id - 1

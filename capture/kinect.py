@@ -65,6 +65,9 @@ def _usec_to_ns(us) -> int | None:
 class KinectCamera(RGBDDevice):
     kind = "kinect"
 
+    def playback_source(self) -> str | None:
+        return self.spec.playback or None
+
     def _open_source(self) -> RGBDFormat:
         pyk4a = import_pyk4a()
         s = self.spec

@@ -7,14 +7,12 @@ import threading
 import time
 
 from mestudio.capture.base import Device
-from mestudio.capture.errors import DeviceStateError
+from mestudio.capture.errors import CapabilityError
 from mestudio.capture.registry import create_device
 from mestudio.capture.sound import chirp_from_request
+from mestudio.config.device_kinds import Capability
 from mestudio.stream import wire
 from mestudio.stream.node import NodeContext
-
-# script time 0 of the synthetic face rig, after the session's t0: time for every device to start
-SCRIPT_LEAD_NS = 2_000_000_000
 
 
 def device_spec(ctx: NodeContext):
@@ -49,44 +47,41 @@ def _listen(ctx: NodeContext, dev: Device, topic: str, handle) -> threading.Thre
 
 def start_trigger_listener(ctx: NodeContext, dev: Device, spec) -> threading.Thread | None:
     """With [sync] enabled, `trigger/<device>` events from the sync node fire software triggers."""
-    if getattr(spec, "trigger", "") != "software" or not ctx.config.sync.get("enabled", False):
+    if not spec.software_triggered or not ctx.config.sync.get("enabled", False):
         return None
-    fire = getattr(dev, "software_trigger", None)
-    if fire is None:
-        raise DeviceStateError(
+    if Capability.SOFTWARE_TRIGGER not in dev.capabilities:
+        raise CapabilityError(
             f'{dev.name}: trigger = "software" but the {dev.kind} backend has no '
             'software_trigger(); set trigger = "free-run" or [sync] enabled = false'
         )
-    return _listen(ctx, dev, f"trigger/{dev.name}", lambda msg: fire())
+    return _listen(ctx, dev, f"trigger/{dev.name}", lambda msg: dev.software_trigger())
 
 
 def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
     """A device that can play into its own track (synthetic audio) plays the sync chirps asked of it."""
-    play = getattr(dev, "play_at", None)
-    if play is None or not ctx.config.sync.get("enabled", False):
+    if Capability.SPEAKER not in dev.capabilities or not ctx.config.sync.get("enabled", False):
         return None
     mine = {s.stream_id for s in dev.streams}
 
     def handle(msg) -> None:
         if isinstance(msg.data, dict) and msg.data.get("stream") in mine:
-            play(int(msg.data["sample"]), chirp_from_request(msg.data))
+            dev.play_at(int(msg.data["sample"]), chirp_from_request(msg.data))
 
     return _listen(ctx, dev, "sync/chirp", handle)
 
 
 def run(ctx: NodeContext) -> int:
-    dev = create_device(device_spec(ctx))
-    dev.session_dir = ctx.session_dir
-    if hasattr(dev, "script_epoch_ns"):  # synthetic face devices: one script clock for every view
-        t0 = int(json.loads((ctx.session_dir / "manifest.json").read_text())["t0_host_ns"])
-        dev.script_epoch_ns = t0 + SCRIPT_LEAD_NS
-    if getattr(device_spec(ctx), "trigger", "") == "software" and ctx.config.sync.get("enabled", False):
-        dev.external_trigger = True  # the sync master paces this camera's triggers on the audio clock
+    spec = device_spec(ctx)
+    dev = create_device(spec)
+    t0 = int(json.loads((ctx.session_dir / "manifest.json").read_text())["t0_host_ns"])
+    dev.attach_session(ctx.session_dir, t0)
+    if spec.software_triggered and ctx.config.sync.get("enabled", False):
+        dev.pace_by_external_trigger()  # the sync master paces this camera's triggers on the audio clock
     pub = ctx.publisher()
     counts = {}
     try:
         with dev:
-            listeners = [t for t in (start_trigger_listener(ctx, dev, device_spec(ctx)), start_speaker(ctx, dev)) if t]
+            listeners = [t for t in (start_trigger_listener(ctx, dev, spec), start_speaker(ctx, dev)) if t]
             publish_stream_info(pub, dev)
             counts = {s.stream_id: 0 for s in dev.streams}
             ctx.heartbeat({"ready": True})

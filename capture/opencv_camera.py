@@ -21,6 +21,9 @@ from mestudio.capture.errors import DeviceNotFoundError
 class OpenCVCamera(Device):
     kind = "opencv"
 
+    def playback_source(self) -> str | None:
+        return None if self.spec.source.isdigit() else self.spec.source
+
     def _open(self) -> None:
         s = self.spec
         self.is_file = not s.source.isdigit()

@@ -50,6 +50,9 @@ def _intrinsics(profile) -> dict:
 class RealSenseCamera(RGBDDevice):
     kind = "realsense"
 
+    def playback_source(self) -> str | None:
+        return self.spec.file or None
+
     def _open_source(self) -> RGBDFormat:
         rs = self._rs = import_rs()
         s = self.spec

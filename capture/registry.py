@@ -1,35 +1,19 @@
 """Device kind (the `kind` key of a [[devices]] section) -> backend class, imported lazily.
 
-Backends import their SDK only when used, so a missing SDK fails that device alone, with a
-message saying how to install it.  Synthetic kinds with ``source = "face"`` get the face rig.
+The table is derived from the device kinds registered in config/ (config/device_kinds.py), the
+one place a kind is described.  Backends import their SDK only when used, so a missing SDK fails
+that device alone, with a message saying how to install it.  Synthetic kinds with
+``source = "face"`` get the face rig.
 """
 
 from __future__ import annotations
 
 import importlib
 
+import mestudio.config.schema  # noqa: F401  # registers every kind's config model
 from mestudio.capture.base import Device
 from mestudio.capture.errors import SDKUnavailableError
-
-BACKENDS: dict[str, str] = {
-    "synthetic-camera": "mestudio.capture.synthetic:SyntheticCamera",
-    "synthetic-rgbd": "mestudio.capture.synthetic:SyntheticRGBD",
-    "synthetic-array": "mestudio.capture.synthetic:SyntheticArray",
-    "synthetic-audio": "mestudio.capture.synthetic:SyntheticAudio",
-    "basler-array": "mestudio.capture.basler:BaslerArray",
-    "genicam": "mestudio.capture.genicam:GenICamCamera",
-    "opencv": "mestudio.capture.opencv_camera:OpenCVCamera",
-    "kinect": "mestudio.capture.kinect:KinectCamera",
-    "realsense": "mestudio.capture.realsense:RealSenseCamera",
-    "freenect": "mestudio.capture.freenect_kinect:FreenectKinect",
-    "audio": "mestudio.capture.audio:AudioInput",
-}
-
-FACE_BACKENDS: dict[str, str] = {
-    "synthetic-camera": "mestudio.capture.face.devices:SyntheticFaceCamera",
-    "synthetic-rgbd": "mestudio.capture.face.devices:SyntheticFaceRGBD",
-    "synthetic-array": "mestudio.capture.face.devices:SyntheticFaceArray",
-}
+from mestudio.config.device_kinds import KINDS
 
 
 def _load(target: str) -> type[Device]:
@@ -37,15 +21,19 @@ def _load(target: str) -> type[Device]:
     return getattr(importlib.import_module(module), cls)
 
 
-def backend_class(kind: str, source: str | None = None) -> type[Device]:
-    table = FACE_BACKENDS if source == "face" and kind in FACE_BACKENDS else BACKENDS
+def backend_path(kind: str, source: str | None = None) -> str:
+    """The ``module:Class`` of the backend for a kind (and, for synthetic kinds, its source)."""
     try:
-        target = table[kind]
+        desc = KINDS[kind]
     except KeyError:
         raise SDKUnavailableError(
-            f"device kind {kind!r} has no backend in this build of mestudio (available: {', '.join(sorted(BACKENDS))})"
+            f"device kind {kind!r} has no backend in this build of mestudio (available: {', '.join(sorted(KINDS))})"
         ) from None
-    return _load(target)
+    return desc.face_backend if source == "face" and desc.face_backend else desc.backend
+
+
+def backend_class(kind: str, source: str | None = None) -> type[Device]:
+    return _load(backend_path(kind, source))
 
 
 def create_device(spec) -> Device:

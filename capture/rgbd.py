@@ -40,8 +40,6 @@ class RGBDFormat:
 
 
 class RGBDDevice(Device):
-    session_dir: str | Path | None = None
-
     def _open(self) -> None:
         fmt = self._open_source()
         self.calibration = fmt.calibration

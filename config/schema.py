@@ -1,16 +1,18 @@
 """Typed models of a session file (config/*.toml).
 
 Unknown keys are errors (``extra="forbid"`` everywhere).  Device sections are a union
-discriminated by ``kind``; capture/registry.py maps each kind to its backend class.
+discriminated by ``kind``, built from the kinds registered with ``@device_kind`` (config/device_kinds.py:
+the one place that says a kind's backend, streams and capabilities).
 """
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mestudio.config.device_kinds import KINDS, Capability, DeviceKind, color_and_depth, device_kind, one_per_camera
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 # node names the supervisor uses itself; a device may not take one
@@ -57,6 +59,19 @@ class _Device(Strict):
     name: str = Field(pattern=NAME_RE)
     enabled: bool = True
 
+    @property
+    def descriptor(self) -> DeviceKind:
+        return KINDS[self.kind]  # type: ignore[attr-defined]  # every registered model has `kind`
+
+    def stream_ids(self) -> list[str]:
+        """The stream ids this section publishes (what the recorder will see)."""
+        return self.descriptor.streams(self)
+
+    @property
+    def software_triggered(self) -> bool:
+        """Its frames are paced by software triggers (the sync master fires them when [sync] is on)."""
+        return False
+
 
 class _Camera(_Device):
     width: int = Field(640, ge=8, le=8192)
@@ -64,6 +79,10 @@ class _Camera(_Device):
     fps: float = Field(60.0, gt=0, le=1000)
 
 
+@device_kind(
+    backend="mestudio.capture.synthetic:SyntheticCamera",
+    face_backend="mestudio.capture.face.devices:SyntheticFaceCamera",
+)
 class SyntheticCamera(_Camera):
     """A moving test pattern (or, with `source = "face"`, the synthetic face rig)."""
 
@@ -74,6 +93,12 @@ class SyntheticCamera(_Camera):
     script_duration_s: float = Field(3600.0, gt=0)  # face: length of the scripted part
 
 
+@device_kind(
+    backend="mestudio.capture.synthetic:SyntheticRGBD",
+    face_backend="mestudio.capture.face.devices:SyntheticFaceRGBD",
+    streams=color_and_depth,
+    media="rgbd",
+)
 class SyntheticRGBD(_Camera):
     """A colour + depth pair (two streams: <name>-color, <name>-depth)."""
 
@@ -84,6 +109,11 @@ class SyntheticRGBD(_Camera):
     script_duration_s: float = Field(3600.0, gt=0)
 
 
+@device_kind(
+    backend="mestudio.capture.synthetic:SyntheticArray",
+    face_backend="mestudio.capture.face.devices:SyntheticFaceArray",
+    streams=one_per_camera,
+)
 class SyntheticArray(_Camera):
     """N synchronised mono cameras standing in for the Basler rig (streams <name>-0 ...)."""
 
@@ -94,6 +124,7 @@ class SyntheticArray(_Camera):
     script_duration_s: float = Field(3600.0, gt=0)
 
 
+@device_kind(backend="mestudio.capture.synthetic:SyntheticAudio", media="audio", capabilities=(Capability.SPEAKER,))
 class SyntheticAudio(_Device):
     """48 kHz mono int16: a quiet tone with short beeps, paced by the host clock."""
 
@@ -102,6 +133,11 @@ class SyntheticAudio(_Device):
     block: int = Field(1024, ge=16, le=65536)
 
 
+@device_kind(
+    backend="mestudio.capture.basler:BaslerArray",
+    streams=one_per_camera,
+    capabilities=(Capability.SOFTWARE_TRIGGER,),
+)
 class BaslerArray(_Camera):
     """Basler cameras via pypylon (`PYLON_CAMEMU=N` gives N emulated ones)."""
 
@@ -118,7 +154,12 @@ class BaslerArray(_Camera):
     # what emulated cameras show: "" their test pattern, "face" the face rig, or a folder of BMPs
     emulated_images: str = ""
 
+    @property
+    def software_triggered(self) -> bool:
+        return self.trigger == "software"
 
+
+@device_kind(backend="mestudio.capture.genicam:GenICamCamera")
 class GenICamCamera(_Camera):
     """Any GenICam/GenTL camera through harvesters (AVT Stingray via Vimba's producer)."""
 
@@ -128,6 +169,7 @@ class GenICamCamera(_Camera):
     pixel_format: Literal["Mono8"] = "Mono8"
 
 
+@device_kind(backend="mestudio.capture.opencv_camera:OpenCVCamera", capabilities=(Capability.PLAYBACK,))
 class OpenCVCamera(_Camera):
     """A UVC webcam (index) or a video file through OpenCV."""
 
@@ -137,6 +179,12 @@ class OpenCVCamera(_Camera):
     loop: bool = False
 
 
+@device_kind(
+    backend="mestudio.capture.kinect:KinectCamera",
+    streams=color_and_depth,
+    media="rgbd",
+    capabilities=(Capability.PLAYBACK,),
+)
 class KinectCamera(_Device):
     """Azure Kinect / Femto Bolt through pyk4a (needs the k4a SDK, see docs/capture.md)."""
 
@@ -148,6 +196,12 @@ class KinectCamera(_Device):
     playback: str = ""
 
 
+@device_kind(
+    backend="mestudio.capture.realsense:RealSenseCamera",
+    streams=color_and_depth,
+    media="rgbd",
+    capabilities=(Capability.PLAYBACK,),
+)
 class RealSenseCamera(_Camera):
     """Intel RealSense colour + depth (pyrealsense2): a live camera, or `file` (.db3/.bag) replayed."""
 
@@ -159,6 +213,12 @@ class RealSenseCamera(_Camera):
     loop: bool = False
 
 
+@device_kind(
+    backend="mestudio.capture.freenect_kinect:FreenectKinect",
+    streams=color_and_depth,
+    media="rgbd",
+    capabilities=(Capability.PLAYBACK,),
+)
 class FreenectKinect(_Device):
     """Xbox 360 Kinect via libfreenect, or a fakenect dump folder replayed once (`dump`)."""
 
@@ -167,6 +227,7 @@ class FreenectKinect(_Device):
     dump: str = ""
 
 
+@device_kind(backend="mestudio.capture.audio:AudioInput", media="audio")
 class AudioInput(_Device):
     """A microphone through pyaudio (PortAudio)."""
 
@@ -177,20 +238,11 @@ class AudioInput(_Device):
     device: str = ""
 
 
-Device = Annotated[
-    SyntheticCamera
-    | SyntheticRGBD
-    | SyntheticArray
-    | SyntheticAudio
-    | BaslerArray
-    | GenICamCamera
-    | OpenCVCamera
-    | KinectCamera
-    | RealSenseCamera
-    | FreenectKinect
-    | AudioInput,
-    Field(discriminator="kind"),
-]
+# every registered kind, discriminated by `kind`
+if TYPE_CHECKING:
+    Device = _Device
+else:
+    Device = Annotated[Union[tuple(k.model for k in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 class SessionConfig(Strict):
@@ -220,16 +272,10 @@ class SessionConfig(Strict):
         return [d for d in self.devices if d.enabled]
 
 
-def stream_ids(dev) -> list[str]:
+def stream_ids(dev: _Device) -> list[str]:
     """The stream ids a device section publishes (what the recorder will see)."""
-    if isinstance(dev, (SyntheticRGBD, KinectCamera, RealSenseCamera, FreenectKinect)):
-        return [f"{dev.name}-color", f"{dev.name}-depth"]
-    if isinstance(dev, (SyntheticArray, BaslerArray)):
-        return [f"{dev.name}-{i}" for i in range(dev.count)]
-    return [dev.name]
+    return dev.stream_ids()
 
 
 # the `kind` tags of the Device union (pydantic puts them in error locations; they are not keys)
-DEVICE_KINDS: frozenset[str] = frozenset(
-    m.model_fields["kind"].annotation.__args__[0] for m in typing.get_args(typing.get_args(Device)[0])
-)
+DEVICE_KINDS: frozenset[str] = frozenset(KINDS)

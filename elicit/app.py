@@ -74,6 +74,7 @@ def run_protocol(
 
     _filter_qt_messages()
     app = QApplication.instance() or QApplication(["mestudio-elicit"])
+    assert isinstance(app, QApplication)  # a widget application, not a bare QCoreApplication
     screens = app.screens()
     d = proto.display
     if not headless and d.screen >= len(screens):
@@ -126,7 +127,7 @@ def run_protocol(
     def step() -> None:
         try:
             _step()
-        except Exception as e:  # noqa: BLE001 - an exception in a Qt slot would only be printed
+        except Exception as e:  # an exception in a Qt slot would only be printed
             failures.append(e)
             try:
                 ctrl.mark("error", error=f"{type(e).__name__}: {e}", state=ctrl.state)

@@ -37,6 +37,13 @@ class Step:
     text: str = ""
     seconds: float = 0.0
 
+    @property
+    def the_clip(self) -> Clip:
+        """The clip of a clip or break step (a text step has none)."""
+        if self.clip is None:
+            raise LookupError(f"a {self.kind} step has no clip")
+        return self.clip
+
 
 def plan_steps(proto: Protocol, participant: str) -> list[Step]:
     p = proto.protocol
@@ -110,7 +117,7 @@ class Controller:
             "protocol": self.proto.protocol.name,
         }
         if step is not None and step.clip is not None:
-            body.update(clip=step.clip.id, title=step.clip.title, trial=step.trial)
+            body.update(clip=step.the_clip.id, title=step.the_clip.title, trial=step.trial)
         if self.player is not None:
             body.update(
                 position_s=round(self.player.position_s, 3), dropped=self.player.dropped, clock=self.player.clock_source
@@ -236,7 +243,7 @@ class Controller:
         self.state = "clip"
         self._onset_ns = 0
         self.player = ClipPlayer(
-            self.paths[step.clip.id], self.sound, fit=self.view.video_size(), volume=self.proto.audio.volume
+            self.paths[step.the_clip.id], self.sound, fit=self.view.video_size(), volume=self.proto.audio.volume
         )
         self.player.start()
         if self.paused:
@@ -244,6 +251,7 @@ class Controller:
 
     def _tick_clip(self) -> float:
         p = self.player
+        assert p is not None  # a clip step has its player from _begin_clip on
         f = p.due_frame()
         if f is not None:
             diode = self.proto.display.photodiode != "none" and f.pts < self.proto.display.photodiode_ms / 1000
@@ -260,7 +268,7 @@ class Controller:
     def _onset(self, t_ns: int, scheduled_ns: int, pts: float) -> None:
         step = self.steps[self.index]
         self._onset_ns = t_ns
-        c = step.clip
+        c = step.the_clip
         body = dict(
             clip=c.id,
             title=c.title,
@@ -269,7 +277,7 @@ class Controller:
             file=str(self.paths[c.id]),
             index=self.index,
             frame_pts=pts,
-            clock=self.player.clock_source,
+            clock=self.player.clock_source if self.player else "",
             due_ns=scheduled_ns,
             photodiode=self.proto.display.photodiode,
         )
@@ -279,8 +287,9 @@ class Controller:
 
     def _end_clip(self, t_ns: int, reason: str, error: str = "") -> None:
         step, p = self.steps[self.index], self.player
+        assert p is not None  # a clip step has its player from _begin_clip on
         body = dict(
-            clip=step.clip.id,
+            clip=step.the_clip.id,
             trial=step.trial,
             reason=reason,
             played_s=round(p.position_s + p.frame_s, 3),
@@ -312,13 +321,13 @@ class Controller:
         self.state = "break"
         self._submitted = False
         if self.proto.survey:
-            t = self.view.show_survey(step.clip.title, self.proto.survey)
+            t = self.view.show_survey(step.the_clip.title, self.proto.survey)
         else:
             t = self.view.show_text("Please relax.")
         self.mark(
             "break_start",
             t,
-            clip=step.clip.id,
+            clip=step.the_clip.id,
             trial=step.trial,
             length_s=self.proto.protocol.break_s,
             survey=[q.id for q in self.proto.survey],
@@ -329,7 +338,7 @@ class Controller:
         self._submitted = True
         self.mark(
             "survey_answer",
-            clip=step.clip.id,
+            clip=step.the_clip.id,
             trial=step.trial,
             submitted=submitted,
             answers=self.view.survey_answers(),
@@ -344,7 +353,7 @@ class Controller:
         elif step.kind == "break":
             if self.proto.survey and not self._submitted:
                 self._record_survey(False)
-            self.mark("break_end", clip=step.clip.id, reason=reason)
+            self.mark("break_end", clip=step.the_clip.id, reason=reason)
         self._next_step()
 
     def _abort(self) -> None:

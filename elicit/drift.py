@@ -39,10 +39,10 @@ def measure_file(path: str | Path) -> dict:
     chunks, t0 = [], None
     with av.open(str(path)) as c:
         rs = av.AudioResampler(format="s16", layout="stereo", rate=RATE)
-        for f in c.decode(c.streams.audio[0]):
+        for a in c.decode(c.streams.audio[0]):
             if t0 is None:
-                t0 = float(f.time or 0.0)
-            chunks += [r.to_ndarray().reshape(-1, 2)[:, 0] for r in rs.resample(f)]
+                t0 = float(a.time or 0.0)
+            chunks += [r.to_ndarray().reshape(-1, 2)[:, 0] for r in rs.resample(a)]
         chunks += [r.to_ndarray().reshape(-1, 2)[:, 0] for r in rs.resample(None)]
     mono = np.concatenate(chunks)
     beeps = (t0 or 0.0) + beep_onsets(mono) / RATE

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from mestudio.stream import wire
 
@@ -60,7 +60,7 @@ class JsonlSink:
     def __init__(self, path: Path, stream_id: str = "elicit") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = None  # opened with the first marker: a run refused at its start leaves no file
+        self._f: TextIO | None = None  # opened with the first marker: a run refused at its start leaves no file
         self.stream_id = stream_id
         self.seq = 0
         self._lock = threading.Lock()

@@ -33,7 +33,7 @@ class CommandListener:
         self.source = source
 
     def poll(self) -> list[tuple[str, str]]:
-        out = []
+        out: list = []
         while True:
             try:
                 msg = wire.recv(self.sock, zmq.NOBLOCK)

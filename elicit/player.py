@@ -189,7 +189,8 @@ class ClipPlayer:
         data = b"" if self._paused else self._audio.take(n * 2 * CHANNELS)
         taken = len(data) // (2 * CHANNELS)
         with self._lock:
-            self._anchor_media = (self.audio_t0 or 0.0) + self._content / RATE - self._stream.latency_s
+            latency = self._stream.latency_s if self._stream else 0.0  # (the callback runs once it is open)
+            self._anchor_media = (self.audio_t0 or 0.0) + self._content / RATE - latency
             self._anchor_t = now
             self._cap = taken / RATE
             self._running = True
@@ -206,7 +207,7 @@ class ClipPlayer:
         end = time.monotonic() + preroll_timeout_s
         while self._frames.empty() and time.monotonic() < end and not self.errors:
             time.sleep(0.002)
-        if self.has_audio:
+        if self.has_audio and self._sound is not None:
             while self._audio.size < 8192 and not self._decoder_audio_finished and time.monotonic() < end:
                 time.sleep(0.002)
             self._stream = self._sound.open(self._pull)

@@ -52,7 +52,7 @@ class VideoWidget(QWidget):
         self._image = QImage(self._buf.data, w, h, 3 * w, QImage.Format.Format_RGB888)
         self.diode = diode
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, _event) -> None:  # Qt override
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(self.display.background))
         if self._image is not None:
@@ -74,7 +74,7 @@ class SurveyForm(QWidget):
         self._on_submit = on_submit
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(80, 40, 80, 40)
-        self.inputs: dict[str, object] = {}
+        self.inputs: dict[str, QButtonGroup | QLineEdit] = {}
         self.questions: list[Question] = []
         self.countdown = QLabel("", self)
         self.submit = QPushButton("Submit", self)
@@ -85,7 +85,7 @@ class SurveyForm(QWidget):
     def build(self, title: str, questions: list[Question]) -> None:
         while self.layout_.count():
             item = self.layout_.takeAt(0)
-            w = item.widget()
+            w = item.widget() if item is not None else None
             if w is not None and w not in (self.countdown, self.submit, self.title):
                 w.deleteLater()
         self.inputs, self.questions = {}, list(questions)
@@ -95,7 +95,7 @@ class SurveyForm(QWidget):
         for q in questions:
             self.layout_.addWidget(QLabel(q.text, self))
             row = QWidget(self)
-            grid = QGridLayout(row) if q.kind == "multi" else QHBoxLayout(row)
+            grid: QGridLayout | QHBoxLayout = QGridLayout(row) if q.kind == "multi" else QHBoxLayout(row)
             if q.kind in ("choice", "multi", "scale"):
                 group = QButtonGroup(row)
                 group.setExclusive(q.kind != "multi")
@@ -105,7 +105,7 @@ class SurveyForm(QWidget):
                 for i, lab in enumerate(labels):
                     b = (QCheckBox if q.kind == "multi" else QRadioButton)(lab, row)
                     group.addButton(b, i)
-                    if q.kind == "multi":
+                    if isinstance(grid, QGridLayout):
                         grid.addWidget(b, i // 4, i % 4)
                     else:
                         grid.addWidget(b)

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         error = ctx.status().get("error")
         if code and error:
             print(f"ERROR {name}: {error}", file=sys.stderr, flush=True)
-    except Exception as e:  # noqa: BLE001 - the node's verdict goes to the supervisor as one line
+    except Exception as e:  # the node's verdict goes to the supervisor as one line
         traceback.print_exc()
         ctx.heartbeat({"error": f"{type(e).__name__}: {e}"})
         print(f"ERROR {name}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)

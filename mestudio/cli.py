@@ -1,7 +1,7 @@
 """The `mestudio` command line: subcommands are modules of mestudio.commands, found at start.
 
 Each command module defines NAME, HELP, add_arguments(parser) and run(args) -> exit code.
-Commands of DESIGN.md that are not built yet say so instead of pretending.
+Commands of the design (docs/index.md) that are not built yet say so instead of pretending.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import mestudio
 from mestudio import commands
 
-# the contract of DESIGN.md; a name without a module here is not built yet
+# the command-line contract (docs/index.md); a name without a module here is not built yet
 PLANNED = {
     "demo": "run the embedded synthetic demo",
     "run": "run a session from a config file",

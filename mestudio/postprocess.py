@@ -62,6 +62,6 @@ def run_steps(cfg: SessionConfig, session: Path) -> list[StepResult]:
             continue
         try:
             out.append(step(session))
-        except Exception as e:  # noqa: BLE001 - one failing step must not hide the others
+        except Exception as e:  # one failing step must not hide the others
             out.append(StepResult(name, False, f"{type(e).__name__}: {e}"))
     return out

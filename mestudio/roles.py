@@ -7,6 +7,7 @@ built yet) fails that node alone, with its reason in the node's log.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 
 ROLES: dict[str, str] = {

@@ -324,14 +324,14 @@ class Supervisor:
 
     def _stop_group(self, children: list[Child], grace_s: float) -> None:
         for c in children:
-            if c.alive:
+            if c.alive and c.proc is not None:
                 c.stopping = True
                 c.proc.send_signal(signal.SIGTERM)
         end = time.monotonic() + grace_s
         while any(c.alive for c in children) and time.monotonic() < end:
             self.poll(0.05)
         for c in children:
-            if c.alive:
+            if c.alive and c.proc is not None:
                 c.proc.kill()
                 c.proc.wait()
                 self.problem(f"{c.name} ({c.role}) did not stop within {grace_s:.0f} s and was killed")

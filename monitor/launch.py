@@ -10,6 +10,7 @@ import importlib.util
 import os
 import subprocess
 from pathlib import Path
+from typing import IO
 
 from mestudio.stream.spawn import module_command
 
@@ -25,7 +26,7 @@ def open_window(
     """Start `mestudio monitor SESSION_DIR [extra_args]`; None when there is no display or no Qt."""
     if not display_available() or importlib.util.find_spec("pyqtgraph") is None:
         return None
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    out: IO[bytes] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         return subprocess.Popen(
             module_command("mestudio", "monitor", str(session_dir), *(extra_args or [])),
@@ -34,7 +35,7 @@ def open_window(
             stdin=subprocess.DEVNULL,
         )
     finally:
-        if log_path:
+        if not isinstance(out, int):
             out.close()
 
 

@@ -80,7 +80,7 @@ class TileView(pg.GraphicsLayoutWidget):
         self.ci.setSpacing(4)
         self._placeholder = self.ci.addLabel("waiting for frames…", color=MUTED, size="14pt")
 
-    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, ev) -> None:  # Qt override
         super().paintEvent(ev)
         self.painted.emit()
 
@@ -109,10 +109,10 @@ class TileView(pg.GraphicsLayoutWidget):
             if st is not None:
                 fps, _ = st.rates(time.monotonic_ns())
                 h, w = st.shape[:2] if len(st.shape) >= 2 else (0, 0)
-                face = ""
+                face_note = ""
                 if sid == state.analyzer_stream and state.face_state:
                     colour = OK if state.face_state == "tracked" else BAD
-                    face = f" · <span style='color:{colour}'>face {state.face_state}</span>"
+                    face_note = f" · <span style='color:{colour}'>face {state.face_state}</span>"
                 depth = (
                     f" · {tile.depth_limits[0]:.0f}–{tile.depth_limits[1]:.0f} mm"
                     if tile.depth_limits and media_of(st.pixel_format, st.shape) == "depth"
@@ -120,11 +120,11 @@ class TileView(pg.GraphicsLayoutWidget):
                 )
                 tile.title.setText(
                     f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
-                    f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face}"
+                    f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face_note}"
                 )
             face = state.faces.get(sid)
-            fresh = face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S
-            tile.show_overlay(face.landmarks if fresh else None, face.rois if fresh else None)
+            fresh = face if face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S else None
+            tile.show_overlay(fresh.landmarks if fresh else None, fresh.rois if fresh else None)
         return drawn
 
 
@@ -243,7 +243,7 @@ class AUPanel(QtWidgets.QWidget):
             self.empty.setText("no AUs in the latest event" if state.intervals else "no spotted event yet")
             self.empty.setPos((max(len(names), 6) - 1) / 2, 0.5)
             self.empty.setVisible(not names)
-        self.emotion.setText({None: "—", "None": "no emotion"}.get(state.emotion, state.emotion))
+        self.emotion.setText({None: "—", "None": "no emotion"}.get(state.emotion, state.emotion or "—"))
         last = state.intervals[-1] if state.intervals else None
         active = "+".join(sorted(state.au_active, key=lambda a: (len(a), a)))
         self.detail.setText(
@@ -275,15 +275,20 @@ class HealthTable(QtWidgets.QTableWidget):
 
     STALL_S = 1.0
 
+    def _header_item(self, column: int) -> QtWidgets.QTableWidgetItem:
+        item = self.horizontalHeaderItem(column)
+        assert item is not None  # setHorizontalHeaderLabels made one per column
+        return item
+
     def __init__(self) -> None:
         super().__init__(0, len(HEALTH_COLUMNS))
         self.setHorizontalHeaderLabels(HEALTH_COLUMNS)
-        self.horizontalHeaderItem(3).setToolTip(
+        self._header_item(3).setToolTip(
             "sequence numbers this window never received: frames the device dropped, or frames this lossy\n"
             "window skipped while the machine was busy (the recording is not affected; `mestudio verify`\n"
             "counts the recording's own gaps)"
         )
-        self.horizontalHeaderItem(5).setToolTip("capture stamp to the end of the paint that showed the frame")
+        self._header_item(5).setToolTip("capture stamp to the end of the paint that showed the frame")
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
@@ -331,7 +336,7 @@ class HealthTable(QtWidgets.QTableWidget):
             self._cell(r, 5, "—" if lat is None else f"{lat:.1f}", WARN if lat and lat > 100 else None)
             off = sync.offset_ms if sync else None
             self._cell(r, 6, "—" if off is None else f"{off:+.2f}" if abs(off) < 1000 else f"{off / 1000:+.3f} s")
-            self._cell(r, 7, _fmt(sync and sync.drift_ppm, "{:+.1f}"))
+            self._cell(r, 7, _fmt(sync.drift_ppm if sync else None, "{:+.1f}"))
             jitter = sync.jitter_ms if sync else None
             self._cell(r, 8, _fmt(jitter, "{:.2f}"), WARN if jitter and jitter > 2 else None)
             if st.ended:

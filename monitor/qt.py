@@ -4,7 +4,7 @@ Why the binding check: PySide6 6.12.0 wrappers hand back ``None``, ``True`` and 
 taking a reference.  From Python 3.12 on those objects are immortal and that is harmless; on 3.11
 (our interpreter) every call of a void or bool C++ method lowers their reference count by one
 until it reaches zero and Python aborts with "Fatal Python error: none_dealloc" or
-"bool_dealloc", often while the interpreter shuts down (the crash at exit in PLATFORM_NOTES).
+"bool_dealloc", often while the interpreter shuts down (the crash at exit in docs/platform-notes.md).
 6.7 to 6.11.3 are correct.  We measure it rather than trust a version number.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from mestudio.monitor.errors import QtBindingError
 
@@ -31,7 +32,11 @@ def _load():
     return pg, QtCore, QtGui, QtWidgets
 
 
-pg, QtCore, QtGui, QtWidgets = _load()
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+    from PySide6 import QtCore, QtGui, QtWidgets
+else:
+    pg, QtCore, QtGui, QtWidgets = _load()
 
 
 def binding_leaks_references(calls: int = 200) -> bool:
@@ -68,6 +73,7 @@ def application() -> QtWidgets.QApplication:
         app.setApplicationName("mestudio monitor")
         app.setStyle("Fusion")
         app.setPalette(_dark_palette())
+    assert isinstance(app, QtWidgets.QApplication)  # a widget application, not a bare QCoreApplication
     return app
 
 

@@ -265,10 +265,11 @@ class MonitorState:
             self.aus = {str(k): float(v) for k, v in aus.items() if _num(v) is not None}
             self.au_active = {k for k, v in self.aus.items() if v >= 0.5}
         elif isinstance(aus, list):
-            parsed = {}
+            parsed: dict[str, float] = {}
             for a in aus:
                 if isinstance(a, dict):
-                    parsed[str(a.get("au") or a.get("name"))] = float(a.get("p", a.get("intensity", 1.0)))
+                    p = a.get("p", a.get("intensity"))
+                    parsed[str(a.get("au") or a.get("name"))] = float(1.0 if p is None else p)
                 else:
                     parsed[_au_name(a)] = 1.0
             self.aus = parsed

@@ -32,6 +32,8 @@ class Target:
 
 
 def _manifest(session_dir: Path | None) -> dict:
+    if session_dir is None:
+        return {}
     try:
         return json.loads((Path(session_dir) / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
@@ -63,9 +65,9 @@ def resolve(arg: str | None) -> Target:
     if not path.is_dir():
         raise NoSessionError(f"{path}: no such session folder or live-registry file")
     resolved = path.resolve()
-    for e in live.list_live():
-        if e.session_dir and Path(e.session_dir).resolve() == resolved:
-            return _from_entry(e)
+    for entry in live.list_live():
+        if entry.session_dir and Path(entry.session_dir).resolve() == resolved:
+            return _from_entry(entry)
     m = _manifest(path)
     if not (path / BUS_FILE).is_file() or not m:
         raise NoSessionError(f"{path}: not a mestudio session folder (no {BUS_FILE} or manifest.json)")

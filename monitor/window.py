@@ -261,7 +261,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         """Stop repainting; the caller closes the feed and the command socket."""
         self.timer.stop()
 
-    def closeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, ev) -> None:  # Qt override
         self.timer.stop()
         super().closeEvent(ev)
 

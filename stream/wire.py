@@ -160,7 +160,7 @@ def frame_parts(
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
     hdr = Header(stream_id, seq, host_time_ns, Kind.FRAME, device_time_ns, data.dtype.str, data.shape, pixel_format)
-    return [(topic or stream_id).encode(), hdr.pack(), memoryview(data).cast("B")]
+    return [(topic or stream_id).encode(), hdr.pack(), data.data.cast("B")]
 
 
 def json_parts(

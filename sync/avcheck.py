@@ -67,11 +67,13 @@ def av_check(session_dir: str | Path, video: str | None = None, audio: str | Non
     means = np.array([float(np.mean(f)) for _, f in vr.frames()])
     k = find_flash(means)
     vfit = fit_session_stream(reader, video, 60.0)
+    afit = fit_session_stream(reader, audio, 60.0)
+    if vfit is None or afit is None:
+        raise NotEnoughDataError(f"{session_dir}: an AV check needs at least two frames of {video} and of {audio}")
     t_flash = int(vfit.corrected_ns[k])
     period_ms = float(np.median(np.diff(vfit.corrected_ns))) / 1e6
     track = read_track(reader.stream(audio))
     s = find_click(track.samples, track.rate)
-    afit = fit_session_stream(reader, audio, 60.0)
     t_click = float(afit.at(track.device_time_ns(track.first_sample + s))[0])
     return {
         "video": video,

@@ -64,7 +64,7 @@ def _correlate(x: np.ndarray, tpl: np.ndarray) -> np.ndarray:
     return fftconvolve(x, tpl[::-1], mode="valid")
 
 
-def _refine(x: np.ndarray, tpl: np.ndarray, i: int, up: int = 64, half: int = 24) -> float:
+def _refine(x: np.ndarray | _Scaled, tpl: np.ndarray, i: int, up: int = 64, half: int = 24) -> float:
     """Sub-sample peak position near integer lag ``i`` by band-limited interpolation."""
     from scipy.signal import resample
 
@@ -82,7 +82,7 @@ def _refine(x: np.ndarray, tpl: np.ndarray, i: int, up: int = 64, half: int = 24
     m0 = (i - lo - 2) * up
     m1 = (i - lo + 3) * up
     m0, m1 = max(m0, 0), min(m1, len(fine))
-    k = m0 + int(np.argmax(fine[m0:m1]))
+    k: float = m0 + int(np.argmax(fine[m0:m1]))
     if 0 < k < len(fine) - 1:  # parabola through the top three points of the upsampled curve
         a, b, cc = fine[k - 1], fine[k], fine[k + 1]
         den = a - 2 * b + cc

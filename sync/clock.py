@@ -163,8 +163,8 @@ def fit_stream(
         x0, y0 = xs[0], ys[0]
         span = xs[-1] - xs[0]
         if span >= min_fit_s * 1e9 and e - s >= 8:
-            pieces = _fit_pieces(xs - x0, ys - y0, window_s * 1e9)
-            fits[k] = [SegmentFit(s, e, x0 + px0, y0 + a, b) for px0, a, b in pieces]
+            lines = _fit_pieces(xs - x0, ys - y0, window_s * 1e9)
+            fits[k] = [SegmentFit(s, e, x0 + px0, y0 + a, b) for px0, a, b in lines]
             drift_hint = drift_hint if drift_hint is not None else fits[k][0].drift
         else:
             b = drift_hint or 0.0  # too short to see a drift: borrow the longest segment's
@@ -277,6 +277,7 @@ class OnlineClock:
         # refit every frame while the segment is young (its first fits move the most)
         if self._fit is None or len(self._pts) < self.refit_every or self._since_fit >= self.refit_every:
             self._refit()
+        assert self._fit is not None  # _refit() always leaves a fit
         x0, off, drift = self._fit
         corrected = int(round(x + off + drift * (x - x0)))
         self._resid.append(host_ns - corrected)

@@ -135,7 +135,7 @@ class FrameSetBuilder:
             if not settled and now_ns - inst < self.deadline_ns:
                 break
             self._pending.pop(0)
-            entry = {"time_ns": int(inst), "frames": {}}
+            entry: dict = {"time_ns": int(inst), "frames": {}}
             for s in self.streams:
                 best = None
                 for t, q in self._recent.get(s, ()):

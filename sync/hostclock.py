@@ -98,7 +98,7 @@ def estimate_offset(
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
     sock.connect(endpoint)
-    rows = []
+    rows: list = []
     try:
         for _ in range(probes):
             t0 = clock()

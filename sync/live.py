@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.config.schema import SessionConfig
 from mestudio.sync.chirp import ChirpSpec, detect
 from mestudio.sync.clock import OnlineClock
 from mestudio.sync.framesets import MISSING, FrameSetBuilder
 from mestudio.sync.settings import SyncSettings
 from mestudio.sync.trigger import AudioClock, TriggerPacer
-
-AUDIO_KINDS = ("synthetic-audio", "audio")
 
 
 @dataclass
@@ -53,8 +51,8 @@ class LiveSync:
         st = self.settings
         audio_ids = []
         for d in self.config.enabled_devices:
-            for sid in stream_ids(d):
-                if d.kind in AUDIO_KINDS:
+            for sid in d.stream_ids():
+                if d.descriptor.media == "audio":
                     self._rates[sid] = d.rate / d.block
                     audio_ids.append((sid, d))
                 else:
@@ -66,7 +64,7 @@ class LiveSync:
                 dev.rate, dev.block, OnlineClock(self.audio_id, dev.rate / dev.block, window_s=st.window_s)
             )
             for d in self.config.enabled_devices:
-                if getattr(d, "trigger", "") == "software":
+                if d.software_triggered:
                     self.pacers[d.name] = TriggerPacer(self.audio, st.trigger_rate_hz)
                     self.triggers_sent[d.name] = 0
         ref = self._reference()
@@ -85,8 +83,8 @@ class LiveSync:
         if st.reference:
             return st.reference
         for d in self.config.enabled_devices:
-            if getattr(d, "trigger", "") == "software":
-                return stream_ids(d)[0]
+            if d.software_triggered:
+                return d.stream_ids()[0]
         video = [s for s in self._rates if s != self.audio_id]
         return max(video, key=lambda s: self._rates[s]) if video else None
 
@@ -99,9 +97,8 @@ class LiveSync:
     def on_frame(self, stream_id: str, seq: int, host_ns: int, device_ns: int | None, data=None) -> None:
         if stream_id == self.audio_id and self.audio is not None:
             self.audio.add_block(seq, host_ns, device_ns)
-            corrected = self.audio.model.predict(
-                self.audio.device_t0_ns + seq * self.audio.block * 1e9 / self.audio.rate
-            )
+            t0 = self.audio.device_t0_ns or 0.0  # add_block() has set it
+            corrected = self.audio.model.predict(t0 + seq * self.audio.block * 1e9 / self.audio.rate)
             if data is not None:
                 self._audio_blocks.append(
                     (seq * self.audio.block, np.asarray(data).reshape(-1)[: self.audio.block].copy())
@@ -119,13 +116,13 @@ class LiveSync:
     # -- output ---------------------------------------------------------------------------
     def due_triggers(self, now_ns: int) -> list[tuple[str, int, float, int]]:
         """(device, tick, sample, due host time) of every trigger whose time has come."""
-        out = []
+        out: list[tuple[str, int, float, int]] = []
         for name, p in self.pacers.items():
             while True:
                 d = p.due()
                 if d is None or d[2] is None or d[2] > now_ns:
                     break
-                tick, sample, due_ns = d
+                tick, sample, due_ns = d[0], d[1], d[2]
                 if now_ns - due_ns > 2e9 / p.rate_hz:
                     self.late_triggers += 1  # sent late; its sample still says which instant it is
                 out.append((name, tick, sample, due_ns))
@@ -191,9 +188,9 @@ class LiveSync:
 
     def health(self) -> dict:
         streams = {sid: c.health() for sid, c in self.clocks.items()}
-        if self.audio is not None and self.audio.model.frames:
+        if self.audio is not None and self.audio_id is not None and self.audio.model.frames:
             streams[self.audio_id] = self.audio.model.health()
-        found = [r for r in self.chirps if r.found is not None]
+        found = [(r.found, r.sample) for r in self.chirps if r.found is not None]
         return {
             "streams": streams,
             "audio": self.audio_id,
@@ -201,7 +198,7 @@ class LiveSync:
             "chirps": {
                 "requested": len(self.chirps),
                 "detected": len(found),
-                "errors_samples": [round(r.found - r.sample, 3) for r in found][-10:],
+                "errors_samples": [round(f - s, 3) for f, s in found][-10:],
             },
             "framesets": {
                 "emitted": self.sets_emitted,

@@ -105,7 +105,7 @@ def run(ctx: NodeContext) -> int:
                     elif msg.topic == SESSION_STOPPING and st.chirp.at_end and not ended_chirp:
                         chirp("end")  # while the microphone still records
                         ended_chirp = True
-                    if live.next_due_ns() is not None and live.next_due_ns() <= time.monotonic_ns():
+                    if (due_ns := live.next_due_ns()) is not None and due_ns <= time.monotonic_ns():
                         break
             for name, tick, sample, due in live.due_triggers(time.monotonic_ns()):
                 # how late it leaves: the exposure follows the trigger, so offline adds this back
@@ -126,7 +126,9 @@ def run(ctx: NodeContext) -> int:
                 sets = live.take_framesets(time.monotonic_ns())
                 first = live.sets_emitted - len(sets)
                 for i, s in enumerate(sets):
-                    sets_csv.writerow([first + i, s["time_ns"]] + [s["frames"][k] for k in live.framesets.streams])
+                    sets_csv.writerow(
+                        [first + i, s["time_ns"]] + list(s["frames"].values())
+                    )  # in the builder's stream order
                 if sets:
                     send_event(TOPIC_FRAMESETS, {"sets": sets, "missing_marker": MISSING}, "health")
                 health = live.health()

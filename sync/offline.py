@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.config.schema import SessionConfig
 from mestudio.stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
 from mestudio.sync import framesets
 from mestudio.sync.audio_track import AudioTrack, is_audio, read_track
@@ -81,8 +81,8 @@ def _triggered_streams(cfg: SessionConfig | None) -> dict[str, str]:
     """stream id -> device name, for devices paced by software triggers."""
     out = {}
     for d in cfg.enabled_devices if cfg else []:
-        if getattr(d, "trigger", "") == "software":
-            for sid in stream_ids(d):
+        if d.software_triggered:
+            for sid in d.stream_ids():
                 out[sid] = d.name
     return out
 
@@ -152,7 +152,7 @@ def _place_triggered(
     }
     seq = reader.stream(sid).index["seq"].astype(np.int64)
     corrected = fit.corrected_ns.copy()
-    best = (np.inf, 0, np.zeros(len(seq), bool))
+    best: tuple = (np.inf, 0, np.zeros(len(seq), bool))
     for shift in range(-5, 6):
         have = np.array([q - shift in ticks for q in seq.tolist()], bool)
         if have.sum() < max(1, len(seq) // 2):
@@ -232,7 +232,7 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
     audio_id = st.audio if st.audio in fits else (audio_ids[0] if audio_ids else None)
     track = read_track(reader.stream(audio_id)) if audio_id else None
     corrected = {sid: f.corrected_ns for sid, f in fits.items()}
-    if track is not None:
+    if track is not None and audio_id is not None:
         trig_events = [e for e in events if e.get("topic", "").startswith("trigger/")]
         for sid, dev_name in _triggered_streams(cfg).items():
             if sid in fits:

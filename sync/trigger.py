@@ -54,9 +54,11 @@ class TriggerPacer:
         return self.audio.rate / self.rate_hz
 
     def sample_of(self, tick: int) -> float:
+        if self.first_sample is None:
+            raise RuntimeError("sample_of() before the first due(): the audio clock is not running yet")
         return self.first_sample + tick * self.samples_per_trigger
 
-    def due(self) -> tuple[int, float, int] | None:
+    def due(self) -> tuple[int, float, int | None] | None:
         """(tick, sample, host due time) of the next trigger, or None until the audio clock runs."""
         if self.audio.model.frames < self.warmup_blocks:
             return None

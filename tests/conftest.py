@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ import zmq
 pytest_plugins = ["tests.capture_fixtures", "tests.elicit_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# real third-party data for the tests that use it (they skip when it is absent); never in the repo
+SHARED = Path(os.environ.get("MESTUDIO_SHARED") or ROOT.parent / "shared")
+ZCTX_TERM_TIMEOUT_S = 10.0
 
 
 def pytest_configure(config):
@@ -24,9 +27,25 @@ def pytest_configure(config):
 
 @pytest.fixture
 def zctx():
+    """A ZeroMQ context the test must leave with every socket closed (pyzmq's own tests' rule).
+
+    The context is terminated, not destroyed: destroy() would close a leaked socket silently.  A
+    socket left open fails the test (it is closed here with linger 0 so the run goes on), and so
+    does a context that cannot terminate (a socket still open in a thread the test started).
+    """
     ctx = zmq.Context()
     yield ctx
-    ctx.destroy(linger=0)
+    leaked = [s for s in list(ctx._sockets) if not s.closed]
+    for s in leaked:
+        s.close(linger=0)
+    term = threading.Thread(target=ctx.term, name="zctx-term", daemon=True)
+    term.start()
+    term.join(ZCTX_TERM_TIMEOUT_S)
+    if leaked:
+        kinds = ", ".join(sorted(zmq.SocketType(s.type).name for s in leaked))
+        pytest.fail(f"the test left {len(leaked)} ZeroMQ socket(s) open ({kinds}): close them, linger 0")
+    if term.is_alive():
+        pytest.fail(f"the ZeroMQ context did not terminate within {ZCTX_TERM_TIMEOUT_S} s: a socket is still open")
 
 
 @pytest.fixture(autouse=True)

@@ -35,6 +35,31 @@ def session_dir(out: Path, timeout_s: float = 20) -> Path:
     raise TimeoutError(f"no session folder appeared in {out}")
 
 
+def live_session_dir(out: Path, timeout_s: float = 30) -> Path:
+    """The session folder of a starting `mestudio run` once a viewer can join it (its bus.json is written)."""
+    root = session_dir(out, timeout_s)
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if (root / "bus.json").is_file():
+            return root
+        time.sleep(0.05)
+    raise TimeoutError(f"{root}: no bus.json after {timeout_s} s")
+
+
+def events(root: Path, topic: str | None = None) -> list[dict]:
+    """The session's timeline as the recorder has flushed it so far (a torn last line is skipped)."""
+    path = root / "events.jsonl"
+    out = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue  # the recorder is writing this line now
+        if topic is None or e.get("topic") == topic:
+            out.append(e)
+    return out
+
+
 def child(proc: subprocess.Popen, name: str, timeout_s: float = 30) -> psutil.Process:
     """The node process `python -m mestudio.child ROLE NAME ...` of a running supervisor."""
     end = time.monotonic() + timeout_s

@@ -30,7 +30,7 @@ def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
     recorder = ctx.zmq.socket(zmq.PULL)  # stands in for the recorder
     recorder.linger = 0
     recorder.bind(eps.recorder)
-    camera = ctx.zmq.socket(zmq.PUB)
+    camera = ctx.zmq.socket(zmq.XPUB)  # a PUB that reports each subscription it receives
     camera.linger = 0
     camera.sndhwm = 1000
     camera.bind(eps.pubs["face"])
@@ -39,7 +39,8 @@ def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
     node = threading.Thread(target=run, args=(ctx,), daemon=True)
     node.start()
     try:
-        time.sleep(2.0)  # the node subscribes before loading the face model
+        assert camera.poll(60_000), "the analyzer node never subscribed to the face stream"
+        assert camera.recv() == b"\x01face"  # subscribed: from now on every frame reaches its queue
         frames = face_frames(seconds=1.0)
         sent = [i for i in range(len(frames)) if not 20 <= i < 30]  # ten frames never sent
         for i in sent:  # a burst, faster than real time: the node's queue absorbs it

@@ -1,4 +1,4 @@
-"""The arrows of DESIGN.md, enforced: each stage depends on stream/ and config/, never on another."""
+"""The arrows of docs/architecture.md, enforced: each stage depends on stream/ and config/, never on another."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
+from mestudio.capture.face.devices import SCRIPT_LEAD_NS
 from mestudio.capture.face.script import FaceScript
-from mestudio.capture.node import SCRIPT_LEAD_NS
 from mestudio.stream.session import SessionReader
 from tests.conftest import mestudio, write_config
 

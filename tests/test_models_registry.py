@@ -69,3 +69,25 @@ def test_res3d18_is_resnet18_sized():
     assert 33_000_000 < n < 33_300_000  # the 3D ResNet-18 of Hara et al. has 33.2 M
     tiny = sum(p.numel() for p in create_model("res3d18_tiny", num_classes=5).parameters())
     assert tiny < n / 50
+
+
+def test_the_registry_imports_no_model_and_the_package_imports_every_one():
+    import ast
+
+    from tests.conftest import ROOT
+
+    folder = ROOT / "analysis" / "models"
+
+    def imported(path) -> set[str]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+        return out
+
+    models = {p.stem for p in folder.glob("*.py")} - {"__init__", "registry"}
+    assert not {m for m in imported(folder / "registry.py") if m.startswith("mestudio.analysis.models")}
+    assert {f"mestudio.analysis.models.{m}" for m in models} <= imported(folder / "__init__.py")

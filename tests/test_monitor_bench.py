@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from tests.conftest import mestudio  # noqa: E402
+from tests.conftest import mestudio
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """`mestudio monitor` as people run it: a fresh process that opens the window must exit with 0.
 
-PLATFORM_NOTES recorded Python aborting at exit after a Qt window ("Fatal Python error:
+docs/platform-notes.md records Python aborting at exit after a Qt window ("Fatal Python error:
 bool_dealloc", rc 134/139).  The cause was the binding (PySide6 6.12.0 on Python 3.11, see
 monitor/qt.py), so these tests run the real command many times, offscreen and under Xvfb.
 """
@@ -17,10 +17,10 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from mestudio.stream import live  # noqa: E402
-from mestudio.stream.bus import wait_for  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
-from tests.monitor_fixtures import PublishingSession, not_blank, read_png, saved_copy  # noqa: E402
+from mestudio.stream import live
+from mestudio.stream.bus import wait_for
+from tests.conftest import ROOT
+from tests.monitor_fixtures import PublishingSession, not_blank, read_png, saved_copy
 
 pytestmark = pytest.mark.gui
 

@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from mestudio.monitor.qt import binding_leaks_references, check_binding  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from mestudio.monitor.qt import binding_leaks_references, check_binding
+from tests.conftest import ROOT
 
 HAMMER = """
 import sys

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("pyqtgraph")
 
-from mestudio.stream import live  # noqa: E402
-from mestudio.stream.bus import wait_for  # noqa: E402
-from tests.conftest import ROOT, mestudio  # noqa: E402
-from tests.monitor_fixtures import not_blank, read_png, saved_copy  # noqa: E402
+from mestudio.stream import live
+from mestudio.stream.bus import wait_for
+from tests.conftest import ROOT, mestudio
+from tests.monitor_fixtures import not_blank, read_png, saved_copy
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 

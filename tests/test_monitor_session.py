@@ -9,14 +9,14 @@ import zmq
 
 pytest.importorskip("pyqtgraph")
 
-from mestudio.monitor.feed import LiveFeed  # noqa: E402
-from mestudio.monitor.operator import CommandSender  # noqa: E402
-from mestudio.monitor.qt import application, shutdown  # noqa: E402
-from mestudio.monitor.target import resolve  # noqa: E402
-from mestudio.monitor.window import MonitorWindow  # noqa: E402
-from mestudio.stream.bus import wait_for  # noqa: E402
-from tests.conftest import ROOT, SMALL_RIG, write_config  # noqa: E402
-from tests.session_helpers import session_dir, start_run, stop, wait_recording  # noqa: E402
+from mestudio.monitor.feed import LiveFeed
+from mestudio.monitor.operator import CommandSender
+from mestudio.monitor.qt import application, shutdown
+from mestudio.monitor.target import resolve
+from mestudio.monitor.window import MonitorWindow
+from mestudio.stream.bus import wait_for
+from tests.conftest import ROOT, SMALL_RIG, write_config
+from tests.session_helpers import live_session_dir, start_run, stop, wait_recording
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -28,7 +28,7 @@ def test_record_stop_start_mark_and_end_session_from_the_window(tmp_path):
     ctx = zmq.Context()
     feed = win = cmds = None
     try:
-        root = session_dir(tmp_path / "out")
+        root = live_session_dir(tmp_path / "out")
         wait_recording(root, "cam", 10)
         target = resolve(str(root))
         assert target.kind == "session" and target.live
@@ -97,7 +97,7 @@ simulate_participant = true
     ctx = zmq.Context()
     feed = win = cmds = None
     try:
-        root = session_dir(tmp_path / "out")
+        root = live_session_dir(tmp_path / "out")
         target = resolve(str(root))
         feed = LiveFeed(target.endpoints, context=ctx).start()
         cmds = CommandSender(target.endpoints, ctx)

@@ -10,13 +10,13 @@ import zmq
 
 pytest.importorskip("pyqtgraph")
 
-from mestudio.monitor.feed import LiveFeed  # noqa: E402
-from mestudio.monitor.operator import CommandSender  # noqa: E402
-from mestudio.monitor.qt import application, shutdown  # noqa: E402
-from mestudio.monitor.target import Target  # noqa: E402
-from mestudio.monitor.window import MonitorWindow  # noqa: E402
-from mestudio.stream.bus import wait_for  # noqa: E402
-from tests.monitor_fixtures import PublishingSession, has_colour, not_blank, read_png, region, saved_copy  # noqa: E402
+from mestudio.monitor.feed import LiveFeed
+from mestudio.monitor.operator import CommandSender
+from mestudio.monitor.qt import application, shutdown
+from mestudio.monitor.target import Target
+from mestudio.monitor.window import MonitorWindow
+from mestudio.stream.bus import wait_for
+from tests.monitor_fixtures import PublishingSession, has_colour, not_blank, read_png, region, saved_copy
 
 pytestmark = pytest.mark.gui
 

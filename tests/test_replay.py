@@ -98,14 +98,14 @@ def test_paced_replay_keeps_the_recorded_pace(session, zctx):
     sub.subscribe(b"cam")
     sub.connect(rep.endpoints.pubs[LOSSY])
     try:
-        time.sleep(0.3)  # a PUB only reaches subscribers that joined
         t0 = time.monotonic()
         rep.run()
         took = time.monotonic() - t0
     finally:
         rep.close()
         rep.endpoints.remove_ipc_files()
-    assert 0.4 <= took <= 2.0  # ~1 s recorded at 2x
+    # ~1 s recorded at 2x: a paced replay never runs ahead of its pace (a loaded machine only slows it)
+    assert took >= 0.4
 
 
 def test_bad_speed_and_not_a_session(tmp_path, session):

@@ -15,7 +15,7 @@ PLANTED = [4800.0, 30011.0, 61234.0, 90000.0]  # first samples of the planted ch
 
 
 @pytest.mark.slow
-def test_every_planted_chirp_is_found_within_one_sample(jack_audio):  # noqa: F811
+def test_every_planted_chirp_is_found_within_one_sample(jack_audio):
     spec = ChirpSpec(RATE)
     sig = np.random.default_rng(3).normal(0, 0.005, int(2.5 * RATE))
     for p in PLANTED:

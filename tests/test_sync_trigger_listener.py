@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+import zmq
 
 from mestudio.capture.errors import DeviceStateError
 from mestudio.capture.node import start_trigger_listener
 from mestudio.capture.synthetic import SyntheticCamera
 from mestudio.config.schema import SessionConfig
 from mestudio.stream import wire
-from mestudio.stream.bus import Endpoints, Publisher, wait_for
+from mestudio.stream.bus import Endpoints, wait_for
 from mestudio.stream.node import NodeContext
 
 
@@ -45,26 +44,29 @@ def _spec(trigger="software"):
         source = "pattern"
 
     Spec.trigger = trigger
+    Spec.software_triggered = trigger == "software"
     return Spec
 
 
 def test_trigger_events_fire_the_device(tmp_path):
     ctx = _ctx(tmp_path)
     dev = TriggerableCamera(_spec())
-    pub = Publisher(ctx.zmq, ctx.endpoints, "sync", record=False, viewer_hwm=1000)
+    # the sync node's PUB, as an XPUB: it reports the listener's subscription, so nothing is sent before it
+    pub = ctx.zmq.socket(zmq.XPUB)
+    pub.linger = 0
+    pub.bind(ctx.endpoints.pubs["sync"])
     try:
         with dev:
             t = start_trigger_listener(ctx, dev, _spec())
             assert t is not None
-            time.sleep(0.3)  # the SUB joins (slow joiner); the sync node starts before devices too
+            assert pub.poll(30_000) and pub.recv() == b"\x01trigger/cam"
             for n in range(20):
-                pub.send(
-                    wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n, "sample": n * 800}, topic="trigger/cam")
-                )
-                pub.send(wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n}, topic="trigger/camera2"))
-            assert wait_for(lambda: dev.fired == 20, 5.0), dev.fired
+                body = {"tick": n, "sample": n * 800}
+                wire.send(pub, wire.json_parts(wire.Kind.EVENT, "sync", n, body, topic="trigger/cam"))
+                wire.send(pub, wire.json_parts(wire.Kind.EVENT, "sync", n, {"tick": n}, topic="trigger/camera2"))
+            assert wait_for(lambda: dev.fired == 20, 30.0), dev.fired
             ctx.stop.set()
-            t.join(2)
+            t.join(10)
             assert not t.is_alive()
     finally:
         pub.close()

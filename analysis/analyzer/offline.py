@@ -42,7 +42,7 @@ def stream_fps(info: dict, host_ns: np.ndarray) -> float:
     if rate:
         return float(rate)
     if len(host_ns) > 1:
-        return float(1e9 / max(np.median(np.diff(host_ns.astype(np.int64))), 1))
+        return float(1e9 / max(float(np.median(np.diff(host_ns.astype(np.int64)))), 1.0))
     return 30.0
 
 

@@ -154,7 +154,8 @@ class Analyzer:
         self._faces = max(self._faces, faces)
         if self._last_trace_t is None and t is not None:
             self._last_trace_t = t
-        due = force or (t is not None and t - self._last_trace_t >= self.settings.trace_every_s)
+        last = self._last_trace_t
+        due = force or (t is not None and last is not None and t - last >= self.settings.trace_every_s)
         if not due or (not self._trace["seq"] and not self._quality and not force):
             return []
         body = {
@@ -187,8 +188,9 @@ class Analyzer:
         series = np.stack([h[3] for h in rows]) if rows else np.zeros((0, len(MEASURES)), np.float32)
         res = self.au.estimate(series, iv.duration_s)
         aus, strength, source = res.aus, res.strength, "landmarks"
-        if self.learnt is not None and rows:
-            aus, strength = self.learnt.predict([h[4] for h in rows])
+        crops = [h[4] for h in rows if h[4] is not None]
+        if self.learnt is not None and crops:
+            aus, strength = self.learnt.predict(crops)
             source = self.settings.au_model
         kind = iv.kind
         if aus and set(aus) <= {43, 45}:

@@ -90,6 +90,7 @@ class ScaleBank:
 
     def _horizon(self) -> int:
         """Micro intervals ending at or before this frame can no longer meet a new macro interval."""
+        assert self.macro is not None  # only called with the macro scale on
         det = self.macro.detector
         if det.idle:
             return self._macro_done

@@ -144,6 +144,7 @@ class LandmarkAUEstimator:
                 aus.remove(a)
         kept = list(aus)
         eo = M["eye_open"]
+        assert self.baseline is not None  # estimate() needs the baseline it fitted
         drop = self.baseline[eo] - series[:, eo]
         closure = float(drop.max()) / max(float(self.baseline[eo]), 1e-3)
         # how long the eyes stayed more than half-way to their most closed (not the interval's

@@ -43,6 +43,7 @@ def export_spotted_clips(
         w.writeheader()
         for k, (s, frames) in enumerate(zip(book, clips), start=1):
             name = f"{stream_id}_{k:03d}"
+            assert s.onset is not None  # session_clips gives every sample its onset
             first = int(seqs[s.onset])
             for i, frame in enumerate(frames):  # named by the stream's frame numbers, gaps and all
                 write_clip(out / s.subject / name, frame[None], first=int(seqs[s.onset + i]))

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mestudio.analysis.datasets.aus import AUCode, active_au_numbers
+
+if TYPE_CHECKING:
+    import pandas  # imported where used: pandas is an optional dependency
 
 # The study's five ME emotion classes (section 4.1.2, rule 1).
 EMOTIONS: tuple[str, ...] = ("Positive", "Negative", "Surprise", "Repression", "Others")
@@ -84,7 +88,7 @@ class LabelBook(Sequence[Sample]):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             return LabelBook(self.samples[i], self.source)
         return self.samples[i]
@@ -122,7 +126,7 @@ class LabelBook(Sequence[Sample]):
                 y[i, j] = a in present
         return y
 
-    def to_frame(self) -> pandas.DataFrame:  # noqa: F821 (pandas imported lazily)
+    def to_frame(self) -> pandas.DataFrame:
         """The book as a pandas DataFrame (one row per sample)."""
         import pandas as pd
 

@@ -77,6 +77,7 @@ def session_clips(
     seqs = stream.index["seq"].astype(np.int64)
     subject = subject or str(reader.manifest.get("participant", "") or Path(session_dir).name)
     samples, clips = [], []
+    key: np.ndarray  # frame numbers or seconds: what the interval is given in
     for k, iv in enumerate(intervals):
         if "onset_seq" in iv:
             key, vals = seqs, (iv["onset_seq"], iv.get("apex_seq"), iv["offset_seq"])

@@ -59,6 +59,7 @@ class AUGraph(nn.Module):
         self.gcn = nn.Linear(node_dim, node_dim)
         self.head = nn.Linear(num_aus * node_dim, num_classes)
         # starts as the identity graph until set_adjacency gives the training labels' one
+        self.adjacency: torch.Tensor
         self.register_buffer("adjacency", torch.eye(num_aus))
 
     def set_adjacency(self, au_labels: np.ndarray) -> None:

@@ -4,6 +4,9 @@
 def res3d18(num_classes: int = 5, **kw) -> nn.Module: ...
 
 model = create_model("res3d18", num_classes=8)
+
+This module imports no model: the models register themselves when `mestudio.analysis.models` (the
+package, which imports every model module) is imported, as any import of this module does first.
 """
 
 from __future__ import annotations
@@ -43,18 +46,11 @@ def register_model(config: ModelConfig) -> Callable[[Callable[..., Any]], Callab
     return deco
 
 
-def _load_all() -> None:
-    # importing the model modules runs their decorators
-    from mestudio.analysis.models import augraph, lbptop, res3d, sca  # noqa: F401
-
-
 def list_models() -> list[str]:
-    _load_all()
     return sorted(_REGISTRY)
 
 
 def model_config(name: str) -> ModelConfig:
-    _load_all()
     try:
         return _REGISTRY[name][0]
     except KeyError:

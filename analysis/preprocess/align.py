@@ -10,6 +10,8 @@ the face-mesh model that ships inside the mediapipe wheel.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 CROP = 150
@@ -71,7 +73,7 @@ def align_clip(clip: np.ndarray, landmarks: np.ndarray, size: int = CROP) -> np.
 
 # face-mesh indices: eye corners (image-left eye 33/133, image-right eye 362/263), nose tip 1,
 # mouth corners 61/291
-_MESH = {"eye_a": (33, 133), "eye_b": (362, 263), "nose": 1, "mouth_a": 61, "mouth_b": 291}
+_MESH: dict[str, Any] = {"eye_a": (33, 133), "eye_b": (362, 263), "nose": 1, "mouth_a": 61, "mouth_b": 291}
 
 
 def mediapipe_landmarks(frame: np.ndarray) -> np.ndarray | None:

@@ -91,18 +91,18 @@ def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int
                     if dst == src or sizes[src] - n_per_subj[s] == 0:
                         continue
                     counts[src] -= per_subj[s]
-                    counts[dst] += per_subj[s]  # noqa: E702
+                    counts[dst] += per_subj[s]
                     sizes[src] -= n_per_subj[s]
-                    sizes[dst] += n_per_subj[s]  # noqa: E702
+                    sizes[dst] += n_per_subj[s]
                     c = _cost(counts[:, present], sizes, total[present])
                     if c < cost - 1e-9:
                         cost, src, improved = c, dst, True
                         fold[s] = dst
                     else:
                         counts[dst] -= per_subj[s]
-                        counts[src] += per_subj[s]  # noqa: E702
+                        counts[src] += per_subj[s]
                         sizes[dst] -= n_per_subj[s]
-                        sizes[src] += n_per_subj[s]  # noqa: E702
+                        sizes[src] += n_per_subj[s]
         if cost < best_cost:
             best, best_cost = fold.copy(), cost
     assert best is not None

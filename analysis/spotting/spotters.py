@@ -132,7 +132,7 @@ class MDMDSpotter(_Spotter):
 
     def _push(self, img: np.ndarray) -> tuple[int, np.ndarray] | None:
         self._ring.append((self.frames, img))
-        if len(self._ring) < self._ring.maxlen:
+        if len(self._ring) < (self._ring.maxlen or 0):
             return None
         (_, hf), (cf_i, cf), (_, tf) = self._ring[0], self._ring[self.k], self._ring[-1]
         return cf_i, self.feature.blocks(flow(hf, cf), flow(hf, tf))
@@ -159,11 +159,11 @@ class LBPSpotter(_Spotter):
 
     def _push(self, img: np.ndarray) -> tuple[int, np.ndarray] | None:
         self._hist.append((self.frames, self.feature(img)))
-        if len(self._hist) < self._hist.maxlen:
+        if len(self._hist) < (self._hist.maxlen or 0):
             return None
         (_, tf), (cf_i, cf), (_, hf) = self._hist[0], self._hist[self.k], self._hist[-1]
         self._f.append((cf_i, chi2_blocks(cf, (tf + hf) / 2)))
-        if len(self._f) < self._f.maxlen:
+        if len(self._f) < (self._f.maxlen or 0):
             return None
         j, fj = self._f[self.k]
         return j, fj - 0.5 * (self._f[0][1] + self._f[-1][1])

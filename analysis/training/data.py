@@ -65,8 +65,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         base = self._base(i)
-        x = random_crop(base, self.size, self.rng) if self.train else center_crop(base, self.size)
-        x = torch.from_numpy(to_input(x, self.mode))
+        clip = random_crop(base, self.size, self.rng) if self.train else center_crop(base, self.size)
+        x = torch.from_numpy(to_input(clip, self.mode))
         y = torch.from_numpy(self.y[i])
         if self.aux is not None:
             return x, y, torch.from_numpy(np.asarray(self.aux[i], np.float32))

@@ -22,15 +22,20 @@ GROUND_TRUTH_DIR = "ground_truth"
 SCRIPT_FILE = "face_script.json"
 ENV_SESSION_DIR = "MESTUDIO_SESSION_DIR"
 ENV_EPOCH = "MESTUDIO_SCRIPT_EPOCH_NS"
+# script time 0 of the synthetic face rig, after the session's t0: time for every device to start
+SCRIPT_LEAD_NS = 2_000_000_000
 
 
 class _FaceDevice(_PacedDevice):
     """Shared script, script clock and ground-truth writing."""
 
-    # set by the device process before open(): where the session is recorded, and the host
-    # CLOCK_MONOTONIC instant that is script time 0 (default: this device's first frame)
-    session_dir: str | Path | None = None
+    # the host CLOCK_MONOTONIC instant that is script time 0 (default: this device's first frame);
+    # attach_session() puts it SCRIPT_LEAD_NS after the session's t0, the same for every view
     script_epoch_ns: int | None = None
+
+    def attach_session(self, session_dir: Path, t0_host_ns: int) -> None:
+        super().attach_session(session_dir, t0_host_ns)
+        self.script_epoch_ns = t0_host_ns + SCRIPT_LEAD_NS
 
     def __init__(self, spec) -> None:
         super().__init__(spec)

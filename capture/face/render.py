@@ -79,7 +79,7 @@ class FaceView:
         self._seed_phase = np.random.default_rng(seed).uniform(0, 2 * math.pi, 6)
         self._noise: dict[int, np.ndarray] = {}
         gx = np.linspace(-40, 40, width, dtype=np.float32)
-        self._gradient = {c: None for c in (1, 3)}
+        self._gradient: dict[int, np.ndarray | None] = {c: None for c in (1, 3)}
         self._gradient_row = (gx + 128).clip(0, 255).astype(np.uint8)
 
     def warm(self, source: np.ndarray, depth: bool = False) -> None:
@@ -140,8 +140,8 @@ class FaceView:
             g = np.repeat(self._gradient_row[None, :], self.height, axis=0)
             if channels > 1:
                 g = np.repeat(g[..., None], channels, axis=2)
-            self._gradient[channels] = np.ascontiguousarray(g)
-        return self._gradient[channels]
+            self._gradient[channels] = g = np.ascontiguousarray(g)
+        return g
 
     def render(
         self, script: FaceScript, t: float, tick: int, source: np.ndarray, smap: np.ndarray | None = None

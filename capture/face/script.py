@@ -173,7 +173,7 @@ class FaceScript:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
-def _expression(rng: np.random.Generator, kind: str, onset: float) -> FaceEvent:
+def _expression(rng: np.random.Generator, kind: EventKind, onset: float) -> FaceEvent:
     aus, emotion = EXPRESSIONS[int(rng.integers(len(EXPRESSIONS)))]
     if kind == "micro":
         dur = float(rng.uniform(0.2, 0.45))
@@ -199,7 +199,7 @@ def default_script(
     events: list[FaceEvent] = []
     t = min_gap_s
     while True:
-        kind = "micro" if rng.random() < micro_fraction else "macro"
+        kind: EventKind = "micro" if rng.random() < micro_fraction else "macro"
         ev = _expression(rng, kind, t)
         if ev.offset_s + min_gap_s > duration_s:
             break

@@ -7,7 +7,7 @@ import multiprocessing as mp
 import numpy as np
 
 
-def spawn(target, *args) -> mp.Process:
+def spawn(target, *args) -> mp.process.BaseProcess:
     p = mp.get_context("spawn").Process(target=target, args=args, daemon=True)
     p.start()
     return p

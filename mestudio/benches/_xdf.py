@@ -57,7 +57,7 @@ def write_xdf(path: Path, streams: list[XdfStream]) -> None:
         for lo in range(0, len(rec), 4096):
             part = rec[lo : lo + 4096]
             out.append(_chunk(3, struct.pack("<I", sid) + _varlen(len(part)) + part.tobytes()))
-        if s.clock_times is not None:
+        if s.clock_times is not None and s.clock_values is not None:
             for t, v in zip(s.clock_times.tolist(), s.clock_values.tolist()):
                 out.append(_chunk(4, struct.pack("<Idd", sid, t, v)))
         footer = (

@@ -132,9 +132,10 @@ def _live(clip, seconds: float) -> dict:
             t0 = time.monotonic()
             while time.monotonic() - t0 < seconds and not p.ended:
                 f = p.due_frame()
-                if f is not None:
+                media_t = p.media_time()
+                if f is not None and media_t is not None:
                     t_first = t_first or time.monotonic()
-                    late.append((p.media_time() - f.pts) * 1000)
+                    late.append((media_t - f.pts) * 1000)
                     pts_at.append(f.pts)
                 time.sleep(min(p.next_due_in(), 0.004))
             host_end, media_end = time.monotonic(), p.media_time()

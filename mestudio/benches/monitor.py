@@ -113,7 +113,9 @@ def _wait_monitor(stats_path: Path, proc: subprocess.Popen, pub, timeout_s: floa
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"the monitor exited with code {proc.returncode}: {proc.stderr.read()[-500:]}")
+            raise RuntimeError(
+                f"the monitor exited with code {proc.returncode}: {proc.stderr.read()[-500:] if proc.stderr else ''}"
+            )
         _paced(pub, "warmup", 0.25)
         try:
             if json.loads(stats_path.read_text()).get("received", 0) > 0:

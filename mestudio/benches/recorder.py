@@ -44,7 +44,7 @@ def raw_append(base: Path, frames: list[np.ndarray], n: int) -> float:
     t = time.perf_counter()
     with open(base / "raw.bin", "wb") as f:
         for i in range(n):
-            f.write(memoryview(frames[i % len(frames)]).cast("B"))
+            f.write(frames[i % len(frames)].data.cast("B"))
         f.flush()
         os.fsync(f.fileno())
     return time.perf_counter() - t
@@ -58,7 +58,7 @@ def writer_only(base: Path, frames: list[np.ndarray], n: int) -> float:
     s = w.stream("cam", f0.dtype.str, f0.shape, "mono8")
     t = time.perf_counter()
     for i in range(n):
-        s.append(i, None, i, memoryview(frames[i % len(frames)]).cast("B"))
+        s.append(i, None, i, frames[i % len(frames)].data.cast("B"))
     w.flush()
     w.close()
     _fsync_tree(base / "writer")
@@ -76,7 +76,7 @@ def full_path(base: Path, shape, dtype, n: int) -> tuple[float, int]:
     ep = f"ipc://{base}/rec"
     pull.bind(ep)
     p = spawn(_sender, ep, f"ipc://{base}/pub", shape, dtype, n, None, True)
-    got, t = 0, None
+    got, t = 0, 0.0
     while got < n and pull.poll(10_000):
         parts = pull.recv_multipart(copy=False)
         t = t or time.perf_counter()

@@ -118,7 +118,7 @@ def run(args) -> dict:
     sims = simulate_rig(duration, seed=7)
     truth = {s.stream_id: s.truth_ns for s in sims}
     off, online, t_ours = _ours(sims)
-    res = {
+    res: dict = {
         "duration_s": duration,
         "streams": len(sims),
         "frames": int(sum(len(s.seq) for s in sims)),
