@@ -377,6 +377,10 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         _check_rate_and_end(s, r, session_end, paused_at_end)
         if s.unrecorded:
             s.problems.append(f"stream {s.stream_id}: {s.unrecorded} published frames are not in the recording")
+    status = str(reader.manifest.get("status", "?"))
+    if status != "complete":
+        why = f": {history[0]}" if history else ""
+        problems.append(f"the session did not complete (status {status!r}){why}")
     problems += _node_problems(reader.manifest)
     if reader.bad_event_lines:
         problems.append(f"events.jsonl: {reader.bad_event_lines} lines are not JSON objects (skipped)")
@@ -389,7 +393,7 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         problems.append("no streams recorded")
     return SessionReport(
         str(root),
-        str(reader.manifest.get("status", "?")),
+        status,
         streams,
         len(events),
         repaired,
