@@ -26,7 +26,7 @@ import zmq
 import mestudio
 from mestudio.config.schema import SessionConfig
 from mestudio.roles import OPTIONAL_ROLES, is_available
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
@@ -186,6 +186,9 @@ class Supervisor:
         self._broadcast.bind(self.endpoints.broadcast)
         self.publisher: Publisher | None = None
         self.commands_seen = 0
+        self.rejects = messages.RejectCounter(
+            "supervisor", lambda text: print(f"mestudio: {text}", file=sys.stderr, flush=True)
+        )
         self._marker_seq = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -225,7 +228,7 @@ class Supervisor:
                     f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}"
                 )
         self.started = time.monotonic()
-        self.marker("session/start", {"nodes": [n for _, n in self.nodes]})
+        self.marker(messages.SESSION_START, messages.SessionStart(nodes=[n for _, n in self.nodes]).to_wire())
 
     def _wait_ready(self, child: Child, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
@@ -242,11 +245,19 @@ class Supervisor:
         if self._control.poll(int(timeout_s * 1000)):
             while True:
                 try:
-                    msg = wire.recv(self._control, zmq.NOBLOCK)
+                    parts = self._control.recv_multipart(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
+                try:  # untrusted: anyone who can connect may send anything
+                    msg = wire.decode(parts)
+                    beat = messages.parse_body(msg.topic, msg.data)
+                    if not isinstance(beat, messages.Heartbeat):
+                        raise messages.MessageError(f"{msg.topic}: not a heartbeat", kind="topic")
+                except WireFormatError as e:
+                    self.rejects.reject(e)
+                    continue
                 child = self.children.get(msg.header.stream_id)
-                if child is not None and isinstance(msg.data, dict):
+                if child is not None:
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
         self._take_commands()
@@ -279,20 +290,19 @@ class Supervisor:
                 return
             try:
                 msg = wire.decode(parts)
+                if not msg.topic.startswith(messages.COMMAND):
+                    raise messages.MessageError(f"{msg.topic}: not an operator command", kind="topic")
+                messages.parse_body(msg.topic, msg.data)
             except WireFormatError as e:
-                print(f"mestudio: ignored a malformed operator command ({e})", file=sys.stderr)
+                self.rejects.reject(e)
                 continue
             self.commands_seen += 1
             self.marker(
                 msg.topic,
-                {
-                    "command": msg.topic.removeprefix("command/"),
-                    "from": msg.header.stream_id,
-                    **(msg.data if isinstance(msg.data, dict) else {}),
-                },
+                {**msg.data, "command": msg.topic.removeprefix(messages.COMMAND), "from": msg.header.stream_id},
             )
             wire.send(self._broadcast, [p.buffer if isinstance(p, zmq.Frame) else p for p in parts], zmq.NOBLOCK)
-            if msg.topic == "command/stop-session":
+            if msg.topic == messages.command_topic("stop-session"):
                 self.stop_requested.set()
 
     def _fatal(self, child: Child) -> bool:
@@ -307,7 +317,7 @@ class Supervisor:
             file=sys.stderr,
             flush=True,
         )
-        self.marker("session/problem", {"problem": text, "fatal": fatal})
+        self.marker(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=fatal).to_wire())
         if fatal:
             self.stop_requested.set()
 
@@ -340,11 +350,13 @@ class Supervisor:
     def stop(self) -> None:
         if self.started and any(c.role == "sync" and c.alive for c in self.children.values()):
             # notice first, so the sync master can put its end chirp on the microphone track
-            wire.send(self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, {}, topic="session/stopping"))
+            wire.send(
+                self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, {}, topic=messages.SESSION_STOPPING)
+            )
             end = time.monotonic() + STOP_NOTICE_S
             while time.monotonic() < end:
                 self.poll(0.05)
-        self.marker("session/stop", {"problems": list(self.problems)})
+        self.marker(messages.SESSION_STOP, messages.SessionStop(problems=list(self.problems)).to_wire())
         if self.publisher is not None:
             self.publisher.close()  # its queue reaches the recorder before the recorder stops
             self.publisher = None
@@ -361,6 +373,13 @@ class Supervisor:
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
         ok = not self.problems
+        rejected = {"supervisor": dict(self.rejects.counts)}
+        try:  # the recorder's own counts, as it wrote them when it stopped
+            rejected["recorder"] = json.loads((self.root / "recorder.json").read_text())["rejected"]
+        except (OSError, ValueError, KeyError, TypeError):
+            rec = self.children.get("recorder")
+            rejected["recorder"] = rec.status.get("rejected", {}) if rec is not None else {}
+        manifest["rejected"] = rejected
         manifest.update(
             {
                 "status": "complete" if ok else "failed",

@@ -6,7 +6,11 @@ class StreamError(Exception):
 
 
 class WireFormatError(StreamError, ValueError):
-    """A message that does not follow docs/wire-format.md."""
+    """A message that does not follow docs/wire-format.md; ``kind`` names the rule it broke."""
+
+    def __init__(self, message: str, kind: str = "malformed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class SessionError(StreamError, OSError):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
 
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.errors import DiskFullError, WireFormatError
+from mestudio.stream.messages import RejectCounter
 from mestudio.stream.node import NodeContext
 from mestudio.stream.session import SessionReader, SessionWriter, _is_disk_full, write_json_atomic, write_timestamps_csv
 
@@ -24,37 +26,81 @@ EXIT_DISK_FULL = 3
 
 
 class Recorder:
-    """Writes decoded messages into a SessionWriter and keeps the counts of what it saw."""
+    """Writes decoded messages into a SessionWriter and keeps the counts of what it saw.
 
-    def __init__(self, session_dir: Path) -> None:
+    Every message is untrusted: one that breaks the wire format or its topic's body model is
+    counted per kind (``rejects``), noted once per kind, and never stops the recording."""
+
+    def __init__(self, session_dir: Path, log: Callable[[str], None] | None = None) -> None:
         self.writer = SessionWriter(session_dir)
         self.root = Path(session_dir)
         self.messages = 0
-        self.bad_messages = 0
+        self.rejects = RejectCounter("recorder", self._noted(log))
         self.ends: dict[str, dict] = {}  # producer stream id -> its END body
         self.paused = False  # the operator stopped recording: frames are counted, not written
         self.skipped_while_paused: dict[str, int] = {}
         self.started_ns = time.monotonic_ns()
 
+    def _noted(self, log: Callable[[str], None] | None) -> Callable[[str], None]:
+        def note(text: str) -> None:  # the log, and the session's timeline (once per kind and interval)
+            if log is not None:
+                log(text)
+            self.writer.event(
+                {
+                    "topic": messages.RECORDER_REJECTED,
+                    "kind": "event",
+                    "stream_id": "recorder",
+                    "seq": 0,
+                    "host_time_ns": wire.now_ns(),
+                    "device_time_ns": None,
+                    "body": {"note": text},
+                }
+            )
+
+        return note
+
+    @property
+    def bad_messages(self) -> int:
+        return self.rejects.total
+
     def handle(self, parts: list) -> None:
         try:
-            msg = wire.decode(parts)
+            self._handle(parts)
         except WireFormatError as e:
-            self.bad_messages += 1
-            self.writer.event({"topic": "recorder/error", "error": str(e)})
-            return
-        self.messages += 1
+            self.rejects.reject(e)
+
+    def _handle(self, parts: list) -> None:
+        msg = wire.decode(parts)
         h = msg.header
-        if h.kind == wire.Kind.FRAME and self.paused:
-            self.skipped_while_paused[h.stream_id] = self.skipped_while_paused.get(h.stream_id, 0) + 1
-            return
         if h.kind == wire.Kind.FRAME:
-            w = self.writer.streams.get(h.stream_id) or self.writer.stream(
-                h.stream_id, h.dtype, h.shape, h.pixel_format
-            )
+            w = self.writer.streams.get(h.stream_id)
+            if w is not None and (w.info["dtype"] != h.dtype or tuple(w.info["shape"]) != h.shape):
+                raise WireFormatError(
+                    f"stream {h.stream_id!r} seq {h.seq}: {h.shape} {h.dtype}, but the stream is "
+                    f"{tuple(w.info['shape'])} {w.info['dtype']}",
+                    kind="frame-layout",
+                )
+            self.messages += 1
+            if self.paused:
+                self.skipped_while_paused[h.stream_id] = self.skipped_while_paused.get(h.stream_id, 0) + 1
+                return
+            if w is None:
+                w = self.writer.stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
             payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
             w.append(h.seq, h.device_time_ns, h.host_time_ns, payload)
             return
+        body = messages.parse_body(msg.topic, msg.data)
+        if isinstance(body, messages.StreamInfoBody):
+            if msg.topic != messages.info_topic(body.stream_id):
+                raise messages.MessageError(f"{msg.topic}: describes stream {body.stream_id!r}", kind="body-invalid")
+            w = self.writer.streams.get(body.stream_id)
+            if w is not None and (w.info["dtype"] != body.dtype or list(w.info["shape"]) != body.shape):
+                raise messages.MessageError(
+                    f"{msg.topic}: {body.shape} {body.dtype} contradicts the stream's frames "
+                    f"{w.info['shape']} {w.info['dtype']}",
+                    kind="frame-layout",
+                )
+        self.messages += 1
         record = {
             "topic": msg.topic,
             "kind": h.kind.name.lower(),
@@ -64,15 +110,21 @@ class Recorder:
             "device_time_ns": h.device_time_ns,
             "body": msg.data,
         }
-        if msg.topic.startswith("info/") and isinstance(msg.data, dict):
-            sid = msg.data.get("stream_id", "")
-            if sid:
-                self.writer.stream(sid, msg.data["dtype"], tuple(msg.data["shape"]), msg.data["pixel_format"]).describe(
-                    msg.data
-                )
+        if isinstance(body, messages.StreamInfoBody):
+            self.writer.stream(body.stream_id, body.dtype, tuple(body.shape), body.pixel_format).describe(msg.data)
         if h.kind == wire.Kind.END:
             self.ends[h.stream_id] = msg.data
         self.writer.event(record)
+
+    def command(self, parts: list) -> None:
+        """One message from the supervisor's broadcast, validated like any other."""
+        try:
+            msg = wire.decode(parts)
+            messages.parse_body(msg.topic, msg.data)
+        except WireFormatError as e:
+            self.rejects.reject(e)
+            return
+        self.operator(msg.topic.removeprefix(messages.COMMAND))
 
     def operator(self, verb: str) -> None:
         """`command/record-stop` and `command/record-start` from the experimenter."""
@@ -94,6 +146,7 @@ class Recorder:
         return {
             "messages": self.messages,
             "bad_messages": self.bad_messages,
+            "rejected": dict(self.rejects.counts),
             "paused": self.paused,
             "skipped_while_paused": dict(self.skipped_while_paused),
             "bytes": sum(w.bytes for w in self.writer.streams.values()),
@@ -137,7 +190,7 @@ def run(ctx: NodeContext) -> int:
     commands.linger = 0
     commands.setsockopt(zmq.SUBSCRIBE, b"command/record-")
     commands.connect(ctx.endpoints.broadcast)
-    rec = Recorder(ctx.session_dir)
+    rec = Recorder(ctx.session_dir, ctx.log.warning)
     ctx.heartbeat({"ready": True, **rec.status()})
     stopped_because, code = "stopped", 0
     next_flush = time.monotonic() + rcfg.flush_interval_s
@@ -145,7 +198,7 @@ def run(ctx: NodeContext) -> int:
     try:
         while True:
             while commands.poll(0):
-                rec.operator(wire.recv(commands).topic.removeprefix("command/"))
+                rec.command(commands.recv_multipart(copy=False))
             if sock.poll(100):
                 quiet_since = None
                 for _ in range(256):  # drain a burst, then go flush if due

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from mestudio.stream import messages as msgs
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.errors import StreamError
@@ -42,21 +44,36 @@ def _frames(reader: SessionReader, sid: str) -> Iterator[tuple[int, int, list]]:
         yield int(rec["host_time_ns"]), i, parts
 
 
+def _event_parts(ev: dict) -> list | None:
+    """A recorded event as it went out live, or None for a record that is damaged or not a message."""
+    try:
+        kind = wire.Kind[str(ev.get("kind", "event")).upper()]
+        host = ev["host_time_ns"]
+        dev = ev.get("device_time_ns")
+        body = ev.get("body") or {}
+        if kind == wire.Kind.FRAME or not isinstance(host, int) or not isinstance(body, dict):
+            return None
+        if dev is not None and not isinstance(dev, int):
+            return None
+        topic = msgs.check_topic(str(ev.get("topic")))
+        return wire.json_parts(
+            kind,
+            str(ev.get("stream_id", "")),
+            int(ev.get("seq", 0)),
+            body,
+            topic=topic,
+            host_time_ns=host,
+            device_time_ns=dev,
+        )
+    except (KeyError, TypeError, ValueError, OverflowError, struct.error):
+        return None
+
+
 def _events(reader: SessionReader) -> Iterator[tuple[int, int, list]]:
     for i, ev in enumerate(reader.events()):
-        kind = wire.Kind[ev.get("kind", "event").upper()]
-        if kind == wire.Kind.FRAME or "host_time_ns" not in ev:
-            continue
-        parts = wire.json_parts(
-            kind,
-            ev.get("stream_id", ""),
-            int(ev.get("seq", 0)),
-            ev.get("body") or {},
-            topic=ev.get("topic"),
-            host_time_ns=int(ev["host_time_ns"]),
-            device_time_ns=ev.get("device_time_ns"),
-        )
-        yield int(ev["host_time_ns"]), i, parts
+        parts = _event_parts(ev)
+        if parts is not None:
+            yield ev["host_time_ns"], i, parts
 
 
 def messages(reader: SessionReader, streams: list[str] | None = None) -> Iterator[tuple[int, list]]:
@@ -151,7 +168,11 @@ class Replayer:
             if not self.loop:
                 break
         end = wire.json_parts(
-            wire.Kind.END, "replay", 0, {"messages": self.sent, "session": str(self.reader.root)}, topic="end/replay"
+            wire.Kind.END,
+            "replay",
+            0,
+            msgs.EndBody(messages=self.sent, session=str(self.reader.root)).to_wire(),
+            topic=msgs.END_REPLAY,
         )
         self._send_lossless(end, stop)
         wire.send(self.lossy, end, zmq.NOBLOCK)

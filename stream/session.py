@@ -19,31 +19,52 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import crc32c
 import numpy as np
 
 from mestudio.stream.errors import DiskFullError, NotASessionError, SessionError
+from mestudio.stream.messages import check_stream_id
 
 FORMAT = "mestudio-session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: index records carry a CRC32C of their frame (index_version 2)
 NO_DEVICE_TIME = np.iinfo(np.int64).min
 
-INDEX_DTYPE = np.dtype(
-    [
-        ("seq", "<u8"),
-        ("device_time_ns", "<i8"),
-        ("host_time_ns", "<i8"),
-        ("recv_time_ns", "<i8"),
-        ("offset", "<u8"),
-        ("nbytes", "<u8"),
-    ]
-)
+_INDEX_V1_FIELDS = [
+    ("seq", "<u8"),
+    ("device_time_ns", "<i8"),
+    ("host_time_ns", "<i8"),
+    ("recv_time_ns", "<i8"),
+    ("offset", "<u8"),
+    ("nbytes", "<u8"),
+]
+# index_version 1 (sessions before checksums): 48-byte records, no checksum
+INDEX_DTYPE_V1 = np.dtype(_INDEX_V1_FIELDS)
+# index_version 2: + CRC32C (Castagnoli, the iSCSI/ext4 polynomial) of the frame's bytes
+INDEX_DTYPE = np.dtype(_INDEX_V1_FIELDS + [("crc32c", "<u4"), ("_reserved", "<u4")])
+INDEX_VERSION = 2
+INDEX_DTYPES = {1: INDEX_DTYPE_V1, 2: INDEX_DTYPE}
+
+
+def index_dtype(info: dict) -> np.dtype:
+    """The record layout of a stream's index.bin, from its info.json (absent: version 1)."""
+    v = info.get("index_version", 1)
+    if v not in INDEX_DTYPES:
+        raise SessionError(
+            f"stream {info.get('stream_id')!r}: index_version {v!r}, this mestudio reads {sorted(INDEX_DTYPES)}"
+        )
+    return INDEX_DTYPES[v]
+
+
+def frame_checksum(payload) -> int:
+    return crc32c.crc32c(payload)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -69,7 +90,13 @@ class StreamWriter:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.stream_id = stream_id
-        self.info = {"stream_id": stream_id, "dtype": dtype, "shape": list(shape), "pixel_format": pixel_format}
+        self.info = {
+            "stream_id": stream_id,
+            "dtype": dtype,
+            "shape": list(shape),
+            "pixel_format": pixel_format,
+            "index_version": INDEX_VERSION,
+        }
         info_path = folder / "info.json"
         if not info_path.exists():
             write_json_atomic(info_path, self.info)
@@ -84,8 +111,9 @@ class StreamWriter:
         self._rec = np.zeros(1, INDEX_DTYPE)
 
     def describe(self, extra: dict) -> None:
-        """Merge the device's full StreamInfo into info.json."""
-        self.info.update(extra)
+        """Merge the device's full StreamInfo into info.json (the layout keys stay the recorder's)."""
+        fixed = {k: self.info[k] for k in ("stream_id", "dtype", "shape", "index_version")}
+        self.info.update({**extra, **fixed})
         write_json_atomic(self.folder / "info.json", self.info)
 
     def append(self, seq: int, device_time_ns: int | None, host_time_ns: int, payload) -> None:
@@ -95,6 +123,7 @@ class StreamWriter:
         r["seq"], r["host_time_ns"], r["recv_time_ns"] = seq, host_time_ns, time.monotonic_ns()
         r["device_time_ns"] = NO_DEVICE_TIME if device_time_ns is None else device_time_ns
         r["offset"], r["nbytes"] = self.offset, n
+        r["crc32c"] = crc32c.crc32c(payload)
         self._index.write(self._rec.tobytes())
         self.offset += n
         self.frames += 1
@@ -107,9 +136,12 @@ class StreamWriter:
         self.last_seq = seq if self.last_seq is None else max(seq, self.last_seq)
 
     def flush(self) -> None:
-        # data before index: an index record on disk always has its frame on disk
+        # data before index: an index record on disk always has its frame on disk; fdatasync so
+        # that a power cut (not only a killed process) loses at most one flush interval
         self._data.flush()
+        os.fdatasync(self._data.fileno())
         self._index.flush()
+        os.fdatasync(self._index.fileno())
 
     def close(self) -> None:
         for f in (self._data, self._index):
@@ -117,6 +149,16 @@ class StreamWriter:
                 f.close()
             except OSError:
                 pass  # disk full while flushing: repair() trims the torn tail
+
+
+def stream_folder(root: Path, stream_id: str) -> Path:
+    """streams/<id>: the id is checked again here, so no message can name a path outside it."""
+    check_stream_id(stream_id)
+    base = (Path(root) / "streams").resolve()
+    folder = (base / stream_id).resolve()
+    if folder.parent != base:
+        raise SessionError(f"stream id {stream_id!r} would leave {base}")
+    return folder
 
 
 class SessionWriter:
@@ -134,9 +176,8 @@ class SessionWriter:
     def stream(self, stream_id: str, dtype: str, shape: tuple, pixel_format: str) -> StreamWriter:
         w = self.streams.get(stream_id)
         if w is None:
-            w = self.streams[stream_id] = StreamWriter(
-                self.root / "streams" / stream_id, stream_id, dtype, shape, pixel_format
-            )
+            folder = stream_folder(self.root, stream_id)
+            w = self.streams[stream_id] = StreamWriter(folder, stream_id, dtype, shape, pixel_format)
         return w
 
     def event(self, record: dict) -> None:
@@ -148,6 +189,7 @@ class SessionWriter:
             for w in self.streams.values():
                 w.flush()
             self._events.flush()
+            os.fdatasync(self._events.fileno())
         except OSError as e:
             if _is_disk_full(e):
                 raise DiskFullError(f"{self.root}: disk full while recording ({e.strerror})") from e
@@ -167,25 +209,41 @@ class SessionWriter:
 
 @dataclass
 class StreamReader:
+    """One recorded stream.  ``index`` holds the records whose frame bytes are all on disk and of
+    the stream's frame size; the others (a short or damaged frames.bin) are counted in
+    ``unreadable`` and never handed out, so every intact frame stays readable."""
+
     folder: Path
     info: dict
-    index: np.ndarray  # INDEX_DTYPE records
+    index: np.ndarray  # index records (index_dtype(info)) of intact frames, in recorded order
+    unreadable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # their positions
+    records: int = 0  # whole records in index.bin
+    partial_index_bytes: int = 0
+    data_bytes: int = 0
 
     @property
     def stream_id(self) -> str:
         return self.info["stream_id"]
 
+    @property
+    def frame_bytes(self) -> int:
+        return np.dtype(self.info["dtype"]).itemsize * math.prod(self.info["shape"])
+
+    @property
+    def has_checksums(self) -> bool:
+        return "crc32c" in (self.index.dtype.names or ())
+
     def __len__(self) -> int:
         return len(self.index)
 
     def _memmap(self) -> np.ndarray:
-        size = (self.folder / "frames.bin").stat().st_size
-        if size == 0:
+        p = self.folder / "frames.bin"
+        if not p.exists() or p.stat().st_size == 0:
             return np.zeros(0, np.uint8)
-        return np.memmap(self.folder / "frames.bin", dtype=np.uint8, mode="r")
+        return np.memmap(p, dtype=np.uint8, mode="r")
 
     def frame(self, i: int) -> np.ndarray:
-        """Frame ``i`` (0-based position in the recording) as a read-only array."""
+        """Frame ``i`` (0-based position among the readable frames) as a read-only array."""
         rec = self.index[i]
         raw = self._memmap()[int(rec["offset"]) : int(rec["offset"]) + int(rec["nbytes"])]
         return raw.view(np.dtype(self.info["dtype"])).reshape(self.info["shape"])
@@ -197,9 +255,47 @@ class StreamReader:
             o, n = int(rec["offset"]), int(rec["nbytes"])
             yield rec, mm[o : o + n].view(dt).reshape(shape)
 
+    def checksum_mismatches(self) -> list[int]:
+        """Sequence numbers of frames whose bytes no longer match their CRC32C (none for v1)."""
+        if not self.has_checksums or not len(self.index):
+            return []
+        mm = self._memmap()
+        bad = []
+        for rec in self.index:
+            o, n = int(rec["offset"]), int(rec["nbytes"])
+            if crc32c.crc32c(mm[o : o + n]) != int(rec["crc32c"]):
+                bad.append(int(rec["seq"]))
+        return bad
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON
+        raise SessionError(f"{path}: unreadable {what} ({type(e).__name__}: {str(e)[:80]})") from None
+
+
+def _check_info(path: Path, info: Any) -> dict:
+    """info.json says how to read frames.bin: check it before trusting it."""
+    if not isinstance(info, dict):
+        raise SessionError(f"{path}: stream info is a JSON {type(info).__name__}, not an object")
+    try:
+        dt = np.dtype(info["dtype"])
+        shape = info["shape"]
+        if not (isinstance(shape, list) and len(shape) <= 4 and all(isinstance(d, int) and d >= 0 for d in shape)):
+            raise ValueError(f"shape {shape!r} is not a list of at most 4 sizes")
+        if dt.hasobject or dt.itemsize == 0:
+            raise ValueError(f"dtype {info['dtype']!r} is not a pixel type")
+        if not isinstance(info.get("stream_id"), str):
+            raise ValueError("no stream_id")
+    except (KeyError, TypeError, ValueError) as e:
+        raise SessionError(f"{path}: bad stream info ({type(e).__name__}: {e})") from None
+    return info
+
 
 class SessionReader:
-    """Reads a session folder (complete, or cut short and repaired)."""
+    """Reads a session folder (complete, or cut short and repaired).  Every file is untrusted:
+    a damaged one raises SessionError with one line naming it, or is read as far as it is intact."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -208,12 +304,11 @@ class SessionReader:
             raise NotASessionError(f"{self.root}: no such session folder")
         if not mpath.is_file():
             raise NotASessionError(f"{self.root}: not a mestudio session (no manifest.json)")
-        try:
-            self.manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise SessionError(f"{mpath}: unreadable manifest ({e})") from None
-        if self.manifest.get("format") != FORMAT:
+        manifest = _read_json(mpath, "manifest")
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise NotASessionError(f"{mpath}: not a mestudio session manifest")
+        self.manifest: dict = manifest
+        self.bad_event_lines = 0  # lines of events.jsonl that are not a JSON object (counted by events())
 
     def stream_ids(self) -> list[str]:
         d = self.root / "streams"
@@ -223,25 +318,51 @@ class SessionReader:
         folder = self.root / "streams" / stream_id
         if not (folder / "info.json").is_file():
             raise NotASessionError(f"{self.root}: no stream {stream_id!r} (streams: {', '.join(self.stream_ids())})")
-        info = json.loads((folder / "info.json").read_text(encoding="utf-8"))
+        info = _check_info(folder / "info.json", _read_json(folder / "info.json", "stream info"))
+        dtype = index_dtype(info)
         raw = (folder / "index.bin").read_bytes() if (folder / "index.bin").exists() else b""
-        whole = len(raw) // INDEX_DTYPE.itemsize * INDEX_DTYPE.itemsize
-        return StreamReader(folder, info, np.frombuffer(raw[:whole], INDEX_DTYPE).copy())
+        whole = len(raw) // dtype.itemsize
+        idx = np.frombuffer(raw[: whole * dtype.itemsize], dtype).copy()
+        data_p = folder / "frames.bin"
+        data_bytes = data_p.stat().st_size if data_p.exists() else 0
+        fb = np.dtype(info["dtype"]).itemsize * math.prod(info["shape"])
+        intact = (idx["nbytes"] == fb) & (idx["offset"] <= data_bytes) & (idx["offset"] + idx["nbytes"] <= data_bytes)
+        return StreamReader(
+            folder,
+            info,
+            idx[intact],
+            np.flatnonzero(~intact),
+            whole,
+            len(raw) - whole * dtype.itemsize,
+            data_bytes,
+        )
 
     def events(self) -> list[dict]:
+        """Every event record; a line that is not a JSON object (torn, garbled) is counted and skipped."""
         p = self.root / "events.jsonl"
         out = []
+        self.bad_event_lines = 0
         if p.exists():
-            for line in p.read_text(encoding="utf-8").splitlines():
+            for line in p.read_bytes().splitlines():
                 try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass  # a torn last line after a crash
+                    rec = json.loads(line.decode("utf-8"))
+                except (ValueError, RecursionError):
+                    rec = None
+                if isinstance(rec, dict) and isinstance(rec.get("topic", ""), str):
+                    out.append(rec)
+                elif line.strip():
+                    self.bad_event_lines += 1
         return out
 
     def recorder_report(self) -> dict:
+        """recorder.json, or {} when the recorder never wrote it (a garbled one raises SessionError)."""
         p = self.root / "recorder.json"
-        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+        if not p.exists():
+            return {}
+        rep = _read_json(p, "recorder report")
+        if not isinstance(rep, dict):
+            raise SessionError(f"{p}: recorder report is a JSON {type(rep).__name__}, not an object")
+        return rep
 
 
 def write_timestamps_csv(reader: StreamReader, t0_ns: int) -> Path:

@@ -1,31 +1,44 @@
 """Integrity of a session folder, and repair of one whose recorder was cut short.
 
-Repair only trims what a crash can leave torn (a partial index record, index records whose frame
-never reached the disk, frame bytes with no index record, a partial last line of events.jsonl);
-it never touches a complete frame.  What it trimmed is written to ``repair.json``.
+Repair only trims what a crash can leave torn (a partial index record, index records at the end
+whose frame never reached the disk, frame bytes after the last record, a partial last line of
+events.jsonl).  It never deletes a frame whose bytes are intact: an index record that contradicts
+the append-only layout (garbled) is moved to ``index.quarantine.bin`` and reported, the frames
+around it stay.  What it did is written to ``repair.json``.
+
+Verify tells the truth: ``ok`` only when every stream is complete.  Problems name the stream:
+short or missing data files, checksum mismatches (by sequence number), a stream that ended early
+against the session (a dead device), less than ``MIN_RATE_FRACTION`` of the configured rate, a
+node that died, a missing recorder.json, unreadable files.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mestudio.stream import messages
 from mestudio.stream.errors import SessionError
 from mestudio.stream.live import pid_alive
 from mestudio.stream.session import (
-    INDEX_DTYPE,
     NO_DEVICE_TIME,
     SessionReader,
     StreamReader,
+    index_dtype,
     write_json_atomic,
     write_timestamps_csv,
 )
 
 MAX_GAPS_LISTED = 20
+MAX_SEQS_LISTED = 20
+MIN_RATE_FRACTION = 0.95  # a stream below this share of its configured rate is a problem
+EARLY_END_S = 1.0  # a stream whose last frame is this long before the session's end ended early
+QUARANTINE = "index.quarantine.bin"
 
 
 @dataclass
@@ -46,6 +59,13 @@ class StreamReport:
     published: int | None = None  # frames the producer said it sent (its END message), when known
     skipped_while_paused: int = 0  # frames not written while the operator had stopped recording
     device_dropped: int = 0  # frames the device itself lost before publishing (its own count)
+    rate_hz: float | None = None  # the configured rate (info.json), when known
+    unreadable: int = 0  # index records whose frame is not (all) in frames.bin
+    checksum_mismatches: int = 0
+    checksum_mismatch_seqs: list[int] = field(default_factory=list)  # the first few
+    checksums: bool = False  # whether the index carries checksums (index_version >= 2)
+    ended_early_s: float = 0.0  # how long before the session's end its last frame came
+    problems: list[str] = field(default_factory=list)  # each names the stream
 
     @property
     def unrecorded(self) -> int:
@@ -63,6 +83,7 @@ class StreamReport:
             or self.device_time_backwards
             or self.bad_sizes
             or self.unrecorded
+            or self.problems
         )
 
 
@@ -88,6 +109,10 @@ class SessionReport:
         return d
 
 
+def _seq_list(seqs: list[int]) -> str:
+    return ", ".join(map(str, seqs[:MAX_SEQS_LISTED])) + (" ..." if len(seqs) > MAX_SEQS_LISTED else "")
+
+
 def check_stream(reader: StreamReader) -> StreamReport:
     idx = reader.index
     seq = idx["seq"].astype(np.int64)
@@ -103,10 +128,9 @@ def check_stream(reader: StreamReader) -> StreamReport:
             ranges.append((int(uniq[i] + 1), int(uniq[i + 1] - 1)))
     has_dev = dev != NO_DEVICE_TIME
     dev_back = int(np.count_nonzero(np.diff(dev[has_dev]) < 0)) if has_dev.sum() > 1 else 0
-    info = reader.info
-    frame_bytes = np.dtype(info["dtype"]).itemsize * int(np.prod(info["shape"]))
     duration = (int(host[-1]) - int(host[0])) / 1e9 if len(host) > 1 else 0.0
-    return StreamReport(
+    rate = reader.info.get("rate_hz")
+    rep = StreamReport(
         stream_id=reader.stream_id,
         frames=len(idx),
         bytes=int(idx["nbytes"].sum()),
@@ -117,33 +141,97 @@ def check_stream(reader: StreamReader) -> StreamReport:
         seq_out_of_order=out_of_order,
         host_time_backwards=int(np.count_nonzero(np.diff(host) < 0)) if len(host) > 1 else 0,
         device_time_backwards=dev_back,
-        bad_sizes=int(np.count_nonzero(idx["nbytes"] != frame_bytes)),
+        bad_sizes=0,  # the reader hands out only records of the stream's frame size (the rest: unreadable)
         duration_s=round(duration, 3),
         fps=round((len(idx) - 1) / duration, 3) if duration > 0 else 0.0,
+        rate_hz=float(rate) if isinstance(rate, int | float) and rate > 0 else None,
+        unreadable=len(reader.unreadable),
+        checksums=reader.has_checksums,
     )
+    sid = reader.stream_id
+    if reader.unreadable.size:
+        rep.problems.append(
+            f"stream {sid}: {reader.unreadable.size} of {reader.records} index records point past the end of "
+            f"frames.bin ({reader.data_bytes} bytes) or have the wrong size: frames.bin is short or missing"
+        )
+    if reader.partial_index_bytes:
+        rep.problems.append(f"stream {sid}: index.bin ends in a partial record ({reader.partial_index_bytes} bytes)")
+    bad = reader.checksum_mismatches()
+    if bad:
+        rep.checksum_mismatches, rep.checksum_mismatch_seqs = len(bad), bad[:MAX_SEQS_LISTED]
+        rep.problems.append(f"stream {sid}: {len(bad)} frames fail their CRC32C checksum (seq {_seq_list(bad)})")
+    if len(idx) == 0:
+        rep.problems.append(f"stream {sid}: no readable frames")
+    return rep
+
+
+def _check_rate_and_end(s: StreamReport, reader: StreamReader, session_end_ns: int | None, paused_at_end: bool) -> None:
+    """A dead device (ends early) and a slow one (under MIN_RATE_FRACTION of its rate)."""
+    if not len(reader.index):
+        return
+    last = int(reader.index["host_time_ns"][-1])
+    tol = EARLY_END_S + (3.0 / s.rate_hz if s.rate_hz else 0.0)
+    if session_end_ns is not None and not paused_at_end and (session_end_ns - last) / 1e9 > tol:
+        s.ended_early_s = round((session_end_ns - last) / 1e9, 3)
+        s.problems.append(
+            f"stream {s.stream_id}: ended {s.ended_early_s:.1f} s before the session did "
+            "(its device stopped delivering)"
+        )
+    if s.rate_hz and s.duration_s * s.rate_hz >= 20:
+        delivered = (s.frames + s.skipped_while_paused - 1) / s.duration_s
+        if delivered < MIN_RATE_FRACTION * s.rate_hz:
+            s.problems.append(
+                f"stream {s.stream_id}: delivered {delivered:.1f} frames/s, under {MIN_RATE_FRACTION:.0%} of its "
+                f"configured {s.rate_hz:g}"
+            )
+
+
+def _frame_bytes(folder: Path) -> tuple[np.dtype, int]:
+    info = json.loads((folder / "info.json").read_bytes().decode("utf-8"))
+    return index_dtype(info), np.dtype(info["dtype"]).itemsize * math.prod(info["shape"])
 
 
 def repair_stream(folder: Path) -> dict:
-    """Trim one stream's torn tail; returns what was trimmed (empty when nothing was)."""
+    """Trim one stream's torn tail and quarantine garbled records; returns what it did."""
     data_p, index_p = folder / "frames.bin", folder / "index.bin"
+    try:
+        rec_dtype, fb = _frame_bytes(folder)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SessionError(f"{folder / 'info.json'}: cannot repair without a readable stream info ({e})") from None
     trimmed: dict = {}
     data_size = data_p.stat().st_size if data_p.exists() else 0
-    raw_size = index_p.stat().st_size if index_p.exists() else 0
-    whole = raw_size // INDEX_DTYPE.itemsize
-    if raw_size % INDEX_DTYPE.itemsize:
-        trimmed["partial_index_bytes"] = raw_size % INDEX_DTYPE.itemsize
-    idx = np.fromfile(index_p, INDEX_DTYPE, count=whole) if whole else np.zeros(0, INDEX_DTYPE)
-    ends = idx["offset"] + idx["nbytes"]
-    # records are appended in order: keep the longest prefix whose frames are fully on disk
-    bad = np.flatnonzero(ends > data_size)
-    keep = int(bad[0]) if len(bad) else len(idx)
-    if keep < len(idx):
-        trimmed["index_records_without_data"] = len(idx) - keep
-    if keep * INDEX_DTYPE.itemsize != raw_size:
-        with open(index_p, "r+b") as f:
-            f.truncate(keep * INDEX_DTYPE.itemsize)
-    end = int(ends[keep - 1]) if keep else 0
-    if data_size > end:
+    raw = index_p.read_bytes() if index_p.exists() else b""
+    whole = len(raw) // rec_dtype.itemsize
+    if len(raw) % rec_dtype.itemsize:
+        trimmed["partial_index_bytes"] = len(raw) % rec_dtype.itemsize
+    idx = np.frombuffer(raw[: whole * rec_dtype.itemsize], rec_dtype)
+    pos = np.arange(whole, dtype=np.int64)
+    # one writer appends fixed-size frames: record i's frame starts at base + i * fb
+    rel = idx["offset"].astype(np.int64) - pos * fb
+    base = int(np.bincount(np.clip(rel, 0, None)).argmax()) if whole and fb and (rel >= 0).any() else 0
+    consistent = (idx["nbytes"] == fb) & (rel == base)
+    # the torn tail: the last records, consistent, whose frame never reached the disk
+    keep_positions = whole
+    while keep_positions and base + keep_positions * fb > data_size:
+        keep_positions -= 1
+    if keep_positions < whole:
+        trimmed["index_records_without_data"] = whole - keep_positions
+    garbled = np.flatnonzero(~consistent[:keep_positions])
+    if garbled.size:
+        with open(folder / QUARANTINE, "ab") as q:
+            q.write(idx[garbled].tobytes())
+        trimmed["quarantined_records"] = [int(i) for i in garbled[:MAX_SEQS_LISTED]]
+        trimmed["quarantined"] = int(garbled.size)
+    kept = idx[:keep_positions][consistent[:keep_positions]]
+    if kept.nbytes != len(raw):
+        tmp = index_p.with_name(index_p.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(kept.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, index_p)
+    end = base + keep_positions * fb if keep_positions else 0
+    if data_size > end and (keep_positions or not whole):
         trimmed["frame_bytes_without_index"] = data_size - end
         with open(data_p, "r+b") as f:
             f.truncate(end)
@@ -171,28 +259,77 @@ def repair(root: Path) -> dict:
     """Make a cut-short session readable again; refuses while it is still being recorded."""
     reader = SessionReader(root)
     pid = reader.manifest.get("supervisor_pid")
-    if reader.manifest.get("status") == "recording" and pid and pid_alive(int(pid)) and pid != os.getpid():
+    if (
+        reader.manifest.get("status") == "recording"
+        and isinstance(pid, int)
+        and pid > 0
+        and pid_alive(pid)
+        and pid != os.getpid()
+    ):
         raise SessionError(f"{root}: still being recorded (supervisor pid {pid}); verify it after it stops")
     done: dict = {}
     for sid in reader.stream_ids():
-        t = repair_stream(root / "streams" / sid)
+        try:
+            t = repair_stream(root / "streams" / sid)
+        except SessionError as e:
+            done[sid] = {"error": str(e)}
+            continue
         if t:
             done[sid] = t
     ev = repair_events(root / "events.jsonl")
     if ev:
         done["events.jsonl"] = {"partial_line_bytes": ev}
-    t0 = int(reader.manifest.get("t0_host_ns", 0))
-    for sid in reader.stream_ids():
-        write_timestamps_csv(reader.stream(sid), t0)
+    _write_timestamps(reader, only_missing=False)
     if done or reader.manifest.get("status") == "recording":
         write_json_atomic(root / "repair.json", {"trimmed": done, "status_before": reader.manifest.get("status")})
         manifest = dict(reader.manifest)
         if manifest.get("status") == "recording":
             manifest["status"] = "repaired"
-            manifest.setdefault("problems", []).append("recording was cut short (no clean stop); repaired by verify")
+            problems = manifest.get("problems") if isinstance(manifest.get("problems"), list) else []
+            manifest["problems"] = [*problems, "recording was cut short (no clean stop); repaired by verify"]
         manifest["repaired"] = done
         write_json_atomic(root / "manifest.json", manifest)
     return done
+
+
+def _write_timestamps(reader: SessionReader, only_missing: bool) -> None:
+    t0 = reader.manifest.get("t0_host_ns", 0)
+    t0 = int(t0) if isinstance(t0, int) else 0
+    for sid in reader.stream_ids():
+        if only_missing and (reader.root / "streams" / sid / "timestamps.csv").exists():
+            continue
+        try:
+            write_timestamps_csv(reader.stream(sid), t0)
+        except SessionError:
+            pass  # verify reports the unreadable stream
+
+
+def _session_end_ns(events: list[dict], streams: list[StreamReader]) -> int | None:
+    """When the session ended: the supervisor's session/stop, else the last frame of any stream."""
+    stops = [e.get("host_time_ns") for e in events if e.get("topic") == messages.SESSION_STOP]
+    stops = [t for t in stops if isinstance(t, int)]
+    if stops:
+        return max(stops)
+    lasts = [int(r.index["host_time_ns"][-1]) for r in streams if len(r.index)]
+    return max(lasts) if lasts else None
+
+
+def _paused_at_end(events: list[dict]) -> bool:
+    last = None
+    for e in events:
+        if e.get("topic") in (messages.RECORDER_PAUSED, messages.RECORDER_RESUMED):
+            last = e["topic"]
+    return last == messages.RECORDER_PAUSED
+
+
+def _node_problems(manifest: dict) -> list[str]:
+    nodes = manifest.get("nodes")
+    out = []
+    for name, n in nodes.items() if isinstance(nodes, dict) else []:
+        exit_ = n.get("exit") if isinstance(n, dict) else None
+        if isinstance(exit_, str) and exit_ != "exited with code 0":
+            out.append(f"node {name} ({n.get('role', '?')}) {exit_}")
+    return out
 
 
 def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
@@ -201,34 +338,67 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
     repaired = repair(root) if do_repair and needs_repair(reader) else {}
     reader = SessionReader(root)
     if do_repair:  # derived data a crash (or an older recorder) may not have written
-        t0 = int(reader.manifest.get("t0_host_ns", 0))
-        for sid in reader.stream_ids():
-            if not (root / "streams" / sid / "timestamps.csv").exists():
-                write_timestamps_csv(reader.stream(sid), t0)
+        _write_timestamps(reader, only_missing=True)
     events = reader.events()
-    streams = [check_stream(reader.stream(sid)) for sid in reader.stream_ids()]
-    ends = {e.get("stream_id"): e.get("body") or {} for e in events if str(e.get("topic", "")).startswith("end/")}
-    paused = reader.recorder_report().get("skipped_while_paused", {})
-    for s in streams:
-        s.skipped_while_paused = int(paused.get(s.stream_id, 0))
+    problems: list[str] = []
+    history = reader.manifest.get("problems")
+    history = [str(p) for p in history] if isinstance(history, list) else []
+    try:
+        rec_report = reader.recorder_report()
+        if not (root / "recorder.json").exists():
+            problems.append("no recorder.json: the recorder did not finish, its counts are unknown")
+    except SessionError as e:
+        rec_report = {}
+        problems.append(str(e))
+    readers: list[StreamReader] = []
+    for sid in reader.stream_ids():
+        try:
+            readers.append(reader.stream(sid))
+        except SessionError as e:
+            problems.append(f"stream {sid}: {e}")
+    streams = [check_stream(r) for r in readers]
+    ends = {
+        e.get("stream_id"): e.get("body")
+        for e in events
+        if str(e.get("topic", "")).startswith(messages.END) and isinstance(e.get("body"), dict)
+    }
+    paused = rec_report.get("skipped_while_paused")
+    paused = paused if isinstance(paused, dict) else {}
+    session_end = _session_end_ns(events, readers)
+    paused_at_end = _paused_at_end(events)
+    for s, r in zip(streams, readers):
+        n = paused.get(s.stream_id, 0)
+        s.skipped_while_paused = n if isinstance(n, int) else 0
         end = ends.get(s.stream_id)
-        if end and "frames" in end:
-            s.published = int(end["frames"])
-            s.device_dropped = int(end.get("device_dropped", 0))
-    problems = []
-    dropped = reader.recorder_report().get("bad_messages", 0)
-    if dropped:
-        problems.append(f"recorder received {dropped} malformed messages")
-    if not streams:
+        if end and isinstance(end.get("frames"), int):
+            s.published = end["frames"]
+            dd = end.get("device_dropped", 0)
+            s.device_dropped = dd if isinstance(dd, int) else 0
+        _check_rate_and_end(s, r, session_end, paused_at_end)
+        if s.unrecorded:
+            s.problems.append(f"stream {s.stream_id}: {s.unrecorded} published frames are not in the recording")
+    status = str(reader.manifest.get("status", "?"))
+    if status != "complete":
+        why = f": {history[0]}" if history else ""
+        problems.append(f"the session did not complete (status {status!r}){why}")
+    problems += _node_problems(reader.manifest)
+    if reader.bad_event_lines:
+        problems.append(f"events.jsonl: {reader.bad_event_lines} lines are not JSON objects (skipped)")
+    rejected = rec_report.get("rejected") or {}
+    if isinstance(rejected, dict) and rejected:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items()))
+        total = sum(v for v in rejected.values() if isinstance(v, int))
+        history.append(f"recorder rejected {total} malformed messages ({kinds})")
+    if not streams and not readers:
         problems.append("no streams recorded")
     return SessionReport(
         str(root),
-        reader.manifest.get("status", "?"),
+        status,
         streams,
         len(events),
         repaired,
         problems,
-        list(reader.manifest.get("problems", [])),
+        history,
     )
 
 
@@ -250,6 +420,9 @@ def format_report(rep: SessionReport) -> str:
         lines.append("  repaired: " + json.dumps(rep.repaired))
     for p in rep.history:
         lines.append(f"  while recording: {p}")
+    for s in rep.streams:
+        for p in s.problems:
+            lines.append(f"  problem: {p}")
     for p in rep.problems:
         lines.append(f"  problem: {p}")
     lines.append("  verdict: " + ("OK" if rep.ok else "PROBLEMS"))

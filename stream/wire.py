@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import struct
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import numpy as np
 import zmq
 
 from mestudio.stream.errors import WireFormatError
+from mestudio.stream.messages import DTYPES, check_stream_id, check_topic
 
 MAGIC = b"MEST"
 VERSION = 1
@@ -52,6 +54,7 @@ HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_LAYOUT))
 assert HEADER.size == 128, HEADER.size
 
 FLAG_DEVICE_TIME = 0x01
+MAX_JSON_BYTES = 16 << 20  # an event body larger than this is an attack or a bug
 
 
 class Kind(enum.IntEnum):
@@ -76,10 +79,10 @@ class Header:
 
     def pack(self) -> bytes:
         if len(self.shape) > 4:
-            raise WireFormatError(f"stream {self.stream_id!r}: at most 4 dimensions, got shape {self.shape}")
-        sid = self.stream_id.encode()
-        if len(sid) > 48:
-            raise WireFormatError(f"stream id {self.stream_id!r} is longer than 48 bytes")
+            raise WireFormatError(
+                f"stream {self.stream_id!r}: at most 4 dimensions, got shape {self.shape}", kind="shape"
+            )
+        sid = check_stream_id(self.stream_id).encode()
         shape = tuple(self.shape) + (0,) * (4 - len(self.shape))
         flags = FLAG_DEVICE_TIME if self.device_time_ns is not None else 0
         return HEADER.pack(
@@ -99,31 +102,48 @@ class Header:
 
     @classmethod
     def unpack(cls, buf: bytes | memoryview) -> Header:
+        """Check and read a header; every field a receiver relies on is validated here."""
         if len(buf) != HEADER.size:
-            raise WireFormatError(f"header is {len(buf)} bytes, expected {HEADER.size}: not a mestudio message")
+            raise WireFormatError(
+                f"header is {len(buf)} bytes, expected {HEADER.size}: not a mestudio message", kind="header-size"
+            )
         (magic, version, kind, flags, seq, dev_t, host_t, dtype, ndim, s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(buf)
         if magic != MAGIC:
-            raise WireFormatError(f"bad magic {magic!r}: not a mestudio message")
+            raise WireFormatError(f"bad magic {magic!r}: not a mestudio message", kind="magic")
         if version != VERSION:
             raise WireFormatError(
                 f"wire-format version {version}, this mestudio reads version {VERSION}: "
-                "run the same mestudio version on both ends"
+                "run the same mestudio version on both ends",
+                kind="version",
             )
         try:
             kind = Kind(kind)
         except ValueError:
-            raise WireFormatError(f"unknown message kind {kind}") from None
+            raise WireFormatError(f"unknown message kind {kind}", kind="kind") from None
         if ndim > 4:
-            raise WireFormatError(f"header says {ndim} dimensions, at most 4")
+            raise WireFormatError(f"header says {ndim} dimensions, at most 4", kind="shape")
+        try:
+            stream_id = sid.rstrip(b"\0").decode()
+            dtype_s = dtype.rstrip(b"\0").decode("ascii")
+            pixel_format = pixfmt.rstrip(b"\0").decode("ascii")
+        except UnicodeDecodeError as e:
+            raise WireFormatError(f"header text field is not UTF-8/ASCII ({e.reason})", kind="utf8") from None
+        check_stream_id(stream_id)
+        if kind == Kind.FRAME and dtype_s not in DTYPES:
+            raise WireFormatError(
+                f"stream {stream_id!r}: dtype {dtype_s!r} is not one of {', '.join(sorted(DTYPES))}", kind="dtype"
+            )
+        if kind != Kind.FRAME and dtype_s != "json":
+            raise WireFormatError(f"stream {stream_id!r}: a {kind.name} message must carry dtype 'json'", kind="dtype")
         return cls(
-            stream_id=sid.rstrip(b"\0").decode(),
+            stream_id=stream_id,
             seq=seq,
             host_time_ns=host_t,
             kind=kind,
             device_time_ns=dev_t if flags & FLAG_DEVICE_TIME else None,
-            dtype=dtype.rstrip(b"\0").decode(),
+            dtype=dtype_s,
             shape=(s0, s1, s2, s3)[:ndim],
-            pixel_format=pixfmt.rstrip(b"\0").decode(),
+            pixel_format=pixel_format,
         )
 
 
@@ -202,23 +222,47 @@ def send(sock: zmq.Socket, parts: list, flags: int = 0) -> None:
 
 
 def decode(parts: list) -> Message:
-    """Turn received parts (bytes or zmq.Frame) into a Message; frames become ndarray views."""
+    """Turn received parts (bytes or zmq.Frame) into a Message; frames become ndarray views.
+
+    Untrusted input: any malformed message raises WireFormatError (its ``kind`` says why), never
+    anything else; a JSON body must be an object (the topic's model is checked by the receiver)."""
     if len(parts) != 3:
-        raise WireFormatError(f"message has {len(parts)} parts, expected 3 [topic, header, payload]")
-    topic, hdr_b, payload = (p.buffer if isinstance(p, zmq.Frame) else p for p in parts)
+        raise WireFormatError(f"message has {len(parts)} parts, expected 3 [topic, header, payload]", kind="parts")
+    topic_b, hdr_b, payload = (p.buffer if isinstance(p, zmq.Frame) else p for p in parts)
     header = Header.unpack(hdr_b)
+    try:
+        topic = bytes(topic_b).decode()
+    except UnicodeDecodeError:
+        raise WireFormatError(f"stream {header.stream_id!r}: topic is not UTF-8", kind="utf8") from None
     if header.kind == Kind.FRAME:
+        if topic != header.stream_id:
+            raise WireFormatError(f"frame topic {topic[:60]!r} is not its stream id {header.stream_id!r}", kind="topic")
         dtype = np.dtype(header.dtype)
-        expected = dtype.itemsize * int(np.prod(header.shape, dtype=np.int64))
+        expected = dtype.itemsize * math.prod(header.shape)  # Python ints: a huge shape cannot wrap
         if len(payload) != expected:
             raise WireFormatError(
                 f"stream {header.stream_id!r} seq {header.seq}: payload is {len(payload)} bytes, "
-                f"header says {header.shape} {header.dtype} = {expected} bytes"
+                f"header says {header.shape} {header.dtype} = {expected} bytes",
+                kind="payload-size",
             )
         data = np.frombuffer(payload, dtype=dtype).reshape(header.shape)
     else:
-        data = json.loads(bytes(payload)) if len(payload) else {}
-    return Message(bytes(topic).decode(), header, data, parts[2])
+        check_topic(topic)
+        if len(payload) > MAX_JSON_BYTES:
+            raise WireFormatError(
+                f"{topic}: JSON body of {len(payload)} bytes (at most {MAX_JSON_BYTES})", kind="body-size"
+            )
+        try:
+            data = json.loads(bytes(payload).decode()) if len(payload) else {}
+        except UnicodeDecodeError:
+            raise WireFormatError(f"{topic}: body is not UTF-8", kind="utf8") from None
+        except (ValueError, RecursionError) as e:
+            raise WireFormatError(f"{topic}: body is not JSON ({str(e)[:80]})", kind="body-json") from None
+        if not isinstance(data, dict):
+            raise WireFormatError(
+                f"{topic}: body is a JSON {type(data).__name__}, not an object", kind="body-not-object"
+            )
+    return Message(topic, header, data, parts[2])
 
 
 def recv(sock: zmq.Socket, flags: int = 0) -> Message:

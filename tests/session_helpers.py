@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from mestudio.stream.session import INDEX_DTYPE
 from tests.conftest import ROOT
 
 
@@ -80,7 +81,7 @@ def wait_recording(root: Path, stream: str, frames: int, timeout_s: float = 30) 
     idx = root / "streams" / stream / "index.bin"
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        if idx.exists() and idx.stat().st_size >= frames * 48:
+        if idx.exists() and idx.stat().st_size >= frames * INDEX_DTYPE.itemsize:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{stream}: fewer than {frames} frames recorded in {timeout_s} s")

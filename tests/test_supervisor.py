@@ -140,7 +140,10 @@ def test_recorder_killed_minus_9_loses_at_most_a_second(tmp_path, rig):
     assert (killed_at - last_host) / 1e9 <= 1.0
     for rec_, frame in cam.frames():
         assert read_stamp(frame) == rec_["seq"]
-    assert r.returncode == 0  # the repaired session is consistent
+    # the frames kept are consistent, but the session is not complete: verify says so and why
+    assert r.returncode == 1 and not v["ok"]
+    assert any("node recorder (recorder) killed by signal SIGKILL" in p for p in v["problems"])
+    assert any("no recorder.json" in p for p in v["problems"])
 
 
 def test_whole_session_killed_minus_9_is_repaired(tmp_path, rig):
@@ -155,7 +158,8 @@ def test_whole_session_killed_minus_9_is_repaired(tmp_path, rig):
     assert not alive
     r = mestudio("verify", str(root), "--json")
     v = json.loads(r.stdout)
-    assert r.returncode == 0 and v["status"] == "repaired"
+    assert r.returncode == 1 and v["status"] == "repaired"  # repaired, and still not complete
+    assert all(s["ok"] for s in v["streams"]) and any("no recorder.json" in p for p in v["problems"])
     cam = SessionReader(root).stream("cam")
     assert (killed_at - int(cam.index["host_time_ns"][-1])) / 1e9 <= 1.0
     assert "cut short" in " ".join(manifest(root)["problems"])

@@ -1,0 +1,322 @@
+"""Every topic and every message body of a session, defined once and shared by both ends.
+
+Producers build a body model and send ``body.to_wire()``; consumers call ``parse_body(topic,
+data)`` on what they receive, so a field one side renames cannot silently vanish on the other, and
+a message from an untrusted sender is validated before anything reads it.  Each body carries
+``v`` (``MESSAGES_VERSION``); a receiver refuses bodies newer than it knows.  Bodies may carry
+extra keys (they are kept and recorded); the fields named here are type-checked.
+
+docs/wire-format.md lists the same topics and bodies for clients in other languages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mestudio.stream.errors import WireFormatError
+
+MESSAGES_VERSION = 1
+
+# A stream id (and a node name) becomes a folder name: a strict pattern, never a path.
+STREAM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+
+# -- topics ------------------------------------------------------------------------------------
+# Frames go out on their stream id; everything else on "<channel>/<name>".
+INFO = "info/"  # + stream id: what a stream is (StreamInfoBody), sent once before its frames
+END = "end/"  # + stream id: the producer's final counts (EndBody)
+CONTROL = "control/"  # + node name: heartbeats to the supervisor (Heartbeat)
+COMMAND = "command/"  # + verb: operator commands (Command)
+TRIGGER = "trigger/"  # + device name: a software trigger paced by the sync master (Trigger)
+MARKERS_ELICIT = "markers/elicit"
+STATE_ELICIT = "state/elicit"
+RESULTS_ANALYZER = "results/analyzer"
+SYNC_HEALTH = "sync/health"
+SYNC_FRAMESETS = "sync/framesets"
+SYNC_CHIRP = "sync/chirp"
+SYNC_CHIRP_REQUEST = "sync/request-chirp"
+SYNC_HOST_OFFSET = "sync/host_offset"
+SESSION_START = "session/start"
+SESSION_STOP = "session/stop"
+SESSION_STOPPING = "session/stopping"
+SESSION_PROBLEM = "session/problem"
+RECORDER_ERROR = "recorder/error"
+RECORDER_PAUSED = "recorder/paused"
+RECORDER_RESUMED = "recorder/resumed"
+RECORDER_REJECTED = "recorder/rejected"
+END_REPLAY = END + "replay"
+
+CHANNELS = frozenset(
+    ["info", "end", "control", "command", "trigger", "markers", "state", "results", "sync", "session", "recorder"]
+    + ["error", "warning"]
+)
+TOPIC_RE = re.compile(r"^[a-z]+/[A-Za-z0-9_.-]{1,48}$")
+
+# operator command verbs (monitor/operator.py explains each to the operator)
+VERBS = frozenset(["record-stop", "record-start", "mark", "start", "pause", "resume", "skip", "stop-session", "chirp"])
+
+
+def info_topic(stream_id: str) -> str:
+    return INFO + stream_id
+
+
+def end_topic(stream_id: str) -> str:
+    return END + stream_id
+
+
+def control_topic(name: str) -> str:
+    return CONTROL + name
+
+
+def command_topic(verb: str) -> str:
+    return COMMAND + verb
+
+
+def trigger_topic(device: str) -> str:
+    return TRIGGER + device
+
+
+# -- rejects -------------------------------------------------------------------------------------
+
+
+class MessageError(WireFormatError):
+    """A message whose topic or body does not follow this module (``kind`` says how)."""
+
+
+def check_stream_id(sid: str, what: str = "stream id") -> str:
+    if not STREAM_ID_RE.match(sid):
+        raise WireFormatError(
+            f"{what} {sid[:60]!r} is not a safe name (letters, digits, _ . -, at most 48, no paths)", kind="stream-id"
+        )
+    return sid
+
+
+def check_topic(topic: str) -> str:
+    """A non-frame topic: a known channel and a safe name after it."""
+    if not TOPIC_RE.match(topic):
+        raise MessageError(f"topic {topic[:60]!r} is not <channel>/<name>", kind="topic")
+    channel = topic.split("/", 1)[0]
+    if channel not in CHANNELS:
+        raise MessageError(f"topic {topic[:60]!r}: unknown channel {channel!r}", kind="topic")
+    return topic
+
+
+class RejectCounter:
+    """Counts rejected messages per kind; logs the first of each kind, then a count per interval.
+
+    A flood of bad messages costs one line per kind per ``every_s``, never one line each."""
+
+    def __init__(self, where: str, log: Callable[[str], None] | logging.Logger, every_s: float = 10.0) -> None:
+        self.where = where
+        self._log = log.warning if isinstance(log, logging.Logger) else log
+        self.every_s = every_s
+        self.counts: dict[str, int] = {}
+        self._logged: dict[str, tuple[float, int]] = {}  # kind -> (when last logged, count then)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def reject(self, err: WireFormatError) -> None:
+        kind = getattr(err, "kind", "malformed")
+        n = self.counts[kind] = self.counts.get(kind, 0) + 1
+        now = time.monotonic()
+        last = self._logged.get(kind)
+        if last is None:
+            self._log(f"{self.where}: rejected a message ({kind}): {err}; more of this kind are counted")
+            self._logged[kind] = (now, n)
+        elif now - last[0] >= self.every_s and n > last[1]:
+            self._log(f"{self.where}: rejected {n - last[1]} more messages ({kind}) in {now - last[0]:.0f} s")
+            self._logged[kind] = (now, n)
+
+
+# -- bodies --------------------------------------------------------------------------------------
+
+DTYPES = frozenset(["|u1", "|i1", "|b1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"])
+
+
+class Body(BaseModel):
+    """Base of every body: versioned, extra keys kept, the named fields checked."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    topics: ClassVar[tuple[str, ...]] = ()  # exact topics or prefixes ending in "/"
+
+    v: int = MESSAGES_VERSION
+
+    @field_validator("v")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v < 1 or v > MESSAGES_VERSION:
+            raise ValueError(f"body version {v}, this mestudio reads 1-{MESSAGES_VERSION}")
+        return v
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class StreamInfoBody(Body):
+    topics = (INFO,)
+    stream_id: str
+    dtype: str
+    shape: list[int] = Field(max_length=4)
+    pixel_format: str = Field("", max_length=16)
+    media: str = ""
+    rate_hz: float | None = Field(None, ge=0)
+    device_kind: str = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("stream_id")
+    @classmethod
+    def _sid(cls, v: str) -> str:
+        return check_stream_id(v)
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, v: str) -> str:
+        if v not in DTYPES:
+            raise ValueError(f"dtype {v!r} is not one of {', '.join(sorted(DTYPES))}")
+        return v
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, v: list[int]) -> list[int]:
+        if any(d < 0 or d > 1 << 20 for d in v):
+            raise ValueError(f"shape {v}: dimensions must be 0..{1 << 20}")
+        return v
+
+
+class EndBody(Body):
+    """A producer's last word on a stream: what it published and what it lost at the source."""
+
+    topics = (END,)
+    frames: int | None = Field(None, ge=0)
+    device_dropped: int = Field(0, ge=0)
+    dropped_for_recorder: int = Field(0, ge=0)
+    messages: int | None = Field(None, ge=0)  # a replay's total
+
+
+class Heartbeat(Body):
+    topics = (CONTROL,)
+    name: str
+    role: str = ""
+    pid: int = Field(0, ge=0)
+    ready: bool = False
+    final: bool = False
+    error: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_stream_id(v, "node name")
+
+
+class Command(Body):
+    """An operator command; ``from`` is filled in by the supervisor when it records it."""
+
+    topics = (COMMAND,)
+    host_time_ns: int | None = None
+    target: str | None = None
+    note: str | None = Field(None, max_length=1000)
+    reason: str | None = Field(None, max_length=200)
+    sender: str | None = Field(None, alias="from")
+
+
+class ElicitState(Body):
+    """What the elicitation controller is doing now (the monitor's protocol line)."""
+
+    topics = (STATE_ELICIT,)
+    state: str
+    paused: bool = False
+    step: int = Field(ge=-1)  # index into the protocol's steps, -1 before the first
+    steps: int = Field(ge=0)
+    participant: str = ""
+    protocol: str = ""
+    clip: str | None = None
+    title: str | None = None
+    trial: bool | None = None
+    position_s: float | None = None
+    dropped: int | None = None
+    clock: str | None = None
+    break_left_s: float | None = None
+
+
+class Marker(Body):
+    topics = (MARKERS_ELICIT,)
+    event: str
+
+
+class Trigger(Body):
+    topics = (TRIGGER,)
+    tick: int = Field(ge=0)
+    sample: float
+    late_ns: int = 0
+
+
+class ChirpRequest(Body):
+    topics = (SYNC_CHIRP_REQUEST,)
+    reason: str = Field("request", max_length=200)
+
+
+class SessionStart(Body):
+    topics = (SESSION_START,)
+    nodes: list[str] = Field(default_factory=list)
+
+
+class SessionStop(Body):
+    topics = (SESSION_STOP,)
+    problems: list[str] = Field(default_factory=list)
+
+
+class SessionProblem(Body):
+    topics = (SESSION_PROBLEM,)
+    problem: str
+    fatal: bool = True
+
+
+class AnyBody(Body):
+    """Topics whose body is free-form (results, sync health, recorder notes): a JSON object."""
+
+
+MODELS: tuple[type[Body], ...] = (
+    StreamInfoBody,
+    EndBody,
+    Heartbeat,
+    Command,
+    ElicitState,
+    Marker,
+    Trigger,
+    ChirpRequest,
+    SessionStart,
+    SessionStop,
+    SessionProblem,
+)
+_EXACT = {t: m for m in MODELS for t in m.topics if not t.endswith("/")}
+_PREFIX = {t: m for m in MODELS for t in m.topics if t.endswith("/")}
+
+
+def model_for(topic: str) -> type[Body]:
+    m = _EXACT.get(topic)
+    if m is None:
+        m = _PREFIX.get(topic[: topic.find("/") + 1], AnyBody)
+    return m
+
+
+def parse_body(topic: str, data: Any) -> Body:
+    """The validated body of a non-frame message received on ``topic`` (raises MessageError)."""
+    check_topic(topic)
+    if not isinstance(data, dict):
+        raise MessageError(f"{topic}: body is a JSON {type(data).__name__}, not an object", kind="body-not-object")
+    if topic.startswith(COMMAND) and topic[len(COMMAND) :] not in VERBS:
+        raise MessageError(f"{topic}: unknown command verb (known: {', '.join(sorted(VERBS))})", kind="verb")
+    model = model_for(topic)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "body"
+        raise MessageError(f"{topic}: {where}: {err['msg']}", kind="body-invalid") from None
