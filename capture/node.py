@@ -84,6 +84,10 @@ def run(ctx: NodeContext) -> int:
         dev.external_trigger = True  # the sync master paces this camera's triggers on the audio clock
     pub = ctx.publisher()
     counts = {}
+    # after a restart, sequence numbers go on from the last recorded one, so the recording's gap
+    # is the time the node was down (on the timeline), not a run of numbers that never existed
+    seq_base = {str(k): int(v) for k, v in (ctx.restart.get("seq_base") or {}).items()}
+    frames_before = {str(k): int(v) for k, v in (ctx.restart.get("frames_before") or {}).items()}
     try:
         with dev:
             listeners = [t for t in (start_trigger_listener(ctx, dev, device_spec(ctx)), start_speaker(ctx, dev)) if t]
@@ -96,7 +100,7 @@ def run(ctx: NodeContext) -> int:
                     if pub.send(
                         wire.frame_parts(
                             f.stream_id,
-                            f.seq,
+                            f.seq + seq_base.get(f.stream_id, 0),
                             f.data,
                             host_time_ns=f.host_time_ns,
                             device_time_ns=f.device_time_ns,
@@ -112,7 +116,9 @@ def run(ctx: NodeContext) -> int:
     finally:
         final = _status(dev, pub, counts)
         for i, sid in enumerate(counts):
-            pub.send(wire.json_parts(wire.Kind.END, sid, i, {**final, "frames": counts[sid]}, topic=f"end/{sid}"))
+            frames = counts[sid] + frames_before.get(sid, 0)  # the stream's whole count, restarts included
+            body = {**final, "frames": frames, "restart": ctx.restart.get("restart", 0)}
+            pub.send(wire.json_parts(wire.Kind.END, sid, i, body, topic=f"end/{sid}"))
         ctx.heartbeat(final)
         pub.close()
     return 0

@@ -32,6 +32,11 @@ class SessionSection(Strict):
     # a device or stage that dies is reported at once and the rest keeps recording (the exit code
     # says it); true stops the whole session instead. A dead recorder always stops it.
     stop_on_node_failure: bool = False
+    # a device node that dies is started again this many times in one session (0: never); the
+    # first restart waits restart_backoff_s, each next one twice as long, up to restart_backoff_max_s
+    restarts: int = Field(3, ge=0, le=10_000)
+    restart_backoff_s: float = Field(1.0, gt=0, le=600)
+    restart_backoff_max_s: float = Field(30.0, gt=0, le=3600)
 
 
 class TransportSection(Strict):

@@ -3,7 +3,9 @@
 Order of life: create the session folder (manifest first), start the recorder and wait until it
 listens, start the other nodes, watch heartbeats and exits, then stop producers first and the
 recorder last so that it drains everything they sent.  A child that dies is reported at once with
-its exit reason, and the session stops: a recording with a device missing is not what was asked.
+its exit reason and put on the session's timeline; a device node is started again
+(``[session] restarts``, with a doubling backoff) so that its streams go on with a gap the timeline
+and ``verify`` account for.  Sequence numbers go on where the recording left off.
 """
 
 from __future__ import annotations
@@ -24,17 +26,21 @@ from pathlib import Path
 import zmq
 
 import mestudio
-from mestudio.config.schema import SessionConfig
+from mestudio.config.schema import SessionConfig, stream_ids
 from mestudio.roles import OPTIONAL_ROLES, is_available
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
+from mestudio.stream.node import RESTART_ENV
 from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
 
 SUPERVISOR = "supervisor"
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
+# a dead node's last messages reach the recorder well within this; its restart waits for a recorder
+# report made after it, so that sequence numbers go on from the last one recorded
+RECORDER_SETTLE_NS = 300_000_000
 
 
 class SupervisorError(RuntimeError):
@@ -51,10 +57,19 @@ class Child:
     last_beat: float = 0.0
     exit_reason: str = ""
     stopping: bool = False
+    restarts: int = 0  # how many times this node was started again after dying
 
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class PendingRestart:
+    child: Child
+    due: float  # monotonic time the restart may start
+    died_ns: int  # host clock when the death was noticed
+    number: int  # 1 for the first restart of this node
 
 
 @dataclass
@@ -187,17 +202,24 @@ class Supervisor:
         self.publisher: Publisher | None = None
         self.commands_seen = 0
         self._marker_seq = 0
+        self.pending_restarts: dict[str, PendingRestart] = {}
+        self.restart_log: list[dict] = []  # every restart, for the manifest
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _spawn(self, role: str, name: str) -> Child:
+    def _spawn(self, role: str, name: str, restart: dict | None = None) -> Child:
         log_path = self.root / "logs" / f"{name}.log"
         child = Child(name, role, log_path)
+        env = None
+        if restart is not None:  # what the node needs to go on where its predecessor stopped
+            env = {**os.environ, RESTART_ENV: json.dumps(restart)}
         with open(log_path, "ab") as log:
             child.proc = subprocess.Popen(
                 module_command("mestudio.child", role, name, str(self.root)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
         child.last_beat = time.monotonic()
         self.children[name] = child
@@ -259,10 +281,14 @@ class Supervisor:
                 child.exit_reason = describe_exit(code)
                 if code != 0 or not child.stopping:
                     detail = last_error_line(child.log_path) if code != 0 else "before it was asked to stop"
-                    self.problem(
-                        f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""),
-                        fatal=self._fatal(child),
-                    )
+                    text = f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else "")
+                    restart = self._schedule_restart(child)
+                    if restart is not None:
+                        text += (
+                            f"; restarting in {restart.due - now:.1f} s "
+                            f"(restart {restart.number} of {self.cfg.session.restarts})"
+                        )
+                    self.problem(text, fatal=self._fatal(child) and restart is None)
             elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
@@ -270,6 +296,71 @@ class Supervisor:
                     fatal=self._fatal(child),
                 )
                 child.last_beat = now
+
+        self._restart_due()
+
+    # -- restarts -------------------------------------------------------------------------
+    def _schedule_restart(self, child: Child) -> PendingRestart | None:
+        """Plan the restart of a dead device node, if the config allows one more."""
+        sess = self.cfg.session
+        if (
+            child.role != "device"
+            or child.stopping
+            or sess.stop_on_node_failure
+            or self.stop_requested.is_set()
+            or self._stopping
+            or child.restarts >= sess.restarts
+        ):
+            return None
+        backoff = min(sess.restart_backoff_s * 2**child.restarts, sess.restart_backoff_max_s)
+        pending = PendingRestart(child, time.monotonic() + backoff, wire.now_ns(), child.restarts + 1)
+        self.pending_restarts[child.name] = pending
+        self.marker(
+            "session/node-down",
+            {"node": child.name, "role": child.role, "exit": child.exit_reason, "restart_in_s": round(backoff, 3)},
+        )
+        return pending
+
+    def _recorder_caught_up(self, since_ns: int) -> bool:
+        """Whether the recorder reported its streams after everything sent before ``since_ns`` arrived."""
+        rec = self.children.get("recorder")
+        if rec is None or not rec.alive:
+            return True  # nothing is being recorded: there is nothing to go on from
+        return int(rec.status.get("status_ns", 0)) >= since_ns + RECORDER_SETTLE_NS
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for name, pending in list(self.pending_restarts.items()):
+            if self.stop_requested.is_set():
+                self.pending_restarts.clear()
+                return
+            if now < pending.due or not self._recorder_caught_up(pending.died_ns):
+                continue
+            del self.pending_restarts[name]
+            self._restart(pending)
+
+    def _restart(self, pending: PendingRestart) -> None:
+        old = pending.child
+        recorded = self.children["recorder"].status.get("streams", {}) if "recorder" in self.children else {}
+        spec = next(d for d in self.cfg.enabled_devices if d.name == old.name)
+        seq_base, frames_before = {}, {}
+        for sid in stream_ids(spec):
+            r = recorded.get(sid, {})
+            seq_base[sid] = int(r["last_seq"]) + 1 if r.get("last_seq") is not None else 0
+            frames_before[sid] = int(r.get("frames", 0))
+        info = {"restart": pending.number, "seq_base": seq_base, "frames_before": frames_before}
+        child = self._spawn(old.role, old.name, restart=info)
+        child.restarts = pending.number
+        entry = {
+            "node": old.name,
+            "exit": old.exit_reason,
+            "down_s": round((wire.now_ns() - pending.died_ns) / 1e9, 3),
+            "died_host_ns": pending.died_ns,
+            **info,
+        }
+        self.restart_log.append(entry)
+        self.marker("session/node-restarted", entry)
+        print(f"mestudio: {old.name} ({old.role}) restarted (restart {pending.number})", file=sys.stderr, flush=True)
 
     def _take_commands(self) -> None:
         while True:
@@ -338,6 +429,8 @@ class Supervisor:
         self.poll(0.05)
 
     def stop(self) -> None:
+        self._stopping = True
+        self.pending_restarts.clear()
         if self.started and any(c.role == "sync" and c.alive for c in self.children.values()):
             # notice first, so the sync master can put its end chirp on the microphone track
             wire.send(self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, {}, topic="session/stopping"))
@@ -355,7 +448,7 @@ class Supervisor:
     def finish(self) -> SessionResult:
         """Write the final manifest (status, problems, each node's exit) and close sockets."""
         children = {
-            c.name: {"role": c.role, "exit": c.exit_reason or "not started", "status": c.status}
+            c.name: {"role": c.role, "exit": c.exit_reason or "not started", "status": c.status, "restarts": c.restarts}
             for c in self.children.values()
         }
         mpath = self.root / "manifest.json"
@@ -368,6 +461,7 @@ class Supervisor:
                 "ended": _now_iso(),
                 "duration_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
                 "nodes": children,
+                "restarts": self.restart_log,
             }
         )
         try:

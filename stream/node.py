@@ -21,6 +21,10 @@ from mestudio.config.schema import SessionConfig
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints, Publisher, Subscriber
 
+# set by the supervisor for a node it starts again after a death: JSON {"restart": n,
+# "seq_base": {stream: first seq to use}, "frames_before": {stream: frames recorded so far}}
+RESTART_ENV = "MESTUDIO_RESTART"
+
 
 @dataclass
 class NodeContext:
@@ -33,6 +37,7 @@ class NodeContext:
     zmq: zmq.Context = field(default_factory=zmq.Context)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mestudio"))
     config_dir: Path = Path(".")  # where the session file was: its relative paths start here
+    restart: dict[str, Any] = field(default_factory=dict)  # empty on a first start (see RESTART_ENV)
     _status: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)

@@ -98,8 +98,11 @@ class Recorder:
             "skipped_while_paused": dict(self.skipped_while_paused),
             "bytes": sum(w.bytes for w in self.writer.streams.values()),
             "streams": {
-                sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes} for sid, w in self.writer.streams.items()
+                sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes, "last_seq": w.last_seq}
+                for sid, w in self.writer.streams.items()
             },
+            # when these counts were taken: a restarted device goes on from last_seq (supervisor)
+            "status_ns": wire.now_ns(),
         }
 
     def report(self, stopped_because: str) -> dict:

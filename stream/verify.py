@@ -46,6 +46,8 @@ class StreamReport:
     published: int | None = None  # frames the producer said it sent (its END message), when known
     skipped_while_paused: int = 0  # frames not written while the operator had stopped recording
     device_dropped: int = 0  # frames the device itself lost before publishing (its own count)
+    # times its device node died and was started again: restart, node, from_seq, gap_s
+    outages: list[dict] = field(default_factory=list)
 
     @property
     def unrecorded(self) -> int:
@@ -215,7 +217,7 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         if end and "frames" in end:
             s.published = int(end["frames"])
             s.device_dropped = int(end.get("device_dropped", 0))
-    problems = []
+    problems = outage_problems(reader, streams, events)
     dropped = reader.recorder_report().get("bad_messages", 0)
     if dropped:
         problems.append(f"recorder received {dropped} malformed messages")
@@ -230,6 +232,31 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         problems,
         list(reader.manifest.get("problems", [])),
     )
+
+
+def outage_problems(reader: SessionReader, streams: list[StreamReport], events: list[dict]) -> list[str]:
+    """Each restart of a device node on the timeline, measured in its streams' own frames."""
+    by_id = {s.stream_id: s for s in streams}
+    problems = []
+    for ev in events:
+        body = ev.get("body")
+        if ev.get("topic") != "session/node-restarted" or not isinstance(body, dict):
+            continue
+        seq_base = body.get("seq_base")
+        for sid, base in (seq_base if isinstance(seq_base, dict) else {}).items():
+            s = by_id.get(sid)
+            if s is None or not isinstance(base, int):
+                continue
+            idx = reader.stream(sid).index
+            seq, host = idx["seq"].astype(np.int64), idx["host_time_ns"].astype(np.int64)
+            before, after = host[seq < base], host[seq >= base]
+            gap = round((int(after.min()) - int(before.max())) / 1e9, 3) if len(before) and len(after) else None
+            s.outages.append({"restart": body.get("restart"), "node": body.get("node"), "from_seq": base, "gap_s": gap})
+            where = f"no frames around seq {base}" if gap is None else f"{gap:.2f} s without frames before seq {base}"
+            problems.append(
+                f"{sid}: device node {body.get('node')} died ({body.get('exit', '?')}) and was restarted: {where}"
+            )
+    return problems
 
 
 def format_report(rep: SessionReport) -> str:
