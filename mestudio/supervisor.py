@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -151,6 +152,11 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
     return nodes
 
 
+def producer_names(nodes: list[tuple[str, str]]) -> list[str]:
+    """Every node that publishes (all but the recorder), and the supervisor's own markers."""
+    return [n for r, n in nodes if r != "recorder"] + [SUPERVISOR]
+
+
 def describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -179,7 +185,7 @@ class Supervisor:
         self.root = session_dir
         self.on_progress = on_progress
         self.nodes = plan_nodes(cfg)
-        producers = [n for r, n in self.nodes if r != "recorder"] + [SUPERVISOR]
+        producers = producer_names(self.nodes)
         self.endpoints = Endpoints.plan(
             cfg.transport.scheme, cfg.transport.host, cfg.transport.base_port, producers, key=str(session_dir.resolve())
         )
@@ -189,16 +195,21 @@ class Supervisor:
         self.stop_requested = threading.Event()
         self.started = 0.0
         self._zmq = zmq.Context()
-        self._control = self._zmq.socket(zmq.PULL)
-        self._control.linger = 0
-        self._control.bind(self.endpoints.control)
-        # operator commands from viewers: recorded, then re-broadcast to every node
-        self._commands = self._zmq.socket(zmq.PULL)
-        self._commands.linger = 0
-        self._commands.bind(self.endpoints.commands)
-        self._broadcast = self._zmq.socket(zmq.PUB)
-        self._broadcast.linger = 500
-        self._broadcast.bind(self.endpoints.broadcast)
+        try:
+            self._control = self._zmq.socket(zmq.PULL)
+            self._control.linger = 0
+            self._control.bind(self.endpoints.control)
+            # operator commands from viewers: recorded, then re-broadcast to every node
+            self._commands = self._zmq.socket(zmq.PULL)
+            self._commands.linger = 0
+            self._commands.bind(self.endpoints.commands)
+            self._broadcast = self._zmq.socket(zmq.PUB)
+            self._broadcast.linger = 500
+            self._broadcast.bind(self.endpoints.broadcast)
+        except zmq.ZMQError:
+            self._zmq.destroy(linger=0)
+            self.endpoints.remove_ipc_files()
+            raise
         self.publisher: Publisher | None = None
         self.commands_seen = 0
         self._marker_seq = 0
@@ -485,7 +496,12 @@ def run_session(
 ) -> SessionResult:
     """Run one session start to end; SIGINT/SIGTERM stop it cleanly."""
     root = create_session(cfg, config_text, out, config_path)
-    sup = Supervisor(cfg, root, on_progress)
+    try:
+        sup = Supervisor(cfg, root, on_progress)
+    except zmq.ZMQError as e:
+        # taken since preflight: nothing was recorded, so leave no half-made session behind
+        shutil.rmtree(root, ignore_errors=True)
+        raise SessionError(f"cannot listen for the session's nodes: {e} (another session may be running)") from None
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     if threading.current_thread() is threading.main_thread():
         for s in handlers:
@@ -499,6 +515,8 @@ def run_session(
             sup.run(duration_s if duration_s is not None else cfg.session.duration_s)
         except SupervisorError as e:
             sup.problem(str(e))
+        except zmq.ZMQError as e:
+            sup.problem(f"cannot listen for the session's nodes: {e}")
         finally:
             sup.stop()
     finally:

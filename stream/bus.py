@@ -46,8 +46,7 @@ class Endpoints:
             run.mkdir(mode=0o700, exist_ok=True)
             at = lambda name: f"ipc://{run}/{name}"  # noqa: E731
         else:
-            names = ["recorder", "control", "commands", "broadcast"] + [f"pub-{p}" for p in producers]
-            ports = {n: base_port + i for i, n in enumerate(names)}
+            ports = dict(zip(_tcp_names(producers), tcp_ports(base_port, producers)))
             at = lambda name: f"tcp://{host}:{ports[name]}"  # noqa: E731
         return cls(
             at("recorder"), at("control"), at("commands"), at("broadcast"), {p: at(f"pub-{p}") for p in producers}
@@ -79,6 +78,15 @@ class Endpoints:
         if not p.is_file():
             raise StreamError(f"{session_dir}: no {BUS_FILE}; is it a running session or a replay?")
         return cls(**json.loads(p.read_text()))
+
+
+def _tcp_names(producers: list[str]) -> list[str]:
+    return ["recorder", "control", "commands", "broadcast"] + [f"pub-{p}" for p in producers]
+
+
+def tcp_ports(base_port: int, producers: list[str]) -> list[int]:
+    """The ports a tcp session binds: four of its own, then one per producer, from ``base_port``."""
+    return [base_port + i for i in range(len(_tcp_names(producers)))]
 
 
 class Publisher:
