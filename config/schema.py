@@ -37,6 +37,9 @@ class SessionSection(Strict):
     restarts: int = Field(3, ge=0, le=10_000)
     restart_backoff_s: float = Field(1.0, gt=0, le=600)
     restart_backoff_max_s: float = Field(30.0, gt=0, le=3600)
+    # session folders are readable by their owner only (0700, files 0600); a lab group makes them
+    # 0750/0640 for that group's members (the host must have the group and this user be in it)
+    group: str = Field("", pattern=r"^([a-z_][a-z0-9_.-]{0,31})?$")
 
 
 class TransportSection(Strict):
@@ -49,6 +52,9 @@ class TransportSection(Strict):
     heartbeat_timeout_s: float = Field(5.0, gt=0)
     # lossy viewers: messages queued per subscriber before the publisher drops for it
     viewer_hwm: int = Field(60, ge=1)
+    # ipc: a folder of this user's (mode 0700) to make each session's socket folder in;
+    # "" for $XDG_RUNTIME_DIR or the system temp folder. Another owner or an open mode is refused.
+    runtime_dir: str = ""
 
 
 class RecorderSection(Strict):

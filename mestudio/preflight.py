@@ -65,10 +65,29 @@ def check_ports(cfg: SessionConfig, src: str, producers: list[str]) -> None:
             s.close()
 
 
+def check_access(cfg: SessionConfig, src: str) -> None:
+    """The lab group exists; a configured ipc runtime folder is this user's own and private."""
+    from mestudio.access import group_id
+    from mestudio.stream.errors import SessionError
+    from mestudio.stream.private import PrivateFolderError, check_private_dir
+
+    try:
+        group_id(cfg.session.group)
+    except SessionError as e:
+        raise ConfigError(f"{src}: {e}") from None
+    rd = cfg.transport.runtime_dir
+    if cfg.transport.scheme == "ipc" and rd and Path(rd).exists():
+        try:
+            check_private_dir(Path(rd))
+        except PrivateFolderError as e:
+            raise ConfigError(f"{src}: [transport] runtime_dir: {e}") from None
+
+
 def check_session(cfg: SessionConfig, config_path: Path) -> None:
     """Everything checked before `mestudio run` creates a folder: devices, ports and every stage."""
     src = str(config_path)
     check_devices(cfg, src)
+    check_access(cfg, src)
     check_stages(cfg, config_path)
     check_analyzer_stream(cfg, src)
     from mestudio.supervisor import SupervisorError, plan_nodes, producer_names

@@ -27,6 +27,7 @@ from pathlib import Path
 import zmq
 
 import mestudio
+from mestudio.access import group_id, session_umask, share_with_group
 from mestudio.config.schema import SessionConfig, stream_ids
 from mestudio.roles import OPTIONAL_ROLES, is_available
 from mestudio.stream import wire
@@ -34,6 +35,7 @@ from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
 from mestudio.stream.node import RESTART_ENV
+from mestudio.stream.private import PrivateFolderError
 from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
 
@@ -92,19 +94,27 @@ def create_session(
     base = Path(out) if out is not None else cfg.session.output
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{cfg.session.name}_{cfg.session.participant}_{stamp}"
+    group_id(cfg.session.group)  # an unknown group fails before anything is made
     try:
         base.mkdir(parents=True, exist_ok=True)
         root = base / name
         n = 1
         while True:
             try:
-                root.mkdir()
+                root.mkdir(mode=0o700)
                 break
             except FileExistsError:
                 n += 1
                 root = base / f"{name}-{n}"
+        try:
+            share_with_group(root, cfg.session.group)
+        except SessionError:
+            root.rmdir()
+            raise
         (root / "logs").mkdir()
         (root / "config.toml").write_text(config_text, encoding="utf-8")
+    except SessionError:
+        raise
     except OSError as e:
         raise SessionError(
             f"cannot create a session in {base}: {e.strerror or e} "
@@ -186,8 +196,9 @@ class Supervisor:
         self.on_progress = on_progress
         self.nodes = plan_nodes(cfg)
         producers = producer_names(self.nodes)
+        t = cfg.transport
         self.endpoints = Endpoints.plan(
-            cfg.transport.scheme, cfg.transport.host, cfg.transport.base_port, producers, key=str(session_dir.resolve())
+            t.scheme, t.host, t.base_port, producers, key=session_dir.name, runtime_dir=t.runtime_dir or None
         )
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
@@ -495,13 +506,19 @@ def run_session(
     on_start: Callable[[Supervisor], None] | None = None,
 ) -> SessionResult:
     """Run one session start to end; SIGINT/SIGTERM stop it cleanly."""
+    with session_umask(cfg.session.group):  # every file of the session, children's too
+        return _run_session(cfg, config_text, out, config_path, duration_s, on_progress, on_start)
+
+
+def _run_session(cfg, config_text, out, config_path, duration_s, on_progress, on_start) -> SessionResult:
     root = create_session(cfg, config_text, out, config_path)
     try:
         sup = Supervisor(cfg, root, on_progress)
-    except zmq.ZMQError as e:
-        # taken since preflight: nothing was recorded, so leave no half-made session behind
+    except (zmq.ZMQError, PrivateFolderError) as e:
+        # a port taken since preflight, a runtime folder not ours: nothing was recorded, so leave
+        # no half-made session behind
         shutil.rmtree(root, ignore_errors=True)
-        raise SessionError(f"cannot listen for the session's nodes: {e} (another session may be running)") from None
+        raise SessionError(f"cannot listen for the session's nodes: {e}") from None
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     if threading.current_thread() is threading.main_thread():
         for s in handlers:

@@ -13,10 +13,8 @@ analyzer or a client in another language can find a running session (or a replay
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import zmq
 
 from mestudio.stream import wire
 from mestudio.stream.errors import StreamError
+from mestudio.stream.private import make_runtime_dir
 
 BUS_FILE = "bus.json"
 
@@ -38,12 +37,24 @@ class Endpoints:
     pubs: dict[str, str] = field(default_factory=dict)  # producer name -> its PUB endpoint
 
     @classmethod
-    def plan(cls, scheme: str, host: str, base_port: int, producers: list[str], key: str) -> Endpoints:
-        """Endpoints for one session; ``key`` keeps ipc paths of concurrent sessions apart."""
+    def plan(
+        cls,
+        scheme: str,
+        host: str,
+        base_port: int,
+        producers: list[str],
+        key: str = "",
+        runtime_dir: str | Path | None = None,
+    ) -> Endpoints:
+        """Endpoints for one session.
+
+        ipc sockets go in a new private folder (mkdtemp: unpredictable name, mode 0700) in
+        ``runtime_dir`` (which must be ours and private) or the user's runtime/temp folder; its
+        name is short, as ipc paths are limited to ~107 bytes.  ``key`` only labels the folder.
+        """
         if scheme == "ipc":
-            # ipc paths are limited to ~107 bytes: keep them in a short folder of their own
-            run = Path(tempfile.gettempdir()) / f"mestudio-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-            run.mkdir(mode=0o700, exist_ok=True)
+            label = "".join(c for c in Path(key).name if c.isalnum())[:8]
+            run = make_runtime_dir(runtime_dir, prefix=f"mestudio-{label}-" if label else "mestudio-")
             at = lambda name: f"ipc://{run}/{name}"  # noqa: E731
         else:
             ports = dict(zip(_tcp_names(producers), tcp_ports(base_port, producers)))
@@ -69,7 +80,7 @@ class Endpoints:
 
     def save(self, session_dir: Path) -> None:
         tmp = session_dir / (BUS_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.write_text(json.dumps(asdict(self), indent=2))  # its mode follows the session's umask
         os.replace(tmp, session_dir / BUS_FILE)
 
     @classmethod
