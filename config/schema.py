@@ -17,6 +17,18 @@ NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor"}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or "localhost") only reaches this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +67,20 @@ class TransportSection(Strict):
     # ipc: a folder of this user's (mode 0700) to make each session's socket folder in;
     # "" for $XDG_RUNTIME_DIR or the system temp folder. Another owner or an open mode is refused.
     runtime_dir: str = ""
+    # tcp: the CURVE keys folder (`mestudio keys DIR`; relative to this file). tcp needs it: every
+    # socket is authenticated and encrypted, and only clients whose key is in DIR/allowed get in
+    keys: str = ""
+
+    @model_validator(mode="after")
+    def _tcp_needs_curve(self) -> TransportSection:
+        if self.scheme == "tcp" and not self.keys:
+            where = "loopback" if is_loopback(self.host) else "NOT loopback: anyone on its network"
+            raise ValueError(
+                f"scheme = 'tcp' on host {self.host!r} ({where}) without CURVE: any client could read "
+                "the frames and command the session; make keys with `mestudio keys DIR` and set "
+                "[transport] keys = DIR"
+            )
+        return self
 
 
 class RecorderSection(Strict):

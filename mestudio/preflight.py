@@ -81,6 +81,13 @@ def check_access(cfg: SessionConfig, src: str) -> None:
             check_private_dir(Path(rd))
         except PrivateFolderError as e:
             raise ConfigError(f"{src}: [transport] runtime_dir: {e}") from None
+    if cfg.transport.scheme == "tcp":
+        from mestudio.stream.curve import CurveKeyError, CurveKeys
+
+        try:
+            CurveKeys.load(_resolve(Path(src), cfg.transport.keys))
+        except CurveKeyError as e:
+            raise ConfigError(f"{src}: [transport] keys: {e}") from None
 
 
 def check_session(cfg: SessionConfig, config_path: Path) -> None:

@@ -32,6 +32,7 @@ from mestudio.config.schema import SessionConfig, stream_ids
 from mestudio.roles import OPTIONAL_ROLES, is_available
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints, Publisher
+from mestudio.stream.curve import CurveKeyError, stop_authenticator
 from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
 from mestudio.stream.node import RESTART_ENV
@@ -162,6 +163,15 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
     return nodes
 
 
+def _config_relative(session_dir: Path, path: str) -> str:
+    """A path of the config, relative to the config file's folder (as the manifest says it was)."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return str(p)
+    cfg_path = json.loads((session_dir / "manifest.json").read_text()).get("config_path")
+    return str(((Path(cfg_path).parent if cfg_path else Path.cwd()) / p).resolve())
+
+
 def producer_names(nodes: list[tuple[str, str]]) -> list[str]:
     """Every node that publishes (all but the recorder), and the supervisor's own markers."""
     return [n for r, n in nodes if r != "recorder"] + [SUPERVISOR]
@@ -198,7 +208,13 @@ class Supervisor:
         producers = producer_names(self.nodes)
         t = cfg.transport
         self.endpoints = Endpoints.plan(
-            t.scheme, t.host, t.base_port, producers, key=session_dir.name, runtime_dir=t.runtime_dir or None
+            t.scheme,
+            t.host,
+            t.base_port,
+            producers,
+            key=session_dir.name,
+            runtime_dir=t.runtime_dir or None,
+            keys=_config_relative(session_dir, t.keys) if t.keys else "",
         )
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
@@ -209,15 +225,16 @@ class Supervisor:
         try:
             self._control = self._zmq.socket(zmq.PULL)
             self._control.linger = 0
-            self._control.bind(self.endpoints.control)
+            self.endpoints.bind(self._zmq, self._control, self.endpoints.control)
             # operator commands from viewers: recorded, then re-broadcast to every node
             self._commands = self._zmq.socket(zmq.PULL)
             self._commands.linger = 0
-            self._commands.bind(self.endpoints.commands)
+            self.endpoints.bind(self._zmq, self._commands, self.endpoints.commands)
             self._broadcast = self._zmq.socket(zmq.PUB)
             self._broadcast.linger = 500
-            self._broadcast.bind(self.endpoints.broadcast)
+            self.endpoints.bind(self._zmq, self._broadcast, self.endpoints.broadcast)
         except zmq.ZMQError:
+            stop_authenticator(self._zmq)
             self._zmq.destroy(linger=0)
             self.endpoints.remove_ipc_files()
             raise
@@ -490,6 +507,7 @@ class Supervisor:
             write_json_atomic(mpath, manifest)
         except OSError as e:
             self.problems.append(f"could not finalize {mpath}: {e.strerror or e}")
+        stop_authenticator(self._zmq)
         self._zmq.destroy()
         self.endpoints.remove_ipc_files()
         return SessionResult(self.root, not self.problems, self.problems, children)
@@ -514,7 +532,7 @@ def _run_session(cfg, config_text, out, config_path, duration_s, on_progress, on
     root = create_session(cfg, config_text, out, config_path)
     try:
         sup = Supervisor(cfg, root, on_progress)
-    except (zmq.ZMQError, PrivateFolderError) as e:
+    except (zmq.ZMQError, PrivateFolderError, CurveKeyError) as e:
         # a port taken since preflight, a runtime folder not ours: nothing was recorded, so leave
         # no half-made session behind
         shutil.rmtree(root, ignore_errors=True)

@@ -13,6 +13,7 @@ analyzer or a client in another language can find a running session (or a replay
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 import zmq
 
 from mestudio.stream import wire
+from mestudio.stream.curve import CurveKeyError, CurveKeys, allow_only
 from mestudio.stream.errors import StreamError
 from mestudio.stream.private import make_runtime_dir
 
@@ -35,6 +37,8 @@ class Endpoints:
     commands: str  # supervisor PULL for operator commands from viewers
     broadcast: str  # supervisor PUB re-broadcasting commands to every node
     pubs: dict[str, str] = field(default_factory=dict)  # producer name -> its PUB endpoint
+    keys: str = ""  # tcp: the CURVE keys folder (stream/curve.py); "" for ipc
+    curve_client: str = "client"  # which client pair of that folder this host connects with
 
     @classmethod
     def plan(
@@ -45,13 +49,17 @@ class Endpoints:
         producers: list[str],
         key: str = "",
         runtime_dir: str | Path | None = None,
+        keys: str | Path = "",
     ) -> Endpoints:
         """Endpoints for one session.
 
         ipc sockets go in a new private folder (mkdtemp: unpredictable name, mode 0700) in
         ``runtime_dir`` (which must be ours and private) or the user's runtime/temp folder; its
         name is short, as ipc paths are limited to ~107 bytes.  ``key`` only labels the folder.
+        tcp needs a CURVE ``keys`` folder: every socket is then authenticated and encrypted.
         """
+        if scheme == "tcp" and not keys:
+            raise CurveKeyError("tcp endpoints need CURVE keys (make them with `mestudio keys DIR`)")
         if scheme == "ipc":
             label = "".join(c for c in Path(key).name if c.isalnum())[:8]
             run = make_runtime_dir(runtime_dir, prefix=f"mestudio-{label}-" if label else "mestudio-")
@@ -60,8 +68,33 @@ class Endpoints:
             ports = dict(zip(_tcp_names(producers), tcp_ports(base_port, producers)))
             at = lambda name: f"tcp://{host}:{ports[name]}"  # noqa: E731
         return cls(
-            at("recorder"), at("control"), at("commands"), at("broadcast"), {p: at(f"pub-{p}") for p in producers}
+            at("recorder"),
+            at("control"),
+            at("commands"),
+            at("broadcast"),
+            {p: at(f"pub-{p}") for p in producers},
+            keys=str(Path(keys).resolve()) if scheme == "tcp" else "",
         )
+
+    # -- every socket of a session binds and connects through these ----------------------
+    def curve(self) -> CurveKeys | None:
+        """The CURVE keys of a tcp session (loaded once per process), None for ipc."""
+        return _keys(self.keys, self.curve_client) if self.keys else None
+
+    def bind(self, ctx: zmq.Context, sock: zmq.Socket, endpoint: str) -> None:
+        """Bind; on tcp as a CURVE server admitting only allowed client keys (a ZAP handler)."""
+        keys = self.curve() if endpoint.startswith("tcp://") else None
+        if keys is not None:
+            allow_only(ctx, keys)
+            keys.serve(sock)
+        sock.bind(endpoint)
+
+    def connect(self, sock: zmq.Socket, endpoint: str) -> None:
+        """Connect; on tcp as a CURVE client of the session's server key."""
+        keys = self.curve() if endpoint.startswith("tcp://") else None
+        if keys is not None:
+            keys.client(sock)
+        sock.connect(endpoint)
 
     def remove_ipc_files(self) -> None:
         """Remove the ipc socket files (and their folder) once nobody listens on them."""
@@ -89,6 +122,11 @@ class Endpoints:
         if not p.is_file():
             raise StreamError(f"{session_dir}: no {BUS_FILE}; is it a running session or a replay?")
         return cls(**json.loads(p.read_text()))
+
+
+@functools.lru_cache(maxsize=8)
+def _keys(folder: str, client: str) -> CurveKeys:
+    return CurveKeys.load(folder, client)
 
 
 def _tcp_names(producers: list[str]) -> list[str]:
@@ -124,11 +162,11 @@ class Publisher:
             self._push = ctx.socket(zmq.PUSH)
             self._push.sndhwm = record_hwm
             self._push.linger = 10_000  # on close, hand everything queued to the recorder
-            self._push.connect(endpoints.recorder)
+            endpoints.connect(self._push, endpoints.recorder)
         self._pub = ctx.socket(zmq.PUB)
         self._pub.sndhwm = viewer_hwm
         self._pub.linger = 0
-        self._pub.bind(endpoints.pubs[name])
+        endpoints.bind(ctx, self._pub, endpoints.pubs[name])
 
     def send(self, parts: list) -> bool:
         """Send one message; False when it had to be dropped for the recorder (counted)."""
@@ -175,7 +213,7 @@ class Subscriber:
             self.sock.setsockopt(zmq.SUBSCRIBE, t.encode())
         for name, ep in endpoints.pubs.items():
             if producers is None or name in producers:
-                self.sock.connect(ep)
+                endpoints.connect(self.sock, ep)
 
     def recv(self, timeout_s: float) -> wire.Message | None:
         if not self.sock.poll(int(timeout_s * 1000)):

@@ -20,6 +20,7 @@ import zmq
 from mestudio.config.schema import SessionConfig
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints, Publisher, Subscriber
+from mestudio.stream.curve import stop_authenticator
 
 # set by the supervisor for a node it starts again after a death: JSON {"restart": n,
 # "seq_base": {stream: first seq to use}, "frames_before": {stream: frames recorded so far}}
@@ -82,7 +83,7 @@ class NodeContext:
         sock = self.zmq.socket(zmq.PUSH)
         sock.linger = 500
         sock.sndhwm = 10
-        sock.connect(self.endpoints.control)
+        self.endpoints.connect(sock, self.endpoints.control)
         seq = 0
         period = self.config.transport.heartbeat_s
         try:
@@ -114,4 +115,5 @@ class NodeContext:
         self._closing.set()
         for t in self._threads:
             t.join(timeout=2)
+        stop_authenticator(self.zmq)
         self.zmq.destroy()

@@ -135,11 +135,11 @@ def run(ctx: NodeContext) -> int:
     sock = ctx.zmq.socket(zmq.PULL)
     sock.rcvhwm = 0  # never drop on our side: the queue is bounded by the producers' HWM
     sock.linger = 0
-    sock.bind(ctx.endpoints.recorder)
+    ctx.endpoints.bind(ctx.zmq, sock, ctx.endpoints.recorder)
     commands = ctx.zmq.socket(zmq.SUB)
     commands.linger = 0
     commands.setsockopt(zmq.SUBSCRIBE, b"command/record-")
-    commands.connect(ctx.endpoints.broadcast)
+    ctx.endpoints.connect(commands, ctx.endpoints.broadcast)
     rec = Recorder(ctx.session_dir)
     ctx.heartbeat({"ready": True, **rec.status()})
     stopped_because, code = "stopped", 0

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from mestudio.config.loader import load_session_config
+from mestudio.stream.curve import create_keys
 from mestudio.stream.errors import ConsentError, SessionError
 from mestudio.stream.replayer import Replayer
 from mestudio.stream.session import SessionWriter, write_json_atomic
@@ -33,18 +34,20 @@ def busy_port():
     s.close()
 
 
-def _tcp(port: int) -> str:
-    return SMALL_RIG.replace("[transport]", f'[transport]\nscheme = "tcp"\nbase_port = {port}')
+def _tcp(tmp_path, port: int) -> str:
+    create_keys(tmp_path / "keys")
+    keys = tmp_path / "keys"
+    return SMALL_RIG.replace("[transport]", f'[transport]\nscheme = "tcp"\nbase_port = {port}\nkeys = "{keys}"')
 
 
 def test_a_port_in_use_is_refused_before_the_session_folder(tmp_path, busy_port):
-    err = _refused(tmp_path, _tcp(busy_port))
+    err = _refused(tmp_path, _tcp(tmp_path, busy_port))
     assert f"[transport] base_port: port {busy_port} on 127.0.0.1 is in use" in err
 
 
 def test_a_port_taken_after_preflight_leaves_no_session_folder(tmp_path, busy_port):
     # the control socket is the second port: the supervisor's own bind fails, after the folder was made
-    cfg = write_config(tmp_path / "c.toml", _tcp(busy_port - 1))
+    cfg = write_config(tmp_path / "c.toml", _tcp(tmp_path, busy_port - 1))
     with pytest.raises(SessionError, match="cannot listen for the session's nodes"):
         run_session(load_session_config(cfg), cfg.read_text(), out=tmp_path / "out", duration_s=1)
     assert list((tmp_path / "out").iterdir()) == []
