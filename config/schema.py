@@ -70,6 +70,8 @@ class TransportSection(Strict):
     # tcp: the CURVE keys folder (`mestudio keys DIR`; relative to this file). tcp needs it: every
     # socket is authenticated and encrypted, and only clients whose key is in DIR/allowed get in
     keys: str = ""
+    # remote devices ([[devices]] host = ...): how long the session waits for them to connect
+    remote_wait_s: float = Field(60.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _tcp_needs_curve(self) -> TransportSection:
@@ -93,6 +95,9 @@ class RecorderSection(Strict):
 class _Device(Strict):
     name: str = Field(pattern=NAME_RE)
     enabled: bool = True
+    # the address of the capture PC this device is on ("" = this host, started by the supervisor);
+    # a remote device is started there with `mestudio node CONFIG --device NAME` (docs/multi-host.md)
+    host: str = ""
 
 
 class _Camera(_Device):
@@ -250,6 +255,11 @@ class SessionConfig(Strict):
             if d.name in seen:
                 raise ValueError(f"two devices are named {d.name!r}: names must be unique")
             seen.add(d.name)
+            if d.host and d.enabled and self.transport.scheme != "tcp":
+                raise ValueError(
+                    f"device {d.name!r} is on host {d.host!r}: a remote device needs [transport] scheme = 'tcp' "
+                    "(with CURVE keys) and host = this PC's address on the capture network"
+                )
         return self
 
     @property

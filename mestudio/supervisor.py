@@ -39,12 +39,14 @@ from mestudio.stream.node import RESTART_ENV
 from mestudio.stream.private import PrivateFolderError
 from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
+from mestudio.sync.hostclock import TimeServer
 
 SUPERVISOR = "supervisor"
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
 # a dead node's last messages reach the recorder well within this; its restart waits for a recorder
 # report made after it, so that sequence numbers go on from the last one recorded
 RECORDER_SETTLE_NS = 300_000_000
+STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
 
 
 class SupervisorError(RuntimeError):
@@ -62,9 +64,12 @@ class Child:
     exit_reason: str = ""
     stopping: bool = False
     restarts: int = 0  # how many times this node was started again after dying
+    remote: str = ""  # the host of a remote device node (`mestudio node` runs it there)
 
     @property
     def alive(self) -> bool:
+        if self.remote:  # known by its heartbeats only: connected, and no final heartbeat yet
+            return bool(self.status.get("ready")) and not self.status.get("final") and not self.exit_reason
         return self.proc is not None and self.proc.poll() is None
 
 
@@ -159,7 +164,8 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
                     f"stage built; set [{role}] enabled = false"
                 )
             nodes.append((role, role))
-    nodes += [("device", d.name) for d in cfg.enabled_devices]
+    # a device on another host is started there (`mestudio node`); it connects to this session
+    nodes += [("remote" if d.host else "device", d.name) for d in cfg.enabled_devices]
     return nodes
 
 
@@ -215,7 +221,9 @@ class Supervisor:
             key=session_dir.name,
             runtime_dir=t.runtime_dir or None,
             keys=_config_relative(session_dir, t.keys) if t.keys else "",
+            hosts={d.name: d.host for d in cfg.enabled_devices if d.host},
         )
+        self._time_server = None
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
         self.problems: list[str] = []
@@ -273,7 +281,13 @@ class Supervisor:
     def start(self) -> None:
         if self.cfg.recorder.enabled:
             self.publisher = Publisher(self._zmq, self.endpoints, SUPERVISOR, viewer_hwm=self.cfg.transport.viewer_hwm)
+        remote = {d.name: d.host for d in self.cfg.enabled_devices if d.host}
+        if remote:  # remote hosts measure their clock against this one (sync/hostclock.py)
+            self._time_server = TimeServer(self._zmq, self.endpoints.clock, endpoints=self.endpoints)
         for role, name in self.nodes:
+            if role == "remote":
+                self.children[name] = Child(name, role, self.root / "logs" / f"{name}.log", remote=remote[name])
+                continue
             child = self._spawn(role, name)
             if role == "recorder" and not self._wait_ready(child, timeout_s=20):
                 raise SupervisorError(
@@ -284,6 +298,13 @@ class Supervisor:
                 raise SupervisorError(
                     f"{c.name} (device) did not start: {c.exit_reason or 'not ready in 30 s'}"
                     f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}"
+                )
+        wait = self.cfg.transport.remote_wait_s
+        for c in self.children.values():
+            if c.remote and not self._wait_remote(c, wait) and not self.stop_requested.is_set():
+                raise SupervisorError(
+                    f"{c.name} (remote device on {c.remote}) did not connect within {wait:.0f} s: run "
+                    f"`mestudio node CONFIG --device {c.name}` on {c.remote} (see docs/multi-host.md)"
                 )
         self.started = time.monotonic()
         self.marker("session/start", {"nodes": [n for _, n in self.nodes]})
@@ -298,6 +319,35 @@ class Supervisor:
                 return False
         return False
 
+    def _wait_remote(self, child: Child, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and not self.stop_requested.is_set():
+            self.poll(0.05)
+            if child.status.get("ready"):
+                return True
+        return False
+
+    def _watch_remote(self, child: Child, now: float) -> None:
+        """A remote node is known by its heartbeats: its last one, or none for too long."""
+        if not child.status.get("ready") or child.exit_reason:
+            return
+        if child.status.get("final"):
+            child.exit_reason = "stopped" if child.stopping else "stopped on its host"
+            if not child.stopping:
+                self.problem(f"{child.name} (remote device on {child.remote}) stopped before it was asked to")
+        elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
+            self.problem(
+                f"{child.name} (remote device on {child.remote}) sent no heartbeat for "
+                f"{now - child.last_beat:.1f} s: not responding (network, or its host)",
+                fatal=self._fatal(child),
+            )
+            child.last_beat = now
+
+    def _remote_clock(self, child: Child, clock: dict) -> None:
+        """Each new clock estimate of a remote host goes on the timeline, as applied to its frames."""
+        if clock != child.status.get("clock"):
+            self.marker("session/remote-clock", {"node": child.name, "host": child.remote, **clock})
+
     def poll(self, timeout_s: float = 0.1) -> None:
         """Take heartbeats and notice exits; a problem is recorded and stops the session."""
         if self._control.poll(int(timeout_s * 1000)):
@@ -308,11 +358,16 @@ class Supervisor:
                     break
                 child = self.children.get(msg.header.stream_id)
                 if child is not None and isinstance(msg.data, dict):
+                    if child.remote and isinstance(msg.data.get("clock"), dict):
+                        self._remote_clock(child, msg.data["clock"])
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
         self._take_commands()
         now = time.monotonic()
         for child in self.children.values():
+            if child.remote:
+                self._watch_remote(child, now)
+                continue
             if child.proc is None or child.exit_reason:
                 continue
             code = child.proc.poll()
@@ -467,6 +522,21 @@ class Supervisor:
                 self.problem(f"{c.name} ({c.role}) did not stop within {grace_s:.0f} s and was killed")
         self.poll(0.05)
 
+    def _stop_remote(self, children: list[Child], grace_s: float) -> None:
+        """Ask remote nodes (over the broadcast) to stop, until each sent its final heartbeat."""
+        for c in children:
+            c.stopping = True
+        end = time.monotonic() + grace_s
+        while any(c.alive for c in children) and time.monotonic() < end:
+            body = {"nodes": [c.name for c in children if c.alive]}
+            wire.send(self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, body, topic=STOP_REMOTE))
+            for _ in range(10):
+                self.poll(0.05)
+        for c in children:
+            if c.alive:
+                c.exit_reason = "did not stop"
+                self.problem(f"{c.name} (remote device on {c.remote}) did not stop within {grace_s:.0f} s")
+
     def stop(self) -> None:
         self._stopping = True
         self.pending_restarts.clear()
@@ -480,7 +550,8 @@ class Supervisor:
         if self.publisher is not None:
             self.publisher.close()  # its queue reaches the recorder before the recorder stops
             self.publisher = None
-        producers = [c for c in self.children.values() if c.role != "recorder"]
+        self._stop_remote([c for c in self.children.values() if c.remote], grace_s=10)
+        producers = [c for c in self.children.values() if c.role not in ("recorder", "remote")]
         self._stop_group(producers, grace_s=10)
         self._stop_group([c for c in self.children.values() if c.role == "recorder"], grace_s=60)
 
@@ -507,6 +578,8 @@ class Supervisor:
             write_json_atomic(mpath, manifest)
         except OSError as e:
             self.problems.append(f"could not finalize {mpath}: {e.strerror or e}")
+        if self._time_server is not None:
+            self._time_server.close()
         stop_authenticator(self._zmq)
         self._zmq.destroy()
         self.endpoints.remove_ipc_files()

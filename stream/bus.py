@@ -37,6 +37,7 @@ class Endpoints:
     commands: str  # supervisor PULL for operator commands from viewers
     broadcast: str  # supervisor PUB re-broadcasting commands to every node
     pubs: dict[str, str] = field(default_factory=dict)  # producer name -> its PUB endpoint
+    clock: str = ""  # tcp: the supervisor's time server (remote hosts measure their clock offset)
     keys: str = ""  # tcp: the CURVE keys folder (stream/curve.py); "" for ipc
     curve_client: str = "client"  # which client pair of that folder this host connects with
 
@@ -50,6 +51,7 @@ class Endpoints:
         key: str = "",
         runtime_dir: str | Path | None = None,
         keys: str | Path = "",
+        hosts: dict[str, str] | None = None,
     ) -> Endpoints:
         """Endpoints for one session.
 
@@ -57,6 +59,7 @@ class Endpoints:
         ``runtime_dir`` (which must be ours and private) or the user's runtime/temp folder; its
         name is short, as ipc paths are limited to ~107 bytes.  ``key`` only labels the folder.
         tcp needs a CURVE ``keys`` folder: every socket is then authenticated and encrypted.
+        ``hosts`` puts a producer's PUB on another host (a remote device: producer -> address).
         """
         if scheme == "tcp" and not keys:
             raise CurveKeyError("tcp endpoints need CURVE keys (make them with `mestudio keys DIR`)")
@@ -66,13 +69,15 @@ class Endpoints:
             at = lambda name: f"ipc://{run}/{name}"  # noqa: E731
         else:
             ports = dict(zip(_tcp_names(producers), tcp_ports(base_port, producers)))
-            at = lambda name: f"tcp://{host}:{ports[name]}"  # noqa: E731
+            on = {f"pub-{p}": h for p, h in (hosts or {}).items()}
+            at = lambda name: f"tcp://{_url_host(on.get(name, host))}:{ports[name]}"  # noqa: E731
         return cls(
             at("recorder"),
             at("control"),
             at("commands"),
             at("broadcast"),
             {p: at(f"pub-{p}") for p in producers},
+            clock=at("clock") if scheme == "tcp" else "",
             keys=str(Path(keys).resolve()) if scheme == "tcp" else "",
         )
 
@@ -130,11 +135,15 @@ def _keys(folder: str, client: str) -> CurveKeys:
 
 
 def _tcp_names(producers: list[str]) -> list[str]:
-    return ["recorder", "control", "commands", "broadcast"] + [f"pub-{p}" for p in producers]
+    return ["recorder", "control", "commands", "broadcast", "clock"] + [f"pub-{p}" for p in producers]
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def tcp_ports(base_port: int, producers: list[str]) -> list[int]:
-    """The ports a tcp session binds: four of its own, then one per producer, from ``base_port``."""
+    """The ports a tcp session binds: five of its own, then one per producer, from ``base_port``."""
     return [base_port + i for i in range(len(_tcp_names(producers)))]
 
 

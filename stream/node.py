@@ -39,6 +39,14 @@ class NodeContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mestudio"))
     config_dir: Path = Path(".")  # where the session file was: its relative paths start here
     restart: dict[str, Any] = field(default_factory=dict)  # empty on a first start (see RESTART_ENV)
+    # ns to add to this host's monotonic clock to get the session host's: 0 on the session's host;
+    # a remote device node keeps it at the offset sync/hostclock measures (mestudio/remote.py)
+    host_offset_ns: int = 0
+
+    def now_ns(self) -> int:
+        """This moment on the session host's clock."""
+        return wire.now_ns() + self.host_offset_ns
+
     _status: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
