@@ -22,9 +22,18 @@ def device_spec(ctx: NodeContext):
     raise LookupError(f"no [[devices]] section named {ctx.name!r} in the session config")
 
 
-def publish_stream_info(pub, dev: Device) -> None:
+def publish_stream_info(pub, dev: Device, now_ns=wire.now_ns) -> None:
     for i, info in enumerate(dev.streams):
-        pub.send(wire.json_parts(wire.Kind.EVENT, info.stream_id, i, info.to_json(), topic=f"info/{info.stream_id}"))
+        pub.send(
+            wire.json_parts(
+                wire.Kind.EVENT,
+                info.stream_id,
+                i,
+                info.to_json(),
+                topic=f"info/{info.stream_id}",
+                host_time_ns=now_ns(),
+            )
+        )
 
 
 def _listen(ctx: NodeContext, dev: Device, topic: str, handle) -> threading.Thread:
@@ -79,10 +88,14 @@ def run(ctx: NodeContext) -> int:
         dev.pace_by_external_trigger()  # the sync master paces this camera's triggers on the audio clock
     pub = ctx.publisher()
     counts = {}
+    # after a restart, sequence numbers go on from the last recorded one, so the recording's gap
+    # is the time the node was down (on the timeline), not a run of numbers that never existed
+    seq_base = {str(k): int(v) for k, v in (ctx.restart.get("seq_base") or {}).items()}
+    frames_before = {str(k): int(v) for k, v in (ctx.restart.get("frames_before") or {}).items()}
     try:
         with dev:
             listeners = [t for t in (start_trigger_listener(ctx, dev, spec), start_speaker(ctx, dev)) if t]
-            publish_stream_info(pub, dev)
+            publish_stream_info(pub, dev, ctx.now_ns)
             counts = {s.stream_id: 0 for s in dev.streams}
             ctx.heartbeat({"ready": True})
             next_beat = 0.0
@@ -91,9 +104,9 @@ def run(ctx: NodeContext) -> int:
                     if pub.send(
                         wire.frame_parts(
                             f.stream_id,
-                            f.seq,
+                            f.seq + seq_base.get(f.stream_id, 0),
                             f.data,
-                            host_time_ns=f.host_time_ns,
+                            host_time_ns=f.host_time_ns + ctx.host_offset_ns,  # 0 unless on another host
                             device_time_ns=f.device_time_ns,
                             pixel_format=f.pixel_format,
                         )
@@ -107,7 +120,9 @@ def run(ctx: NodeContext) -> int:
     finally:
         final = _status(dev, pub, counts)
         for i, sid in enumerate(counts):
-            pub.send(wire.json_parts(wire.Kind.END, sid, i, {**final, "frames": counts[sid]}, topic=f"end/{sid}"))
+            frames = counts[sid] + frames_before.get(sid, 0)  # the stream's whole count, restarts included
+            body = {**final, "frames": frames, "restart": ctx.restart.get("restart", 0)}
+            pub.send(wire.json_parts(wire.Kind.END, sid, i, body, topic=f"end/{sid}", host_time_ns=ctx.now_ns()))
         ctx.heartbeat(final)
         pub.close()
     return 0

@@ -19,6 +19,18 @@ NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor"}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or "localhost") only reaches this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,6 +46,14 @@ class SessionSection(Strict):
     # a device or stage that dies is reported at once and the rest keeps recording (the exit code
     # says it); true stops the whole session instead. A dead recorder always stops it.
     stop_on_node_failure: bool = False
+    # a device node that dies is started again this many times in one session (0: never); the
+    # first restart waits restart_backoff_s, each next one twice as long, up to restart_backoff_max_s
+    restarts: int = Field(3, ge=0, le=10_000)
+    restart_backoff_s: float = Field(1.0, gt=0, le=600)
+    restart_backoff_max_s: float = Field(30.0, gt=0, le=3600)
+    # session folders are readable by their owner only (0700, files 0600); a lab group makes them
+    # 0750/0640 for that group's members (the host must have the group and this user be in it)
+    group: str = Field("", pattern=r"^([a-z_][a-z0-9_.-]{0,31})?$")
 
 
 class TransportSection(Strict):
@@ -46,6 +66,25 @@ class TransportSection(Strict):
     heartbeat_timeout_s: float = Field(5.0, gt=0)
     # lossy viewers: messages queued per subscriber before the publisher drops for it
     viewer_hwm: int = Field(60, ge=1)
+    # ipc: a folder of this user's (mode 0700) to make each session's socket folder in;
+    # "" for $XDG_RUNTIME_DIR or the system temp folder. Another owner or an open mode is refused.
+    runtime_dir: str = ""
+    # tcp: the CURVE keys folder (`mestudio keys DIR`; relative to this file). tcp needs it: every
+    # socket is authenticated and encrypted, and only clients whose key is in DIR/allowed get in
+    keys: str = ""
+    # remote devices ([[devices]] host = ...): how long the session waits for them to connect
+    remote_wait_s: float = Field(60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _tcp_needs_curve(self) -> TransportSection:
+        if self.scheme == "tcp" and not self.keys:
+            where = "loopback" if is_loopback(self.host) else "NOT loopback: anyone on its network"
+            raise ValueError(
+                f"scheme = 'tcp' on host {self.host!r} ({where}) without CURVE: any client could read "
+                "the frames and command the session; make keys with `mestudio keys DIR` and set "
+                "[transport] keys = DIR"
+            )
+        return self
 
 
 class RecorderSection(Strict):
@@ -58,6 +97,9 @@ class RecorderSection(Strict):
 class _Device(Strict):
     name: str = Field(pattern=NAME_RE)
     enabled: bool = True
+    # the address of the capture PC this device is on ("" = this host, started by the supervisor);
+    # a remote device is started there with `mestudio node CONFIG --device NAME` (docs/multi-host.md)
+    host: str = ""
 
     @property
     def descriptor(self) -> DeviceKind:
@@ -265,6 +307,11 @@ class SessionConfig(Strict):
             if d.name in seen:
                 raise ValueError(f"two devices are named {d.name!r}: names must be unique")
             seen.add(d.name)
+            if d.host and d.enabled and self.transport.scheme != "tcp":
+                raise ValueError(
+                    f"device {d.name!r} is on host {d.host!r}: a remote device needs [transport] scheme = 'tcp' "
+                    "(with CURVE keys) and host = this PC's address on the capture network"
+                )
         return self
 
     @property

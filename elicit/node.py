@@ -25,11 +25,14 @@ from mestudio.stream.node import NodeContext
 class CommandListener:
     """SUB on the supervisor's broadcast; hands `command/<verb>` verbs to the controller."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, source: str = "command") -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str, source: str = "command", endpoints=None) -> None:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.SUBSCRIBE, b"command/")
-        self.sock.connect(endpoint)
+        if endpoints is not None:  # a session's Endpoints: CURVE on tcp
+            endpoints.connect(self.sock, endpoint)
+        else:
+            self.sock.connect(endpoint)
         self.source = source
 
     def poll(self) -> list[tuple[str, str]]:
@@ -73,7 +76,7 @@ def run(ctx: NodeContext) -> int:
         ctx.log.warning("elicit: %s", w)
     pub = ctx.publisher()
     sink = WireSink(pub, ctx.name)
-    listener = CommandListener(ctx.zmq, ctx.endpoints.broadcast)
+    listener = CommandListener(ctx.zmq, ctx.endpoints.broadcast, endpoints=ctx.endpoints)
     participant = settings.participant or ctx.config.session.participant
     ctx.heartbeat({"ready": True, "protocol": proto.protocol.name, "warnings": pre.warnings})
     from mestudio.elicit.app import run_protocol

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -15,9 +16,19 @@ from pathlib import Path
 from mestudio.config.loader import load_session_config
 from mestudio.roles import role_main
 from mestudio.stream.bus import Endpoints
-from mestudio.stream.node import NodeContext
+from mestudio.stream.node import RESTART_ENV, NodeContext
 
 EXIT_ERROR = 1
+
+
+def _restart_info() -> dict:
+    """What the supervisor passed to a restarted node (empty on a first start or if unreadable)."""
+    raw = os.environ.pop(RESTART_ENV, "")
+    try:
+        info = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def main(argv: list[str]) -> int:
@@ -33,6 +44,7 @@ def main(argv: list[str]) -> int:
         session_dir=session_dir,
         endpoints=Endpoints.load(session_dir),
         config_dir=Path(config_path).parent if config_path else session_dir,
+        restart=_restart_info(),
     )
     ctx.start_reporting()
     try:

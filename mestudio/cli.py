@@ -29,6 +29,8 @@ PLANNED = {
     "bench": "run a benchmark",
     "export": "turn a session into files other tools read",
     "sync": "the offline sync report and frame sets of a session",
+    "keys": "create the CURVE keys of tcp sessions",
+    "node": "run a remote device of a session on a second PC",
 }
 
 

@@ -3,13 +3,16 @@
 Order of life: create the session folder (manifest first), start the recorder and wait until it
 listens, start the other nodes, watch heartbeats and exits, then stop producers first and the
 recorder last so that it drains everything they sent.  A child that dies is reported at once with
-its exit reason, and the session stops: a recording with a device missing is not what was asked.
+its exit reason and put on the session's timeline; a device node is started again
+(``[session] restarts``, with a doubling backoff) so that its streams go on with a gap the timeline
+and ``verify`` account for.  Sequence numbers go on where the recording left off.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,17 +27,26 @@ from pathlib import Path
 import zmq
 
 import mestudio
-from mestudio.config.schema import SessionConfig
+from mestudio.access import group_id, session_umask, share_with_group
+from mestudio.config.schema import SessionConfig, stream_ids
 from mestudio.roles import OPTIONAL_ROLES, is_available
 from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints, Publisher
+from mestudio.stream.curve import CurveKeyError, stop_authenticator
 from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
+from mestudio.stream.node import RESTART_ENV
+from mestudio.stream.private import PrivateFolderError
 from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
+from mestudio.sync.hostclock import TimeServer
 
 SUPERVISOR = "supervisor"
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
+# a dead node's last messages reach the recorder well within this; its restart waits for a recorder
+# report made after it, so that sequence numbers go on from the last one recorded
+RECORDER_SETTLE_NS = 300_000_000
+STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
 
 
 class SupervisorError(RuntimeError):
@@ -51,10 +63,22 @@ class Child:
     last_beat: float = 0.0
     exit_reason: str = ""
     stopping: bool = False
+    restarts: int = 0  # how many times this node was started again after dying
+    remote: str = ""  # the host of a remote device node (`mestudio node` runs it there)
 
     @property
     def alive(self) -> bool:
+        if self.remote:  # known by its heartbeats only: connected, and no final heartbeat yet
+            return bool(self.status.get("ready")) and not self.status.get("final") and not self.exit_reason
         return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class PendingRestart:
+    child: Child
+    due: float  # monotonic time the restart may start
+    died_ns: int  # host clock when the death was noticed
+    number: int  # 1 for the first restart of this node
 
 
 @dataclass
@@ -76,19 +100,27 @@ def create_session(
     base = Path(out) if out is not None else cfg.session.output
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{cfg.session.name}_{cfg.session.participant}_{stamp}"
+    group_id(cfg.session.group)  # an unknown group fails before anything is made
     try:
         base.mkdir(parents=True, exist_ok=True)
         root = base / name
         n = 1
         while True:
             try:
-                root.mkdir()
+                root.mkdir(mode=0o700)
                 break
             except FileExistsError:
                 n += 1
                 root = base / f"{name}-{n}"
+        try:
+            share_with_group(root, cfg.session.group)
+        except SessionError:
+            root.rmdir()
+            raise
         (root / "logs").mkdir()
         (root / "config.toml").write_text(config_text, encoding="utf-8")
+    except SessionError:
+        raise
     except OSError as e:
         raise SessionError(
             f"cannot create a session in {base}: {e.strerror or e} "
@@ -132,8 +164,23 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
                     f"stage built; set [{role}] enabled = false"
                 )
             nodes.append((role, role))
-    nodes += [("device", d.name) for d in cfg.enabled_devices]
+    # a device on another host is started there (`mestudio node`); it connects to this session
+    nodes += [("remote" if d.host else "device", d.name) for d in cfg.enabled_devices]
     return nodes
+
+
+def _config_relative(session_dir: Path, path: str) -> str:
+    """A path of the config, relative to the config file's folder (as the manifest says it was)."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return str(p)
+    cfg_path = json.loads((session_dir / "manifest.json").read_text()).get("config_path")
+    return str(((Path(cfg_path).parent if cfg_path else Path.cwd()) / p).resolve())
+
+
+def producer_names(nodes: list[tuple[str, str]]) -> list[str]:
+    """Every node that publishes (all but the recorder), and the supervisor's own markers."""
+    return [n for r, n in nodes if r != "recorder"] + [SUPERVISOR]
 
 
 def describe_exit(code: int) -> str:
@@ -164,43 +211,65 @@ class Supervisor:
         self.root = session_dir
         self.on_progress = on_progress
         self.nodes = plan_nodes(cfg)
-        producers = [n for r, n in self.nodes if r != "recorder"] + [SUPERVISOR]
+        producers = producer_names(self.nodes)
+        t = cfg.transport
         self.endpoints = Endpoints.plan(
-            cfg.transport.scheme, cfg.transport.host, cfg.transport.base_port, producers, key=str(session_dir.resolve())
+            t.scheme,
+            t.host,
+            t.base_port,
+            producers,
+            key=session_dir.name,
+            runtime_dir=t.runtime_dir or None,
+            keys=_config_relative(session_dir, t.keys) if t.keys else "",
+            hosts={d.name: d.host for d in cfg.enabled_devices if d.host},
         )
+        self._time_server = None
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
         self.problems: list[str] = []
         self.stop_requested = threading.Event()
         self.started = 0.0
         self._zmq = zmq.Context()
-        self._control = self._zmq.socket(zmq.PULL)
-        self._control.linger = 0
-        self._control.bind(self.endpoints.control)
-        # operator commands from viewers: recorded, then re-broadcast to every node
-        self._commands = self._zmq.socket(zmq.PULL)
-        self._commands.linger = 0
-        self._commands.bind(self.endpoints.commands)
-        self._broadcast = self._zmq.socket(zmq.PUB)
-        self._broadcast.linger = 500
-        self._broadcast.bind(self.endpoints.broadcast)
+        try:
+            self._control = self._zmq.socket(zmq.PULL)
+            self._control.linger = 0
+            self.endpoints.bind(self._zmq, self._control, self.endpoints.control)
+            # operator commands from viewers: recorded, then re-broadcast to every node
+            self._commands = self._zmq.socket(zmq.PULL)
+            self._commands.linger = 0
+            self.endpoints.bind(self._zmq, self._commands, self.endpoints.commands)
+            self._broadcast = self._zmq.socket(zmq.PUB)
+            self._broadcast.linger = 500
+            self.endpoints.bind(self._zmq, self._broadcast, self.endpoints.broadcast)
+        except zmq.ZMQError:
+            stop_authenticator(self._zmq)
+            self._zmq.destroy(linger=0)
+            self.endpoints.remove_ipc_files()
+            raise
         self.publisher: Publisher | None = None
         self.commands_seen = 0
         self.rejects = messages.RejectCounter(
             "supervisor", lambda text: print(f"mestudio: {text}", file=sys.stderr, flush=True)
         )
         self._marker_seq = 0
+        self.pending_restarts: dict[str, PendingRestart] = {}
+        self.restart_log: list[dict] = []  # every restart, for the manifest
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _spawn(self, role: str, name: str) -> Child:
+    def _spawn(self, role: str, name: str, restart: dict | None = None) -> Child:
         log_path = self.root / "logs" / f"{name}.log"
         child = Child(name, role, log_path)
+        env = None
+        if restart is not None:  # what the node needs to go on where its predecessor stopped
+            env = {**os.environ, RESTART_ENV: json.dumps(restart)}
         with open(log_path, "ab") as log:
             child.proc = subprocess.Popen(
                 module_command("mestudio.child", role, name, str(self.root)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
         child.last_beat = time.monotonic()
         self.children[name] = child
@@ -215,7 +284,13 @@ class Supervisor:
     def start(self) -> None:
         if self.cfg.recorder.enabled:
             self.publisher = Publisher(self._zmq, self.endpoints, SUPERVISOR, viewer_hwm=self.cfg.transport.viewer_hwm)
+        remote = {d.name: d.host for d in self.cfg.enabled_devices if d.host}
+        if remote:  # remote hosts measure their clock against this one (sync/hostclock.py)
+            self._time_server = TimeServer(self._zmq, self.endpoints.clock, endpoints=self.endpoints)
         for role, name in self.nodes:
+            if role == "remote":
+                self.children[name] = Child(name, role, self.root / "logs" / f"{name}.log", remote=remote[name])
+                continue
             child = self._spawn(role, name)
             if role == "recorder" and not self._wait_ready(child, timeout_s=20):
                 raise SupervisorError(
@@ -226,6 +301,13 @@ class Supervisor:
                 raise SupervisorError(
                     f"{c.name} (device) did not start: {c.exit_reason or 'not ready in 30 s'}"
                     f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}"
+                )
+        wait = self.cfg.transport.remote_wait_s
+        for c in self.children.values():
+            if c.remote and not self._wait_remote(c, wait) and not self.stop_requested.is_set():
+                raise SupervisorError(
+                    f"{c.name} (remote device on {c.remote}) did not connect within {wait:.0f} s: run "
+                    f"`mestudio node CONFIG --device {c.name}` on {c.remote} (see docs/multi-host.md)"
                 )
         self.started = time.monotonic()
         self.marker(messages.SESSION_START, messages.SessionStart(nodes=[n for _, n in self.nodes]).to_wire())
@@ -239,6 +321,35 @@ class Supervisor:
             if not child.alive:
                 return False
         return False
+
+    def _wait_remote(self, child: Child, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and not self.stop_requested.is_set():
+            self.poll(0.05)
+            if child.status.get("ready"):
+                return True
+        return False
+
+    def _watch_remote(self, child: Child, now: float) -> None:
+        """A remote node is known by its heartbeats: its last one, or none for too long."""
+        if not child.status.get("ready") or child.exit_reason:
+            return
+        if child.status.get("final"):
+            child.exit_reason = "stopped" if child.stopping else "stopped on its host"
+            if not child.stopping:
+                self.problem(f"{child.name} (remote device on {child.remote}) stopped before it was asked to")
+        elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
+            self.problem(
+                f"{child.name} (remote device on {child.remote}) sent no heartbeat for "
+                f"{now - child.last_beat:.1f} s: not responding (network, or its host)",
+                fatal=self._fatal(child),
+            )
+            child.last_beat = now
+
+    def _remote_clock(self, child: Child, clock: dict) -> None:
+        """Each new clock estimate of a remote host goes on the timeline, as applied to its frames."""
+        if clock != child.status.get("clock"):
+            self.marker("session/remote-clock", {"node": child.name, "host": child.remote, **clock})
 
     def poll(self, timeout_s: float = 0.1) -> None:
         """Take heartbeats and notice exits; a problem is recorded and stops the session."""
@@ -258,11 +369,16 @@ class Supervisor:
                     continue
                 child = self.children.get(msg.header.stream_id)
                 if child is not None:
+                    if child.remote and isinstance(msg.data.get("clock"), dict):
+                        self._remote_clock(child, msg.data["clock"])
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
         self._take_commands()
         now = time.monotonic()
         for child in self.children.values():
+            if child.remote:
+                self._watch_remote(child, now)
+                continue
             if child.proc is None or child.exit_reason:
                 continue
             code = child.proc.poll()
@@ -270,10 +386,14 @@ class Supervisor:
                 child.exit_reason = describe_exit(code)
                 if code != 0 or not child.stopping:
                     detail = last_error_line(child.log_path) if code != 0 else "before it was asked to stop"
-                    self.problem(
-                        f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""),
-                        fatal=self._fatal(child),
-                    )
+                    text = f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else "")
+                    restart = self._schedule_restart(child)
+                    if restart is not None:
+                        text += (
+                            f"; restarting in {restart.due - now:.1f} s "
+                            f"(restart {restart.number} of {self.cfg.session.restarts})"
+                        )
+                    self.problem(text, fatal=self._fatal(child) and restart is None)
             elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
@@ -281,6 +401,71 @@ class Supervisor:
                     fatal=self._fatal(child),
                 )
                 child.last_beat = now
+
+        self._restart_due()
+
+    # -- restarts -------------------------------------------------------------------------
+    def _schedule_restart(self, child: Child) -> PendingRestart | None:
+        """Plan the restart of a dead device node, if the config allows one more."""
+        sess = self.cfg.session
+        if (
+            child.role != "device"
+            or child.stopping
+            or sess.stop_on_node_failure
+            or self.stop_requested.is_set()
+            or self._stopping
+            or child.restarts >= sess.restarts
+        ):
+            return None
+        backoff = min(sess.restart_backoff_s * 2**child.restarts, sess.restart_backoff_max_s)
+        pending = PendingRestart(child, time.monotonic() + backoff, wire.now_ns(), child.restarts + 1)
+        self.pending_restarts[child.name] = pending
+        self.marker(
+            "session/node-down",
+            {"node": child.name, "role": child.role, "exit": child.exit_reason, "restart_in_s": round(backoff, 3)},
+        )
+        return pending
+
+    def _recorder_caught_up(self, since_ns: int) -> bool:
+        """Whether the recorder reported its streams after everything sent before ``since_ns`` arrived."""
+        rec = self.children.get("recorder")
+        if rec is None or not rec.alive:
+            return True  # nothing is being recorded: there is nothing to go on from
+        return int(rec.status.get("status_ns", 0)) >= since_ns + RECORDER_SETTLE_NS
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for name, pending in list(self.pending_restarts.items()):
+            if self.stop_requested.is_set():
+                self.pending_restarts.clear()
+                return
+            if now < pending.due or not self._recorder_caught_up(pending.died_ns):
+                continue
+            del self.pending_restarts[name]
+            self._restart(pending)
+
+    def _restart(self, pending: PendingRestart) -> None:
+        old = pending.child
+        recorded = self.children["recorder"].status.get("streams", {}) if "recorder" in self.children else {}
+        spec = next(d for d in self.cfg.enabled_devices if d.name == old.name)
+        seq_base, frames_before = {}, {}
+        for sid in stream_ids(spec):
+            r = recorded.get(sid, {})
+            seq_base[sid] = int(r["last_seq"]) + 1 if r.get("last_seq") is not None else 0
+            frames_before[sid] = int(r.get("frames", 0))
+        info = {"restart": pending.number, "seq_base": seq_base, "frames_before": frames_before}
+        child = self._spawn(old.role, old.name, restart=info)
+        child.restarts = pending.number
+        entry = {
+            "node": old.name,
+            "exit": old.exit_reason,
+            "down_s": round((wire.now_ns() - pending.died_ns) / 1e9, 3),
+            "died_host_ns": pending.died_ns,
+            **info,
+        }
+        self.restart_log.append(entry)
+        self.marker("session/node-restarted", entry)
+        print(f"mestudio: {old.name} ({old.role}) restarted (restart {pending.number})", file=sys.stderr, flush=True)
 
     def _take_commands(self) -> None:
         while True:
@@ -347,7 +532,24 @@ class Supervisor:
                 self.problem(f"{c.name} ({c.role}) did not stop within {grace_s:.0f} s and was killed")
         self.poll(0.05)
 
+    def _stop_remote(self, children: list[Child], grace_s: float) -> None:
+        """Ask remote nodes (over the broadcast) to stop, until each sent its final heartbeat."""
+        for c in children:
+            c.stopping = True
+        end = time.monotonic() + grace_s
+        while any(c.alive for c in children) and time.monotonic() < end:
+            body = {"nodes": [c.name for c in children if c.alive]}
+            wire.send(self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, body, topic=STOP_REMOTE))
+            for _ in range(10):
+                self.poll(0.05)
+        for c in children:
+            if c.alive:
+                c.exit_reason = "did not stop"
+                self.problem(f"{c.name} (remote device on {c.remote}) did not stop within {grace_s:.0f} s")
+
     def stop(self) -> None:
+        self._stopping = True
+        self.pending_restarts.clear()
         if self.started and any(c.role == "sync" and c.alive for c in self.children.values()):
             # notice first, so the sync master can put its end chirp on the microphone track
             wire.send(
@@ -360,14 +562,15 @@ class Supervisor:
         if self.publisher is not None:
             self.publisher.close()  # its queue reaches the recorder before the recorder stops
             self.publisher = None
-        producers = [c for c in self.children.values() if c.role != "recorder"]
+        self._stop_remote([c for c in self.children.values() if c.remote], grace_s=10)
+        producers = [c for c in self.children.values() if c.role not in ("recorder", "remote")]
         self._stop_group(producers, grace_s=10)
         self._stop_group([c for c in self.children.values() if c.role == "recorder"], grace_s=60)
 
     def finish(self) -> SessionResult:
         """Write the final manifest (status, problems, each node's exit) and close sockets."""
         children = {
-            c.name: {"role": c.role, "exit": c.exit_reason or "not started", "status": c.status}
+            c.name: {"role": c.role, "exit": c.exit_reason or "not started", "status": c.status, "restarts": c.restarts}
             for c in self.children.values()
         }
         mpath = self.root / "manifest.json"
@@ -387,12 +590,16 @@ class Supervisor:
                 "ended": _now_iso(),
                 "duration_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
                 "nodes": children,
+                "restarts": self.restart_log,
             }
         )
         try:
             write_json_atomic(mpath, manifest)
         except OSError as e:
             self.problems.append(f"could not finalize {mpath}: {e.strerror or e}")
+        if self._time_server is not None:
+            self._time_server.close()
+        stop_authenticator(self._zmq)
         self._zmq.destroy()
         self.endpoints.remove_ipc_files()
         return SessionResult(self.root, not self.problems, self.problems, children)
@@ -409,8 +616,19 @@ def run_session(
     on_start: Callable[[Supervisor], None] | None = None,
 ) -> SessionResult:
     """Run one session start to end; SIGINT/SIGTERM stop it cleanly."""
+    with session_umask(cfg.session.group):  # every file of the session, children's too
+        return _run_session(cfg, config_text, out, config_path, duration_s, on_progress, on_start)
+
+
+def _run_session(cfg, config_text, out, config_path, duration_s, on_progress, on_start) -> SessionResult:
     root = create_session(cfg, config_text, out, config_path)
-    sup = Supervisor(cfg, root, on_progress)
+    try:
+        sup = Supervisor(cfg, root, on_progress)
+    except (zmq.ZMQError, PrivateFolderError, CurveKeyError) as e:
+        # a port taken since preflight, a runtime folder not ours: nothing was recorded, so leave
+        # no half-made session behind
+        shutil.rmtree(root, ignore_errors=True)
+        raise SessionError(f"cannot listen for the session's nodes: {e}") from None
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     if threading.current_thread() is threading.main_thread():
         for s in handlers:
@@ -424,6 +642,8 @@ def run_session(
             sup.run(duration_s if duration_s is not None else cfg.session.duration_s)
         except SupervisorError as e:
             sup.problem(str(e))
+        except zmq.ZMQError as e:
+            sup.problem(f"cannot listen for the session's nodes: {e}")
         finally:
             sup.stop()
     finally:

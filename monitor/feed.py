@@ -130,7 +130,7 @@ class LiveFeed:
         self._sock.setsockopt(zmq.SUBSCRIBE, b"")
         self.endpoints = viewer_endpoints(endpoints)
         for ep in self.endpoints:
-            self._sock.connect(ep)
+            endpoints.connect(self._sock, ep)  # CURVE on a tcp session
         self._lock = threading.Lock()
         self._latest: dict[str, list] = {}
         self._stats: dict[str, StreamStats] = {}

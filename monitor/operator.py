@@ -35,7 +35,7 @@ class CommandSender:
         self._sock.linger = 500  # a command sent just before closing still goes out
         self._sock.sndhwm = 16
         self._sock.immediate = True  # refuse to send while no supervisor is connected
-        self._sock.connect(endpoints.commands)
+        endpoints.connect(self._sock, endpoints.commands)  # CURVE on a tcp session
 
     def send(self, verb: str, body: dict | None = None) -> bool:
         """Send ``command/<verb>``; False when no supervisor takes commands (e.g. a replay)."""

@@ -13,10 +13,9 @@ analyzer or a client in another language can find a running session (or a replay
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,9 @@ from pathlib import Path
 import zmq
 
 from mestudio.stream import wire
+from mestudio.stream.curve import CurveKeyError, CurveKeys, allow_only
 from mestudio.stream.errors import StreamError
+from mestudio.stream.private import make_runtime_dir
 
 BUS_FILE = "bus.json"
 
@@ -36,22 +37,69 @@ class Endpoints:
     commands: str  # supervisor PULL for operator commands from viewers
     broadcast: str  # supervisor PUB re-broadcasting commands to every node
     pubs: dict[str, str] = field(default_factory=dict)  # producer name -> its PUB endpoint
+    clock: str = ""  # tcp: the supervisor's time server (remote hosts measure their clock offset)
+    keys: str = ""  # tcp: the CURVE keys folder (stream/curve.py); "" for ipc
+    curve_client: str = "client"  # which client pair of that folder this host connects with
 
     @classmethod
-    def plan(cls, scheme: str, host: str, base_port: int, producers: list[str], key: str) -> Endpoints:
-        """Endpoints for one session; ``key`` keeps ipc paths of concurrent sessions apart."""
+    def plan(
+        cls,
+        scheme: str,
+        host: str,
+        base_port: int,
+        producers: list[str],
+        key: str = "",
+        runtime_dir: str | Path | None = None,
+        keys: str | Path = "",
+        hosts: dict[str, str] | None = None,
+    ) -> Endpoints:
+        """Endpoints for one session.
+
+        ipc sockets go in a new private folder (mkdtemp: unpredictable name, mode 0700) in
+        ``runtime_dir`` (which must be ours and private) or the user's runtime/temp folder; its
+        name is short, as ipc paths are limited to ~107 bytes.  ``key`` only labels the folder.
+        tcp needs a CURVE ``keys`` folder: every socket is then authenticated and encrypted.
+        ``hosts`` puts a producer's PUB on another host (a remote device: producer -> address).
+        """
+        if scheme == "tcp" and not keys:
+            raise CurveKeyError("tcp endpoints need CURVE keys (make them with `mestudio keys DIR`)")
         if scheme == "ipc":
-            # ipc paths are limited to ~107 bytes: keep them in a short folder of their own
-            run = Path(tempfile.gettempdir()) / f"mestudio-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-            run.mkdir(mode=0o700, exist_ok=True)
+            label = "".join(c for c in Path(key).name if c.isalnum())[:8]
+            run = make_runtime_dir(runtime_dir, prefix=f"mestudio-{label}-" if label else "mestudio-")
             at = lambda name: f"ipc://{run}/{name}"  # noqa: E731
         else:
-            names = ["recorder", "control", "commands", "broadcast"] + [f"pub-{p}" for p in producers]
-            ports = {n: base_port + i for i, n in enumerate(names)}
-            at = lambda name: f"tcp://{host}:{ports[name]}"  # noqa: E731
+            ports = dict(zip(_tcp_names(producers), tcp_ports(base_port, producers)))
+            on = {f"pub-{p}": h for p, h in (hosts or {}).items()}
+            at = lambda name: f"tcp://{_url_host(on.get(name, host))}:{ports[name]}"  # noqa: E731
         return cls(
-            at("recorder"), at("control"), at("commands"), at("broadcast"), {p: at(f"pub-{p}") for p in producers}
+            at("recorder"),
+            at("control"),
+            at("commands"),
+            at("broadcast"),
+            {p: at(f"pub-{p}") for p in producers},
+            clock=at("clock") if scheme == "tcp" else "",
+            keys=str(Path(keys).resolve()) if scheme == "tcp" else "",
         )
+
+    # -- every socket of a session binds and connects through these ----------------------
+    def curve(self) -> CurveKeys | None:
+        """The CURVE keys of a tcp session (loaded once per process), None for ipc."""
+        return _keys(self.keys, self.curve_client) if self.keys else None
+
+    def bind(self, ctx: zmq.Context, sock: zmq.Socket, endpoint: str) -> None:
+        """Bind; on tcp as a CURVE server admitting only allowed client keys (a ZAP handler)."""
+        keys = self.curve() if endpoint.startswith("tcp://") else None
+        if keys is not None:
+            allow_only(ctx, keys)
+            keys.serve(sock)
+        sock.bind(endpoint)
+
+    def connect(self, sock: zmq.Socket, endpoint: str) -> None:
+        """Connect; on tcp as a CURVE client of the session's server key."""
+        keys = self.curve() if endpoint.startswith("tcp://") else None
+        if keys is not None:
+            keys.client(sock)
+        sock.connect(endpoint)
 
     def remove_ipc_files(self) -> None:
         """Remove the ipc socket files (and their folder) once nobody listens on them."""
@@ -70,7 +118,7 @@ class Endpoints:
 
     def save(self, session_dir: Path) -> None:
         tmp = session_dir / (BUS_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.write_text(json.dumps(asdict(self), indent=2))  # its mode follows the session's umask
         os.replace(tmp, session_dir / BUS_FILE)
 
     @classmethod
@@ -79,6 +127,24 @@ class Endpoints:
         if not p.is_file():
             raise StreamError(f"{session_dir}: no {BUS_FILE}; is it a running session or a replay?")
         return cls(**json.loads(p.read_text()))
+
+
+@functools.lru_cache(maxsize=8)
+def _keys(folder: str, client: str) -> CurveKeys:
+    return CurveKeys.load(folder, client)
+
+
+def _tcp_names(producers: list[str]) -> list[str]:
+    return ["recorder", "control", "commands", "broadcast", "clock"] + [f"pub-{p}" for p in producers]
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def tcp_ports(base_port: int, producers: list[str]) -> list[int]:
+    """The ports a tcp session binds: five of its own, then one per producer, from ``base_port``."""
+    return [base_port + i for i in range(len(_tcp_names(producers)))]
 
 
 class Publisher:
@@ -105,11 +171,11 @@ class Publisher:
             self._push = ctx.socket(zmq.PUSH)
             self._push.sndhwm = record_hwm
             self._push.linger = 10_000  # on close, hand everything queued to the recorder
-            self._push.connect(endpoints.recorder)
+            endpoints.connect(self._push, endpoints.recorder)
         self._pub = ctx.socket(zmq.PUB)
         self._pub.sndhwm = viewer_hwm
         self._pub.linger = 0
-        self._pub.bind(endpoints.pubs[name])
+        endpoints.bind(ctx, self._pub, endpoints.pubs[name])
 
     def send(self, parts: list) -> bool:
         """Send one message; False when it had to be dropped for the recorder (counted)."""
@@ -156,7 +222,7 @@ class Subscriber:
             self.sock.setsockopt(zmq.SUBSCRIBE, t.encode())
         for name, ep in endpoints.pubs.items():
             if producers is None or name in producers:
-                self.sock.connect(ep)
+                endpoints.connect(self.sock, ep)
 
     def recv(self, timeout_s: float) -> wire.Message | None:
         if not self.sock.poll(int(timeout_s * 1000)):

@@ -23,3 +23,7 @@ class NotASessionError(SessionError, FileNotFoundError):
 
 class DiskFullError(SessionError):
     """The output disk filled up (or hit its size limit) while recording."""
+
+
+class ConsentError(StreamError, PermissionError):
+    """The session's consent level does not allow what was asked (replay, export)."""

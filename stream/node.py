@@ -20,6 +20,11 @@ import zmq
 from mestudio.config.schema import SessionConfig
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints, Publisher, Subscriber
+from mestudio.stream.curve import stop_authenticator
+
+# set by the supervisor for a node it starts again after a death: JSON {"restart": n,
+# "seq_base": {stream: first seq to use}, "frames_before": {stream: frames recorded so far}}
+RESTART_ENV = "MESTUDIO_RESTART"
 
 
 @dataclass
@@ -33,6 +38,15 @@ class NodeContext:
     zmq: zmq.Context = field(default_factory=zmq.Context)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mestudio"))
     config_dir: Path = Path(".")  # where the session file was: its relative paths start here
+    restart: dict[str, Any] = field(default_factory=dict)  # empty on a first start (see RESTART_ENV)
+    # ns to add to this host's monotonic clock to get the session host's: 0 on the session's host;
+    # a remote device node keeps it at the offset sync/hostclock measures (mestudio/remote.py)
+    host_offset_ns: int = 0
+
+    def now_ns(self) -> int:
+        """This moment on the session host's clock."""
+        return wire.now_ns() + self.host_offset_ns
+
     _status: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -77,7 +91,7 @@ class NodeContext:
         sock = self.zmq.socket(zmq.PUSH)
         sock.linger = 500
         sock.sndhwm = 10
-        sock.connect(self.endpoints.control)
+        self.endpoints.connect(sock, self.endpoints.control)
         seq = 0
         period = self.config.transport.heartbeat_s
         try:
@@ -109,4 +123,5 @@ class NodeContext:
         self._closing.set()
         for t in self._threads:
             t.join(timeout=2)
+        stop_authenticator(self.zmq)
         self.zmq.destroy()

@@ -151,8 +151,11 @@ class Recorder:
             "skipped_while_paused": dict(self.skipped_while_paused),
             "bytes": sum(w.bytes for w in self.writer.streams.values()),
             "streams": {
-                sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes} for sid, w in self.writer.streams.items()
+                sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes, "last_seq": w.last_seq}
+                for sid, w in self.writer.streams.items()
             },
+            # when these counts were taken: a restarted device goes on from last_seq (supervisor)
+            "status_ns": wire.now_ns(),
         }
 
     def report(self, stopped_because: str) -> dict:
@@ -185,11 +188,11 @@ def run(ctx: NodeContext) -> int:
     sock = ctx.zmq.socket(zmq.PULL)
     sock.rcvhwm = 0  # never drop on our side: the queue is bounded by the producers' HWM
     sock.linger = 0
-    sock.bind(ctx.endpoints.recorder)
+    ctx.endpoints.bind(ctx.zmq, sock, ctx.endpoints.recorder)
     commands = ctx.zmq.socket(zmq.SUB)
     commands.linger = 0
     commands.setsockopt(zmq.SUBSCRIBE, b"command/record-")
-    commands.connect(ctx.endpoints.broadcast)
+    ctx.endpoints.connect(commands, ctx.endpoints.broadcast)
     rec = Recorder(ctx.session_dir, ctx.log.warning)
     ctx.heartbeat({"ready": True, **rec.status()})
     stopped_because, code = "stopped", 0

@@ -22,7 +22,7 @@ import zmq
 from mestudio.stream import messages as msgs
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
-from mestudio.stream.errors import StreamError
+from mestudio.stream.errors import ConsentError, StreamError
 from mestudio.stream.session import NO_DEVICE_TIME, SessionReader
 
 LOSSY, LOSSLESS = "replay", "replay-lossless"
@@ -99,6 +99,11 @@ class Replayer:
         if speed is not None and speed <= 0:
             raise StreamError(f"replay speed must be positive, got {speed}")
         self.reader = SessionReader(session_dir)
+        if self.reader.manifest.get("consent") == "none":  # checked before any socket exists
+            raise ConsentError(
+                f"{session_dir}: consent level 'none' (manifest): this participant's data may not "
+                "leave the session folder; nothing was replayed"
+            )
         self.speed, self.loop, self.streams = speed, loop, streams
         self.endpoints = Endpoints.plan(
             "ipc", "127.0.0.1", 0, [LOSSY, LOSSLESS], key=f"replay-{os.getpid()}-{id(self)}"

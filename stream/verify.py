@@ -66,6 +66,8 @@ class StreamReport:
     checksums: bool = False  # whether the index carries checksums (index_version >= 2)
     ended_early_s: float = 0.0  # how long before the session's end its last frame came
     problems: list[str] = field(default_factory=list)  # each names the stream
+    # times its device node died and was started again: restart, node, from_seq, gap_s
+    outages: list[dict] = field(default_factory=list)
 
     @property
     def unrecorded(self) -> int:
@@ -377,6 +379,7 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         _check_rate_and_end(s, r, session_end, paused_at_end)
         if s.unrecorded:
             s.problems.append(f"stream {s.stream_id}: {s.unrecorded} published frames are not in the recording")
+    problems += outage_problems(reader, streams, events)
     status = str(reader.manifest.get("status", "?"))
     if status != "complete":
         why = f": {history[0]}" if history else ""
@@ -400,6 +403,31 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         problems,
         history,
     )
+
+
+def outage_problems(reader: SessionReader, streams: list[StreamReport], events: list[dict]) -> list[str]:
+    """Each restart of a device node on the timeline, measured in its streams' own frames."""
+    by_id = {s.stream_id: s for s in streams}
+    problems = []
+    for ev in events:
+        body = ev.get("body")
+        if ev.get("topic") != "session/node-restarted" or not isinstance(body, dict):
+            continue
+        seq_base = body.get("seq_base")
+        for sid, base in (seq_base if isinstance(seq_base, dict) else {}).items():
+            s = by_id.get(sid)
+            if s is None or not isinstance(base, int):
+                continue
+            idx = reader.stream(sid).index
+            seq, host = idx["seq"].astype(np.int64), idx["host_time_ns"].astype(np.int64)
+            before, after = host[seq < base], host[seq >= base]
+            gap = round((int(after.min()) - int(before.max())) / 1e9, 3) if len(before) and len(after) else None
+            s.outages.append({"restart": body.get("restart"), "node": body.get("node"), "from_seq": base, "gap_s": gap})
+            where = f"no frames around seq {base}" if gap is None else f"{gap:.2f} s without frames before seq {base}"
+            problems.append(
+                f"{sid}: device node {body.get('node')} died ({body.get('exit', '?')}) and was restarted: {where}"
+            )
+    return problems
 
 
 def format_report(rep: SessionReport) -> str:

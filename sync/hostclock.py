@@ -54,11 +54,16 @@ class HostOffset:
 class TimeServer:
     """Answers time probes on ``endpoint`` from a background thread until ``close()``."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, clock: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(
+        self, ctx: zmq.Context, endpoint: str, clock: Callable[[], int] = time.monotonic_ns, endpoints=None
+    ) -> None:
         self.clock = clock
         self._sock = ctx.socket(zmq.ROUTER)
         self._sock.linger = 0
-        self._sock.bind(endpoint)
+        if endpoints is not None:  # a session's Endpoints: a CURVE server on tcp (remote hosts)
+            endpoints.bind(ctx, self._sock, endpoint)
+        else:
+            self._sock.bind(endpoint)
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.answered = 0
         self._stop = threading.Event()
@@ -92,12 +97,19 @@ def estimate_offset(
     keep: float = 0.25,
     timeout_s: float = 1.0,
     clock: Callable[[], int] = time.monotonic_ns,
+    endpoints=None,
 ) -> HostOffset:
-    """Probe a TimeServer; raises HostClockError when it does not answer within ``timeout_s``."""
+    """Probe a TimeServer; raises HostClockError when it does not answer within ``timeout_s``.
+
+    ``endpoints`` (a session's Endpoints) makes the probe a CURVE client, for a session's own
+    time server on tcp."""
     # DEALER, not REQ: a lost answer must not wedge the socket; the echoed t0 pairs the replies
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
-    sock.connect(endpoint)
+    if endpoints is not None:
+        endpoints.connect(sock, endpoint)
+    else:
+        sock.connect(endpoint)
     rows: list = []
     try:
         for _ in range(probes):

@@ -49,7 +49,7 @@ def run(ctx: NodeContext) -> int:
     cmd.linger = 0
     cmd.setsockopt(zmq.SUBSCRIBE, COMMAND_CHIRP.encode())
     cmd.setsockopt(zmq.SUBSCRIBE, SESSION_STOPPING.encode())
-    cmd.connect(ctx.endpoints.broadcast)
+    ctx.endpoints.connect(cmd, ctx.endpoints.broadcast)
     server = TimeServer(ctx.zmq, st.time_server) if st.time_server else None
     player = ChirpPlayer(st.chirp.output, live.chirp_spec.rate) if st.chirp.output else None
     out = ctx.session_dir / "sync"

@@ -63,14 +63,20 @@ def events(root: Path, topic: str | None = None) -> list[dict]:
 
 def child(proc: subprocess.Popen, name: str, timeout_s: float = 30) -> psutil.Process:
     """The node process `python -m mestudio.child ROLE NAME ...` of a running supervisor."""
+    return wait_for_child(proc, name, lambda c: True, timeout_s)
+
+
+def wait_for_child(proc: subprocess.Popen, name: str, accept, timeout_s: float = 30) -> psutil.Process:
+    """The first node process ``name`` of a running supervisor for which ``accept(process)`` holds."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         for c in psutil.Process(proc.pid).children():
             try:
                 cmd = c.cmdline()
+                alive = c.status() != psutil.STATUS_ZOMBIE
             except psutil.NoSuchProcess:
                 continue
-            if "mestudio.child" in cmd and cmd[cmd.index("mestudio.child") + 2] == name:
+            if alive and "mestudio.child" in cmd and cmd[cmd.index("mestudio.child") + 2] == name and accept(c):
                 return c
         time.sleep(0.05)
     raise TimeoutError(f"no child process {name!r}")

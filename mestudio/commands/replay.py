@@ -6,7 +6,7 @@ import threading
 import time
 
 from mestudio.commands import fail
-from mestudio.stream.errors import SessionError, StreamError
+from mestudio.stream.errors import ConsentError, SessionError, StreamError
 from mestudio.stream.live import announce, withdraw
 from mestudio.stream.replayer import LOSSLESS, LOSSY, Replayer, summary
 
@@ -33,6 +33,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     try:
         rep = Replayer(args.session, speed=None if args.max else args.speed, loop=args.loop, streams=args.stream)
+    except ConsentError as e:
+        return fail(NAME, str(e), 3)  # the same code as export's refusal
     except (SessionError, StreamError) as e:
         return fail(NAME, str(e), 2)
     stop = threading.Event()

@@ -7,7 +7,7 @@ from mestudio.commands import fail
 from mestudio.config.errors import ConfigError
 from mestudio.config.loader import load_session_config
 from mestudio.postprocess import run_steps
-from mestudio.preflight import check_stages
+from mestudio.preflight import check_session
 from mestudio.progress import TerminalProgress
 from mestudio.stream.errors import SessionError
 from mestudio.stream.verify import format_report, verify
@@ -39,7 +39,7 @@ def run_config(
     try:
         cfg = load_session_config(path)
         text = Path(path).read_text(encoding="utf-8")
-        check_stages(cfg, Path(path))
+        check_session(cfg, Path(path))
     except ConfigError as e:
         return fail(command, str(e), 2), None
     if duration is not None and duration <= 0:
