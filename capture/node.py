@@ -10,7 +10,7 @@ from mestudio.capture.base import Device
 from mestudio.capture.errors import DeviceStateError
 from mestudio.capture.registry import create_device
 from mestudio.capture.sound import chirp_from_request
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.node import NodeContext
 
 # script time 0 of the synthetic face rig, after the session's t0: time for every device to start
@@ -26,7 +26,8 @@ def device_spec(ctx: NodeContext):
 
 def publish_stream_info(pub, dev: Device) -> None:
     for i, info in enumerate(dev.streams):
-        pub.send(wire.json_parts(wire.Kind.EVENT, info.stream_id, i, info.to_json(), topic=f"info/{info.stream_id}"))
+        body = messages.StreamInfoBody(**info.to_json()).to_wire()
+        pub.send(wire.json_parts(wire.Kind.EVENT, info.stream_id, i, body, topic=messages.info_topic(info.stream_id)))
 
 
 def _listen(ctx: NodeContext, dev: Device, topic: str, handle) -> threading.Thread:
@@ -57,7 +58,7 @@ def start_trigger_listener(ctx: NodeContext, dev: Device, spec) -> threading.Thr
             f'{dev.name}: trigger = "software" but the {dev.kind} backend has no '
             'software_trigger(); set trigger = "free-run" or [sync] enabled = false'
         )
-    return _listen(ctx, dev, f"trigger/{dev.name}", lambda msg: fire())
+    return _listen(ctx, dev, messages.trigger_topic(dev.name), lambda msg: fire())
 
 
 def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
@@ -71,7 +72,7 @@ def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
         if isinstance(msg.data, dict) and msg.data.get("stream") in mine:
             play(int(msg.data["sample"]), chirp_from_request(msg.data))
 
-    return _listen(ctx, dev, "sync/chirp", handle)
+    return _listen(ctx, dev, messages.SYNC_CHIRP, handle)
 
 
 def run(ctx: NodeContext) -> int:
@@ -112,7 +113,8 @@ def run(ctx: NodeContext) -> int:
     finally:
         final = _status(dev, pub, counts)
         for i, sid in enumerate(counts):
-            pub.send(wire.json_parts(wire.Kind.END, sid, i, {**final, "frames": counts[sid]}, topic=f"end/{sid}"))
+            body = messages.EndBody(**{**final, "frames": counts[sid]}).to_wire()
+            pub.send(wire.json_parts(wire.Kind.END, sid, i, body, topic=messages.end_topic(sid)))
         ctx.heartbeat(final)
         pub.close()
     return 0

@@ -34,6 +34,7 @@ from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
 
 SUPERVISOR = "supervisor"
+START_GRACE_S = 30.0  # the longest a starting node may take to send its first heartbeat
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
 
 
@@ -274,13 +275,18 @@ class Supervisor:
                         f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else ""),
                         fatal=self._fatal(child),
                     )
-            elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
+            elif now - child.last_beat > self._beat_limit(child) and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
                     f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
                     fatal=self._fatal(child),
                 )
                 child.last_beat = now
+
+    def _beat_limit(self, child: Child) -> float:
+        """Until its first heartbeat a node is still importing and opening (seconds under load)."""
+        timeout = self.cfg.transport.heartbeat_timeout_s
+        return timeout if child.status else max(timeout, START_GRACE_S)
 
     def _take_commands(self) -> None:
         while True:

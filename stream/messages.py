@@ -156,7 +156,8 @@ class Body(BaseModel):
         return v
 
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The body as a dict for wire.json_parts (which also turns numpy scalars and arrays into JSON)."""
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class StreamInfoBody(Body):

@@ -132,7 +132,7 @@ class Recorder:
             self.paused = verb == "record-stop"
             self.writer.event(
                 {
-                    "topic": "recorder/" + ("paused" if self.paused else "resumed"),
+                    "topic": messages.RECORDER_PAUSED if self.paused else messages.RECORDER_RESUMED,
                     "kind": "event",
                     "stream_id": "recorder",
                     "seq": 0,
@@ -188,7 +188,7 @@ def run(ctx: NodeContext) -> int:
     sock.bind(ctx.endpoints.recorder)
     commands = ctx.zmq.socket(zmq.SUB)
     commands.linger = 0
-    commands.setsockopt(zmq.SUBSCRIBE, b"command/record-")
+    commands.setsockopt(zmq.SUBSCRIBE, messages.command_topic("record-").encode())
     commands.connect(ctx.endpoints.broadcast)
     rec = Recorder(ctx.session_dir, ctx.log.warning)
     ctx.heartbeat({"ready": True, **rec.status()})

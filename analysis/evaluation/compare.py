@@ -21,8 +21,9 @@ from pathlib import Path
 from mestudio.analysis.emotion import emotion_from_aus
 from mestudio.analysis.evaluation.groundtruth import read_face_script
 from mestudio.analysis.evaluation.megc import KINDS, Counts, match, spotting_scores
+from mestudio.stream import messages
 
-RESULTS_TOPIC = "results/analyzer"
+RESULTS_TOPIC = messages.RESULTS_ANALYZER
 EVALUATED_AUS = (1, 2, 4, 6, 7, 12, 17, 45)  # the study's eight evaluated AUs (its Table 5)
 WARMUP_S = 2.0
 END_MARGIN_S = 1.5
