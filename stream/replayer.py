@@ -22,7 +22,7 @@ import zmq
 from mestudio.stream import messages as msgs
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
-from mestudio.stream.errors import StreamError
+from mestudio.stream.errors import SessionError, StreamError
 from mestudio.stream.session import NO_DEVICE_TIME, SessionReader
 
 LOSSY, LOSSLESS = "replay", "replay-lossless"
@@ -99,6 +99,16 @@ class Replayer:
         if speed is not None and speed <= 0:
             raise StreamError(f"replay speed must be positive, got {speed}")
         self.reader = SessionReader(session_dir)
+        # a damaged stream is left out (and named in ``skipped``); every intact one is replayed
+        self.skipped: dict[str, str] = {}
+        readable = []
+        for sid in self.reader.stream_ids():
+            try:
+                self.reader.stream(sid)
+                readable.append(sid)
+            except SessionError as e:
+                self.skipped[sid] = str(e)
+        streams = [s for s in readable if streams is None or s in streams]
         self.speed, self.loop, self.streams = speed, loop, streams
         self.endpoints = Endpoints.plan(
             "ipc", "127.0.0.1", 0, [LOSSY, LOSSLESS], key=f"replay-{os.getpid()}-{id(self)}"
@@ -183,10 +193,10 @@ class Replayer:
         self.lossless.close()
 
 
-def summary(reader: SessionReader) -> dict:
+def summary(reader: SessionReader, streams: list[str]) -> dict:
     return {
         "session": str(reader.root),
-        "streams": {s: len(reader.stream(s)) for s in reader.stream_ids()},
+        "streams": {s: len(reader.stream(s)) for s in streams},
         "events": len(reader.events()),
         "manifest_status": reader.manifest.get("status"),
     }

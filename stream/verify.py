@@ -14,6 +14,7 @@ node that died, a missing recorder.json, unreadable files.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -205,24 +206,27 @@ def repair_stream(folder: Path) -> dict:
     if len(raw) % rec_dtype.itemsize:
         trimmed["partial_index_bytes"] = len(raw) % rec_dtype.itemsize
     idx = np.frombuffer(raw[: whole * rec_dtype.itemsize], rec_dtype)
-    pos = np.arange(whole, dtype=np.int64)
-    # one writer appends fixed-size frames: record i's frame starts at base + i * fb
-    rel = idx["offset"].astype(np.int64) - pos * fb
-    base = int(np.bincount(np.clip(rel, 0, None)).argmax()) if whole and fb and (rel >= 0).any() else 0
-    consistent = (idx["nbytes"] == fb) & (rel == base)
-    # the torn tail: the last records, consistent, whose frame never reached the disk
-    keep_positions = whole
-    while keep_positions and base + keep_positions * fb > data_size:
-        keep_positions -= 1
-    if keep_positions < whole:
-        trimmed["index_records_without_data"] = whole - keep_positions
-    garbled = np.flatnonzero(~consistent[:keep_positions])
+    offsets = idx["offset"].astype(np.uint64)
+    ends = offsets + idx["nbytes"].astype(np.uint64)
+    # the torn tail: the last records whose frame never (fully) reached the disk
+    keep = whole
+    while keep and int(ends[keep - 1]) > data_size:
+        keep -= 1
+    if keep < whole:
+        trimmed["index_records_without_data"] = whole - keep
+    # an intact record has the frame size, lies inside frames.bin, and its offset is one of a
+    # strictly increasing run (one writer appends); the rest contradict the layout: garbled
+    fits = (idx["nbytes"][:keep] == fb) & (ends[:keep] <= data_size)
+    if fb:
+        fits &= (offsets[:keep] % np.uint64(fb)) == (np.uint64(int(np.median(offsets[:keep] % fb))) if keep else 0)
+    consistent = _increasing_run(offsets[:keep], fits)
+    garbled = np.flatnonzero(~consistent)
     if garbled.size:
         with open(folder / QUARANTINE, "ab") as q:
             q.write(idx[garbled].tobytes())
         trimmed["quarantined_records"] = [int(i) for i in garbled[:MAX_SEQS_LISTED]]
         trimmed["quarantined"] = int(garbled.size)
-    kept = idx[:keep_positions][consistent[:keep_positions]]
+    kept = idx[:keep][consistent]
     if kept.nbytes != len(raw):
         tmp = index_p.with_name(index_p.name + ".tmp")
         with open(tmp, "wb") as f:
@@ -230,12 +234,43 @@ def repair_stream(folder: Path) -> dict:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, index_p)
-    end = base + keep_positions * fb if keep_positions else 0
-    if data_size > end and (keep_positions or not whole):
+    # frame bytes after the last record are torn, except those of quarantined records after it
+    last = int(np.flatnonzero(consistent)[-1]) if consistent.any() else -1
+    end = (int(ends[last]) if last >= 0 else 0) + fb * (keep - 1 - last)
+    if data_size > end:
         trimmed["frame_bytes_without_index"] = data_size - end
         with open(data_p, "r+b") as f:
             f.truncate(end)
     return trimmed
+
+
+def _increasing_run(offsets: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Mask of the longest strictly increasing subsequence of ``offsets`` among ``candidates``."""
+    n = len(offsets)
+    keep = np.zeros(n, bool)
+    cand = np.flatnonzero(candidates)
+    if not len(cand):
+        return keep
+    if np.all(np.diff(offsets[cand].astype(np.float64)) > 0):  # the common case: nothing garbled
+        keep[cand] = True
+        return keep
+    tails: list[int] = []  # patience sorting: tails[k] = smallest last offset of a run of length k+1
+    tail_at: list[int] = []
+    prev = np.full(n, -1, np.int64)
+    for i in cand.tolist():
+        o = int(offsets[i])
+        k = bisect.bisect_left(tails, o)
+        if k == len(tails):
+            tails.append(o)
+            tail_at.append(i)
+        else:
+            tails[k], tail_at[k] = o, i
+        prev[i] = tail_at[k - 1] if k else -1
+    i = tail_at[-1]
+    while i >= 0:
+        keep[i] = True
+        i = int(prev[i])
+    return keep
 
 
 def repair_events(path: Path) -> int:

@@ -34,12 +34,12 @@ def recorded_results(session_dir: str | Path) -> list[dict]:
     p = Path(session_dir) / "events.jsonl"
     out = []
     if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
+        for line in p.read_bytes().splitlines():
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            if rec.get("topic") == RESULTS_TOPIC and isinstance(rec.get("body"), dict):
+                rec = json.loads(line.decode("utf-8"))
+            except ValueError:
+                continue  # a torn last line after a crash, or a garbled one (verify counts them)
+            if isinstance(rec, dict) and rec.get("topic") == RESULTS_TOPIC and isinstance(rec.get("body"), dict):
                 out.append(rec["body"])
     return out
 
