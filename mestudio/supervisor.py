@@ -30,6 +30,7 @@ from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
+from mestudio.stream.recorder import EXIT_DISK_FULL
 from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
 
@@ -379,6 +380,8 @@ class Supervisor:
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
         ok = not self.problems
+        rec = self.children.get("recorder")
+        disk_full = rec is not None and rec.proc is not None and rec.proc.returncode == EXIT_DISK_FULL
         rejected = {"supervisor": dict(self.rejects.counts)}
         try:  # the recorder's own counts, as it wrote them when it stopped
             rejected["recorder"] = json.loads((self.root / "recorder.json").read_text())["rejected"]
@@ -388,7 +391,7 @@ class Supervisor:
         manifest["rejected"] = rejected
         manifest.update(
             {
-                "status": "complete" if ok else "failed",
+                "status": "complete" if ok else "disk full" if disk_full else "failed",
                 "problems": self.problems,
                 "ended": _now_iso(),
                 "duration_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,

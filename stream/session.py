@@ -36,6 +36,7 @@ from mestudio.stream.messages import check_stream_id
 FORMAT = "mestudio-session"
 FORMAT_VERSION = 2  # 2: index records carry a CRC32C of their frame (index_version 2)
 NO_DEVICE_TIME = np.iinfo(np.int64).min
+RESERVE = "recorder.reserve"  # disk space the recorder holds while recording (freed at a full disk)
 
 _INDEX_V1_FIELDS = [
     ("seq", "<u8"),

@@ -28,6 +28,7 @@ from mestudio.stream.errors import SessionError
 from mestudio.stream.live import pid_alive
 from mestudio.stream.session import (
     NO_DEVICE_TIME,
+    RESERVE,
     SessionReader,
     StreamReader,
     index_dtype,
@@ -303,11 +304,15 @@ def repair(root: Path) -> dict:
     ):
         raise SessionError(f"{root}: still being recorded (supervisor pid {pid}); verify it after it stops")
     done: dict = {}
+    (root / RESERVE).unlink(missing_ok=True)  # a killed recorder's reserve is no data
     for sid in reader.stream_ids():
         try:
             t = repair_stream(root / "streams" / sid)
         except SessionError as e:
             done[sid] = {"error": str(e)}
+            continue
+        except OSError as e:  # e.g. the disk is still full
+            done[sid] = {"error": f"could not repair: {e.strerror or e}"}
             continue
         if t:
             done[sid] = t
@@ -316,15 +321,23 @@ def repair(root: Path) -> dict:
         done["events.jsonl"] = {"partial_line_bytes": ev}
     _write_timestamps(reader, only_missing=False)
     if done or reader.manifest.get("status") == "recording":
-        write_json_atomic(root / "repair.json", {"trimmed": done, "status_before": reader.manifest.get("status")})
-        manifest = dict(reader.manifest)
-        if manifest.get("status") == "recording":
-            manifest["status"] = "repaired"
-            problems = manifest.get("problems") if isinstance(manifest.get("problems"), list) else []
-            manifest["problems"] = [*problems, "recording was cut short (no clean stop); repaired by verify"]
-        manifest["repaired"] = done
-        write_json_atomic(root / "manifest.json", manifest)
+        try:
+            _record_repair(root, reader.manifest, done)
+        except OSError as e:
+            raise SessionError(f"{root}: could not write the repair's record ({e.strerror or e})") from None
     return done
+
+
+def _record_repair(root: Path, manifest: dict, done: dict) -> None:
+    """repair.json, and the manifest marked repaired (a session cut short says so)."""
+    write_json_atomic(root / "repair.json", {"trimmed": done, "status_before": manifest.get("status")})
+    manifest = dict(manifest)
+    if manifest.get("status") == "recording":
+        manifest["status"] = "repaired"
+        problems = manifest.get("problems") if isinstance(manifest.get("problems"), list) else []
+        manifest["problems"] = [*problems, "recording was cut short (no clean stop); repaired by verify"]
+    manifest["repaired"] = done
+    write_json_atomic(root / "manifest.json", manifest)
 
 
 def _write_timestamps(reader: SessionReader, only_missing: bool) -> None:
@@ -397,6 +410,14 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         for e in events
         if str(e.get("topic", "")).startswith(messages.END) and isinstance(e.get("body"), dict)
     }
+    # a producer whose END never reached the recorder (it died) still told the supervisor its counts
+    nodes = reader.manifest.get("nodes") or {}
+    for n in nodes.values() if isinstance(nodes, dict) else []:
+        st = n.get("status") if isinstance(n, dict) and n.get("role") != "recorder" else None
+        per = st.get("streams") if isinstance(st, dict) else None
+        for sid, counts in per.items() if isinstance(per, dict) else []:
+            if sid not in ends and isinstance(counts, dict) and isinstance(counts.get("frames"), int):
+                ends[sid] = {"frames": counts["frames"], "device_dropped": st.get("device_dropped", 0)}
     paused = rec_report.get("skipped_while_paused")
     paused = paused if isinstance(paused, dict) else {}
     session_end = _session_end_ns(events, readers)
