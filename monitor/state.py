@@ -150,12 +150,12 @@ class MonitorState:
             elif channel == "info":
                 self.stream_info[body.get("stream_id", msg.header.stream_id)] = body
             elif channel == "command":
-                self._command(msg.topic.removeprefix("command/"), body, t)
+                self._command(msg.topic.removeprefix(messages.COMMAND), body, t)
             elif channel == "session":
-                self.session_stopped = msg.topic == "session/stop"  # a looping replay starts again
+                self.session_stopped = msg.topic == messages.SESSION_STOP  # a looping replay starts again
                 self._say(
                     t,
-                    f"session {msg.topic.removeprefix('session/')}"
+                    f"session {msg.topic.split('/', 1)[1]}"
                     + (f": {'; '.join(map(str, body['problems']))}" if body.get("problems") else ""),
                 )
             elif channel in ("recorder", "error", "warning"):
