@@ -11,6 +11,7 @@ from mestudio.capture.errors import DeviceStateError
 from mestudio.capture.registry import create_device
 from mestudio.capture.sound import chirp_from_request
 from mestudio.stream import messages, wire
+from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
 
 # script time 0 of the synthetic face rig, after the session's t0: time for every device to start
@@ -33,11 +34,19 @@ def publish_stream_info(pub, dev: Device) -> None:
 def _listen(ctx: NodeContext, dev: Device, topic: str, handle) -> threading.Thread:
     """Call ``handle(msg)`` for every `topic` event of the sync node, on a thread of its own."""
 
+    rejects = messages.RejectCounter(f"{dev.name} {topic} listener", ctx.log)
+
     def listen() -> None:  # the socket lives and dies in this thread (zmq sockets are not shared)
         sub = ctx.subscriber([topic], producers=["sync"], hwm=1000)
         try:
             while not ctx.stop.is_set():
-                msg = sub.recv(0.1)
+                try:
+                    msg = sub.recv(0.1)
+                    if msg is not None and msg.topic == topic:
+                        messages.parse_body(msg.topic, msg.data)  # untrusted, even from the sync node
+                except WireFormatError as e:
+                    rejects.reject(e)
+                    continue
                 if msg is not None and msg.topic == topic and dev.state == "running":
                     handle(msg)
         finally:

@@ -258,6 +258,21 @@ class Trigger(Body):
     late_ns: int = 0
 
 
+class Chirp(Body):
+    """The sync master's audible pattern, due at ``sample`` of the audio stream ``stream``."""
+
+    topics = (SYNC_CHIRP,)
+    sample: int = Field(ge=0)
+    stream: str
+    rate: float = Field(gt=0, le=1_000_000)
+    due_host_ns: int | float | None = None
+    f0_hz: float = Field(gt=0)
+    f1_hz: float = Field(gt=0)
+    duration_s: float = Field(gt=0, le=10)
+    amplitude: float = Field(ge=0, le=1)
+    reason: str = ""
+
+
 class ChirpRequest(Body):
     topics = (SYNC_CHIRP_REQUEST,)
     reason: str = Field("request", max_length=200)
@@ -291,6 +306,7 @@ MODELS: tuple[type[Body], ...] = (
     ElicitState,
     Marker,
     Trigger,
+    Chirp,
     ChirpRequest,
     SessionStart,
     SessionStop,
