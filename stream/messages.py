@@ -58,7 +58,9 @@ CHANNELS = frozenset(
 TOPIC_RE = re.compile(r"^[a-z]+/[A-Za-z0-9_.-]{1,48}$")
 
 # operator command verbs (monitor/operator.py explains each to the operator)
-VERBS = frozenset(["record-stop", "record-start", "mark", "start", "pause", "resume", "skip", "stop-session", "chirp"])
+VERBS = frozenset(
+    ["record-stop", "record-start", "mark", "start", "pause", "resume", "skip", "abort", "stop-session", "chirp"]
+)
 
 
 def info_topic(stream_id: str) -> str:

@@ -98,6 +98,7 @@ class SessionReport:
     repaired: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # found now: the session is not intact
     history: list[str] = field(default_factory=list)  # what went wrong while it was recorded
+    rejected: dict = field(default_factory=dict)  # malformed messages per receiver and kind
 
     @property
     def ok(self) -> bool:
@@ -447,15 +448,11 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         history.append(f"recorder rejected {total} malformed messages ({kinds})")
     if not streams and not readers:
         problems.append("no streams recorded")
-    return SessionReport(
-        str(root),
-        status,
-        streams,
-        len(events),
-        repaired,
-        problems,
-        history,
-    )
+    counted = reader.manifest.get("rejected")
+    counted = dict(counted) if isinstance(counted, dict) else {}
+    if isinstance(rejected, dict) and rejected:
+        counted["recorder"] = rejected
+    return SessionReport(str(root), status, streams, len(events), repaired, problems, history, counted)
 
 
 def format_report(rep: SessionReport) -> str:

@@ -25,9 +25,10 @@ def test_no_topic_string_is_spelled_outside_the_messages_module():
 
 
 def test_the_operator_sends_only_verbs_the_receivers_accept():
+    from mestudio.elicit.controller import VERBS as PROTOCOL_VERBS
     from mestudio.monitor.operator import VERBS
 
-    assert set(VERBS) <= messages.VERBS
+    assert set(VERBS) <= messages.VERBS and set(PROTOCOL_VERBS) <= messages.VERBS
 
 
 def test_the_wire_document_lists_every_topic_model_and_verb():
