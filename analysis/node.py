@@ -17,9 +17,9 @@ import threading
 from mestudio.analysis.analyzer.errors import NoFaceStreamError
 from mestudio.analysis.analyzer.offline import device_fps
 from mestudio.analysis.settings import load_settings
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 
-TOPIC = "results/analyzer"
+TOPIC = messages.RESULTS_ANALYZER
 STREAM_ID = "analyzer"
 DRAIN_S = 5.0  # on stop, keep analysing queued frames this long at most
 

@@ -11,7 +11,8 @@ from mestudio.capture.errors import CapabilityError
 from mestudio.capture.registry import create_device
 from mestudio.capture.sound import chirp_from_request
 from mestudio.config.device_kinds import Capability
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
+from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
 
 
@@ -24,26 +25,27 @@ def device_spec(ctx: NodeContext):
 
 def publish_stream_info(pub, dev: Device, now_ns=wire.now_ns) -> None:
     for i, info in enumerate(dev.streams):
-        pub.send(
-            wire.json_parts(
-                wire.Kind.EVENT,
-                info.stream_id,
-                i,
-                info.to_json(),
-                topic=f"info/{info.stream_id}",
-                host_time_ns=now_ns(),
-            )
-        )
+        body = messages.StreamInfoBody(**info.to_json()).to_wire()
+        topic = messages.info_topic(info.stream_id)
+        pub.send(wire.json_parts(wire.Kind.EVENT, info.stream_id, i, body, topic=topic, host_time_ns=now_ns()))
 
 
 def _listen(ctx: NodeContext, dev: Device, topic: str, handle) -> threading.Thread:
     """Call ``handle(msg)`` for every `topic` event of the sync node, on a thread of its own."""
 
+    rejects = messages.RejectCounter(f"{dev.name} {topic} listener", ctx.log)
+
     def listen() -> None:  # the socket lives and dies in this thread (zmq sockets are not shared)
         sub = ctx.subscriber([topic], producers=["sync"], hwm=1000)
         try:
             while not ctx.stop.is_set():
-                msg = sub.recv(0.1)
+                try:
+                    msg = sub.recv(0.1)
+                    if msg is not None and msg.topic == topic:
+                        messages.parse_body(msg.topic, msg.data)  # untrusted, even from the sync node
+                except WireFormatError as e:
+                    rejects.reject(e)
+                    continue
                 if msg is not None and msg.topic == topic and dev.state == "running":
                     handle(msg)
         finally:
@@ -63,7 +65,7 @@ def start_trigger_listener(ctx: NodeContext, dev: Device, spec) -> threading.Thr
             f'{dev.name}: trigger = "software" but the {dev.kind} backend has no '
             'software_trigger(); set trigger = "free-run" or [sync] enabled = false'
         )
-    return _listen(ctx, dev, f"trigger/{dev.name}", lambda msg: dev.software_trigger())
+    return _listen(ctx, dev, messages.trigger_topic(dev.name), lambda msg: dev.software_trigger())
 
 
 def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
@@ -76,7 +78,7 @@ def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
         if isinstance(msg.data, dict) and msg.data.get("stream") in mine:
             dev.play_at(int(msg.data["sample"]), chirp_from_request(msg.data))
 
-    return _listen(ctx, dev, "sync/chirp", handle)
+    return _listen(ctx, dev, messages.SYNC_CHIRP, handle)
 
 
 def run(ctx: NodeContext) -> int:
@@ -121,8 +123,9 @@ def run(ctx: NodeContext) -> int:
         final = _status(dev, pub, counts)
         for i, sid in enumerate(counts):
             frames = counts[sid] + frames_before.get(sid, 0)  # the stream's whole count, restarts included
-            body = {**final, "frames": frames, "restart": ctx.restart.get("restart", 0)}
-            pub.send(wire.json_parts(wire.Kind.END, sid, i, body, topic=f"end/{sid}", host_time_ns=ctx.now_ns()))
+            body = messages.EndBody(**{**final, "frames": frames, "restart": ctx.restart.get("restart", 0)}).to_wire()
+            end = wire.json_parts(wire.Kind.END, sid, i, body, topic=messages.end_topic(sid), host_time_ns=ctx.now_ns())
+            pub.send(end)
         ctx.heartbeat(final)
         pub.close()
     return 0

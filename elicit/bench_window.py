@@ -31,7 +31,7 @@ def main(n: int) -> dict:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from mestudio.elicit.app import run_protocol
     from mestudio.elicit.checks import check_protocol
-    from mestudio.elicit.markers import ListSink
+    from mestudio.elicit.markers import MARKERS, ListSink
     from mestudio.elicit.protocol import load_protocol
 
     styles = ["waves", "ball", "checker", "rings"]
@@ -49,7 +49,7 @@ def main(n: int) -> dict:
         sink = ListSink()
         res = run_protocol(proto, "P00", sink, pre, headless=True, autostart=True, hold_end_s=0.0)
     paints = np.array(res.paint_log, dtype=np.int64)
-    onsets = [r for r in sink.records if r["topic"] == "markers/elicit" and r["body"]["event"] == "clip_onset"]
+    onsets = [r for r in sink.records if r["topic"] == MARKERS and r["body"]["event"] == "clip_onset"]
     after_paint, after_due = [], []
     for r in onsets:
         t = r["host_time_ns"]

@@ -16,6 +16,7 @@ from typing import Protocol as TypingProtocol
 from mestudio.elicit.markers import CHIRP, MARKERS, STATE, MarkerSink
 from mestudio.elicit.player import ClipPlayer
 from mestudio.elicit.protocol import Clip, Protocol, Question
+from mestudio.stream.messages import ElicitState
 
 VERBS = ("start", "pause", "resume", "skip", "abort")
 
@@ -124,7 +125,7 @@ class Controller:
             )
         if self.state == "break":
             body["break_left_s"] = round(self._break_left(), 1)
-        self.sink.emit(STATE, body)
+        self.sink.emit(STATE, ElicitState(**body).to_wire())
         self._last_state = time.monotonic()
 
     # -- the loop -----------------------------------------------------------------------------

@@ -16,11 +16,11 @@ import threading
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 
-MARKERS = "markers/elicit"
-STATE = "state/elicit"
-CHIRP = "sync/request-chirp"
+MARKERS = messages.MARKERS_ELICIT
+STATE = messages.STATE_ELICIT
+CHIRP = messages.SYNC_CHIRP_REQUEST
 
 
 class MarkerSink(Protocol):

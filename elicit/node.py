@@ -17,7 +17,7 @@ from mestudio.elicit.errors import ProtocolError
 from mestudio.elicit.markers import WireSink
 from mestudio.elicit.protocol import load_protocol
 from mestudio.elicit.settings import ElicitSettings
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
 
@@ -28,7 +28,7 @@ class CommandListener:
     def __init__(self, ctx: zmq.Context, endpoint: str, source: str = "command", endpoints=None) -> None:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.linger = 0
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"command/")
+        self.sock.setsockopt(zmq.SUBSCRIBE, messages.COMMAND.encode())
         if endpoints is not None:  # a session's Endpoints: CURVE on tcp
             endpoints.connect(self.sock, endpoint)
         else:
@@ -40,13 +40,13 @@ class CommandListener:
         while True:
             try:
                 msg = wire.recv(self.sock, zmq.NOBLOCK)
+                body = messages.parse_body(msg.topic, msg.data)
             except zmq.Again:
                 return out
             except WireFormatError:
-                continue
-            verb = msg.topic.removeprefix("command/")
-            body = msg.data if isinstance(msg.data, dict) else {}
-            if body.get("target", "elicit") in ("elicit", "all"):
+                continue  # untrusted: a malformed command is ignored (the supervisor counted it)
+            verb = msg.topic.removeprefix(messages.COMMAND)
+            if (body.target or "elicit") in ("elicit", "all"):
                 out.append((verb, f"{self.source}:{msg.header.stream_id}"))
 
     def close(self) -> None:
@@ -59,7 +59,7 @@ def send_command(zctx: zmq.Context, endpoint: str, verb: str, sender: str, body:
     sock.linger = 2000
     try:
         sock.connect(endpoint)
-        wire.send(sock, wire.json_parts(wire.Kind.EVENT, sender, 0, body or {}, topic=f"command/{verb}"))
+        wire.send(sock, wire.json_parts(wire.Kind.EVENT, sender, 0, body or {}, topic=messages.command_topic(verb)))
     finally:
         sock.close()
 

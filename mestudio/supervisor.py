@@ -37,16 +37,18 @@ from mestudio.stream.errors import SessionError, WireFormatError
 from mestudio.stream.live import announce, withdraw
 from mestudio.stream.node import RESTART_ENV
 from mestudio.stream.private import PrivateFolderError
+from mestudio.stream.recorder import EXIT_DISK_FULL
 from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
 from mestudio.stream.spawn import module_command
 from mestudio.sync.hostclock import TimeServer
 
 SUPERVISOR = "supervisor"
+START_GRACE_S = 30.0  # the longest a starting node may take to send its first heartbeat
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
 # a dead node's last messages reach the recorder well within this; its restart waits for a recorder
 # report made after it, so that sequence numbers go on from the last one recorded
 RECORDER_SETTLE_NS = 300_000_000
-STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
+STOP_REMOTE = messages.SESSION_STOP_REMOTE
 
 
 class SupervisorError(RuntimeError):
@@ -349,7 +351,7 @@ class Supervisor:
     def _remote_clock(self, child: Child, clock: dict) -> None:
         """Each new clock estimate of a remote host goes on the timeline, as applied to its frames."""
         if clock != child.status.get("clock"):
-            self.marker("session/remote-clock", {"node": child.name, "host": child.remote, **clock})
+            self.marker(messages.SESSION_REMOTE_CLOCK, {"node": child.name, "host": child.remote, **clock})
 
     def poll(self, timeout_s: float = 0.1) -> None:
         """Take heartbeats and notice exits; a problem is recorded and stops the session."""
@@ -394,7 +396,7 @@ class Supervisor:
                             f"(restart {restart.number} of {self.cfg.session.restarts})"
                         )
                     self.problem(text, fatal=self._fatal(child) and restart is None)
-            elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
+            elif now - child.last_beat > self._beat_limit(child) and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
                     f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
@@ -421,7 +423,7 @@ class Supervisor:
         pending = PendingRestart(child, time.monotonic() + backoff, wire.now_ns(), child.restarts + 1)
         self.pending_restarts[child.name] = pending
         self.marker(
-            "session/node-down",
+            messages.SESSION_NODE_DOWN,
             {"node": child.name, "role": child.role, "exit": child.exit_reason, "restart_in_s": round(backoff, 3)},
         )
         return pending
@@ -464,8 +466,13 @@ class Supervisor:
             **info,
         }
         self.restart_log.append(entry)
-        self.marker("session/node-restarted", entry)
+        self.marker(messages.SESSION_NODE_RESTARTED, entry)
         print(f"mestudio: {old.name} ({old.role}) restarted (restart {pending.number})", file=sys.stderr, flush=True)
+
+    def _beat_limit(self, child: Child) -> float:
+        """Until its first heartbeat a node is still importing and opening (seconds under load)."""
+        timeout = self.cfg.transport.heartbeat_timeout_s
+        return timeout if child.status else max(timeout, START_GRACE_S)
 
     def _take_commands(self) -> None:
         while True:
@@ -576,6 +583,8 @@ class Supervisor:
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
         ok = not self.problems
+        rec = self.children.get("recorder")
+        disk_full = rec is not None and rec.proc is not None and rec.proc.returncode == EXIT_DISK_FULL
         rejected = {"supervisor": dict(self.rejects.counts)}
         try:  # the recorder's own counts, as it wrote them when it stopped
             rejected["recorder"] = json.loads((self.root / "recorder.json").read_text())["rejected"]
@@ -585,7 +594,7 @@ class Supervisor:
         manifest["rejected"] = rejected
         manifest.update(
             {
-                "status": "complete" if ok else "failed",
+                "status": "complete" if ok else "disk full" if disk_full else "failed",
                 "problems": self.problems,
                 "ended": _now_iso(),
                 "duration_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,

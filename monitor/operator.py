@@ -11,7 +11,7 @@ import os
 
 import zmq
 
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints
 
 VERBS = {
@@ -46,7 +46,7 @@ class CommandSender:
             **({"target": "elicit"} if verb in PROTOCOL_VERBS else {}),
             **(body or {}),
         }
-        parts = wire.json_parts(wire.Kind.EVENT, self.name, self.seq, body, topic=f"command/{verb}")
+        parts = wire.json_parts(wire.Kind.EVENT, self.name, self.seq, body, topic=messages.command_topic(verb))
         try:
             wire.send(self._sock, parts, zmq.NOBLOCK)
         except zmq.Again:

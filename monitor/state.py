@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 
 SCORE_HISTORY_S = 60.0
 MAX_INTERVALS = 200
@@ -150,12 +150,12 @@ class MonitorState:
             elif channel == "info":
                 self.stream_info[body.get("stream_id", msg.header.stream_id)] = body
             elif channel == "command":
-                self._command(msg.topic.removeprefix("command/"), body, t)
+                self._command(msg.topic.removeprefix(messages.COMMAND), body, t)
             elif channel == "session":
-                self.session_stopped = msg.topic == "session/stop"  # a looping replay starts again
+                self.session_stopped = msg.topic == messages.SESSION_STOP  # a looping replay starts again
                 self._say(
                     t,
-                    f"session {msg.topic.removeprefix('session/')}"
+                    f"session {msg.topic.split('/', 1)[1]}"
                     + (f": {'; '.join(map(str, body['problems']))}" if body.get("problems") else ""),
                 )
             elif channel in ("recorder", "error", "warning"):
@@ -299,11 +299,12 @@ class MonitorState:
             self._say(t, f"sync: {w}")
 
     def _elicit(self, topic: str, body: dict, t: float) -> None:
-        if topic.startswith("state/"):
-            # a state message is the whole state: nothing stale (a clip name) survives it
-            self.elicit = {**body, "_t": t, "last_marker": self.elicit.get("last_marker")}
-            if "paused" in body:
-                self.protocol_paused = bool(body["paused"])
+        if topic == messages.STATE_ELICIT:
+            # a state message is the whole state: nothing stale (a clip name) survives it; the
+            # controller's own model says which fields there are (a bad body raises ValueError)
+            state = messages.ElicitState.model_validate(body)
+            self.elicit = {**state.to_wire(), "_t": t, "last_marker": self.elicit.get("last_marker")}
+            self.protocol_paused = state.paused
             return
         what = body.get("marker") or body.get("event") or body.get("type") or topic
         clip = body.get("clip") or body.get("name")
@@ -337,17 +338,17 @@ class MonitorState:
         e = self.elicit
         if not e:
             return "no protocol running"
-        phase = e.get("state") or e.get("phase") or e.get("last_marker") or ""
+        phase = e.get("state") or e.get("last_marker") or ""
         parts = [str(phase)]
-        idx, n = e.get("step", e.get("index")), e.get("steps") or e.get("total")
+        idx, n = e.get("step"), e.get("steps")  # messages.ElicitState: step is 0-based, -1 before the first
         clip = e.get("clip")
         if clip or idx is not None:
-            where = f"({min(int(idx) + 1, int(n))}/{n})" if idx is not None and n else ""
+            where = f"({min(int(idx) + 1, int(n))}/{n})" if idx is not None and idx >= 0 and n else ""
             parts.append((f"{clip} " if clip else "") + where)
         pos = _num(e.get("position_s"))
         if pos is not None and phase == "clip":
             parts.append(f"{pos:.0f} s in")
-        left = _num(e.get("remaining_s", e.get("time_left_s", e.get("break_left_s"))))
+        left = _num(e.get("break_left_s"))
         if left is not None:
             parts.append(f"{left:.0f} s left")
         if e.get("paused"):

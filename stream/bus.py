@@ -167,10 +167,13 @@ class Publisher:
         self.backpressure = 0  # sends that found the recorder's queue full and had to wait
         self.dropped = 0  # messages lost because the recorder stayed full for block_s
         self._push = None
+        self._monitor = None
+        self.recorder_gone = False  # the recorder's connection closed (it died): stop waiting for it
         if record:
             self._push = ctx.socket(zmq.PUSH)
             self._push.sndhwm = record_hwm
             self._push.linger = 10_000  # on close, hand everything queued to the recorder
+            self._monitor = self._push.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
             endpoints.connect(self._push, endpoints.recorder)
         self._pub = ctx.socket(zmq.PUB)
         self._pub.sndhwm = viewer_hwm
@@ -185,7 +188,7 @@ class Publisher:
                 wire.send(self._push, parts, zmq.NOBLOCK)
             except zmq.Again:
                 self.backpressure += 1
-                if self._push.poll(int(self.block_s * 1000), zmq.POLLOUT):
+                if self._wait_for_recorder():
                     wire.send(self._push, parts, zmq.NOBLOCK)
                 else:
                     self.dropped += 1
@@ -197,7 +200,35 @@ class Publisher:
         self.sent += ok
         return ok
 
+    def _watch_recorder(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        while self._monitor is not None and self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)["event"]
+            self.recorder_gone = event == zmq.EVENT_DISCONNECTED
+
+    def _wait_for_recorder(self) -> bool:
+        """Wait up to block_s for room in the recorder's queue; at once False once it has died."""
+        end = time.monotonic() + self.block_s
+        while True:
+            self._watch_recorder()
+            if self.recorder_gone:
+                return False
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if self._push.poll(int(min(left, 0.05) * 1000) + 1, zmq.POLLOUT):
+                return True
+
     def close(self) -> None:
+        """Close; what is queued still goes to a live recorder, never waited for a dead one."""
+        if self._push is not None:
+            self._watch_recorder()
+            if self.recorder_gone:
+                self._push.linger = 0
+            self._push.disable_monitor()
+            self._monitor.close()
+            self._monitor = None
         for s in (self._push, self._pub):
             if s is not None:
                 s.close()

@@ -45,6 +45,10 @@ SESSION_START = "session/start"
 SESSION_STOP = "session/stop"
 SESSION_STOPPING = "session/stopping"
 SESSION_PROBLEM = "session/problem"
+SESSION_NODE_DOWN = "session/node-down"  # a device node died; a restart is planned
+SESSION_NODE_RESTARTED = "session/node-restarted"  # ... and was started again (seq_base per stream)
+SESSION_REMOTE_CLOCK = "session/remote-clock"  # a remote capture PC's host-clock estimate
+SESSION_STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
 RECORDER_ERROR = "recorder/error"
 RECORDER_PAUSED = "recorder/paused"
 RECORDER_RESUMED = "recorder/resumed"
@@ -58,7 +62,9 @@ CHANNELS = frozenset(
 TOPIC_RE = re.compile(r"^[a-z]+/[A-Za-z0-9_.-]{1,48}$")
 
 # operator command verbs (monitor/operator.py explains each to the operator)
-VERBS = frozenset(["record-stop", "record-start", "mark", "start", "pause", "resume", "skip", "stop-session", "chirp"])
+VERBS = frozenset(
+    ["record-stop", "record-start", "mark", "start", "pause", "resume", "skip", "abort", "stop-session", "chirp"]
+)
 
 
 def info_topic(stream_id: str) -> str:
@@ -156,7 +162,8 @@ class Body(BaseModel):
         return v
 
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The body as a dict for wire.json_parts (which also turns numpy scalars and arrays into JSON)."""
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class StreamInfoBody(Body):
@@ -257,6 +264,21 @@ class Trigger(Body):
     late_ns: int = 0
 
 
+class Chirp(Body):
+    """The sync master's audible pattern, due at ``sample`` of the audio stream ``stream``."""
+
+    topics = (SYNC_CHIRP,)
+    sample: int = Field(ge=0)
+    stream: str
+    rate: float = Field(gt=0, le=1_000_000)
+    due_host_ns: int | float | None = None
+    f0_hz: float = Field(gt=0)
+    f1_hz: float = Field(gt=0)
+    duration_s: float = Field(gt=0, le=10)
+    amplitude: float = Field(ge=0, le=1)
+    reason: str = ""
+
+
 class ChirpRequest(Body):
     topics = (SYNC_CHIRP_REQUEST,)
     reason: str = Field("request", max_length=200)
@@ -290,6 +312,7 @@ MODELS: tuple[type[Body], ...] = (
     ElicitState,
     Marker,
     Trigger,
+    Chirp,
     ChirpRequest,
     SessionStart,
     SessionStop,

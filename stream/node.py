@@ -18,7 +18,7 @@ from typing import Any
 import zmq
 
 from mestudio.config.schema import SessionConfig
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints, Publisher, Subscriber
 from mestudio.stream.curve import stop_authenticator
 
@@ -100,13 +100,17 @@ class NodeContext:
                 if os.getppid() != parent:  # the supervisor died: stop cleanly rather than orphaned
                     self.stop.set()
                 with self._lock:
-                    body = {"name": self.name, "role": self.role, "pid": os.getpid(), **self._status}
-                if closing:
-                    body["final"] = True
+                    status = {**self._status, "final": True} if closing else dict(self._status)
+                try:
+                    body = messages.Heartbeat(**{**status, "name": self.name, "role": self.role, "pid": os.getpid()})
+                except ValueError as e:  # our own status broke the model: still beat, and say why
+                    body = messages.Heartbeat(name=self.name, role=self.role, pid=os.getpid(), error=str(e)[:200])
                 try:
                     wire.send(
                         sock,
-                        wire.json_parts(wire.Kind.HEARTBEAT, self.name, seq, body, topic=f"control/{self.name}"),
+                        wire.json_parts(
+                            wire.Kind.HEARTBEAT, self.name, seq, body.to_wire(), topic=messages.control_topic(self.name)
+                        ),
                         zmq.NOBLOCK,
                     )
                 except zmq.Again:

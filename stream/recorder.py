@@ -8,6 +8,8 @@ falls under ``min_free_mb``, keeping everything written so far.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import signal
 import time
@@ -20,9 +22,36 @@ from mestudio.stream import messages, wire
 from mestudio.stream.errors import DiskFullError, WireFormatError
 from mestudio.stream.messages import RejectCounter
 from mestudio.stream.node import NodeContext
-from mestudio.stream.session import SessionReader, SessionWriter, _is_disk_full, write_json_atomic, write_timestamps_csv
+from mestudio.stream.session import (
+    RESERVE,
+    SessionReader,
+    SessionWriter,
+    _is_disk_full,
+    write_json_atomic,
+    write_timestamps_csv,
+)
 
 EXIT_DISK_FULL = 3
+RESERVE_BYTES = 4 << 20
+
+
+def hold_reserve(session_dir: Path) -> Path:
+    """Take RESERVE_BYTES of the disk now, so that a full disk still has room for recorder.json,
+    the log's last lines and the final manifest (a disk too full for it stops us at once)."""
+    path = Path(session_dir) / RESERVE
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]  # a file-size limit caps the reserve too
+    size = RESERVE_BYTES if limit == resource.RLIM_INFINITY else min(RESERVE_BYTES, limit // 4)
+    with open(path, "wb") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as e:
+            if not _is_disk_full(e):  # a filesystem without fallocate: write the zeros
+                f.write(b"\0" * size)
+            else:
+                raise
+        f.flush()
+        os.fsync(f.fileno())
+    return path
 
 
 class Recorder:
@@ -132,7 +161,7 @@ class Recorder:
             self.paused = verb == "record-stop"
             self.writer.event(
                 {
-                    "topic": "recorder/" + ("paused" if self.paused else "resumed"),
+                    "topic": messages.RECORDER_PAUSED if self.paused else messages.RECORDER_RESUMED,
                     "kind": "event",
                     "stream_id": "recorder",
                     "seq": 0,
@@ -191,9 +220,17 @@ def run(ctx: NodeContext) -> int:
     ctx.endpoints.bind(ctx.zmq, sock, ctx.endpoints.recorder)
     commands = ctx.zmq.socket(zmq.SUB)
     commands.linger = 0
-    commands.setsockopt(zmq.SUBSCRIBE, b"command/record-")
+    commands.setsockopt(zmq.SUBSCRIBE, messages.command_topic("record-").encode())
     ctx.endpoints.connect(commands, ctx.endpoints.broadcast)
     rec = Recorder(ctx.session_dir, ctx.log.warning)
+    try:
+        reserve = hold_reserve(ctx.session_dir)
+    except OSError as e:
+        rec.close()
+        sock.close()
+        commands.close()
+        ctx.heartbeat({"error": f"disk full before recording: cannot reserve {RESERVE_BYTES >> 20} MB ({e.strerror})"})
+        return EXIT_DISK_FULL
     ctx.heartbeat({"ready": True, **rec.status()})
     stopped_because, code = "stopped", 0
     next_flush = time.monotonic() + rcfg.flush_interval_s
@@ -231,6 +268,7 @@ def run(ctx: NodeContext) -> int:
             raise
         stopped_because, code = f"disk full while recording ({e.strerror})", EXIT_DISK_FULL
     finally:
+        reserve.unlink(missing_ok=True)  # room for what follows (and nothing else writes frames now)
         try:
             rec.flush()
         except OSError:

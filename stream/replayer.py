@@ -22,7 +22,7 @@ import zmq
 from mestudio.stream import messages as msgs
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
-from mestudio.stream.errors import ConsentError, StreamError
+from mestudio.stream.errors import ConsentError, SessionError, StreamError
 from mestudio.stream.session import NO_DEVICE_TIME, SessionReader
 
 LOSSY, LOSSLESS = "replay", "replay-lossless"
@@ -104,6 +104,16 @@ class Replayer:
                 f"{session_dir}: consent level 'none' (manifest): this participant's data may not "
                 "leave the session folder; nothing was replayed"
             )
+        # a damaged stream is left out (and named in ``skipped``); every intact one is replayed
+        self.skipped: dict[str, str] = {}
+        readable = []
+        for sid in self.reader.stream_ids():
+            try:
+                self.reader.stream(sid)
+                readable.append(sid)
+            except SessionError as e:
+                self.skipped[sid] = str(e)
+        streams = [s for s in readable if streams is None or s in streams]
         self.speed, self.loop, self.streams = speed, loop, streams
         self.endpoints = Endpoints.plan(
             "ipc", "127.0.0.1", 0, [LOSSY, LOSSLESS], key=f"replay-{os.getpid()}-{id(self)}"
@@ -188,10 +198,10 @@ class Replayer:
         self.lossless.close()
 
 
-def summary(reader: SessionReader) -> dict:
+def summary(reader: SessionReader, streams: list[str]) -> dict:
     return {
         "session": str(reader.root),
-        "streams": {s: len(reader.stream(s)) for s in reader.stream_ids()},
+        "streams": {s: len(reader.stream(s)) for s in streams},
         "events": len(reader.events()),
         "manifest_status": reader.manifest.get("status"),
     }

@@ -36,6 +36,7 @@ from mestudio.stream.messages import check_stream_id
 FORMAT = "mestudio-session"
 FORMAT_VERSION = 2  # 2: index records carry a CRC32C of their frame (index_version 2)
 NO_DEVICE_TIME = np.iinfo(np.int64).min
+RESERVE = "recorder.reserve"  # disk space the recorder holds while recording (freed at a full disk)
 
 _INDEX_V1_FIELDS = [
     ("seq", "<u8"),
@@ -268,6 +269,22 @@ class StreamReader:
         return bad
 
 
+# the manifest keys readers rely on, and their JSON types (a garbled one is an error, not a crash)
+MANIFEST_TYPES: dict[str, type] = {
+    "status": str,
+    "consent": str,
+    "participant": str,
+    "session": str,
+    "t0_host_ns": int,
+    "t0_wall_ns": int,
+    "supervisor_pid": int,
+    "config": dict,
+    "devices": list,
+    "problems": list,
+    "nodes": dict,
+}
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_bytes().decode("utf-8"))
@@ -307,6 +324,10 @@ class SessionReader:
         manifest = _read_json(mpath, "manifest")
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise NotASessionError(f"{mpath}: not a mestudio session manifest")
+        for key, kind in MANIFEST_TYPES.items():
+            v = manifest.get(key)
+            if v is not None and (not isinstance(v, kind) or isinstance(v, bool) and kind is int):
+                raise SessionError(f"{mpath}: {key} is a JSON {type(v).__name__}, expected {kind.__name__}")
         self.manifest: dict = manifest
         self.bad_event_lines = 0  # lines of events.jsonl that are not a JSON object (counted by events())
 

@@ -14,6 +14,7 @@ node that died, a missing recorder.json, unreadable files.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from mestudio.stream.errors import SessionError
 from mestudio.stream.live import pid_alive
 from mestudio.stream.session import (
     NO_DEVICE_TIME,
+    RESERVE,
     SessionReader,
     StreamReader,
     index_dtype,
@@ -98,6 +100,7 @@ class SessionReport:
     repaired: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # found now: the session is not intact
     history: list[str] = field(default_factory=list)  # what went wrong while it was recorded
+    rejected: dict = field(default_factory=dict)  # malformed messages per receiver and kind
 
     @property
     def ok(self) -> bool:
@@ -207,24 +210,27 @@ def repair_stream(folder: Path) -> dict:
     if len(raw) % rec_dtype.itemsize:
         trimmed["partial_index_bytes"] = len(raw) % rec_dtype.itemsize
     idx = np.frombuffer(raw[: whole * rec_dtype.itemsize], rec_dtype)
-    pos = np.arange(whole, dtype=np.int64)
-    # one writer appends fixed-size frames: record i's frame starts at base + i * fb
-    rel = idx["offset"].astype(np.int64) - pos * fb
-    base = int(np.bincount(np.clip(rel, 0, None)).argmax()) if whole and fb and (rel >= 0).any() else 0
-    consistent = (idx["nbytes"] == fb) & (rel == base)
-    # the torn tail: the last records, consistent, whose frame never reached the disk
-    keep_positions = whole
-    while keep_positions and base + keep_positions * fb > data_size:
-        keep_positions -= 1
-    if keep_positions < whole:
-        trimmed["index_records_without_data"] = whole - keep_positions
-    garbled = np.flatnonzero(~consistent[:keep_positions])
+    offsets = idx["offset"].astype(np.uint64)
+    ends = offsets + idx["nbytes"].astype(np.uint64)
+    # the torn tail: the last records whose frame never (fully) reached the disk
+    keep = whole
+    while keep and int(ends[keep - 1]) > data_size:
+        keep -= 1
+    if keep < whole:
+        trimmed["index_records_without_data"] = whole - keep
+    # an intact record has the frame size, lies inside frames.bin, and its offset is one of a
+    # strictly increasing run (one writer appends); the rest contradict the layout: garbled
+    fits = (idx["nbytes"][:keep] == fb) & (ends[:keep] <= data_size)
+    if fb:
+        fits &= (offsets[:keep] % np.uint64(fb)) == (np.uint64(int(np.median(offsets[:keep] % fb))) if keep else 0)
+    consistent = _increasing_run(offsets[:keep], fits)
+    garbled = np.flatnonzero(~consistent)
     if garbled.size:
         with open(folder / QUARANTINE, "ab") as q:
             q.write(idx[garbled].tobytes())
         trimmed["quarantined_records"] = [int(i) for i in garbled[:MAX_SEQS_LISTED]]
         trimmed["quarantined"] = int(garbled.size)
-    kept = idx[:keep_positions][consistent[:keep_positions]]
+    kept = idx[:keep][consistent]
     if kept.nbytes != len(raw):
         tmp = index_p.with_name(index_p.name + ".tmp")
         with open(tmp, "wb") as f:
@@ -232,12 +238,43 @@ def repair_stream(folder: Path) -> dict:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, index_p)
-    end = base + keep_positions * fb if keep_positions else 0
-    if data_size > end and (keep_positions or not whole):
+    # frame bytes after the last record are torn, except those of quarantined records after it
+    last = int(np.flatnonzero(consistent)[-1]) if consistent.any() else -1
+    end = (int(ends[last]) if last >= 0 else 0) + fb * (keep - 1 - last)
+    if data_size > end:
         trimmed["frame_bytes_without_index"] = data_size - end
         with open(data_p, "r+b") as f:
             f.truncate(end)
     return trimmed
+
+
+def _increasing_run(offsets: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Mask of the longest strictly increasing subsequence of ``offsets`` among ``candidates``."""
+    n = len(offsets)
+    keep = np.zeros(n, bool)
+    cand = np.flatnonzero(candidates)
+    if not len(cand):
+        return keep
+    if np.all(np.diff(offsets[cand].astype(np.float64)) > 0):  # the common case: nothing garbled
+        keep[cand] = True
+        return keep
+    tails: list[int] = []  # patience sorting: tails[k] = smallest last offset of a run of length k+1
+    tail_at: list[int] = []
+    prev = np.full(n, -1, np.int64)
+    for i in cand.tolist():
+        o = int(offsets[i])
+        k = bisect.bisect_left(tails, o)
+        if k == len(tails):
+            tails.append(o)
+            tail_at.append(i)
+        else:
+            tails[k], tail_at[k] = o, i
+        prev[i] = tail_at[k - 1] if k else -1
+    i = tail_at[-1]
+    while i >= 0:
+        keep[i] = True
+        i = int(prev[i])
+    return keep
 
 
 def repair_events(path: Path) -> int:
@@ -270,11 +307,15 @@ def repair(root: Path) -> dict:
     ):
         raise SessionError(f"{root}: still being recorded (supervisor pid {pid}); verify it after it stops")
     done: dict = {}
+    (root / RESERVE).unlink(missing_ok=True)  # a killed recorder's reserve is no data
     for sid in reader.stream_ids():
         try:
             t = repair_stream(root / "streams" / sid)
         except SessionError as e:
             done[sid] = {"error": str(e)}
+            continue
+        except OSError as e:  # e.g. the disk is still full
+            done[sid] = {"error": f"could not repair: {e.strerror or e}"}
             continue
         if t:
             done[sid] = t
@@ -283,15 +324,23 @@ def repair(root: Path) -> dict:
         done["events.jsonl"] = {"partial_line_bytes": ev}
     _write_timestamps(reader, only_missing=False)
     if done or reader.manifest.get("status") == "recording":
-        write_json_atomic(root / "repair.json", {"trimmed": done, "status_before": reader.manifest.get("status")})
-        manifest = dict(reader.manifest)
-        if manifest.get("status") == "recording":
-            manifest["status"] = "repaired"
-            problems = manifest.get("problems") if isinstance(manifest.get("problems"), list) else []
-            manifest["problems"] = [*problems, "recording was cut short (no clean stop); repaired by verify"]
-        manifest["repaired"] = done
-        write_json_atomic(root / "manifest.json", manifest)
+        try:
+            _record_repair(root, reader.manifest, done)
+        except OSError as e:
+            raise SessionError(f"{root}: could not write the repair's record ({e.strerror or e})") from None
     return done
+
+
+def _record_repair(root: Path, manifest: dict, done: dict) -> None:
+    """repair.json, and the manifest marked repaired (a session cut short says so)."""
+    write_json_atomic(root / "repair.json", {"trimmed": done, "status_before": manifest.get("status")})
+    manifest = dict(manifest)
+    if manifest.get("status") == "recording":
+        manifest["status"] = "repaired"
+        problems = manifest.get("problems") if isinstance(manifest.get("problems"), list) else []
+        manifest["problems"] = [*problems, "recording was cut short (no clean stop); repaired by verify"]
+    manifest["repaired"] = done
+    write_json_atomic(root / "manifest.json", manifest)
 
 
 def _write_timestamps(reader: SessionReader, only_missing: bool) -> None:
@@ -364,6 +413,14 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         for e in events
         if str(e.get("topic", "")).startswith(messages.END) and isinstance(e.get("body"), dict)
     }
+    # a producer whose END never reached the recorder (it died) still told the supervisor its counts
+    nodes = reader.manifest.get("nodes") or {}
+    for n in nodes.values() if isinstance(nodes, dict) else []:
+        st = n.get("status") if isinstance(n, dict) and n.get("role") != "recorder" else None
+        per = st.get("streams") if isinstance(st, dict) else None
+        for sid, counts in per.items() if isinstance(per, dict) else []:
+            if sid not in ends and isinstance(counts, dict) and isinstance(counts.get("frames"), int):
+                ends[sid] = {"frames": counts["frames"], "device_dropped": st.get("device_dropped", 0)}
     paused = rec_report.get("skipped_while_paused")
     paused = paused if isinstance(paused, dict) else {}
     session_end = _session_end_ns(events, readers)
@@ -394,15 +451,11 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         history.append(f"recorder rejected {total} malformed messages ({kinds})")
     if not streams and not readers:
         problems.append("no streams recorded")
-    return SessionReport(
-        str(root),
-        status,
-        streams,
-        len(events),
-        repaired,
-        problems,
-        history,
-    )
+    counted = reader.manifest.get("rejected")
+    counted = dict(counted) if isinstance(counted, dict) else {}
+    if isinstance(rejected, dict) and rejected:
+        counted["recorder"] = rejected
+    return SessionReport(str(root), status, streams, len(events), repaired, problems, history, counted)
 
 
 def outage_problems(reader: SessionReader, streams: list[StreamReport], events: list[dict]) -> list[str]:
@@ -411,7 +464,7 @@ def outage_problems(reader: SessionReader, streams: list[StreamReport], events: 
     problems = []
     for ev in events:
         body = ev.get("body")
-        if ev.get("topic") != "session/node-restarted" or not isinstance(body, dict):
+        if ev.get("topic") != messages.SESSION_NODE_RESTARTED or not isinstance(body, dict):
             continue
         seq_base = body.get("seq_base")
         for sid, base in (seq_base if isinstance(seq_base, dict) else {}).items():

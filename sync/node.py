@@ -17,7 +17,8 @@ import time
 
 import zmq
 
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
+from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
 from mestudio.stream.session import write_json_atomic
 from mestudio.sync.chirp import chirp_wave
@@ -28,13 +29,13 @@ from mestudio.sync.live import LiveSync
 from mestudio.sync.player import ChirpPlayer
 from mestudio.sync.settings import load_sync_settings
 
-TOPIC_HEALTH = "sync/health"
-TOPIC_FRAMESETS = "sync/framesets"
-TOPIC_CHIRP = "sync/chirp"
-TOPIC_CHIRP_REQUEST = "sync/request-chirp"
-COMMAND_CHIRP = "command/chirp"
+TOPIC_HEALTH = messages.SYNC_HEALTH
+TOPIC_FRAMESETS = messages.SYNC_FRAMESETS
+TOPIC_CHIRP = messages.SYNC_CHIRP
+TOPIC_CHIRP_REQUEST = messages.SYNC_CHIRP_REQUEST
+COMMAND_CHIRP = messages.command_topic("chirp")
 # the supervisor's notice, a moment before it stops the producers
-SESSION_STOPPING = "session/stopping"
+SESSION_STOPPING = messages.SESSION_STOPPING
 HOST_PROBE_EVERY_S = 10.0
 
 
@@ -62,6 +63,7 @@ def run(ctx: NodeContext) -> int:
     poller.register(sub.sock, zmq.POLLIN)
     poller.register(cmd, zmq.POLLIN)
     seqs = {"health": 0, "trigger": 0, "chirp": 0}
+    rejects = messages.RejectCounter("sync", ctx.log)
     started_chirp = ended_chirp = False
     next_health = time.monotonic() + st.health_interval_s
     next_probe = time.monotonic()
@@ -88,8 +90,13 @@ def run(ctx: NodeContext) -> int:
                 for _ in range(200):  # drain a burst without starving the trigger pacing
                     try:
                         msg = wire.recv(sock, zmq.NOBLOCK)
+                        if msg.kind != wire.Kind.FRAME and msg.topic in (COMMAND_CHIRP, TOPIC_CHIRP_REQUEST):
+                            messages.parse_body(msg.topic, msg.data)  # untrusted: checked before it is read
                     except zmq.Again:
                         break
+                    except WireFormatError as e:
+                        rejects.reject(e)
+                        continue
                     h = msg.header
                     if h.kind == wire.Kind.FRAME:
                         live.on_frame(
@@ -101,7 +108,7 @@ def run(ctx: NodeContext) -> int:
                         )
                     elif (msg.topic == COMMAND_CHIRP and sock is cmd) or msg.topic == TOPIC_CHIRP_REQUEST:
                         # (the operator's command comes by broadcast; the supervisor's record of it is ignored)
-                        chirp(str((msg.data or {}).get("reason", msg.topic)))
+                        chirp(str(msg.data.get("reason") or msg.topic))
                     elif msg.topic == SESSION_STOPPING and st.chirp.at_end and not ended_chirp:
                         chirp("end")  # while the microphone still records
                         ended_chirp = True
@@ -110,7 +117,11 @@ def run(ctx: NodeContext) -> int:
             for name, tick, sample, due in live.due_triggers(time.monotonic_ns()):
                 # how late it leaves: the exposure follows the trigger, so offline adds this back
                 late = time.monotonic_ns() - due
-                send_event(f"trigger/{name}", {"tick": tick, "sample": sample, "late_ns": late}, "trigger")
+                send_event(
+                    messages.trigger_topic(name),
+                    messages.Trigger(tick=tick, sample=sample, late_ns=late).to_wire(),
+                    "trigger",
+                )
             # a second of audio first: whoever plays the chirp (a speaker's node) has subscribed by then
             if (
                 not started_chirp
@@ -140,7 +151,7 @@ def run(ctx: NodeContext) -> int:
                 for ep in st.hosts:
                     try:
                         live.host_offsets[ep] = estimate_offset(ctx.zmq, ep, timeout_s=0.2).to_json()
-                        send_event("sync/host_offset", live.host_offsets[ep], "health")
+                        send_event(messages.SYNC_HOST_OFFSET, live.host_offsets[ep], "health")
                     except HostClockError as e:
                         ctx.log.warning("%s", e)
                         live.host_offsets[ep] = {"host": ep, "error": str(e)}

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.config.schema import SessionConfig
+from mestudio.stream import messages
 from mestudio.stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
 from mestudio.sync import framesets
 from mestudio.sync.audio_track import AudioTrack, is_audio, read_track
@@ -47,7 +48,7 @@ def host_offsets(events: list[dict], st: SyncSettings) -> dict[str, int]:
     best: dict[str, dict] = {}
     for e in events:
         b = e.get("body") or {}
-        if e.get("topic") == "sync/host_offset" and "offset_ns" in b:
+        if e.get("topic") == messages.SYNC_HOST_OFFSET and "offset_ns" in b:
             if b["host"] not in best or b["rtt_ns"] < best[b["host"]]["rtt_ns"]:
                 best[b["host"]] = b
     out = {}
@@ -97,7 +98,7 @@ def _chirps(events: list[dict], track: AudioTrack, fit: StreamFit, st: SyncSetti
     found = detect(track.samples, spec, threshold=st.chirp.threshold)
     samples = np.array([track.first_sample + d.sample for d in found])
     times = _audio_time(track, fit, samples) if len(found) else np.zeros(0)
-    requests = [e for e in events if e.get("topic") == "sync/chirp"]
+    requests = [e for e in events if e.get("topic") == messages.SYNC_CHIRP]
     matched = []
     for r in requests:
         want = float(r.get("body", {}).get("sample", -1))
@@ -142,13 +143,15 @@ def _place_triggered(
     puts the frames' own clock times closest to their triggers.
     """
     ticks = {
-        int(e["body"]["tick"]): float(e["body"]["sample"]) for e in trig_events if e["topic"] == f"trigger/{dev_name}"
+        int(e["body"]["tick"]): float(e["body"]["sample"])
+        for e in trig_events
+        if e["topic"] == messages.trigger_topic(dev_name)
     }
     # a trigger that left late exposed its frame late by as much
     late = {
         int(e["body"]["tick"]): int(e["body"].get("late_ns", 0))
         for e in trig_events
-        if e["topic"] == f"trigger/{dev_name}"
+        if e["topic"] == messages.trigger_topic(dev_name)
     }
     seq = reader.stream(sid).index["seq"].astype(np.int64)
     corrected = fit.corrected_ns.copy()
@@ -233,7 +236,7 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
     track = read_track(reader.stream(audio_id)) if audio_id else None
     corrected = {sid: f.corrected_ns for sid, f in fits.items()}
     if track is not None and audio_id is not None:
-        trig_events = [e for e in events if e.get("topic", "").startswith("trigger/")]
+        trig_events = [e for e in events if e.get("topic", "").startswith(messages.TRIGGER)]
         for sid, dev_name in _triggered_streams(cfg).items():
             if sid in fits:
                 corrected[sid], report["triggers"][sid] = _place_triggered(
@@ -274,7 +277,7 @@ def build_report(session_dir: str | Path, *, write: bool = True) -> dict:
     tol = st.tolerance_ms * 1e6 if st.tolerance_ms > 0 else None
     sets = framesets.build({sid: (reader.stream(sid).index["seq"], corrected[sid]) for sid in fits}, ref, tol)
     report["framesets"] = sets.summary()
-    report["host_offsets"] = [e["body"] for e in events if e.get("topic") == "sync/host_offset"]
+    report["host_offsets"] = [e["body"] for e in events if e.get("topic") == messages.SYNC_HOST_OFFSET]
     report["remote_streams"] = {sid: {"offset_ns": off} for sid, off in remote.items()}
     report["seconds"] = round(time.perf_counter() - started, 3)
     if write:

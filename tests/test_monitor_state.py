@@ -206,3 +206,15 @@ def test_time_origin_defaults_to_the_first_message():
     s.apply(msg("results/analyzer", {"score": 0.1}, 10.0))
     s.apply(msg("results/analyzer", {"score": 0.2}, 12.5))
     assert [t for t, _ in s.score] == [0.0, pytest.approx(2.5)]
+
+
+def test_the_protocol_line_reads_the_fields_the_controller_sends():
+    from mestudio.stream import messages
+
+    s = MonitorState(T0)
+    body = messages.ElicitState(state="break", step=1, steps=3, break_left_s=9.6, paused=False).to_wire()
+    s.apply(msg(messages.STATE_ELICIT, body, 1.0))
+    assert s.elicit_text() == "break  ·  (2/3)  ·  10 s left"
+    # fields no producer sends are not guessed at: a body without the model's fields is unreadable
+    s.apply(msg(messages.STATE_ELICIT, {"state": "break", "index": 1, "total": 3, "remaining_s": 5}, 2.0))
+    assert s.unreadable == 1 and s.elicit_text() == "break  ·  (2/3)  ·  10 s left"

@@ -129,6 +129,10 @@ def test_recorder_killed_minus_9_loses_at_most_a_second(tmp_path, rig):
     rec.kill()
     code, out, err = stop(proc, sig=0)
     assert code != 0 and "recorder (recorder) killed by signal SIGKILL" in err
+    # the producers stopped by themselves (not killed after the grace) and kept their counts
+    nodes = manifest(root)["nodes"]
+    assert nodes["cam"]["exit"] == nodes["mic"]["exit"] == "exited with code 0", err
+    assert nodes["cam"]["status"]["streams"]["cam"]["frames"] >= 120
     r = mestudio("verify", str(root), "--json")
     v = json.loads(r.stdout)
     assert v["status"] == "failed"  # the supervisor lived on and said why
@@ -144,6 +148,8 @@ def test_recorder_killed_minus_9_loses_at_most_a_second(tmp_path, rig):
     assert r.returncode == 1 and not v["ok"]
     assert any("node recorder (recorder) killed by signal SIGKILL" in p for p in v["problems"])
     assert any("no recorder.json" in p for p in v["problems"])
+    cam_v = next(s for s in v["streams"] if s["stream_id"] == "cam")
+    assert cam_v["published"] == nodes["cam"]["status"]["streams"]["cam"]["frames"]
 
 
 def test_whole_session_killed_minus_9_is_repaired(tmp_path, rig):
@@ -159,7 +165,9 @@ def test_whole_session_killed_minus_9_is_repaired(tmp_path, rig):
     r = mestudio("verify", str(root), "--json")
     v = json.loads(r.stdout)
     assert r.returncode == 1 and v["status"] == "repaired"  # repaired, and still not complete
-    assert all(s["ok"] for s in v["streams"]) and any("no recorder.json" in p for p in v["problems"])
+    assert all(s["ok"] for s in v["streams"]) and any(
+        "did not complete (status 'repaired')" in p for p in v["problems"]
+    )
     cam = SessionReader(root).stream("cam")
     assert (killed_at - int(cam.index["host_time_ns"][-1])) / 1e9 <= 1.0
     assert "cut short" in " ".join(manifest(root)["problems"])

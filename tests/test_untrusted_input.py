@@ -108,6 +108,7 @@ def test_fuzzing_every_input_socket_of_a_running_session_loses_nothing(tmp_path)
     # every real frame is there, and nothing was written outside the session folder
     v = json.loads(mestudio("verify", str(root), "--json").stdout)
     assert v["ok"], v
+    assert v["rejected"]["recorder"] == rec["rejected"] and v["rejected"]["supervisor"] == m["rejected"]["supervisor"]
     for s in v["streams"]:
         assert s["published"] == s["frames"] and s["gaps"] == 0
     assert sorted(SessionReader(root).stream_ids()) == ["cam", "mic"]

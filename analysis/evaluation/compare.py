@@ -21,8 +21,9 @@ from pathlib import Path
 from mestudio.analysis.emotion import emotion_from_aus
 from mestudio.analysis.evaluation.groundtruth import read_face_script
 from mestudio.analysis.evaluation.megc import KINDS, Counts, match, spotting_scores
+from mestudio.stream import messages
 
-RESULTS_TOPIC = "results/analyzer"
+RESULTS_TOPIC = messages.RESULTS_ANALYZER
 EVALUATED_AUS = (1, 2, 4, 6, 7, 12, 17, 45)  # the study's eight evaluated AUs (its Table 5)
 WARMUP_S = 2.0
 END_MARGIN_S = 1.5
@@ -33,12 +34,12 @@ def recorded_results(session_dir: str | Path) -> list[dict]:
     p = Path(session_dir) / "events.jsonl"
     out = []
     if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
+        for line in p.read_bytes().splitlines():
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            if rec.get("topic") == RESULTS_TOPIC and isinstance(rec.get("body"), dict):
+                rec = json.loads(line.decode("utf-8"))
+            except ValueError:
+                continue  # a torn last line after a crash, or a garbled one (verify counts them)
+            if isinstance(rec, dict) and rec.get("topic") == RESULTS_TOPIC and isinstance(rec.get("body"), dict):
                 out.append(rec["body"])
     return out
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mestudio.commands import fail
+from mestudio.stream import messages
 
 NAME = "elicit"
 HELP = "run a stimulus protocol in the participant window (or send a running one a command)"
@@ -61,7 +62,7 @@ class _EchoSink:
 
     def emit(self, topic: str, body: dict, host_time_ns: int | None = None) -> None:
         self.inner.emit(topic, body, host_time_ns)
-        if topic == "markers/elicit":
+        if topic == messages.MARKERS_ELICIT:
             what = body.get("clip") or body.get("action") or ""
             print(f"elicit: {body.get('event')} {what}".rstrip(), flush=True)
 

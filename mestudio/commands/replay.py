@@ -41,7 +41,9 @@ def run(args) -> int:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: stop.set())
     entry = announce("replay", f"replay of {rep.reader.root.name}", rep.endpoints, rep.reader.root)
-    info = summary(rep.reader)
+    for sid, why in rep.skipped.items():
+        print(f"mestudio {NAME}: stream {sid} left out: {why}", file=sys.stderr)
+    info = summary(rep.reader, rep.streams)
     print(
         f"replaying {info['session']}: {sum(info['streams'].values())} frames in {len(info['streams'])} streams, "
         f"{info['events']} events\n  viewers: {rep.endpoints.pubs[LOSSY]}\n  lossless: {rep.endpoints.pubs[LOSSLESS]}",
