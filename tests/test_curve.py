@@ -151,3 +151,13 @@ def test_only_allowed_clients_can_inject_frames_send_commands_or_watch(tmp_path,
     marks = [e for e in reader.events() if e["topic"] == "command/mark"]
     assert [e["body"]["from"] for e in marks] == ["pc2"]
     assert not [e for e in reader.events() if e["topic"] == "command/stop-session"]
+
+
+@pytest.mark.slow
+def test_curve_bench_reports_the_cost_against_plain_tcp():
+    r = mestudio("bench", "curve", "--quick", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout)
+    for name, f in figures.items():
+        assert f["curve_session_path"]["lost"] == 0 and f["plain_tcp_raw_pyzmq"]["lost"] == 0, name
+        assert f["throughput_ratio"] > 0

@@ -50,6 +50,7 @@ def _recorded(root, sid: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(KILLS * EVERY_S * 2 + 300)
 def test_soak_nodes_killed_every_minute_every_gap_accounted_for(tmp_path):
     rig = write_config(tmp_path / "soak.toml", RIG)
     proc = start_run(rig, tmp_path / "out")
