@@ -27,6 +27,7 @@ FAILED = {
 }
 
 
+@pytest.mark.slow
 def test_keys_command_makes_private_pairs_and_an_allow_list(tmp_path):
     d = tmp_path / "keys"
     r = mestudio("keys", str(d), "--client", "pc2", "--json")

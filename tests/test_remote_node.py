@@ -55,6 +55,7 @@ def _node(cfg, *args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_node_refuses_a_device_that_is_not_remote_or_unknown(tmp_path):
     cfg = _rig(tmp_path)
     for device, words in [("cam", "device 'cam' has no host"), ("nope", "no enabled device named 'nope'")]:
@@ -64,6 +65,7 @@ def test_node_refuses_a_device_that_is_not_remote_or_unknown(tmp_path):
     assert r.returncode == 2 and "no such keys folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_remote_device_that_never_connects_fails_the_session_saying_what_to_run(tmp_path):
     r = mestudio("run", str(_rig(tmp_path, wait=2)), "--out", str(tmp_path / "out"), "--quiet")
     assert r.returncode != 0
