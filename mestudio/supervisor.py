@@ -46,6 +46,7 @@ STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (en
 # a dead node's last messages reach the recorder well within this; its restart waits for a recorder
 # report made after it, so that sequence numbers go on from the last one recorded
 RECORDER_SETTLE_NS = 300_000_000
+STARTUP_GRACE_S = 30.0  # a new node process may take this long to send its first heartbeat
 STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
 
 
@@ -64,6 +65,7 @@ class Child:
     exit_reason: str = ""
     stopping: bool = False
     restarts: int = 0  # how many times this node was started again after dying
+    beats: int = 0  # heartbeats received from this process
     remote: str = ""  # the host of a remote device node (`mestudio node` runs it there)
 
     @property
@@ -319,6 +321,12 @@ class Supervisor:
                 return False
         return False
 
+    def _beat_limit(self, child: Child) -> float:
+        """Silence allowed: heartbeat_timeout_s, or a start-up grace before a process's first beat
+        (a loaded lab PC can take seconds just to start Python and import a node's modules)."""
+        t = self.cfg.transport.heartbeat_timeout_s
+        return t if child.beats else max(t, STARTUP_GRACE_S)
+
     def _wait_remote(self, child: Child, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end and not self.stop_requested.is_set():
@@ -362,6 +370,7 @@ class Supervisor:
                         self._remote_clock(child, msg.data["clock"])
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
+                    child.beats += 1
         self._take_commands()
         now = time.monotonic()
         for child in self.children.values():
@@ -383,7 +392,7 @@ class Supervisor:
                             f"(restart {restart.number} of {self.cfg.session.restarts})"
                         )
                     self.problem(text, fatal=self._fatal(child) and restart is None)
-            elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
+            elif now - child.last_beat > self._beat_limit(child) and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
                     f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
