@@ -342,7 +342,10 @@ class Supervisor:
         if child.status.get("final"):
             child.exit_reason = "stopped" if child.stopping else "stopped on its host"
             if not child.stopping:
-                self.problem(f"{child.name} (remote device on {child.remote}) stopped before it was asked to")
+                self.problem(
+                    f"{child.name} (remote device on {child.remote}) stopped before it was asked to",
+                    fatal=self._fatal(child),
+                )
         elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
             self.problem(
                 f"{child.name} (remote device on {child.remote}) sent no heartbeat for "

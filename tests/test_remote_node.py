@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
 
 from mestudio.stream.curve import create_keys
+from mestudio.stream.session import SessionReader
 from tests.conftest import ROOT, mestudio, write_config
 from tests.session_helpers import free_base_port, manifest, session_dir, start_run, stop, wait_recording
 
@@ -96,3 +98,26 @@ def test_a_remote_node_joins_only_with_an_allowed_key_and_stops_with_the_session
     cam2 = next(s for s in v["streams"] if s["stream_id"] == "cam2")
     assert v["ok"] and cam2["frames"] == cam2["published"] == status["streams"]["cam2"]["frames"]
     assert manifest(root)["nodes"]["cam2"]["exit"] == "stopped"
+
+
+@pytest.mark.slow
+def test_a_remote_node_stopped_on_its_host_is_reported_and_the_rest_records_on(tmp_path):
+    cfg = _rig(tmp_path)
+    proc = start_run(cfg, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    try:
+        node = _node(cfg, "--client", "pc2")
+        wait_recording(root, "cam2", 30, timeout_s=60)
+        node.send_signal(signal.SIGINT)  # someone pressed Ctrl-C on the capture PC
+        node_out, node_err = node.communicate(timeout=30)
+        assert node.returncode == 0, node_err
+        cam_before = SessionReader(root).stream("cam").index["seq"].size
+        wait_recording(root, "cam", cam_before + 30)  # the local camera goes on
+    finally:
+        code, out, err = stop(proc)
+    assert code != 0 and "cam2 (remote device on 127.0.0.1) stopped before it was asked to" in err
+    m = manifest(root)
+    assert m["status"] == "failed" and m["nodes"]["cam2"]["exit"] == "stopped on its host"
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam2 = next(s for s in v["streams"] if s["stream_id"] == "cam2")
+    assert cam2["gaps"] == 0 and cam2["frames"] == cam2["published"]  # what it sent before is all there
