@@ -111,6 +111,7 @@ def test_a_remote_node_stopped_on_its_host_is_reported_and_the_rest_records_on(t
         node.send_signal(signal.SIGINT)  # someone pressed Ctrl-C on the capture PC
         node_out, node_err = node.communicate(timeout=30)
         assert node.returncode == 0, node_err
+        wait_recording(root, "cam", 10)
         cam_before = SessionReader(root).stream("cam").index["seq"].size
         wait_recording(root, "cam", cam_before + 30)  # the local camera goes on
     finally:
