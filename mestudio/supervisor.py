@@ -43,11 +43,11 @@ from mestudio.stream.spawn import module_command
 from mestudio.sync.hostclock import TimeServer
 
 SUPERVISOR = "supervisor"
-START_GRACE_S = 30.0  # the longest a starting node may take to send its first heartbeat
 STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
 # a dead node's last messages reach the recorder well within this; its restart waits for a recorder
 # report made after it, so that sequence numbers go on from the last one recorded
 RECORDER_SETTLE_NS = 300_000_000
+STARTUP_GRACE_S = 30.0  # a new node process may take this long to send its first heartbeat
 STOP_REMOTE = messages.SESSION_STOP_REMOTE
 
 
@@ -66,6 +66,7 @@ class Child:
     exit_reason: str = ""
     stopping: bool = False
     restarts: int = 0  # how many times this node was started again after dying
+    beats: int = 0  # heartbeats received from this process
     remote: str = ""  # the host of a remote device node (`mestudio node` runs it there)
 
     @property
@@ -324,6 +325,12 @@ class Supervisor:
                 return False
         return False
 
+    def _beat_limit(self, child: Child) -> float:
+        """Silence allowed: heartbeat_timeout_s, or a start-up grace before a process's first beat
+        (a loaded lab PC can take seconds just to start Python and import a node's modules)."""
+        t = self.cfg.transport.heartbeat_timeout_s
+        return t if child.beats else max(t, STARTUP_GRACE_S)
+
     def _wait_remote(self, child: Child, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end and not self.stop_requested.is_set():
@@ -339,7 +346,10 @@ class Supervisor:
         if child.status.get("final"):
             child.exit_reason = "stopped" if child.stopping else "stopped on its host"
             if not child.stopping:
-                self.problem(f"{child.name} (remote device on {child.remote}) stopped before it was asked to")
+                self.problem(
+                    f"{child.name} (remote device on {child.remote}) stopped before it was asked to",
+                    fatal=self._fatal(child),
+                )
         elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
             self.problem(
                 f"{child.name} (remote device on {child.remote}) sent no heartbeat for "
@@ -375,6 +385,7 @@ class Supervisor:
                         self._remote_clock(child, msg.data["clock"])
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
+                    child.beats += 1
         self._take_commands()
         now = time.monotonic()
         for child in self.children.values():
@@ -468,11 +479,6 @@ class Supervisor:
         self.restart_log.append(entry)
         self.marker(messages.SESSION_NODE_RESTARTED, entry)
         print(f"mestudio: {old.name} ({old.role}) restarted (restart {pending.number})", file=sys.stderr, flush=True)
-
-    def _beat_limit(self, child: Child) -> float:
-        """Until its first heartbeat a node is still importing and opening (seconds under load)."""
-        timeout = self.cfg.transport.heartbeat_timeout_s
-        return timeout if child.status else max(timeout, START_GRACE_S)
 
     def _take_commands(self) -> None:
         while True:

@@ -57,6 +57,8 @@ class CurveKeys:
         client_public, client_secret = _load(d / f"{client}.key_secret", None)
         if client_secret is None:
             raise CurveKeyError(f"{d / (client + '.key_secret')}: no secret key in it")
+        if not (d / ALLOWED).is_dir():
+            raise CurveKeyError(f"{d / ALLOWED}: missing: the allow-list of client keys (`mestudio keys {d}`)")
         return cls(d, server_public, server_secret, client_public, client_secret, d / ALLOWED)
 
     def serve(self, sock: zmq.Socket) -> None:

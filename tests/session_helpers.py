@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -116,3 +117,22 @@ def assert_only_source_losses(report: dict) -> None:
         missing = s["last_seq"] + 1 - s["frames"] if s["frames"] else 0  # before the first frame, and gaps
         assert missing == counted, f"{sid}: {missing} sequence numbers missing, the device counted {counted}"
         assert s["seq_out_of_order"] == 0 and s["bad_sizes"] == 0, s
+
+
+def free_base_port(config_text: str, tmp_path: Path) -> int:
+    """A base port for which every port a session of ``config_text`` (with BASE) needs is free."""
+    from mestudio.config.errors import ConfigError
+    from mestudio.config.loader import load_session_config
+    from mestudio.preflight import check_ports
+    from mestudio.supervisor import plan_nodes, producer_names
+
+    for base in range(23000 + os.getpid() % 500 * 40, 64000, 40):
+        probe = tmp_path / "probe.toml"
+        probe.write_text(config_text.replace("BASE", str(base)))
+        cfg = load_session_config(probe)
+        try:
+            check_ports(cfg, "probe", producer_names(plan_nodes(cfg)))
+            return base
+        except ConfigError:
+            continue
+    raise RuntimeError("no free ports")

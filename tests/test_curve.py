@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import time
 
@@ -14,14 +13,12 @@ from zmq.utils.monitor import recv_monitor_message
 
 from mestudio.config.errors import ConfigError
 from mestudio.config.loader import load_session_config
-from mestudio.preflight import check_ports
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.curve import CurveKeys, create_keys
 from mestudio.stream.session import SessionReader
-from mestudio.supervisor import plan_nodes, producer_names
 from tests.conftest import SMALL_RIG, mestudio, write_config
-from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording
+from tests.session_helpers import free_base_port, manifest, session_dir, start_run, stop, wait_recording
 
 FAILED = {
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
@@ -30,6 +27,7 @@ FAILED = {
 }
 
 
+@pytest.mark.slow
 def test_keys_command_makes_private_pairs_and_an_allow_list(tmp_path):
     d = tmp_path / "keys"
     r = mestudio("keys", str(d), "--client", "pc2", "--json")
@@ -59,18 +57,6 @@ def test_tcp_without_curve_is_refused_at_config_load(tmp_path, host):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "mestudio keys DIR" in r.stderr
     assert ("NOT loopback" in r.stderr) == (host != "127.0.0.1")
     assert not (tmp_path / "out").exists()
-
-
-def _free_base(cfg_text: str, tmp_path) -> int:
-    """A base port with every port the session needs free (checked the way preflight checks)."""
-    for base in range(23000 + os.getpid() % 500 * 40, 64000, 40):
-        cfg = load_session_config(write_config(tmp_path / "probe.toml", cfg_text.replace("BASE", str(base))))
-        try:
-            check_ports(cfg, "probe", producer_names(plan_nodes(cfg)))
-            return base
-        except ConfigError:
-            continue
-    raise RuntimeError("no free ports")
 
 
 def _client(zctx, kind: int, endpoint: str, keys: CurveKeys | None, secret=None, public=None) -> tuple:
@@ -108,7 +94,7 @@ def test_only_allowed_clients_can_inject_frames_send_commands_or_watch(tmp_path,
     keys_dir = tmp_path / "keys"
     create_keys(keys_dir, ["pc2"])
     text = SMALL_RIG.replace("[transport]", f'[transport]\nscheme = "tcp"\nbase_port = BASE\nkeys = "{keys_dir}"')
-    rig = write_config(tmp_path / "rig.toml", text.replace("BASE", str(_free_base(text, tmp_path))))
+    rig = write_config(tmp_path / "rig.toml", text.replace("BASE", str(free_base_port(text, tmp_path))))
     proc = start_run(rig, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     opened = []
@@ -166,3 +152,13 @@ def test_only_allowed_clients_can_inject_frames_send_commands_or_watch(tmp_path,
     marks = [e for e in reader.events() if e["topic"] == "command/mark"]
     assert [e["body"]["from"] for e in marks] == ["pc2"]
     assert not [e for e in reader.events() if e["topic"] == "command/stop-session"]
+
+
+@pytest.mark.slow
+def test_curve_bench_reports_the_cost_against_plain_tcp():
+    r = mestudio("bench", "curve", "--quick", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout)
+    for name, f in figures.items():
+        assert f["curve_session_path"]["lost"] == 0 and f["plain_tcp_raw_pyzmq"]["lost"] == 0, name
+        assert f["throughput_ratio"] > 0

@@ -67,6 +67,7 @@ def test_restarts_zero_keeps_a_dead_device_down(tmp_path):
     proc = start_run(rig, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     wait_recording(root, "cam", 30)
+    wait_recording(root, "mic", 10)
     child(proc, "cam").kill()
     mic_before = SessionReader(root).stream("mic").index["seq"].size
     wait_recording(root, "mic", mic_before + 90)

@@ -117,9 +117,24 @@ def test_a_device_on_a_second_pc_records_on_the_one_timeline(tmp_path, two_hosts
     a, b = two_hosts
     keys = tmp_path / "keys"
     create_keys(keys, ["pc2"])
+    # what docs/multi-host.md says to copy to the capture PC: all but the recording PC's client secret
+    pc2_keys = tmp_path / "pc2-keys"
+    shutil.copytree(keys, pc2_keys, ignore=shutil.ignore_patterns("client.key_secret"))
     cfg = write_config(tmp_path / "rig.toml", RIG.format(recording=RECORDING_PC, capture=CAPTURE_PC, keys=keys))
     sup = _in(a, "run", str(cfg), "--out", str(tmp_path / "out"), "--quiet")
-    node = _in(b, "node", str(cfg), "--device", "cam2", "--client", "pc2", "--simulate-clock-offset", str(SKEW_S))
+    node = _in(
+        b,
+        "node",
+        str(cfg),
+        "--device",
+        "cam2",
+        "--keys",
+        str(pc2_keys),
+        "--client",
+        "pc2",
+        "--simulate-clock-offset",
+        str(SKEW_S),
+    )
     try:
         root = session_dir(tmp_path / "out")
         wait_recording(root, "cam2", 45, timeout_s=60)

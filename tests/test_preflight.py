@@ -81,4 +81,6 @@ def test_consent_none_refuses_replay(tmp_path):
         Replayer(root)
     r = mestudio("replay", str(root), "--max")
     assert r.returncode == 3 and "consent level 'none'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    Replayer(_session(tmp_path, "research")).close()  # the other levels replay
+    rep = Replayer(_session(tmp_path, "research"))  # the other levels replay
+    rep.close()
+    rep.endpoints.remove_ipc_files()
