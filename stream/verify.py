@@ -373,12 +373,17 @@ def _paused_at_end(events: list[dict]) -> bool:
     return last == messages.RECORDER_PAUSED
 
 
+# how the supervisor's manifest describes a node that ended when asked: a local process with code 0,
+# or a remote node (on another PC) that stopped on the session's broadcast
+CLEAN_EXITS = ("exited with code 0", "stopped")
+
+
 def _node_problems(manifest: dict) -> list[str]:
     nodes = manifest.get("nodes")
     out = []
     for name, n in nodes.items() if isinstance(nodes, dict) else []:
         exit_ = n.get("exit") if isinstance(n, dict) else None
-        if isinstance(exit_, str) and exit_ != "exited with code 0":
+        if isinstance(exit_, str) and exit_ not in CLEAN_EXITS:
             out.append(f"node {name} ({n.get('role', '?')}) {exit_}")
     return out
 

@@ -91,7 +91,7 @@ def test_a_remote_node_joins_only_with_an_allowed_key_and_stops_with_the_session
     finally:
         code, out, err = stop(proc)
     node_out, node_err = good.communicate(timeout=30)
-    assert code == 0, err
+    assert code == 0, err + out[-3000:]
     assert good.returncode == 0, node_err
     status = json.loads(node_out[node_out.index("{") :])
     v = json.loads(mestudio("verify", str(root), "--json").stdout)
