@@ -11,11 +11,19 @@ from pathlib import Path
 
 from mestudio.config.errors import ConfigError
 from mestudio.config.schema import SessionConfig
+from mestudio.monitor.settings import MonitorSettings
 
 
 def _resolve(config_path: Path, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else (config_path.parent / p).resolve()
+
+
+def monitor_settings(cfg: SessionConfig, config_path: Path | str = "session config") -> MonitorSettings:
+    """The validated `[monitor]` section (its defaults when absent)."""
+    from mestudio.config.loader import validate
+
+    return validate(MonitorSettings, cfg.monitor, f"{config_path}: [monitor]")
 
 
 def check_stages(cfg: SessionConfig, config_path: Path) -> None:
@@ -29,6 +37,8 @@ def check_stages(cfg: SessionConfig, config_path: Path) -> None:
         from mestudio.analysis.settings import load_settings
 
         load_settings(cfg.analyzer, f"{src}: [analyzer]")
+    if cfg.monitor:
+        monitor_settings(cfg, config_path)
     if cfg.elicit:
         from mestudio.config.loader import validate
         from mestudio.elicit.settings import ElicitSettings
