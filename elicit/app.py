@@ -32,21 +32,6 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-_QUIET = ("propagateSizeHints",)  # the offscreen platform's notes, not problems of ours
-
-
-def _filter_qt_messages() -> None:
-    import sys
-
-    from PySide6.QtCore import qInstallMessageHandler
-
-    def handler(_mode, _context, message: str) -> None:
-        if not any(q in message for q in _QUIET):
-            print(f"qt: {message}", file=sys.stderr)
-
-    qInstallMessageHandler(handler)
-
-
 def run_protocol(
     proto: Protocol,
     participant: str,
@@ -67,14 +52,13 @@ def run_protocol(
     if headless or (headless is None and not has_display()):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         headless = True
+    from mestudio.gui.app import application, shutdown
+
+    app = application("mestudio-elicit")  # the binding check and start-up every window goes through
     from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from mestudio.elicit.window import ParticipantWindow, SimulatedParticipant
+    from mestudio.elicit.window import ParticipantWindow
 
-    _filter_qt_messages()
-    app = QApplication.instance() or QApplication(["mestudio-elicit"])
-    assert isinstance(app, QApplication)  # a widget application, not a bare QCoreApplication
     screens = app.screens()
     d = proto.display
     if not headless and d.screen >= len(screens):
@@ -100,6 +84,7 @@ def run_protocol(
     if on_controller:
         on_controller(ctrl)
     if simulate_participant:
+        from mestudio.elicit.simulated_participant import SimulatedParticipant
 
         def emotions() -> list[str]:
             st = ctrl.steps[ctrl.index] if 0 <= ctrl.index < len(ctrl.steps) else None
@@ -168,12 +153,7 @@ def run_protocol(
         ctrl.close()
         result = RunResult(ctrl.completed, ctrl.state, list(ctrl.clip_log), list(window.video.paint_log))
         window.survey_listeners.clear()
-        window.close()
-        window.deleteLater()
-        from PySide6.QtCore import QCoreApplication, QEvent
-
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        app.processEvents()
+        shutdown(app, window)
     if failures:
         raise failures[0]
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mestudio.config.errors import ConfigError
 from mestudio.config.schema import SessionConfig, stream_ids
+from mestudio.monitor.settings import MonitorSettings
 from mestudio.stream.bus import tcp_ports
 
 
@@ -106,6 +107,13 @@ def check_session(cfg: SessionConfig, config_path: Path) -> None:
     check_ports(cfg, src, producer_names(nodes))
 
 
+def monitor_settings(cfg: SessionConfig, config_path: Path | str = "session config") -> MonitorSettings:
+    """The validated `[monitor]` section (its defaults when absent)."""
+    from mestudio.config.loader import validate
+
+    return validate(MonitorSettings, cfg.monitor, f"{config_path}: [monitor]")
+
+
 def check_stages(cfg: SessionConfig, config_path: Path) -> None:
     """Raise ConfigError (one line naming file and key) for the first stage section that cannot work."""
     src = str(config_path)
@@ -117,6 +125,8 @@ def check_stages(cfg: SessionConfig, config_path: Path) -> None:
         from mestudio.analysis.settings import load_settings
 
         load_settings(cfg.analyzer, f"{src}: [analyzer]")
+    if cfg.monitor:
+        monitor_settings(cfg, config_path)
     if cfg.elicit:
         from mestudio.config.loader import validate
         from mestudio.elicit.settings import ElicitSettings

@@ -5,9 +5,5 @@ class MonitorError(Exception):
     """Base of monitor/ errors."""
 
 
-class QtBindingError(MonitorError, ImportError):
-    """The Qt binding is missing or known to crash this Python; the message says what to install."""
-
-
 class NoSessionError(MonitorError, LookupError):
     """Nothing to connect to: no running session, replay, or bus.json at the given path."""

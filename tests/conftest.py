@@ -92,6 +92,8 @@ name = "t"
 participant = "P01"
 [transport]
 heartbeat_s = 0.2
+# a loaded test machine can stall a node for seconds; no test is about the 5 s watchdog
+heartbeat_timeout_s = 30
 [[devices]]
 name = "cam"
 kind = "synthetic-camera"

@@ -84,14 +84,19 @@ def wait_for_child(proc: subprocess.Popen, name: str, accept, timeout_s: float =
 
 
 def wait_recording(root: Path, stream: str, frames: int, timeout_s: float = 30) -> None:
-    """Wait until the recorder has flushed at least ``frames`` index records of ``stream``."""
+    """Wait until the session has started (every device ready: its `session/start` marker is on the
+    timeline) and the recorder has flushed at least ``frames`` index records of ``stream``.
+
+    A device publishes as soon as it is ready, before the others: frames alone do not say that
+    the session clock runs."""
     idx = root / "streams" / stream / "index.bin"
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        if idx.exists() and idx.stat().st_size >= frames * INDEX_DTYPE.itemsize:
+        if idx.exists() and idx.stat().st_size >= frames * INDEX_DTYPE.itemsize and events(root, "session/start"):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"{stream}: fewer than {frames} frames recorded in {timeout_s} s")
+    started = "started" if events(root, "session/start") else "not started"
+    raise TimeoutError(f"{stream}: fewer than {frames} frames recorded in {timeout_s} s (session {started})")
 
 
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout_s: float = 60) -> tuple[int, str, str]:

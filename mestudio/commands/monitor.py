@@ -44,6 +44,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     # Qt is imported here, not at module top: `mestudio --help` imports every command module
+    from mestudio.gui.errors import QtBindingError
     from mestudio.monitor.errors import MonitorError
     from mestudio.monitor.target import resolve
 
@@ -67,5 +68,5 @@ def run(args) -> int:
             nice=args.nice,
             max_mb_per_s=args.max_mb_per_s,
         )
-    except MonitorError as e:
+    except (MonitorError, QtBindingError) as e:
         return fail(NAME, str(e), 2)

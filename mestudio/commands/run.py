@@ -7,7 +7,7 @@ from mestudio.commands import fail
 from mestudio.config.errors import ConfigError
 from mestudio.config.loader import load_session_config
 from mestudio.postprocess import run_steps
-from mestudio.preflight import check_session
+from mestudio.preflight import check_session, monitor_settings
 from mestudio.progress import TerminalProgress
 from mestudio.stream.errors import SessionError
 from mestudio.stream.verify import format_report, verify
@@ -47,11 +47,14 @@ def run_config(
     progress = None if quiet else TerminalProgress()
     window = []
 
+    settings = monitor_settings(cfg, path)
+
     def open_monitor(sup) -> None:
-        if wants_window(headless):
+        if settings.open and wants_window(headless):
             from mestudio.monitor.launch import open_window
 
-            window.append(open_window(sup.root, log_path=sup.root / "logs" / "monitor.log"))
+            log = sup.root / "logs" / "monitor.log"
+            window.append(open_window(sup.root, log_path=log, extra_args=settings.window_args()))
 
     try:
         result = run_session(
