@@ -28,6 +28,7 @@ PLANNED = {
     "bench": "run a benchmark",
     "export": "turn a session into files other tools read",
     "sync": "the offline sync report and frame sets of a session",
+    "views": "4D views (left/front/right DPI, E-DPI, texture) of a session's meshes",
 }
 
 

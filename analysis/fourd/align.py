@@ -96,6 +96,55 @@ def mediapipe_landmarks_3d(mesh: Mesh, size: int = 256) -> np.ndarray:
     return np.column_stack([x, y, z])
 
 
+class SequenceAligner:
+    """Aligns meshes one at a time onto a reference (streaming: a session's meshes need not fit
+    in memory). ``align(mesh)`` -> (the mesh moved onto the reference and cropped, RMS landmark
+    residual in mm)."""
+
+    def __init__(self, reference: Mesh, landmarks: str = "auto", radius_mm: float = 100.0, count: int = 68) -> None:
+        if landmarks not in LANDMARKERS:
+            raise MeshError(f"unknown landmarks {landmarks!r}; use one of {LANDMARKERS}")
+        self.reference, self.radius_mm, self.mode = reference, radius_mm, landmarks
+        self.center = face_center(reference, radius_mm)
+        inside = np.flatnonzero(np.linalg.norm(reference.vertices - self.center, axis=1) <= radius_mm)
+        self.index = inside[farthest_points(reference.vertices[inside], count)]
+        self._ref: dict[str, np.ndarray] = {"vertices": reference.vertices[self.index]}
+        self.used: set[str] = set()
+
+    def _method(self, mesh: Mesh) -> str:
+        same = len(mesh.vertices) == len(self.reference.vertices)
+        if self.mode == "vertices" and not same:
+            raise MeshError(
+                f"{mesh.name}: {len(mesh.vertices)} vertices, the reference {self.reference.name} has "
+                f"{len(self.reference.vertices)}; 'vertices' landmarks need one topology (use landmarks='mediapipe')"
+            )
+        return "vertices" if self.mode == "vertices" or (self.mode == "auto" and same) else "mediapipe"
+
+    def align(self, mesh: Mesh) -> tuple[Mesh, float]:
+        method = self._method(mesh)
+        if method == "vertices":
+            lm = mesh.vertices[self.index]
+        else:
+            if "mediapipe" not in self._ref:
+                self._ref["mediapipe"] = mediapipe_landmarks_3d(self.reference)
+            lm = mediapipe_landmarks_3d(mesh)
+        self.used.add(method)
+        ref = self._ref[method]
+        r, t = kabsch(lm, ref)
+        moved = lm @ r.T + t
+        ok = np.isfinite(moved).all(axis=1) & np.isfinite(ref).all(axis=1)
+        rms = float(np.sqrt(np.mean(np.sum((moved[ok] - ref[ok]) ** 2, axis=1))))
+        return crop_face(mesh.transformed(r, t), self.center, self.radius_mm), rms
+
+    def report(self, residuals: list[float]) -> dict:
+        return {
+            "landmarks": "+".join(sorted(self.used)) or self.mode,
+            "rms_residual_mm": residuals,
+            "crop_center_mm": self.center.round(3).tolist(),
+            "crop_radius_mm": self.radius_mm,
+        }
+
+
 def align_sequence(
     meshes: Sequence[Mesh], landmarks: str = "auto", radius_mm: float = 100.0, count: int = 68
 ) -> tuple[list[Mesh], dict]:
@@ -106,37 +155,10 @@ def align_sequence(
     """
     if not meshes:
         raise MeshError("no meshes to align")
-    if landmarks not in LANDMARKERS:
-        raise MeshError(f"unknown landmarks {landmarks!r}; use one of {LANDMARKERS}")
-    ref = meshes[0]
-    if landmarks == "auto":
-        same = all(len(m.vertices) == len(ref.vertices) for m in meshes)
-        landmarks = "vertices" if same else "mediapipe"
-    center = face_center(ref, radius_mm)
-    if landmarks == "vertices":
-        inside = np.flatnonzero(np.linalg.norm(ref.vertices - center, axis=1) <= radius_mm)
-        idx = inside[farthest_points(ref.vertices[inside], count)]
-        for m in meshes:
-            if len(m.vertices) != len(ref.vertices):
-                raise MeshError(
-                    f"{m.name}: {len(m.vertices)} vertices, the reference {ref.name} has {len(ref.vertices)}; "
-                    "'vertices' landmarks need one topology (use landmarks='mediapipe')"
-                )
-        marks = [m.vertices[idx] for m in meshes]
-    else:
-        marks = [mediapipe_landmarks_3d(m) for m in meshes]
+    aligner = SequenceAligner(meshes[0], landmarks, radius_mm, count)
     out, residuals = [], []
-    for m, lm in zip(meshes, marks):
-        r, t = kabsch(lm, marks[0])
-        moved = lm @ r.T + t
-        ok = np.isfinite(moved).all(axis=1) & np.isfinite(marks[0]).all(axis=1)
-        residuals.append(float(np.sqrt(np.mean(np.sum((moved[ok] - marks[0][ok]) ** 2, axis=1)))))
-        out.append(crop_face(m.transformed(r, t), center, radius_mm))
-    report = {
-        "landmarks": landmarks,
-        "landmark_count": int(len(marks[0])),
-        "rms_residual_mm": residuals,
-        "crop_center_mm": center.round(3).tolist(),
-        "crop_radius_mm": radius_mm,
-    }
-    return out, report
+    for m in meshes:
+        moved, rms = aligner.align(m)
+        out.append(moved)
+        residuals.append(rms)
+    return out, aligner.report(residuals)

@@ -79,7 +79,9 @@ def read_mesh(path: str | Path) -> Mesh:
         raise MeshNotFoundError(f"{p}: no such mesh file")
     if p.suffix.lower() not in MESH_SUFFIXES:
         raise MeshError(f"{p}: not a .ply or .obj mesh")
-    m = o3d.io.read_triangle_mesh(str(p), enable_post_processing=False, print_progress=False)
+    # open3d prints its read warnings on stdout; the MeshError below says what went wrong
+    with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+        m = o3d.io.read_triangle_mesh(str(p), enable_post_processing=False, print_progress=False)
     if len(m.triangles) == 0:
         raise MeshError(f"{p}: no triangles could be read (corrupt, truncated, or a point cloud); re-export the mesh")
     colors = np.asarray(m.vertex_colors) if m.has_vertex_colors() else None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mestudio.analysis.fourd.align import align_sequence
+from mestudio.analysis.fourd.align import SequenceAligner
 from mestudio.analysis.fourd.errors import MeshError
 from mestudio.analysis.fourd.mesh import Mesh
 from mestudio.analysis.fourd.raster import rasterize
@@ -176,6 +176,32 @@ def render_views(mesh: Mesh, spec: ViewSpec) -> dict[str, dict[str, np.ndarray]]
     return out
 
 
+class ViewRenderer:
+    """Aligns each mesh onto ``reference`` and renders its views with the reference's framing;
+    one mesh at a time, so long sequences stream."""
+
+    def __init__(
+        self,
+        reference: Mesh,
+        size: int = 64,
+        yaw_deg: float = 45.0,
+        landmarks: str = "auto",
+        radius_mm: float = 100.0,
+    ) -> None:
+        self.aligner = SequenceAligner(reference, landmarks, radius_mm)
+        ref, _ = self.aligner.align(reference)
+        self.spec = view_spec(ref, size, yaw_deg, self.aligner.center)
+        self.residuals: list[float] = []
+
+    def render(self, mesh: Mesh) -> dict[str, dict[str, np.ndarray]]:
+        aligned, rms = self.aligner.align(mesh)
+        self.residuals.append(rms)
+        return render_views(aligned, self.spec)
+
+    def report(self) -> dict:
+        return {**self.aligner.report(self.residuals), "spec": self.spec.to_dict()}
+
+
 @dataclass
 class FourDClip:
     """One clip's views: ``frames[profile, domain, t]`` is an (S, S) uint8 image."""
@@ -199,12 +225,11 @@ def views_of_sequence(
     meshes = list(meshes)
     if not meshes:
         raise MeshError("no meshes in the sequence")
-    aligned, report = align_sequence(meshes, landmarks, radius_mm)
-    spec = view_spec(aligned[0], size, yaw_deg, report["crop_center_mm"])
-    frames = np.zeros((len(PROFILES), len(DOMAINS), len(aligned), size, size), np.uint8)
-    for t, m in enumerate(aligned):
-        imgs = render_views(m, spec)
+    renderer = ViewRenderer(meshes[0], size, yaw_deg, landmarks, radius_mm)
+    frames = np.zeros((len(PROFILES), len(DOMAINS), len(meshes), size, size), np.uint8)
+    for t, m in enumerate(meshes):
+        imgs = renderer.render(m)
         for i, p in enumerate(PROFILES):
             for j, d in enumerate(DOMAINS):
                 frames[i, j, t] = imgs[p][d]
-    return FourDClip(frames, spec, [m.name for m in meshes], report)
+    return FourDClip(frames, renderer.spec, [m.name for m in meshes], renderer.report())
