@@ -15,7 +15,7 @@ from mestudio.analysis.datasets.samples import LabelBook
 from mestudio.analysis.datasets.sessions import intervals_from_events, session_clips
 from mestudio.analysis.datasets.synthetic import synthetic_dataset
 
-DATASETS = ("synthetic", "casme2", "samm", "4dme", "megc", "session")
+DATASETS = ("synthetic", "synthetic4d", "casme2", "samm", "4dme", "4dme4d", "megc", "session")
 
 
 @dataclass
@@ -43,6 +43,10 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
         raise LabelBookError(f"unknown dataset {src.dataset!r}; use one of {', '.join(DATASETS)}")
     if src.dataset == "synthetic":
         return (*synthetic_dataset(src.subjects, src.per_subject, src.size, src.seed), [])
+    if src.dataset == "synthetic4d":  # clips are 4D views (3 profiles, 3 domains, T, S, S)
+        from mestudio.analysis.datasets.synthetic4d import synthetic4d_dataset
+
+        return (*synthetic4d_dataset(src.subjects, src.per_subject, src.size, src.seed), [])
     if src.dataset == "session":
         if not src.session or not src.stream:
             raise LabelBookError("--dataset session needs --session FOLDER and --stream ID")
