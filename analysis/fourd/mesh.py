@@ -81,11 +81,39 @@ def read_mesh(path: str | Path) -> Mesh:
         raise MeshError(f"{p}: not a .ply or .obj mesh")
     # open3d prints its read warnings on stdout; the MeshError below says what went wrong
     with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
-        m = o3d.io.read_triangle_mesh(str(p), enable_post_processing=False, print_progress=False)
+        # OBJ textures (map_Kd) load only through open3d's post-processing path
+        obj = p.suffix.lower() == ".obj"
+        m = o3d.io.read_triangle_mesh(str(p), enable_post_processing=obj, print_progress=False)
     if len(m.triangles) == 0:
         raise MeshError(f"{p}: no triangles could be read (corrupt, truncated, or a point cloud); re-export the mesh")
     colors = np.asarray(m.vertex_colors) if m.has_vertex_colors() else None
+    if colors is None and m.has_triangle_uvs() and m.has_textures():
+        colors = _texture_at_vertices(m)
     return Mesh(np.asarray(m.vertices), np.asarray(m.triangles), colors, p.name)
+
+
+def _texture_at_vertices(m) -> np.ndarray | None:
+    """Per-vertex colours of a UV-textured mesh (OBJ + image, as 4D scanners export): the texture
+    sampled at every triangle corner's UV, averaged over the corners that share a vertex. Texture
+    detail finer than the vertex spacing is lost."""
+    tex = [np.asarray(t) for t in m.textures if not np.asarray(t).size == 0]
+    if not tex:
+        return None
+    img = tex[0].astype(np.float32)
+    img = img / 255.0 if img.max() > 1.0 else img
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    h, w = img.shape[:2]
+    uv = np.asarray(m.triangle_uvs)  # (3M, 2), corners in triangle order; v points up
+    cols = np.clip(np.rint(uv[:, 0] * (w - 1)), 0, w - 1).astype(int)
+    rows = np.clip(np.rint((1.0 - uv[:, 1]) * (h - 1)), 0, h - 1).astype(int)
+    corner = img[rows, cols, :3]
+    index = np.asarray(m.triangles).reshape(-1)
+    acc = np.zeros((len(m.vertices), 3))
+    count = np.zeros(len(m.vertices))
+    np.add.at(acc, index, corner)
+    np.add.at(count, index, 1)
+    return (acc / np.maximum(count, 1)[:, None]).astype(np.float32)
 
 
 def write_mesh(path: str | Path, mesh: Mesh) -> Path:

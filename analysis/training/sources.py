@@ -14,6 +14,7 @@ from mestudio.analysis.datasets.readers import read_label_book
 from mestudio.analysis.datasets.samples import LabelBook
 from mestudio.analysis.datasets.sessions import intervals_from_events, session_clips
 from mestudio.analysis.datasets.synthetic import synthetic_dataset
+from mestudio.analysis.fourd.errors import MeshError
 
 DATASETS = ("synthetic", "synthetic4d", "casme2", "samm", "4dme", "4dme4d", "megc", "session")
 
@@ -61,14 +62,19 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
         return (*session_clips(src.session, src.stream, ivs), [])
     if not src.labels or not src.clips:
         raise LabelBookError(f"--dataset {src.dataset} needs --labels FILE and --clips FOLDER")
-    book = read_label_book(src.labels, src.dataset)
+    book = read_label_book(src.labels, "4dme" if src.dataset == "4dme4d" else src.dataset)
     kept, clips, missing = [], [], []
     for s in book:
         root = Path(src.clips) / s.dataset if src.dataset == "megc" else Path(src.clips)
         try:
-            clips.append(read_clip(root, s))
+            if src.dataset == "4dme4d":  # mesh sequences (or rendered views) per clip
+                from mestudio.analysis.datasets.mesh_clips import read_mesh_clip
+
+                clips.append(read_mesh_clip(root, s, src.size))
+            else:
+                clips.append(read_clip(root, s))
             kept.append(s)
-        except ClipNotFoundError as e:
+        except (ClipNotFoundError, MeshError) as e:
             if not src.skip_missing:
                 raise
             missing.append(str(e))
