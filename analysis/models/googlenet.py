@@ -5,7 +5,8 @@ Same layout as the paper's Table 1: 7x7/2 stem, max-pool, 1x1 and 3x3 convolutio
 inception 3a-3b, max-pool, 4a-4e, max-pool, 5a-5b, global average pooling, dropout 0.4, one
 linear layer. Differences, on purpose: batch normalisation after every convolution (as
 torchvision's port does; it trains from scratch without the paper's auxiliary classifiers,
-which are left out), and ``width`` scales every channel count (1.0 is the paper's network,
+which are left out), max-pools padded by 1 so that small inputs (24 px) still reach the last
+stage, and ``width`` scales every channel count (1.0 is the paper's network,
 1/8 the CPU-sized one). No pretrained weights: nothing is downloaded.
 """
 
@@ -57,10 +58,10 @@ class GoogLeNet(nn.Module):
 
         self.stem = nn.Sequential(
             _conv(in_channels, w(64), 7, 2),
-            nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.MaxPool2d(3, 2, 1),
             _conv(w(64), w(64), 1),
             _conv(w(64), w(192), 3),
-            nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.MaxPool2d(3, 2, 1),
         )
         blocks, cin = [], w(192)
         for name, cfg in INCEPTION.items():
@@ -68,7 +69,7 @@ class GoogLeNet(nn.Module):
             blocks.append(block)
             cin = block.out_channels
             if name in POOL_AFTER:
-                blocks.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+                blocks.append(nn.MaxPool2d(3, 2, 1))
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = cin
         self.pool = nn.AdaptiveAvgPool2d(1)

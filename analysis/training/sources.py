@@ -32,6 +32,7 @@ class Source:
     size: int = 64
     seed: int = 0
     skip_missing: bool = False
+    frames: int | None = None  # synthetic4d: frames per clip (default 12)
 
     def describe(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -47,7 +48,7 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
     if src.dataset == "synthetic4d":  # clips are 4D views (3 profiles, 3 domains, T, S, S)
         from mestudio.analysis.datasets.synthetic4d import synthetic4d_dataset
 
-        return (*synthetic4d_dataset(src.subjects, src.per_subject, src.size, src.seed), [])
+        return (*synthetic4d_dataset(src.subjects, src.per_subject, src.size, src.seed, src.frames or 12), [])
     if src.dataset == "session":
         if not src.session or not src.stream:
             raise LabelBookError("--dataset session needs --session FOLDER and --stream ID")
