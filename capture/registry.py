@@ -49,7 +49,7 @@ def backend_class(kind: str, source: str | None = None) -> type[Device]:
     table = BACKENDS
     if source == "face" and kind in FACE_BACKENDS:
         table = FACE_BACKENDS
-    elif source == "face3d" and kind in FACE3D_BACKENDS:
+    elif source in ("face3d", "charuco") and kind in FACE3D_BACKENDS:
         table = FACE3D_BACKENDS
     try:
         target = table[kind]

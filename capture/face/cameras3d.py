@@ -59,9 +59,9 @@ class Camera:
     def scaled(self, width: int, height: int) -> Camera:
         """The same camera at another resolution (same field of view): test-sized renders."""
         sx, sy = width / self.width, height / self.height
-        K = self.K.copy()
-        K[0] *= sx
-        K[1] *= sy
+        K = self.K.copy()  # pixel centres stay pixel centres: x' = (x + 0.5) * s - 0.5
+        K[0, 0], K[0, 2] = K[0, 0] * sx, (K[0, 2] + 0.5) * sx - 0.5
+        K[1, 1], K[1, 2] = K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5
         return Camera(self.name, width, height, K, self.dist.copy(), self.R, self.t, self.kind, dict(self.extra))
 
     def to_json(self) -> dict:

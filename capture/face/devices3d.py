@@ -1,5 +1,6 @@
 """The 3D face rig as devices (``source = "face3d"``): renders of one textured 3D face through
-the study's calibrated cameras, with the true meshes and cameras as ground truth.
+the study's calibrated cameras, with the true meshes and cameras as ground truth; with
+``source = "charuco"`` the same cameras see a ChArUco board moved in front of them (board3d.py).
 
 * ``synthetic-array``: stream ``<name>-<i>`` is the rig's ``basler-<i>`` (1600x1200 by default;
   another width/height keeps the field of view), mono8.
@@ -53,7 +54,7 @@ def device_cameras(spec) -> dict[str, Camera]:
 def prepare(spec, progress=None) -> Path:
     """Render (or find cached) this device's loop; ``mestudio run`` calls it before devices start."""
     cams = list(device_cameras(spec).values())
-    return render_loop(cams, spec.fps, spec.loop_s, spec.seed, progress)
+    return render_loop(cams, spec.fps, spec.loop_s, spec.seed, progress, scene=spec.source)
 
 
 class _Face3DDevice(_FaceDevice):
@@ -71,7 +72,8 @@ class _Face3DDevice(_FaceDevice):
         self.streams = [self._stream_info(sid, c) for sid, c in self.cameras.items()]
 
     def _stream_info(self, sid: str, c: Camera) -> StreamInfo:
-        meta = {"source": "face3d", "seed": self.spec.seed, "camera": c.to_json()}
+        # no camera parameters here: a camera does not know its pose; the truth is in ground_truth/
+        meta = {"source": self.spec.source, "seed": self.spec.seed, "size": [c.width, c.height]}
         if c.kind == "depth":
             meta |= {"depth_unit_mm": 1.0, "registered_to": c.extra["registered_to"]}
             return StreamInfo(sid, "depth", "<u2", (c.height, c.width), "depth16", self.spec.fps, self.kind, meta)
@@ -109,6 +111,9 @@ class _Face3DDevice(_FaceDevice):
             "meshes": [f"t{int(round(k / s.fps * 1e6)):08d}.ply" for k in range(self._n)],
             "script": json.loads(self._script.to_json()),
         }
+        if s.source == "charuco":
+            done = json.loads((self._folder / "done.json").read_text(encoding="utf-8"))
+            body |= {"scene": "charuco", "meshes": [], "board": done["board"], "board_poses": done["board_poses"]}
         missing = [m for m in body["meshes"] if m not in names]
         if missing:
             raise RuntimeError(f"{s.name}: rendered loop lacks true meshes {missing[:3]}")
@@ -134,7 +139,7 @@ class SyntheticFace3DArray(_Face3DDevice):
 def prepare_all(cfg, say=None) -> None:
     """Render every ``face3d`` device's loop ahead of a session (a device must be ready in seconds)."""
     for spec in cfg.devices:
-        if not spec.enabled or getattr(spec, "source", None) != "face3d":
+        if not spec.enabled or getattr(spec, "source", None) not in ("face3d", "charuco"):
             continue
 
         def progress(k: int, n: int, name: str = spec.name) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mestudio.capture.face.board3d import board_description, board_mesh, board_pose, shade_board
 from mestudio.capture.face.cameras3d import Camera
 from mestudio.capture.face.mesh3d import MESH_VERSION, FaceRig3D, write_mesh_ply
 from mestudio.capture.face.render3d import RENDER3D_VERSION, MeshScene, kinect_depth, to_gray8, to_rgb8
@@ -55,8 +56,9 @@ def truth_name(t_s: float) -> str:
     return f"t{int(round(t_s * 1e6)):08d}.ply"
 
 
-def _key(cameras: list[Camera], fps: float, loop_s: float, seed: int) -> str:
+def _key(cameras: list[Camera], fps: float, loop_s: float, seed: int, scene: str) -> str:
     body = {
+        "scene": scene,
         "script": json.loads(loop_script(loop_s).to_json()),
         "fps": fps,
         "loop_s": loop_s,
@@ -73,9 +75,12 @@ def render_loop(
     loop_s: float,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    scene: str = "face3d",
 ) -> Path:
-    """The cache folder holding ``<camera>.npy`` (N, H, W[, 3]) per camera and ``mesh/*.ply``; built if missing."""
-    folder = cache_root() / _key(cameras, fps, loop_s, seed)
+    """The cache folder holding ``<camera>.npy`` (N, H, W[, 3]) per camera and ``mesh/*.ply``; built if missing.
+
+    ``scene`` is ``face3d`` (the face) or ``charuco`` (the calibration board, board3d.py)."""
+    folder = cache_root() / _key(cameras, fps, loop_s, seed, scene)
     if (folder / "done.json").exists():
         return folder
     tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
@@ -91,22 +96,31 @@ def render_loop(
     rng = np.random.default_rng(seed)
     for k in range(n):
         t = k / fps
-        mesh = rig.mesh_at(t)
-        write_mesh_ply(tmp / "mesh" / truth_name(t), mesh)
-        scene = MeshScene(mesh)
+        if scene == "charuco":
+            mesh = board_mesh(k, seed)
+        else:
+            mesh = rig.mesh_at(t)
+            write_mesh_ply(tmp / "mesh" / truth_name(t), mesh)
+        ms = MeshScene(mesh)
         for c in cameras:
-            cast = scene.cast(c)
+            cast = ms.cast(c)
             if c.kind == "depth":
                 outs[c.name][k] = kinect_depth(c, cast, rng)
                 continue
             noise = rng.normal(0.0, SENSOR_NOISE_DN, (c.height, c.width)).astype(np.float32)
-            img = scene.shade(c, cast)
+            if scene == "charuco":
+                img = shade_board(c, cast, float(np.linalg.norm(c.centre - mesh.vertices.mean(0))))
+            else:
+                img = ms.shade(c, cast)
             outs[c.name][k] = to_rgb8(img, noise) if c.kind == "rgb" else to_gray8(img, noise)
         if progress:
             progress(k + 1, n)
     for a in outs.values():
         a.flush()
     meta = {"fps": fps, "loop_s": loop_s, "frames": n, "cameras": [c.name for c in cameras], "seed": seed}
+    if scene == "charuco":
+        meta["board"] = board_description()
+        meta["board_poses"] = [{"R": R.tolist(), "t_mm": t.tolist()} for R, t in map(board_pose, range(n), [seed] * n)]
     (tmp / "done.json").write_text(json.dumps(meta), encoding="utf-8")
     try:
         tmp.rename(folder)
