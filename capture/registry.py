@@ -1,7 +1,8 @@
 """Device kind (the `kind` key of a [[devices]] section) -> backend class, imported lazily.
 
 Backends import their SDK only when used, so a missing SDK fails that device alone, with a
-message saying how to install it.  Synthetic kinds with ``source = "face"`` get the face rig.
+message saying how to install it.  Synthetic kinds with ``source = "face"`` get the face rig,
+``"face3d"`` the 3D face rig.
 """
 
 from __future__ import annotations
@@ -32,13 +33,24 @@ FACE_BACKENDS: dict[str, str] = {
 }
 
 
+FACE3D_BACKENDS: dict[str, str] = {
+    "synthetic-camera": "mestudio.capture.face.devices3d:SyntheticFace3DCamera",
+    "synthetic-rgbd": "mestudio.capture.face.devices3d:SyntheticFace3DRGBD",
+    "synthetic-array": "mestudio.capture.face.devices3d:SyntheticFace3DArray",
+}
+
+
 def _load(target: str) -> type[Device]:
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
 def backend_class(kind: str, source: str | None = None) -> type[Device]:
-    table = FACE_BACKENDS if source == "face" and kind in FACE_BACKENDS else BACKENDS
+    table = BACKENDS
+    if source == "face" and kind in FACE_BACKENDS:
+        table = FACE_BACKENDS
+    elif source in ("face3d", "charuco") and kind in FACE3D_BACKENDS:
+        table = FACE3D_BACKENDS
     try:
         target = table[kind]
     except KeyError:

@@ -69,9 +69,10 @@ class SyntheticCamera(_Camera):
 
     kind: Literal["synthetic-camera"]
     pixel_format: Literal["mono8", "rgb8"] = "mono8"
-    source: Literal["pattern", "face"] = "pattern"
+    source: Literal["pattern", "face", "face3d", "charuco"] = "pattern"
     seed: int = Field(0, ge=0)  # face: which script (devices with one seed show the same face)
     script_duration_s: float = Field(3600.0, gt=0)  # face: length of the scripted part
+    loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
 
 
 class SyntheticRGBD(_Camera):
@@ -79,9 +80,10 @@ class SyntheticRGBD(_Camera):
 
     kind: Literal["synthetic-rgbd"]
     fps: float = Field(30.0, gt=0, le=1000)
-    source: Literal["pattern", "face"] = "pattern"
+    source: Literal["pattern", "face", "face3d", "charuco"] = "pattern"
     seed: int = Field(0, ge=0)
     script_duration_s: float = Field(3600.0, gt=0)
+    loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
 
 
 class SyntheticArray(_Camera):
@@ -89,9 +91,10 @@ class SyntheticArray(_Camera):
 
     kind: Literal["synthetic-array"]
     count: int = Field(3, ge=1, le=16)
-    source: Literal["pattern", "face"] = "pattern"
+    source: Literal["pattern", "face", "face3d", "charuco"] = "pattern"
     seed: int = Field(0, ge=0)
     script_duration_s: float = Field(3600.0, gt=0)
+    loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
 
 
 class SyntheticAudio(_Device):
