@@ -9,7 +9,10 @@ Landmarks (``landmarks=``):
 - ``"auto"``: ``"vertices"`` when every mesh has the reference's vertex count, else ``"mediapipe"``.
 Alignment: Kabsch (rotation + translation, no scale: meshes are in mm) of each frame's landmarks
 onto the reference's. The reference is taken as already upright and frontal (the rig's head
-coordinates); the face looks along +z with y up.
+coordinates). Views want the face looking along +z with y up; meshes in a camera frame (OpenCV:
+y down, z away from the camera, as the face rig and the reconstruction write them) are turned
+by 180 degrees about x first. Which one a sequence uses is read off its reference: the extreme
+depth nearest the middle of the face is the nose tip, so the camera is on that side.
 """
 
 from __future__ import annotations
@@ -96,6 +99,24 @@ def mediapipe_landmarks_3d(mesh: Mesh, size: int = 256) -> np.ndarray:
     return np.column_stack([x, y, z])
 
 
+CAMERA_TO_VIEWER = np.diag([1.0, -1.0, -1.0])  # 180 degrees about x: y down, z away -> y up, z towards
+
+
+def faces_away(mesh: Mesh) -> bool:
+    """True when the face looks along -z (a camera frame). The nose tip is the depth extreme in
+    the middle of the face; the other extreme lies on the rim (or the skull behind): whichever
+    end of the depth range sits nearer the face's middle faces the camera. Each end is the 0.5 %
+    of vertices beyond its percentile, judged by their median distance, so that a few stray
+    vertices of a reconstruction do not decide."""
+    v = mesh.vertices
+    mid = np.median(v[:, :2], axis=0)
+    radial = np.linalg.norm(v[:, :2] - mid, axis=1)
+    lo, hi = np.percentile(v[:, 2], [0.5, 99.5])
+    near_lo = np.median(radial[v[:, 2] <= lo])
+    near_hi = np.median(radial[v[:, 2] >= hi])
+    return bool(near_lo < near_hi)
+
+
 class SequenceAligner:
     """Aligns meshes one at a time onto a reference (streaming: a session's meshes need not fit
     in memory). ``align(mesh)`` -> (the mesh moved onto the reference and cropped, RMS landmark
@@ -104,6 +125,9 @@ class SequenceAligner:
     def __init__(self, reference: Mesh, landmarks: str = "auto", radius_mm: float = 100.0, count: int = 68) -> None:
         if landmarks not in LANDMARKERS:
             raise MeshError(f"unknown landmarks {landmarks!r}; use one of {LANDMARKERS}")
+        # every mesh of the sequence is read in the reference's frame
+        self.flip = faces_away(reference)
+        reference = self._viewer(reference)
         self.reference, self.radius_mm, self.mode = reference, radius_mm, landmarks
         self.center = face_center(reference, radius_mm)
         inside = np.flatnonzero(np.linalg.norm(reference.vertices - self.center, axis=1) <= radius_mm)
@@ -120,7 +144,11 @@ class SequenceAligner:
             )
         return "vertices" if self.mode == "vertices" or (self.mode == "auto" and same) else "mediapipe"
 
+    def _viewer(self, mesh: Mesh) -> Mesh:
+        return mesh.transformed(CAMERA_TO_VIEWER, np.zeros(3)) if self.flip else mesh
+
     def align(self, mesh: Mesh) -> tuple[Mesh, float]:
+        mesh = self._viewer(mesh)
         method = self._method(mesh)
         if method == "vertices":
             lm = mesh.vertices[self.index]
@@ -139,6 +167,7 @@ class SequenceAligner:
     def report(self, residuals: list[float]) -> dict:
         return {
             "landmarks": "+".join(sorted(self.used)) or self.mode,
+            "input_frame": "camera (y down, z away): turned 180 degrees about x" if self.flip else "y up, z towards",
             "rms_residual_mm": residuals,
             "crop_center_mm": self.center.round(3).tolist(),
             "crop_radius_mm": self.radius_mm,

@@ -1,7 +1,7 @@
 """Where a session keeps its meshes, and writing its views.
 
     SESSION/reconstruction/<method>/NNNNNN.ply   (mestudio reconstruct)
-    SESSION/ground_truth/[<sub>/]NNNNNN.ply      (the face rig's true meshes)
+    SESSION/ground_truth/[.../]NNNNNN.ply        (the face rig's true meshes: ground_truth/face3d/mesh/)
     SESSION/reconstruction/views/<profile>/<domain>/NNNNNN.png              the whole sequence
     SESSION/reconstruction/views/<subject>/<clip>/<profile>/<domain>/NNNNNN.png   per labelled clip
     SESSION/reconstruction/views/views.json      framing, alignment residuals, what was skipped
@@ -36,10 +36,8 @@ def mesh_dirs(session: str | Path) -> list[Path]:
     if rec.is_dir():
         found += [d for d in sorted(rec.iterdir()) if d.name != "views" and _has_meshes(d)]
     gt = root / "ground_truth"
-    if _has_meshes(gt):
-        found.append(gt)
-    elif gt.is_dir():
-        found += [d for d in sorted(gt.iterdir()) if _has_meshes(d)]
+    if gt.is_dir():  # the face rig writes ground_truth/<device>/mesh/
+        found += [d for d in [gt, *sorted(p for p in gt.rglob("*") if p.is_dir())] if _has_meshes(d)]
     return found
 
 
@@ -65,6 +63,9 @@ def session_mesh_dir(session: str | Path, mesh_dir: str | Path | None = None) ->
             f"{root}: no meshes in reconstruction/<method>/ or ground_truth/; "
             "run `mestudio reconstruct SESSION` first or give --mesh-dir"
         )
+    if not recs and len(dirs) > 1:
+        names = ", ".join(str(d.relative_to(root)) for d in dirs)
+        raise MeshError(f"{root}: meshes in several folders ({names}); pick one with --mesh-dir")
     return recs[0] if recs else dirs[0]
 
 
