@@ -75,3 +75,23 @@ def test_views_errors_are_one_line(tmp_path):
     assert "no meshes" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = mestudio("views", str(tmp_path / "missing"))
     assert r.returncode == 2 and "no such session" in r.stderr
+
+
+def test_mesh_folder_choice(tmp_path):
+    import pytest
+
+    from mestudio.analysis.fourd import MeshError
+    from mestudio.analysis.fourd.sessions import session_mesh_dir
+
+    mesh = tmp_path / "m.ply"
+    rng = np.random.default_rng(0)
+    write_mesh(mesh, clip_meshes(FaceRig(Identity.random(rng), step_mm=8.0), (), rng, frames=1)[0][0])
+    for d in ("ground_truth/face3d/mesh", "reconstruction/stereo"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "000001.ply").write_bytes(mesh.read_bytes())
+    assert session_mesh_dir(tmp_path) == tmp_path / "reconstruction" / "stereo"  # the reconstruction first
+    assert session_mesh_dir(tmp_path, "ground_truth/face3d/mesh") == tmp_path / "ground_truth" / "face3d" / "mesh"
+    (tmp_path / "reconstruction" / "rgbd").mkdir()
+    (tmp_path / "reconstruction" / "rgbd" / "000001.ply").write_bytes(mesh.read_bytes())
+    with pytest.raises(MeshError, match="--mesh-dir"):
+        session_mesh_dir(tmp_path)
