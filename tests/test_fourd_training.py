@@ -29,6 +29,7 @@ def test_views_input_is_one_dynamic_image_per_profile_and_domain(tiny_set):
     assert not np.allclose(magnified, x)  # EVM changes what rank pooling sees
 
 
+@pytest.mark.slow
 def test_fit_and_predict_per_view_and_fused(tiny_set):
     book, clips = tiny_set
     y = book.emotion_matrix()

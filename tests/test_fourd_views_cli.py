@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from mestudio.analysis.fourd import write_mesh
 from mestudio.analysis.fourd.synthetic import FaceRig, Identity, clip_meshes
@@ -25,6 +26,7 @@ def make_session(tmp_path, frames=8):
     return session
 
 
+@pytest.mark.slow
 def test_views_of_a_ground_truth_session(tmp_path):
     session = make_session(tmp_path)
     r = mestudio("views", str(session), "--size", "32", "--json")
@@ -42,6 +44,7 @@ def test_views_of_a_ground_truth_session(tmp_path):
     assert manifest["clips"][0]["spec"]["profiles"]["front"]["yaw_deg"] == 0.0
 
 
+@pytest.mark.slow
 def test_views_per_labelled_clip_and_a_corrupt_mesh_is_skipped_and_counted(tmp_path):
     session = make_session(tmp_path)
     (session / "ground_truth" / "000103.ply").write_bytes(b"ply\ngarbage")
@@ -78,8 +81,6 @@ def test_views_errors_are_one_line(tmp_path):
 
 
 def test_mesh_folder_choice(tmp_path):
-    import pytest
-
     from mestudio.analysis.fourd import MeshError
     from mestudio.analysis.fourd.sessions import session_mesh_dir
 
