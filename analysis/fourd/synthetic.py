@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mestudio.analysis.fourd.align import kabsch  # noqa: F401  (re-exported for tests)
 from mestudio.analysis.fourd.mesh import Mesh
 from mestudio.analysis.fourd.views import yaw_matrix
 
