@@ -46,3 +46,12 @@ def test_2d_clips_are_refused_with_the_shape():
     clips = [np.zeros((6, 32, 32), np.uint8)] * 2
     with pytest.raises(ValueError, match=r"3 profiles.*\(6, 32, 32\)"):
         fit("ccdn_tiny", clips, np.array([[1], [0]]), TrainConfig(epochs=1, size=24), progress=False)
+
+
+def test_the_live_analyzer_refuses_a_4d_views_model():
+    from mestudio.analysis.analyzer.errors import LearntModelUnavailableError
+    from mestudio.analysis.au.learnt import load_learnt_au_model
+    from mestudio.analysis.weights import shipped_path
+
+    with pytest.raises(LearntModelUnavailableError, match="4D views"):
+        load_learnt_au_model("ccdn_tiny", shipped_path("ccdn_tiny-emotion"))

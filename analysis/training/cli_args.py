@@ -59,7 +59,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="ALPHA",
-        help="Eulerian motion magnification factor before TIM (default 0: off)",
+        help="Eulerian motion magnification factor before TIM (default 0: off); 4D views models: "
+        "a magnified copy of every training clip is added (the study's EVM duplicate)",
     )
     g.add_argument(
         "--fps",
