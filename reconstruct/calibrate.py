@@ -226,6 +226,7 @@ def calibrate_session(
     rig = {
         "version": 1,
         "units": "mm",
+        "reference": cameras[ref],
         "frame": f"the reference camera {cameras[ref]}'s frame; x_cam = R @ X + t_mm",
         "distortion_model": "opencv k1 k2 p1 p2 k3",
         "board": desc,
