@@ -96,3 +96,43 @@ def test_mesh_folder_choice(tmp_path):
     (tmp_path / "reconstruction" / "rgbd" / "000001.ply").write_bytes(mesh.read_bytes())
     with pytest.raises(MeshError, match="--mesh-dir"):
         session_mesh_dir(tmp_path)
+
+
+@pytest.mark.slow
+def test_views_of_spotted_intervals_through_the_reconstruction_index(tmp_path):
+    from mestudio.analysis.training.sources import Source, load_source
+
+    session = tmp_path / "session"
+    rec = session / "reconstruction" / "stereo"
+    rec.mkdir(parents=True)
+    t0 = 1_000_000_000_000
+    (session / "manifest.json").write_text(
+        json.dumps({"format": "mestudio-session", "t0_host_ns": t0, "participant": "P07"})
+    )
+    events = [
+        {"type": "spot", "kind": "micro", "onset_s": 0.10, "offset_s": 0.25, "aus": [12], "emotions": ["Positive"]},
+        {"type": "event", "kind": "micro", "onset_s": t0 / 1e9 + 0.30, "offset_s": t0 / 1e9 + 0.45, "aus": "1+2"},
+        {"type": "spot", "kind": "micro", "onset_s": 5.0, "offset_s": 6.0},  # no meshes then
+        {"type": "annotation", "kind": "micro", "onset_seq": 3, "offset_seq": 9},  # another stream's numbers
+    ]
+    (session / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    rng = np.random.default_rng(2)
+    meshes, _ = clip_meshes(FaceRig(Identity.random(rng), step_mm=5.0), (12,), rng, frames=10)
+    rows = ["set,session_time_s,file,vertices"]
+    for k, m in enumerate(meshes):
+        write_mesh(rec / f"{k:06d}.ply", m)
+        rows.append(f"{k},{0.05 * k:.3f},{k:06d}.ply,{len(m.vertices)}")
+    (rec / "index.csv").write_text("\n".join(rows) + "\n")
+    r = mestudio("views", str(session), "--spotted", "--size", "24", "--json")
+    assert r.returncode == 3, r.stderr  # two intervals left out, each named
+    assert "5.000-6.000 s" in r.stderr and "frame numbers" in r.stderr
+    out = json.loads(r.stdout)
+    assert [c["clip"] for c in out["clips"]] == ["P07/event_001", "P07/event_002"]
+    views = session / "reconstruction" / "views"
+    got = sorted(f.name for f in (views / "P07" / "event_001" / "front" / "dpi").glob("*.png"))
+    assert got == ["000002.png", "000003.png", "000004.png", "000005.png"]
+    # the label book written beside the views reads back as a 4D dataset
+    book, clips, missing = load_source(Source("4dme4d", labels=str(views / "labelbook.csv"), clips=str(views)))
+    assert [s.clip for s in book] == ["event_001", "event_002"] and not missing
+    assert book[0].emotions == ("Positive",) and {a.number for a in book[1].aus} == {1, 2}
+    assert clips[0].shape == (3, 3, 4, 24, 24) and clips[1].shape == (3, 3, 4, 24, 24)

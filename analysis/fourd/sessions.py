@@ -5,6 +5,7 @@
     SESSION/reconstruction/views/<profile>/<domain>/NNNNNN.png              the whole sequence
     SESSION/reconstruction/views/<subject>/<clip>/<profile>/<domain>/NNNNNN.png   per labelled clip
     SESSION/reconstruction/views/views.json      framing, alignment residuals, what was skipped
+    SESSION/reconstruction/views/labelbook.csv   with --spotted: the session's intervals as a 4DME book
 
 NNNNNN is the mesh's own frame number (the last integer of its file name).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.analysis.fourd.errors import MeshError, MeshNotFoundError
-from mestudio.analysis.fourd.mesh import MESH_SUFFIXES, frame_number, mesh_files, read_mesh
+from mestudio.analysis.fourd.mesh import MESH_SUFFIXES, frame_number, read_mesh
 from mestudio.analysis.fourd.views import DOMAINS, PROFILES, ViewRenderer
 
 VIEWS = Path("reconstruction") / "views"
@@ -129,4 +130,89 @@ def write_manifest(views_dir: Path, summary: dict) -> Path:
     return p
 
 
-__all__ = ["VIEWS", "clip_files", "mesh_dirs", "mesh_files", "session_mesh_dir", "write_manifest", "write_views"]
+def spotted_clips(session: str | Path, mesh_dir: Path) -> tuple[list[dict], list[str]]:
+    """The session's spotted / annotated intervals as mesh clips, through the reconstruction's
+    ``index.csv`` (``session_time_s`` of each mesh, as `mestudio reconstruct` writes it).
+
+    Returns the clips (subject, clip, aus, emotions, kind, files) and one note per interval left
+    out (no meshes in its time span, or counted in another stream's frame numbers)."""
+    import csv
+
+    from mestudio.analysis.datasets.sessions import intervals_from_events
+    from mestudio.stream.session import SessionReader
+
+    index = Path(mesh_dir) / "index.csv"
+    if not index.is_file():
+        raise MeshNotFoundError(
+            f"{index}: no index of mesh times; --spotted needs `mestudio reconstruct`'s index.csv "
+            "(session_time_s per mesh); use --clips LABELBOOK for other meshes"
+        )
+    reader = SessionReader(session)
+    times, files = [], []
+    with open(index, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                t = float(row.get("session_time_s") or "nan")
+            except ValueError:
+                continue
+            p = Path(mesh_dir) / str(row.get("file") or "")
+            if t == t and p.is_file() and p.suffix.lower() in MESH_SUFFIXES:
+                times.append(t)
+                files.append(p)
+    order = np.argsort(times, kind="stable")
+    times = np.asarray(times)[order] if times else np.zeros(0)
+    files = [files[i] for i in order]
+    t0_s = float(reader.manifest.get("t0_host_ns", 0)) / 1e9
+    subject = str(reader.manifest.get("participant", "") or Path(session).name)
+    clips, notes = [], []
+    for k, iv in enumerate(intervals_from_events(reader.events(), ("event", "spot", "annotation")), start=1):
+        if "onset_seq" in iv:
+            notes.append(f"interval {k}: given in a video stream's frame numbers, not session time; left out")
+            continue
+        shift = t0_s if iv.get("time_base") == "host" else 0.0  # the analyzer stamps host times
+        on, off = iv["onset_s"] - shift, iv["offset_s"] - shift
+        sel = [files[i] for i in np.flatnonzero((times >= on) & (times <= off))]
+        if not sel:
+            notes.append(f"interval {k} ({on:.3f}-{off:.3f} s): no reconstructed mesh in that time")
+            continue
+        aus = iv.get("aus") or ()
+        clips.append(
+            {
+                "subject": subject,
+                "clip": f"event_{k:03d}",
+                "aus": aus if isinstance(aus, str) else "+".join(str(a) for a in aus),
+                "emotions": "+".join(str(e) for e in (iv.get("emotions") or ())),
+                "kind": str(iv.get("kind", "micro")),
+                "files": sel,
+            }
+        )
+    return clips, notes
+
+
+def write_label_book(path: Path, clips: list[dict]) -> Path:
+    """The clips as a 4DME label book (Onset/Offset: the meshes' frame numbers) that
+    `--dataset 4dme4d --clips <views folder>` reads back."""
+    import csv
+
+    from mestudio.analysis.datasets.export import COLUMNS
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        w.writeheader()
+        for c in clips:
+            nums = [frame_number(p) for p in c["files"]]
+            w.writerow(
+                {
+                    "Subject": c["subject"],
+                    "Clip": c["clip"],
+                    "Onset": min(nums),
+                    "Apex": "",
+                    "Offset": max(nums),
+                    "AUs": c["aus"],
+                    "Emotion": c["emotions"],
+                    "Type": c["kind"],
+                }
+            )
+    tmp.replace(path)
+    return path

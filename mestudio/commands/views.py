@@ -14,7 +14,13 @@ HELP = "render a session's meshes as left/front/right DPI, E-DPI and texture vie
 
 def add_arguments(p) -> None:
     p.add_argument("session", help="session folder")
-    p.add_argument("--clips", metavar="LABELBOOK", help="4DME-style label book: one views folder per clip")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--clips", metavar="LABELBOOK", help="4DME-style label book: one views folder per clip")
+    g.add_argument(
+        "--spotted",
+        action="store_true",
+        help="one views folder per spotted/annotated interval of the session (needs the reconstruction's index.csv)",
+    )
     p.add_argument("--mesh-dir", metavar="DIR", help="mesh folder (default: the reconstruction, else ground_truth/)")
     p.add_argument("--size", type=int, default=64, help="view side in pixels (default 64)")
     p.add_argument("--yaw", type=float, default=45.0, help="left/right profile rotation in degrees (default 45)")
@@ -29,8 +35,17 @@ def run(args) -> int:
 
     from mestudio.analysis.datasets.errors import MethodsError
     from mestudio.analysis.fourd.mesh import mesh_files
-    from mestudio.analysis.fourd.sessions import VIEWS, clip_files, session_mesh_dir, write_manifest, write_views
+    from mestudio.analysis.fourd.sessions import (
+        VIEWS,
+        clip_files,
+        session_mesh_dir,
+        spotted_clips,
+        write_label_book,
+        write_manifest,
+        write_views,
+    )
     from mestudio.commands import fail
+    from mestudio.stream.errors import SessionError
 
     if not 8 <= args.size <= 1024:
         return fail(NAME, f"--size {args.size}: use 8 to 1024 pixels", 2)
@@ -56,11 +71,23 @@ def run(args) -> int:
                 clips.append({"clip": s.key, **rep})
             frames = sum(c["frames"] for c in clips)
             skipped = sum(len(c["skipped"]) for c in clips)
+        elif args.spotted:
+            found, notes = spotted_clips(args.session, src)
+            for n in notes:
+                warn(n)
+            if not found:
+                return fail(NAME, f"{args.session}: no spotted or annotated interval has reconstructed meshes", 2)
+            for c in found:
+                rep = write_views(c["files"], out / c["subject"] / c["clip"], **kw)
+                clips.append({"clip": f"{c['subject']}/{c['clip']}", **rep})
+            write_label_book(out / "labelbook.csv", found)
+            frames = sum(c["frames"] for c in clips)
+            skipped = sum(len(c["skipped"]) for c in clips) + len(notes)
         else:
             rep = write_views(files, out, **kw)
             frames, skipped = rep["frames"], len(rep["skipped"])
             clips = [{"clip": "(whole sequence)", **rep}]
-    except (MethodsError, ValueError, OSError) as e:
+    except (MethodsError, SessionError, ValueError, OSError) as e:
         return fail(NAME, str(e), 2)
     secs = time.monotonic() - t0
     summary = {
