@@ -159,3 +159,19 @@ def test_magnified_views_move_more():
     assert mag.shape == tex.shape and mag.dtype == np.uint8
     motion = lambda c: np.abs(c.astype(float) - c[:1].astype(float)).mean()  # noqa: E731
     assert motion(mag) > 1.3 * motion(tex)
+
+
+def test_icp_aligns_an_untextured_mesh_of_another_topology():
+    from mestudio.analysis.fourd.align import SequenceAligner
+
+    rng = np.random.default_rng(0)
+    rig = FaceRig(Identity.random(rng), step_mm=2.0)
+    other = FaceRig(rig.ident, step_mm=2.5)  # the same face sampled on another grid
+    ref = rig.mesh({})
+    moved = other.mesh({}, yaw_deg=5.0, pitch_deg=-3.0, shift=(4.0, -2.0, 3.0))
+    aligner = SequenceAligner(Mesh(ref.vertices, ref.triangles), "auto")
+    aligned, rms = aligner.align(Mesh(moved.vertices, moved.triangles))  # no colours: no MediaPipe
+    assert aligner.used == {"icp"} and rms < 2.5  # nearest vertex of a 2.5 mm grid, not the surface
+    r, t = aligner._last_icp[:3, :3], aligner._last_icp[:3, 3]
+    err = np.linalg.norm(moved.vertices @ r.T + t - other.mesh({}).vertices, axis=1)
+    assert np.median(err) < 1.0  # mm: the 5-degree, 5-mm head motion undone

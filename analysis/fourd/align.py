@@ -6,7 +6,11 @@ Landmarks (``landmarks=``):
   face (farthest-point sampling inside the crop), read at the same indices on every frame.
 - ``"mediapipe"``: any textured face mesh: the frontal texture render's 478 MediaPipe face-mesh
   landmarks, lifted onto the surface through the render's depth buffer (one 3D point each).
-- ``"auto"``: ``"vertices"`` when every mesh has the reference's vertex count, else ``"mediapipe"``.
+- ``"icp"``: any mesh, textured or not: the reference's landmark vertices are matched to their
+  nearest points on the frame (open3d's point-to-point ICP over the face region, from the
+  previous frame's pose), so the landmarks are nearest-surface points rather than named ones.
+- ``"auto"``: ``"vertices"`` when a mesh has the reference's vertex count, else ``"mediapipe"``
+  when it is textured, else ``"icp"``.
 Alignment: Kabsch (rotation + translation, no scale: meshes are in mm) of each frame's landmarks
 onto the reference's. The reference is taken as already upright and frontal (the rig's head
 coordinates). Views want the face looking along +z with y up; meshes in a camera frame (OpenCV:
@@ -24,7 +28,7 @@ import numpy as np
 from mestudio.analysis.fourd.errors import MeshError
 from mestudio.analysis.fourd.mesh import Mesh
 
-LANDMARKERS = ("auto", "vertices", "mediapipe")
+LANDMARKERS = ("auto", "vertices", "mediapipe", "icp")
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +146,25 @@ class SequenceAligner:
                 f"{mesh.name}: {len(mesh.vertices)} vertices, the reference {self.reference.name} has "
                 f"{len(self.reference.vertices)}; 'vertices' landmarks need one topology (use landmarks='mediapipe')"
             )
-        return "vertices" if self.mode == "vertices" or (self.mode == "auto" and same) else "mediapipe"
+        if self.mode != "auto":
+            return self.mode
+        if same:
+            return "vertices"
+        return "mediapipe" if mesh.colors is not None and self.reference.colors is not None else "icp"
+
+    def _icp(self, mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+        """(R, t) taking ``mesh`` onto the reference by ICP over the reference's face region."""
+        import open3d as o3d
+
+        reg = o3d.pipelines.registration
+        ref = self.reference.vertices[np.linalg.norm(self.reference.vertices - self.center, axis=1) <= self.radius_mm]
+        src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(mesh.vertices))
+        dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(ref))
+        init = getattr(self, "_last_icp", np.eye(4))
+        for dist in (20.0, 8.0, 3.0):  # coarse to fine correspondence distance, mm
+            init = reg.registration_icp(src, dst, dist, init, reg.TransformationEstimationPointToPoint()).transformation
+        self._last_icp = init
+        return init[:3, :3].copy(), init[:3, 3].copy()
 
     def _viewer(self, mesh: Mesh) -> Mesh:
         return mesh.transformed(CAMERA_TO_VIEWER, np.zeros(3)) if self.flip else mesh
@@ -150,6 +172,15 @@ class SequenceAligner:
     def align(self, mesh: Mesh) -> tuple[Mesh, float]:
         mesh = self._viewer(mesh)
         method = self._method(mesh)
+        if method == "icp":
+            self.used.add(method)
+            r, t = self._icp(mesh)
+            moved = mesh.transformed(r, t)
+            # residual: each reference landmark to the nearest aligned vertex
+            from scipy.spatial import cKDTree
+
+            d, _ = cKDTree(moved.vertices).query(self._ref["vertices"])
+            return crop_face(moved, self.center, self.radius_mm), float(np.sqrt(np.mean(d**2)))
         if method == "vertices":
             lm = mesh.vertices[self.index]
         else:

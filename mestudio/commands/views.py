@@ -25,7 +25,10 @@ def add_arguments(p) -> None:
     p.add_argument("--size", type=int, default=64, help="view side in pixels (default 64)")
     p.add_argument("--yaw", type=float, default=45.0, help="left/right profile rotation in degrees (default 45)")
     p.add_argument(
-        "--landmarks", choices=("auto", "vertices", "mediapipe"), default="auto", help="3D landmarks (default auto)"
+        "--landmarks",
+        choices=("auto", "vertices", "mediapipe", "icp"),
+        default="auto",
+        help="how meshes are aligned: shared vertices, MediaPipe on the texture, or ICP (default auto: per mesh)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
