@@ -113,7 +113,11 @@ class _Face3DDevice(_FaceDevice):
         }
         if s.source == "charuco":
             done = json.loads((self._folder / "done.json").read_text(encoding="utf-8"))
-            body |= {"scene": "charuco", "meshes": [], "board": done["board"], "board_poses": done["board_poses"]}
+            body |= {
+                "scene": "charuco",
+                "meshes": [],
+                **{k: done[k] for k in ("board", "board_poses", "pose_of_frame")},
+            }
         missing = [m for m in body["meshes"] if m not in names]
         if missing:
             raise RuntimeError(f"{s.name}: rendered loop lacks true meshes {missing[:3]}")
