@@ -157,7 +157,8 @@ def calibrate_session(
         K0 = np.array([[f0, 0, w / 2 - 0.5], [0, f0, h / 2 - 0.5], [0, 0, 1]])
         # a start that small boards (the Kinect's view) cannot lead astray: principal point at the
         # centre, no tangential terms; the joint refinement frees them
-        flags = cv2.CALIB_FIX_K3 | cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_ZERO_TANGENT_DIST
+        flags = cv2.CALIB_FIX_K3 | cv2.CALIB_USE_INTRINSIC_GUESS
+        flags |= cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_ZERO_TANGENT_DIST
         _, K, dist, rvecs, tvecs = cv2.calibrateCamera(
             [objp[o.ids].astype(np.float32) for o in ob],
             [o.px.astype(np.float32) for o in ob],
@@ -183,8 +184,11 @@ def calibrate_session(
                 continue
             shared = sorted(views_of[a] & views_of[b])
             if shared:
-                v = shared[len(shared) // 2]
-                cam_T[b] = pose[(b, v)] @ np.linalg.inv(pose[(a, v)]) @ cam_T[a]
+                # every shared view proposes b's pose; take the medoid, which one bad PnP cannot move
+                cands = [pose[(b, v)] @ np.linalg.inv(pose[(a, v)]) @ cam_T[a] for v in shared]
+                centres = np.array([-(T[:3, :3].T @ T[:3, 3]) for T in cands])
+                cost = np.linalg.norm(centres[:, None] - centres[None], axis=2).sum(1)
+                cam_T[b] = cands[int(np.argmin(cost))]
                 queue.append(b)
     lonely = [cameras[c] for c in range(len(cameras)) if c not in cam_T]
     if lonely:
@@ -242,10 +246,10 @@ def calibrate_session(
         cam_idx, view_idx, pts, px = cam_idx[keep], view_idx[keep], pts[keep], px[keep]
     for c in range(len(cameras)):
         left = len(set(view_idx[cam_idx == c].tolist()))
-        if left < MIN_VIEWS or blamed[c] > len(by_cam[c]) // 2:
+        if left < MIN_VIEWS:  # too few views agree with the others to calibrate this camera
             raise CalibrationError(
                 f"{root}: camera {cameras[c]}: in {blamed[c]} of {len(by_cam[c])} frame sets its board pose "
-                "disagrees with the other cameras' (out of sync, or moved during the recording)"
+                f"disagrees with the other cameras', leaving {left} (out of sync, or the board moved too often)"
             )
     ci, cr, ct, br, bt = unpack(res.x)
     r = res.fun.reshape(-1, 2)
