@@ -164,3 +164,16 @@ def test_reconstruct_without_calibration_says_what_to_do(sessions):
     assert r.returncode == 1 and "mestudio calibrate" in r.stderr and r.stderr.count("\n") == 1
     r = _mestudio("reconstruct", face, "--calibration", face / "ground_truth" / "cameras.json", "--ray", "127.0.0.1:1")
     assert r.returncode == 1 and "needs the ray package" in r.stderr
+
+
+def test_bench_reconstruct_quick_reports_both_methods_and_the_baseline(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    r = _mestudio("bench", "reconstruct", "--quick", "--json", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    for key in ("chamfer_mean_mm", "completeness_2mm", "frames_per_s"):
+        assert out["stereo"][key] > 0 and key in out["baseline_one_pair"]
+    assert out["rgbd"]["chamfer_mean_mm"] > 0 and out["rgbd"]["frames_per_s"] > 0
+    # fusing three pairs sees more of the face than one pair
+    assert out["stereo"]["completeness_2mm"] > out["baseline_one_pair"]["completeness_2mm"]
+    assert out["stereo"]["chamfer_mean_mm"] < 1.0 and out["stereo"]["vertices"] > 50_000
