@@ -118,7 +118,8 @@ class BaslerArray(_Camera):
     grab_strategy: Literal["one-by-one", "latest-only", "latest", "upcoming"] = "one-by-one"
     # pylon's camera emulation instead of real cameras (sets PYLON_CAMEMU=count for this process)
     emulate: bool = False
-    # what emulated cameras show: "" their test pattern, "face" the face rig, or a folder of BMPs
+    # what emulated cameras show: "" their test pattern, "face" the face rig, "face3d" renders of the
+    # 3D face rig's cameras, or a folder of BMPs
     emulated_images: str = ""
 
 

@@ -28,6 +28,8 @@ PLANNED = {
     "bench": "run a benchmark",
     "export": "turn a session into files other tools read",
     "sync": "the offline sync report and frame sets of a session",
+    "calibrate": "calibrate the rig from a ChArUco recording",
+    "reconstruct": "a face mesh per frame set (stereo, RGB-D)",
     "views": "4D views (left/front/right DPI, E-DPI, texture) of a session's meshes",
 }
 

@@ -27,6 +27,7 @@ from mestudio.reconstruct.frames import SessionFrames, read_json
 MIN_CORNERS = 6
 MIN_VIEWS = 4
 OUT_OF_SYNC_RMS_PX = 1.0
+MOVED_VIEW_PX = 1.0  # a view whose corners miss by more than this saw another pose
 DEFAULT_BOARD = {"squares": [9, 7], "square_mm": 25.0, "marker_mm": 18.0, "dictionary": "DICT_5X5_100"}
 
 
@@ -154,7 +155,10 @@ def calibrate_session(
         w, h = sizes[cam]
         f0 = 1.2 * max(w, h)
         K0 = np.array([[f0, 0, w / 2 - 0.5], [0, f0, h / 2 - 0.5], [0, 0, 1]])
+        # a start that small boards (the Kinect's view) cannot lead astray: principal point at the
+        # centre, no tangential terms; the joint refinement frees them
         flags = cv2.CALIB_FIX_K3 | cv2.CALIB_USE_INTRINSIC_GUESS
+        flags |= cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_ZERO_TANGENT_DIST
         _, K, dist, rvecs, tvecs = cv2.calibrateCamera(
             [objp[o.ids].astype(np.float32) for o in ob],
             [o.px.astype(np.float32) for o in ob],
@@ -180,8 +184,11 @@ def calibrate_session(
                 continue
             shared = sorted(views_of[a] & views_of[b])
             if shared:
-                v = shared[len(shared) // 2]
-                cam_T[b] = pose[(b, v)] @ np.linalg.inv(pose[(a, v)]) @ cam_T[a]
+                # every shared view proposes b's pose; take the medoid, which one bad PnP cannot move
+                cands = [pose[(b, v)] @ np.linalg.inv(pose[(a, v)]) @ cam_T[a] for v in shared]
+                centres = np.array([-(T[:3, :3].T @ T[:3, 3]) for T in cands])
+                cost = np.linalg.norm(centres[:, None] - centres[None], axis=2).sum(1)
+                cam_T[b] = cands[int(np.argmin(cost))]
                 queue.append(b)
     lonely = [cameras[c] for c in range(len(cameras)) if c not in cam_T]
     if lonely:
@@ -208,17 +215,50 @@ def calibrate_session(
 
     from scipy.optimize import least_squares
 
-    sp = sparsity(cam_idx, view_idx)
-    res = least_squares(
-        residuals, x0, jac_sparsity=sp, method="trf", x_scale="jac", loss="soft_l1", f_scale=1.0, max_nfev=60
-    )
+    # a frame set straddling a board move (cameras not triggered together) disagrees with itself:
+    # drop such views and refine again; a camera to blame for most of them is out of sync
+    x = x0
+    blamed = np.zeros(len(cameras), int)
+    dropped: set[int] = set()
+    for _ in range(3):
+        res = least_squares(
+            residuals,
+            x,
+            jac_sparsity=sparsity(cam_idx, view_idx),
+            method="trf",
+            x_scale="jac",
+            loss="soft_l1",
+            f_scale=1.0,
+            max_nfev=60,
+        )
+        x = res.x
+        e2 = (res.fun.reshape(-1, 2) ** 2).sum(1)
+        key = cam_idx * n_views + view_idx
+        cnt = np.bincount(key, minlength=len(cameras) * n_views)
+        rms_cv = np.sqrt(np.bincount(key, e2, minlength=cnt.size) / np.maximum(cnt, 1)).reshape(len(cameras), n_views)
+        bad = [v for v in range(n_views) if rms_cv[:, v].max() > MOVED_VIEW_PX]
+        if not bad:
+            break
+        for v in bad:
+            blamed[int(np.argmax(rms_cv[:, v]))] += 1
+        dropped |= set(bad)
+        keep = ~np.isin(view_idx, bad)
+        cam_idx, view_idx, pts, px = cam_idx[keep], view_idx[keep], pts[keep], px[keep]
+    for c in range(len(cameras)):
+        left = len(set(view_idx[cam_idx == c].tolist()))
+        if left < MIN_VIEWS:  # too few views agree with the others to calibrate this camera
+            raise CalibrationError(
+                f"{root}: camera {cameras[c]}: in {blamed[c]} of {len(by_cam[c])} frame sets its board pose "
+                f"disagrees with the other cameras', leaving {left} (out of sync, or the board moved too often)"
+            )
     ci, cr, ct, br, bt = unpack(res.x)
     r = res.fun.reshape(-1, 2)
     err2 = (r**2).sum(1)
     report: dict = {
         "session": str(root),
         "reference": cameras[ref],
-        "views": n_views,
+        "views": n_views - len(dropped),
+        "views_dropped": len(dropped),
         "corners": int(len(px)),
         "reprojection_rms_px": round(float(np.sqrt(err2.mean())), 4),
         "cameras": {},
@@ -246,11 +286,11 @@ def calibrate_session(
             "R": R.tolist(),
             "t_mm": ct[i].tolist(),
             "reprojection_rms_px": round(rms, 4),
-            "views": len(by_cam[i]),
+            "views": len(set(view_idx[cam_idx == i].tolist())),
         }
         report["cameras"][cam] = {
             "reprojection_rms_px": round(rms, 4),
-            "views": len(by_cam[i]),
+            "views": len(set(view_idx[m].tolist())),
             "corners": int(m.sum()),
         }
     bad = [

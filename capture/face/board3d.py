@@ -2,7 +2,7 @@
 
 The board is OpenCV's ChArUco layout (``BOARD``: 9 x 7 squares of 25 mm, 18 mm markers,
 DICT_5X5_100), printed at 10 texels per mm with a 10 mm white margin, on a flat plate.  Loop
-frame ``k`` shows it in pose ``board_pose(k)``: tilted up to 25 degrees and shifted a few cm
+time ``t`` shows it in pose ``board_pose(pose_at(t, loop_s))``: tilted up to 25 degrees and shifted a few cm
 around the face's place, so every camera sees it from a different angle in each frame.  The
 texture is pre-filtered per camera to the camera's footprint on the board (a box filter's worth),
 so a corner's image does not alias: calibration then measures the cameras, not the renderer.
@@ -26,6 +26,14 @@ DICTIONARY = cv2.aruco.DICT_5X5_100
 TEXELS_PER_MM = 10
 MARGIN_MM = 10.0
 WHITE, BLACK = 0.85, 0.06
+# the loop holds each of BOARD_POSES poses for loop_s / BOARD_POSES seconds, as a person holding
+# the board still would: cameras that are not triggered together (the Kinect) see the same pose
+BOARD_POSES = 12
+
+
+def pose_at(t_loop: float, loop_s: float) -> int:
+    """Which pose the board is in at loop time ``t_loop``."""
+    return int(t_loop / loop_s * BOARD_POSES + 1e-9) % BOARD_POSES
 
 
 def board() -> cv2.aruco.CharucoBoard:

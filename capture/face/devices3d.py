@@ -113,7 +113,11 @@ class _Face3DDevice(_FaceDevice):
         }
         if s.source == "charuco":
             done = json.loads((self._folder / "done.json").read_text(encoding="utf-8"))
-            body |= {"scene": "charuco", "meshes": [], "board": done["board"], "board_poses": done["board_poses"]}
+            body |= {
+                "scene": "charuco",
+                "meshes": [],
+                **{k: done[k] for k in ("board", "board_poses", "pose_of_frame")},
+            }
         missing = [m for m in body["meshes"] if m not in names]
         if missing:
             raise RuntimeError(f"{s.name}: rendered loop lacks true meshes {missing[:3]}")
@@ -139,6 +143,11 @@ class SyntheticFace3DArray(_Face3DDevice):
 def prepare_all(cfg, say=None) -> None:
     """Render every ``face3d`` device's loop ahead of a session (a device must be ready in seconds)."""
     for spec in cfg.devices:
+        if spec.enabled and spec.kind == "basler-array" and spec.emulate and spec.emulated_images == "face3d":
+            from mestudio.capture.basler_images import face3d_view_folders
+
+            face3d_view_folders(spec.count, spec.width, spec.height)
+            continue
         if not spec.enabled or getattr(spec, "source", None) not in ("face3d", "charuco"):
             continue
 

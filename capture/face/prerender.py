@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mestudio.capture.face.board3d import board_description, board_mesh, board_pose, shade_board
+from mestudio.capture.face.board3d import BOARD_POSES, board_description, board_mesh, board_pose, pose_at, shade_board
 from mestudio.capture.face.cameras3d import Camera
 from mestudio.capture.face.mesh3d import MESH_VERSION, FaceRig3D, write_mesh_ply
 from mestudio.capture.face.render3d import RENDER3D_VERSION, MeshScene, kinect_depth, to_gray8, to_rgb8
@@ -97,7 +97,14 @@ def render_loop(
     for k in range(n):
         t = k / fps
         if scene == "charuco":
-            mesh = board_mesh(k, seed)
+            pose = pose_at(t, loop_s)
+            if k > 0 and pose == pose_at((k - 1) / fps, loop_s):  # held still: the same images
+                for c in cameras:
+                    outs[c.name][k] = outs[c.name][k - 1]
+                if progress:
+                    progress(k + 1, n)
+                continue
+            mesh = board_mesh(pose, seed)
         else:
             mesh = rig.mesh_at(t)
             write_mesh_ply(tmp / "mesh" / truth_name(t), mesh)
@@ -120,7 +127,9 @@ def render_loop(
     meta = {"fps": fps, "loop_s": loop_s, "frames": n, "cameras": [c.name for c in cameras], "seed": seed}
     if scene == "charuco":
         meta["board"] = board_description()
-        meta["board_poses"] = [{"R": R.tolist(), "t_mm": t.tolist()} for R, t in map(board_pose, range(n), [seed] * n)]
+        poses = [board_pose(p, seed) for p in range(BOARD_POSES)]
+        meta["board_poses"] = [{"R": R.tolist(), "t_mm": t.tolist()} for R, t in poses]
+        meta["pose_of_frame"] = [pose_at(k / fps, loop_s) for k in range(n)]
     (tmp / "done.json").write_text(json.dumps(meta), encoding="utf-8")
     try:
         tmp.rename(folder)

@@ -26,20 +26,24 @@ def run(args) -> int:
     if args.views < 4:
         return fail(NAME, f"--views must be at least 4, got {args.views}", 2)
 
+    shown = []
+
     def progress(k: int, n: int) -> None:
         if not args.json:
+            shown.append(k)
             print(f"\rboard poses found: {k}/{n}", end="", file=sys.stderr, flush=True)
 
     try:
         rep = calibrate_session(args.session, args.reference, args.views, progress)
     except (GeometryError, StreamError, OSError) as e:
-        if not args.json:
-            print(file=sys.stderr)
+        if shown:
+            print(file=sys.stderr)  # end the progress line
         return fail(NAME, str(e))
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
-    print(file=sys.stderr)
+    if shown:
+        print(file=sys.stderr)
     print(f"calibration: {rep['files'][0]} ({rep['views']} board poses, {rep['corners']} corners)")
     print(f"  reprojection RMS {rep['reprojection_rms_px']:.3f} px; frame of {rep['reference']}")
     for cam, c in rep["cameras"].items():

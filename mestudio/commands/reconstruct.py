@@ -35,8 +35,11 @@ def run(args) -> int:
         return fail(NAME, f"--workers must be between 1 and {(os.cpu_count() or 1) * 4}, got {args.workers}", 2)
     methods = METHODS if args.method == "both" else (args.method,)
 
+    shown = []
+
     def progress(k: int, n: int) -> None:
         if not args.json:
+            shown.append(k)
             bar = "#" * int(30 * k / n)
             print(f"\r[{bar:30s}] {k}/{n} frame sets", end="", file=sys.stderr, flush=True)
 
@@ -45,16 +48,17 @@ def run(args) -> int:
             args.session, args.frames, args.workers, args.calibration, methods, progress, args.ray
         )
     except (GeometryError, StreamError, OSError) as e:
-        if not args.json:
-            print(file=sys.stderr)
+        if shown:
+            print(file=sys.stderr)  # end the progress line
         return fail(NAME, str(e))
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
-    print(file=sys.stderr)
+    if shown:
+        print(file=sys.stderr)
     for method, m in rep["methods"].items():
         line = f"{method}: {m['frames']} meshes in {m['folder']} ({m['vertices_mean']} vertices on average"
-        line += f", {m['frames_per_s']} frame sets/s)" if m["frames_per_s"] else ", all done before)"
+        line += f", {m['frames_per_s']} frame sets/s)" if m["frames_per_s"] else ", none computed in this run)"
         print(line)
         if "chamfer_mean_mm" in m:
             print(
