@@ -175,3 +175,21 @@ def test_icp_aligns_an_untextured_mesh_of_another_topology():
     r, t = aligner._last_icp[:3, :3], aligner._last_icp[:3, 3]
     err = np.linalg.norm(moved.vertices @ r.T + t - other.mesh({}).vertices, axis=1)
     assert np.median(err) < 1.0  # mm: the 5-degree, 5-mm head motion undone
+
+
+def test_same_vertex_count_is_not_taken_for_one_topology():
+    from mestudio.analysis.fourd.align import SequenceAligner
+
+    rng = np.random.default_rng(4)
+    rig = FaceRig(Identity.random(rng), step_mm=2.5)
+    ref = rig.mesh({})
+    perm = rng.permutation(len(ref.vertices))  # the same surface, its vertices numbered otherwise
+    inverse = np.argsort(perm)
+    moved = rig.mesh({}, yaw_deg=4.0, shift=(3.0, 1.0, -2.0))
+    shuffled = Mesh(moved.vertices[perm], inverse[moved.triangles])
+    aligner = SequenceAligner(Mesh(ref.vertices, ref.triangles), "auto")
+    aligner.align(shuffled)
+    assert aligner.used == {"icp"}  # vertex indices would have paired unrelated points
+    r, t = aligner._last_icp[:3, :3], aligner._last_icp[:3, 3]
+    err = np.linalg.norm(shuffled.vertices @ r.T + t - ref.vertices[perm], axis=1)
+    assert np.median(err) < 1.0

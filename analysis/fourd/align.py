@@ -6,11 +6,11 @@ Landmarks (``landmarks=``):
   face (farthest-point sampling inside the crop), read at the same indices on every frame.
 - ``"mediapipe"``: any textured face mesh: the frontal texture render's 478 MediaPipe face-mesh
   landmarks, lifted onto the surface through the render's depth buffer (one 3D point each).
-- ``"icp"``: any mesh, textured or not: the reference's landmark vertices are matched to their
-  nearest points on the frame (open3d's point-to-point ICP over the face region, from the
-  previous frame's pose), so the landmarks are nearest-surface points rather than named ones.
-- ``"auto"``: ``"vertices"`` when a mesh has the reference's vertex count, else ``"mediapipe"``
-  when it is textured, else ``"icp"``.
+- ``"icp"``: any mesh, textured or not: open3d's point-to-plane ICP of the frame onto the
+  reference's face region (coarse to fine, from the previous frame's pose), so the landmarks are
+  nearest-surface points rather than named ones.
+- ``"auto"``: ``"vertices"`` when a mesh has the reference's topology (same vertices and
+  triangles), else ``"mediapipe"`` when it is textured and MediaPipe finds the face, else ``"icp"``.
 Alignment: Kabsch (rotation + translation, no scale: meshes are in mm) of each frame's landmarks
 onto the reference's. The reference is taken as already upright and frontal (the rig's head
 coordinates). Views want the face looking along +z with y up; meshes in a camera frame (OpenCV:
@@ -139,13 +139,21 @@ class SequenceAligner:
         self._ref: dict[str, np.ndarray] = {"vertices": reference.vertices[self.index]}
         self.used: set[str] = set()
 
+    def _same_topology(self, mesh: Mesh) -> bool:
+        # one vertex count is not one topology: reconstructions of a repeating loop share counts
+        ref = self.reference
+        return len(mesh.vertices) == len(ref.vertices) and np.array_equal(mesh.triangles, ref.triangles)
+
     def _method(self, mesh: Mesh) -> str:
-        same = len(mesh.vertices) == len(self.reference.vertices)
+        same = self._same_topology(mesh)
         if self.mode == "vertices" and not same:
             raise MeshError(
-                f"{mesh.name}: {len(mesh.vertices)} vertices, the reference {self.reference.name} has "
-                f"{len(self.reference.vertices)}; 'vertices' landmarks need one topology (use landmarks='mediapipe')"
+                f"{mesh.name}: not the topology of the reference {self.reference.name} ({len(mesh.vertices)} "
+                f"vertices, {len(self.reference.vertices)} there); 'vertices' landmarks need one topology "
+                "(use --landmarks icp or mediapipe)"
             )
+        if self.mode == "auto-icp":
+            return "vertices" if same else "icp"
         if self.mode != "auto":
             return self.mode
         if same:
@@ -153,7 +161,7 @@ class SequenceAligner:
         return "mediapipe" if mesh.colors is not None and self.reference.colors is not None else "icp"
 
     def _icp(self, mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
-        """(R, t) taking ``mesh`` onto the reference by ICP over the reference's face region."""
+        """(R, t) taking ``mesh`` onto the reference by point-to-plane ICP over its face region."""
         import open3d as o3d
 
         reg = o3d.pipelines.registration
@@ -161,9 +169,15 @@ class SequenceAligner:
         # 1.5 mm voxels: dense reconstructions (tens of thousands of vertices) align in a fraction
         src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(mesh.vertices)).voxel_down_sample(1.5)
         dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(ref)).voxel_down_sample(1.5)
+        # point-to-plane: point-to-point ICP slides along a smooth face and stops millimetres off
+        dst.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=8.0, max_nn=30))
+        dst.orient_normals_towards_camera_location(np.array([0.0, 0.0, 1000.0]))  # the viewer is at +z
+        stop = reg.ICPConvergenceCriteria(relative_fitness=1e-9, relative_rmse=1e-9, max_iteration=100)
         init = getattr(self, "_last_icp", np.eye(4))
-        for dist in (20.0, 8.0, 3.0):  # coarse to fine correspondence distance, mm
-            init = reg.registration_icp(src, dst, dist, init, reg.TransformationEstimationPointToPoint()).transformation
+        for dist in (20.0, 8.0, 3.0, 1.5):  # coarse to fine correspondence distance, mm
+            init = reg.registration_icp(
+                src, dst, dist, init, reg.TransformationEstimationPointToPlane(), stop
+            ).transformation
         self._last_icp = init
         return init[:3, :3].copy(), init[:3, 3].copy()
 
@@ -171,7 +185,10 @@ class SequenceAligner:
         return mesh.transformed(CAMERA_TO_VIEWER, np.zeros(3)) if self.flip else mesh
 
     def align(self, mesh: Mesh) -> tuple[Mesh, float]:
-        mesh = self._viewer(mesh)
+        return self._align(self._viewer(mesh))
+
+    def _align(self, mesh: Mesh) -> tuple[Mesh, float]:
+        """``mesh`` already in the viewer frame."""
         method = self._method(mesh)
         if method == "icp":
             self.used.add(method)
@@ -185,9 +202,15 @@ class SequenceAligner:
         if method == "vertices":
             lm = mesh.vertices[self.index]
         else:
-            if "mediapipe" not in self._ref:
-                self._ref["mediapipe"] = mediapipe_landmarks_3d(self.reference)
-            lm = mediapipe_landmarks_3d(mesh)
+            try:
+                if "mediapipe" not in self._ref:
+                    self._ref["mediapipe"] = mediapipe_landmarks_3d(self.reference)
+                lm = mediapipe_landmarks_3d(mesh)
+            except MeshError:
+                if self.mode != "auto":
+                    raise
+                self.mode = "auto-icp"  # no face on the texture (e.g. mono reconstructions): ICP from now on
+                return self._align(mesh)
         self.used.add(method)
         ref = self._ref[method]
         r, t = kabsch(lm, ref)
