@@ -133,10 +133,14 @@ class BaslerArray(Device):
             from mestudio.capture.basler_images import face_view_folders
 
             return [str(p) for p in face_view_folders(n, self.spec.width, self.spec.height)]
+        if src == "face3d":
+            from mestudio.capture.basler_images import face3d_view_folders
+
+            return [str(p) for p in face3d_view_folders(n, self.spec.width, self.spec.height)]
         if not os.path.exists(src):
             raise DeviceNotFoundError(
                 f"{self.name}: emulated_images {src!r} does not exist; give a "
-                'folder of BMP images, one image, or "face"'
+                'folder of BMP images, one image, "face" or "face3d"'
             )
         return [src] * n
 

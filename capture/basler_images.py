@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from mestudio.capture.face.render import RENDER_VERSION, FaceView, source_gray
 from mestudio.capture.face.script import FaceEvent, FaceScript
@@ -63,3 +64,33 @@ def _remove_stale(folder: Path, key: str) -> None:
         if old.is_dir() and old.name != folder.name and not old.name.endswith(".done"):
             shutil.rmtree(old, ignore_errors=True)
             old.with_name(old.name + ".done").unlink(missing_ok=True)
+
+
+LOOP3D_FRAMES = 8  # the 3D rig renders ~1 s a view at 1600x1200: a short loop, rendered once
+
+
+def face3d_view_folders(count: int, width: int, height: int, progress=None) -> list[Path]:
+    """One folder of BMP frames per camera of the 3D rig (``basler-0`` ...; ``emulated_images =
+    "face3d"``), from the same cached renders as the synthetic 3D devices (no ground truth: the
+    emulator's pace is its own)."""
+    from mestudio.capture.face.cameras3d import rig_camera
+    from mestudio.capture.face.prerender import load_loop, render_loop
+
+    if count > 6:
+        raise ValueError(f"the 3D rig has 6 array cameras (basler-0..5), {count} emulated")
+    cams = []
+    for i in range(count):
+        c = rig_camera(f"basler-{i}")
+        cams.append(c.scaled(width, height) if (c.width, c.height) != (width, height) else c)
+    loop = render_loop(cams, LOOP_FPS, LOOP3D_FRAMES / LOOP_FPS, seed=0, progress=progress)
+    folders = []
+    for c in cams:
+        folder = loop / f"bmp-{c.name}"
+        done = loop / f"bmp-{c.name}.done"
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            for k, img in enumerate(load_loop(loop, c.name)):
+                cv2.imwrite(str(folder / f"frame{k:04d}.bmp"), np.asarray(img))
+            done.write_text("ok\n")
+        folders.append(folder)
+    return folders

@@ -2,8 +2,8 @@
 
 The table is derived from the device kinds registered in config/ (config/device_kinds.py), the
 one place a kind is described.  Backends import their SDK only when used, so a missing SDK fails
-that device alone, with a message saying how to install it.  Synthetic kinds with
-``source = "face"`` get the face rig.
+that device alone, with a message saying how to install it.  Synthetic kinds pick their backend by
+``source``: ``"face"`` the 2D face rig, ``"face3d"`` (and ``"charuco"``) the 3D face rig.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def backend_path(kind: str, source: str | None = None) -> str:
         raise SDKUnavailableError(
             f"device kind {kind!r} has no backend in this build of mestudio (available: {', '.join(sorted(KINDS))})"
         ) from None
-    return desc.face_backend if source == "face" and desc.face_backend else desc.backend
+    return desc.backend_for(source)
 
 
 def backend_class(kind: str, source: str | None = None) -> type[Device]:

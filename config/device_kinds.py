@@ -52,7 +52,12 @@ class DeviceKind:
     streams: Callable[[Any], list[str]]  # section -> the stream ids it publishes
     media: Media
     capabilities: frozenset[Capability] = frozenset()
-    face_backend: str | None = None  # the backend for `source = "face"` (the synthetic face rig)
+    # synthetic kinds: the backend per `source` ("face": the 2D face rig, "face3d"/"charuco": the 3D rig)
+    source_backends: tuple[tuple[str, str], ...] = ()
+
+    def backend_for(self, source: str | None) -> str:
+        """The ``module:Class`` for a section with this ``source`` (the kind's own backend otherwise)."""
+        return dict(self.source_backends).get(source or "", self.backend)
 
 
 KINDS: dict[str, DeviceKind] = {}
@@ -75,7 +80,7 @@ def device_kind(
     streams: Callable[[Any], list[str]] = one_stream,
     media: Media = "video",
     capabilities: tuple[Capability, ...] = (),
-    face_backend: str | None = None,
+    source_backends: dict[str, str] | None = None,
 ) -> Callable[[M], M]:
     """Register a ``[[devices]]`` config model as a device kind (a class decorator)."""
 
@@ -86,7 +91,8 @@ def device_kind(
             raise ValueError(f"device kind {kind!r} is registered twice ({other}, {model.__name__})")
         if ":" not in backend:
             raise ValueError(f"{kind}: backend {backend!r} must be 'module:Class'")
-        KINDS[kind] = DeviceKind(kind, model, backend, streams, media, frozenset(capabilities), face_backend)
+        sources = tuple(sorted((source_backends or {}).items()))
+        KINDS[kind] = DeviceKind(kind, model, backend, streams, media, frozenset(capabilities), sources)
         return model
 
     return register

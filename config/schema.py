@@ -123,21 +123,30 @@ class _Camera(_Device):
 
 @device_kind(
     backend="mestudio.capture.synthetic:SyntheticCamera",
-    face_backend="mestudio.capture.face.devices:SyntheticFaceCamera",
+    source_backends={
+        "face": "mestudio.capture.face.devices:SyntheticFaceCamera",
+        "face3d": "mestudio.capture.face.devices3d:SyntheticFace3DCamera",
+        "charuco": "mestudio.capture.face.devices3d:SyntheticFace3DCamera",
+    },
 )
 class SyntheticCamera(_Camera):
     """A moving test pattern (or, with `source = "face"`, the synthetic face rig)."""
 
     kind: Literal["synthetic-camera"]
     pixel_format: Literal["mono8", "rgb8"] = "mono8"
-    source: Literal["pattern", "face"] = "pattern"
+    source: Literal["pattern", "face", "face3d", "charuco"] = "pattern"
     seed: int = Field(0, ge=0)  # face: which script (devices with one seed show the same face)
     script_duration_s: float = Field(3600.0, gt=0)  # face: length of the scripted part
+    loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
 
 
 @device_kind(
     backend="mestudio.capture.synthetic:SyntheticRGBD",
-    face_backend="mestudio.capture.face.devices:SyntheticFaceRGBD",
+    source_backends={
+        "face": "mestudio.capture.face.devices:SyntheticFaceRGBD",
+        "face3d": "mestudio.capture.face.devices3d:SyntheticFace3DRGBD",
+        "charuco": "mestudio.capture.face.devices3d:SyntheticFace3DRGBD",
+    },
     streams=color_and_depth,
     media="rgbd",
 )
@@ -146,14 +155,19 @@ class SyntheticRGBD(_Camera):
 
     kind: Literal["synthetic-rgbd"]
     fps: float = Field(30.0, gt=0, le=1000)
-    source: Literal["pattern", "face"] = "pattern"
+    source: Literal["pattern", "face", "face3d", "charuco"] = "pattern"
     seed: int = Field(0, ge=0)
     script_duration_s: float = Field(3600.0, gt=0)
+    loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
 
 
 @device_kind(
     backend="mestudio.capture.synthetic:SyntheticArray",
-    face_backend="mestudio.capture.face.devices:SyntheticFaceArray",
+    source_backends={
+        "face": "mestudio.capture.face.devices:SyntheticFaceArray",
+        "face3d": "mestudio.capture.face.devices3d:SyntheticFace3DArray",
+        "charuco": "mestudio.capture.face.devices3d:SyntheticFace3DArray",
+    },
     streams=one_per_camera,
 )
 class SyntheticArray(_Camera):
@@ -161,9 +175,10 @@ class SyntheticArray(_Camera):
 
     kind: Literal["synthetic-array"]
     count: int = Field(3, ge=1, le=16)
-    source: Literal["pattern", "face"] = "pattern"
+    source: Literal["pattern", "face", "face3d", "charuco"] = "pattern"
     seed: int = Field(0, ge=0)
     script_duration_s: float = Field(3600.0, gt=0)
+    loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
 
 
 @device_kind(backend="mestudio.capture.synthetic:SyntheticAudio", media="audio", capabilities=(Capability.SPEAKER,))
@@ -193,7 +208,8 @@ class BaslerArray(_Camera):
     grab_strategy: Literal["one-by-one", "latest-only", "latest", "upcoming"] = "one-by-one"
     # pylon's camera emulation instead of real cameras (sets PYLON_CAMEMU=count for this process)
     emulate: bool = False
-    # what emulated cameras show: "" their test pattern, "face" the face rig, or a folder of BMPs
+    # what emulated cameras show: "" their test pattern, "face" the face rig, "face3d" renders of the
+    # 3D face rig's cameras, or a folder of BMPs
     emulated_images: str = ""
 
     @property

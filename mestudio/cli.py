@@ -31,6 +31,9 @@ PLANNED = {
     "sync": "the offline sync report and frame sets of a session",
     "keys": "create the CURVE keys of tcp sessions",
     "node": "run a remote device of a session on a second PC",
+    "calibrate": "calibrate the rig from a ChArUco recording",
+    "reconstruct": "a face mesh per frame set (stereo, RGB-D)",
+    "views": "4D views (left/front/right DPI, E-DPI, texture) of a session's meshes",
 }
 
 

@@ -18,6 +18,7 @@ ALLOWED = {
     "analysis": {"analysis", "stream", "config"},
     "monitor": {"monitor", "stream", "config", "gui"},
     "gui": {"gui"},  # the windows' shared Qt start-up
+    "reconstruct": {"reconstruct", "stream", "config"},
 }
 PROJECT = set(ALLOWED) | {"mestudio"}
 QT = ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken6")

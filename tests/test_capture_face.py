@@ -223,5 +223,5 @@ def test_unknown_source_is_a_config_error_naming_the_key(tmp_path):
 
     p = tmp_path / "bad.toml"
     p.write_text('[[devices]]\nname = "face"\nkind = "synthetic-camera"\nsource = "faces"\n')
-    with pytest.raises(ConfigError, match=r"devices\[0\]\.source.*'pattern' or 'face'"):
+    with pytest.raises(ConfigError, match=r"devices\[0\]\.source.*'pattern', 'face', 'face3d' or 'charuco'"):
         load_session_config(p)

@@ -35,7 +35,7 @@ def test_config_registry_and_docs_name_the_same_kinds():
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_each_backend_is_the_kind_it_is_registered_as_with_its_capabilities(kind):
     desc = KINDS[kind]
-    for path in filter(None, (desc.backend, desc.face_backend)):
+    for path in {desc.backend, *dict(desc.source_backends).values()}:
         cls = _load(path)  # backends import their SDK lazily: importing the module needs none
         assert issubclass(cls, Device) and cls.kind == kind, path
         assert cls.capabilities == desc.capabilities, f"{path} overrides the methods of {set(cls.capabilities)}"

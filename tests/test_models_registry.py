@@ -18,7 +18,7 @@ ALL = list_models()
 def test_registry_lists_the_study_models_and_small_variants():
     assert {"lbptop_svm", "res3d18", "res3d18_sca", "au_graph"} <= set(ALL)
     families = {model_config(n).family for n in ALL if model_config(n).small}
-    assert families == {"lbptop", "res3d", "res3d_sca", "au_graph"}  # a small variant of each
+    assert families == {"lbptop", "res3d", "res3d_sca", "au_graph", "ccdn"}  # a small variant of each
 
 
 def test_unknown_name_lists_the_choices():
@@ -38,12 +38,15 @@ def test_forward_backward_on_random_input(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=5)
     model.train()
-    x = torch.randn(2, 1, 6, 32, 32)  # small input: the full models run too, quickly
+    x = torch.randn(*model_config(name).input_shape(2, size=32, frames=6))  # small: the full models run too
     out = model(x)
     if model_config(name).family == "au_graph":
         au, me = out
         assert au.shape == (2, 8) and me.shape == (2, 5)
         loss = model.loss(au, me, torch.ones(2, 8), torch.zeros(2, 5), alpha=0.1)
+    elif model_config(name).family == "ccdn":
+        assert out.shape == (2, 5)
+        loss = model.loss(x, torch.ones(2, 5))
     else:
         assert out.shape == (2, 5)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(out, torch.ones(2, 5))
@@ -91,3 +94,23 @@ def test_the_registry_imports_no_model_and_the_package_imports_every_one():
     models = {p.stem for p in folder.glob("*.py")} - {"__init__", "registry"}
     assert not {m for m in imported(folder / "registry.py") if m.startswith("mestudio.analysis.models")}
     assert {f"mestudio.analysis.models.{m}" for m in models} <= imported(folder / "__init__.py")
+
+
+def test_ccdn_is_one_googlenet_per_profile_fused_by_mean_probability():
+    from mestudio.analysis.models.googlenet import GoogLeNet
+
+    torch.manual_seed(0)
+    model = create_model("ccdn", num_classes=5).eval()
+    one = sum(p.numel() for p in GoogLeNet(num_classes=5, in_channels=3).parameters())
+    assert sum(p.numel() for p in model.parameters()) == 3 * one
+    assert 5_500_000 < one < 5_700_000  # Inception-v1 without its 1000-class head and aux classifiers
+    x = torch.randn(2, 3, 3, 48, 48)
+    with torch.no_grad():
+        views = model.view_logits(x)
+        fused = model(x)
+        alone = model.nets[1](x[:, 1])  # the front view's network on its own input
+    assert views.shape == (2, 3, 5)
+    assert torch.allclose(views[:, 1], alone, atol=1e-5)
+    assert torch.allclose(torch.sigmoid(fused), torch.sigmoid(views).mean(1), atol=1e-5)
+    with pytest.raises(ValueError, match="3 views"):
+        model(torch.randn(2, 1, 6, 32, 32))

@@ -67,4 +67,11 @@ def load_learnt_au_model(name: str, checkpoint: str | Path | None) -> LearntAUMo
         raise LearntModelUnavailableError(
             f"{checkpoint}: holds model {clf.name!r}, not {name!r}; set [analyzer] au_model to match"
         )
+    from mestudio.analysis.models.registry import model_config
+
+    if model_config(clf.name).views:  # CCDN reads 4D views; the live analyzer has 2D face crops
+        raise LearntModelUnavailableError(
+            f"{checkpoint}: {clf.name!r} reads 4D views (mestudio views), not the analyzer's 2D face crops; "
+            "use a 2D model (res3d18_sca_tiny, ...)"
+        )
     return LearntAUModel(clf)

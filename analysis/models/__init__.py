@@ -5,7 +5,7 @@ and each model module below registers itself with its decorator when this packag
 registering never forms an import circle.  A new model module is added to the imports below.
 """
 
-from mestudio.analysis.models import augraph, lbptop, res3d, sca
+from mestudio.analysis.models import augraph, ccdn, googlenet, lbptop, res3d, sca
 from mestudio.analysis.models.registry import ModelConfig, create_model, list_models, model_config, register_model
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "register_model",
     # the model modules (imported for their @register_model decorators)
     "augraph",
+    "ccdn",
+    "googlenet",
     "lbptop",
     "res3d",
     "sca",

@@ -23,7 +23,7 @@ class ModelConfig:
     """What a registered model is and what input it expects."""
 
     name: str
-    family: str  # "lbptop", "res3d", "res3d_sca", "au_graph"
+    family: str  # "lbptop", "res3d", "res3d_sca", "au_graph", "ccdn"
     description: str
     frames: int = 10  # TIM length of the input clip
     size: int = 112  # input crop (frames are size x size)
@@ -31,6 +31,14 @@ class ModelConfig:
     small: bool = False  # a CPU-sized variant
     trainable: str = "sgd"  # "sgd" (torch) or "svm" (features + linear SVM)
     defaults: dict[str, Any] = field(default_factory=dict)
+    views: int = 0  # 0: a clip model (B, C, T, S, S); >0: 4D views model (B, views, C, S, S)
+
+    def input_shape(self, batch: int = 1, size: int | None = None, frames: int | None = None) -> tuple[int, ...]:
+        """The shape of a batch this model takes."""
+        s = size or self.size
+        if self.views:
+            return (batch, self.views, self.in_channels, s, s)
+        return (batch, self.in_channels, frames or self.frames, s, s)
 
 
 _REGISTRY: dict[str, tuple[ModelConfig, Callable[..., Any]]] = {}

@@ -41,7 +41,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-step", type=int, help="epochs between lr/10 (default: half of --epochs)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
     g.add_argument("--size", type=int, help="input crop side in pixels (default: the model's)")
-    g.add_argument("--frames", type=int, default=d.frames, help=f"TIM length (default {d.frames})")
+    g.add_argument(
+        "--frames", type=int, default=d.frames, help=f"TIM length; synthetic4d: frames per clip (default {d.frames})"
+    )
     g.add_argument("--seed", type=int, default=d.seed, help="random seed (folds, crops, weights)")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument(
@@ -57,13 +59,23 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="ALPHA",
-        help="Eulerian motion magnification factor before TIM (default 0: off)",
+        help="Eulerian motion magnification factor before TIM (default 0: off); 4D views models: "
+        "a magnified copy of every training clip is added (the study's EVM duplicate)",
     )
-    g.add_argument("--fps", type=float, default=200.0, help="the clips' frame rate, for --magnify (default 200)")
+    g.add_argument(
+        "--fps",
+        type=float,
+        default=200.0,
+        help="the clips' frame rate, for --magnify (default 200; use 60 for the 4D rig's clips)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def source_from_args(a: argparse.Namespace) -> Source:
+    fourd = {}
+    if a.dataset in ("synthetic4d", "4dme4d"):
+        # views rendered at the side the crops come from (side * 150/112), as the 2D clips are resized
+        fourd = {"size": max(16, round(a.size * 150 / 112)) if a.size else 64, "frames": a.frames}
     return Source(
         a.dataset,
         a.labels,
@@ -74,6 +86,7 @@ def source_from_args(a: argparse.Namespace) -> Source:
         per_subject=a.synthetic_clips,
         seed=a.seed,
         skip_missing=a.skip_missing,
+        **fourd,
     )
 
 

@@ -70,3 +70,37 @@ def cross_validate(
         proba = predict_proba(name, model, [clips[i] for i in te], cfg)
         pred[te] = (proba > cfg.threshold).astype(pred.dtype)
     return evaluate_binary(labels.y, pred, labels.names, method or name), pred
+
+
+VIEW_ROWS = ("Left", "Right", "Front", "Multi-views")  # Tables 7-8's row order
+_VIEW_COLUMN = {"Left": 0, "Front": 1, "Right": 2, "Multi-views": 3}  # predict_views_proba's order
+
+
+def cross_validate_views(
+    name: str,
+    book: LabelBook,
+    clips: Sequence[np.ndarray],
+    task: str,
+    cfg: TrainConfig,
+    k: int = 5,
+    folds: Folds | None = None,
+    progress: bool = True,
+) -> list[Report]:
+    """Tables 7-8: a 4D views model (CCDN) cross-validated subject-independently; one report per
+    row: each profile's own predictions (Left, Right, Front) and the fused Multi-views ones, all
+    from the same trained models."""
+    from mestudio.analysis.training.views import predict_views_proba
+
+    if not model_config(name).views:
+        raise ValueError(f"{name} is not a 4D views model; use cross_validate")
+    labels = task_labels(book, task, k)
+    if not labels.names:
+        raise ValueError(f"no {task} class occurs in {k} or more subjects; nothing to evaluate")
+    folds = folds or subject_folds(book.subjects, labels.y, k, seed=cfg.seed)
+    pred = np.zeros((len(VIEW_ROWS), *labels.y.shape), labels.y.dtype)
+    for tr, te in folds:
+        model, _ = fit(name, [clips[i] for i in tr], labels.y[tr], cfg, progress=progress)
+        proba = predict_views_proba(name, model, [clips[i] for i in te], cfg)
+        for r, row in enumerate(VIEW_ROWS):
+            pred[r][te] = (proba[:, _VIEW_COLUMN[row]] > cfg.threshold).astype(pred.dtype)
+    return [evaluate_binary(labels.y, pred[r], labels.names, row) for r, row in enumerate(VIEW_ROWS)]

@@ -64,10 +64,14 @@ def fit(
 
     AU-graph also needs ``au_y`` (n, aus): its AU targets and the co-occurrence adjacency.
     """
+    mc = model_config(name)
+    if mc.views:  # CCDN: clips are 4D views, trained through analysis.training.views
+        from mestudio.analysis.training.views import fit_views
+
+        return fit_views(name, clips, y, cfg, progress)
     seed_everything(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    mc = model_config(name)
     y = np.asarray(y)
     model, kwargs = build_model(name, y.shape[1], None if au_y is None else np.asarray(au_y).shape[1])
     if mc.trainable == "svm":
@@ -139,6 +143,10 @@ def predict_proba(
 ) -> np.ndarray:
     """(n, classes) probabilities (the SVM's decision squashed by a sigmoid: 0.5 at the margin)."""
     mc = model_config(name)
+    if mc.views:  # CCDN: the fused Multi-views probabilities
+        from mestudio.analysis.training.views import predict_views_proba
+
+        return predict_views_proba(name, model, clips, cfg, batch_size)[:, -1]
     if mc.trainable == "svm":
         d = model.decision_function(_svm_input(clips, cfg, cfg.size or mc.size))
         return 1.0 / (1.0 + np.exp(-d))

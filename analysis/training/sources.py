@@ -14,8 +14,9 @@ from mestudio.analysis.datasets.readers import read_label_book
 from mestudio.analysis.datasets.samples import LabelBook
 from mestudio.analysis.datasets.sessions import intervals_from_events, session_clips
 from mestudio.analysis.datasets.synthetic import synthetic_dataset
+from mestudio.analysis.fourd.errors import MeshError
 
-DATASETS = ("synthetic", "casme2", "samm", "4dme", "megc", "session")
+DATASETS = ("synthetic", "synthetic4d", "casme2", "samm", "4dme", "4dme4d", "megc", "session")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Source:
     size: int = 64
     seed: int = 0
     skip_missing: bool = False
+    frames: int | None = None  # synthetic4d: frames per clip (default 12)
 
     def describe(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -43,6 +45,10 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
         raise LabelBookError(f"unknown dataset {src.dataset!r}; use one of {', '.join(DATASETS)}")
     if src.dataset == "synthetic":
         return (*synthetic_dataset(src.subjects, src.per_subject, src.size, src.seed), [])
+    if src.dataset == "synthetic4d":  # clips are 4D views (3 profiles, 3 domains, T, S, S)
+        from mestudio.analysis.datasets.synthetic4d import synthetic4d_dataset
+
+        return (*synthetic4d_dataset(src.subjects, src.per_subject, src.size, src.seed, src.frames or 12), [])
     if src.dataset == "session":
         if not src.session or not src.stream:
             raise LabelBookError("--dataset session needs --session FOLDER and --stream ID")
@@ -57,14 +63,19 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
         return (*session_clips(src.session, src.stream, ivs), [])
     if not src.labels or not src.clips:
         raise LabelBookError(f"--dataset {src.dataset} needs --labels FILE and --clips FOLDER")
-    book = read_label_book(src.labels, src.dataset)
+    book = read_label_book(src.labels, "4dme" if src.dataset == "4dme4d" else src.dataset)
     kept, clips, missing = [], [], []
     for s in book:
         root = Path(src.clips) / s.dataset if src.dataset == "megc" else Path(src.clips)
         try:
-            clips.append(read_clip(root, s))
+            if src.dataset == "4dme4d":  # mesh sequences (or rendered views) per clip
+                from mestudio.analysis.datasets.mesh_clips import read_mesh_clip
+
+                clips.append(read_mesh_clip(root, s, src.size))
+            else:
+                clips.append(read_clip(root, s))
             kept.append(s)
-        except ClipNotFoundError as e:
+        except (ClipNotFoundError, MeshError) as e:
             if not src.skip_missing:
                 raise
             missing.append(str(e))

@@ -1,7 +1,8 @@
 """Inference time per clip of every registered model on this machine's CPU.
 
 Each model sees one preprocessed clip of its own input size (1 x 10 frames x size x size; the
-LBP-TOP models: feature extraction plus the SVMs' decision). Figures are the median (and the
+LBP-TOP models: feature extraction plus the SVMs' decision; CCDN: its three profiles' dynamic
+images, 3 views x 3 domains x size x size, the rank pooling itself not counted). Figures are the median (and the
 fastest) of several runs after a warm-up; on a busy machine the fastest is closer to the cost;
 the baseline is the study's full Res3D (res3d18) measured in the same run,
 and each model's ratio is its time over the baseline's.
@@ -30,7 +31,7 @@ def _time_model(name: str, repeats: int) -> tuple[float, float]:
         call = lambda: model.decision_function([clip])  # noqa: E731
     else:
         model.eval()
-        x = torch.from_numpy(rng.standard_normal((1, mc.in_channels, mc.frames, mc.size, mc.size)).astype("float32"))
+        x = torch.from_numpy(rng.standard_normal(mc.input_shape(1)).astype("float32"))
 
         def call():
             with torch.no_grad():
@@ -65,7 +66,7 @@ def run(args) -> dict:
                 "ms_per_clip": round(ms[n], 2),
                 "min_ms": round(timed[n][1], 2),
                 "ratio_to_baseline": round(ms[n] / base, 4),
-                "input": f"1x{model_config(n).frames}x{model_config(n).size}x{model_config(n).size}",
+                "input": "x".join(map(str, model_config(n).input_shape(1)[1:])),
                 "small": model_config(n).small,
             }
             for n in names

@@ -42,6 +42,12 @@ def run_config(
         check_session(cfg, Path(path))
     except ConfigError as e:
         return fail(command, str(e), 2), None
+    try:
+        from mestudio.capture.face.devices3d import prepare_all
+
+        prepare_all(cfg, None if quiet else print)
+    except ValueError as e:
+        return fail(command, str(e), 2), None
     if duration is not None and duration <= 0:
         return fail(command, f"--duration must be positive, got {duration}", 2), None
     progress = None if quiet else TerminalProgress()

@@ -1,0 +1,142 @@
+"""Training and prediction for the 4D views models (CCDN): each clip is its views,
+(profiles, domains, T, S, S) uint8 (analysis.fourd), turned into cross-domain dynamic images.
+
+Per clip: optional Eulerian magnification of every view sequence (the study duplicates the
+training set with EVM: ``cfg.magnify > 0`` adds a magnified copy of every training clip; test
+clips are not magnified), approximate rank pooling of each (profile, domain) sequence, then
+resize to side * 150/112 and a random (train) or centred (test) crop of the model's side, the
+same window in every view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mestudio.analysis.fourd.dynamic import dynamic_images, magnify_views
+from mestudio.analysis.models.registry import model_config
+from mestudio.analysis.preprocess.crops import center_crop, random_crop, resize_clip
+from mestudio.analysis.training.config import TrainConfig
+
+
+def check_views_clip(clip: np.ndarray, i: int) -> None:
+    c = np.asarray(clip)
+    if c.ndim != 5 or c.shape[0] != 3:
+        raise ValueError(
+            f"clip {i}: a 4D views model needs (3 profiles, domains, T, S, S) views, got shape {c.shape}; "
+            "use --dataset synthetic4d or 4dme4d"
+        )
+
+
+def views_input(clip: np.ndarray, side: int, magnify_alpha: float = 0.0, fps: float = 60.0) -> np.ndarray:
+    """(P, D, T, S, S) uint8 -> (P, D, side', side') float32 dynamic images in [-1, 1]."""
+    c = np.asarray(clip)
+    if magnify_alpha > 0:
+        c = magnify_views(c, fps, alpha=magnify_alpha)
+    di = dynamic_images(c)  # (P, D, S, S)
+    p, d, s, _ = di.shape
+    return resize_clip(di.reshape(p * d, s, s), side).reshape(p, d, side, side)
+
+
+class ViewsDataset(torch.utils.data.Dataset):
+    def __init__(
+        self,
+        clips: Sequence[np.ndarray],
+        y: np.ndarray,
+        size: int,
+        train: bool,
+        seed: int = 0,
+        magnify: Sequence[float] | None = None,
+        fps: float = 60.0,
+    ) -> None:
+        for i, c in enumerate(clips):
+            check_views_clip(c, i)
+        self.clips, self.y, self.size, self.train = clips, np.asarray(y, np.float32), size, train
+        self.magnify = list(magnify) if magnify is not None else [0.0] * len(clips)
+        self.fps = fps
+        self.rng = np.random.default_rng(seed)
+        self._cache: dict[int, np.ndarray] = {}  # rank pooling is deterministic: once per clip
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def base(self, i: int) -> np.ndarray:
+        if i not in self._cache:
+            self._cache[i] = views_input(self.clips[i], int(round(self.size * 150 / 112)), self.magnify[i], self.fps)
+        return self._cache[i]
+
+    def __getitem__(self, i: int):
+        b = self.base(i)
+        p, d, s, _ = b.shape
+        flat = b.reshape(p * d, s, s)
+        x = random_crop(flat, self.size, self.rng) if self.train else center_crop(flat, self.size)
+        x = torch.from_numpy(np.ascontiguousarray(x.reshape(p, d, self.size, self.size), np.float32))
+        return x, torch.from_numpy(self.y[i])
+
+
+def fit_views(
+    name: str, clips: Sequence[np.ndarray], y: np.ndarray, cfg: TrainConfig, progress: bool = True
+) -> tuple[torch.nn.Module, dict]:
+    """Train CCDN-family model ``name``: SGD as the 2D models, the loss each view's BCE plus the
+    fused one (CCDN.loss)."""
+    from mestudio.analysis.training.loop import _pos_weight, _progress, build_model, seed_everything
+
+    seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    y = np.asarray(y)
+    model, kwargs = build_model(name, y.shape[1])
+    clips, mags = list(clips), [0.0] * len(clips)
+    if cfg.magnify > 0:  # the study's EVM duplicate of the training set
+        clips, mags, y = clips + clips, mags + [cfg.magnify] * len(clips), np.concatenate([y, y])
+    size = cfg.size or model_config(name).size
+    dev = torch.device(cfg.device)
+    model.to(dev)
+    ds = ViewsDataset(clips, y, size, train=True, seed=cfg.seed, magnify=mags, fps=cfg.fps)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=len(ds) > cfg.batch_size
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
+    pos_weight = _pos_weight(y).to(dev) if cfg.balance else None
+    model.train()
+    bar = _progress(cfg.epochs, name, progress)
+    try:
+        for _ in range(cfg.epochs):
+            total, n = 0.0, 0
+            for x, yb in loader:
+                x, yb = x.to(dev), yb.to(dev)
+                opt.zero_grad()
+                loss = model.loss(x, yb, pos_weight)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(x)
+                n += len(x)
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / max(1, n):.4f}", lr=f"{sched.get_last_lr()[0]:.0e}")
+    finally:
+        bar.close()
+    model.cpu().eval()
+    return model, kwargs
+
+
+@torch.no_grad()
+def predict_views_proba(
+    name: str, model: torch.nn.Module, clips: Sequence[np.ndarray], cfg: TrainConfig, batch_size: int = 8
+) -> np.ndarray:
+    """(n, views + 1, classes) probabilities: each profile's own (Left, Front, Right), then the
+    fused Multi-views one."""
+    model.eval()
+    ds = ViewsDataset(clips, np.zeros((len(clips), 1)), cfg.size or model_config(name).size, train=False, fps=cfg.fps)
+    out = []
+    for i in range(0, len(ds), batch_size):
+        x = torch.stack([ds[j][0] for j in range(i, min(len(ds), i + batch_size))])
+        v = model.view_logits(x)
+        out.append(torch.cat([torch.sigmoid(v), torch.sigmoid(model.fuse(v))[:, None]], 1).numpy())
+    if not out:
+        return np.zeros((0, 4, 0), np.float32)
+    return np.concatenate(out)
