@@ -14,7 +14,8 @@ import zmq
 pytest_plugins = ["tests.capture_fixtures", "tests.elicit_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout; MESTUDIO_SHARED points a worktree elsewhere at it
+SHARED = Path(os.environ.get("MESTUDIO_SHARED") or ROOT.parent / "shared")
 
 
 def pytest_configure(config):
