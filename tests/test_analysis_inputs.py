@@ -154,3 +154,26 @@ def test_a_brightened_neutral_face_gives_no_expression(tmp_path):
     report = json.loads(r.stdout)
     assert report["frames_with_face"] == len(loop)
     assert [e for e in report["events"] if e["kind"] in ("micro", "macro")] == []
+
+
+def test_per_au_r_matches_frames_and_skips_untracked_ones_and_flat_aus():
+    from mestudio.analysis.evaluation.openface import per_au_r, summary
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 5, 40)
+    theirs = pd.DataFrame({"frame": np.arange(1, 41), "success": 1, "AU01_r": x, "AU12_r": x, "AU25_r": 1.0})
+    ours = pd.DataFrame({"frame": np.arange(40, 0, -1), "success": 1})  # another row order
+    ours["AU01_r"] = x[::-1] * 2 + 1  # the same up to scale: r 1
+    ours["AU12_r"] = -x[::-1]
+    ours["AU25_r"] = x[::-1]
+    ours.loc[ours["frame"] == 5, ["success", "AU12_r"]] = [0, 99.0]  # untracked: not counted
+    r = per_au_r(ours, theirs)
+    assert r == {1: 1.0, 12: -1.0, 25: None}
+    assert summary(r) == {"mean_r": 0.0, "brow_mean_r": 1.0, "aus_compared": 2}
+
+
+def test_the_benchs_real_clip_section_skips_without_shared(monkeypatch, tmp_path):
+    from mestudio.benches.analyzer import _real_clips
+
+    monkeypatch.setenv("MESTUDIO_SHARED", str(tmp_path))
+    assert "absent" in _real_clips()["skipped"]

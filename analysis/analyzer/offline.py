@@ -90,7 +90,18 @@ def analyze_session(
             if start_seq is None or seq >= start_seq:
                 yield seq, int(rec["host_time_ns"]) / 1e9, np.ascontiguousarray(frame)
 
-    run = run_frames(frames(), settings, fps, n, progress, log)
+    speech = None
+    if settings.speech != "off":
+        from mestudio.analysis.speech.audio import audio_stream_id, session_speech
+
+        mic = audio_stream_id(reader, settings.speech_stream)
+        if settings.speech_stream and mic is None:
+            raise NoFaceStreamError(
+                f"{reader.root}: no stream {settings.speech_stream!r} for [analyzer] speech_stream "
+                f"(streams: {', '.join(reader.stream_ids())})"
+            )
+        speech = session_speech(reader, mic) if mic else None
+    run = run_frames(frames(), settings, fps, n, progress, log, speech)
     span = (int(idx["host_time_ns"][-1]) - int(idx["host_time_ns"][0])) / 1e9 if n > 1 else 0.0
     seqs = idx["seq"].astype(np.int64)
     number = {int(s): i + 1 for i, s in enumerate(seqs)}  # seq -> 1-based position in the recording
@@ -111,15 +122,22 @@ def analyze_session(
         "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,
         "latency_s": run["latency_s"],
         "notes": run["notes"],
+        "speech": run["speech"],
+        "head_motion_suppressed": run["head_motion_suppressed"],
         **_results(run["messages"], number, int(idx["host_time_ns"][0]) / 1e9 if n else 0.0),
     }
 
 
-def run_frames(frames, settings: AnalyzerSettings, fps: float, n: int | None = None, progress=None, log=None) -> dict:
-    """The Analyzer over (seq, t, frame) in order, a gap wherever seq jumps (as the live node)."""
+def run_frames(
+    frames, settings: AnalyzerSettings, fps: float, n: int | None = None, progress=None, log=None, speech=None
+) -> dict:
+    """The Analyzer over (seq, t, frame) in order, a gap wherever seq jumps (as the live node).
+    ``speech``: (segments, description) of the microphone's voice activity, or None."""
     messages: list[dict] = []
     t0 = time.perf_counter()
     with Analyzer(settings, fps, log=log) as a:
+        if speech is not None:
+            a.add_speech(speech[0])
         last = None
         for i, (seq, t, frame) in enumerate(frames):
             if last is not None and seq != last + 1:  # a gap in the recording: as the live node does
@@ -130,6 +148,17 @@ def run_frames(frames, settings: AnalyzerSettings, fps: float, n: int | None = N
                 progress(i, n or 0)
         messages += a.finish()
         out = {"notes": a.notes, "latency_s": a.latency_s(), "frames_with_face": a.frames_with_face, "frames": a.frames}
+        out["speech"] = {
+            "mode": settings.speech,
+            **(
+                {**speech[1], "segments": len(speech[0]), "seconds": round(a.speech.seconds, 2)}
+                if speech is not None
+                else {"source": None}
+            ),
+            "suppressed": a.speech_suppressed,
+            "marked": a.speech_marked,
+        }
+        out["head_motion_suppressed"] = a.head_suppressed
     out.update(messages=messages, wall_s=round(time.perf_counter() - t0, 3))
     return out
 
@@ -137,11 +166,13 @@ def run_frames(frames, settings: AnalyzerSettings, fps: float, n: int | None = N
 def _results(messages: list[dict], number: dict[int, int], t_first: float) -> dict:
     """Events (with 1-based ``*_frame`` numbers), face messages, the per-frame AU table."""
     events = [m for m in messages if m["type"] == "event"]
-    for e in events:
+    suppressed = [m["event"] for m in messages if m["type"] == "suppressed"]
+    for e in events + suppressed:
         for k in ("onset", "apex", "offset"):
             e[f"{k}_frame"] = number.get(e[f"{k}_seq"], -1)
     return {
         "events": events,
+        "suppressed": suppressed,  # events speech explains, kept here (analysis/speech)
         "face": [m for m in messages if m["type"] == "face"],
         "au_frames": au_rows(messages, number, t_first),
         "messages": messages,
@@ -196,7 +227,12 @@ def write_events_csv(events: list[dict], path: str | Path) -> None:
 def analyze_input(source: VideoFile | ImageSequence, settings: AnalyzerSettings, progress=None, log=None) -> dict:
     """The analyzer over a video file or an image folder: events, AU table and a speed report."""
     fps = settings.fps or source.fps
-    run = run_frames(source.frames(), settings, fps, source.count, progress, log)
+    speech = None
+    if settings.speech != "off" and isinstance(source, VideoFile):
+        from mestudio.analysis.speech.audio import video_speech
+
+        speech = video_speech(source.path, source.first_time())
+    run = run_frames(source.frames(), settings, fps, source.count, progress, log, speech)
     frames = run["frames"]
     number = {i: i + 1 for i in range(frames)}
     results = _results(run["messages"], number, 0.0)
@@ -219,6 +255,8 @@ def analyze_input(source: VideoFile | ImageSequence, settings: AnalyzerSettings,
         "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,
         "latency_s": run["latency_s"],
         "notes": run["notes"],
+        "speech": run["speech"],
+        "head_motion_suppressed": run["head_motion_suppressed"],
         **results,
     }
 

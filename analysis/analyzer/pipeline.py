@@ -13,6 +13,8 @@ Messages are plain dicts (JSON bodies) with a ``type``:
   trace (``seq``, ``t``, ``score`` lists: no frame is skipped), face quality and faces seen, and
   ``au``: every frame since the last trace with its per-frame AU intensities (``seq``, ``t``,
   ``success``, ``AU01`` ... lists; OpenFace 2's scale, 0-5, see analysis/au/intensity.py).
+* ``suppressed``: an event speech explains (a mouth-only movement while the participant talks,
+  analysis/speech), sent instead of the event when ``[analyzer] speech = "suppress"``.
 * ``face``: the face was ``acquired``, ``lost`` or ``reacquired`` (seq, t).
 * ``event``: a spotted interval: kind (micro, macro, blink, static), onset/apex/offset as frame
   seq and seconds, duration, peak score, method, AUs with their strength, emotion and the rule
@@ -41,7 +43,9 @@ from mestudio.analysis.emotion import emotion_from_aus
 from mestudio.analysis.face import Aligner, FaceTracker
 from mestudio.analysis.face.align import apply
 from mestudio.analysis.face.overlay import overlay
+from mestudio.analysis.face.pose import HeadPose, angle_deg
 from mestudio.analysis.settings import AnalyzerSettings
+from mestudio.analysis.speech import SpeechTimeline, mouth_only
 from mestudio.analysis.spotting import MACRO_MAX_S, Interval
 from mestudio.analysis.spotting.au_track import METHOD as AU_TRACK
 from mestudio.analysis.spotting.au_track import AUTrackSpotter
@@ -60,6 +64,8 @@ class Analyzer:
         self.au = LandmarkAUEstimator(fps, z=settings.au_z)
         self.frame_aus = FrameAUs(fps)
         self.brows = BrowRows()
+        self.pose = HeadPose()
+        self.head_suppressed = 0
         self.track = AUTrackSpotter(fps)
         # the AU track sees each AU's median over ~0.1 s: one-frame jumps of the mesh do not
         # hold an interval open (its onset and offset shift by half that window at most)
@@ -75,9 +81,9 @@ class Analyzer:
                 self.notes.append(f"{e}; using the landmark AU estimator instead")
                 if log is not None:
                     log.warning(self.notes[-1])
-        self._hist: deque[tuple[int, int, float, np.ndarray, np.ndarray | None, np.ndarray]] = deque(
+        self._hist: deque[tuple[int, int, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = deque(
             maxlen=int(HISTORY_S * fps)
-        )  # (push index, seq, t, measures, crop for a learnt model, AU intensities)
+        )  # (push index, seq, t, measures, crop for a learnt model, AU intensities, head rotation)
         self._n = 0
         self._face = False
         self._trace: dict[str, list] = {"seq": [], "t": [], "score": []}
@@ -89,6 +95,9 @@ class Analyzer:
         self.frames = 0
         self.frames_with_face = 0
         self.events: list[dict] = []
+        self.speech = SpeechTimeline()  # voice on the microphone, fed by add_speech
+        self.speech_suppressed = 0
+        self.speech_marked = 0
 
     def _new_bank(self) -> ScaleBank:
         s = self.settings
@@ -142,6 +151,7 @@ class Analyzer:
             self.au.reset()
             self.frame_aus.reset()
             self.brows.reset()
+            self.pose.reset()
             self._recent.clear()
         self._face = True
         self._overlay = (seq, obs.landmarks)
@@ -153,7 +163,7 @@ class Analyzer:
         mv = measures(aligned, self.brows(crop, aligned))
         r = self.frame_aus.push(mv)
         self._add_au_row(seq, t, r)
-        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, r))
+        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, r, self.pose(obs.landmarks)))
         self._recent.append(r[_TRACK_COLS])
         activity = float(np.median(np.stack(self._recent), axis=0).max()) if self.frame_aus.ready else 0.0
         track_ivs = self.track.push(idx, t, activity)
@@ -238,13 +248,49 @@ class Analyzer:
             self._last_trace_t = t
         return [body] if body["seq"] or body["quality"] or "au" in body or force else []
 
+    def add_speech(self, segments, open_segment: tuple[float, float] | None = None) -> None:
+        """Speech segments (start, end) in the frames' clock, from the microphone's VAD (live:
+        and the segment under way)."""
+        self.speech.add(segments, open_segment)
+
     def _intervals(self, ivs: list[Interval]) -> list[dict]:
         out = []
         for iv in sorted(ivs, key=lambda i: i.onset):
             ev = self._describe(iv)
+            turn = self._head_turn(iv)
+            if self.settings.head_motion_deg and turn > self.settings.head_motion_deg and ev["kind"] != "static":
+                self.head_suppressed += 1
+                out.append({"type": "suppressed", "reason": f"head rotation {turn:.0f} deg", "event": ev})
+                continue
+            if self._spoken(ev):
+                if self.settings.speech == "suppress":
+                    self.speech_suppressed += 1
+                    out.append({"type": "suppressed", "reason": "mouth-only movement during speech", "event": ev})
+                    continue
+                self.speech_marked += 1
+                ev["speech"] = "mouth-only movement during speech"
             self.events.append(ev)
             out.append(ev)
         return out
+
+    def _head_turn(self, iv: Interval) -> float:
+        """How much the head explains the interval (degrees): the largest rotation between its
+        onset and any of its frames, or half the rotation from the face as it was acquired (far
+        from that pose the projected measures and the learnt neutral face no longer hold)."""
+        rows = [h[6] for h in self._hist if iv.onset <= h[0] <= iv.offset]
+        if not rows:
+            return 0.0
+        turn = max((angle_deg(rows[0], r) for r in rows[1:]), default=0.0)
+        return max(turn, 0.5 * max(angle_deg(r) for r in rows))
+
+    def _spoken(self, ev: dict) -> bool:
+        """A micro or macro movement of the mouth alone while voice covers most of it."""
+        return (
+            self.settings.speech != "off"
+            and ev["kind"] in ("micro", "macro")
+            and mouth_only(ev["aus"])
+            and self.speech.during(ev["onset_s"], ev["offset_s"])
+        )
 
     def _describe(self, iv: Interval) -> dict:
         rows = [h for h in self._hist if iv.onset <= h[0] <= iv.offset]

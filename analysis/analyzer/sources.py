@@ -109,6 +109,17 @@ class VideoFile:
         self._fixed = fps is not None  # --fps given: times from the frame index at that rate
         self.layout = None
 
+    def first_time(self) -> float | None:
+        """Presentation time (s) of the first video frame: the frames' t = 0 (None: --fps given)."""
+        if self._fixed:
+            return None
+        import av
+
+        with av.open(str(self.path)) as c:
+            for f in c.decode(video=0):
+                return f.time
+        return None
+
     def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
         import av
 

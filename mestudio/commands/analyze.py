@@ -28,6 +28,12 @@ def add_arguments(p) -> None:
     p.add_argument("--fps", type=float, help="frame rate of an image folder of no known layout (or override a video's)")
     p.add_argument("--au-csv", type=Path, metavar="FILE", help="write per-frame AUs (OpenFace 2's columns) to FILE")
     p.add_argument("--events-csv", type=Path, metavar="FILE", help="write one row per event to FILE")
+    p.add_argument(
+        "--speech",
+        choices=("off", "mark", "suppress"),
+        help="mouth-only movements while the participant talks (voice on the session's microphone or the "
+        "video's audio track): suppress (default), mark, or off",
+    )
     p.add_argument("--verbose", action="store_true", help="keep the face model's start-up lines on stderr")
     p.add_argument(
         "--from-start",
@@ -88,7 +94,11 @@ def _session(args, progress) -> dict:
 
     reader = SessionReader(args.session)
     settings = session_settings(reader)
-    changes = {k: v for k, v in (("method", args.method), ("stream", args.stream), ("fps", args.fps)) if v}
+    changes = {
+        k: v
+        for k, v in (("method", args.method), ("stream", args.stream), ("fps", args.fps), ("speech", args.speech))
+        if v
+    }
     if changes:
         settings = settings.model_copy(update=changes)
     live = recorded_results(args.session)
@@ -106,7 +116,7 @@ def _file(args, progress) -> dict:
     from mestudio.analysis.analyzer.sources import open_input
     from mestudio.analysis.settings import AnalyzerSettings
 
-    settings = AnalyzerSettings(**({"method": args.method} if args.method else {}))
+    settings = AnalyzerSettings(**{k: v for k, v in (("method", args.method), ("speech", args.speech)) if v})
     with open_input(args.session, args.fps) as source:
         return analyze_input(source, settings, progress=progress)
 
@@ -123,6 +133,12 @@ def _text(r: dict) -> str:
         f"latency {r['latency_s']:.2f} s; recording gaps {r['recording_gaps']}",
     ]
     lines += [f"  note: {n}" for n in r["notes"]]
+    sp = r.get("speech") or {}
+    if sp.get("source"):
+        lines.append(
+            f"  speech ({sp['source']}): {sp['seconds']:.1f} s in {sp['segments']} segments; "
+            f"mouth-only movements during speech: {sp['suppressed']} suppressed, {sp['marked']} marked ({sp['mode']})"
+        )
     for e in r["events"]:
         aus = "+".join(f"AU{a}" for a in e["aus"]) or "-"
         lines.append(
