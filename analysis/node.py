@@ -6,7 +6,11 @@ them to events.jsonl; viewers see them live).  Frames are taken off the socket b
 their own into a queue of ``queue_frames``, so a slow moment of analysis does not lose frames;
 any frame the analyzer still does not see (it started after the camera, or fell a whole queue
 behind) is reported as a ``gap`` message with the sequence numbers missed, and `mestudio analyze`
-says whether its offline events equal these live ones.
+says whether its offline events equal these live ones.  With ``[analyzer] speech`` on, the
+microphone's blocks go through the voice-activity detector on the receiving thread and its
+speech segments (and the one under way) reach the analyzer (analysis/speech): offline, the
+whole recording's segments are known, so the two runs can differ for a movement at the very
+edge of speech.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ def run(ctx) -> None:
     from mestudio.analysis.analyzer.pipeline import Analyzer  # mediapipe loads here, in this process only
 
     frames: queue.Queue = queue.Queue(maxsize=settings.queue_frames)
-    stats = {"received": 0, "overflow": 0}
-    sub = ctx.subscriber([settings.stream], hwm=settings.queue_frames)
+    stats = {"received": 0, "overflow": 0, "audio_blocks": 0}
+    mic = _microphone(settings, ctx.config.enabled_devices)
+    sub = ctx.subscriber([settings.stream] + ([mic[0]] if mic else []), hwm=settings.queue_frames)
+    listen: list = []  # (stream id, callback) for the microphone, set once the analyzer exists
     receiver = threading.Thread(
-        target=_receive, args=(ctx, sub, settings.stream, frames, stats), name="analyzer-receive", daemon=True
+        target=_receive, args=(ctx, sub, settings.stream, frames, stats, listen), name="analyzer-receive", daemon=True
     )
     pub = ctx.publisher()
     seq = 0
@@ -55,6 +61,17 @@ def run(ctx) -> None:
         with Analyzer(settings, fps, log=ctx.log) as analyzer:
             for note in analyzer.notes:
                 publish({"type": "note", "text": note})
+            if mic:
+                from mestudio.analysis.speech import VoiceActivity
+
+                vad = VoiceActivity(mic[1])
+
+                def on_audio(msg) -> None:
+                    segs = vad.push(msg.data, msg.header.host_time_ns / 1e9)
+                    analyzer.add_speech(segs, vad.open_segment)
+                    stats["audio_blocks"] += 1
+
+                listen.append((mic[0], on_audio))
             receiver.start()
             stop_at = None
             while True:
@@ -123,6 +140,9 @@ def run(ctx) -> None:
                     "gaps": gaps,
                     "overflow": stats["overflow"],
                     "unanalysed": frames.qsize(),
+                    "audio_blocks": stats["audio_blocks"],
+                    "speech_suppressed": analyzer.speech_suppressed,
+                    "head_motion_suppressed": analyzer.head_suppressed,
                 }
             )
     finally:
@@ -133,13 +153,31 @@ def run(ctx) -> None:
         pub.close()
 
 
-def _receive(ctx, sub, stream_id: str, frames: queue.Queue, stats: dict) -> None:
-    """Move frames from the socket to the queue as fast as they come; count what does not fit."""
+def _microphone(settings, devices) -> tuple[str, int] | None:
+    """(stream id, sample rate) of the microphone speech awareness listens to, or None."""
+    if settings.speech == "off":
+        return None
+    for d in devices:
+        if d.kind in ("audio", "synthetic-audio") and (not settings.speech_stream or d.name == settings.speech_stream):
+            return d.name, int(d.rate)
+    return None
+
+
+def _receive(ctx, sub, stream_id: str, frames: queue.Queue, stats: dict, listen: list) -> None:
+    """Move frames from the socket to the queue as fast as they come; count what does not fit.
+    The microphone's blocks go to its callback here (the VAD costs ~0.1 ms a block)."""
     while not ctx.stop.is_set() and not stats.get("stop"):
         try:
             msg = sub.recv(0.1)
         except Exception as e:  # a malformed message: say so, keep receiving
             ctx.log.warning("analyzer: dropped an unreadable message (%s)", e)
+            continue
+        if msg is not None and listen and msg.header.stream_id == listen[0][0] and msg.kind == wire.Kind.FRAME:
+            try:
+                listen[0][1](msg)
+            except (ValueError, TypeError) as e:  # a malformed block: counted, the frames go on
+                stats["audio_errors"] = stats.get("audio_errors", 0) + 1
+                ctx.log.warning("analyzer: unreadable microphone block (%s)", e)
             continue
         if msg is None or msg.header.stream_id != stream_id:
             continue

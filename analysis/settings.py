@@ -47,6 +47,15 @@ class AnalyzerSettings(BaseModel):
     # frames the live analyzer may hold while it is behind before it counts them as a gap
     queue_frames: int = Field(600, ge=10)
     fps: float | None = Field(None, gt=0)  # override the stream's frame rate
+    # mouth-only movements while the participant talks (voice activity on the microphone):
+    # "suppress" sends them as "suppressed" messages instead of events (kept, counted, not
+    # spotted), "mark" keeps them as events with a "speech" note, "off" ignores the microphone
+    speech: Literal["off", "mark", "suppress"] = "suppress"
+    speech_stream: str = ""
+    # a movement that turns the head more than this (degrees, 3D landmarks), or happens with the
+    # head turned more than twice this from where it was when the face was acquired, is the
+    # head's: sent as "suppressed" (kept, counted), not as an event; 0: off
+    head_motion_deg: float = Field(8.0, ge=0)  # the microphone's stream id (empty: the session's first audio stream)
 
 
 def load_settings(section: dict, source: str = "[analyzer]") -> AnalyzerSettings:

@@ -26,6 +26,7 @@ PLANNED = {
     "elicit": "run a stimulus protocol",
     "train": "train the study's models",
     "evaluate": "evaluate models with the study's protocol",
+    "evaluate-spotting": "score the analyzer on a dataset's long videos (MEGC protocol)",
     "bench": "run a benchmark",
     "export": "turn a session into files other tools read",
     "sync": "the offline sync report and frame sets of a session",

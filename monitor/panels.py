@@ -14,7 +14,7 @@ import numpy as np
 from mestudio.monitor.display import audio_level_dbfs, decimation, depth_range, media_of, to_display
 from mestudio.monitor.feed import StreamStats
 from mestudio.monitor.qt import QtCore, QtGui, QtWidgets, pg
-from mestudio.monitor.state import MonitorState
+from mestudio.monitor.state import AU_TRACE_S, TRACE_AUS, MonitorState
 
 ACCENT = "#3d7eff"
 WARN = "#ffb020"
@@ -198,8 +198,40 @@ class ScorePlot(pg.PlotWidget):
         self.setRange(xRange=(lo, hi), yRange=(0, top), padding=0.0)
 
 
+AU_COLOURS = ("#3d7eff", "#3ecf8e", "#ffb020", "#ff5a5f", "#c792ea", "#f78c6c", "#89ddff", "#d6d9e0")
+
+
+class AUTracePlot(pg.PlotWidget):
+    """The study's eight AUs frame by frame (intensity 0-5) over the last 10 s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setTitle("AU intensity, last 10 s", color="#d6d9e0", size="10pt")
+        self.addLegend(offset=(4, 4), colCount=4, labelTextSize="7pt")
+        self.curves = {
+            a: self.plot(name=a, pen=pg.mkPen(c, width=1.5)) for a, c in zip(TRACE_AUS, AU_COLOURS, strict=True)
+        }
+        self.setYRange(0, 5, padding=0.02)
+        self.empty = pg.TextItem("no per-frame AUs yet", color=MUTED, anchor=(0.5, 0.5))
+        self.empty.setPos(AU_TRACE_S / 2, 2.5)
+        self.addItem(self.empty)
+
+    def update_state(self, state: MonitorState) -> None:
+        win = state.au_trace_window()
+        last = max((float(t[-1]) for t, _ in win.values() if len(t)), default=None)
+        for a, (t, v) in win.items():
+            self.curves[a].setData(t, v)
+        self.empty.setVisible(last is None)
+        if last is not None:
+            self.setXRange(last - AU_TRACE_S, last, padding=0.0)
+
+
 class AUPanel(QtWidgets.QWidget):
-    """The latest event's action units as bars, its emotion in large type."""
+    """The latest event's action units as bars, its emotion in large type, and the study's eight
+    AUs frame by frame over the last 10 s."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -224,12 +256,15 @@ class AUPanel(QtWidgets.QWidget):
         self.plot.addItem(self.empty)
         self.plot.setXRange(0, 1, padding=0.0)
         self.plot.getAxis("bottom").setTicks([[]])
-        for w in (self.emotion, self.detail, self.plot):
+        self.trace = AUTracePlot()
+        for w in (self.emotion, self.detail, self.plot, self.trace):
             lay.addWidget(w)
         lay.setStretch(2, 1)
+        lay.setStretch(3, 1)
         self._aus: dict[str, float] = {}
 
     def update_state(self, state: MonitorState) -> None:
+        self.trace.update_state(state)
         if state.aus != self._aus:
             self._aus = dict(state.aus)
             names = list(self._aus)

@@ -21,6 +21,10 @@ SCORE_HISTORY_S = 60.0
 MAX_INTERVALS = 200
 MAX_LOG = 1000
 ANALYZER_NOTES = ("start", "face", "gap", "note")
+# the 4DME study's eight detected AUs (analysis/au/intensity.py STUDY_AUS: the monitor may not
+# import the analysis stage) and how much of their per-frame trace the AU-trace panel keeps
+TRACE_AUS = ("AU01", "AU02", "AU04", "AU06", "AU07", "AU12", "AU17", "AU45")
+AU_TRACE_S = 10.0
 
 
 @dataclass
@@ -78,6 +82,10 @@ class MonitorState:
         self.intervals: collections.deque[SpottedInterval] = collections.deque(maxlen=MAX_INTERVALS)
         self.marks: collections.deque[tuple[float, str]] = collections.deque(maxlen=MAX_INTERVALS)
         self.aus: dict[str, float] = {}  # AU -> strength (the analyzer's z-scores, or probabilities)
+        # AU -> (session s, intensity 0-5) of every frame, from the traces' per-frame AUs
+        self.au_trace: dict[str, collections.deque[tuple[float, float]]] = {
+            a: collections.deque(maxlen=4000) for a in TRACE_AUS
+        }
         self.au_active: set[str] = set()  # the AUs the latest event was decided to show
         self.emotion: str | None = None
         self.emotion_detail: str = ""
@@ -186,6 +194,8 @@ class MonitorState:
             for tt, sc in zip(body.get("t") or [], body.get("score") or []):
                 if _num(sc) is not None:
                     self.score.append((self.host_s(tt), float(sc)))
+            if isinstance(body.get("au"), dict):
+                self._au_frames(body["au"])
         bt = self._time_of(body, "host_time", t) if ("host_time_ns" in body or "host_time_s" in body) else t
         score = _num(body.get("score"))
         if score is not None:
@@ -326,6 +336,31 @@ class MonitorState:
         )
 
     # -- derived views ---------------------------------------------------------------------
+    def _au_frames(self, au: dict) -> None:
+        """Per-frame AU intensities of a trace (``t`` list and one list per AU); a malformed
+        value is skipped and counted, the rest kept."""
+        ts = au.get("t") if isinstance(au.get("t"), list) else []
+        for name in TRACE_AUS:
+            vals = au.get(name)
+            if not isinstance(vals, list):
+                continue
+            for tt, v in zip(ts, vals):
+                tv, vv = _num(tt), _num(v)
+                if tv is None or vv is None:
+                    self.counts["bad_au_values"] += 1
+                    continue
+                self.au_trace[name].append((self.host_s(tv), vv))
+
+    def au_trace_window(self, span_s: float = AU_TRACE_S) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each trace AU's (times, intensities) over the last ``span_s`` seconds of any AU."""
+        last = max((d[-1][0] for d in self.au_trace.values() if d), default=None)
+        out = {}
+        for name, d in self.au_trace.items():
+            a = np.asarray(d, dtype=np.float64).reshape(-1, 2)
+            keep = a[:, 0] >= (last - span_s) if last is not None else np.zeros(len(a), bool)
+            out[name] = (a[keep, 0], a[keep, 1])
+        return out
+
     def score_window(self, span_s: float = SCORE_HISTORY_S) -> tuple[np.ndarray, np.ndarray]:
         if not self.score:
             return np.zeros(0), np.zeros(0)

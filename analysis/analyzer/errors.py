@@ -19,3 +19,7 @@ class GroundTruthError(AnalyzerError, ValueError):
 
 class LearntModelUnavailableError(AnalyzerError, LookupError):
     """A learnt AU/emotion model was configured but its registry or checkpoint is missing."""
+
+
+class InputError(AnalyzerError, ValueError):
+    """An input to analyse (video file, image folder) that cannot be read as frames."""

@@ -1,4 +1,7 @@
-"""The analyzer over a recorded session, as fast as it can: `mestudio analyze SESSION`.
+"""The analyzer over a recording, as fast as it can: `mestudio analyze INPUT`.
+
+INPUT is a session folder, a video file or an image-sequence folder (sources.py); all go
+through ``run_frames``, the same Analyzer loop the live node runs.
 
 Frames are read straight from the session folder (stream.session.SessionReader) in recorded
 order, with their recorded host times, through the same Analyzer the live node runs; so the
@@ -16,6 +19,8 @@ import numpy as np
 
 from mestudio.analysis.analyzer.errors import NoFaceStreamError
 from mestudio.analysis.analyzer.pipeline import Analyzer
+from mestudio.analysis.analyzer.sources import ImageSequence, VideoFile
+from mestudio.analysis.au.intensity import FRAME_AUS, PRESENT_AT, au_columns
 from mestudio.analysis.settings import AnalyzerSettings, load_settings
 from mestudio.stream.session import SessionReader
 
@@ -77,45 +82,182 @@ def analyze_session(
         or device_fps(reader.manifest.get("devices") or [], settings.stream)
         or stream_fps(sr.info, idx["host_time_ns"])
     )
-    messages: list[dict] = []
-    t0 = time.perf_counter()
     n = len(sr)
-    with Analyzer(settings, fps, log=log) as a:
-        last = None
-        for i, (rec, frame) in enumerate(sr.frames()):
+
+    def frames():
+        for rec, frame in sr.frames():
             seq = int(rec["seq"])
-            if start_seq is not None and seq < start_seq:
-                continue
-            if last is not None and seq != last + 1:  # a gap in the recording: as the live node does
-                messages += a.gap()
-            last = seq
-            img = np.ascontiguousarray(frame)
-            messages += a.process(img, seq, int(rec["host_time_ns"]) / 1e9)
-            if progress is not None and i % 60 == 0:
-                progress(i, n)
-        messages += a.finish()
-        notes, latency = a.notes, a.latency_s()
-        with_face = a.frames_with_face
-    wall = time.perf_counter() - t0
+            if start_seq is None or seq >= start_seq:
+                yield seq, int(rec["host_time_ns"]) / 1e9, np.ascontiguousarray(frame)
+
+    speech = None
+    if settings.speech != "off":
+        from mestudio.analysis.speech.audio import audio_stream_id, session_speech
+
+        mic = audio_stream_id(reader, settings.speech_stream)
+        if settings.speech_stream and mic is None:
+            raise NoFaceStreamError(
+                f"{reader.root}: no stream {settings.speech_stream!r} for [analyzer] speech_stream "
+                f"(streams: {', '.join(reader.stream_ids())})"
+            )
+        speech = session_speech(reader, mic) if mic else None
+    run = run_frames(frames(), settings, fps, n, progress, log, speech)
     span = (int(idx["host_time_ns"][-1]) - int(idx["host_time_ns"][0])) / 1e9 if n > 1 else 0.0
     seqs = idx["seq"].astype(np.int64)
+    number = {int(s): i + 1 for i, s in enumerate(seqs)}  # seq -> 1-based position in the recording
+    wall = run["wall_s"]
     return {
+        "input": str(reader.root),
+        "input_kind": "session",
         "session": str(reader.root),
         "stream": settings.stream,
         "method": settings.method,
         "fps": fps,
         "frames": n,
-        "frames_with_face": with_face,
+        "frames_with_face": run["frames_with_face"],
         "recording_gaps": int(np.sum(np.maximum(np.diff(seqs) - 1, 0))) if n > 1 else 0,
         "first_t": int(idx["host_time_ns"][0]) / 1e9 if n else 0.0,
         "last_t": int(idx["host_time_ns"][-1]) / 1e9 if n else 0.0,
         "wall_s": round(wall, 3),
         "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,
-        "latency_s": latency,
-        "notes": notes,
-        "events": [m for m in messages if m["type"] == "event"],
+        "latency_s": run["latency_s"],
+        "notes": run["notes"],
+        "speech": run["speech"],
+        "head_motion_suppressed": run["head_motion_suppressed"],
+        **_results(run["messages"], number, int(idx["host_time_ns"][0]) / 1e9 if n else 0.0),
+    }
+
+
+def run_frames(
+    frames, settings: AnalyzerSettings, fps: float, n: int | None = None, progress=None, log=None, speech=None
+) -> dict:
+    """The Analyzer over (seq, t, frame) in order, a gap wherever seq jumps (as the live node).
+    ``speech``: (segments, description) of the microphone's voice activity, or None."""
+    messages: list[dict] = []
+    t0 = time.perf_counter()
+    with Analyzer(settings, fps, log=log) as a:
+        if speech is not None:
+            a.add_speech(speech[0])
+        last = None
+        for i, (seq, t, frame) in enumerate(frames):
+            if last is not None and seq != last + 1:  # a gap in the recording: as the live node does
+                messages += a.gap()
+            last = seq
+            messages += a.process(frame, seq, t)
+            if progress is not None and i % 60 == 0:
+                progress(i, n or 0)
+        messages += a.finish()
+        out = {"notes": a.notes, "latency_s": a.latency_s(), "frames_with_face": a.frames_with_face, "frames": a.frames}
+        out["speech"] = {
+            "mode": settings.speech,
+            **(
+                {**speech[1], "segments": len(speech[0]), "seconds": round(a.speech.seconds, 2)}
+                if speech is not None
+                else {"source": None}
+            ),
+            "suppressed": a.speech_suppressed,
+            "marked": a.speech_marked,
+        }
+        out["head_motion_suppressed"] = a.head_suppressed
+    out.update(messages=messages, wall_s=round(time.perf_counter() - t0, 3))
+    return out
+
+
+def _results(messages: list[dict], number: dict[int, int], t_first: float) -> dict:
+    """Events (with 1-based ``*_frame`` numbers), face messages, the per-frame AU table."""
+    events = [m for m in messages if m["type"] == "event"]
+    suppressed = [m["event"] for m in messages if m["type"] == "suppressed"]
+    for e in events + suppressed:
+        for k in ("onset", "apex", "offset"):
+            e[f"{k}_frame"] = number.get(e[f"{k}_seq"], -1)
+    return {
+        "events": events,
+        "suppressed": suppressed,  # events speech explains, kept here (analysis/speech)
         "face": [m for m in messages if m["type"] == "face"],
+        "au_frames": au_rows(messages, number, t_first),
         "messages": messages,
+    }
+
+
+def au_rows(messages: list[dict], number: dict[int, int], t_first: float) -> list[dict]:
+    """One row per analysed frame from the traces' ``au`` lists, in OpenFace 2's columns."""
+    rows = []
+    cols = au_columns()
+    for m in messages:
+        au = m.get("au") if m["type"] == "trace" else None
+        if not au:
+            continue
+        for j, seq in enumerate(au["seq"]):
+            r = [au[f"AU{a:02d}"][j] for a in FRAME_AUS]
+            row = {"frame": number.get(seq, -1), "timestamp": round(au["t"][j] - t_first, 3)}
+            row["success"] = au["success"][j]
+            row.update(zip(cols, r + [int(v >= PRESENT_AT) for v in r]))
+            rows.append(row)
+    return rows
+
+
+def write_au_csv(rows: list[dict], path: str | Path) -> None:
+    """The per-frame AU table as CSV (frame, timestamp, success, AUxx_r..., AUxx_c...)."""
+    import csv
+
+    cols = ["frame", "timestamp", "success", *au_columns()]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+
+
+EVENT_COLUMNS = (
+    "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "duration_s",
+    "aus", "emotion", "method", "peak",
+)  # fmt: skip
+
+
+def write_events_csv(events: list[dict], path: str | Path) -> None:
+    """One row per event; AUs as a label-book string ("6+12+25")."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(EVENT_COLUMNS)
+        for e in events:
+            w.writerow(["+".join(map(str, e["aus"])) if k == "aus" else e.get(k, "") for k in EVENT_COLUMNS])
+
+
+def analyze_input(source: VideoFile | ImageSequence, settings: AnalyzerSettings, progress=None, log=None) -> dict:
+    """The analyzer over a video file or an image folder: events, AU table and a speed report."""
+    fps = settings.fps or source.fps
+    speech = None
+    if settings.speech != "off" and isinstance(source, VideoFile):
+        from mestudio.analysis.speech.audio import video_speech
+
+        speech = video_speech(source.path, source.first_time())
+    run = run_frames(source.frames(), settings, fps, source.count, progress, log, speech)
+    frames = run["frames"]
+    number = {i: i + 1 for i in range(frames)}
+    results = _results(run["messages"], number, 0.0)
+    rows = results["au_frames"]
+    span = (rows[-1]["timestamp"] + 1.0 / fps) if rows else 0.0
+    wall = run["wall_s"]
+    return {
+        "input": str(source.path),
+        "input_kind": source.kind,
+        "layout": source.layout,
+        "stream": None,
+        "method": settings.method,
+        "fps": fps,
+        "frames": frames,
+        "frames_with_face": run["frames_with_face"],
+        "recording_gaps": 0,
+        "first_t": 0.0,
+        "last_t": rows[-1]["timestamp"] if rows else 0.0,
+        "wall_s": wall,
+        "speed_x_realtime": round(span / wall, 3) if wall > 0 else None,
+        "latency_s": run["latency_s"],
+        "notes": run["notes"],
+        "speech": run["speech"],
+        "head_motion_suppressed": run["head_motion_suppressed"],
+        **results,
     }
 
 
