@@ -23,6 +23,7 @@ BACKENDS: dict[str, str] = {
     "realsense": "mestudio.capture.realsense:RealSenseCamera",
     "freenect": "mestudio.capture.freenect_kinect:FreenectKinect",
     "audio": "mestudio.capture.audio:AudioInput",
+    "lsl": "mestudio.capture.lsl:LSLInlet",
 }
 
 FACE_BACKENDS: dict[str, str] = {

@@ -17,6 +17,7 @@ ALLOWED = {
     "elicit": {"elicit", "stream", "config"},
     "analysis": {"analysis", "stream", "config"},
     "monitor": {"monitor", "stream", "config"},
+    "interop": {"interop", "stream", "config"},
 }
 PROJECT = set(ALLOWED) | {"mestudio"}
 QT = ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken6")

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, SMALL_RIG
 
-STAGES = ("capture", "sync", "stream", "elicit", "analysis", "monitor", "config")
+STAGES = ("capture", "sync", "stream", "elicit", "analysis", "monitor", "config", "interop")
 
 
 def _packages_on_disk() -> set[str]:

@@ -1,0 +1,94 @@
+"""LSL in, end to end: an EEG-like LSL outlet and a marker outlet in another process, recorded in a
+session with the synthetic face rig through `mestudio run`; the sender's own log is the ground truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from mestudio.capture.lsl import decode_strings
+from mestudio.stream.session import SessionReader
+from tests.conftest import write_config
+from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording
+from tests.test_capture_lsl import finish, sender
+
+pytest.importorskip("pylsl")
+
+N = 300  # 3 s at 100 Hz
+
+RIG_WITH_EEG = """
+[session]
+name = "lslrig"
+[[devices]]
+name = "face"
+kind = "synthetic-camera"
+source = "face"
+width = 160
+height = 120
+fps = 30
+[[devices]]
+name = "eeg"
+kind = "lsl"
+stream = "sess-eeg"
+type = "EEG"
+resolve_timeout_s = 60
+[[devices]]
+name = "stim"
+kind = "lsl"
+source_id = "sess-mk-src"
+resolve_timeout_s = 60
+[sync]
+enabled = true
+"""
+
+
+def session_times(path) -> list[float]:
+    with open(path) as f:
+        return [float(r["session_time_s"]) for r in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path):
+    cfg = write_config(tmp_path / "rig.toml", RIG_WITH_EEG)
+    log = tmp_path / "sent.json"
+    lsl = sender(log, "--name", "sess-eeg", "--samples", str(N), "--markers", "sess-mk", "--marker-every", "50")
+    run = start_run(cfg, tmp_path / "out")
+    try:
+        root = session_dir(tmp_path / "out", timeout_s=60)
+        assert lsl.stdout.readline().strip() == "connected"
+        assert lsl.stdout.readline().strip() == "sent"
+        try:
+            wait_recording(root, "eeg", N, timeout_s=30)
+            wait_recording(root, "stim", N // 50, timeout_s=30)
+        except TimeoutError:
+            pass  # the figures below say how many arrived
+        code, out, err = stop(run)
+        assert code == 0, out[-2000:] + err[-2000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+        finish(lsl)
+    sent = json.loads(log.read_text())
+    t0 = manifest(root)["t0_host_ns"] / 1e9
+    sent_t = {k: ts - t0 for k, ts in sent["samples"]}  # where each sample was, on the session timeline
+    reader = SessionReader(root)
+    assert {"face", "eeg", "stim"} <= set(reader.stream_ids())
+    eeg = reader.stream("eeg")
+    assert eeg.info["media"] == "signal" and eeg.info["shape"] == [8] and eeg.info["rate_hz"] == 100
+    got = [int(frame[0]) // 10 for _, frame in eeg.frames()]
+    assert len(set(got) & set(sent_t)) >= 0.99 * N
+    # recorded host times (the recorder's timestamps.csv) and the synced timeline (sync/timestamps/)
+    for path in (root / "streams" / "eeg" / "timestamps.csv", root / "sync" / "timestamps" / "eeg.csv"):
+        err_ms = np.abs(np.array(session_times(path)) - np.array([sent_t[k] for k in got])) * 1e3
+        assert err_ms.max() < 1.0, (path, err_ms.max())
+    stim = reader.stream("stim")
+    assert stim.info["media"] == "markers"
+    labels = [decode_strings(frame)[0] for _, frame in stim.frames()]
+    assert labels == [m for m, _ in sent["markers"]]
+    stim_t = np.array(session_times(root / "sync" / "timestamps" / "stim.csv"))
+    assert np.abs(stim_t - [ts - t0 for _, ts in sent["markers"]]).max() * 1e3 < 1.0
+    assert reader.stream("face").index.size > 30  # the face rig recorded beside them
+    assert json.loads((root / "sync" / "report.json").read_text())["framesets"]["reference"] == "face"
