@@ -11,7 +11,7 @@ import pytest
 
 from mestudio.capture.lsl import decode_strings
 from mestudio.stream.session import SessionReader
-from tests.conftest import write_config
+from tests.conftest import mestudio, write_config
 from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording
 from tests.test_capture_lsl import finish, sender
 
@@ -92,3 +92,15 @@ def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path
     assert np.abs(stim_t - [ts - t0 for _, ts in sent["markers"]]).max() * 1e3 < 1.0
     assert reader.stream("face").index.size > 30  # the face rig recorded beside them
     assert json.loads((root / "sync" / "report.json").read_text())["framesets"]["reference"] == "face"
+    # the same session as XDF: the LSL stream under its own name, stamped where it was sent
+    pyxdf = pytest.importorskip("pyxdf")
+    r = mestudio("export", str(root), "--what", "xdf", "--json")
+    assert r.returncode == 0, r.stderr
+    xdf = json.loads(r.stdout)["written"]["xdf"][0]
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(xdf, dejitter_timestamps=False)[0]}
+    assert {"sess-eeg", "sess-mk", "face-frames", "mestudio-markers"} <= set(streams)
+    sent_ts = dict(sent["samples"])
+    x = streams["sess-eeg"]
+    got_x = [int(v) // 10 for v in x["time_series"][:, 0]]
+    assert np.abs(x["time_stamps"] - [sent_ts[k] for k in got_x]).max() < 1e-3
+    assert [v[0] for v in streams["sess-mk"]["time_series"]] == [m for m, _ in sent["markers"]]
