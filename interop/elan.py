@@ -16,7 +16,8 @@ session time (the `mestudio_video_start_ms` property keeps it, so an import maps
 
 Import (`mestudio import-annotations SESSION FILE.eaf`): every tier's annotations become label
 records in `<session>/labels/elan-<file>.jsonl`, shaped like events.jsonl lines (body type
-"annotation", `onset_s`/`offset_s` session seconds, `kind`, `aus`, `emotions`, `tier`, `value`),
+"annotation", `onset_s`/`offset_s` session seconds widened by half a millisecond each side, since
+ELAN keeps whole ms, `kind`, `aus`, `emotions`, `tier`, `value`),
 which `analysis.datasets.sessions.intervals_from_events` reads for training and evaluation.
 The three `spotted-*` tiers (or a coder's copy of them) merge back into one record per interval;
 `protocol`, `operator` and `clips` come back as type "note".
@@ -136,8 +137,8 @@ def _clips(reader: SessionReader, book: Path, frontal: str, ms) -> list[tuple[in
             i, j = np.searchsorted(seqs, on), np.searchsorted(seqs, off)
             if i >= len(seqs) or j >= len(seqs):
                 continue
-            value = f"{row.get('Clip', '')}: {row.get('AUs', '')} {row.get('Emotion', '')} {row.get('Type', '')}"
-            out.append((ms(host[i]), ms(host[j] + period), value.strip()))
+            rest = " ".join(v for v in (row.get("AUs"), row.get("Emotion"), row.get("Type")) if v)
+            out.append((ms(host[i]), ms(host[j] + period), f"{row.get('Clip', '')}: {rest}"))
     return out
 
 
@@ -182,8 +183,9 @@ def labels_from_eaf(reader: SessionReader, path: str | Path, frontal: str | None
             "kind": "event",
             "stream_id": annotator,
             "body": {
-                "onset_s": round((a + start_ms) / 1e3, 6),
-                "offset_s": round((z + start_ms) / 1e3, 6),
+                # ELAN keeps whole ms: a boundary at m covers the frames whose time rounds to m
+                "onset_s": round((a - 0.5 + start_ms) / 1e3, 6),
+                "offset_s": round((z + 0.5 + start_ms) / 1e3, 6),
                 "stream": stream,
                 "annotator": annotator,
                 **body,

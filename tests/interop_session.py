@@ -124,6 +124,7 @@ def build_session(root: Path) -> Built:
                 "offset_seq": 12,
                 "aus": [1, 2],
                 "emotion": "Surprise",
+                "emotions": ["Surprise"],
             },
         ),
         _ev(
