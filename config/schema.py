@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 # node names the supervisor uses itself; a device may not take one
-RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor"}
+RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor", "lsl"}
 
 
 class Strict(BaseModel):

@@ -25,7 +25,7 @@ import zmq
 
 import mestudio
 from mestudio.config.schema import SessionConfig
-from mestudio.roles import OPTIONAL_ROLES, is_available
+from mestudio.roles import OPTIONAL_ROLES, SWITCH_KEYS, is_available
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.errors import SessionError, WireFormatError
@@ -125,11 +125,11 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
     nodes = [("recorder", "recorder")] if cfg.recorder.enabled else []
     for role in OPTIONAL_ROLES:
         section = getattr(cfg, role)
-        if section.get("enabled", False):
+        if section.get(SWITCH_KEYS.get(role, "enabled"), False):
             if not is_available(role):
                 raise SupervisorError(
                     f"[{role}] is enabled in the config, but this mestudio has no {role} "
-                    f"stage built; set [{role}] enabled = false"
+                    f"stage built; set [{role}] {SWITCH_KEYS.get(role, 'enabled')} = false"
                 )
             nodes.append((role, role))
     nodes += [("device", d.name) for d in cfg.enabled_devices]
