@@ -28,6 +28,7 @@ PLANNED = {
     "bench": "run a benchmark",
     "export": "turn a session into files other tools read",
     "sync": "the offline sync report and frame sets of a session",
+    "import-annotations": "read an ELAN file's tiers back into a session as labels",
 }
 
 

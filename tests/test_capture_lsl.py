@@ -134,3 +134,10 @@ def test_an_outlet_that_disappears_and_comes_back_is_a_counted_gap(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_example_config_loads():
+    from mestudio.config.loader import load_session_config
+
+    cfg = load_session_config(ROOT / "config" / "lsl-eeg.toml")
+    assert [d.kind for d in cfg.devices] == ["synthetic-camera", "lsl", "lsl"] and cfg.lsl["outlets"] is True
