@@ -54,12 +54,15 @@ def predicate(spec) -> str:
 
 
 def encode_strings(values, width: int) -> tuple[np.ndarray, int]:
-    """Fixed-width UTF-8 fields; returns (the |S<width> array, how many were cut)."""
+    """Fixed-width UTF-8 fields (bytes are kept as sent); returns (the |S<width> array, how many were cut)."""
     out, cut = [], 0
     for v in values:
-        raw = str(v).encode("utf-8")
+        raw = bytes(v) if isinstance(v, (bytes, bytearray)) else str(v).encode("utf-8")
         if len(raw) > width:
-            raw = raw[:width].decode("utf-8", "ignore").encode("utf-8")
+            end = width
+            while end > 0 and (raw[end] & 0xC0) == 0x80:  # the first byte dropped continues a character
+                end -= 1
+            raw = raw[:end]
             cut += 1
         out.append(raw)
     return np.array(out, dtype=f"|S{width}"), cut
@@ -147,19 +150,22 @@ class LSLInlet(Device):
     def _read(self, timeout_s: float) -> list[Frame]:
         try:
             self._refresh_correction()
-            samples, stamps = self._inlet.pull_chunk(timeout=timeout_s, max_samples=1024)
+            # as_numpy: numbers as one array, strings as the bytes sent (a marker that is not valid
+            # UTF-8 is kept as sent rather than failing pylsl's decode); min_samples: no waiting
+            # for a full chunk once something has arrived
+            samples, stamps = self._inlet.pull_chunk(timeout=timeout_s, max_samples=1024, min_samples=1, as_numpy=True)
         except self._lsl.util.LostError:
             # a stream without a source id cannot be recovered by liblsl: resolve it again ourselves
             self._reconnect()
             return []
         frames = []
-        for sample, ts in zip(samples, stamps):
+        for sample, ts in zip(samples, stamps.tolist()):
             self._count_gap(ts)
             if self._is_string:
                 data, cut = encode_strings(sample, self.spec.max_string_bytes)
                 self.truncated += cut
             else:
-                data = np.asarray(sample, dtype=self._dtype)
+                data = np.ascontiguousarray(sample, dtype=self._dtype)
             frames.append(
                 Frame(
                     self.name,

@@ -71,9 +71,9 @@ def test_config_names_a_stream():
 
 
 def test_marker_strings_keep_utf8_and_count_what_is_cut():
-    arr, cut = encode_strings(["stim-1", "é" * 10], 8)
-    assert arr.dtype == np.dtype("|S8") and cut == 1
-    assert decode_strings(arr) == ["stim-1", "éééé"]
+    arr, cut = encode_strings(["stim-1", "é" * 10, "a" + "é" * 9, b"\xff\xfeok"], 8)
+    assert arr.dtype == np.dtype("|S8") and cut == 2
+    assert decode_strings(arr) == ["stim-1", "éééé", "aééé", "\ufffd\ufffdok"]  # bytes kept as sent
 
 
 def test_missing_stream_is_a_clear_lookup_error():
@@ -141,3 +141,10 @@ def test_the_example_config_loads():
 
     cfg = load_session_config(ROOT / "config" / "lsl-eeg.toml")
     assert [d.kind for d in cfg.devices] == ["synthetic-camera", "lsl", "lsl"] and cfg.lsl["outlets"] is True
+
+
+def test_the_monitor_takes_lsl_streams_for_signals_not_sound():
+    from mestudio.monitor.display import media_of
+
+    assert media_of("lsl-float32", (8,)) == media_of("lsl-string", (1,)) == "signal"
+    assert media_of("s16le", (800, 1)) == "audio"
