@@ -99,7 +99,7 @@ def _lsl_stream(x: XDFWriter, st: StreamReader, reader: SessionReader) -> int:
     if fmt == "string":
         values = [[bytes(v).decode("utf-8", "replace") for v in np.atleast_1d(frame)] for _, frame in st.frames()]
     else:
-        values = np.stack([frame for _, frame in st.frames()])
+        values = sample_matrix(st, n)
     x.samples(sid, dev / 1e9, values)
     # clock offsets: host - sender at a sample every OFFSET_EVERY_S (and at the last one)
     off = (host - dev) / 1e9
@@ -113,6 +113,18 @@ def _lsl_stream(x: XDFWriter, st: StreamReader, reader: SessionReader) -> int:
     for i in picks:
         x.clock_offset(sid, host[i] / 1e9, float(off[i]))
     return len(idx)
+
+
+def sample_matrix(st: StreamReader, n: int) -> np.ndarray:
+    """All frames of a numeric stream as one (frames, n) array: a view of frames.bin when the frames lie
+    back to back in it (as the recorder writes them), so an hour of EEG is not copied into memory."""
+    idx, dt = st.index, np.dtype(st.info["dtype"])
+    size = dt.itemsize * n
+    start = int(idx["offset"][0])
+    if np.array_equal(idx["offset"], start + np.arange(len(idx), dtype=np.uint64) * size):
+        mm = np.memmap(st.folder / "frames.bin", dtype=np.uint8, mode="r", offset=start, shape=(len(idx) * size,))
+        return mm.view(dt).reshape(len(idx), n)
+    return np.stack([frame.reshape(n) for _, frame in st.frames()])
 
 
 def _audio_stream(x: XDFWriter, st: StreamReader, reader: SessionReader) -> int:

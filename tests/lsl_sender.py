@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -85,8 +86,9 @@ def main() -> None:
             mk.push_sample([label], ts)
             markers.append((label, ts))
         k += 1
-    with open(a.log, "w") as f:
+    with open(a.log + ".tmp", "w") as f:  # whole or absent: a test polls for it
         json.dump({"samples": sent, "markers": markers, "skipped": skipped}, f)
+    os.replace(a.log + ".tmp", a.log)
     print("sent", flush=True)
     sys.stdin.readline()
 

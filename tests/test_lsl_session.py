@@ -104,3 +104,53 @@ def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path
     got_x = [int(v) // 10 for v in x["time_series"][:, 0]]
     assert np.abs(x["time_stamps"] - [sent_ts[k] for k in got_x]).max() < 1e-3
     assert [v[0] for v in streams["sess-mk"]["time_series"]] == [m for m, _ in sent["markers"]]
+
+
+OUTAGE_RIG = """
+[session]
+name = "lslgap"
+[[devices]]
+name = "face"
+kind = "synthetic-camera"
+source = "face"
+width = 160
+height = 120
+fps = 30
+[[devices]]
+name = "eeg"
+kind = "lsl"
+source_id = "gap2-amp"
+resolve_timeout_s = 60
+"""
+
+
+@pytest.mark.slow
+def test_an_lsl_sender_restarted_mid_session_is_a_counted_gap_not_a_failure(tmp_path):
+    cfg = write_config(tmp_path / "rig.toml", OUTAGE_RIG)
+    log = tmp_path / "sent.json"
+    lsl = sender(log, "--name", "gap2", "--samples", "600", "--outage-at", "80", "--outage-s", "1.0")
+    run = start_run(cfg, tmp_path / "out")
+    try:
+        root = session_dir(tmp_path / "out", timeout_s=60)
+        assert lsl.stdout.readline().strip() == "connected"
+        assert lsl.stdout.readline().strip() == "sent"
+        sent = json.loads(log.read_text())
+        try:
+            wait_recording(root, "eeg", len(sent["samples"]), timeout_s=30)
+        except TimeoutError:
+            pass
+        code, out, err = stop(run)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        finish(lsl)
+    # the session goes on and completes; its verdict (exit 1) reports the gap, as for any device
+    assert manifest(root)["status"] == "complete" and code == 1, out[-2000:] + err[-2000:]
+    assert "eeg" in out and "missing seq: 80-" in out
+    assert len(sent["samples"]) > 200  # the sender did come back
+    r = mestudio("verify", str(root), "--json")
+    eeg = next(s for s in json.loads(r.stdout)["streams"] if s["stream_id"] == "eeg")
+    assert eeg["frames"] == len(sent["samples"])
+    assert abs(eeg["gaps"] - len(sent["skipped"])) <= 1 and len(eeg["gap_ranges"]) == 1
+    end = next(e for e in SessionReader(root).events() if e["topic"] == "end/eeg")["body"]
+    assert end["lsl_outages"] == 1 and abs(end["device_dropped"] - len(sent["skipped"])) <= 1
