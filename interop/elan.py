@@ -167,8 +167,8 @@ def read_eaf(path: str | Path) -> tuple[dict[str, list[tuple[int, int, str]]], d
 def labels_from_eaf(reader: SessionReader, path: str | Path, frontal: str | None = None) -> list[dict]:
     """The .eaf's annotations as label records (events.jsonl shape), on the session's timeline."""
     tiers, props = read_eaf(path)
-    stream = props.get("mestudio_video_stream") or frontal or "face"
-    if "mestudio_video_start_ms" in props:
+    stream = frontal or props.get("mestudio_video_stream") or "face"
+    if "mestudio_video_start_ms" in props and stream == props.get("mestudio_video_stream", stream):
         try:
             start_ms = float(props["mestudio_video_start_ms"])
         except ValueError:

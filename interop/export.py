@@ -25,7 +25,7 @@ def export_interop(
         from mestudio.interop.session_xdf import export_xdf
 
         path = out / f"{reader.root.name}.xdf"
-        counts = export_xdf(reader, path, video_files(reader, out, only))
+        counts = export_xdf(reader, path, video_files(reader, out, only), only)
         written["xdf"] = [str(path), *(f"{name}: {n} samples" for name, n in counts.items())]
     if "elan" in what:
         from mestudio.interop.elan import export_eaf

@@ -51,13 +51,20 @@ def is_lsl(info: dict) -> bool:
     return info.get("device_kind") == "lsl" or str(info.get("pixel_format", "")).startswith("lsl-")
 
 
-def export_xdf(reader: SessionReader, path: str | Path, video_files: dict[str, str] | None = None) -> dict:
-    """Write the session to ``path`` (.xdf); returns {xdf stream name: samples written}."""
+def export_xdf(
+    reader: SessionReader, path: str | Path, video_files: dict[str, str] | None = None, only: list[str] | None = None
+) -> dict:
+    """Write the session to ``path`` (.xdf); returns {xdf stream name: samples written}.
+
+    ``only``: the session streams to include (default all); markers and analyzer results always are.
+    """
     video_files = video_files or {}
     written: dict[str, int] = {}
     events = reader.events()
     with XDFWriter(path) as x:
         for sid in reader.stream_ids():
+            if only and sid not in only:
+                continue
             st = reader.stream(sid)
             if len(st) == 0:
                 continue

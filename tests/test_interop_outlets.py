@@ -102,6 +102,8 @@ def test_markers_and_analyzer_results_reach_an_lsl_reader_in_another_process(tmp
 SESSION_WITH_OUTLETS = """
 [session]
 name = "lslout"
+[transport]
+heartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data
 [[devices]]
 name = "face"
 kind = "synthetic-camera"

@@ -85,3 +85,11 @@ def test_pyxdf_defaults_load_it_and_bad_samples_are_refused(exported, tmp_path):
             x.samples(sid, [0.0, 0.1, 0.2], np.zeros((3, 4)))
         with pytest.raises(ValueError, match="unknown channel format"):
             x.add_stream(XDFStream("t", "EEG", 1, 10.0, "float16"))
+
+
+def test_stream_option_limits_the_session_streams(tmp_path):
+    b = build_session(tmp_path / "S")
+    r = mestudio("export", str(b.root), "--what", "xdf", "--stream", "eeg", "--out", str(tmp_path / "x"))
+    assert r.returncode == 0, r.stderr
+    names = {s["info"]["name"][0] for s in pyxdf.load_xdf(str(tmp_path / "x" / "S.xdf"))[0]}
+    assert names == {"BioSemi", "mestudio-markers", "mestudio-analyzer-events", "mestudio-analyzer-trace"}

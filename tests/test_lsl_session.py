@@ -22,6 +22,8 @@ N = 300  # 3 s at 100 Hz
 RIG_WITH_EEG = """
 [session]
 name = "lslrig"
+[transport]
+heartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data
 [[devices]]
 name = "face"
 kind = "synthetic-camera"
@@ -109,6 +111,8 @@ def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path
 OUTAGE_RIG = """
 [session]
 name = "lslgap"
+[transport]
+heartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data
 [[devices]]
 name = "face"
 kind = "synthetic-camera"
