@@ -12,7 +12,8 @@ int8/16/32/64); string (marker) streams are frames of ``channel_count`` fixed-wi
 
 A stream that disappears and comes back is a gap, not a crash: for a regular stream the samples
 its timestamps say were missed advance ``seq`` (so verify and sync see the gap) and are counted in
-``dropped``; every outage of any stream is counted in ``outages``.
+``dropped``; ``outages`` counts those silences and the times an inlet reported its stream lost
+(liblsl recovers a stream with a source id silently: an irregular one's outage leaves no trace).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ FORMAT_NAMES = {1: "float32", 2: "double64", 3: "string", 4: "int32", 5: "int16"
 # a regular stream silent for longer than this many sample periods (and at least GAP_MIN_S) has
 # had an outage; shorter pauses are scheduling jitter of the sender
 GAP_PERIODS = 5
-GAP_MIN_S = 0.1
+GAP_MIN_S = 1.0  # a sender stalled for less pushes a late burst: its samples are not lost
 CORRECTION_EVERY_S = 5.0
 
 
@@ -128,12 +129,17 @@ class LSLInlet(Device):
         ]
         self._last_ts: float | None = None
         self._next_correction = 0.0
+        self._lost = False
+        self._recovered_outage = False  # the outage before the next sample is counted already
 
-    def _connect(self, found):
+    def _connect(self, found, open_timeout_s: float | None = None):
         s = self.spec
-        # recover=True: liblsl reconnects by itself to a stream that comes back with its source id
-        inlet = self._lsl.StreamInlet(found, max_buflen=int(s.max_buffered_s), recover=True)
-        inlet.open_stream(timeout=s.resolve_timeout_s)
+        self._uid = found.uid()
+        # a stream with a source id: liblsl reconnects by itself when it comes back; without one its
+        # recovery waits on a slow watchdog, so the inlet reports the loss and we resolve it again
+        recover = bool(found.source_id())
+        inlet = self._lsl.StreamInlet(found, max_buflen=int(s.max_buffered_s), recover=recover)
+        inlet.open_stream(timeout=open_timeout_s or s.resolve_timeout_s)
         return inlet
 
     def _refresh_correction(self) -> None:
@@ -188,15 +194,25 @@ class LSLInlet(Device):
             missed = max(0, int(round(dt * self._srate)) - 1)
             self.seq += missed
             self.dropped += missed
-            self.outages += 1
+            if not self._recovered_outage:
+                self.outages += 1
+        self._recovered_outage = False
 
     def _reconnect(self) -> None:
-        self.outages += 1
-        found = self._lsl.resolve_bypred(predicate(self.spec), 1, 0.5)
+        if not self._lost:  # one outage, however many reads it lasts
+            self._lost = True
+            self.outages += 1
+        # the resolver may still list the lost outlet: only a new one (another uid) will answer
+        found = [f for f in self._lsl.resolve_bypred(predicate(self.spec), 1, 0.5) if f.uid() != self._uid]
         if found:
             self._inlet.close_stream()
-            self._inlet = self._connect(found[0])
+            try:
+                self._inlet = self._connect(found[0], open_timeout_s=2.0)
+            except self._lsl.util.TimeoutError:
+                return  # seen but not answering yet: the next read tries again
             self._next_correction = 0.0
+            self._lost = False
+            self._recovered_outage = True
 
     def counters(self) -> dict:
         """What the device node adds to its heartbeats and END message."""

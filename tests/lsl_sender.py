@@ -51,8 +51,10 @@ def main() -> None:
     ap.add_argument("--marker-every", type=int, default=25)
     ap.add_argument("--outage-at", type=int, default=-1)
     ap.add_argument("--outage-s", type=float, default=1.0)
+    ap.add_argument("--source-id", default=None, help='the numeric outlet\'s source id (default <name>-amp; "" none)')
     a = ap.parse_args()
-    sig = outlet(a.name, "EEG", a.channels, a.srate, "float32", f"{a.name}-amp")
+    source_id = f"{a.name}-amp" if a.source_id is None else a.source_id
+    sig = outlet(a.name, "EEG", a.channels, a.srate, "float32", source_id)
     mk = outlet(a.markers, "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"{a.markers}-src") if a.markers else None
     for o in (sig, mk):
         if o is not None:
@@ -68,7 +70,7 @@ def main() -> None:
             time.sleep(0.2)  # what was pushed reaches the inlets first (a crash would lose it: not our test)
             del sig  # the outlet vanishes: its inlets lose it
             time.sleep(a.outage_s)
-            sig = outlet(a.name, "EEG", a.channels, a.srate, "float32", f"{a.name}-amp")
+            sig = outlet(a.name, "EEG", a.channels, a.srate, "float32", source_id)
             waited = time.monotonic()
             wait_consumers(sig, 1)
             print(f"reconnected after {time.monotonic() - waited:.2f} s", file=sys.stderr, flush=True)

@@ -114,11 +114,13 @@ def test_numeric_and_marker_samples_arrive_with_their_lsl_clock(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_outlet_that_disappears_and_comes_back_is_a_counted_gap(tmp_path):
+@pytest.mark.parametrize("source_id", ["gap-eeg-amp", ""], ids=["recovered-by-liblsl", "no-source-id-resolved-again"])
+def test_an_outlet_that_disappears_and_comes_back_is_a_counted_gap(tmp_path, source_id):
     log = tmp_path / "sent.json"
-    proc = sender(log, "--name", "gap-eeg", "--samples", "400", "--outage-at", "60", "--outage-s", "1.0")
+    name = f"gap-eeg{len(source_id)}"
+    proc = sender(log, "--name", name, "--samples", "400", "--outage-at", "60", "--source-id", source_id)
     try:
-        with create_device(spec("eeg", source_id="gap-eeg-amp")) as eeg:
+        with create_device(spec("eeg", source_id=source_id) if source_id else spec("eeg", stream=name)) as eeg:
             got = read_until(eeg, sent_all(log))
             counts = eeg.counters()
             dropped = eeg.dropped
