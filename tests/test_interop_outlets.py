@@ -155,3 +155,67 @@ def test_a_running_session_publishes_its_operator_marks_on_lsl(tmp_path):
     assert [e["body"]["text"] for e in recorded] == ["first", "second"]
     for (t, _), e in zip(marks, recorded):  # the LSL stamp is the recorded marker's own host time
         assert abs(t - e["host_time_ns"] / 1e9) < 2e-5
+
+
+SESSION_WITH_ANALYZER = """
+[session]
+name = "lslana"
+[transport]
+heartbeat_timeout_s = 30  # a loaded CI machine stalls; this test checks data
+[[devices]]
+name = "face"
+kind = "synthetic-camera"
+source = "face"
+width = 640
+height = 480
+fps = 30
+[analyzer]
+enabled = true
+stream = "face"
+[lsl]
+outlets = true
+prefix = "sessana"
+"""
+
+
+@pytest.mark.slow
+def test_the_live_analyzers_events_and_traces_reach_lsl_stamped_at_their_frames(tmp_path):
+    from mestudio.stream.session import SessionReader
+    from tests.conftest import write_config
+    from tests.session_helpers import session_dir, start_run, stop
+
+    run = start_run(write_config(tmp_path / "s.toml", SESSION_WITH_ANALYZER), tmp_path / "out")
+    reader = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "lsl_receiver.py"), str(tmp_path / "got.json"),
+         "sessana-analyzer-events=1", "sessana-analyzer-trace=20"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        root = session_dir(tmp_path / "out", timeout_s=60)
+        assert reader.stdout.readline().strip() == "connected"
+        assert reader.stdout.readline().strip() == "done"
+        code, out, err = stop(run, timeout_s=120)
+        assert code == 0, out[-2000:] + err[-2000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+        if reader.poll() is None:
+            reader.kill()
+    got = json.loads((tmp_path / "got.json").read_text())["streams"]
+    recorded = {
+        (e["body"]["kind"], e["body"]["onset_s"]): e["body"]
+        for e in SessionReader(root).events()
+        if e["topic"] == "results/analyzer" and e["body"].get("type") == "event"
+    }
+    (t, sample), *_ = got["sessana-analyzer-events"]
+    ev = json.loads(sample[0])
+    assert recorded[(ev["kind"], ev["onset_s"])]["aus"] == ev["aus"]  # the very event the session recorded
+    assert abs(t - ev["onset_s"]) < 2e-5  # stamped at its onset frame, on LSL's clock
+    traces = [
+        e["body"]
+        for e in SessionReader(root).events()
+        if isinstance(e.get("body"), dict) and e["body"].get("type") == "trace"
+    ]
+    frame_t = {q: t for b in traces for q, t in zip(b["seq"], b["t"])}
+    for t, (seq, _score) in got["sessana-analyzer-trace"]:
+        assert abs(t - frame_t[int(seq)]) < 2e-5
