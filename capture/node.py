@@ -137,4 +137,5 @@ def _status(dev: Device, pub, counts: dict) -> dict:
         "device_dropped": dev.dropped,
         "backpressure": pub.backpressure,
         "dropped_for_recorder": pub.dropped,
+        **(dev.counters() if hasattr(dev, "counters") else {}),  # a backend's own counts (lsl: outages)
     }

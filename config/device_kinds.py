@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-Media = Literal["video", "rgbd", "audio"]
+Media = Literal["video", "rgbd", "audio", "signal"]  # signal: numeric or marker samples (LSL)
 
 
 class Capability(enum.StrEnum):

@@ -16,7 +16,7 @@ from mestudio.config.device_kinds import KINDS, Capability, DeviceKind, color_an
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 # node names the supervisor uses itself; a device may not take one
-RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor"}
+RESERVED_NAMES = {"recorder", "supervisor", "sync", "analyzer", "elicit", "replay", "replay-lossless", "monitor", "lsl"}
 
 
 def is_loopback(host: str) -> bool:
@@ -296,6 +296,28 @@ class AudioInput(_Device):
     device: str = ""
 
 
+@device_kind(backend="mestudio.capture.lsl:LSLInlet", media="signal")
+class LSLInlet(_Device):
+    """One Lab Streaming Layer stream (EEG, GSR, markers ...) resolved by name, type and/or source id."""
+
+    kind: Literal["lsl"]
+    stream: str = ""  # the LSL stream's name
+    type: str = ""  # its content type (EEG, Markers, Gaze ...)
+    source_id: str = ""  # its source id: the one a restarted sender keeps
+    resolve_timeout_s: float = Field(10.0, gt=0, le=600)
+    max_buffered_s: float = Field(360.0, ge=1, le=3600)  # liblsl's inlet buffer
+    max_string_bytes: int = Field(256, ge=8, le=65536)  # marker streams: bytes kept per marker
+
+    @model_validator(mode="after")
+    def _names_a_stream(self) -> LSLInlet:
+        for key in ("stream", "type", "source_id"):
+            if "'" in getattr(self, key):
+                raise ValueError(f"lsl device {self.name!r}: {key} may not contain a quote (')")
+        if not (self.stream or self.type or self.source_id):
+            raise ValueError(f"lsl device {self.name!r}: set stream, type or source_id to say which LSL stream")
+        return self
+
+
 # every registered kind, discriminated by `kind`
 if TYPE_CHECKING:
     Device = _Device
@@ -313,6 +335,7 @@ class SessionConfig(Strict):
     analyzer: dict = {}
     monitor: dict = {}
     elicit: dict = {}
+    lsl: dict = {}  # [lsl] outlets: interop/ validates it (interop/settings.py)
 
     @model_validator(mode="after")
     def _unique_names(self) -> SessionConfig:

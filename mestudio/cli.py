@@ -35,6 +35,7 @@ PLANNED = {
     "calibrate": "calibrate the rig from a ChArUco recording",
     "reconstruct": "a face mesh per frame set (stereo, RGB-D)",
     "views": "4D views (left/front/right DPI, E-DPI, texture) of a session's meshes",
+    "import-annotations": "read an ELAN file's tiers back into a session as labels",
 }
 
 

@@ -121,6 +121,17 @@ def check_stages(cfg: SessionConfig, config_path: Path) -> None:
         from mestudio.sync.settings import load_sync_settings
 
         load_sync_settings(cfg.sync, src)
+    if cfg.lsl:
+        from mestudio.interop.settings import load_lsl_settings
+
+        if load_lsl_settings(cfg.lsl, src).outlets:
+            from mestudio.interop.errors import LSLUnavailableError
+            from mestudio.interop.outlets import import_pylsl
+
+            try:
+                import_pylsl()  # a missing pylsl is said before the session starts
+            except LSLUnavailableError as e:
+                raise ConfigError(f"{src}: [lsl] outlets: {e}") from None
     if cfg.analyzer:
         from mestudio.analysis.settings import load_settings
 

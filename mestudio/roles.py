@@ -16,10 +16,13 @@ ROLES: dict[str, str] = {
     "sync": "mestudio.sync.node:run",
     "analyzer": "mestudio.analysis.node:run",
     "elicit": "mestudio.elicit.node:run",
+    "lsl": "mestudio.interop.outlets:run",
 }
 
 # the config section that switches each optional role on: [analyzer] enabled = true ...
-OPTIONAL_ROLES = ("sync", "analyzer", "elicit")
+OPTIONAL_ROLES = ("sync", "analyzer", "elicit", "lsl")
+# ... and the key that does it, where it is not `enabled`: [lsl] outlets = true
+SWITCH_KEYS = {"lsl": "outlets"}
 
 
 def role_main(role: str) -> Callable:

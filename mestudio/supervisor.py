@@ -29,7 +29,7 @@ import zmq
 import mestudio
 from mestudio.access import group_id, session_umask, share_with_group
 from mestudio.config.schema import SessionConfig, stream_ids
-from mestudio.roles import OPTIONAL_ROLES, is_available
+from mestudio.roles import OPTIONAL_ROLES, SWITCH_KEYS, is_available
 from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.curve import CurveKeyError, stop_authenticator
@@ -160,11 +160,11 @@ def plan_nodes(cfg: SessionConfig) -> list[tuple[str, str]]:
     nodes = [("recorder", "recorder")] if cfg.recorder.enabled else []
     for role in OPTIONAL_ROLES:
         section = getattr(cfg, role)
-        if section.get("enabled", False):
+        if section.get(SWITCH_KEYS.get(role, "enabled"), False):
             if not is_available(role):
                 raise SupervisorError(
                     f"[{role}] is enabled in the config, but this mestudio has no {role} "
-                    f"stage built; set [{role}] enabled = false"
+                    f"stage built; set [{role}] {SWITCH_KEYS.get(role, 'enabled')} = false"
                 )
             nodes.append((role, role))
     # a device on another host is started there (`mestudio node`); it connects to this session

@@ -36,7 +36,9 @@ DEPTH_LUT = _depth_lut()
 
 
 def media_of(pixel_format: str, shape: tuple[int, ...]) -> str:
-    """ "video", "depth" or "audio", from what the header says."""
+    """ "video", "depth", "audio" or "signal" (an LSL stream: capture/lsl.py), from what the header says."""
+    if pixel_format.startswith("lsl-"):  # EEG samples or marker strings: neither a picture nor a sound
+        return "signal"
     if pixel_format in AUDIO_FORMATS:
         return "audio"
     if pixel_format in DEPTH_FORMATS:

@@ -299,5 +299,7 @@ def _reference(st: SyncSettings, fits: dict, infos: dict, triggered: dict) -> st
         return st.reference
     if triggered:
         return next(iter(triggered))
-    video = [s for s in fits if not is_audio(infos[s])] or list(fits)
+    # cameras first: an LSL signal or marker stream (media "signal"/"markers") is never the reference
+    cameras = [s for s in fits if not is_audio(infos[s]) and infos[s].get("media") not in ("signal", "markers")]
+    video = cameras or [s for s in fits if not is_audio(infos[s])] or list(fits)
     return max(video, key=lambda s: (float(infos[s].get("rate_hz") or 0), -video.index(s)))

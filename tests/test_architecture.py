@@ -19,6 +19,7 @@ ALLOWED = {
     "monitor": {"monitor", "stream", "config", "gui"},
     "gui": {"gui"},  # the windows' shared Qt start-up
     "reconstruct": {"reconstruct", "stream", "config"},
+    "interop": {"interop", "stream", "config"},
 }
 PROJECT = set(ALLOWED) | {"mestudio"}
 QT = ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken6")

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ROOT, SMALL_RIG
 from tests.session_helpers import assert_only_source_losses
 
-STAGES = ("capture", "sync", "stream", "elicit", "analysis", "monitor", "config", "gui", "reconstruct")
+STAGES = ("capture", "sync", "stream", "elicit", "analysis", "monitor", "config", "gui", "reconstruct", "interop")
 
 
 def _packages_on_disk() -> set[str]:

@@ -9,13 +9,16 @@ from mestudio.stream.errors import SessionError
 NAME = "export"
 HELP = "turn a session into what other tools read: lossless video (FFV1/MKV), WAV, ME-dataset clips + label book"
 
-WHAT = ("video", "audio", "clips")
+WHAT = ("video", "audio", "clips", "xdf", "elan")
+DEFAULT = ("video", "audio", "clips")  # xdf and elan when asked for (docs/interop.md)
 
 
 def add_arguments(p) -> None:
     p.add_argument("session", help="session folder")
     p.add_argument("--out", type=Path, help="folder to write (default: <session>/export)")
-    p.add_argument("--what", default=",".join(WHAT), help=f"comma-separated: {', '.join(WHAT)} (default: all)")
+    p.add_argument(
+        "--what", default=",".join(DEFAULT), help=f"comma-separated: {', '.join(WHAT)} (default: {','.join(DEFAULT)})"
+    )
     p.add_argument("--stream", action="append", metavar="ID", help="only this stream (repeatable)")
     p.add_argument(
         "--clips-stream", default="face", metavar="ID", help="the stream the spotted clips are cut from (default: face)"
@@ -64,6 +67,10 @@ def run(args) -> int:
                 written["clips"] = [str(book), f"{n} clips"]
             except (MethodsError, SessionError) as e:
                 written["clips"] = [f"skipped: {e}"]
+        if "xdf" in what or "elan" in what:
+            from mestudio.interop.export import export_interop
+
+            written.update(export_interop(reader, out, what, args.clips_stream, args.stream))
     except ExportError as e:
         return fail(NAME, str(e), 1)
     except OSError as e:
