@@ -29,7 +29,7 @@ class StreamInfo:
     """What one stream of a device produces (separate from the sender and the receiver)."""
 
     stream_id: str
-    media: str  # "video", "depth" or "audio"
+    media: str  # "video", "depth", "audio"; "signal" or "markers" for samples from another program (LSL)
     dtype: str  # numpy dtype string
     shape: tuple[int, ...]  # shape of one frame (audio: one block, samples x channels)
     pixel_format: str  # mono8, rgb8, depth16, s16le ...

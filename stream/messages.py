@@ -144,6 +144,15 @@ class RejectCounter:
 # -- bodies --------------------------------------------------------------------------------------
 
 DTYPES = frozenset(["|u1", "|i1", "|b1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"])
+MAX_STRING_BYTES = 65536  # fixed-width byte strings ``|S<n>`` (LSL marker samples), n up to this
+
+
+def dtype_allowed(dtype: str) -> bool:
+    """Whether a frame may carry this numpy dtype string: the numeric whitelist, or ``|S1``..``|S65536``."""
+    if dtype in DTYPES:
+        return True
+    n = dtype[2:]
+    return dtype.startswith("|S") and n.isdigit() and not n.startswith("0") and int(n) <= MAX_STRING_BYTES
 
 
 class Body(BaseModel):
@@ -185,8 +194,8 @@ class StreamInfoBody(Body):
     @field_validator("dtype")
     @classmethod
     def _dtype(cls, v: str) -> str:
-        if v not in DTYPES:
-            raise ValueError(f"dtype {v!r} is not one of {', '.join(sorted(DTYPES))}")
+        if not dtype_allowed(v):
+            raise ValueError(f"dtype {v!r} is not one of {', '.join(sorted(DTYPES))} or |S<n>")
         return v
 
     @field_validator("shape")

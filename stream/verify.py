@@ -68,6 +68,7 @@ class StreamReport:
     checksums: bool = False  # whether the index carries checksums (index_version >= 2)
     ended_early_s: float = 0.0  # how long before the session's end its last frame came
     problems: list[str] = field(default_factory=list)  # each names the stream
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a fault of the recording
     # times its device node died and was started again: restart, node, from_seq, gap_s
     outages: list[dict] = field(default_factory=list)
 
@@ -170,6 +171,10 @@ def check_stream(reader: StreamReader) -> StreamReport:
     return rep
 
 
+# streams another program sends (LSL inlets): when they end is the sender's business, not a dead device
+EXTERNAL_MEDIA = ("signal", "markers")
+
+
 def _check_rate_and_end(s: StreamReport, reader: StreamReader, session_end_ns: int | None, paused_at_end: bool) -> None:
     """A dead device (ends early) and a slow one (under MIN_RATE_FRACTION of its rate)."""
     if not len(reader.index):
@@ -178,10 +183,13 @@ def _check_rate_and_end(s: StreamReport, reader: StreamReader, session_end_ns: i
     tol = EARLY_END_S + (3.0 / s.rate_hz if s.rate_hz else 0.0)
     if session_end_ns is not None and not paused_at_end and (session_end_ns - last) / 1e9 > tol:
         s.ended_early_s = round((session_end_ns - last) / 1e9, 3)
-        s.problems.append(
-            f"stream {s.stream_id}: ended {s.ended_early_s:.1f} s before the session did "
-            "(its device stopped delivering)"
-        )
+        if reader.info.get("media") in EXTERNAL_MEDIA:  # another program's stream (LSL) may end first
+            s.notes.append(f"stream {s.stream_id}: its sender stopped {s.ended_early_s:.1f} s before the session")
+        else:
+            s.problems.append(
+                f"stream {s.stream_id}: ended {s.ended_early_s:.1f} s before the session did "
+                "(its device stopped delivering)"
+            )
     if s.rate_hz and s.duration_s * s.rate_hz >= 20:
         delivered = (s.frames + s.skipped_while_paused - 1) / s.duration_s
         if delivered < MIN_RATE_FRACTION * s.rate_hz:
@@ -507,6 +515,7 @@ def format_report(rep: SessionReport) -> str:
     for p in rep.history:
         lines.append(f"  while recording: {p}")
     for s in rep.streams:
+        lines += [f"  note: {n}" for n in s.notes]
         for p in s.problems:
             lines.append(f"  problem: {p}")
     for p in rep.problems:

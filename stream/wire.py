@@ -28,7 +28,7 @@ import numpy as np
 import zmq
 
 from mestudio.stream.errors import WireFormatError
-from mestudio.stream.messages import DTYPES, check_stream_id, check_topic
+from mestudio.stream.messages import DTYPES, check_stream_id, check_topic, dtype_allowed
 
 MAGIC = b"MEST"
 VERSION = 1
@@ -129,9 +129,10 @@ class Header:
         except UnicodeDecodeError as e:
             raise WireFormatError(f"header text field is not UTF-8/ASCII ({e.reason})", kind="utf8") from None
         check_stream_id(stream_id)
-        if kind == Kind.FRAME and dtype_s not in DTYPES:
+        if kind == Kind.FRAME and not dtype_allowed(dtype_s):
             raise WireFormatError(
-                f"stream {stream_id!r}: dtype {dtype_s!r} is not one of {', '.join(sorted(DTYPES))}", kind="dtype"
+                f"stream {stream_id!r}: dtype {dtype_s!r} is not one of {', '.join(sorted(DTYPES))} or |S<n>",
+                kind="dtype",
             )
         if kind != Kind.FRAME and dtype_s != "json":
             raise WireFormatError(f"stream {stream_id!r}: a {kind.name} message must carry dtype 'json'", kind="dtype")

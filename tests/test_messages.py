@@ -39,3 +39,11 @@ def test_the_wire_document_lists_every_topic_model_and_verb():
             assert f"`{t}" in doc, t
     for verb in messages.VERBS:
         assert f"`{verb}`" in doc, verb
+
+
+def test_frames_may_carry_fixed_width_byte_strings_and_nothing_else_new():
+    from mestudio.stream.messages import dtype_allowed
+
+    assert dtype_allowed("|S256") and dtype_allowed("|S1") and dtype_allowed("|S65536") and dtype_allowed("<f4")
+    for bad in ("|S0", "|S01", "|S65537", "|S", "|Sx", "|O", "<U8", "json", "|V4"):
+        assert not dtype_allowed(bad), bad
