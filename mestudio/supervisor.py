@@ -230,6 +230,9 @@ class Supervisor:
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
         self.problems: list[str] = []
+        # the problems a restart made good (a device node that died and was started again): reported,
+        # on the timeline and in verify's outages, but the session still completes
+        self.recovered: list[str] = []
         self.stop_requested = threading.Event()
         self.started = 0.0
         self._zmq = zmq.Context()
@@ -406,7 +409,7 @@ class Supervisor:
                             f"; restarting in {restart.due - now:.1f} s "
                             f"(restart {restart.number} of {self.cfg.session.restarts})"
                         )
-                    self.problem(text, fatal=self._fatal(child) and restart is None)
+                    self.problem(text, fatal=self._fatal(child) and restart is None, recovered=restart is not None)
             elif now - child.last_beat > self._beat_limit(child) and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
@@ -507,9 +510,11 @@ class Supervisor:
         """Without the recorder nothing is kept; anything else is the config's choice."""
         return child.role == "recorder" or self.cfg.session.stop_on_node_failure
 
-    def problem(self, text: str, fatal: bool = True) -> None:
+    def problem(self, text: str, fatal: bool = True, recovered: bool = False) -> None:
         """Report at once (terminal and the session's timeline); stop the session if fatal."""
         self.problems.append(text)
+        if recovered:
+            self.recovered.append(text)
         print(
             f"mestudio: {text}" + ("" if fatal or not self.started else " (recording goes on)"),
             file=sys.stderr,
@@ -588,7 +593,7 @@ class Supervisor:
         }
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
-        ok = not self.problems
+        ok = all(p in self.recovered for p in self.problems)
         rec = self.children.get("recorder")
         disk_full = rec is not None and rec.proc is not None and rec.proc.returncode == EXIT_DISK_FULL
         rejected = {"supervisor": dict(self.rejects.counts)}
@@ -612,12 +617,13 @@ class Supervisor:
             write_json_atomic(mpath, manifest)
         except OSError as e:
             self.problems.append(f"could not finalize {mpath}: {e.strerror or e}")
+            ok = False
         if self._time_server is not None:
             self._time_server.close()
         stop_authenticator(self._zmq)
         self._zmq.destroy()
         self.endpoints.remove_ipc_files()
-        return SessionResult(self.root, not self.problems, self.problems, children)
+        return SessionResult(self.root, ok, self.problems, children)
 
 
 def run_session(

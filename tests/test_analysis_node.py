@@ -65,4 +65,6 @@ def test_analyzer_on_a_stream_that_does_not_exist_fails_with_a_clear_line(tmp_pa
     r = mestudio("run", str(cfg), "--duration", "3", "--out", str(tmp_path / "out"), "--quiet", timeout=120)
     logs = list((tmp_path / "out").glob("*/logs/analyzer.log"))
     text = (logs[0].read_text() if logs else "") + r.stderr
-    assert "'nope' is not a stream of any enabled device" in text
+    # refused before a session folder exists (preflight), naming the stream and the ones there are
+    assert r.returncode == 2 and not logs, text
+    assert "[analyzer] stream: no enabled device publishes a stream 'nope' (streams of this session: " in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -16,6 +17,10 @@ from mestudio.config.schema import LSLInlet, SessionConfig
 from tests.conftest import ROOT
 
 pytest.importorskip("pylsl")
+
+# LSL names are machine-wide: a suffix of this test process keeps another run (or a leftover sender)
+# from feeding these inlets
+TAG = f"-{os.getpid()}"
 
 
 def sender(log, *args: str) -> subprocess.Popen:
@@ -86,14 +91,16 @@ def test_missing_stream_is_a_clear_lookup_error():
 @pytest.mark.slow
 def test_numeric_and_marker_samples_arrive_with_their_lsl_clock(tmp_path):
     log = tmp_path / "sent.json"
-    proc = sender(log, "--name", "dev-eeg", "--samples", "120", "--markers", "dev-mk", "--marker-every", "20")
+    proc = sender(
+        log, "--name", f"dev-eeg{TAG}", "--samples", "120", "--markers", f"dev-mk{TAG}", "--marker-every", "20"
+    )
     try:
         with (
-            create_device(spec("eeg", stream="dev-eeg", type="EEG")) as eeg,
-            create_device(spec("mk", source_id="dev-mk-src")) as mk,
+            create_device(spec("eeg", stream=f"dev-eeg{TAG}", type="EEG")) as eeg,
+            create_device(spec("mk", source_id=f"dev-mk{TAG}-src")) as mk,
         ):
             assert eeg.streams[0].shape == (8,) and eeg.streams[0].dtype == "<f4"
-            assert eeg.streams[0].settings["channel_labels"][:2] == ["dev-eeg0", "dev-eeg1"]
+            assert eeg.streams[0].settings["channel_labels"][:2] == [f"dev-eeg{TAG}0", f"dev-eeg{TAG}1"]
             assert mk.streams[0].media == "markers" and mk.streams[0].dtype == "|S256"
             got = read_until(eeg, lambda f: len(f) >= 120)
             marks = read_until(mk, lambda f: len(f) >= 6)
@@ -114,10 +121,12 @@ def test_numeric_and_marker_samples_arrive_with_their_lsl_clock(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source_id", ["gap-eeg-amp", ""], ids=["recovered-by-liblsl", "no-source-id-resolved-again"])
+@pytest.mark.parametrize(
+    "source_id", [f"gap-eeg-amp{TAG}", ""], ids=["recovered-by-liblsl", "no-source-id-resolved-again"]
+)
 def test_an_outlet_that_disappears_and_comes_back_is_a_counted_gap(tmp_path, source_id):
     log = tmp_path / "sent.json"
-    name = f"gap-eeg{len(source_id)}"
+    name = f"gap-eeg{len(source_id)}-{TAG}"
     proc = sender(log, "--name", name, "--samples", "400", "--outage-at", "60", "--source-id", source_id)
     try:
         with create_device(spec("eeg", source_id=source_id) if source_id else spec("eeg", stream=name)) as eeg:

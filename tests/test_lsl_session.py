@@ -13,7 +13,7 @@ from mestudio.capture.lsl import decode_strings
 from mestudio.stream.session import SessionReader
 from tests.conftest import mestudio, write_config
 from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording
-from tests.test_capture_lsl import finish, sender
+from tests.test_capture_lsl import TAG, finish, sender
 
 pytest.importorskip("pylsl")
 
@@ -34,13 +34,13 @@ fps = 30
 [[devices]]
 name = "eeg"
 kind = "lsl"
-stream = "sess-eeg"
+stream = "sess-eegTAG"
 type = "EEG"
 resolve_timeout_s = 60
 [[devices]]
 name = "stim"
 kind = "lsl"
-source_id = "sess-mk-src"
+source_id = "sess-mkTAG-src"
 resolve_timeout_s = 60
 [sync]
 enabled = true
@@ -54,9 +54,11 @@ def session_times(path) -> list[float]:
 
 @pytest.mark.slow
 def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path):
-    cfg = write_config(tmp_path / "rig.toml", RIG_WITH_EEG)
+    cfg = write_config(tmp_path / "rig.toml", RIG_WITH_EEG.replace("TAG", TAG))
     log = tmp_path / "sent.json"
-    lsl = sender(log, "--name", "sess-eeg", "--samples", str(N), "--markers", "sess-mk", "--marker-every", "50")
+    lsl = sender(
+        log, "--name", f"sess-eeg{TAG}", "--samples", str(N), "--markers", f"sess-mk{TAG}", "--marker-every", "50"
+    )
     run = start_run(cfg, tmp_path / "out")
     try:
         root = session_dir(tmp_path / "out", timeout_s=60)
@@ -100,12 +102,12 @@ def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path
     assert r.returncode == 0, r.stderr
     xdf = json.loads(r.stdout)["written"]["xdf"][0]
     streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(xdf, dejitter_timestamps=False)[0]}
-    assert {"sess-eeg", "sess-mk", "face-frames", "mestudio-markers"} <= set(streams)
+    assert {f"sess-eeg{TAG}", f"sess-mk{TAG}", "face-frames", "mestudio-markers"} <= set(streams)
     sent_ts = dict(sent["samples"])
-    x = streams["sess-eeg"]
+    x = streams[f"sess-eeg{TAG}"]
     got_x = [int(v) // 10 for v in x["time_series"][:, 0]]
     assert np.abs(x["time_stamps"] - [sent_ts[k] for k in got_x]).max() < 1e-3
-    assert [v[0] for v in streams["sess-mk"]["time_series"]] == [m for m, _ in sent["markers"]]
+    assert [v[0] for v in streams[f"sess-mk{TAG}"]["time_series"]] == [m for m, _ in sent["markers"]]
 
 
 OUTAGE_RIG = """
@@ -123,16 +125,16 @@ fps = 30
 [[devices]]
 name = "eeg"
 kind = "lsl"
-source_id = "gap2-amp"
+source_id = "gap2TAG-amp"
 resolve_timeout_s = 60
 """
 
 
 @pytest.mark.slow
 def test_an_lsl_sender_restarted_mid_session_is_a_counted_gap_not_a_failure(tmp_path):
-    cfg = write_config(tmp_path / "rig.toml", OUTAGE_RIG)
+    cfg = write_config(tmp_path / "rig.toml", OUTAGE_RIG.replace("TAG", TAG))
     log = tmp_path / "sent.json"
-    lsl = sender(log, "--name", "gap2", "--samples", "600", "--outage-at", "80", "--outage-s", "1.0")
+    lsl = sender(log, "--name", f"gap2{TAG}", "--samples", "600", "--outage-at", "80", "--outage-s", "1.0")
     run = start_run(cfg, tmp_path / "out")
     try:
         root = session_dir(tmp_path / "out", timeout_s=60)
