@@ -228,7 +228,7 @@ class LSLInlet(Device):
 
 def _channel_labels(info, n: int) -> list[str]:
     """Channel labels from the stream's <desc><channels><channel><label> metadata, when it has them."""
-    labels = []
+    labels: list[str] = []
     ch = info.desc().child("channels").child("channel")
     while not ch.empty() and len(labels) < n:
         labels.append(ch.child_value("label"))

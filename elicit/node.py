@@ -46,6 +46,7 @@ class CommandListener:
             except WireFormatError:
                 continue  # untrusted: a malformed command is ignored (the supervisor counted it)
             verb = msg.topic.removeprefix(messages.COMMAND)
+            assert isinstance(body, messages.Command)  # subscribed to command/ only
             if (body.target or "elicit") in ("elicit", "all"):
                 out.append((verb, f"{self.source}:{msg.header.stream_id}"))
 

@@ -79,7 +79,8 @@ def export_eaf(reader: SessionReader, path: str | Path, video: str | Path, front
     tiers: dict[str, list[tuple[int, int, str]]] = {t: [] for t in (*SPOTTED, *NOTE_TIERS)}
     events = reader.events()
     for e in events:
-        b = e.get("body") if isinstance(e.get("body"), dict) else {}
+        body = e.get("body")
+        b = body if isinstance(body, dict) else {}
         topic = str(e.get("topic", ""))
         if topic.startswith("results/") and b.get("type") == "event" and "onset_s" in b and "offset_s" in b:
             a, z = ms(float(b["onset_s"]) * 1e9), ms(float(b["offset_s"]) * 1e9)
@@ -108,7 +109,8 @@ def _phases(events: list[dict], ms) -> list[tuple[int, int, str]]:
     pairs = {"clip_onset": ("clip", True), "clip_offset": ("clip", False), "break_start": ("break", True)}
     pairs["break_end"] = ("break", False)
     for e in events:
-        b = e.get("body") if isinstance(e.get("body"), dict) else {}
+        body = e.get("body")
+        b = body if isinstance(body, dict) else {}
         if e.get("topic") != "markers/elicit" or b.get("event") not in pairs:
             continue
         what, opens = pairs[b["event"]]

@@ -48,6 +48,8 @@ def clock_offset_s(local_clock, tries: int = 20) -> float:
         b = time.monotonic()
         if best is None or b - a < best[0]:
             best = (b - a, lsl - (a + b) / 2)
+    if best is None:
+        raise ValueError(f"clock_offset_s: tries must be at least 1, got {tries}")
     return best[1]
 
 

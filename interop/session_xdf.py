@@ -103,6 +103,7 @@ def _lsl_stream(x: XDFWriter, st: StreamReader, reader: SessionReader) -> int:
     host = host_times_ns(reader, st.stream_id)
     if np.any(dev == NO_DEVICE_TIME):  # should not happen for LSL; fall back to the host clock
         dev = host
+    values: list[list[str]] | np.ndarray
     if fmt == "string":
         values = [[bytes(v).decode("utf-8", "replace") for v in np.atleast_1d(frame)] for _, frame in st.frames()]
     else:
@@ -192,7 +193,7 @@ def _strings(x: XDFWriter, name: str, items: list[tuple[float, dict]]) -> int:
 
 def _markers(x: XDFWriter, events: list[dict]) -> int:
     items = [
-        (e["host_time_ns"] / 1e9, {"topic": e["topic"], **(e.get("body") if isinstance(e.get("body"), dict) else {})})
+        (e["host_time_ns"] / 1e9, {"topic": e["topic"], **(b if isinstance(b := e.get("body"), dict) else {})})
         for e in events
         if str(e.get("topic", "")).startswith(MARKER_TOPICS) and isinstance(e.get("host_time_ns"), int)
     ]

@@ -155,7 +155,7 @@ class XDFWriter:
     def host_clock(self, sid: int) -> None:
         """Mark a stream already on the recording host's clock: offset 0 at its first and last sample."""
         st = self.streams[sid]
-        for t in sorted({st.first, st.last} - {None}):
+        for t in sorted({t for t in (st.first, st.last) if t is not None}):
             self.clock_offset(sid, t, 0.0)
 
     def close(self) -> None:

@@ -226,7 +226,7 @@ class Supervisor:
             keys=_config_relative(session_dir, t.keys) if t.keys else "",
             hosts={d.name: d.host for d in cfg.enabled_devices if d.host},
         )
-        self._time_server = None
+        self._time_server: TimeServer | None = None
         self.endpoints.save(session_dir)
         self.children: dict[str, Child] = {}
         self.problems: list[str] = []

@@ -339,7 +339,8 @@ class MonitorState:
     def _au_frames(self, au: dict) -> None:
         """Per-frame AU intensities of a trace (``t`` list and one list per AU); a malformed
         value is skipped and counted, the rest kept."""
-        ts = au.get("t") if isinstance(au.get("t"), list) else []
+        t = au.get("t")
+        ts = t if isinstance(t, list) else []
         for name in TRACE_AUS:
             vals = au.get(name)
             if not isinstance(vals, list):

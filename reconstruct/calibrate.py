@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -135,7 +136,7 @@ def calibrate_session(
         raise CalibrationError(f"{root}: no camera streams (mono8/rgb8) to calibrate")
     desc = board_of_session(root)
     board = make_board(desc)
-    objp = board.getChessboardCorners().astype(np.float64)
+    objp = np.asarray(board.getChessboardCorners(), np.float64)
     obs, n_views = detect_views(frames, cameras, board, max_views, progress)
     sizes = {c: (infos[c]["shape"][1], infos[c]["shape"][0]) for c in cameras}
     by_cam = {ci: [o for o in obs if o.camera == ci] for ci in range(len(cameras))}
@@ -263,7 +264,7 @@ def calibrate_session(
         "reprojection_rms_px": round(float(np.sqrt(err2.mean())), 4),
         "cameras": {},
     }
-    rig = {
+    rig: dict[str, Any] = {
         "version": 1,
         "units": "mm",
         "reference": cameras[ref],
@@ -293,20 +294,20 @@ def calibrate_session(
             "views": len(set(view_idx[m].tolist())),
             "corners": int(m.sum()),
         }
-    bad = [
+    bad_cams = [
         (c, v["reprojection_rms_px"])
         for c, v in report["cameras"].items()
         if v["reprojection_rms_px"] > OUT_OF_SYNC_RMS_PX
     ]
-    if bad:
-        c, v = max(bad, key=lambda x: x[1])
+    if bad_cams:
+        c, v = max(bad_cams, key=lambda x: x[1])
         raise CalibrationError(
             f"{root}: camera {c}: reprojection RMS {v:.2f} px after joint refinement: its frames do not show the "
             "board where the other cameras do (out of sync, or moved during the recording)"
         )
-    for s, i in infos.items():  # registered depth: the colour camera's geometry
-        reg = i.get("settings", {}).get("registered_to")
-        if i["media"] == "depth" and reg in rig["cameras"]:
+    for s, info in infos.items():  # registered depth: the colour camera's geometry
+        reg = info.get("settings", {}).get("registered_to")
+        if info["media"] == "depth" and reg in rig["cameras"]:
             rig["cameras"][s] = {**rig["cameras"][reg], "registered_to": reg}
             report["cameras"][s] = {"registered_to": reg}
     truth = root / "ground_truth" / "cameras.json"

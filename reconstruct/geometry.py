@@ -54,12 +54,13 @@ def stereo_pairs(cams: dict[str, Cam], names: list[str]) -> list[tuple[str, str]
     left = sorted(names)
     pairs = []
     while len(left) >= 2:
-        best = None
+        best: tuple[float, str, str] | None = None
         for i, a in enumerate(left):
             for b in left[i + 1 :]:
                 d = np.linalg.norm(cams[a].centre - cams[b].centre)
                 if best is None or d < best[0]:
-                    best = (d, a, b)
+                    best = (float(d), a, b)
+        assert best is not None  # at least two names are left
         _, a, b = best
         left.remove(a)
         left.remove(b)

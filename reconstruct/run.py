@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -231,10 +232,10 @@ def reconstruct_session(
         seen = set()
         for s in select(sf.framesets(job["streams"]), frames):
             seq = {k: s.seq[k] for k in job["streams"]}
-            key = tuple(seq.values())
-            if key in seen:  # a slower stream's frame matched to two sets of a faster reference
+            seq_key = tuple(seq.values())
+            if seq_key in seen:  # a slower stream's frame matched to two sets of a faster reference
                 continue
-            seen.add(key)
+            seen.add(seq_key)
             tasks.append((method, s.index, s.session_time_s, seq))
     if not tasks:
         raise ReconstructionError(f"{root}: no frame set holds every camera the methods need ({frames or 'all'})")
@@ -258,7 +259,7 @@ def reconstruct_session(
                 if progress:
                     progress(i + 1, len(tasks))
     wall = time.perf_counter() - t0
-    report = {"session": str(root), "calibration": str(calib_path), "workers": workers, "methods": {}}
+    report: dict[str, Any] = {"session": str(root), "calibration": str(calib_path), "workers": workers, "methods": {}}
     for method in jobs:
         mine = sorted((r for r in rows if r["method"] == method and r.get("file")), key=lambda r: r["set"])
         mine += [r for r in rows if r["method"] == method and not r.get("file")]

@@ -12,6 +12,7 @@ with open3d's voxel-block TSDF (``VOXEL_MM``), whose marching-cubes surface is t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -157,7 +158,7 @@ def fuse_depths(
     views: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     voxel_mm: float = VOXEL_MM,
     depth_max_mm: float = 3000.0,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """TSDF of ``(depth mm float32, rgb uint8, K 3x3, world->camera 4x4)`` views ->
     ``{"vertices", "faces", "colours"}`` (marching cubes of open3d's voxel-block grid)."""
     import open3d as o3d

@@ -217,6 +217,7 @@ class Publisher:
             left = end - time.monotonic()
             if left <= 0:
                 return False
+            assert self._push is not None  # only send() calls this, with a recorder socket
             if self._push.poll(int(min(left, 0.05) * 1000) + 1, zmq.POLLOUT):
                 return True
 
@@ -227,6 +228,7 @@ class Publisher:
             if self.recorder_gone:
                 self._push.linger = 0
             self._push.disable_monitor()
+            assert self._monitor is not None  # made with self._push
             self._monitor.close()
             self._monitor = None
         for s in (self._push, self._pub):

@@ -19,6 +19,7 @@ import os
 import shutil
 import stat
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def _load(secret: Path, public: Path | None) -> tuple[bytes, bytes | None]:
         raise CurveKeyError(f"{path}: not a ZeroMQ certificate ({e})") from None
 
 
-def create_keys(folder: str | Path, clients: list[str] = ()) -> dict[str, list[str]]:
+def create_keys(folder: str | Path, clients: Sequence[str] = ()) -> dict[str, list[str]]:
     """Make (or complete) a keys folder: server and client pairs, their public keys allowed."""
     d = Path(folder).expanduser()
     d.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -115,6 +115,7 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
             rec = np.frombuffer(data, dt, count, offset)
             offset += dt.itemsize * count
             out["vertices"] = np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float32)
+            assert dt.names is not None  # a structured dtype, built from the fields above
             if {"red", "green", "blue"} <= set(dt.names):
                 out["colours"] = np.stack([rec["red"], rec["green"], rec["blue"]], axis=1).astype(np.uint8)
             for n in dt.names:

@@ -91,7 +91,7 @@ class StreamWriter:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.stream_id = stream_id
-        self.info = {
+        self.info: dict[str, Any] = {
             "stream_id": stream_id,
             "dtype": dtype,
             "shape": list(shape),
@@ -264,7 +264,7 @@ class StreamReader:
         bad = []
         for rec in self.index:
             o, n = int(rec["offset"]), int(rec["nbytes"])
-            if crc32c.crc32c(mm[o : o + n]) != int(rec["crc32c"]):
+            if crc32c.crc32c(mm[o : o + n].data) != int(rec["crc32c"]):
                 bad.append(int(rec["seq"]))
         return bad
 

@@ -345,7 +345,8 @@ def _record_repair(root: Path, manifest: dict, done: dict) -> None:
     manifest = dict(manifest)
     if manifest.get("status") == "recording":
         manifest["status"] = "repaired"
-        problems = manifest.get("problems") if isinstance(manifest.get("problems"), list) else []
+        listed = manifest.get("problems")
+        problems = listed if isinstance(listed, list) else []
         manifest["problems"] = [*problems, "recording was cut short (no clean stop); repaired by verify"]
     manifest["repaired"] = done
     write_json_atomic(root / "manifest.json", manifest)
@@ -365,8 +366,8 @@ def _write_timestamps(reader: SessionReader, only_missing: bool) -> None:
 
 def _session_end_ns(events: list[dict], streams: list[StreamReader]) -> int | None:
     """When the session ended: the supervisor's session/stop, else the last frame of any stream."""
-    stops = [e.get("host_time_ns") for e in events if e.get("topic") == messages.SESSION_STOP]
-    stops = [t for t in stops if isinstance(t, int)]
+    stop_times = [e.get("host_time_ns") for e in events if e.get("topic") == messages.SESSION_STOP]
+    stops = [t for t in stop_times if isinstance(t, int)]
     if stops:
         return max(stops)
     lasts = [int(r.index["host_time_ns"][-1]) for r in streams if len(r.index)]
@@ -430,7 +431,8 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
     nodes = reader.manifest.get("nodes") or {}
     for n in nodes.values() if isinstance(nodes, dict) else []:
         st = n.get("status") if isinstance(n, dict) and n.get("role") != "recorder" else None
-        per = st.get("streams") if isinstance(st, dict) else None
+        st = st if isinstance(st, dict) else {}
+        per = st.get("streams")
         for sid, counts in per.items() if isinstance(per, dict) else []:
             if sid not in ends and isinstance(counts, dict) and isinstance(counts.get("frames"), int):
                 ends[sid] = {"frames": counts["frames"], "device_dropped": st.get("device_dropped", 0)}

@@ -14,7 +14,7 @@ records, so a lab's video goes through the same code as a live session):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -24,7 +24,7 @@ from mestudio.analysis.analyzer.errors import InputError
 
 IMAGE_EXT = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm"})
 # (dataset, frame rate, test on (folder, parent folder, first image name))
-LAYOUTS: tuple[tuple[str, float, object], ...] = (
+LAYOUTS: tuple[tuple[str, float, Callable[[str, str, str], object]], ...] = (
     ("CASME II", 200.0, lambda d, p, f: re.fullmatch(r"sub\d+", p) and re.fullmatch(r"img\d+", f)),
     ("SAMM", 200.0, lambda d, p, f: re.fullmatch(r"\d{3}", p) and re.fullmatch(r"\d{3}_\d+", f)),
     ("CAS(ME)^2", 30.0, lambda d, p, f: re.fullmatch(r"s\d+", p) and re.fullmatch(r"img\d+", f)),
@@ -64,12 +64,15 @@ class ImageSequence:
             )
         layout = dataset_layout(self.path, self.files[0])
         self.layout = layout[0] if layout else None
-        if fps is None and layout is None:
+        if fps:
+            self.fps = float(fps)
+        elif layout is not None:
+            self.fps = layout[1]
+        else:
             raise InputError(
                 f"{self.path}: an image folder of no known dataset layout (CASME II, SAMM, CAS(ME)^2) "
                 "has no frame rate; give it with --fps"
             )
-        self.fps = float(fps or layout[1])
         self.count = len(self.files)
 
     def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:

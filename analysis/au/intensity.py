@@ -118,6 +118,7 @@ class FrameAUs:
     def _changes(self, m: np.ndarray) -> np.ndarray:
         """Signed change of each AU's measure(s) from the baseline (px; the blink's closure), for
         one frame's measures (n,) or many (k, n)."""
+        assert self.baseline is not None  # callers learn the neutral face first
         d = np.asarray(m, np.float64) - self.baseline
         change = np.maximum.reduceat(d @ self._w.T, self._first, axis=-1)
         eo = max(float(self.baseline[M["eye_open"]]), 1e-3)

@@ -97,11 +97,12 @@ class BrowRows:
         """Each brow point's height, all points matched at once (one frame costs ~0.3 ms)."""
         idx = BROW_ROW_INNER + BROW_ROW_OUTER
         out = EYE_LINE - p[list(idx), 1]  # at the crop's edge: the landmark itself
+        assert self._ref is not None  # the caller learns it first
         got, profs, refs = [], [], []
         for i, j in enumerate(idx):
             ref = self._ref.get(j)
             cur = None if ref is None else _profile(g, ref[0], ref[1], MATCH_HALF + MAX_SHIFT)
-            if cur is not None:
+            if ref is not None and cur is not None:
                 got.append(i)
                 profs.append(cur)
                 refs.append(ref)

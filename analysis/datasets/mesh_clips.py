@@ -45,8 +45,9 @@ def _read_rendered(folder: Path, sample: Sample) -> np.ndarray:
             files = _in_range(files, sample)
             if not files:
                 raise ClipNotFoundError(f"{sample.key}: no views in {sub}; re-run `mestudio views --clips`")
-            imgs = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]
-            if any(i is None for i in imgs):
+            read = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]
+            imgs = [i for i in read if i is not None]
+            if len(imgs) != len(read):
                 raise ClipNotFoundError(f"{sub}: an unreadable view image; re-run `mestudio views --clips`")
             row.append(np.stack(imgs))
         stacks.append(row)

@@ -8,7 +8,7 @@ Intervals are (start, end) pairs.  Frame intervals are inclusive (MEGC counts fr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 KINDS = ("micro", "macro")
@@ -78,7 +78,7 @@ def match(
 
 
 def spotting_scores(
-    videos: Iterable[tuple[list[tuple[float, float, str]], list[tuple[float, float, str]]]],
+    videos: Iterable[tuple[Sequence[tuple[float, float, str]], Sequence[tuple[float, float, str]]]],
     threshold: float = 0.5,
     inclusive: bool = False,
 ) -> dict:

@@ -148,7 +148,8 @@ def spotted_clips(session: str | Path, mesh_dir: Path) -> tuple[list[dict], list
             "(session_time_s per mesh); use --clips LABELBOOK for other meshes"
         )
     reader = SessionReader(session)
-    times, files = [], []
+    raw_times: list[float] = []
+    files: list[Path] = []
     with open(index, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             try:
@@ -157,10 +158,10 @@ def spotted_clips(session: str | Path, mesh_dir: Path) -> tuple[list[dict], list
                 continue
             p = Path(mesh_dir) / str(row.get("file") or "")
             if t == t and p.is_file() and p.suffix.lower() in MESH_SUFFIXES:
-                times.append(t)
+                raw_times.append(t)
                 files.append(p)
-    order = np.argsort(times, kind="stable")
-    times = np.asarray(times)[order] if times else np.zeros(0)
+    order = np.argsort(raw_times, kind="stable")
+    times = np.asarray(raw_times)[order] if raw_times else np.zeros(0)
     files = [files[i] for i in order]
     t0_s = float(reader.manifest.get("t0_host_ns", 0)) / 1e9
     subject = str(reader.manifest.get("participant", "") or Path(session).name)

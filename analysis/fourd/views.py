@@ -74,6 +74,7 @@ def render_arrays(
         shade = np.clip((vertex_normals(mesh) @ np.asarray(rotation).T)[:, 2], 0.0, 1.0)
         attrs = np.repeat(shade[:, None], 3, axis=1)
     depth, rgb = rasterize(uv, v[:, 2], mesh.triangles, attrs, size, size)
+    assert rgb is not None  # attrs were given
     return depth, rgb
 
 
@@ -119,7 +120,7 @@ class ViewSpec:
 
 
 def view_spec(
-    reference: Mesh, size: int = 64, yaw_deg: float = 45.0, center: Sequence[float] | None = None
+    reference: Mesh, size: int = 64, yaw_deg: float = 45.0, center: Sequence[float] | np.ndarray | None = None
 ) -> ViewSpec:
     """The fixed framing of every profile, from a clip's (aligned, cropped) reference mesh."""
     c = np.asarray(center if center is not None else reference.vertices.mean(axis=0), np.float64)

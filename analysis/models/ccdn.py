@@ -14,6 +14,8 @@ Input: (B, views=3, domains=3, S, S) float32 dynamic images (analysis.fourd.dyna
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import torch
 from torch import nn
 
@@ -53,7 +55,14 @@ class CCDN(nn.Module):
         return per_view + bce(self.fuse(v), t, pos_weight=pos_weight)
 
 
-_CCDN = dict(family="ccdn", views=3, in_channels=3, frames=12)
+class _CCDNFields(TypedDict):
+    family: str
+    views: int
+    in_channels: int
+    frames: int
+
+
+_CCDN: _CCDNFields = {"family": "ccdn", "views": 3, "in_channels": 3, "frames": 12}
 
 
 @register_model(ModelConfig("ccdn", description="CCDN: a GoogLeNet per profile, fused (the study's 4D model)", **_CCDN))

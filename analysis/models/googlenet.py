@@ -63,7 +63,8 @@ class GoogLeNet(nn.Module):
             _conv(w(64), w(192), 3),
             nn.MaxPool2d(3, 2, 1),
         )
-        blocks, cin = [], w(192)
+        blocks: list[nn.Module] = []
+        cin = w(192)
         for name, cfg in INCEPTION.items():
             block = Inception(cin, *(w(c) for c in cfg))
             blocks.append(block)

@@ -76,6 +76,7 @@ class VoiceActivity:
         """The speech segment under way so far (start, last voiced time), or None."""
         if self._start is None or self._voiced_frames < self.min_frames:
             return None
+        assert self._last_voiced is not None  # set with the segment's first voiced frame
         return (self._start, self._last_voiced)
 
     def flush(self) -> list[tuple[float, float]]:
@@ -109,6 +110,7 @@ class VoiceActivity:
         return out
 
     def _close(self) -> list[tuple[float, float]]:
+        assert self._start is not None and self._last_voiced is not None  # only called with a segment under way
         seg = (self._start, self._last_voiced)
         keep = self._voiced_frames >= self.min_frames
         self._start, self._voiced_frames, self._since_voice = None, 0, 0

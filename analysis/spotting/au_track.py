@@ -66,6 +66,7 @@ class AUTrackSpotter:
         return self._close(cand)
 
     def _peak(self) -> float:
+        assert self._cand is not None  # only called with a candidate under way
         return max(a for _, _, a in self._cand)
 
     def _close(self, cand: list[tuple[int, float, float]]) -> list[Interval]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from mestudio.analysis.fourd.dynamic import dynamic_images, magnify_views
+from mestudio.analysis.models.ccdn import CCDN
 from mestudio.analysis.models.registry import model_config
 from mestudio.analysis.preprocess.crops import center_crop, random_crop, resize_clip
 from mestudio.analysis.training.config import TrainConfig
@@ -72,8 +73,8 @@ class ViewsDataset(torch.utils.data.Dataset):
         p, d, s, _ = b.shape
         flat = b.reshape(p * d, s, s)
         x = random_crop(flat, self.size, self.rng) if self.train else center_crop(flat, self.size)
-        x = torch.from_numpy(np.ascontiguousarray(x.reshape(p, d, self.size, self.size), np.float32))
-        return x, torch.from_numpy(self.y[i])
+        xt = torch.from_numpy(np.ascontiguousarray(x.reshape(p, d, self.size, self.size), np.float32))
+        return xt, torch.from_numpy(self.y[i])
 
 
 def fit_views(
@@ -130,6 +131,8 @@ def predict_views_proba(
 ) -> np.ndarray:
     """(n, views + 1, classes) probabilities: each profile's own (Left, Front, Right), then the
     fused Multi-views one."""
+    if not isinstance(model, CCDN):
+        raise TypeError(f"{name}: predict_views_proba needs a CCDN-family model, got {type(model).__name__}")
     model.eval()
     ds = ViewsDataset(clips, np.zeros((len(clips), 1)), cfg.size or model_config(name).size, train=False, fps=cfg.fps)
     out = []

@@ -21,6 +21,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,9 @@ def save_cameras(folder: str | Path, cameras: dict[str, Camera]) -> Path:
     path = folder / CAMERAS_FILE
     with open(folder / ".cameras.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        body = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"units": "mm", "cameras": {}}
+        body: dict[str, Any] = (
+            json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"units": "mm", "cameras": {}}
+        )
         body["frame"] = "rig: X right of the frontal view, Y down, Z away from it; x_cam = R @ X + t_mm"
         body["distortion_model"] = "opencv k1 k2 p1 p2 k3"
         body["cameras"].update({k: c.to_json() for k, c in cameras.items()})

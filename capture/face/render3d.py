@@ -15,6 +15,7 @@ Lambertian under one light above the frontal camera, so a point looks the same f
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -89,7 +90,7 @@ class MeshScene:
         self.scene.add_triangles(o3d.core.Tensor(mesh.vertices), o3d.core.Tensor(mesh.faces.astype(np.uint32)))
         self.normals = vertex_normals(mesh.vertices, mesh.faces)
 
-    def cast(self, cam: Camera, margin_px: int = 8) -> dict[str, np.ndarray]:
+    def cast(self, cam: Camera, margin_px: int = 8) -> dict[str, Any]:
         """Per pixel: ``depth`` (z in the camera frame, mm; inf on a miss), ``uv`` (source px),
         ``normal`` (rig frame), ``hit`` mask. Rays go only inside the mesh's projected box."""
         import open3d as o3d

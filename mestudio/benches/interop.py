@@ -46,7 +46,7 @@ def _sender(name: str, n: int) -> subprocess.Popen:
     )
 
 
-def _bare_pylsl(n: int) -> float:
+def _bare_pylsl(n: int) -> tuple[int, float]:
     import pylsl
 
     proc = _sender("bench-bare", n)
@@ -64,7 +64,7 @@ def _bare_pylsl(n: int) -> float:
         proc.communicate("\n", timeout=30)
 
 
-def _device(n: int) -> float:
+def _device(n: int) -> tuple[int, float]:
     from mestudio.capture.registry import create_device
     from mestudio.config.schema import LSLInlet
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 NAME = "views"
 HELP = "render a session's meshes as left/front/right DPI, E-DPI and texture views (per labelled clip with --clips)"
@@ -59,7 +60,7 @@ def run(args) -> int:
         files = mesh_files(src)
         out = Path(args.session) / VIEWS
         kw = dict(size=args.size, yaw_deg=args.yaw, landmarks=args.landmarks, on_skip=warn)
-        clips = []
+        clips: list[dict[str, Any]] = []
         if args.clips:
             from mestudio.analysis.datasets.readers import read_label_book
 
