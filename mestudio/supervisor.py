@@ -82,6 +82,7 @@ class PendingRestart:
     due: float  # monotonic time the restart may start
     died_ns: int  # host clock when the death was noticed
     number: int  # 1 for the first restart of this node
+    problem: str = ""  # how the death was reported: made good once the node is started again
 
 
 @dataclass
@@ -409,7 +410,9 @@ class Supervisor:
                             f"; restarting in {restart.due - now:.1f} s "
                             f"(restart {restart.number} of {self.cfg.session.restarts})"
                         )
-                    self.problem(text, fatal=self._fatal(child) and restart is None, recovered=restart is not None)
+                    if restart is not None:
+                        restart.problem = text
+                    self.problem(text, fatal=self._fatal(child) and restart is None)
             elif now - child.last_beat > self._beat_limit(child) and not child.stopping:
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
@@ -480,6 +483,7 @@ class Supervisor:
             **info,
         }
         self.restart_log.append(entry)
+        self.recovered.append(pending.problem)
         self.marker(messages.SESSION_NODE_RESTARTED, entry)
         print(f"mestudio: {old.name} ({old.role}) restarted (restart {pending.number})", file=sys.stderr, flush=True)
 
@@ -510,11 +514,9 @@ class Supervisor:
         """Without the recorder nothing is kept; anything else is the config's choice."""
         return child.role == "recorder" or self.cfg.session.stop_on_node_failure
 
-    def problem(self, text: str, fatal: bool = True, recovered: bool = False) -> None:
+    def problem(self, text: str, fatal: bool = True) -> None:
         """Report at once (terminal and the session's timeline); stop the session if fatal."""
         self.problems.append(text)
-        if recovered:
-            self.recovered.append(text)
         print(
             f"mestudio: {text}" + ("" if fatal or not self.started else " (recording goes on)"),
             file=sys.stderr,

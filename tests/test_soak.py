@@ -71,7 +71,8 @@ def test_soak_nodes_killed_every_minute_every_gap_accounted_for(tmp_path):
     finally:
         code, out, err = stop(proc, timeout_s=120)
     m = manifest(root)
-    assert code != 0 and m["status"] == "failed"  # a recording with holes is not complete ...
+    # every death was made good by a restart: the session completed, its holes are on record ...
+    assert code != 0 and m["status"] == "complete"
     assert len(m["restarts"]) == KILLS and all("restarting in" in p for p in m["problems"])
 
     r = mestudio("verify", str(root), "--json", timeout=300)

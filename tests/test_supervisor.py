@@ -94,11 +94,13 @@ def test_a_device_that_dies_is_reported_at_once_and_the_rest_keeps_recording(tmp
     assert proc.poll() is None
     mic_before = SessionReader(root).stream("mic").index["seq"].size
     wait_recording(root, "mic", mic_before + 60)  # another second of audio after the loss
+    assert wait_for(lambda: events(root, "session/node-restarted"), 60)  # the default [session] restarts
     code, out, err = stop(proc)
     assert code != 0
     m = manifest(root)
-    # restarted (the default [session] restarts): the session completes, the death stays on record
-    assert m["status"] == "complete" and "SIGKILL" in m["problems"][0] and m["restarts"][0]["node"] == "cam"
+    # made good by the restart: the session completes, and the death stays on record
+    assert m["status"] == "complete" and "SIGKILL" in m["problems"][0], m["problems"]
+    assert m["restarts"][0]["node"] == "cam"
     problems = [e for e in SessionReader(root).events() if e["topic"] == "session/problem"]
     assert problems and "cam (device)" in problems[0]["body"]["problem"]  # on the timeline too
     v = json.loads(mestudio("verify", str(root), "--json").stdout)
