@@ -57,6 +57,14 @@ def plant(signal: np.ndarray, spec: ChirpSpec, at_sample: float) -> None:
         signal[start:end] += chirp_wave(spec, at_sample - start, end - start)
 
 
+def warm_up(spec: ChirpSpec) -> None:
+    """Pay the detector's first-call costs (scipy.signal's import: over a second on a busy host) now.
+
+    A live node that paces triggers calls this before it reports ready: paid on the first scan
+    instead, the cost stalled the trigger loop and the cameras lost a second of frames."""
+    detect(np.zeros(2 * len(template(spec)), np.int16), spec)
+
+
 def _correlate(x: np.ndarray, tpl: np.ndarray) -> np.ndarray:
     """c[i] = sum_j x[i + j] * tpl[j] for every full overlap (FFT)."""
     from scipy.signal import fftconvolve

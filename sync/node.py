@@ -21,7 +21,7 @@ from mestudio.stream import messages, wire
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
 from mestudio.stream.session import write_json_atomic
-from mestudio.sync.chirp import chirp_wave
+from mestudio.sync.chirp import chirp_wave, warm_up
 from mestudio.sync.errors import HostClockError
 from mestudio.sync.framesets import MISSING
 from mestudio.sync.hostclock import TimeServer, estimate_offset
@@ -42,6 +42,7 @@ HOST_PROBE_EVERY_S = 10.0
 def run(ctx: NodeContext) -> int:
     st = load_sync_settings(ctx.config.sync, str(ctx.session_dir / "config.toml"))
     live = LiveSync(ctx.config, st)
+    warm_up(live.chirp_spec)  # before the trigger loop starts: its first scan must not stall the pacing
     pub = ctx.publisher()
     producers = [p for p in ctx.endpoints.pubs if p != ctx.name]
     # lossy: a busy host loses frames for the live models (counted as drops), never memory
