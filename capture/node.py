@@ -102,7 +102,9 @@ def run(ctx: NodeContext) -> int:
             ctx.heartbeat({"ready": True})
             next_beat = 0.0
             while not ctx.stop.is_set():
-                for f in dev.read(timeout_s=0.25):
+                with ctx.watched(f"{spec.kind} read"):  # a driver call that never returns: killed, restarted
+                    frames = dev.read(timeout_s=0.25)
+                for f in frames:
                     if pub.send(
                         wire.frame_parts(
                             f.stream_id,

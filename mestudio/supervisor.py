@@ -68,6 +68,7 @@ class Child:
     restarts: int = 0  # how many times this node was started again after dying
     beats: int = 0  # heartbeats received from this process
     remote: str = ""  # the host of a remote device node (`mestudio node` runs it there)
+    hung: str = ""  # why the supervisor killed it while it was alive (it stopped responding)
 
     @property
     def alive(self) -> bool:
@@ -399,10 +400,16 @@ class Supervisor:
             if child.proc is None or child.exit_reason:
                 continue
             code = child.proc.poll()
-            if code is not None:
+            if code is not None and code == -signal.SIGTERM and child.stopping:
+                # asked to stop while Python was still starting, before its handler was set (child.py
+                # sets it before any device work): a clean stop with nothing lost
+                child.exit_reason = "stopped"
+            elif code is not None:
                 child.exit_reason = describe_exit(code)
                 if code != 0 or not child.stopping:
                     detail = last_error_line(child.log_path) if code != 0 else "before it was asked to stop"
+                    if child.hung:
+                        detail = child.hung
                     text = f"{child.name} ({child.role}) {child.exit_reason}" + (f": {detail}" if detail else "")
                     restart = self._schedule_restart(child)
                     if restart is not None:
@@ -413,7 +420,17 @@ class Supervisor:
                     if restart is not None:
                         restart.problem = text
                     self.problem(text, fatal=self._fatal(child) and restart is None)
+            elif child.hung:
+                continue  # killed: the next poll sees it gone and restarts it
             elif now - child.last_beat > self._beat_limit(child) and not child.stopping:
+                if self._may_restart(child):
+                    # alive but stuck (a driver call that never returns, a stopped process): only a
+                    # new process can deliver again, so it is killed and restarted like a dead one
+                    child.hung = (
+                        f"sent no heartbeat for {now - child.last_beat:.1f} s (not responding), so it was killed"
+                    )
+                    child.proc.kill()
+                    continue
                 self.problem(
                     f"{child.name} ({child.role}) sent no heartbeat for "
                     f"{now - child.last_beat:.1f} s: not responding (see {child.log_path})",
@@ -426,16 +443,9 @@ class Supervisor:
     # -- restarts -------------------------------------------------------------------------
     def _schedule_restart(self, child: Child) -> PendingRestart | None:
         """Plan the restart of a dead device node, if the config allows one more."""
-        sess = self.cfg.session
-        if (
-            child.role != "device"
-            or child.stopping
-            or sess.stop_on_node_failure
-            or self.stop_requested.is_set()
-            or self._stopping
-            or child.restarts >= sess.restarts
-        ):
+        if not self._may_restart(child):
             return None
+        sess = self.cfg.session
         backoff = min(sess.restart_backoff_s * 2**child.restarts, sess.restart_backoff_max_s)
         pending = PendingRestart(child, time.monotonic() + backoff, wire.now_ns(), child.restarts + 1)
         self.pending_restarts[child.name] = pending
@@ -444,6 +454,17 @@ class Supervisor:
             {"node": child.name, "role": child.role, "exit": child.exit_reason, "restart_in_s": round(backoff, 3)},
         )
         return pending
+
+    def _may_restart(self, child: Child) -> bool:
+        sess = self.cfg.session
+        return not (
+            child.role != "device"
+            or child.stopping
+            or sess.stop_on_node_failure
+            or self.stop_requested.is_set()
+            or self._stopping
+            or child.restarts >= sess.restarts
+        )
 
     def _recorder_caught_up(self, since_ns: int) -> bool:
         """Whether the recorder reported its streams after everything sent before ``since_ns`` arrived."""

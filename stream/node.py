@@ -3,6 +3,9 @@
 The supervisor starts each node as its own process.  A node runs until ``ctx.stop`` is set
 (SIGTERM from the supervisor, or its parent dying) and reports on the control channel:
 ``ctx.heartbeat({...})`` sets the status a background thread sends every ``heartbeat_s``.
+A call the node makes inside ``with ctx.watched("what"):`` that does not return within half the
+supervisor's heartbeat timeout stops the heartbeats: the process is alive but stuck (a driver call
+that never returns), and the supervisor kills and restarts it like a dead one.
 """
 
 from __future__ import annotations
@@ -10,7 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,7 @@ from mestudio.stream.curve import stop_authenticator
 # set by the supervisor for a node it starts again after a death: JSON {"restart": n,
 # "seq_base": {stream: first seq to use}, "frames_before": {stream: frames recorded so far}}
 RESTART_ENV = "MESTUDIO_RESTART"
+STUCK_FRACTION = 0.5  # of transport.heartbeat_timeout_s a watched call may take before beats stop
 
 
 @dataclass
@@ -51,6 +60,24 @@ class NodeContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
     _closing: threading.Event = field(default_factory=threading.Event)
+    _watched: tuple[str, float, int] | None = None  # (what, since monotonic, thread id) of the call under watch
+
+    @contextmanager
+    def watched(self, what: str) -> Iterator[None]:
+        """Mark a call that must return (a device read): stuck in it, the node stops beating."""
+        self._watched = (what, time.monotonic(), threading.get_ident())
+        try:
+            yield
+        finally:
+            self._watched = None
+
+    def stuck_for(self) -> tuple[str, float, int] | None:
+        """(what, seconds, thread) while a watched call has run past its limit, else None."""
+        w = self._watched
+        limit = STUCK_FRACTION * self.config.transport.heartbeat_timeout_s
+        if w is None or time.monotonic() - w[1] <= limit:
+            return None
+        return w[0], time.monotonic() - w[1], w[2]
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the config, made absolute against the config file's own folder."""
@@ -94,11 +121,23 @@ class NodeContext:
         self.endpoints.connect(sock, self.endpoints.control)
         seq = 0
         period = self.config.transport.heartbeat_s
+        reported_stuck = False
         try:
             while True:
                 closing = self._closing.wait(period)
                 if os.getppid() != parent:  # the supervisor died: stop cleanly rather than orphaned
                     self.stop.set()
+                stuck = None if closing else self.stuck_for()
+                if stuck is not None:  # silence tells the supervisor; the log tells the lab where
+                    if not reported_stuck:
+                        self.log.error(
+                            "%s: %s has not returned for %.1f s; stuck in:\n%s",
+                            self.name,
+                            *stuck[:2],
+                            _stack_of(stuck[2]),
+                        )
+                        reported_stuck = True
+                    continue
                 with self._lock:
                     status = {**self._status, "final": True} if closing else dict(self._status)
                 try:
@@ -129,3 +168,8 @@ class NodeContext:
             t.join(timeout=2)
         stop_authenticator(self.zmq)
         self.zmq.destroy()
+
+
+def _stack_of(thread_id: int) -> str:
+    frame = sys._current_frames().get(thread_id)
+    return "".join(traceback.format_stack(frame)) if frame is not None else "(thread gone)"

@@ -15,9 +15,9 @@ from tests.session_helpers import child, manifest, session_dir, start_run, stop,
 RESTARTING = SMALL_RIG.replace('participant = "P01"', 'participant = "P01"\nrestart_backoff_s = 0.2')
 
 
-def _restarted(proc, name: str, pid: int):
+def _restarted(proc, name: str, pid: int, timeout_s: float = 30):
     """The node process ``name`` once it is a new process (not ``pid``)."""
-    return wait_for_child(proc, name, lambda c: c.pid != pid)
+    return wait_for_child(proc, name, lambda c: c.pid != pid, timeout_s)
 
 
 @pytest.mark.slow
@@ -74,3 +74,24 @@ def test_restarts_zero_keeps_a_dead_device_down(tmp_path):
     code, out, err = stop(proc)
     assert code != 0 and "restarting" not in err and "cam (device) killed by signal SIGKILL" in err
     assert manifest(root)["restarts"] == []
+
+
+@pytest.mark.slow
+def test_a_hung_device_node_is_killed_and_restarted(tmp_path):
+    rig = write_config(tmp_path / "rig.toml", RESTARTING)
+    proc = start_run(rig, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    wait_recording(root, "cam", 30)
+    first = child(proc, "cam")
+    first.suspend()  # alive and holding its sockets, but sending nothing: as a node stuck in a call
+    _restarted(proc, "cam", first.pid, timeout_s=60)
+    before = SessionReader(root).stream("cam").index["seq"].size
+    wait_recording(root, "cam", before + 60)
+    code, out, err = stop(proc)
+    assert "cam (device) killed by signal SIGKILL: sent no heartbeat for" in err
+    assert "(not responding), so it was killed; restarting in 0.2 s (restart 1 of 3)" in err
+    m = manifest(root)
+    assert m["nodes"]["cam"]["restarts"] == 1 and m["status"] == "complete", m
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam = next(s for s in v["streams"] if s["stream_id"] == "cam")
+    assert cam["gaps"] == 0 and len(cam["outages"]) == 1  # the time it hung is on record, as an outage
