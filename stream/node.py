@@ -3,7 +3,7 @@
 The supervisor starts each node as its own process.  A node runs until ``ctx.stop`` is set
 (SIGTERM from the supervisor, or its parent dying) and reports on the control channel:
 ``ctx.heartbeat({...})`` sets the status a background thread sends every ``heartbeat_s``.
-A call the node makes inside ``with ctx.watched("what"):`` that does not return within half the
+A call the node makes inside ``with ctx.watched("what"):`` that does not return within the
 supervisor's heartbeat timeout stops the heartbeats: the process is alive but stuck (a driver call
 that never returns), and the supervisor kills and restarts it like a dead one.
 """
@@ -33,7 +33,6 @@ from mestudio.stream.curve import stop_authenticator
 # set by the supervisor for a node it starts again after a death: JSON {"restart": n,
 # "seq_base": {stream: first seq to use}, "frames_before": {stream: frames recorded so far}}
 RESTART_ENV = "MESTUDIO_RESTART"
-STUCK_FRACTION = 0.5  # of transport.heartbeat_timeout_s a watched call may take before beats stop
 
 
 @dataclass
@@ -74,7 +73,8 @@ class NodeContext:
     def stuck_for(self) -> tuple[str, float, int] | None:
         """(what, seconds, thread) while a watched call has run past its limit, else None."""
         w = self._watched
-        limit = STUCK_FRACTION * self.config.transport.heartbeat_timeout_s
+        # as long as the supervisor waits for a beat: a stall that passes costs fewer frames than a restart
+        limit = self.config.transport.heartbeat_timeout_s
         if w is None or time.monotonic() - w[1] <= limit:
             return None
         return w[0], time.monotonic() - w[1], w[2]
