@@ -7,7 +7,8 @@ It waits until an inlet is connected to each outlet, then pushes sample k
 (channel c holds k * 10 + c) at its own scheduled time, stamped with ``local_clock()`` as an LSL app
 does, and a marker "stim-<j>" every ``--marker-every`` samples.  With ``--outage-at`` the numeric
 outlet is destroyed at sample K and recreated (same source id) S seconds later; the samples due
-meanwhile are never sent, like an amplifier app that crashed and was restarted.
+meanwhile are never sent, like an amplifier app that crashed and was restarted; however long the
+inlet takes to find it again (seconds on a loaded machine), ``--after-outage`` samples follow.
 It writes what it sent (index, timestamp) to LOG.json, prints "sent", and exits on a line on stdin.
 """
 
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--marker-every", type=int, default=25)
     ap.add_argument("--outage-at", type=int, default=-1)
     ap.add_argument("--outage-s", type=float, default=1.0)
+    ap.add_argument("--after-outage", type=int, default=100, help="samples sent at least once reconnected")
     ap.add_argument("--source-id", default=None, help='the numeric outlet\'s source id (default <name>-amp; "" none)')
     a = ap.parse_args()
     source_id = f"{a.name}-amp" if a.source_id is None else a.source_id
@@ -63,8 +65,8 @@ def main() -> None:
     period = 1.0 / a.srate
     sent, markers, skipped = [], [], []
     start = pylsl.local_clock() + 0.1
-    k = 0
-    while k < a.samples:
+    k, end = 0, a.samples
+    while k < end:
         due = start + k * period
         if k == a.outage_at:
             time.sleep(0.2)  # what was pushed reaches the inlets first (a crash would lose it: not our test)
@@ -78,6 +80,7 @@ def main() -> None:
             while start + k * period < pylsl.local_clock() + 0.005:
                 skipped.append(k)
                 k += 1
+            end = max(end, k + a.after_outage)
             continue
         time.sleep(max(0.0, due - pylsl.local_clock()))
         ts = pylsl.local_clock()
