@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sized
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -67,8 +67,9 @@ def train_sgd(
     dev = torch.device(cfg.device)
     model.to(dev)
     gen = torch.Generator().manual_seed(cfg.seed)
+    samples = len(cast(Sized, ds))  # both clip datasets are map-style, with a length
     loader = torch.utils.data.DataLoader(
-        ds, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=len(ds) > cfg.batch_size
+        ds, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=samples > cfg.batch_size
     )
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
@@ -95,6 +96,6 @@ def train_sgd(
 
 def input_batches(ds: torch.utils.data.Dataset, batch_size: int) -> Iterator[torch.Tensor]:
     """The dataset's inputs (the first item of each sample), stacked ``batch_size`` at a time."""
-    n = len(ds)  # type: ignore[arg-type]
+    n = len(cast(Sized, ds))
     for i in range(0, n, batch_size):
         yield torch.stack([ds[j][0] for j in range(i, min(n, i + batch_size))])
