@@ -16,7 +16,6 @@ These weights know synthetic caricature faces. Retrain on real 4D data with `mes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from train_shipped_models import git_commit  # noqa: E402
+from train_shipped_models import git_commit, record_in_index  # noqa: E402
 
 from mestudio.analysis.datasets.synthetic4d import synthetic4d_dataset  # noqa: E402
 from mestudio.analysis.protocol.folds import subject_folds  # noqa: E402
@@ -90,18 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         half=True,
     )
-    index_path = out / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
-    index[f"{NAME}-{TASK}"] = {
-        "file": path.name,
-        "model": NAME,
-        "task": TASK,
-        "labels": labels.names,
-        "held_out_mean_f1": round(rep.mean_f1, 4),
-        "held_out_mean_accuracy": round(rep.mean_accuracy, 4),
-        "bytes": path.stat().st_size,
-    }
-    index_path.write_text(json.dumps(index, indent=1) + "\n")
+    record_in_index(out / "index.json", NAME, TASK, path, labels.names, rep)
     print(f"  -> {path} ({path.stat().st_size / 1e6:.2f} MB) in {secs:.0f} s", flush=True)
     return 0
 

@@ -85,6 +85,21 @@ def render_clips(subjects: int, per_subject: int, seed: int) -> tuple[LabelBook,
     return LabelBook(samples, f"face rig (seed {seed})"), clips
 
 
+def record_in_index(index_path: Path, name: str, task: str, path: Path, labels: list[str], rep) -> None:
+    """Add (or replace) a shipped checkpoint's entry in analysis/weights/index.json."""
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    index[f"{name}-{task}"] = {
+        "file": path.name,
+        "model": name,
+        "task": task,
+        "labels": labels,
+        "held_out_mean_f1": round(rep.mean_f1, 4),
+        "held_out_mean_accuracy": round(rep.mean_accuracy, 4),
+        "bytes": path.stat().st_size,
+    }
+    index_path.write_text(json.dumps(index, indent=1) + "\n")
+
+
 def git_commit() -> str:
     try:
         return (
@@ -120,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rendered {len(book)} clips of {a.subjects} views in {time.monotonic() - t:.1f} s", flush=True)
     out = Path(a.out)
     index_path = out / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     for name, task in SHIPPED:
         if a.only and name not in a.only.split(","):
             continue
@@ -168,16 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             provenance=provenance,
             half=True,
         )
-        index[f"{name}-{task}"] = {
-            "file": path.name,
-            "model": name,
-            "task": task,
-            "labels": labels.names,
-            "held_out_mean_f1": round(rep.mean_f1, 4),
-            "held_out_mean_accuracy": round(rep.mean_accuracy, 4),
-            "bytes": path.stat().st_size,
-        }
-        index_path.write_text(json.dumps(index, indent=1) + "\n")
+        record_in_index(index_path, name, task, path, labels.names, rep)
         print(f"  -> {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     return 0
 

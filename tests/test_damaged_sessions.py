@@ -13,6 +13,7 @@ import pytest
 from mestudio import cli
 from mestudio.capture.pattern import read_stamp, stamp
 from mestudio.stream.errors import SessionError
+from mestudio.stream.repair import QUARANTINE, repair
 from mestudio.stream.session import (
     INDEX_DTYPE,
     INDEX_DTYPE_V1,
@@ -20,7 +21,7 @@ from mestudio.stream.session import (
     SessionWriter,
     write_json_atomic,
 )
-from mestudio.stream.verify import QUARANTINE, repair, verify
+from mestudio.stream.verify import verify
 
 SHAPE = (48, 64)
 FPS = 30

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from mestudio.elicit.protocol import load_protocol
-from tests.conftest import ROOT
 from tests.elicit_fixtures import elicit_cli, expected_events, observed_events
-from tests.session_helpers import session_dir
+from tests.session_helpers import session_dir, start_run
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -44,14 +41,7 @@ def test_session_records_markers_and_takes_operator_commands(fast_protocol, tmp_
     cfg.write_text(SESSION.format(protocol=proto_path))
     out = tmp_path / "out"
     env = {**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet", "--duration", "60"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(cfg, out, "--duration", "60", env=env)
     try:
         root = session_dir(out)
         events = root / "events.jsonl"
@@ -87,14 +77,7 @@ def test_standalone_elicit_attaches_to_a_running_session(fast_protocol, tmp_path
     cfg.write_text(SESSION.format(protocol="unused").split("[elicit]")[0])
     out = tmp_path / "out"
     env = {**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mestudio", "run", str(cfg), "--out", str(out), "--quiet", "--duration", "60"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(cfg, out, "--duration", "60", env=env)
     try:
         root = session_dir(out)
         end = time.monotonic() + 20

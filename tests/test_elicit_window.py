@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -106,30 +107,31 @@ def _wait_line(proc: subprocess.Popen, needle: str, timeout_s: float = 30) -> No
     raise AssertionError(f"never saw {needle!r} (rc {proc.poll()}): {err}")
 
 
-@pytest.mark.slow
-def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tmp_path, no_sound):
-    out = tmp_path / "out"
+@contextmanager
+def elicit_process(protocol: Path, out: Path, no_sound: dict, *args: str, stdin=subprocess.DEVNULL):
+    """`mestudio elicit PROTOCOL --headless ARGS` offscreen, markers to ``out``; killed if still running."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mestudio",
-            "elicit",
-            str(fast_protocol(clip_s=3.0)),
-            "--headless",
-            "--hold-end",
-            "0",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", "mestudio", "elicit", str(protocol), "--headless", *args, "--hold-end", "0"]
+        + ["--out", str(out)],
         cwd=ROOT,
         text=True,
-        stdin=subprocess.PIPE,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"},
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tmp_path, no_sound):
+    out = tmp_path / "out"
+    with elicit_process(fast_protocol(clip_s=3.0), out, no_sound, stdin=subprocess.PIPE) as proc:
         _wait_line(proc, "elicit: instructions")
         time.sleep(0.3)
         assert proc.poll() is None  # waits for the operator
@@ -150,10 +152,6 @@ def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tm
         proc.stdin.close()
         rc = proc.wait(timeout=30)
         err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert rc == 1 and "stopped before its end" in err
     recs = markers(next(out.glob("*.jsonl")))
     ev = [(r["body"]["event"], r["body"].get("action") or r["body"].get("reason") or "") for r in recs]
@@ -186,36 +184,11 @@ def test_typo_fails_before_any_window(fast_protocol, tmp_path):
 @pytest.mark.slow
 def test_sigterm_aborts_cleanly_and_keeps_the_markers(fast_protocol, tmp_path, no_sound):
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mestudio",
-            "elicit",
-            str(fast_protocol(clip_s=5.0)),
-            "--headless",
-            "--autostart",
-            "--hold-end",
-            "0",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"},
-    )
-    try:
+    with elicit_process(fast_protocol(clip_s=5.0), out, no_sound, "--autostart") as proc:
         _wait_line(proc, "clip_onset trial")
         proc.terminate()
         rc = proc.wait(timeout=30)
         err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert rc == 130 and "interrupted" in err
     recs = markers(next(out.glob("*.jsonl")))
     assert [r["body"]["event"] for r in recs][-3:] == ["operator", "clip_offset", "session_end"]
@@ -228,37 +201,12 @@ def test_clip_lost_during_the_session_ends_with_one_line(fast_protocol, tmp_path
 
     film = write_clip(tmp_path / "film.mp4", "rings", 1.0)
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mestudio",
-            "elicit",
-            str(fast_protocol(**{'generated = "rings"': f'file = "{film}"'})),
-            "--headless",
-            "--autostart",
-            "--simulate-participant",
-            "--hold-end",
-            "0",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **no_sound, "QT_QPA_PLATFORM": "offscreen"},
-    )
-    try:
+    protocol = fast_protocol(**{'generated = "rings"': f'file = "{film}"'})
+    with elicit_process(protocol, out, no_sound, "--autostart", "--simulate-participant") as proc:
         _wait_line(proc, "clip_onset one")
         film.unlink()  # the lab's drive is unplugged after the checks
         rc = proc.wait(timeout=30)
         err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     lines = [x for x in err.splitlines() if x.startswith("mestudio elicit:")]
     assert rc == 1 and len(lines) == 1 and "film.mp4" in lines[0] and "markers so far" in lines[0]
     recs = markers(next(out.glob("*.jsonl")))

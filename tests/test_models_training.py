@@ -30,7 +30,7 @@ def test_fit_predict_and_checkpoint_round_trip(name, data, tmp_path):
     before = None
     if name != "lbptop_svm_tiny":
         torch.manual_seed(TINY.seed)
-        from mestudio.analysis.training.loop import build_model
+        from mestudio.analysis.training.sgd import build_model
 
         before = {k: v.clone() for k, v in build_model(name, 5, 8 if au is not None else None)[0].state_dict().items()}
     model, kwargs = fit(name, clips, labels.y, TINY, au_y=au, progress=False)

@@ -10,8 +10,9 @@ import pytest
 
 from mestudio.capture.pattern import read_stamp, stamp
 from mestudio.stream.errors import NotASessionError, SessionError
+from mestudio.stream.repair import repair
 from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
-from mestudio.stream.verify import repair, verify
+from mestudio.stream.verify import verify
 
 
 def make_session(root, frames=20, shape=(24, 32), status="recording", pid=None):

@@ -38,6 +38,16 @@ def task_labels(book: LabelBook, task: str, k: int = 5) -> TaskLabels:
     return TaskLabels([names[j] for j in keep], y[:, keep], [au_names[j] for j in au_keep], au_y[:, au_keep])
 
 
+def _labels_and_folds(
+    book: LabelBook, task: str, cfg: TrainConfig, k: int, folds: Folds | None
+) -> tuple[TaskLabels, Folds]:
+    """The task's classes found in k or more subjects, and the k subject-independent folds."""
+    labels = task_labels(book, task, k)
+    if not labels.names:
+        raise ValueError(f"no {task} class occurs in {k} or more subjects; nothing to evaluate")
+    return labels, folds or subject_folds(book.subjects, labels.y, k, seed=cfg.seed)
+
+
 def cross_validate(
     name: str,
     book: LabelBook,
@@ -50,10 +60,7 @@ def cross_validate(
     method: str | None = None,
 ) -> tuple[Report, np.ndarray]:
     """Pooled test predictions over the k folds scored per class (eq. 1-4); (report, predictions)."""
-    labels = task_labels(book, task, k)
-    if not labels.names:
-        raise ValueError(f"no {task} class occurs in {k} or more subjects; nothing to evaluate")
-    folds = folds or subject_folds(book.subjects, labels.y, k, seed=cfg.seed)
+    labels, folds = _labels_and_folds(book, task, cfg, k, folds)
     needs_au = model_config(name).family == "au_graph"
     if needs_au and task != "emotion":
         raise ValueError(f"{name} recognises emotions through AUs: use --task emotion")
@@ -93,10 +100,7 @@ def cross_validate_views(
 
     if not model_config(name).views:
         raise ValueError(f"{name} is not a 4D views model; use cross_validate")
-    labels = task_labels(book, task, k)
-    if not labels.names:
-        raise ValueError(f"no {task} class occurs in {k} or more subjects; nothing to evaluate")
-    folds = folds or subject_folds(book.subjects, labels.y, k, seed=cfg.seed)
+    labels, folds = _labels_and_folds(book, task, cfg, k, folds)
     pred = np.zeros((len(VIEW_ROWS), *labels.y.shape), labels.y.dtype)
     for tr, te in folds:
         model, _ = fit(name, [clips[i] for i in tr], labels.y[tr], cfg, progress=progress)

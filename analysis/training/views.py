@@ -20,6 +20,7 @@ from mestudio.analysis.models.ccdn import CCDN
 from mestudio.analysis.models.registry import model_config
 from mestudio.analysis.preprocess.crops import center_crop, random_crop, resize_clip
 from mestudio.analysis.training.config import TrainConfig
+from mestudio.analysis.training.sgd import build_model, input_batches, pos_weight, start_training, train_sgd
 
 
 def check_views_clip(clip: np.ndarray, i: int) -> None:
@@ -82,46 +83,21 @@ def fit_views(
 ) -> tuple[torch.nn.Module, dict]:
     """Train CCDN-family model ``name``: SGD as the 2D models, the loss each view's BCE plus the
     fused one (CCDN.loss)."""
-    from mestudio.analysis.training.loop import _pos_weight, _progress, build_model, seed_everything
-
-    seed_everything(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    start_training(cfg)
     y = np.asarray(y)
     model, kwargs = build_model(name, y.shape[1])
     clips, mags = list(clips), [0.0] * len(clips)
     if cfg.magnify > 0:  # the study's EVM duplicate of the training set
         clips, mags, y = clips + clips, mags + [cfg.magnify] * len(clips), np.concatenate([y, y])
     size = cfg.size or model_config(name).size
-    dev = torch.device(cfg.device)
-    model.to(dev)
     ds = ViewsDataset(clips, y, size, train=True, seed=cfg.seed, magnify=mags, fps=cfg.fps)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    loader = torch.utils.data.DataLoader(
-        ds, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=len(ds) > cfg.batch_size
-    )
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_every(), gamma=0.1)
-    pos_weight = _pos_weight(y).to(dev) if cfg.balance else None
-    model.train()
-    bar = _progress(cfg.epochs, name, progress)
-    try:
-        for _ in range(cfg.epochs):
-            total, n = 0.0, 0
-            for x, yb in loader:
-                x, yb = x.to(dev), yb.to(dev)
-                opt.zero_grad()
-                loss = model.loss(x, yb, pos_weight)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(x)
-                n += len(x)
-            sched.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{total / max(1, n):.4f}", lr=f"{sched.get_last_lr()[0]:.0e}")
-    finally:
-        bar.close()
-    model.cpu().eval()
+    weight = pos_weight(y).to(torch.device(cfg.device)) if cfg.balance else None
+
+    def batch_loss(batch: list[torch.Tensor], epoch: int) -> torch.Tensor:
+        x, yb = batch
+        return model.loss(x, yb, weight)
+
+    train_sgd(name, model, ds, cfg, batch_loss, progress)
     return model, kwargs
 
 
@@ -136,8 +112,7 @@ def predict_views_proba(
     model.eval()
     ds = ViewsDataset(clips, np.zeros((len(clips), 1)), cfg.size or model_config(name).size, train=False, fps=cfg.fps)
     out = []
-    for i in range(0, len(ds), batch_size):
-        x = torch.stack([ds[j][0] for j in range(i, min(len(ds), i + batch_size))])
+    for x in input_batches(ds, batch_size):
         v = model.view_logits(x)
         out.append(torch.cat([torch.sigmoid(v), torch.sigmoid(model.fuse(v))[:, None]], 1).numpy())
     if not out:

@@ -60,28 +60,21 @@ def _pyxdf(sims, folder: Path, *, device_clock: bool, can_drop: bool) -> tuple[d
             "mestudio bench sync: the baseline needs pyxdf: pip install pyxdf (it comes with mestudio[analysis])"
         ) from None
 
-    from mestudio.benches._xdf import XdfStream, write_xdf
+    from mestudio.interop.xdf import XDFStream, XDFWriter
 
-    streams = []
-    for s in sims:
-        vals = s.seq.astype(np.float64)[:, None]
-        if device_clock and s.device_ns is not None:
-            dev_s = s.device_ns / 1e9
-            streams.append(
-                XdfStream(
-                    s.stream_id,
-                    s.rate_hz,
-                    dev_s,
-                    vals,
-                    clock_times=dev_s,
-                    clock_values=(s.host_ns - s.device_ns) / 1e9,
-                    can_drop_samples=can_drop,
-                )
-            )
-        else:
-            streams.append(XdfStream(s.stream_id, s.rate_hz, s.host_ns / 1e9, vals, can_drop_samples=can_drop))
     path = folder / f"rig-{int(device_clock)}{int(can_drop)}.xdf"
-    write_xdf(path, streams)
+    # a stream that can drop samples (video) is not dejittered linearly by pyxdf
+    desc = {"synchronization": {"can_drop_samples": "true"}} if can_drop else {}
+    with XDFWriter(path) as xdf:
+        for s in sims:
+            sid = xdf.add_stream(XDFStream(s.stream_id, "sync", 1, s.rate_hz, "double64", desc=desc))
+            vals = s.seq.astype(np.float64)[:, None]
+            if device_clock and s.device_ns is not None:
+                xdf.samples(sid, s.device_ns / 1e9, vals)
+                for t, offset in zip((s.device_ns / 1e9).tolist(), ((s.host_ns - s.device_ns) / 1e9).tolist()):
+                    xdf.clock_offset(sid, t, offset)
+            else:
+                xdf.samples(sid, s.host_ns / 1e9, vals)
     logging.getLogger("pyxdf").setLevel(logging.ERROR)
     t = time.perf_counter()
     loaded, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True, dejitter_timestamps=True)
