@@ -239,12 +239,18 @@ class Supervisor:
         self.started = 0.0
         self._zmq = zmq.Context()
         try:
+            # No receive limit on either: libzmq drops the rest of a peer's messages when that peer
+            # disconnects while this socket's queue is at its limit (measured: a client that sends a
+            # burst and exits lost ~350 of 3400, its last command among them). Only the session's own
+            # processes and allowed keys can connect (private ipc folder, CURVE on tcp).
             self._control = self._zmq.socket(zmq.PULL)
             self._control.linger = 0
+            self._control.rcvhwm = 0
             self.endpoints.bind(self._zmq, self._control, self.endpoints.control)
             # operator commands from viewers: recorded, then re-broadcast to every node
             self._commands = self._zmq.socket(zmq.PULL)
             self._commands.linger = 0
+            self._commands.rcvhwm = 0
             self.endpoints.bind(self._zmq, self._commands, self.endpoints.commands)
             self._broadcast = self._zmq.socket(zmq.PUB)
             self._broadcast.linger = 500
