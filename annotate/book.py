@@ -1,0 +1,170 @@
+"""The merge's outputs, beside the annotators' files:
+
+    <labels>/consensus.json              every consensus clip with each annotator's frames, the
+                                         minority groups, the agreement report
+    <labels>/consensus/clips/labelbook.csv   the 4DME-style label book (Subject, Clip, Onset, Apex,
+                                         Offset, AUs, Emotion, Type), read by FourDMEReader, so by
+                                         `mestudio train/evaluate --dataset 4dme`
+    <labels>/consensus/clips/<subject>/<clip>/img<frame>.png   a session's clips, cut by the clip
+                                         export (the layout of `mestudio export --what clips`)
+    <labels>/consensus/agreement.png     per-AU kappa and the onset/offset differences
+    <labels>/consensus/<session>.eaf     (--elan) the ELAN file of the consensus, by interop's writer
+
+Static clips (over 4 s) stay in consensus.json and out of the book, as the study left them out.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mestudio.annotate.labels import CONSENSUS, au_text, read_annotators
+from mestudio.annotate.media import SessionSource, Source
+from mestudio.annotate.merge import Consensus, ConsensusClip, merge
+from mestudio.stream.session import write_json_atomic
+
+
+def book_emotions(clip: ConsensusClip) -> list[str]:
+    return [] if clip.emotion == "None" else clip.emotion.split("+")
+
+
+def consensus_intervals(clips: list[ConsensusClip]) -> list[dict]:
+    """The book's clips as the clip export's intervals (frame sequence numbers of the stream)."""
+    return [
+        {
+            "onset_seq": c.onset,
+            "apex_seq": c.apex,
+            "offset_seq": c.offset,
+            "aus": au_text(c.aus),
+            "emotions": book_emotions(c),
+            "kind": c.kind,
+        }
+        for c in clips
+        if c.kind != "static"
+    ]
+
+
+def _write_book(path: Path, subject: str, clips: list[ConsensusClip]) -> None:
+    from mestudio.analysis.datasets.export import COLUMNS
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        w.writeheader()
+        for c in clips:
+            if c.kind == "static":
+                continue
+            w.writerow(
+                {
+                    "Subject": subject,
+                    "Clip": c.name,
+                    "Onset": c.onset,
+                    "Apex": "" if c.apex is None else c.apex,
+                    "Offset": c.offset,
+                    "AUs": au_text(c.aus),
+                    "Emotion": "+".join(book_emotions(c)),
+                    "Type": c.kind,
+                }
+            )
+    tmp.replace(path)
+
+
+def plot_agreement(rep: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = list(rep["aus"])
+    fleiss = [rep["aus"][a]["fleiss"] for a in names]
+    cohen = [rep["aus"][a]["cohen_mean"] for a in names]
+    x = range(len(names))
+    ax1.bar([i - 0.2 for i in x], [v if v is not None else 0 for v in fleiss], 0.4, label="Fleiss")
+    ax1.bar([i + 0.2 for i in x], [v if v is not None else 0 for v in cohen], 0.4, label="Cohen (mean of pairs)")
+    ax1.set_xticks(list(x), names, rotation=45)
+    ax1.set_ylim(-1, 1)
+    ax1.axhline(0, color="gray", lw=0.5)
+    ax1.set_title("per-AU kappa")
+    ax1.legend(fontsize=8)
+    for phase in ("onset", "apex", "offset"):
+        d = rep["frames"][phase]["frames"]
+        ax2.bar(phase, d.get("mean") or 0, yerr=[[0], [max(0, (d.get("max") or 0) - (d.get("mean") or 0))]])
+    ax2.set_ylabel("frames (mean, bar to max)")
+    ax2.set_title("annotators' frame differences")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def merge_labels(source: Source, min_iou: float = 0.3, annotators: list[str] | None = None) -> Consensus:
+    """The consensus of every annotator's labels file of ``source`` (or only of ``annotators``)."""
+    from mestudio.annotate.errors import MergeError
+
+    found = read_annotators(source.labels_dir)
+    if annotators:
+        missing = sorted(set(annotators) - set(found))
+        if missing:
+            raise MergeError(
+                f"{source.labels_dir}: no labels of {', '.join(missing)} (found: {', '.join(found) or 'none'})"
+            )
+        found = {a: found[a] for a in annotators}
+    bad = []
+    for name, (src, labels) in found.items():
+        if src.get("stream") not in (None, source.stream_id):
+            raise MergeError(
+                f"{source.labels_dir}/{name}.json: labels of stream {src.get('stream')!r}, not {source.stream_id!r}; "
+                "merge with --stream"
+            )
+        bad += labels.bad_changes
+    return merge({a: list(lab.clips.values()) for a, (_, lab) in found.items()}, source, min_iou, bad)
+
+
+def write_outputs(source: Source, consensus: Consensus, report: dict[str, Any], plot: bool = True) -> dict[str, str]:
+    """Write consensus.json, the label book (and a session's clips) and the plot; returns what was written."""
+    folder = source.labels_dir / CONSENSUS
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    doc = {
+        "format": "mestudio-consensus",
+        "source": source.describe(),
+        "annotators": consensus.annotators,
+        "clips": [c.to_json() for c in consensus.clips],
+        "minority": [{a: c.id for a, c in g.members.items()} for g in consensus.minority],
+        "bad_changes": consensus.bad_changes,
+        "agreement": report,
+    }
+    write_json_atomic(source.labels_dir / f"{CONSENSUS}.json", doc)
+    written["consensus"] = str(source.labels_dir / f"{CONSENSUS}.json")
+    book = folder / "clips" / "labelbook.csv"
+    if book.parent.is_dir():  # derived from the labels: an earlier merge's clips go
+        shutil.rmtree(book.parent)
+    intervals = consensus_intervals(consensus.clips)
+    if isinstance(source, SessionSource) and intervals:
+        from mestudio.analysis.datasets.export import export_spotted_clips
+
+        _, n = export_spotted_clips(source.path, book.parent, source.stream_id, source.subject, intervals)
+        written["clips"] = f"{n} clips under {book.parent}"
+    else:
+        _write_book(book, source.subject, consensus.clips)
+    written["label_book"] = str(book)
+    if plot and report.get("aus") is not None:
+        written["plot"] = str(plot_agreement(report, folder / "agreement.png"))
+    return written
+
+
+def export_elan(source: SessionSource) -> list[str]:
+    """The consensus as an ELAN file over the frontal video: interop's writer, whose ``clips`` tier
+    reads the label book in the clips folder beside the .eaf (labels/consensus/clips/labelbook.csv)."""
+    from mestudio.interop.export import export_interop
+
+    return export_interop(source.reader, source.labels_dir / CONSENSUS, ["elan"], source.stream_id)["elan"]
+
+
+def read_consensus(labels_dir: Path) -> dict:
+    return json.loads((labels_dir / f"{CONSENSUS}.json").read_text(encoding="utf-8"))
