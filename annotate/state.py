@@ -77,6 +77,7 @@ class AnnotationState:
         """Enter: go to the typed frame number, else commit the draft."""
         if self.typed:
             n, self.typed = int(self.typed), ""
+            self.message = f"at frame {n}"
             self.goto_number(n)
         else:
             self.commit()
