@@ -166,5 +166,31 @@ def export_elan(source: SessionSource) -> list[str]:
     return export_interop(source.reader, source.labels_dir / CONSENSUS, ["elan"], source.stream_id)["elan"]
 
 
-def read_consensus(labels_dir: Path) -> dict:
-    return json.loads((labels_dir / f"{CONSENSUS}.json").read_text(encoding="utf-8"))
+def saved_intervals(session: str | Path, stream: str) -> list[dict] | None:
+    """The consensus a merge saved in ``session`` as the clip export's intervals (None: no
+    consensus of that stream there).  A garbled consensus.json is a MergeError naming it."""
+    from mestudio.annotate.errors import MergeError
+
+    path = Path(session) / "labels" / f"{CONSENSUS}.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("source", {}).get("stream") != stream:
+            return None
+        return [
+            {
+                "onset_seq": int(c["onset"]),
+                "apex_seq": None if c.get("apex") is None else int(c["apex"]),
+                "offset_seq": int(c["offset"]),
+                "aus": str(c.get("aus", "")),
+                "emotions": [] if c.get("emotion") in (None, "None") else str(c["emotion"]).split("+"),
+                "kind": str(c["kind"]),
+            }
+            for c in doc["clips"]
+            if c.get("kind") != "static"
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise MergeError(
+            f"{path}: not a consensus file ({type(e).__name__}: {e}); run `mestudio labels merge` again"
+        ) from None

@@ -205,7 +205,17 @@ def test_three_annotators_merge_into_the_studys_label_book(session):
     tier = eaf.get_annotation_data_for_tier("clips")
     assert [v for _, _, v in tier] == ["face_001: 12 Positive micro", "face_002: 1B+2B+12A Positive+Surprise micro"]
     assert tier[1][0] == round((41 * PERIOD) / 1e6)  # ELAN's 0 is the face video's first frame (seq 0)
-    assert len(CANDIDATES) == 2
+    # the clip export cuts the consensus when the session has one (the analyzer's events on request)
+    r = mestudio("export", str(session), "--what", "clips", "--out", str(session.parent / "x"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["written"]["clips"][1] == "2 clips (the annotators' consensus)"
+    assert (session.parent / "x" / "clips" / "labelbook.csv").read_text() == book_path.read_text()
+    r = mestudio(
+        "export", str(session), "--what", "clips", "--clips-from", "spotted", "--out", str(session.parent / "y")
+    )
+    assert r.returncode == 0, r.stderr
+    spotted = read_label_book(session.parent / "y" / "clips" / "labelbook.csv", "4dme")
+    assert [(s.onset, s.offset) for s in spotted] == [(c["onset_seq"], c["offset_seq"]) for c in CANDIDATES]
 
 
 def test_a_majority_override_replaces_table4_with_its_reasons(session):
