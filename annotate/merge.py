@@ -186,13 +186,16 @@ class Consensus:
     bad_changes: list[str]
 
 
-def merge(labels: dict[str, list[Clip]], source: Source, min_iou: float = 0.3, bad_changes: list[str] | None = None):
+def merge(
+    labels: dict[str, list[Clip]], source: Source, min_iou: float = 0.3, bad_changes: list[str] | None = None
+) -> Consensus:
     """The consensus of ``labels`` (annotator -> clips) on ``source``'s frames and times."""
     if not labels:
         raise MergeError("no annotator's labels to merge: annotate first (mestudio annotate ... --annotator NAME)")
     n = len(labels)
     groups = group_clips(labels, min_iou)
-    clips, minority = [], []
+    clips: list[ConsensusClip] = []
+    minority: list[Group] = []
     for g in groups:
         if len(g.members) * 2 > n:
             clips.append(consensus_clip(f"{source.stream_id}_{len(clips) + 1:03d}", g, source))

@@ -75,10 +75,10 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         self.traces.addLegend(offset=(5, 5), labelTextSize="7pt")
         self.traces.setMinimumHeight(130)
         self._draw_static_timeline()
-        self.cursor = pg.InfiniteLine(0, pen=pg.mkPen("#ffffff", width=1.5))
-        self.cursor_au = pg.InfiniteLine(0, pen=pg.mkPen("#ffffff", width=1.0))
-        self.timeline.addItem(self.cursor)
-        self.traces.addItem(self.cursor_au)
+        self.cursor_line = pg.InfiniteLine(0, pen=pg.mkPen("#ffffff", width=1.5))
+        self.au_cursor_line = pg.InfiniteLine(0, pen=pg.mkPen("#ffffff", width=1.0))
+        self.timeline.addItem(self.cursor_line)
+        self.traces.addItem(self.au_cursor_line)
         self.draft_lines = {p: pg.InfiniteLine(0, pen=pg.mkPen(c, width=2)) for p, c in DRAFT_COLOURS.items()}
         for line in self.draft_lines.values():
             line.hide()
@@ -170,8 +170,8 @@ class AnnotateWindow(QtWidgets.QMainWindow):
             img = st.source.view(view, float(st.source.times_s[st.pos]))
             if img is not None:
                 self.other.setImage(img, autoLevels=False, levels=(0, 255))
-        self.cursor.setValue(st.number)
-        self.cursor_au.setValue(st.number)
+        self.cursor_line.setValue(st.number)
+        self.au_cursor_line.setValue(st.number)
         for phase, line in self.draft_lines.items():
             if phase in st.draft:
                 line.setValue(int(st.source.numbers[st.draft[phase]]))
@@ -193,9 +193,8 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         for r in self._regions:
             self.timeline.removeItem(r)
         self._regions = []
-        for c in st.candidates:
-            colour = CANDIDATE_RGBA[st.candidate_status(c.index)]
-            self._region(c.onset, c.offset, colour, -10)
+        for cand in st.candidates:
+            self._region(cand.onset, cand.offset, CANDIDATE_RGBA[st.candidate_status(cand.index)], -10)
         self.clip_list.clear()
         for cid in st.clips:
             v = st.view(cid)
@@ -254,8 +253,8 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         self.refresh(full=True)
         return True
 
-    def _edit_done(self, action, text: str) -> None:
-        if self._do(action, text):
+    def _edit_done(self, action, value: object) -> None:
+        if self._do(action, value):
             self.setFocus()
 
     def _major_done(self) -> None:
@@ -274,11 +273,11 @@ class AnnotateWindow(QtWidgets.QMainWindow):
             self._edit_done(lambda r: self.state.override_emotion(choice, r), self.reason_edit.text())
 
     def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:  # Qt override
-        k, mods = ev.key(), ev.modifiers()
+        k, mods = int(ev.key()), ev.modifiers()
         shift = bool(mods & QtCore.Qt.KeyboardModifier.ShiftModifier)
         st = self.state
         text = ev.text()
-        moves = {Key.Key_Left: -1, Key.Key_Right: 1}
+        moves = {int(Key.Key_Left): -1, int(Key.Key_Right): 1}
         if k in moves:
             self._do(st.step, moves[k] * (10 if shift else 1))
         elif k == Key.Key_Home:

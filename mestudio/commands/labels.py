@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from mestudio.commands import fail
 
@@ -53,7 +54,7 @@ def run(args) -> int:
 def _show(args, source) -> int:
     from mestudio.annotate.labels import read_annotators, read_labels_doc
 
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, (_, labels) in read_annotators(source.labels_dir).items():
         doc = read_labels_doc(source.labels_dir / f"{name}.json")
         out[name] = {
