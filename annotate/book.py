@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from mestudio.annotate.labels import CONSENSUS, au_text, read_annotators
-from mestudio.annotate.media import SessionSource, Source
+from mestudio.annotate.media import SessionSource, Source, position_of, time_of
 from mestudio.annotate.merge import Consensus, ConsensusClip, merge
+from mestudio.annotate.rules import emotion_of, kind_of
 from mestudio.stream.session import write_json_atomic
 
 
@@ -158,12 +159,54 @@ def write_outputs(source: Source, consensus: Consensus, report: dict[str, Any], 
     return written
 
 
-def export_elan(source: SessionSource) -> list[str]:
-    """The consensus as an ELAN file over the frontal video: interop's writer, whose ``clips`` tier
-    reads the label book in the clips folder beside the .eaf (labels/consensus/clips/labelbook.csv)."""
+def elan_value(kind: str, aus: tuple, emotion: str) -> str:
+    """``micro AU1B+AU2B+AU12A(R)+AU14(k) Positive+Surprise`` (side in brackets): what interop's ELAN
+    import reads back."""
+    codes = "+".join(
+        f"AU{a.number}{a.intensity}{'(k)' if a.static else ''}{f'({a.side})' if a.side else ''}" for a in aus
+    )
+    return " ".join(x for x in (kind, codes, "" if emotion == "None" else emotion) if x)
+
+
+def export_elan(source: SessionSource, consensus: Consensus) -> list[str]:
+    """The consensus as an ELAN file over the frontal video: interop's writer (its ``clips`` tier
+    reads the label book in the clips folder beside the .eaf, labels/consensus/clips/labelbook.csv),
+    plus a ``consensus`` tier and one tier per annotator, so disagreements show in ELAN and a
+    coder's corrections come back with `mestudio import-annotations`."""
+    import numpy as np
+    import pympi
+
+    from mestudio.interop.elan import video_start_ns
     from mestudio.interop.export import export_interop
 
-    return export_interop(source.reader, source.labels_dir / CONSENSUS, ["elan"], source.stream_id)["elan"]
+    written = export_interop(source.reader, source.labels_dir / CONSENSUS, ["elan"], source.stream_id)["elan"]
+    path = written[0]
+    host, period = source.host_ns, int(np.median(np.diff(source.host_ns))) if len(source) > 1 else 0
+    zero = source.t0_ns + video_start_ns(source.reader, source.stream_id)
+
+    def span(onset: int, offset: int) -> tuple[int, int]:  # from the onset frame to the end of the offset frame
+        a = host[position_of(source, onset)]
+        z = host[position_of(source, offset)] + period
+        return int(round((a - zero) / 1e6)), int(round((z - zero) / 1e6))
+
+    eaf = pympi.Elan.Eaf(path)
+    tiers: dict[str, list[tuple[int, int, str]]] = {"consensus": []}
+    for c in consensus.clips:
+        tiers["consensus"].append((*span(c.onset, c.offset), elan_value(c.kind, c.aus, c.emotion)))
+    for name in consensus.annotators:
+        tiers[f"annotator-{name}"] = []
+    for g in consensus.groups:
+        for name, clip in g.members.items():
+            dur = time_of(source, clip.offset) - time_of(source, clip.onset)
+            value = elan_value(kind_of(dur), clip.aus, emotion_of(clip))
+            tiers[f"annotator-{name}"].append((*span(clip.onset, clip.offset), value))
+    for tier, anns in tiers.items():
+        eaf.add_tier(tier)
+        for a, z, v in sorted(anns):
+            if z > a >= 0:
+                eaf.add_annotation(tier, a, z, v)
+    eaf.to_file(path)
+    return [path, *(f"tier {t}: {len(a)} annotations" for t, a in tiers.items()), *written[1:]]
 
 
 def saved_intervals(session: str | Path, stream: str) -> list[dict] | None:

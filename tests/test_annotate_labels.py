@@ -205,6 +205,18 @@ def test_three_annotators_merge_into_the_studys_label_book(session):
     tier = eaf.get_annotation_data_for_tier("clips")
     assert [v for _, _, v in tier] == ["face_001: 12 Positive micro", "face_002: 1B+2B+12A Positive+Surprise micro"]
     assert tier[1][0] == round((41 * PERIOD) / 1e6)  # ELAN's 0 is the face video's first frame (seq 0)
+    assert eaf.get_annotation_data_for_tier("consensus") == [
+        (a, z, v) for (a, z, _), v in zip(tier, ["micro AU12 Positive", "micro AU1B+AU2B+AU12A Positive+Surprise"])
+    ]
+    ann3 = eaf.get_annotation_data_for_tier("annotator-ann3")  # ann3 rejected the candidate: one clip
+    assert ann3 == [(round(44 * PERIOD / 1e6), round(59 * PERIOD / 1e6), "micro AU1A+AU2A+AU5A+AU12A(R) Negative")]
+    # the consensus tier comes back through the ELAN import as labels on the session's timeline
+    r = mestudio("import-annotations", str(session), out["written"]["elan"], "--json")
+    assert r.returncode == 0, r.stderr
+    from mestudio.interop.elan import read_labels
+
+    back = [x["body"] for x in read_labels(session) if x["body"].get("tier") == "consensus"]
+    assert [(b["kind"], b["aus"]) for b in back] == [("micro", [12]), ("micro", [1, 2, 12])]
     # the clip export cuts the consensus when the session has one (the analyzer's events on request)
     r = mestudio("export", str(session), "--what", "clips", "--out", str(session.parent / "x"), "--json")
     assert r.returncode == 0, r.stderr

@@ -33,6 +33,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from mestudio.annotate.errors import AnnotateError
     from mestudio.annotate.media import open_source
+    from mestudio.interop.errors import InteropError
 
     cmd = f"{NAME} {args.action}"
     if args.action == "merge" and not 0.0 < args.min_iou <= 1.0:
@@ -43,7 +44,7 @@ def run(args) -> int:
         return fail(cmd, str(e), 2)
     try:
         return _merge(args, source, cmd) if args.action == "merge" else _show(args, source)
-    except AnnotateError as e:
+    except (AnnotateError, InteropError) as e:
         return fail(cmd, str(e), 2)
     except OSError as e:
         return fail(cmd, f"cannot write under {source.labels_dir}: {e.strerror or e}", 1)
@@ -87,7 +88,7 @@ def _merge(args, source, cmd: str) -> int:
     if args.elan:
         if not isinstance(source, SessionSource):
             return fail(cmd, "--elan needs a session (the .eaf links the session's exported video)", 2)
-        written["elan"] = export_elan(source)[0]
+        written["elan"] = export_elan(source, consensus)[0]
     if args.json:
         print(
             json.dumps(
