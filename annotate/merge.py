@@ -101,9 +101,11 @@ def group_clips(by_annotator: dict[str, list[Clip]], min_iou: float = 0.3) -> li
     """Greedy, in onset order: each clip joins the best-overlapping group that lacks its annotator."""
     items = sorted(((c.onset, c.offset, a, c.id, c) for a, cs in by_annotator.items() for c in cs))
     groups: list[Group] = []
+    active: list[tuple[int, Group]] = []  # (latest member offset, group): the groups a later clip can still overlap
     for on, off, ann, _, clip in items:
+        active = [(end, g) for end, g in active if end >= on]  # onsets only grow: the others are behind
         best, best_iou = None, min_iou
-        for g in groups:
+        for _, g in active:
             if ann in g.members:
                 continue
             v = iou((on, off), (g.onset, g.offset))
@@ -113,6 +115,9 @@ def group_clips(by_annotator: dict[str, list[Clip]], min_iou: float = 0.3) -> li
             best = Group()
             groups.append(best)
         best.members[ann] = clip
+        active = [(end, g) for end, g in active if g is not best] + [
+            (max(c.offset for c in best.members.values()), best)
+        ]
     return sorted(groups, key=lambda g: (g.onset, g.offset))
 
 

@@ -46,6 +46,12 @@ class AnnotationState:
         self.candidate: int | None = None  # the candidate event last gone to
         self.typed = ""  # digits typed: a frame number to go to
         self.message = ""  # what the last action did, or why it could not (the status line)
+        if not self.timeline.candidates and not len(self.timeline.score):
+            self.message = (
+                "no spotting score or candidate events: this recording's live analyzer was off"
+                if source.kind == "session"
+                else f"a {source.kind} input has no analyzer results: mark the clips by hand"
+            )
 
     # -- navigation ----------------------------------------------------------------------------
     @property

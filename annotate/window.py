@@ -241,8 +241,9 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         self.kind.setText(f"{v.duration_s * 1e3:.0f} ms: {v.kind}")
 
     # -- actions -------------------------------------------------------------------------------
-    def _do(self, action, *args) -> bool:
-        """Run one state action; a refused one is said on the status line, never raised."""
+    def _do(self, action, *args, labels: bool = True) -> bool:
+        """Run one state action; a refused one is said on the status line, never raised.
+        ``labels``: the action may change the labels (redraw the clips), not only move."""
         try:
             action(*args)
         except AnnotateError as e:
@@ -250,7 +251,7 @@ class AnnotateWindow(QtWidgets.QMainWindow):
             self.refresh(full=False)
             return False
         self._sync_timer()
-        self.refresh(full=True)
+        self.refresh(full=labels)
         return True
 
     def _edit_done(self, action, value: object) -> None:
@@ -279,26 +280,26 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         text = ev.text()
         moves = {int(Key.Key_Left): -1, int(Key.Key_Right): 1}
         if k in moves:
-            self._do(st.step, moves[k] * (10 if shift else 1))
+            self._do(st.step, moves[k] * (10 if shift else 1), labels=False)
         elif k == Key.Key_Home:
-            self._do(st.goto, 0)
+            self._do(st.goto, 0, labels=False)
         elif k == Key.Key_End:
-            self._do(st.goto, st.count - 1)
+            self._do(st.goto, st.count - 1, labels=False)
         elif text.isdigit() and len(text) == 1:
-            self._do(st.type_digit, text)
+            self._do(st.type_digit, text, labels=False)
         elif k == Key.Key_Backspace:
             st.typed = st.typed[:-1]
             self.refresh()
         elif k in (Key.Key_Return, Key.Key_Enter):
             self._do(st.enter)
         elif k == Key.Key_L:
-            self._do(st.play, 1)
+            self._do(st.play, 1, labels=False)
         elif k == Key.Key_J:
-            self._do(st.play, -1)
+            self._do(st.play, -1, labels=False)
         elif k in (Key.Key_K, Key.Key_Space):
             self._do(st.pause) if (k == Key.Key_K or st.speed) else self._do(st.play, 1)
         elif k == Key.Key_BracketLeft:
-            self._do(st.slower)
+            self._do(st.slower, labels=False)
         elif k == Key.Key_BracketRight:
             self._do(st.play, 1 if st.speed >= 0 else -1)
         elif k == Key.Key_I:
