@@ -65,12 +65,24 @@ class SessionSource:
         self.t0_ns = int(self.reader.manifest.get("t0_host_ns", int(st.index["host_time_ns"][0])))
         self.host_ns = st.index["host_time_ns"].astype(np.int64)
         self.numbers = st.index["seq"].astype(np.int64)
-        self.times_s = (self.host_ns - self.t0_ns) / 1e9
         rate = st.info.get("rate_hz") or st.info.get("fps")
         self.fps = float(rate) if rate else float(1e9 / np.median(np.diff(self.host_ns))) if len(st) > 1 else 30.0
+        self.times_s = self._device_times(st.index["device_time_ns"].astype(np.int64))
         self.labels_dir = self.path / "labels"
         self.subject = str(self.reader.manifest.get("participant") or self.path.name)
         self.label = f"{self.path.name} · {stream}"
+
+    def _device_times(self, device_ns: np.ndarray) -> np.ndarray:
+        """Session seconds of each frame on the device's clock: durations and differences are the
+        camera's, not the arrival times' (which carry the transport's jitter).  The device's own
+        timestamps where it gives rising ones, else its sequence numbers at the stream's rate."""
+        start = (self.host_ns[0] - self.t0_ns) / 1e9
+        from mestudio.stream.session import NO_DEVICE_TIME
+
+        valid = device_ns != NO_DEVICE_TIME
+        if valid.all() and (len(device_ns) < 2 or (np.diff(device_ns) > 0).all()):
+            return start + (device_ns - device_ns[0]) / 1e9
+        return start + (self.numbers - self.numbers[0]) / self.fps
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -78,15 +90,15 @@ class SessionSource:
     def frame(self, i: int) -> np.ndarray:
         return _display(self._streams[self.stream_id].frame(i), self.info)
 
-    def view(self, stream: str, t_s: float) -> np.ndarray | None:
-        """The frame of another camera nearest in time to ``t_s`` (session seconds)."""
+    def view(self, stream: str, i: int) -> np.ndarray | None:
+        """The frame of another camera that arrived nearest to frame ``i`` of this one."""
         st = self._streams.get(stream)
         if st is None:
             st = self._streams[stream] = self.reader.stream(stream)
         if len(st) == 0:
             return None
         host = st.index["host_time_ns"].astype(np.int64)
-        j = int(np.clip(np.searchsorted(host, self.t0_ns + t_s * 1e9), 0, len(st) - 1))
+        j = int(np.clip(np.searchsorted(host, self.host_ns[i]), 0, len(st) - 1))
         return _display(st.frame(j), st.info)
 
     def describe(self) -> dict[str, Any]:
@@ -139,7 +151,7 @@ class ImageFolderSource:
             img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         return _display(img, {})
 
-    def view(self, stream: str, t_s: float) -> np.ndarray | None:
+    def view(self, stream: str, i: int) -> np.ndarray | None:
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -222,7 +234,7 @@ class VideoFileSource:
             raise SourceError(f"{self.path}: frame {i} could not be decoded")
         return self._cache[i]
 
-    def view(self, stream: str, t_s: float) -> np.ndarray | None:
+    def view(self, stream: str, i: int) -> np.ndarray | None:
         return None
 
     def describe(self) -> dict[str, Any]:

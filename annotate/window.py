@@ -167,7 +167,7 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         self.image.setImage(frame, autoLevels=False, levels=(0, 255))
         if self.other is not None and st.source.views:
             view = st.source.views[self.view_index % len(st.source.views)]
-            img = st.source.view(view, float(st.source.times_s[st.pos]))
+            img = st.source.view(view, st.pos)
             if img is not None:
                 self.other.setImage(img, autoLevels=False, levels=(0, 255))
         self.cursor_line.setValue(st.number)

@@ -36,7 +36,9 @@ def frame(seq: int) -> np.ndarray:
     return img
 
 
-def build(root: Path) -> Path:
+def build(root: Path, jitter_ns: int = 0, device_times: bool = True) -> Path:
+    """``jitter_ns``: arrival times off by up to that much (a loaded host); ``device_times`` False:
+    a camera that stamps nothing (pylon's emulator)."""
     root.mkdir(parents=True)
     write_json_atomic(
         root / "manifest.json",
@@ -53,8 +55,10 @@ def build(root: Path) -> Path:
     face.describe({"media": "video", "rate_hz": 60.0, "device_kind": "synthetic-face"})
     side = w.stream("side", "|u1", (H, W), "mono8")
     side.describe({"media": "video", "rate_hz": 30.0, "device_kind": "synthetic-camera"})
+    rng = np.random.default_rng(5)
     for s in SEQS:
-        face.append(s, s * PERIOD, host(s), frame(s).tobytes())
+        late = int(rng.integers(0, jitter_ns)) if jitter_ns else 0
+        face.append(s, s * PERIOD if device_times else None, host(s) + late, frame(s).tobytes())
     for k in range(N // 2):
         side.append(k, None, host(2 * k), (255 - frame(2 * k)).tobytes())
 

@@ -242,3 +242,18 @@ def test_a_majority_override_replaces_table4_with_its_reasons(session):
     assert clip["emotion"] == "Repression" and clip["emotion_rule"] == "override"
     assert clip["override_reasons"] == ["ann1: ann1: the smile is held back", "ann2: ann2: the smile is held back"]
     assert clip["aus"] == "12" and clip["kind"] == "micro"
+
+
+@pytest.mark.parametrize("device_times", [True, False])
+def test_durations_and_differences_are_on_the_cameras_clock_not_the_arrival_jitter(tmp_path, device_times):
+    session = build(tmp_path / "S", jitter_ns=40_000_000, device_times=device_times)
+    src = open_source(session)
+    st = annotate(src, "ann1", (40, 45, 69), "12")
+    # 29 frames at 60 fps (lost frames 50-51 included): 483 ms, micro, whatever the arrival times say
+    assert st.view("c1").duration_s == pytest.approx(29 / 60, abs=1e-6) and st.view("c1").kind == "micro"
+    annotate(src, "ann2", (42, 45, 70), "12")
+    from mestudio.annotate.agreement import agreement
+    from mestudio.annotate.book import merge_labels
+
+    rep = agreement(merge_labels(src), src)
+    assert rep["frames"]["onset"]["ms"]["max"] == pytest.approx(2 / 60 * 1e3, abs=0.01)
