@@ -91,14 +91,17 @@ class SessionSource:
         return _display(self._streams[self.stream_id].frame(i), self.info)
 
     def view(self, stream: str, i: int) -> np.ndarray | None:
-        """The frame of another camera that arrived nearest to frame ``i`` of this one."""
+        """The frame of another camera that arrived nearest to frame ``i`` of this one (the earlier on a tie)."""
         st = self._streams.get(stream)
         if st is None:
             st = self._streams[stream] = self.reader.stream(stream)
         if len(st) == 0:
             return None
         host = st.index["host_time_ns"].astype(np.int64)
-        j = int(np.clip(np.searchsorted(host, self.host_ns[i]), 0, len(st) - 1))
+        t = self.host_ns[i]
+        j = int(np.clip(np.searchsorted(host, t), 0, len(st) - 1))
+        if j > 0 and abs(host[j - 1] - t) <= abs(host[j] - t):
+            j -= 1
         return _display(st.frame(j), st.info)
 
     def describe(self) -> dict[str, Any]:

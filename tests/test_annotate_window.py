@@ -134,6 +134,15 @@ def test_three_annotators_in_the_window_then_the_merge(app, session, tmp_path):
             w.tick()
         keys(w, Key.Key_K)
         assert st.number == 100 + 3 * w.frames_per_tick() and not w.timer.isActive()
+        if name == "ann2":  # J plays backwards, again twice as fast; the other camera follows the frame
+            keys(w, "100", Key.Key_Return, Key.Key_J, Key.Key_J)
+            assert st.speed == -2.0
+            w.tick()
+            assert st.number == 100 - w.frames_per_tick()
+            keys(w, Key.Key_K, "98", Key.Key_Return)
+            assert np.array_equal(w.other.image, 255 - frame(98))  # the side camera's frame of that time
+            keys(w, Key.Key_Right)
+            assert np.array_equal(w.other.image, 255 - frame(98))  # it runs at 30 fps: the nearest is still 98
         if name == "ann1":
             w.clip_list.itemClicked.emit(w.clip_list.item(0))  # pick c1 in the list: to its onset
             assert st.selected == "c1" and st.number == 40
