@@ -90,6 +90,7 @@ def shown_frame(img: np.ndarray, w) -> np.ndarray:
     return small.mean(axis=2)
 
 
+@pytest.mark.slow
 def test_three_annotators_in_the_window_then_the_merge(app, session, tmp_path):
     from mestudio.analysis.datasets.readers import read_label_book
     from mestudio.annotate.qt import QtCore, shutdown
