@@ -75,6 +75,8 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         self.traces.addLegend(offset=(5, 5), labelTextSize="7pt")
         self.traces.setMinimumHeight(130)
         self._draw_static_timeline()
+        for plot in (self.timeline, self.traces):  # a click on either goes to that frame
+            plot.scene().sigMouseClicked.connect(lambda ev, p=plot: self._clicked(ev, p))
         self.cursor_line = pg.InfiniteLine(0, pen=pg.mkPen("#ffffff", width=1.5))
         self.au_cursor_line = pg.InfiniteLine(0, pen=pg.mkPen("#ffffff", width=1.0))
         self.timeline.addItem(self.cursor_line)
@@ -253,6 +255,15 @@ class AnnotateWindow(QtWidgets.QMainWindow):
         self._sync_timer()
         self.refresh(full=labels)
         return True
+
+    def _clicked(self, ev, plot) -> None:
+        vb = plot.getPlotItem().getViewBox()
+        if vb.sceneBoundingRect().contains(ev.scenePos()):
+            self.seek_to_x(vb.mapSceneToView(ev.scenePos()).x())
+
+    def seek_to_x(self, x: float) -> None:
+        """Go to the frame under timeline position ``x`` (a frame number)."""
+        self._do(self.state.goto_number, int(round(x)), labels=False)
 
     def _edit_done(self, action, value: object) -> None:
         if self._do(action, value):

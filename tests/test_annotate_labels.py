@@ -103,6 +103,10 @@ def test_bad_labels_files_and_marks_are_clear_errors_and_lose_nothing(session):
     r = mestudio("labels", "merge", str(session), "--no-plot", "--json")
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["bad_changes"]) == 3  # counted and reported, the good clip kept
+    r = mestudio("labels", "show", str(session), "--json")
+    shown = json.loads(r.stdout)["annotators"]["ann4"]
+    assert r.returncode == 0 and shown["changes"] == 4 and len(shown["bad_changes"]) == 3
+    assert [c["clip"] for c in shown["clips"]] == ["c1"]
     st = AnnotationState(open_source(session), "ann5")
     with pytest.raises(MarkError, match="no clip selected"):
         st.set_aus("12")

@@ -4,6 +4,8 @@ label book, and a screenshot shows the frame that is on and the marked clip on t
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -105,6 +107,9 @@ def test_three_annotators_in_the_window_then_the_merge(app, session, tmp_path):
         app.processEvents()
         keys(w, str(on), Key.Key_Return)  # type a frame number, Enter: go there
         assert st.number == on
+        w.seek_to_x(on - 9.6)  # a click on the timeline: the frame under it
+        assert st.number == on - 10
+        keys(w, str(on), Key.Key_Return)
         if name == "ann1":
             before = shot(w, tmp_path / "before.png")
             assert green_pixels(region(before, w, w.timeline)) == 0  # no clip yet
@@ -179,5 +184,7 @@ def test_the_command_opens_a_session_and_saves_a_screenshot(session, tmp_path):
     assert r.returncode == 0, r.stderr
     img = cv2.imread(str(out))
     assert img is not None and img.shape[0] > 400 and float(img.std()) > 8
+    r = mestudio("labels", "show", str(session), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["annotators"] == {}
     r = mestudio("annotate", str(session), "--annotator", "../x", "--screenshot", str(out))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "annotator name" in r.stderr
