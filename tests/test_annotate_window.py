@@ -167,6 +167,20 @@ def test_three_annotators_in_the_window_then_the_merge(app, session, tmp_path):
             assert "Positive+Surprise" in w.table4.text() and "c1" in w.clip_title.text()
         shutdown(app, w)
         st.source.close()
+        # the labels file the keys wrote: every change, in order, with its time
+        doc = json.loads((session / "labels" / f"{name}.json").read_text())
+        ops = [(c["op"], c.get("clip"), c.get("fields") or c.get("candidate")) for c in doc["changes"]]
+        assert ops[0] == ("add", "c1", {"onset": on, "apex": ap, "offset": off})
+        assert ops[1] == ("set", "c1", {"aus": aus})
+        assert all(c["time_ns"] > 0 for c in doc["changes"])
+        if decision == "accept":
+            assert (
+                ("add", "c2") == ops[-2][:2]
+                and ops[-2][2]["candidate"] == 0
+                and ops[-1] == ("set", "c2", {"onset": 23})
+            )
+        else:
+            assert ops[-1] == ("reject", None, 0)
     r = mestudio("labels", "merge", str(session), "--json")
     assert r.returncode == 0, r.stderr
     book = read_label_book(session / "labels" / "consensus" / "clips" / "labelbook.csv", "4dme")
