@@ -141,3 +141,60 @@ def _candidate(index: int, body: dict, own: bool, seqs: np.ndarray, pos_host) ->
     if off < on:
         raise ValueError("offset before onset")
     return Candidate(index, str(body.get("kind")), on, apex, off, aus, str(body.get("emotion") or ""))
+
+
+def add_analyzer_csvs(
+    tl: Timeline, source: Source, events_csv: str | None = None, au_csv: str | None = None
+) -> Timeline:
+    """The results of `mestudio analyze INPUT --events-csv E --au-csv A` on the timeline: what a
+    video file or an image folder has instead of a session's events (frames there are 1-based
+    positions, as the analyzer writes them).  A file that is not such a table is a SourceError."""
+    import csv
+
+    from mestudio.annotate.errors import SourceError
+
+    last = len(source) - 1
+
+    def number(frame: str) -> int:
+        return int(source.numbers[int(np.clip(int(float(frame)) - 1, 0, last))])
+
+    def rows(path: str, need: tuple[str, ...]) -> list[dict]:
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                out = list(csv.DictReader(f))
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            raise SourceError(f"{path}: cannot read ({e})") from None
+        missing = [c for c in need if out and c not in out[0]]
+        if not out or missing:
+            raise SourceError(f"{path}: not the analyzer's CSV (missing columns {missing or list(need)})")
+        return out
+
+    if events_csv:
+        for r in rows(events_csv, ("kind", "onset_frame", "offset_frame", "aus")):
+            if r["kind"] not in CANDIDATE_KINDS:
+                continue
+            try:
+                on, off = number(r["onset_frame"]), number(r["offset_frame"])
+                apex = number(r["apex_frame"]) if r.get("apex_frame") else None
+                aus = tuple(int(a) for a in str(r["aus"]).split("+") if a.strip())
+            except ValueError:
+                tl.unreadable += 1
+                continue
+            tl.candidates.append(Candidate(len(tl.candidates), r["kind"], on, apex, off, aus, r.get("emotion") or ""))
+    if au_csv:
+        table = rows(au_csv, ("frame",))
+        pos, traces = [], {a: [] for a in TRACE_AUS}
+        for r in table:
+            try:
+                p = int(np.clip(int(float(r["frame"])) - 1, 0, last))
+                vals = {a: float(r[f"{a}_r"]) if r.get(f"{a}_r") not in (None, "") else np.nan for a in TRACE_AUS}
+            except ValueError:
+                tl.unreadable += 1
+                continue
+            pos.append(p)
+            for a, v in vals.items():
+                traces[a].append(v)
+        if pos:
+            tl.au_pos = np.asarray(pos, np.int64)
+            tl.au = {a: np.asarray(v) for a, v in traces.items() if not np.isnan(v).all()}
+    return tl

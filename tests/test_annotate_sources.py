@@ -92,3 +92,46 @@ def test_image_folder_numbers_frames_as_the_images_and_merges(tmp_path):
     assert (s.subject, s.onset, s.offset, s.emotions) == ("sub01", 51, 61, ("Negative",))
     r = mestudio("labels", "merge", str(folder), "--elan")
     assert r.returncode == 2 and "--elan needs a session" in r.stderr
+
+
+def test_the_analyzers_csvs_give_an_image_folder_its_candidates_and_au_traces(tmp_path):
+    from mestudio.analysis.analyzer.offline import write_au_csv, write_events_csv
+    from mestudio.annotate.timeline import add_analyzer_csvs, build_timeline
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for n in range(100, 130):
+        assert cv2.imwrite(str(folder / f"f{n}.png"), np.full((24, 32), level(n), np.uint8))
+    events, aus = tmp_path / "events.csv", tmp_path / "aus.csv"
+    # what `mestudio analyze FOLDER --events-csv --au-csv` writes: 1-based frames of the input
+    write_events_csv(
+        [
+            {
+                "kind": "micro",
+                "onset_frame": 5,
+                "apex_frame": 8,
+                "offset_frame": 12,
+                "aus": [6, 12],
+                "emotion": "Positive",
+            },
+            {"kind": "blink", "onset_frame": 20, "apex_frame": 21, "offset_frame": 23, "aus": [45], "emotion": "None"},
+        ],
+        events,
+    )
+    write_au_csv(
+        [{"frame": f, "timestamp": f / 30, "success": 1, "AU12_r": 2.5 if 5 <= f <= 12 else 0.0} for f in range(1, 31)],
+        aus,
+    )
+    src = open_source(folder, fps=30)
+    tl = add_analyzer_csvs(build_timeline(src), src, str(events), str(aus))
+    (c,) = tl.candidates  # the blink is no candidate
+    assert (c.onset, c.apex, c.offset, c.aus) == (104, 107, 111, (6, 12))  # image numbers of frames 5, 8, 12
+    assert list(tl.au) == ["AU12"] and tl.au["AU12"][4] == 2.5 and tl.au_pos[0] == 0
+    st = AnnotationState(src, "ann1", tl)
+    assert st.next_candidate() is not None and st.number == 104
+    st.accept_candidate()
+    assert st.clips["c1"].aus[1].number == 12 and st.view("c1").emotion == "Positive"
+    r = mestudio(
+        "annotate", str(folder), "--fps", "30", "--events-csv", str(aus), "--screenshot", str(tmp_path / "x.png")
+    )
+    assert r.returncode == 2 and "not the analyzer's CSV" in r.stderr and r.stderr.count("\n") == 1

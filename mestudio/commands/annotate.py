@@ -19,6 +19,10 @@ def add_arguments(p) -> None:
     p.add_argument("--fps", type=float, help="frame rate of an image folder of no known dataset layout")
     p.add_argument("--frame", type=int, metavar="N", help="open at frame number N")
     p.add_argument(
+        "--events-csv", metavar="FILE", help="candidate events of `mestudio analyze INPUT --events-csv` (video, images)"
+    )
+    p.add_argument("--au-csv", metavar="FILE", help="per-frame AUs of `mestudio analyze INPUT --au-csv`")
+    p.add_argument(
         "--screenshot", type=Path, metavar="PNG", help="save the window as PNG and close it (a check without a user)"
     )
 
@@ -28,6 +32,7 @@ def run(args) -> int:
     from mestudio.annotate.errors import AnnotateError
     from mestudio.annotate.media import open_source
     from mestudio.annotate.state import AnnotationState
+    from mestudio.annotate.timeline import add_analyzer_csvs, build_timeline
     from mestudio.gui.errors import QtBindingError
 
     annotator = args.annotator or os.environ.get("MESTUDIO_ANNOTATOR") or getpass.getuser()
@@ -36,7 +41,10 @@ def run(args) -> int:
     except AnnotateError as e:
         return fail(NAME, str(e), 2)
     try:
-        state = AnnotationState(source, annotator)
+        timeline = build_timeline(source)
+        if args.events_csv or args.au_csv:
+            add_analyzer_csvs(timeline, source, args.events_csv, args.au_csv)
+        state = AnnotationState(source, annotator, timeline)
         if args.frame is not None:
             state.goto_number(args.frame)
         from mestudio.annotate.qt import application, shutdown
