@@ -183,7 +183,8 @@ def add_analyzer_csvs(
             tl.candidates.append(Candidate(len(tl.candidates), r["kind"], on, apex, off, aus, r.get("emotion") or ""))
     if au_csv:
         table = rows(au_csv, ("frame",))
-        pos, traces = [], {a: [] for a in TRACE_AUS}
+        pos: list[int] = []
+        traces: dict[str, list[float]] = {a: [] for a in TRACE_AUS}
         for r in table:
             try:
                 p = int(np.clip(int(float(r["frame"])) - 1, 0, last))
