@@ -22,7 +22,7 @@ from mestudio.analysis.datasets.aus import AUCode
 from mestudio.annotate.errors import MergeError
 from mestudio.annotate.labels import Clip, au_text
 from mestudio.annotate.media import Source, time_of
-from mestudio.annotate.rules import emotion_of, kind_of, table4
+from mestudio.annotate.rules import kind_of, table4
 
 INTENSITIES = "ABCDE"
 
@@ -207,7 +207,3 @@ def merge(
         else:
             minority.append(g)
     return Consensus(sorted(labels), clips, minority, groups, list(bad_changes or []))
-
-
-def emotion_label(clip: Clip) -> str:
-    return emotion_of(clip)

@@ -267,8 +267,3 @@ class AnnotationState:
         dur = float(t[position_of(self.source, c.offset)] - t[position_of(self.source, c.onset)])
         t4 = table4(c)
         return ClipView(c, dur, kind_of(dur), t4, c.emotion_override or t4.label)
-
-    def clip_positions(self, cid: str) -> tuple[int, int | None, int]:
-        c = self.clips[cid]
-        ap = None if c.apex is None else position_of(self.source, c.apex)
-        return position_of(self.source, c.onset), ap, position_of(self.source, c.offset)
