@@ -36,6 +36,8 @@ PLANNED = {
     "reconstruct": "a face mesh per frame set (stereo, RGB-D)",
     "views": "4D views (left/front/right DPI, E-DPI, texture) of a session's meshes",
     "import-annotations": "read an ELAN file's tiers back into a session as labels",
+    "annotate": "the ME annotation window (onset/apex/offset, AUs, Table 4 emotion)",
+    "labels": "merge several annotators' labels the study's way; the agreement report",
 }
 
 

@@ -56,12 +56,16 @@ def _parser_options() -> dict[str, set[str]]:
 
     from mestudio.cli import build_parser
 
+    def options(p: argparse.ArgumentParser) -> set[str]:  # a command's own and its subcommands' (labels merge)
+        found = {o for a in p._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                found |= set().union(*(options(c) for c in a.choices.values()))
+        return found
+
     parser = build_parser()[0]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {
-        name: {o for a in p._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
-        for name, p in sub.choices.items()
-    }
+    return {name: options(p) for name, p in sub.choices.items()}
 
 
 def _command_of(span: str) -> str:

@@ -17,7 +17,19 @@ import pytest
 from tests.conftest import ROOT, SMALL_RIG
 from tests.session_helpers import assert_only_source_losses
 
-STAGES = ("capture", "sync", "stream", "elicit", "analysis", "monitor", "config", "gui", "reconstruct", "interop")
+STAGES = (
+    "capture",
+    "sync",
+    "stream",
+    "elicit",
+    "analysis",
+    "monitor",
+    "config",
+    "gui",
+    "reconstruct",
+    "interop",
+    "annotate",
+)
 
 
 def _packages_on_disk() -> set[str]:

@@ -1,7 +1,8 @@
 """Action-unit codes as the label books write them: ``4+7+L10``, ``A1B+A2C``, ``ref(7B)+43``.
 
 Prefixes: L/R unilateral (left/right), A asymmetric, T and B as SAMM writes them (kept as side).
-Suffix letters A-E are FACS intensities. ``ref(...)`` marks an AU the coder only referenced (not
+Suffix letters A-E are FACS intensities; ``(k)`` marks a static AU (present but not moving within the
+clip, 4DME's Fig. 6; it counts as present). ``ref(...)`` marks an AU the coder only referenced (not
 counted as active). ``X or Y`` and ``X/Y`` are the coder's alternatives: the first one is kept.
 """
 
@@ -11,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 _TOKEN = re.compile(r"^(?P<side>[LRATB]?)(?P<num>\d{1,2})(?P<intensity>[A-E]?)$")
+_STATIC = re.compile(r"\(k\)$", re.IGNORECASE)
 _REF = re.compile(r"^ref\((?P<inner>[^)]*)\)$", re.IGNORECASE)
 
 
@@ -22,9 +24,10 @@ class AUCode:
     side: str = ""  # "", "L", "R", "A" (asymmetric), "T", "B"
     intensity: str = ""  # "", "A".."E"
     reference: bool = False
+    static: bool = False  # "(k)": present without motion change within the clip
 
     def __str__(self) -> str:
-        s = f"{self.side}{self.number}{self.intensity}"
+        s = f"{self.side}{self.number}{self.intensity}" + ("(k)" if self.static else "")
         return f"ref({s})" if self.reference else s
 
 
@@ -33,7 +36,11 @@ def _parse_token(tok: str) -> AUCode | None:
     ref = _REF.match(tok)
     if ref:
         inner = _parse_token(ref.group("inner"))
-        return None if inner is None else AUCode(inner.number, inner.side, inner.intensity, True)
+        return None if inner is None else AUCode(inner.number, inner.side, inner.intensity, True, inner.static)
+    static = _STATIC.search(tok)
+    if static:
+        inner = _parse_token(tok[: static.start()])
+        return None if inner is None else AUCode(inner.number, inner.side, inner.intensity, inner.reference, True)
     # alternatives: "R12 or R14", "A/L12" (side alternative), "4A/B" (intensity alternative)
     tok = re.split(r"\s+or\s+", tok)[0].strip("() ")
     if "/" in tok:

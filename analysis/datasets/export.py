@@ -11,6 +11,7 @@ labeller's tools; the analyzer's intervals are a first pass for human coders to 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 from mestudio.analysis.datasets.clips import write_clip
@@ -21,13 +22,19 @@ COLUMNS = ["Subject", "Clip", "Onset", "Apex", "Offset", "AUs", "Emotion", "Type
 
 
 def export_spotted_clips(
-    session_dir: str | Path, out: str | Path, stream_id: str, subject: str | None = None
+    session_dir: str | Path,
+    out: str | Path,
+    stream_id: str,
+    subject: str | None = None,
+    intervals: Sequence[dict] | None = None,
 ) -> tuple[Path, int]:
-    """Write the analyzer's micro/macro events of ``stream_id``; returns (label book, clips)."""
+    """Write the analyzer's micro/macro events of ``stream_id`` (or the given ``intervals``, e.g. the
+    annotators' consensus, mestudio.annotate.book); returns (label book, clips)."""
     from mestudio.stream.session import SessionReader
 
     reader = SessionReader(session_dir)
-    intervals = intervals_from_events(reader.events())
+    if intervals is None:
+        intervals = intervals_from_events(reader.events())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     book_path = out / "labelbook.csv"

@@ -23,6 +23,13 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--clips-stream", default="face", metavar="ID", help="the stream the spotted clips are cut from (default: face)"
     )
+    p.add_argument(
+        "--clips-from",
+        choices=("auto", "consensus", "spotted"),
+        default="auto",
+        help="the clips: the annotators' consensus (`mestudio labels merge`) or the analyzer's spotted "
+        "events (default auto: the consensus when the session has one)",
+    )
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
@@ -63,9 +70,14 @@ def run(args) -> int:
             from mestudio.analysis.datasets.export import export_spotted_clips
 
             try:
-                book, n = export_spotted_clips(reader.root, out / "clips", args.clips_stream)
-                written["clips"] = [str(book), f"{n} clips"]
-            except (MethodsError, SessionError) as e:
+                intervals = _consensus(reader.root, args.clips_stream) if args.clips_from != "spotted" else None
+                if intervals is None and args.clips_from == "consensus":
+                    return fail(
+                        NAME, f"{args.session}: no consensus of {args.clips_stream!r}; run `mestudio labels merge`", 2
+                    )
+                book, n = export_spotted_clips(reader.root, out / "clips", args.clips_stream, intervals=intervals)
+                written["clips"] = [str(book), f"{n} clips" + (" (the annotators' consensus)" if intervals else "")]
+            except (MethodsError, SessionError, ValueError) as e:
                 written["clips"] = [f"skipped: {e}"]
         if "xdf" in what or "elan" in what:
             from mestudio.interop.export import export_interop
@@ -83,3 +95,10 @@ def run(args) -> int:
             for item in items:
                 print(f"  {w}: {item}")
     return 0
+
+
+def _consensus(session, stream: str) -> list[dict] | None:
+    """The annotators' consensus of ``stream`` as clip intervals, when `mestudio labels merge` saved one."""
+    from mestudio.annotate.book import saved_intervals
+
+    return saved_intervals(session, stream)
