@@ -103,8 +103,8 @@ def run(ctx: NodeContext) -> int:
             next_beat = 0.0
             while not ctx.stop.is_set():
                 with ctx.watched(f"{spec.kind} read"):  # a driver call that never returns: killed, restarted
-                    frames = dev.read(timeout_s=0.25)
-                for f in frames:
+                    got = dev.read(timeout_s=0.25)
+                for f in got:
                     if pub.send(
                         wire.frame_parts(
                             f.stream_id,
