@@ -83,7 +83,7 @@ class Analyzer:
                     log.warning(self.notes[-1])
         self._hist: deque[tuple[int, int, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = deque(
             maxlen=int(HISTORY_S * fps)
-        )  # (push index, seq, t, measures, crop for a learnt model, AU intensities, head rotation)
+        )  # (push index, seq, t, measures, crop for a learnt model, AU evidence, head rotation)
         self._n = 0
         self._face = False
         self._trace: dict[str, list] = {"seq": [], "t": [], "score": []}
@@ -161,10 +161,10 @@ class Analyzer:
         self._n += 1
         aligned = apply(m, obs.landmarks)
         mv = measures(aligned, self.brows(crop, aligned))
-        r = self.frame_aus.push(mv)
+        r, evidence = self.frame_aus.push(mv)
         self._add_au_row(seq, t, r)
-        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, r, self.pose(obs.landmarks)))
-        self._recent.append(r[_TRACK_COLS])
+        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, evidence, self.pose(obs.landmarks)))
+        self._recent.append(evidence[_TRACK_COLS])
         activity = float(np.median(np.stack(self._recent), axis=0).max()) if self.frame_aus.ready else 0.0
         track_ivs = self.track.push(idx, t, activity)
         scored, ivs = self.bank.push(crop, t)

@@ -44,6 +44,7 @@ MEASURES = (
     "chin_height",
     "inner_brow_row",
     "outer_brow_row",
+    "inner_brow_inward",
 )
 # the brows as the image shows them: the mesh's brow points hardly follow a real brow raise
 # (against OpenFace 2 on a real clip: inner brow r -0.46), the dark band of the brow hair does
@@ -52,6 +53,9 @@ BROW_ROW_OUTER = (105, 334, 66, 296)  # the brow's body, where its hair is darke
 ROW_HALF_WIDTH = 5  # crop px each side of the landmark: the column band averaged
 MATCH_HALF = 8  # rows each side compared with the reference profile
 MAX_SHIFT = 6  # crop px a brow can move from its neutral place (a strong raise is ~5)
+# AU4 draws the brows together as well as down (FACS): the inner brow heads' row profiles,
+# matched sideways, give how far each head moved towards the midline
+BROW_HEADS = ((107, 55), (336, 285))  # (person's right, person's left) inner brow heads
 
 
 def _profile(g: np.ndarray, x0: int, y0: int, half: int) -> np.ndarray | None:
@@ -61,6 +65,31 @@ def _profile(g: np.ndarray, x0: int, y0: int, half: int) -> np.ndarray | None:
     if top < 0 or bottom > h or right - left < 3:
         return None
     return g[top:bottom, left:right].mean(axis=1)
+
+
+def _row_profile(g: np.ndarray, x0: int, y0: int, half: int) -> np.ndarray | None:
+    """The horizontal profile through (x0, y0): ``2 half + 1`` columns, a band of rows averaged."""
+    h, w = g.shape[:2]
+    left, right = x0 - half, x0 + half + 1
+    top, bottom = max(0, y0 - ROW_HALF_WIDTH), min(h, y0 + ROW_HALF_WIDTH + 1)
+    if left < 0 or right > w or bottom - top < 3:
+        return None
+    return g[top:bottom, left:right].mean(axis=0)
+
+
+def _best_shift(profs: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
+    """Sub-pixel shift of each reference profile inside its longer current profile (SSD of the
+    normalised windows; parabola through the best match and its neighbours), from the start."""
+    win = np.lib.stride_tricks.sliding_window_view(np.stack(profs), 2 * MATCH_HALF + 1, axis=1)
+    win = (win - win.mean(axis=2, keepdims=True)) / (win.std(axis=2, keepdims=True) + 1e-6)
+    ssd = np.sum((win - np.stack(refs)[:, None, :]) ** 2, axis=2)  # (points, shifts)
+    k = np.argmin(ssd, axis=1)
+    kk = np.clip(k, 1, ssd.shape[1] - 2)
+    rows = np.arange(len(profs))
+    a, b, c = ssd[rows, kk - 1], ssd[rows, kk], ssd[rows, kk + 1]
+    den = a - 2 * b + c
+    sub = np.where((k == kk) & (den > 1e-9), 0.5 * (a - c) / np.where(den > 1e-9, den, 1.0), 0.0)
+    return k + sub
 
 
 def _z(v: np.ndarray) -> np.ndarray:
@@ -73,15 +102,21 @@ class BrowRows:
     the crop (the alignment holds the face still; the mesh's own brow points jitter).  Each
     height is the point's height above the eye line in that first frame minus the profile's
     vertical shift since, sub-pixel (parabola through the best match and its neighbours); the
-    profiles are normalised, so a change of light does not move them."""
+    profiles are normalised, so a change of light does not move them.  The inner brow heads' row
+    profiles, matched sideways the same way, say how far the brows were drawn together (AU4):
+    the mesh's brow points follow that no better than they follow a raise."""
 
     def __init__(self) -> None:
         self._ref: dict[int, tuple[int, int, np.ndarray]] | None = None
+        self._heads: dict[int, tuple[int, int, np.ndarray]] = {}
+        self._gap0 = 0.0  # minus half the inner brows' gap in the first frame (crop px)
 
     def reset(self) -> None:
         self._ref = None
+        self._heads = {}
 
-    def __call__(self, crop: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    def __call__(self, crop: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+        """(inner brow height, outer brow height, inner heads' inward position), crop px."""
         g = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
         if self._ref is None:
             self._ref = {}
@@ -90,8 +125,18 @@ class BrowRows:
                 prof = _profile(g, x0, y0, MATCH_HALF)
                 if prof is not None:
                     self._ref[j] = (x0, y0, _z(prof))
+            self._heads, self._gap0 = {}, _landmark_inward(p)
+            for j in (j for side in BROW_HEADS for j in side):
+                x0, y0 = int(round(p[j, 0])), int(round(p[j, 1]))
+                prof = _row_profile(g, x0, y0, MATCH_HALF)
+                if prof is not None:
+                    self._heads[j] = (x0, y0, _z(prof))
         h = self._heights(g, p)
-        return float(np.mean(h[: len(BROW_ROW_INNER)])), float(np.mean(h[len(BROW_ROW_INNER) :]))
+        return (
+            float(np.mean(h[: len(BROW_ROW_INNER)])),
+            float(np.mean(h[len(BROW_ROW_INNER) :])),
+            self._inward(g, p),
+        )
 
     def _heights(self, g: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Each brow point's height, all points matched at once (one frame costs ~0.3 ms)."""
@@ -108,21 +153,38 @@ class BrowRows:
                 refs.append(ref)
         if not got:
             return out
-        win = np.lib.stride_tricks.sliding_window_view(np.stack(profs), 2 * MATCH_HALF + 1, axis=1)
-        win = (win - win.mean(axis=2, keepdims=True)) / (win.std(axis=2, keepdims=True) + 1e-6)
-        ssd = np.sum((win - np.stack([r[2] for r in refs])[:, None, :]) ** 2, axis=2)  # (points, shifts)
-        k = np.argmin(ssd, axis=1)
-        kk = np.clip(k, 1, ssd.shape[1] - 2)
-        rows = np.arange(len(got))
-        a, b, c = ssd[rows, kk - 1], ssd[rows, kk], ssd[rows, kk + 1]
-        den = a - 2 * b + c
-        sub = np.where((k == kk) & (den > 1e-9), 0.5 * (a - c) / np.where(den > 1e-9, den, 1.0), 0.0)
-        shift = k - MAX_SHIFT + sub  # rows down since the first frame
+        shift = _best_shift(profs, [r[2] for r in refs]) - MAX_SHIFT  # rows down since the first frame
         out[got] = EYE_LINE - (np.array([r[1] for r in refs]) + shift)
         return out
 
+    def _inward(self, g: np.ndarray, p: np.ndarray) -> float:
+        """Minus half the gap between the inner brow heads (grows as AU4 draws them together):
+        the first frame's gap less the heads' sideways shifts towards the midline since."""
+        assert self._ref is not None
+        moved, profs, refs, sides = [], [], [], []
+        for side, heads in enumerate(BROW_HEADS):
+            for j in heads:
+                ref = self._heads.get(j)
+                cur = None if ref is None else _row_profile(g, ref[0], ref[1], MATCH_HALF + MAX_SHIFT)
+                if ref is not None and cur is not None:
+                    profs.append(cur)
+                    refs.append(ref[2])
+                    sides.append(side)
+        if len(set(sides)) < 2:  # a head at the crop's edge: the landmarks' own gap
+            return _landmark_inward(p)
+        shift = _best_shift(profs, refs) - MAX_SHIFT  # columns right since the first frame
+        # the person's right brow (image left) moves right towards the midline, the left one left
+        toward = np.where(np.array(sides) == 0, shift, -shift)
+        for side in (0, 1):
+            moved.append(float(np.mean(toward[np.array(sides) == side])))
+        return self._gap0 + float(np.mean(moved))
 
-def measures(p: np.ndarray, brows: tuple[float, float] | None = None) -> np.ndarray:
+
+def _landmark_inward(p: np.ndarray) -> float:
+    return -0.5 * float(abs(p[BROW_INNER[1], 0] - p[BROW_INNER[0], 0]))
+
+
+def measures(p: np.ndarray, brows: tuple[float, float, float] | None = None) -> np.ndarray:
     """One vector of ``MEASURES`` from (478, 2) aligned landmarks and the image's brow heights
     (BrowRows; without them, the brow rows are the landmarks' own heights)."""
     y = p[:, 1]
@@ -150,6 +212,7 @@ def measures(p: np.ndarray, brows: tuple[float, float] | None = None) -> np.ndar
             float(eye_line - y[CHIN]),
             brows[0] if brows is not None else pair_h(BROW_ROW_INNER),
             brows[1] if brows is not None else pair_h(BROW_ROW_OUTER),
+            brows[2] if brows is not None else _landmark_inward(p),
         ],
         np.float32,
     )
