@@ -26,6 +26,10 @@ MOUTH_CORNER = (61, 291)
 EYE_CORNERS = ((33, 133), (263, 362))
 NOSE_ALA = (64, 294)
 LIP_TOP_OUT, LIP_TOP_IN, LIP_BOT_IN, LIP_BOT_OUT, CHIN = 0, 13, 14, 17, 152
+# the iris centres (refine_landmarks): AU5 bares the eyeball above the iris (FACS), so its measure
+# is the upper lid's height over the iris centre, not the aperture (which a brow raise, a squint
+# of the lower lid or a side light on the lids also changes)
+IRIS = (468, 473)
 
 MEASURES = (
     "inner_brow_height",
@@ -45,6 +49,7 @@ MEASURES = (
     "inner_brow_row",
     "outer_brow_row",
     "inner_brow_inward",
+    "upper_lid_over_iris",
 )
 # the brows as the image shows them: the mesh's brow points hardly follow a real brow raise
 # (against OpenFace 2 on a real clip: inner brow r -0.46), the dark band of the brow hair does
@@ -213,6 +218,7 @@ def measures(p: np.ndarray, brows: tuple[float, float, float] | None = None) -> 
             brows[0] if brows is not None else pair_h(BROW_ROW_INNER),
             brows[1] if brows is not None else pair_h(BROW_ROW_OUTER),
             brows[2] if brows is not None else _landmark_inward(p),
+            float(np.mean(y[list(IRIS)] - y[list(LID_UP)])) if len(p) > max(IRIS) else pair_h(LID_UP),
         ],
         np.float32,
     )
