@@ -43,7 +43,7 @@ AU_MEASURES: dict[int, list[tuple[tuple[str, float], ...]]] = {
     4: [(("inner_brow_row", -1.0), ("inner_brow_inward", 1.0))],
     5: [(("upper_lid_over_iris", 1.0),)],
     6: [(("cheek_height", 1.0),)],
-    7: [(("lower_lid_height", 1.0),)],
+    7: [(("lower_lid_to_iris", 1.0),)],
     9: [(("nose_ala_height", 1.0), ("cheek_height", -0.8))],
     10: [(("upper_lip_height", 1.0), ("corner_height", -1.0))],
     12: [(("corner_height", 1.0),)],

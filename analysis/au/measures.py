@@ -28,7 +28,9 @@ NOSE_ALA = (64, 294)
 LIP_TOP_OUT, LIP_TOP_IN, LIP_BOT_IN, LIP_BOT_OUT, CHIN = 0, 13, 14, 17, 152
 # the iris centres (refine_landmarks): AU5 bares the eyeball above the iris (FACS), so its measure
 # is the upper lid's height over the iris centre, not the aperture (which a brow raise, a squint
-# of the lower lid or a side light on the lids also changes)
+# of the lower lid or a side light on the lids also changes); AU7 raises the lower lid towards the
+# iris: measured from the iris, the lid no longer rises with a brow raise (against the eye line it
+# did: r 0.56 with OpenFace's AU1 on a real clip, a false AU7 on every raise)
 IRIS = (468, 473)
 
 MEASURES = (
@@ -50,6 +52,7 @@ MEASURES = (
     "outer_brow_row",
     "inner_brow_inward",
     "upper_lid_over_iris",
+    "lower_lid_to_iris",
 )
 # the brows as the image shows them: the mesh's brow points hardly follow a real brow raise
 # (against OpenFace 2 on a real clip: inner brow r -0.46), the dark band of the brow hair does
@@ -219,6 +222,7 @@ def measures(p: np.ndarray, brows: tuple[float, float, float] | None = None) -> 
             brows[1] if brows is not None else pair_h(BROW_ROW_OUTER),
             brows[2] if brows is not None else _landmark_inward(p),
             float(np.mean(y[list(IRIS)] - y[list(LID_UP)])) if len(p) > max(IRIS) else pair_h(LID_UP),
+            float(np.mean(y[list(IRIS)] - y[list(LID_LOW)])) if len(p) > max(IRIS) else pair_h(LID_LOW),
         ],
         np.float32,
     )
