@@ -143,7 +143,7 @@ class BrowRows:
         return (
             float(np.mean(h[: len(BROW_ROW_INNER)])),
             float(np.mean(h[len(BROW_ROW_INNER) :])),
-            self._inward(g, p),
+            self._inward(g, p, h),
         )
 
     def _heights(self, g: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -165,15 +165,18 @@ class BrowRows:
         out[got] = EYE_LINE - (np.array([r[1] for r in refs]) + shift)
         return out
 
-    def _inward(self, g: np.ndarray, p: np.ndarray) -> float:
+    def _inward(self, g: np.ndarray, p: np.ndarray, heights: np.ndarray) -> float:
         """Minus half the gap between the inner brow heads (grows as AU4 draws them together):
-        the first frame's gap less the heads' sideways shifts towards the midline since."""
+        the first frame's gap less the heads' sideways shifts towards the midline since, each
+        read on the rows its brow has moved to (``heights``: the inner points' from _heights)."""
         assert self._ref is not None
         moved, profs, refs, sides = [], [], [], []
         for side, heads in enumerate(BROW_HEADS):
+            inner = self._ref.get(BROW_ROW_INNER[side])
+            down = 0 if inner is None else int(round(EYE_LINE - inner[1] - heights[side]))
             for j in heads:
                 ref = self._heads.get(j)
-                cur = None if ref is None else _row_profile(g, ref[0], ref[1], MATCH_HALF + MAX_SHIFT)
+                cur = None if ref is None else _row_profile(g, ref[0], ref[1] + down, MATCH_HALF + MAX_SHIFT)
                 if ref is not None and cur is not None:
                     profs.append(cur)
                     refs.append(ref[2])
