@@ -63,7 +63,7 @@ MATCH_HALF = 8  # rows each side compared with the reference profile
 MAX_SHIFT = 6  # crop px a brow can move from its neutral place (a strong raise is ~5)
 # AU4 draws the brows together as well as down (FACS): the inner brow heads' row profiles,
 # matched sideways, give how far each head moved towards the midline
-BROW_HEADS = ((107, 55), (336, 285))  # (person's right, person's left) inner brow heads
+BROW_HEADS = ((107,), (336,))  # (person's right, person's left) inner brow heads
 
 
 def _profile(g: np.ndarray, x0: int, y0: int, half: int) -> np.ndarray | None:
