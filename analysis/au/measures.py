@@ -63,7 +63,7 @@ MATCH_HALF = 8  # rows each side compared with the reference profile
 MAX_SHIFT = 6  # crop px a brow can move from its neutral place (a strong raise is ~5)
 # AU4 draws the brows together as well as down (FACS): the inner brow heads' row profiles,
 # matched sideways, give how far each head moved towards the midline
-BROW_HEADS = ((107,), (336,))  # (person's right, person's left) inner brow heads
+BROW_HEADS = BROW_ROW_INNER  # (person's right, person's left) inner brow heads
 
 
 def _profile(g: np.ndarray, x0: int, y0: int, half: int) -> np.ndarray | None:
@@ -111,84 +111,79 @@ class BrowRows:
     height is the point's height above the eye line in that first frame minus the profile's
     vertical shift since, sub-pixel (parabola through the best match and its neighbours); the
     profiles are normalised, so a change of light does not move them.  The inner brow heads' row
-    profiles, matched sideways the same way, say how far the brows were drawn together (AU4):
-    the mesh's brow points follow that no better than they follow a raise."""
+    profiles, matched sideways the same way on the rows the brow sat on in the last frame, say
+    how far the brows were drawn together (AU4): the mesh's brow points follow that no better
+    than they follow a raise."""
 
     def __init__(self) -> None:
         self._ref: dict[int, tuple[int, int, np.ndarray]] | None = None
         self._heads: dict[int, tuple[int, int, np.ndarray]] = {}
         self._gap0 = 0.0  # minus half the inner brows' gap in the first frame (crop px)
+        self._down = [0, 0]  # rows each inner brow is below its first place (last frame's)
 
     def reset(self) -> None:
         self._ref = None
         self._heads = {}
+        self._down = [0, 0]
 
     def __call__(self, crop: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
-        """(inner brow height, outer brow height, inner heads' inward position), crop px."""
+        """(inner brow height, outer brow height, inner heads' inward position), crop px; all
+        profiles matched at once (one frame costs ~0.3 ms)."""
         g = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
         if self._ref is None:
-            self._ref = {}
-            for j in BROW_ROW_INNER + BROW_ROW_OUTER:
-                x0, y0 = int(round(p[j, 0])), int(round(p[j, 1]))
-                prof = _profile(g, x0, y0, MATCH_HALF)
-                if prof is not None:
-                    self._ref[j] = (x0, y0, _z(prof))
-            self._heads, self._gap0 = {}, _landmark_inward(p)
-            for j in (j for side in BROW_HEADS for j in side):
-                x0, y0 = int(round(p[j, 0])), int(round(p[j, 1]))
-                prof = _row_profile(g, x0, y0, MATCH_HALF)
-                if prof is not None:
-                    self._heads[j] = (x0, y0, _z(prof))
-        h = self._heights(g, p)
-        return (
-            float(np.mean(h[: len(BROW_ROW_INNER)])),
-            float(np.mean(h[len(BROW_ROW_INNER) :])),
-            self._inward(g, p, h),
-        )
-
-    def _heights(self, g: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Each brow point's height, all points matched at once (one frame costs ~0.3 ms)."""
+            self._learn(g, p)
+        assert self._ref is not None
         idx = BROW_ROW_INNER + BROW_ROW_OUTER
-        out = EYE_LINE - p[list(idx), 1]  # at the crop's edge: the landmark itself
-        assert self._ref is not None  # the caller learns it first
-        got, profs, refs = [], [], []
+        heights = EYE_LINE - p[list(idx), 1]  # at the crop's edge: the landmark itself
+        got: list[tuple[str, int]] = []  # ("v", point) vertical matches, ("h", side) sideways
+        profs, refs = [], []
         for i, j in enumerate(idx):
             ref = self._ref.get(j)
             cur = None if ref is None else _profile(g, ref[0], ref[1], MATCH_HALF + MAX_SHIFT)
             if ref is not None and cur is not None:
-                got.append(i)
+                got.append(("v", i))
                 profs.append(cur)
-                refs.append(ref)
-        if not got:
-            return out
-        shift = _best_shift(profs, [r[2] for r in refs]) - MAX_SHIFT  # rows down since the first frame
-        out[got] = EYE_LINE - (np.array([r[1] for r in refs]) + shift)
-        return out
+                refs.append(ref[2])
+        for side, j in enumerate(BROW_HEADS):
+            head = self._heads.get(j)
+            row = None if head is None else head[1] + self._down[side]
+            cur = None if head is None or row is None else _row_profile(g, head[0], row, MATCH_HALF + MAX_SHIFT)
+            if head is not None and cur is not None:
+                got.append(("h", side))
+                profs.append(cur)
+                refs.append(head[2])
+        inward: list[float] = []
+        if got:
+            shifts = _best_shift(profs, refs) - MAX_SHIFT  # rows down / columns right since the first frame
+            for (kind, k), shift in zip(got, shifts):
+                if kind == "v":
+                    heights[k] = EYE_LINE - (self._ref[idx[k]][1] + shift)
+                else:  # the person's right brow (image left) moves right towards the midline
+                    inward.append(float(shift if k == 0 else -shift))
+        # the heads' rows follow their brows with a frame's lag (a brow moves under a px a frame)
+        for side, j in enumerate(BROW_ROW_INNER):
+            ref = self._ref.get(j)
+            if ref is not None:
+                self._down[side] = int(round(EYE_LINE - ref[1] - heights[side]))
+        return (
+            float(np.mean(heights[: len(BROW_ROW_INNER)])),
+            float(np.mean(heights[len(BROW_ROW_INNER) :])),
+            self._gap0 + float(np.mean(inward)) if len(inward) == 2 else _landmark_inward(p),
+        )
 
-    def _inward(self, g: np.ndarray, p: np.ndarray, heights: np.ndarray) -> float:
-        """Minus half the gap between the inner brow heads (grows as AU4 draws them together):
-        the first frame's gap less the heads' sideways shifts towards the midline since, each
-        read on the rows its brow has moved to (``heights``: the inner points' from _heights)."""
-        assert self._ref is not None
-        moved, profs, refs, sides = [], [], [], []
-        for side, heads in enumerate(BROW_HEADS):
-            inner = self._ref.get(BROW_ROW_INNER[side])
-            down = 0 if inner is None else int(round(EYE_LINE - inner[1] - heights[side]))
-            for j in heads:
-                ref = self._heads.get(j)
-                cur = None if ref is None else _row_profile(g, ref[0], ref[1] + down, MATCH_HALF + MAX_SHIFT)
-                if ref is not None and cur is not None:
-                    profs.append(cur)
-                    refs.append(ref[2])
-                    sides.append(side)
-        if len(set(sides)) < 2:  # a head at the crop's edge: the landmarks' own gap
-            return _landmark_inward(p)
-        shift = _best_shift(profs, refs) - MAX_SHIFT  # columns right since the first frame
-        # the person's right brow (image left) moves right towards the midline, the left one left
-        toward = np.where(np.array(sides) == 0, shift, -shift)
-        for side in (0, 1):
-            moved.append(float(np.mean(toward[np.array(sides) == side])))
-        return self._gap0 + float(np.mean(moved))
+    def _learn(self, g: np.ndarray, p: np.ndarray) -> None:
+        """The first frame's profiles: each brow point's column, each inner head's row."""
+        self._ref, self._heads, self._gap0, self._down = {}, {}, _landmark_inward(p), [0, 0]
+        for j in BROW_ROW_INNER + BROW_ROW_OUTER:
+            x0, y0 = int(round(p[j, 0])), int(round(p[j, 1]))
+            prof = _profile(g, x0, y0, MATCH_HALF)
+            if prof is not None:
+                self._ref[j] = (x0, y0, _z(prof))
+        for j in BROW_HEADS:
+            x0, y0 = int(round(p[j, 0])), int(round(p[j, 1]))
+            prof = _row_profile(g, x0, y0, MATCH_HALF)
+            if prof is not None:
+                self._heads[j] = (x0, y0, _z(prof))
 
 
 def _landmark_inward(p: np.ndarray) -> float:
