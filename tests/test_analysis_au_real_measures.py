@@ -159,3 +159,32 @@ def test_the_head_rule_counts_nods_and_turns_not_a_roll_the_alignment_removes(ax
     pose(face + 300.0)  # the face as acquired
     turned = face @ _rot(axis, deg).T + 300.0
     assert tilt_deg(pose(turned)) == pytest.approx(tilt, abs=0.05)
+
+
+@pytest.mark.slow
+def test_a_side_light_on_a_neutral_face_is_no_expression(tmp_path):
+    """The smile clip's neutral start, played forth and back for 4 s while a light comes up from
+    one side (the image 40 % brighter at one edge and 40 % darker at the other)."""
+    import av
+
+    from tests.analysis_fixtures import read_video_gray
+
+    frames, fps = read_video_gray(needs_shared(VIDEOS / "pyfeat_single_face.mp4"))
+    loop = (frames[:15] + frames[:15][::-1]) * 4
+    ramp = np.linspace(-1.0, 1.0, frames[0].shape[1])[None, :]
+    amount = np.interp(np.arange(len(loop)), [0, 40, 80, len(loop)], [0.0, 0.0, 0.4, 0.4])
+    path, csv = tmp_path / "side_lit.mp4", tmp_path / "aus.csv"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=int(fps), options={"crf": "12"})
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f, a in zip(loop, amount):
+            img = np.clip(f.astype(np.float32) * (1.0 + a * ramp), 0, 255).astype(np.uint8)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="gray")))
+        out.mux(s.encode())
+    r = mestudio("analyze", str(path), "--json", "--au-csv", str(csv))
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["frames_with_face"] == len(loop)
+    assert [e for e in report["events"] if e["kind"] in ("micro", "macro")] == []
+    table = pd.read_csv(csv)
+    assert not table[[c for c in table.columns if c.endswith("_c")]].to_numpy().any()  # no AU present
