@@ -43,7 +43,7 @@ from mestudio.analysis.emotion import emotion_from_aus
 from mestudio.analysis.face import Aligner, FaceTracker
 from mestudio.analysis.face.align import apply
 from mestudio.analysis.face.overlay import overlay
-from mestudio.analysis.face.pose import HeadPose, angle_deg
+from mestudio.analysis.face.pose import HeadPose, tilt_deg
 from mestudio.analysis.settings import AnalyzerSettings
 from mestudio.analysis.speech import SpeechTimeline, mouth_only
 from mestudio.analysis.spotting import MACRO_MAX_S, Interval
@@ -83,7 +83,7 @@ class Analyzer:
                     log.warning(self.notes[-1])
         self._hist: deque[tuple[int, int, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = deque(
             maxlen=int(HISTORY_S * fps)
-        )  # (push index, seq, t, measures, crop for a learnt model, AU intensities, head rotation)
+        )  # (push index, seq, t, measures, crop for a learnt model, AU evidence, head rotation)
         self._n = 0
         self._face = False
         self._trace: dict[str, list] = {"seq": [], "t": [], "score": []}
@@ -161,10 +161,10 @@ class Analyzer:
         self._n += 1
         aligned = apply(m, obs.landmarks)
         mv = measures(aligned, self.brows(crop, aligned))
-        r = self.frame_aus.push(mv)
+        r, evidence = self.frame_aus.push(mv)
         self._add_au_row(seq, t, r)
-        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, r, self.pose(obs.landmarks)))
-        self._recent.append(r[_TRACK_COLS])
+        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, evidence, self.pose(obs.landmarks)))
+        self._recent.append(evidence[_TRACK_COLS])
         activity = float(np.median(np.stack(self._recent), axis=0).max()) if self.frame_aus.ready else 0.0
         track_ivs = self.track.push(idx, t, activity)
         scored, ivs = self.bank.push(crop, t)
@@ -275,14 +275,15 @@ class Analyzer:
         return out
 
     def _head_turn(self, iv: Interval) -> float:
-        """How much the head explains the interval (degrees): the largest rotation between its
-        onset and any of its frames, or half the rotation from the face as it was acquired (far
-        from that pose the projected measures and the learnt neutral face no longer hold)."""
+        """How much the head explains the interval (degrees): the largest out-of-plane rotation
+        (nod or turn; a roll is aligned away) between its onset and any of its frames, or half
+        that rotation from the face as it was acquired (far from that pose the projected measures
+        and the learnt neutral face no longer hold)."""
         rows = [h[6] for h in self._hist if iv.onset <= h[0] <= iv.offset]
         if not rows:
             return 0.0
-        turn = max((angle_deg(rows[0], r) for r in rows[1:]), default=0.0)
-        return max(turn, 0.5 * max(angle_deg(r) for r in rows))
+        turn = max((tilt_deg(rows[0], r) for r in rows[1:]), default=0.0)
+        return max(turn, 0.5 * max(tilt_deg(r) for r in rows))
 
     def _spoken(self, ev: dict) -> bool:
         """A micro or macro movement of the mouth alone while voice covers most of it."""

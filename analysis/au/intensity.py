@@ -4,12 +4,17 @@ Each AU's intensity is the change of its landmark measure(s) (measures.py, crop 
 56 px apart, about 1.1 mm of face per pixel) from the participant's own neutral face, divided by
 the pixels one intensity step takes (``PX_PER_STEP``) and clipped to 0-5.  The neutral face is
 learnt online: the median of the first ``init_s`` of frames with a face, then the median of the
-last ``window_s`` of frames in which no AU reaches ``NEUTRAL_MAX`` (so a held expression does not
-become the neutral face).  The same frames give each AU's noise (1.4826 MAD of its change); the
-first ``DEAD_ZONE`` noise units of a change are not counted, so a small or blurred face, whose
-landmarks jitter, does not read as expressions (a sharp face's noise is a fraction of a pixel).
+last ``window_s`` of frames in which no AU's evidence reaches ``NEUTRAL_MAX`` (so a held
+expression does not become the neutral face).  The same frames give each AU's noise (1.4826 MAD
+of its change).  The intensity itself is the whole change (an estimate is not biased towards 0
+by a noise margin: a margin there cost the brows r 0.15 against OpenFace on a real clip); the
+*evidence* (``gated``) leaves out the first ``DEAD_ZONE`` noise units of a change, so decisions
+(the neutral frames, the AU-track spotter, an event's AUs) do not read a small or blurred
+face's landmark jitter as expressions (a sharp face's noise is a fraction of a pixel).
 A blink is the eye aperture's closure as a fraction of the neutral aperture (5 = closed).
-The brows are measured in the image (measures.brow_row), not by the mesh's brow points.
+The brows are measured in the image (measures.BrowRows), not by the mesh's brow points: AU4 is
+the inner brow heads' motion down and towards the midline (FACS: lowers the brows and draws them
+together), in crop px, the two directions weighted alike.
 Presence (``_c``) is an intensity of at least ``PRESENT_AT``.
 
 Columns are spelt and ordered as OpenFace 2 writes them (AU01 ... AU45, all ``_r`` then all
@@ -35,10 +40,10 @@ M = {name: i for i, name in enumerate(MEASURES)}
 AU_MEASURES: dict[int, list[tuple[tuple[str, float], ...]]] = {
     1: [(("inner_brow_row", 1.0),)],
     2: [(("outer_brow_row", 1.0),)],
-    4: [(("inner_brow_row", -1.0),), (("outer_brow_row", -1.0),)],
-    5: [(("eye_open", 1.0),)],
+    4: [(("inner_brow_row", -1.0), ("inner_brow_inward", 1.0))],
+    5: [(("upper_lid_over_iris", 1.0),)],
     6: [(("cheek_height", 1.0),)],
-    7: [(("lower_lid_height", 1.0),)],
+    7: [(("lower_lid_to_iris", 1.0),)],
     9: [(("nose_ala_height", 1.0), ("cheek_height", -0.8))],
     10: [(("upper_lip_height", 1.0), ("corner_height", -1.0))],
     12: [(("corner_height", 1.0),)],
@@ -73,9 +78,9 @@ PX_PER_STEP: dict[int, float] = {
 FRAME_AUS: tuple[int, ...] = tuple(sorted(AU_MEASURES)) + (45,)
 STUDY_AUS: tuple[int, ...] = (1, 2, 4, 6, 7, 12, 17, 45)  # the 4DME study's eight detected AUs
 PRESENT_AT = 1.0  # intensity from which an AU is "present" (OpenFace's _c)
-NEUTRAL_MAX = 0.5  # a frame is neutral while no AU reaches this intensity
+NEUTRAL_MAX = 0.5  # a frame is neutral while no AU's evidence reaches this
 MAX_INTENSITY = 5.0
-DEAD_ZONE = 2.0  # noise units of change ignored
+DEAD_ZONE = 2.0  # noise units of change the evidence leaves out
 
 
 def au_columns(aus: tuple[int, ...] = FRAME_AUS) -> list[str]:
@@ -124,11 +129,12 @@ class FrameAUs:
         eo = max(float(self.baseline[M["eye_open"]]), 1e-3)
         return np.concatenate([change, -d[..., M["eye_open"], None] / eo], axis=-1)
 
-    def intensities(self, m: np.ndarray) -> np.ndarray:
-        """Intensities (len(FRAME_AUS),) of one frame's measures against the current baseline."""
+    def intensities(self, m: np.ndarray, gated: bool = False) -> np.ndarray:
+        """Intensities (len(FRAME_AUS),) of one frame's measures against the current baseline;
+        ``gated``: the evidence, the change beyond ``DEAD_ZONE`` noise units."""
         if self.baseline is None:
             return np.zeros(len(FRAME_AUS))
-        c = self._changes(m) - DEAD_ZONE * self.noise
+        c = self._changes(m) - (DEAD_ZONE * self.noise if gated else 0.0)
         r = np.clip(c[:-1] / self._scale, 0.0, MAX_INTENSITY)
         return np.append(r, MAX_INTENSITY * float(np.clip(c[-1], 0.0, 1.0)))
 
@@ -138,21 +144,22 @@ class FrameAUs:
         c = self._changes(q)
         self.noise = 1.4826 * np.median(np.abs(c - np.median(c, axis=0)), axis=0)
 
-    def push(self, m: np.ndarray) -> np.ndarray:
-        """Add one frame's measures; its intensities (zeros until the neutral face is known)."""
+    def push(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add one frame's measures; its (intensities, evidence), zeros until the neutral face
+        is known."""
         m = np.asarray(m, np.float64)
         if self.baseline is None:
             self._neutral.append(m)
             if len(self._neutral) >= self._init_n:
                 self._learn()
-            return self.intensities(m)
-        r = self.intensities(m)
-        if r.max() < NEUTRAL_MAX:
+            return self.intensities(m), self.intensities(m, gated=True)
+        r, e = self.intensities(m), self.intensities(m, gated=True)
+        if e.max() < NEUTRAL_MAX:
             self._neutral.append(m)
             self._n += 1
             if self._n % self._every == 0:
                 self._learn()
-        return r
+        return r, e
 
 
 def presence(r: np.ndarray) -> np.ndarray:

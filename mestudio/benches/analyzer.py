@@ -5,7 +5,8 @@ photograph with scripted AUs).
 
 Real clips (../shared/data/videos, skipped when absent): per-AU Pearson r of the per-frame AU
 intensities against OpenFace 2's output for the same clip (the reference is another tool, not
-human labels), the events each clip gives, and false spots per minute on the neutral talking clip."""
+human labels), the events each clip gives, and false spots per minute on the neutral talking clip
+(real_faces.py, also `mestudio bench real_faces` on its own)."""
 
 from __future__ import annotations
 
@@ -161,67 +162,8 @@ def run(args) -> dict:
     }
 
 
-def shared_data() -> Path:
-    """../shared/data beside the checkout (MESTUDIO_SHARED points elsewhere at ../shared)."""
-    root = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("MESTUDIO_SHARED") or root.parent / "shared") / "data"
-
-
-# development clips and their OpenFace 2 reference, where there is one
-CLIPS = {
-    "openface_change_lighting.wmv": "openface2_change_lighting.csv",
-    "pyfeat_single_face.mp4": None,
-    "openface_neutral_talk.avi": None,
-}
-ACTIVE_STD = 0.2  # an AU the reference moves: its intensity's SD over the clip at least this
-
-
-def _event_line(e: dict) -> str:
-    aus = "+".join(f"AU{a}" for a in e["aus"]) or "-"
-    return f"{e['kind']} frames {e['onset_frame']}-{e['offset_frame']} {aus} {e['emotion']}"
-
-
 def _real_clips(quick: bool = False) -> dict:
-    data = shared_data()
-    if not (data / "videos").is_dir():
-        return {"skipped": f"{data / 'videos'} is not here (../shared data absent)"}
-    import pandas as pd
+    """The real-clip section: the same figures as `mestudio bench real_faces` (real_faces.py)."""
+    from mestudio.benches.real_faces import real_clips
 
-    from mestudio.analysis.analyzer.offline import analyze_input
-    from mestudio.analysis.analyzer.sources import open_input
-    from mestudio.analysis.evaluation.openface import per_au_r, read_au_table, summary
-    from mestudio.analysis.settings import AnalyzerSettings
-
-    out = {}
-    for name, ref in CLIPS.items():
-        if quick and name == "openface_neutral_talk.avi":  # the long one: not in a smoke run
-            continue
-        path = data / "videos" / name
-        if not path.is_file():
-            out[name] = {"skipped": "absent"}
-            continue
-        with open_input(path) as src:
-            rep = analyze_input(src, AnalyzerSettings())
-        spots = [e for e in rep["events"] if e["kind"] in ("micro", "macro")]
-        minutes = rep["frames"] / rep["fps"] / 60
-        clip = {
-            "frames": rep["frames"],
-            "frames_with_face": rep["frames_with_face"],
-            "events": [_event_line(e) for e in rep["events"]],
-            "suppressed": len(rep["suppressed"]),
-            "spots_per_min": round(len(spots) / minutes, 1) if minutes else None,
-        }
-        if ref and (data / "reference" / ref).is_file():
-            theirs = read_au_table(data / "reference" / ref)
-            r = per_au_r(pd.DataFrame(rep["au_frames"]), theirs)
-            active = {a: v for a, v in r.items() if float(theirs[f"AU{a:02d}_r"].std()) >= ACTIVE_STD}
-            clip.update(
-                reference=f"OpenFace 2 ({ref})",
-                per_au_r={f"AU{a:02d}": v for a, v in r.items()},
-                **summary(r),
-                active_aus=[f"AU{a:02d}" for a in active],
-                active_mean_r=summary(active)["mean_r"],
-                target="mean r >= 0.6 over shared AUs, brows (AU01, AU02, AU04) >= 0.5",
-            )
-        out[name] = clip
-    return out
+    return real_clips(quick)
