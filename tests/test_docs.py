@@ -96,7 +96,7 @@ def test_the_readme_table_names_every_command_and_option():
         if (left := opts - named[cmd] - (shared if cmd in ("train", "evaluate") else set()))
     }
     assert not missing, f"options the README's table does not name: {missing}"
-    benches = re.search(r"benchmarks with a baseline measured in the same run: ([a-z, ]+)", table)
+    benches = re.search(r"benchmarks with a baseline measured in the same run: ([a-z_, ]+)", table)
     assert benches and sorted(benches.group(1).strip().split(", ")) == available(), "README's list of benchmarks"
 
 
