@@ -344,7 +344,7 @@ def solve_rig(
         for c, v in report["cameras"].items()
         if v["reprojection_rms_px"] > OUT_OF_SYNC_RMS_PX
     ]
-    if bad_cams:
+    if bad_cams and refine:
         c, v = max(bad_cams, key=lambda x: x[1])
         raise CalibrationError(
             f"{where}: camera {c}: reprojection RMS {v:.2f} px after joint refinement: its frames do not show the "

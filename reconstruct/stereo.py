@@ -121,37 +121,43 @@ def pair_depth(pair: RectifiedPair, img_l: np.ndarray, img_r: np.ndarray, centre
     if gl.ndim == 3:
         gl, gr = cv2.cvtColor(gl, cv2.COLOR_RGB2GRAY), cv2.cvtColor(gr, cv2.COLOR_RGB2GRAY)
     lo, n = _disparity_range(gl, gr, pair, centre_depth)
-    # match only the lit box of the left image; the right crop starts lo + n columns further left
     x0, y0, x1, y1 = _foreground_box(gl)
-    xr = max(0, x0 - lo - n)
-    cl = gl[y0:y1, xr:x1]
-    cr = gr[y0:y1, xr:x1]
-    disp = np.full(gl.shape, -1.0, np.float32)
-    disp[y0:y1, xr:x1] = _sgbm(lo, n, 5).compute(cl, cr).astype(np.float32) / 16.0
-    disp[:, :x0] = -1.0
+    disp = _match_box(gl, gr, (x0, y0, x1, y1), lo, n)
     valid = disp > lo
-    depth = np.zeros_like(disp)
-    depth[valid] = pair.focal * pair.baseline / disp[valid]
+    depth_box = np.zeros_like(disp)
+    depth_box[valid] = pair.focal * pair.baseline / disp[valid]
     # drop depth edges: a jump of more than 6 mm in 5x5 pixels means SGBM straddled a silhouette
     k = np.ones((5, 5), np.uint8)
-    hi = cv2.dilate(np.where(valid, depth, 0).astype(np.float32), k)
-    lo_ = cv2.erode(np.where(valid, depth, 1e9).astype(np.float32), k)
+    hi = cv2.dilate(np.where(valid, depth_box, 0).astype(np.float32), k)
+    lo_ = cv2.erode(np.where(valid, depth_box, 1e9).astype(np.float32), k)
     keep = valid & ((hi - lo_) <= 6.0)
     keep = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    depth[~keep] = 0
-    return {"depth": depth, "gray": gl, "valid": keep, "disparity": (lo, n)}
+    depth_box[~keep] = 0
+    depth = np.zeros(gl.shape, np.float32)
+    depth[y0:y1, x0:x1] = depth_box
+    return {"depth": depth, "gray": gl, "box": (x0, y0, x1, y1), "disparity": (lo, n)}
+
+
+def _match_box(gl: np.ndarray, gr: np.ndarray, box: tuple[int, int, int, int], lo: int, n: int) -> np.ndarray:
+    """SGBM disparities (px, float32) of the left image's ``box``, searched in ``[lo, lo + n)``.
+
+    The crops start ``lo + n`` columns left of the box (where the right image's matches lie);
+    SGBM computes nothing for those first columns, so its work is the box's alone."""
+    x0, y0, x1, y1 = box
+    xr = max(0, x0 - lo - n)
+    d = _sgbm(lo, n, 5).compute(gl[y0:y1, xr:x1], gr[y0:y1, xr:x1]).astype(np.float32) / 16.0
+    return d[:, x0 - xr :]
 
 
 def crop_depth(depth: np.ndarray, K: np.ndarray, world_to_cam: np.ndarray, centre: np.ndarray, radius: float) -> None:
     """Zero the depth of pixels farther than ``radius`` from ``centre`` (in place): the head only."""
-    h, w = depth.shape
+    ys, xs = np.nonzero(depth)
+    z = depth[ys, xs]
     c = world_to_cam[:3, :3] @ centre + world_to_cam[:3, 3]
-    u = (np.arange(w, dtype=np.float32) - K[0, 2]) / K[0, 0]
-    v = (np.arange(h, dtype=np.float32) - K[1, 2]) / K[1, 1]
-    x = u[None, :] * depth - c[0]
-    y = v[:, None] * depth - c[1]
-    far = (x * x + y * y + (depth - c[2]) ** 2) > radius * radius
-    depth[far] = 0
+    x = (xs.astype(np.float32) - K[0, 2]) / K[0, 0] * z - c[0]
+    y = (ys.astype(np.float32) - K[1, 2]) / K[1, 1] * z - c[1]
+    far = (x * x + y * y + (z - c[2]) ** 2) > radius * radius
+    depth[ys[far], xs[far]] = 0
 
 
 def fuse_depths(
