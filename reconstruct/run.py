@@ -22,7 +22,8 @@ import numpy as np
 
 from mestudio.reconstruct.errors import MissingDataError, ReconstructionError
 from mestudio.reconstruct.frames import SessionFrames, read_json
-from mestudio.reconstruct.geometry import cams_of, convergence_point, stereo_pairs
+from mestudio.reconstruct.geometry import convergence_point, stereo_pairs
+from mestudio.stream.cameras import CameraFileError, cameras_from_json
 from mestudio.stream.ply import write_ply
 
 ARRAY_KINDS = ("synthetic-array", "basler-array")
@@ -42,8 +43,10 @@ def find_calibration(root: Path, calibration: str | Path | None) -> tuple[dict, 
                 "and pass --calibration CAL_SESSION/calibration/rig.json"
             )
     body = read_json(p)
-    if not isinstance(body.get("cameras"), dict):
-        raise MissingDataError(f"{p}: no 'cameras' in this calibration file")
+    try:
+        cameras_from_json(body)  # every camera readable before any work starts
+    except CameraFileError as e:
+        raise CameraFileError(f"{p}: {e}") from None
     return body, p
 
 
@@ -51,7 +54,7 @@ def plan(root: Path, calib: dict, methods: tuple[str, ...] = METHODS) -> dict:
     """What each method needs: its cameras, pairs, the frame sets that have them."""
     frames = SessionFrames(root)
     infos = {s: frames.stream_info(s) for s in frames.reader.stream_ids()}
-    cams = cams_of(calib)
+    cams = cameras_from_json(calib)
     out = {}
     if "stereo" in methods:
         array = [s for s, i in infos.items() if i.get("device_kind") in ARRAY_KINDS and s in cams]
@@ -104,12 +107,15 @@ _W: dict = {}
 
 
 def _init_worker(root: str, calib: dict, jobs: dict, out_root: str) -> None:
+    import os
+
     import cv2
 
     cv2.setNumThreads(1)  # one process per core: no oversubscription
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # open3d's TSDF, when it is first imported here
     from mestudio.reconstruct.stereo import RectifiedPair
 
-    cams = cams_of(calib)
+    cams = cameras_from_json(calib)
     _W.clear()
     _W.update(
         root=Path(root),

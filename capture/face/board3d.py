@@ -17,8 +17,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from mestudio.capture.face.cameras3d import Camera
 from mestudio.capture.face.mesh3d import FaceMesh, rotation_zy
+from mestudio.stream.cameras import Camera
 
 SQUARES = (9, 7)
 SQUARE_MM = 25.0

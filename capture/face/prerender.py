@@ -28,10 +28,10 @@ from mestudio.capture.face.board3d import (
     pose_at,
     shade_board,
 )
-from mestudio.capture.face.cameras3d import Camera
 from mestudio.capture.face.mesh3d import MESH_VERSION, FaceRig3D, write_mesh_ply
 from mestudio.capture.face.render3d import RENDER3D_VERSION, MeshScene, kinect_depth, to_gray8, to_rgb8
 from mestudio.capture.face.script import FaceEvent, FaceScript
+from mestudio.stream.cameras import Camera
 
 SENSOR_NOISE_DN = 1.5
 

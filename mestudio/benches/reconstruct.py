@@ -50,7 +50,7 @@ def _score(rows: list[dict], seconds: list[float]) -> dict:
 def run(args) -> dict:
     import cv2
 
-    from mestudio.reconstruct.geometry import cams_of, convergence_point, stereo_pairs
+    from mestudio.reconstruct.geometry import convergence_point, stereo_pairs
     from mestudio.reconstruct.metrics import compare
     from mestudio.reconstruct.rgbd import rgbd_frame
     from mestudio.reconstruct.stereo import RectifiedPair, stereo_frame
@@ -61,7 +61,7 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     cams_true, frames, truths = _frames(quick)
     render_s = time.perf_counter() - t0
-    cams = cams_of({"cameras": {c.name: c.to_json() for c in cams_true}})
+    cams = {c.name: c for c in cams_true}
     array = [n for n in cams if n.startswith("basler")]
     pairs = [RectifiedPair.build(cams[a], cams[b]) for a, b in stereo_pairs(cams, array)]
     centre = convergence_point([cams[n] for n in array])
