@@ -127,6 +127,7 @@ def _init_worker(root: str, calib: dict, jobs: dict, out_root: str) -> None:
     )
     if "stereo" in jobs:
         _W["pairs"] = [RectifiedPair.build(cams[a], cams[b]) for a, b in jobs["stereo"]["pairs"]]
+        _W["match_scale"] = int(jobs["stereo"].get("match_scale", 1))
         _W["centre"] = convergence_point([cams[s] for s in jobs["stereo"]["streams"]])
     if "rgbd" in jobs:
         _W["rgbd"] = jobs["rgbd"]
@@ -161,7 +162,7 @@ def _work(task: tuple) -> dict:
         from mestudio.reconstruct.stereo import stereo_frame
 
         imgs = {s: fr.frame(s, q) for s, q in seq.items()}
-        res = stereo_frame(_W["pairs"], imgs, _W["centre"])
+        res = stereo_frame(_W["pairs"], imgs, _W["centre"], _W["match_scale"])
         ref_stream = _W["pairs"][0].left.name
     else:
         from mestudio.reconstruct.rgbd import rgbd_frame
@@ -228,10 +229,15 @@ def reconstruct_session(
     methods: tuple[str, ...] = METHODS,
     progress: Callable[[int, int], None] | None = None,
     ray_address: str | None = None,
+    match_scale: int = 1,
 ) -> dict:
+    """Every frame set's meshes (see the module docstring); ``match_scale`` 2 matches the stereo
+    pairs at half resolution (faster, coarser: docs/4d.md).  Returns the report."""
     root = Path(root)
     calib, calib_path = find_calibration(root, calibration)
     jobs = plan(root, calib, methods)
+    if "stereo" in jobs:
+        jobs["stereo"]["match_scale"] = match_scale
     sf = SessionFrames(root)
     tasks = []
     for method, job in jobs.items():
