@@ -73,7 +73,8 @@ def run(args) -> dict:
     for images, truth_path in zip(frames, truths):
         truth = read_ply(truth_path)
         tv, tf, face = truth["vertices"], truth["faces"], truth["face_region"].astype(bool)
-        for key, use, scale in (("stereo", pairs, 1), ("stereo_half_res", pairs, 2), ("baseline_one_pair", pairs[1:2], 1)):
+        variants = (("stereo", pairs, 1), ("stereo_half_res", pairs, 2), ("baseline_one_pair", pairs[1:2], 1))
+        for key, use, scale in variants:
             t = time.perf_counter()
             m = stereo_frame(use, images, centre, scale)["mesh"]
             dt = time.perf_counter() - t
