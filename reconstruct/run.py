@@ -157,7 +157,7 @@ def _work(task: tuple) -> dict:
     if ply.is_file() and meta.is_file():
         return {**json.loads(meta.read_text(encoding="utf-8")), "skipped": True}
     fr = _W["frames"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if method == "stereo":
         from mestudio.reconstruct.stereo import stereo_frame
 
@@ -192,6 +192,7 @@ def _work(task: tuple) -> dict:
         "file": ply.name,
         "vertices": len(mesh["vertices"]),
         "seconds": round(time.perf_counter() - t0, 3),
+        "cpu_seconds": round(time.process_time() - c0, 3),
     }
     truth = _true_mesh(ref_stream, seq[ref_stream])
     if truth is not None:
@@ -283,6 +284,10 @@ def reconstruct_session(
             # throughput of this method alone on the workers (both methods share the wall clock)
             "frames_per_s": round(workers / float(np.mean([r["seconds"] for r in done_now])), 4) if done_now else None,
             "seconds_per_frame": round(float(np.mean([r["seconds"] for r in done_now])), 3) if done_now else None,
+            # CPU seconds a frame costs (independent of what else runs): workers / this = idle rate
+            "cpu_seconds_per_frame": round(float(np.mean([r.get("cpu_seconds", r["seconds"]) for r in done_now])), 3)
+            if done_now
+            else None,
             "failed": sum(1 for r in mine if r.get("failed")),
             "vertices_mean": int(np.mean([r["vertices"] for r in mine])) if mine else 0,
             "folder": str(out_root / method),

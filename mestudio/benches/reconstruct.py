@@ -46,6 +46,9 @@ def _score(rows: list[dict], seconds: list[float]) -> dict:
     out["vertices"] = int(np.mean([r["vertices"] for r in rows]))
     out["seconds_per_frame"] = round(float(np.mean(seconds)), 3)
     out["frames_per_s"] = round(1.0 / out["seconds_per_frame"], 4)
+    # CPU seconds (every thread of this process): what a frame costs whatever else the machine
+    # runs; 2 / cpu_s_per_frame is what two idle cores would sustain
+    out["cpu_s_per_frame"] = round(float(np.mean([r["cpu_s"] for r in rows])), 3)
     return out
 
 
@@ -75,15 +78,17 @@ def run(args) -> dict:
         tv, tf, face = truth["vertices"], truth["faces"], truth["face_region"].astype(bool)
         variants = (("stereo", pairs, 1), ("stereo_half_res", pairs, 2), ("baseline_one_pair", pairs[1:2], 1))
         for key, use, scale in variants:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             m = stereo_frame(use, images, centre, scale)["mesh"]
-            dt = time.perf_counter() - t
-            results[key][0].append({**compare(m["vertices"], m["faces"], tv, tf, face), "vertices": len(m["vertices"])})
+            dt, dc = time.perf_counter() - t, time.process_time() - c
+            row = {**compare(m["vertices"], m["faces"], tv, tf, face), "vertices": len(m["vertices"]), "cpu_s": dc}
+            results[key][0].append(row)
             results[key][1].append(dt)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         m = rgbd_frame(cams["kinect-depth"], images["kinect-color"], images["kinect-depth"], centre)["mesh"]
-        dt = time.perf_counter() - t
-        results["rgbd"][0].append({**compare(m["vertices"], m["faces"], tv, tf, face), "vertices": len(m["vertices"])})
+        dt, dc = time.perf_counter() - t, time.process_time() - c
+        row = {**compare(m["vertices"], m["faces"], tv, tf, face), "vertices": len(m["vertices"]), "cpu_s": dc}
+        results["rgbd"][0].append(row)
         results["rgbd"][1].append(dt)
     out = {k: _score(*v) for k, v in results.items()}
     st, base, half = out["stereo"], out["baseline_one_pair"], out["stereo_half_res"]
