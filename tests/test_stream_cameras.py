@@ -59,3 +59,22 @@ def test_a_file_without_cameras_is_refused():
         cameras_from_json({"units": "mm"})
     with pytest.raises(CameraFileError, match="no 'K'"):
         cameras_from_json({"cameras": {"x": {"width": 1, "height": 1}}})
+
+
+def test_reconstruct_names_the_bad_camera_of_its_calibration_file(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    bad = {"cameras": {"basler-0": {**rig_camera("basler-0").to_json(), "R": [[1, 0, 0]]}}}
+    (tmp_path / "rig.json").write_text(json.dumps(bad))
+    r = subprocess.run(
+        [sys.executable, "-m", "mestudio", "reconstruct", str(tmp_path), "--calibration", str(tmp_path / "rig.json")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "rig.json: camera 'basler-0': 'R' must be (3, 3)" in r.stderr
