@@ -29,6 +29,7 @@ MIN_CORNERS = 6
 MIN_VIEWS = 4
 OUT_OF_SYNC_RMS_PX = 1.0
 MOVED_VIEW_PX = 1.0  # a view whose corners miss by more than this saw another pose
+MAX_NFEV = 60  # the refinement's evaluations per round (its RMS is at the corners' noise by then)
 DEFAULT_BOARD = {"squares": [9, 7], "square_mm": 25.0, "marker_mm": 18.0, "dictionary": "DICT_5X5_100"}
 
 
@@ -81,6 +82,16 @@ def _project(points, rvec, tvec, intr) -> np.ndarray:
     return np.stack([fx * xd + cx, fy * yd + cy], axis=1)
 
 
+def detect_board(det: cv2.aruco.CharucoDetector, images: list[np.ndarray], view: int) -> list[Obs]:
+    """The board's corners in each camera's image of one view (cameras that find too few are left out)."""
+    found = []
+    for ci, img in enumerate(images):
+        corners, ids, _, _ = det.detectBoard(_gray(img))
+        if ids is not None and len(ids) >= MIN_CORNERS:
+            found.append(Obs(ci, view, ids.ravel().astype(int), corners.reshape(-1, 2).astype(np.float64)))
+    return found
+
+
 def detect_views(
     frames: SessionFrames, cameras: list[str], board: cv2.aruco.CharucoBoard, max_views: int, say
 ) -> tuple[list[Obs], int]:
@@ -100,11 +111,7 @@ def detect_views(
     step = max(1, len(sets) // (4 * max_views))
     view = 0
     for fs in sets[::step]:
-        found = []
-        for ci, cam in enumerate(cameras):
-            corners, ids, _, _ = det.detectBoard(_gray(frames.frame(cam, fs.seq[cam])))
-            if ids is not None and len(ids) >= MIN_CORNERS:
-                found.append(Obs(ci, view, ids.ravel().astype(int), corners.reshape(-1, 2).astype(np.float64)))
+        found = detect_board(det, [frames.frame(cam, fs.seq[cam]) for cam in cameras], view)
         if not found:
             continue
         sig = np.concatenate([[o.camera, o.px[:, 0].mean(), o.px[:, 1].mean()] for o in found])
@@ -136,44 +143,83 @@ def calibrate_session(
         raise CalibrationError(f"{root}: no camera streams (mono8/rgb8) to calibrate")
     desc = board_of_session(root)
     board = make_board(desc)
-    objp = np.asarray(board.getChessboardCorners(), np.float64)
     obs, n_views = detect_views(frames, cameras, board, max_views, progress)
     sizes = {c: (infos[c]["shape"][1], infos[c]["shape"][0]) for c in cameras}
+    report, rig = solve_rig(obs, n_views, cameras, sizes, board, reference, where=str(root))
+    report = {"session": str(root), **report}
+    rig["board"] = desc
+    for s, info in infos.items():  # registered depth: the colour camera's geometry
+        reg = info.get("settings", {}).get("registered_to")
+        if info["media"] == "depth" and reg in rig["cameras"]:
+            rig["cameras"][s] = {**rig["cameras"][reg], "registered_to": reg}
+            report["cameras"][s] = {"registered_to": reg}
+    truth = root / "ground_truth" / "cameras.json"
+    if truth.is_file():
+        report["vs_truth"] = compare_with_truth(rig, read_json(truth), rig["reference"])
+    out = root / "calibration"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rig.json").write_text(json.dumps(rig, indent=1), encoding="utf-8")
+    write_opencv_yaml(out / "rig.yaml", rig)
+    report["files"] = [str(out / "rig.json"), str(out / "rig.yaml")]
+    return report
+
+
+def _initial_intrinsics(ob: list[Obs], objp: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list]:
+    """One camera's start: (fx, fy, cx, cy, k1, k2, p1, p2) and the board's pose in each view."""
+    w, h = size
+    f0 = 1.2 * max(w, h)
+    K0 = np.array([[f0, 0, w / 2 - 0.5], [0, f0, h / 2 - 0.5], [0, 0, 1]])
+    # a start that small boards (the Kinect's view) cannot lead astray: principal point at the
+    # centre, no tangential terms; the joint refinement frees them
+    flags = cv2.CALIB_FIX_K3 | cv2.CALIB_USE_INTRINSIC_GUESS
+    flags |= cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_ZERO_TANGENT_DIST
+    _, K, dist, rvecs, tvecs = cv2.calibrateCamera(
+        [objp[o.ids].astype(np.float32) for o in ob],
+        [o.px.astype(np.float32) for o in ob],
+        (w, h),
+        K0,
+        np.zeros(5),
+        flags=flags,
+    )
+    intr = np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2], *np.ravel(dist)[:4]])
+    return intr, [_rt(r, t) for r, t in zip(rvecs, tvecs)]
+
+
+def solve_rig(
+    obs: list[Obs],
+    n_views: int,
+    cameras: list[str],
+    sizes: dict[str, tuple[int, int]],
+    board: cv2.aruco.CharucoBoard,
+    reference: str | None = None,
+    where: str = "calibration",
+    refine: bool = True,
+) -> tuple[dict, dict]:
+    """Board corners seen by the cameras -> (report, rig) in the reference camera's frame.
+
+    ``obs`` holds one entry per (camera index, view) that found the board; errors name the camera
+    and start with ``where`` (the session).  ``refine=False`` stops before the joint refinement
+    (each camera calibrated alone, chained through shared views: the bench's baseline)."""
+    objp = np.asarray(board.getChessboardCorners(), np.float64)
     by_cam = {ci: [o for o in obs if o.camera == ci] for ci in range(len(cameras))}
     for ci, cam in enumerate(cameras):
         if not by_cam[ci]:
-            raise CalibrationError(f"{root}: camera {cam}: no ChArUco board found in its frames")
+            raise CalibrationError(f"{where}: camera {cam}: no ChArUco board found in its frames")
         if len(by_cam[ci]) < MIN_VIEWS:
             raise CalibrationError(
-                f"{root}: camera {cam}: the board was found in {len(by_cam[ci])} distinct poses; "
+                f"{where}: camera {cam}: the board was found in {len(by_cam[ci])} distinct poses; "
                 f"calibration needs at least {MIN_VIEWS} (move the board through more of its view)"
             )
+    if reference and reference not in cameras:
+        raise CalibrationError(f"{where}: reference camera {reference!r} is not among {', '.join(cameras)}")
     # 2. intrinsics per camera, and the board's pose in each of its views
     intr = np.zeros((len(cameras), 8))
     pose: dict[tuple[int, int], np.ndarray] = {}
     for ci, cam in enumerate(cameras):
-        ob = by_cam[ci]
-        w, h = sizes[cam]
-        f0 = 1.2 * max(w, h)
-        K0 = np.array([[f0, 0, w / 2 - 0.5], [0, f0, h / 2 - 0.5], [0, 0, 1]])
-        # a start that small boards (the Kinect's view) cannot lead astray: principal point at the
-        # centre, no tangential terms; the joint refinement frees them
-        flags = cv2.CALIB_FIX_K3 | cv2.CALIB_USE_INTRINSIC_GUESS
-        flags |= cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_ZERO_TANGENT_DIST
-        _, K, dist, rvecs, tvecs = cv2.calibrateCamera(
-            [objp[o.ids].astype(np.float32) for o in ob],
-            [o.px.astype(np.float32) for o in ob],
-            (w, h),
-            K0,
-            np.zeros(5),
-            flags=flags,
-        )
-        intr[ci] = [K[0, 0], K[1, 1], K[0, 2], K[1, 2], *np.ravel(dist)[:4]]
-        for o, r, t in zip(ob, rvecs, tvecs):
-            pose[(ci, o.view)] = _rt(r, t)
-    ref = cameras.index(reference) if reference in cameras else max(range(len(cameras)), key=lambda c: len(by_cam[c]))
-    if reference and reference not in cameras:
-        raise CalibrationError(f"{root}: reference camera {reference!r} is not among {', '.join(cameras)}")
+        intr[ci], poses = _initial_intrinsics(by_cam[ci], objp, sizes[cam])
+        for o, T in zip(by_cam[ci], poses):
+            pose[(ci, o.view)] = T
+    ref = cameras.index(reference) if reference else max(range(len(cameras)), key=lambda c: len(by_cam[c]))
     # 3. camera poses relative to the reference, through views two cameras share (BFS)
     cam_T: dict[int, np.ndarray] = {ref: np.eye(4)}
     queue = deque([ref])
@@ -194,7 +240,7 @@ def calibrate_session(
     lonely = [cameras[c] for c in range(len(cameras)) if c not in cam_T]
     if lonely:
         raise CalibrationError(
-            f"{root}: camera {lonely[0]}: never sees the board at the same time as the others, so its pose "
+            f"{where}: camera {lonely[0]}: never sees the board at the same time as the others, so its pose "
             "in the rig is unknown (out of sync?)"
         )
     board_T = {}
@@ -217,11 +263,13 @@ def calibrate_session(
     from scipy.optimize import least_squares
 
     # a frame set straddling a board move (cameras not triggered together) disagrees with itself:
-    # drop such views and refine again; a camera to blame for most of them is out of sync
+    # drop the views of the cameras that saw another pose there (the others keep theirs) and
+    # refine again; a camera to blame for most of its views is out of sync
     x = x0
     blamed = np.zeros(len(cameras), int)
-    dropped: set[int] = set()
-    for _ in range(3):
+    dropped: set[tuple[int, int]] = set()
+    fun = residuals(x)
+    for _ in range(4 if refine else 0):
         res = least_squares(
             residuals,
             x,
@@ -230,36 +278,37 @@ def calibrate_session(
             x_scale="jac",
             loss="soft_l1",
             f_scale=1.0,
-            max_nfev=60,
+            max_nfev=MAX_NFEV,
         )
-        x = res.x
-        e2 = (res.fun.reshape(-1, 2) ** 2).sum(1)
+        x, fun = res.x, res.fun
+        e2 = (fun.reshape(-1, 2) ** 2).sum(1)
         key = cam_idx * n_views + view_idx
         cnt = np.bincount(key, minlength=len(cameras) * n_views)
         rms_cv = np.sqrt(np.bincount(key, e2, minlength=cnt.size) / np.maximum(cnt, 1)).reshape(len(cameras), n_views)
-        bad = [v for v in range(n_views) if rms_cv[:, v].max() > MOVED_VIEW_PX]
+        bad = {(int(c), int(v)) for c, v in zip(*np.nonzero(rms_cv > MOVED_VIEW_PX))}
         if not bad:
             break
-        for v in bad:
-            blamed[int(np.argmax(rms_cv[:, v]))] += 1
-        dropped |= set(bad)
-        keep = ~np.isin(view_idx, bad)
+        for c, _v in bad:
+            blamed[c] += 1
+        dropped |= bad
+        keep = ~np.isin(key, [c * n_views + v for c, v in bad])
         cam_idx, view_idx, pts, px = cam_idx[keep], view_idx[keep], pts[keep], px[keep]
+        fun = residuals(x)  # the kept corners' residuals, should the loop end here
     for c in range(len(cameras)):
         left = len(set(view_idx[cam_idx == c].tolist()))
         if left < MIN_VIEWS:  # too few views agree with the others to calibrate this camera
             raise CalibrationError(
-                f"{root}: camera {cameras[c]}: in {blamed[c]} of {len(by_cam[c])} frame sets its board pose "
+                f"{where}: camera {cameras[c]}: in {blamed[c]} of {len(by_cam[c])} frame sets its board pose "
                 f"disagrees with the other cameras', leaving {left} (out of sync, or the board moved too often)"
             )
-    ci, cr, ct, br, bt = unpack(res.x)
-    r = res.fun.reshape(-1, 2)
+    ci, cr, ct, br, bt = unpack(x)
+    r = fun.reshape(-1, 2)
     err2 = (r**2).sum(1)
     report: dict = {
-        "session": str(root),
         "reference": cameras[ref],
-        "views": n_views - len(dropped),
-        "views_dropped": len(dropped),
+        "views": len(set(view_idx.tolist())),
+        "views_dropped": n_views - len(set(view_idx.tolist())),
+        "camera_views_dropped": len(dropped),
         "corners": int(len(px)),
         "reprojection_rms_px": round(float(np.sqrt(err2.mean())), 4),
         "cameras": {},
@@ -270,7 +319,6 @@ def calibrate_session(
         "reference": cameras[ref],
         "frame": f"the reference camera {cameras[ref]}'s frame; x_cam = R @ X + t_mm",
         "distortion_model": "opencv k1 k2 p1 p2 k3",
-        "board": desc,
         "cameras": {},
     }
     for i, cam in enumerate(cameras):
@@ -279,6 +327,7 @@ def calibrate_session(
         K = np.array([[ci[i, 0], 0, ci[i, 2]], [0, ci[i, 1], ci[i, 3]], [0, 0, 1]])
         R = cv2.Rodrigues(cr[i])[0]
         w, h = sizes[cam]
+        n_cam_views = len(set(view_idx[m].tolist()))
         rig["cameras"][cam] = {
             "width": w,
             "height": h,
@@ -287,38 +336,21 @@ def calibrate_session(
             "R": R.tolist(),
             "t_mm": ct[i].tolist(),
             "reprojection_rms_px": round(rms, 4),
-            "views": len(set(view_idx[cam_idx == i].tolist())),
+            "views": n_cam_views,
         }
-        report["cameras"][cam] = {
-            "reprojection_rms_px": round(rms, 4),
-            "views": len(set(view_idx[m].tolist())),
-            "corners": int(m.sum()),
-        }
+        report["cameras"][cam] = {"reprojection_rms_px": round(rms, 4), "views": n_cam_views, "corners": int(m.sum())}
     bad_cams = [
         (c, v["reprojection_rms_px"])
         for c, v in report["cameras"].items()
         if v["reprojection_rms_px"] > OUT_OF_SYNC_RMS_PX
     ]
-    if bad_cams:
+    if bad_cams and refine:
         c, v = max(bad_cams, key=lambda x: x[1])
         raise CalibrationError(
-            f"{root}: camera {c}: reprojection RMS {v:.2f} px after joint refinement: its frames do not show the "
+            f"{where}: camera {c}: reprojection RMS {v:.2f} px after joint refinement: its frames do not show the "
             "board where the other cameras do (out of sync, or moved during the recording)"
         )
-    for s, info in infos.items():  # registered depth: the colour camera's geometry
-        reg = info.get("settings", {}).get("registered_to")
-        if info["media"] == "depth" and reg in rig["cameras"]:
-            rig["cameras"][s] = {**rig["cameras"][reg], "registered_to": reg}
-            report["cameras"][s] = {"registered_to": reg}
-    truth = root / "ground_truth" / "cameras.json"
-    if truth.is_file():
-        report["vs_truth"] = compare_with_truth(rig, read_json(truth), cameras[ref])
-    out = root / "calibration"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "rig.json").write_text(json.dumps(rig, indent=1), encoding="utf-8")
-    write_opencv_yaml(out / "rig.yaml", rig)
-    report["files"] = [str(out / "rig.json"), str(out / "rig.yaml")]
-    return report
+    return report, rig
 
 
 def _project_rigid(p: np.ndarray, rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:

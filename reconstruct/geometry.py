@@ -1,54 +1,13 @@
-"""Cameras of a calibration file, and how they pair into stereo pairs."""
+"""How a calibration's cameras (stream/cameras.py) pair into stereo pairs, and where the rig looks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass
-class Cam:
-    name: str
-    width: int
-    height: int
-    K: np.ndarray
-    dist: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    registered_to: str | None = None
-
-    @property
-    def centre(self) -> np.ndarray:
-        return -self.R.T @ self.t
-
-    @property
-    def axis(self) -> np.ndarray:
-        return self.R[2]
-
-    def extrinsic(self) -> np.ndarray:
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = self.R, self.t
-        return T
+from mestudio.stream.cameras import Camera
 
 
-def cams_of(calib: dict) -> dict[str, Cam]:
-    out = {}
-    for name, c in calib["cameras"].items():
-        out[name] = Cam(
-            name,
-            int(c["width"]),
-            int(c["height"]),
-            np.asarray(c["K"], np.float64),
-            np.asarray(c["dist"], np.float64),
-            np.asarray(c["R"], np.float64),
-            np.asarray(c["t_mm"], np.float64),
-            c.get("registered_to"),
-        )
-    return out
-
-
-def stereo_pairs(cams: dict[str, Cam], names: list[str]) -> list[tuple[str, str]]:
+def stereo_pairs(cams: dict[str, Camera], names: list[str]) -> list[tuple[str, str]]:
     """Mutually nearest cameras (by centre) among ``names``, each pair ordered left, right in the
     pair's own view (the right camera lies along the left one's +x)."""
     left = sorted(names)
@@ -71,7 +30,7 @@ def stereo_pairs(cams: dict[str, Cam], names: list[str]) -> list[tuple[str, str]
     return sorted(pairs)
 
 
-def convergence_point(cams: list[Cam]) -> np.ndarray:
+def convergence_point(cams: list[Camera]) -> np.ndarray:
     """The point closest to every camera's optical axis (least squares): where the rig looks."""
     A = np.zeros((3, 3))
     b = np.zeros(3)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mestudio.reconstruct.geometry import Cam
 from mestudio.reconstruct.stereo import HEAD_RADIUS_MM, crop_depth, fuse_depths, largest_piece
+from mestudio.stream.cameras import Camera
 
 VOXEL_MM = 2.0
 
 
-def rgbd_frame(cam: Cam, colour: np.ndarray, depth_mm: np.ndarray, centre: np.ndarray) -> dict:
+def rgbd_frame(cam: Camera, colour: np.ndarray, depth_mm: np.ndarray, centre: np.ndarray) -> dict:
     K = cam.K
     if np.any(cam.dist):
         size = (cam.width, cam.height)

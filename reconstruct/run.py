@@ -22,7 +22,8 @@ import numpy as np
 
 from mestudio.reconstruct.errors import MissingDataError, ReconstructionError
 from mestudio.reconstruct.frames import SessionFrames, read_json
-from mestudio.reconstruct.geometry import cams_of, convergence_point, stereo_pairs
+from mestudio.reconstruct.geometry import convergence_point, stereo_pairs
+from mestudio.stream.cameras import CameraFileError, cameras_from_json
 from mestudio.stream.ply import write_ply
 
 ARRAY_KINDS = ("synthetic-array", "basler-array")
@@ -42,8 +43,10 @@ def find_calibration(root: Path, calibration: str | Path | None) -> tuple[dict, 
                 "and pass --calibration CAL_SESSION/calibration/rig.json"
             )
     body = read_json(p)
-    if not isinstance(body.get("cameras"), dict):
-        raise MissingDataError(f"{p}: no 'cameras' in this calibration file")
+    try:
+        cameras_from_json(body)  # every camera readable before any work starts
+    except CameraFileError as e:
+        raise CameraFileError(f"{p}: {e}") from None
     return body, p
 
 
@@ -51,7 +54,7 @@ def plan(root: Path, calib: dict, methods: tuple[str, ...] = METHODS) -> dict:
     """What each method needs: its cameras, pairs, the frame sets that have them."""
     frames = SessionFrames(root)
     infos = {s: frames.stream_info(s) for s in frames.reader.stream_ids()}
-    cams = cams_of(calib)
+    cams = cameras_from_json(calib)
     out = {}
     if "stereo" in methods:
         array = [s for s, i in infos.items() if i.get("device_kind") in ARRAY_KINDS and s in cams]
@@ -104,12 +107,15 @@ _W: dict = {}
 
 
 def _init_worker(root: str, calib: dict, jobs: dict, out_root: str) -> None:
+    import os
+
     import cv2
 
     cv2.setNumThreads(1)  # one process per core: no oversubscription
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # open3d's TSDF, when it is first imported here
     from mestudio.reconstruct.stereo import RectifiedPair
 
-    cams = cams_of(calib)
+    cams = cameras_from_json(calib)
     _W.clear()
     _W.update(
         root=Path(root),
@@ -121,6 +127,7 @@ def _init_worker(root: str, calib: dict, jobs: dict, out_root: str) -> None:
     )
     if "stereo" in jobs:
         _W["pairs"] = [RectifiedPair.build(cams[a], cams[b]) for a, b in jobs["stereo"]["pairs"]]
+        _W["match_scale"] = int(jobs["stereo"].get("match_scale", 1))
         _W["centre"] = convergence_point([cams[s] for s in jobs["stereo"]["streams"]])
     if "rgbd" in jobs:
         _W["rgbd"] = jobs["rgbd"]
@@ -150,12 +157,12 @@ def _work(task: tuple) -> dict:
     if ply.is_file() and meta.is_file():
         return {**json.loads(meta.read_text(encoding="utf-8")), "skipped": True}
     fr = _W["frames"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if method == "stereo":
         from mestudio.reconstruct.stereo import stereo_frame
 
         imgs = {s: fr.frame(s, q) for s, q in seq.items()}
-        res = stereo_frame(_W["pairs"], imgs, _W["centre"])
+        res = stereo_frame(_W["pairs"], imgs, _W["centre"], _W["match_scale"])
         ref_stream = _W["pairs"][0].left.name
     else:
         from mestudio.reconstruct.rgbd import rgbd_frame
@@ -185,6 +192,7 @@ def _work(task: tuple) -> dict:
         "file": ply.name,
         "vertices": len(mesh["vertices"]),
         "seconds": round(time.perf_counter() - t0, 3),
+        "cpu_seconds": round(time.process_time() - c0, 3),
     }
     truth = _true_mesh(ref_stream, seq[ref_stream])
     if truth is not None:
@@ -222,10 +230,15 @@ def reconstruct_session(
     methods: tuple[str, ...] = METHODS,
     progress: Callable[[int, int], None] | None = None,
     ray_address: str | None = None,
+    match_scale: int = 1,
 ) -> dict:
+    """Every frame set's meshes (see the module docstring); ``match_scale`` 2 matches the stereo
+    pairs at half resolution (faster, coarser: docs/4d.md).  Returns the report."""
     root = Path(root)
     calib, calib_path = find_calibration(root, calibration)
     jobs = plan(root, calib, methods)
+    if "stereo" in jobs:
+        jobs["stereo"]["match_scale"] = match_scale
     sf = SessionFrames(root)
     tasks = []
     for method, job in jobs.items():
@@ -271,6 +284,10 @@ def reconstruct_session(
             # throughput of this method alone on the workers (both methods share the wall clock)
             "frames_per_s": round(workers / float(np.mean([r["seconds"] for r in done_now])), 4) if done_now else None,
             "seconds_per_frame": round(float(np.mean([r["seconds"] for r in done_now])), 3) if done_now else None,
+            # CPU seconds a frame costs (independent of what else runs): workers / this = idle rate
+            "cpu_seconds_per_frame": round(float(np.mean([r.get("cpu_seconds", r["seconds"]) for r in done_now])), 3)
+            if done_now
+            else None,
             "failed": sum(1 for r in mine if r.get("failed")),
             "vertices_mean": int(np.mean([r["vertices"] for r in mine])) if mine else 0,
             "folder": str(out_root / method),

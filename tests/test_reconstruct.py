@@ -76,7 +76,7 @@ def _session(tmp, name, source, loop, duration, kinect):
 def sessions(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("4d")
     # the Kinect's board calibration is not reliable yet (16 px squares; docs/4d.md): the array only
-    cal = _session(tmp, "cal", "charuco", 4.8, 5.3, kinect=False)  # 12 poses held 0.4 s each
+    cal = _session(tmp, "cal", "charuco", 4.8, 5.3, kinect=False)  # 22 poses, about one frame each
     face = _session(tmp, "face", "face3d", 0.4, 1.5, kinect=True)
     return cal, face
 
@@ -110,7 +110,8 @@ def test_calibrate_errors_name_the_camera(sessions):
     from mestudio.reconstruct.calibrate import calibrate_session
     from mestudio.reconstruct.errors import CalibrationError
 
-    with pytest.raises(CalibrationError, match=r"camera basler-\d: the board was found in 3 distinct poses"):
+    # three poses asked for: a camera sees the board in at most three (fewer where a pose is out of its view)
+    with pytest.raises(CalibrationError, match=r"camera basler-\d: the board was found in [0-3] distinct poses"):
         calibrate_session(cal, max_views=3)
 
 

@@ -2,9 +2,10 @@
 
 The board is OpenCV's ChArUco layout (``BOARD``: 9 x 7 squares of 25 mm, 18 mm markers,
 DICT_5X5_100), printed at 10 texels per mm with a 10 mm white margin, on a flat plate.  Loop
-time ``t`` shows it in pose ``board_pose(pose_at(t, loop_s))``: tilted up to 25 degrees and shifted a few cm
-around the face's place, so every camera sees it from a different angle in each frame.  The
-texture is pre-filtered per camera to the camera's footprint on the board (a box filter's worth),
+time ``t`` shows it in pose ``board_pose(pose_at(t, loop_s))``: its centre walked over a 3 x 3
+grid across the rig's field of view, tilted up to 40 degrees, so every camera sees it from a
+different angle in each frame and the corners reach the images' edges.  The texture is
+pre-filtered per camera to the camera's footprint on the board (a box filter's worth),
 so a corner's image does not alias: calibration then measures the cameras, not the renderer.
 """
 
@@ -16,8 +17,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from mestudio.capture.face.cameras3d import Camera
 from mestudio.capture.face.mesh3d import FaceMesh, rotation_zy
+from mestudio.stream.cameras import Camera
 
 SQUARES = (9, 7)
 SQUARE_MM = 25.0
@@ -28,7 +29,12 @@ MARGIN_MM = 10.0
 WHITE, BLACK = 0.85, 0.06
 # the loop holds each of BOARD_POSES poses for loop_s / BOARD_POSES seconds, as a person holding
 # the board still would: cameras that are not triggered together (the Kinect) see the same pose
-BOARD_POSES = 12
+ARRAY_POSES = 18  # in front of the face, for every camera
+KINECT_POSES = 4  # then near the Kinect, filling its view (from the face's distance the board is small in it)
+BOARD_POSES = ARRAY_POSES + KINECT_POSES
+# where the board's centre goes (mm in the rig frame, x right, y down), pose k at GRID[k % 9]
+GRID = [(x, y) for y in (-70.0, 0.0, 70.0) for x in (-100.0, 0.0, 100.0)]
+BOARD_VERSION = 2  # part of the render cache key: new poses render anew
 
 
 def pose_at(t_loop: float, loop_s: float) -> int:
@@ -62,15 +68,38 @@ def board_texture() -> np.ndarray:
 
 
 def board_pose(k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(R, t): board point X (mm, board frame: X along the squares, Y down, Z into the board) -> rig."""
+    """(R, t): board point X (mm, board frame: X along the squares, Y down, Z into the board) -> rig.
+
+    The poses a calibration needs, as a careful experimenter holds them: the board's centre walks
+    a 3 x 3 grid over the rig's common field of view (so corners reach every image's edges and
+    corners, where the distortion and principal point show), nearer and farther than the face,
+    tilted up to 40 degrees (the tilts are what separate focal length from distance).  The last
+    ``KINECT_POSES`` hold it 0.4 m in front of the Kinect, its corners spread over that view."""
     rng = np.random.default_rng((seed, k))
-    yaw, pitch, roll = rng.uniform(-25, 25), rng.uniform(-20, 20), rng.uniform(-15, 15)
+    if k % BOARD_POSES >= ARRAY_POSES:
+        return _near_kinect_pose(k % BOARD_POSES - ARRAY_POSES, rng)
+    gx, gy = GRID[k % len(GRID)]
+    yaw, pitch, roll = rng.uniform(-40, 40), rng.uniform(-35, 35), rng.uniform(-20, 20)
     a = math.radians(pitch)
     rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]], np.float32)
     R = rotation_zy(roll, yaw) @ rx
     centre = np.array([SQUARES[0] * SQUARE_MM / 2, SQUARES[1] * SQUARE_MM / 2, 0.0], np.float32)
-    shift = np.array([rng.uniform(-40, 40), rng.uniform(-30, 30), rng.uniform(-40, 60)], np.float32)
+    shift = np.array([gx + rng.uniform(-12, 12), gy + rng.uniform(-10, 10), rng.uniform(-90, 110)], np.float32)
     return R.astype(np.float64), (shift - R @ centre).astype(np.float64)
+
+
+def _near_kinect_pose(j: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    from mestudio.capture.face.cameras3d import rig_camera
+
+    cam = rig_camera("kinect-color")
+    yaw, pitch, roll = rng.uniform(-30, 30), rng.uniform(-25, 25), rng.uniform(-20, 20)
+    a = math.radians(pitch)
+    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    R = cam.R.T @ rotation_zy(roll, yaw).astype(np.float64) @ rx  # facing the Kinect, then tilted
+    off = [(-60.0, -45.0), (60.0, -45.0), (-60.0, 45.0), (60.0, 45.0)][j % 4]
+    c_cam = np.array([off[0] + rng.uniform(-10, 10), off[1] + rng.uniform(-10, 10), rng.uniform(380, 430)])
+    centre = np.array([SQUARES[0] * SQUARE_MM / 2, SQUARES[1] * SQUARE_MM / 2, 0.0])
+    return R, cam.R.T @ (c_cam - cam.t) - R @ centre
 
 
 def board_mesh(k: int, seed: int = 0) -> FaceMesh:

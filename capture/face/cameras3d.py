@@ -11,7 +11,8 @@ extrinsics), then ``K`` and the distortion ``dist`` (k1, k2, p1, p2, k3) to pixe
 * ``kinect-color`` / ``kinect-depth``: 640x480 at 0.8 m below the axis; depth is registered to
   colour (the Kinect's registration mode), so both share one geometry.
 
-``ground_truth/cameras.json`` holds ``{"units": "mm", "cameras": {stream_id: camera}}``.
+``ground_truth/cameras.json`` holds ``{"units": "mm", "cameras": {stream_id: camera}}``; the camera
+model and its JSON form are stream/cameras.py's (reconstruct reads the same).
 """
 
 from __future__ import annotations
@@ -19,78 +20,16 @@ from __future__ import annotations
 import fcntl
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mestudio.stream.cameras import Camera, cameras_from_json, cameras_to_json
+
 CAMERAS_FILE = "cameras.json"
 PAIRS = (("basler-0", "basler-1"), ("basler-2", "basler-3"), ("basler-4", "basler-5"))
 FACE_TARGET = (0.0, 0.0, 20.0)  # where the cameras aim: a little behind the nose, mm
-
-
-@dataclass
-class Camera:
-    """One calibrated camera; ``kind`` is ``mono``, ``rgb`` or ``depth``."""
-
-    name: str
-    width: int
-    height: int
-    K: np.ndarray
-    dist: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    kind: str = "mono"
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def centre(self) -> np.ndarray:
-        """Camera centre in the rig frame (mm)."""
-        return -self.R.T @ self.t
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """(N, 3) rig points -> (N, 2) distorted pixels."""
-        import cv2
-
-        rvec, _ = cv2.Rodrigues(self.R)
-        px, _ = cv2.projectPoints(np.asarray(points, np.float64), rvec, self.t.astype(np.float64), self.K, self.dist)
-        return px.reshape(-1, 2)
-
-    def scaled(self, width: int, height: int) -> Camera:
-        """The same camera at another resolution (same field of view): test-sized renders."""
-        sx, sy = width / self.width, height / self.height
-        K = self.K.copy()  # pixel centres stay pixel centres: x' = (x + 0.5) * s - 0.5
-        K[0, 0], K[0, 2] = K[0, 0] * sx, (K[0, 2] + 0.5) * sx - 0.5
-        K[1, 1], K[1, 2] = K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5
-        return Camera(self.name, width, height, K, self.dist.copy(), self.R, self.t, self.kind, dict(self.extra))
-
-    def to_json(self) -> dict:
-        return {
-            "width": self.width,
-            "height": self.height,
-            "kind": self.kind,
-            "K": self.K.tolist(),
-            "dist": self.dist.tolist(),
-            "R": self.R.tolist(),
-            "t_mm": self.t.tolist(),
-            **self.extra,
-        }
-
-    @classmethod
-    def from_json(cls, name: str, body: dict) -> Camera:
-        known = {"width", "height", "kind", "K", "dist", "R", "t_mm"}
-        return cls(
-            name,
-            int(body["width"]),
-            int(body["height"]),
-            np.asarray(body["K"], np.float64),
-            np.asarray(body["dist"], np.float64),
-            np.asarray(body["R"], np.float64),
-            np.asarray(body["t_mm"], np.float64),
-            body.get("kind", "mono"),
-            {k: v for k, v in body.items() if k not in known},
-        )
 
 
 def look_at(position, target=FACE_TARGET, up=(0.0, -1.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +103,7 @@ def save_cameras(folder: str | Path, cameras: dict[str, Camera]) -> Path:
         )
         body["frame"] = "rig: X right of the frontal view, Y down, Z away from it; x_cam = R @ X + t_mm"
         body["distortion_model"] = "opencv k1 k2 p1 p2 k3"
-        body["cameras"].update({k: c.to_json() for k, c in cameras.items()})
+        body["cameras"].update(cameras_to_json(cameras))
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
         tmp.replace(path)
@@ -172,5 +111,4 @@ def save_cameras(folder: str | Path, cameras: dict[str, Camera]) -> Path:
 
 
 def load_cameras(path: str | Path) -> dict[str, Camera]:
-    body = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {k: Camera.from_json(k, v) for k, v in body["cameras"].items()}
+    return cameras_from_json(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.capture.base import StreamInfo
-from mestudio.capture.face.cameras3d import Camera, rig_camera, save_cameras
+from mestudio.capture.face.cameras3d import rig_camera, save_cameras
 from mestudio.capture.face.devices import ENV_SESSION_DIR, GROUND_TRUTH_DIR, _FaceDevice
 from mestudio.capture.face.prerender import copy_truth, load_loop, loop_frames, loop_script, render_loop
+from mestudio.stream.cameras import Camera
 
 FACE3D_DIR = "face3d"
 

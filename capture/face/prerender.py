@@ -19,11 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from mestudio.capture.face.board3d import BOARD_POSES, board_description, board_mesh, board_pose, pose_at, shade_board
-from mestudio.capture.face.cameras3d import Camera
+from mestudio.capture.face.board3d import (
+    BOARD_POSES,
+    BOARD_VERSION,
+    board_description,
+    board_mesh,
+    board_pose,
+    pose_at,
+    shade_board,
+)
 from mestudio.capture.face.mesh3d import MESH_VERSION, FaceRig3D, write_mesh_ply
 from mestudio.capture.face.render3d import RENDER3D_VERSION, MeshScene, kinect_depth, to_gray8, to_rgb8
 from mestudio.capture.face.script import FaceEvent, FaceScript
+from mestudio.stream.cameras import Camera
 
 SENSOR_NOISE_DN = 1.5
 
@@ -66,6 +74,8 @@ def _key(cameras: list[Camera], fps: float, loop_s: float, seed: int, scene: str
         "cameras": {c.name: c.to_json() for c in cameras},
         "versions": [MESH_VERSION, RENDER3D_VERSION],
     }
+    if scene == "charuco":  # the board's poses changed: a loop of the old ones must not be reused
+        body["board_version"] = BOARD_VERSION
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 

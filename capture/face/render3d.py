@@ -20,9 +20,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mestudio.capture.face.cameras3d import Camera
 from mestudio.capture.face.mesh3d import FaceMesh
 from mestudio.capture.face.render import source_rgb
+from mestudio.stream.cameras import Camera
 
 SPECKLE_PER_PX = 8  # speckle texels per source pixel (1.47 mm / 8 = 0.18 mm)
 SPECKLE_AMPLITUDE = 0.2

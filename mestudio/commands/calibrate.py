@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
-from mestudio.commands import fail
-from mestudio.reconstruct.errors import GeometryError
-from mestudio.stream.errors import StreamError
+from mestudio.commands import add_session_arguments, fail, run_with_progress
 
 NAME = "calibrate"
 HELP = "calibrate every camera of the rig from a recording of a ChArUco board (writes calibration/rig.json)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("session", help="a recorded session showing the board (e.g. from config/4d-calibration.toml)")
+    add_session_arguments(p, "a recorded session showing the board (e.g. from config/4d-calibration.toml)")
     p.add_argument("--reference", metavar="CAM", help="the camera whose frame is the rig's (default: most views)")
     p.add_argument("--views", type=int, default=24, metavar="N", help="distinct board poses to use (default 24)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args) -> int:
@@ -25,25 +19,16 @@ def run(args) -> int:
 
     if args.views < 4:
         return fail(NAME, f"--views must be at least 4, got {args.views}", 2)
+    return run_with_progress(
+        NAME,
+        args,
+        lambda progress: calibrate_session(args.session, args.reference, args.views, progress),
+        _show,
+        "board poses found",
+    )
 
-    shown = []
 
-    def progress(k: int, n: int) -> None:
-        if not args.json:
-            shown.append(k)
-            print(f"\rboard poses found: {k}/{n}", end="", file=sys.stderr, flush=True)
-
-    try:
-        rep = calibrate_session(args.session, args.reference, args.views, progress)
-    except (GeometryError, StreamError, OSError) as e:
-        if shown:
-            print(file=sys.stderr)  # end the progress line
-        return fail(NAME, str(e))
-    if args.json:
-        print(json.dumps(rep, indent=2))
-        return 0
-    if shown:
-        print(file=sys.stderr)
+def _show(rep: dict) -> None:
     print(f"calibration: {rep['files'][0]} ({rep['views']} board poses, {rep['corners']} corners)")
     print(f"  reprojection RMS {rep['reprojection_rms_px']:.3f} px; frame of {rep['reference']}")
     for cam, c in rep["cameras"].items():
@@ -57,4 +42,3 @@ def run(args) -> int:
             f"  vs truth: rotation <= {v['rotation_deg_max']:.4f} deg, translation <= {v['translation_mm_max']:.3f} mm,"
             f" focal <= {v['focal_pct_max']:.4f} %"
         )
-    return 0
