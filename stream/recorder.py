@@ -54,6 +54,32 @@ def hold_reserve(session_dir: Path) -> Path:
     return path
 
 
+class Backlog:
+    """Seconds behind, per stream: a frame's wait from its host stamp to its write, less the
+    shortest wait seen on that stream (the transport's floor; it also cancels a remote host's
+    clock offset, so no clock needs to be trusted here)."""
+
+    def __init__(self) -> None:
+        self._floor: dict[str, int] = {}
+        self._last: dict[str, int] = {}
+        self.max_s = 0.0
+
+    def saw(self, stream_id: str, wait_ns: int) -> None:
+        floor = self._floor.get(stream_id)
+        if floor is None or wait_ns < floor:
+            self._floor[stream_id] = floor = wait_ns
+        behind = wait_ns - floor
+        self._last[stream_id] = behind
+        if behind > self.max_s * 1e9:
+            self.max_s = behind / 1e9
+
+    def of_s(self, stream_id: str) -> float:
+        return self._last.get(stream_id, 0) / 1e9
+
+    def worst_s(self) -> float:
+        return max(self._last.values(), default=0) / 1e9
+
+
 class Recorder:
     """Writes decoded messages into a SessionWriter and keeps the counts of what it saw.
 
@@ -69,6 +95,7 @@ class Recorder:
         self.paused = False  # the operator stopped recording: frames are counted, not written
         self.skipped_while_paused: dict[str, int] = {}
         self.started_ns = time.monotonic_ns()
+        self.lag = Backlog()
 
     def _noted(self, log: Callable[[str], None] | None) -> Callable[[str], None]:
         def note(text: str) -> None:  # the log, and the session's timeline (once per kind and interval)
@@ -87,6 +114,10 @@ class Recorder:
             )
 
         return note
+
+    def backlog_s(self) -> float:
+        """How far behind its producers the recorder is now, in seconds (worst stream)."""
+        return self.lag.worst_s()
 
     @property
     def bad_messages(self) -> int:
@@ -116,7 +147,9 @@ class Recorder:
             if w is None:
                 w = self.writer.stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
             payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
-            w.append(h.seq, h.device_time_ns, h.host_time_ns, payload)
+            now = time.monotonic_ns()
+            self.lag.saw(h.stream_id, now - h.host_time_ns)
+            w.append(h.seq, h.device_time_ns, h.host_time_ns, payload, now)
             return
         body = messages.parse_body(msg.topic, msg.data)
         if isinstance(body, messages.StreamInfoBody):
@@ -179,8 +212,16 @@ class Recorder:
             "paused": self.paused,
             "skipped_while_paused": dict(self.skipped_while_paused),
             "bytes": sum(w.bytes for w in self.writer.streams.values()),
+            "backlog_s": round(self.lag.worst_s(), 3),
+            "backlog_max_s": round(self.lag.max_s, 3),
             "streams": {
-                sid: {"frames": w.frames, "gaps": w.gaps, "bytes": w.bytes, "last_seq": w.last_seq}
+                sid: {
+                    "frames": w.frames,
+                    "gaps": w.gaps,
+                    "bytes": w.bytes,
+                    "last_seq": w.last_seq,
+                    "backlog_s": round(self.lag.of_s(sid), 3),
+                }
                 for sid, w in self.writer.streams.items()
             },
             # when these counts were taken: a restarted device goes on from last_seq (supervisor)
@@ -203,6 +244,19 @@ class Recorder:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def drain(sock: zmq.Socket, rec: Recorder, limit: int = 256) -> int:
+    """Handle the messages already queued, at most ``limit`` (then the caller flushes if due)."""
+    n = 0
+    while n < limit:
+        try:
+            parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            break
+        rec.handle(parts)
+        n += 1
+    return n
 
 
 def free_mb(path: Path) -> float:
@@ -241,11 +295,7 @@ def run(ctx: NodeContext) -> int:
                 rec.command(commands.recv_multipart(copy=False))
             if sock.poll(100):
                 quiet_since = None
-                for _ in range(256):  # drain a burst, then go flush if due
-                    try:
-                        rec.handle(sock.recv_multipart(zmq.NOBLOCK, copy=False))
-                    except zmq.Again:
-                        break
+                drain(sock, rec)
             elif ctx.stop.is_set():
                 # producers are stopped before us; what they sent is already in our queue
                 quiet_since = quiet_since or time.monotonic()
