@@ -18,12 +18,14 @@ killed recorder leaves everything but the last second readable; ``repair`` trims
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +86,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _is_disk_full(err: OSError) -> bool:
-    import errno
-
     return err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -109,7 +109,9 @@ class StreamWriter:
         # a frame larger than the buffer goes straight from the received message to the kernel
         # (BufferedWriter copies only what fits in it): small buffer, no copy of a video frame
         self._data = open(folder / "frames.bin", "ab", buffering=DATA_BUFFER)
-        self._index = open(folder / "index.bin", "ab", buffering=1 << 16)
+        # index records wait in memory until their frames are synced (stage): only then written
+        self._index = open(folder / "index.bin", "ab", buffering=0)
+        self._records = bytearray()
         self.offset = self._data.tell()
         self.frames = 0
         self.bytes = 0
@@ -128,17 +130,15 @@ class StreamWriter:
     ) -> None:
         n = memoryview(payload).nbytes
         self._data.write(payload)
-        self._index.write(
-            _INDEX_RECORD.pack(
-                seq,
-                NO_DEVICE_TIME if device_time_ns is None else device_time_ns,
-                host_time_ns,
-                time.monotonic_ns() if recv_time_ns is None else recv_time_ns,
-                self.offset,
-                n,
-                crc32c.crc32c(payload),
-                0,
-            )
+        self._records += _INDEX_RECORD.pack(
+            seq,
+            NO_DEVICE_TIME if device_time_ns is None else device_time_ns,
+            host_time_ns,
+            time.monotonic_ns() if recv_time_ns is None else recv_time_ns,
+            self.offset,
+            n,
+            crc32c.crc32c(payload),
+            0,
         )
         self.offset += n
         self.frames += 1
@@ -150,20 +150,50 @@ class StreamWriter:
                 self.out_of_order += 1
         self.last_seq = seq if self.last_seq is None else max(seq, self.last_seq)
 
-    def flush(self) -> None:
-        # data before index: an index record on disk always has its frame on disk; fdatasync so
-        # that a power cut (not only a killed process) loses at most one flush interval
+    def stage(self) -> Callable[[], None]:
+        """Hand the frames appended so far to the kernel; returns the slow half, which any one
+        thread may run: fdatasync the frames, then append their index records and fdatasync
+        those.  Data before index: an index record on disk always has its frame on disk, and a
+        power cut (not only a killed process) loses at most the interval not yet synced."""
         self._data.flush()
-        os.fdatasync(self._data.fileno())
-        self._index.flush()
-        os.fdatasync(self._index.fileno())
+        records, self._records = self._records, bytearray()
+        data_fd, index = self._data.fileno(), self._index
+
+        def sync() -> None:
+            os.fdatasync(data_fd)
+            if records:
+                _write_all(index, records)
+                os.fdatasync(index.fileno())
+
+        return sync
+
+    def flush(self) -> None:
+        self.stage()()
 
     def close(self) -> None:
-        for f in (self._data, self._index):
-            try:
-                f.close()
-            except OSError:
-                pass  # disk full while flushing: repair() trims the torn tail
+        """Close without syncing (SessionWriter.flush syncs); records not yet written follow
+        their frames so that a closed stream is whole."""
+        try:
+            self._data.close()
+            if self._records:
+                _write_all(self._index, self._records)
+                self._records = bytearray()
+        except OSError:
+            pass  # disk full while flushing: repair() trims the torn tail
+        try:
+            self._index.close()
+        except OSError:
+            pass
+
+
+def _write_all(f: Any, buf: bytes | bytearray) -> None:
+    """An unbuffered write may write less than asked (a signal, a nearly full disk): loop."""
+    view = memoryview(buf)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        view = view[n:]
 
 
 def stream_folder(root: Path, stream_id: str) -> Path:
@@ -187,6 +217,9 @@ class SessionWriter:
         self.streams: dict[str, StreamWriter] = {}
         self._events = open(self.root / "events.jsonl", "a", encoding="utf-8", buffering=1 << 16)
         self.events = 0
+        # fdatasync runs here, beside the recording thread, one flush interval at a time
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="mestudio-sync")
+        self._syncing: Future | None = None
 
     def stream(self, stream_id: str, dtype: str, shape: tuple, pixel_format: str) -> StreamWriter:
         w = self.streams.get(stream_id)
@@ -199,18 +232,41 @@ class SessionWriter:
         self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
         self.events += 1
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
+        """Sync every stream and the events.  ``wait=False`` (the recorder's periodic flush)
+        returns once the frames are with the kernel and syncs them in the background; the
+        previous interval's sync is waited for first, so at most one is ever in flight and an
+        error in it (a full disk) is raised here, one flush later."""
         try:
-            for w in self.streams.values():
-                w.flush()
+            self._wait_sync()
+            jobs = [w.stage() for w in self.streams.values()]
             self._events.flush()
-            os.fdatasync(self._events.fileno())
+            events_fd = self._events.fileno()
+
+            def sync() -> None:
+                for job in jobs:
+                    job()
+                os.fdatasync(events_fd)
+
+            self._syncing = self._syncer.submit(sync)
+            if wait:
+                self._wait_sync()
         except OSError as e:
             if _is_disk_full(e):
                 raise DiskFullError(f"{self.root}: disk full while recording ({e.strerror})") from e
             raise
 
+    def _wait_sync(self) -> None:
+        pending, self._syncing = self._syncing, None
+        if pending is not None:
+            pending.result()
+
     def close(self) -> None:
+        try:
+            self._wait_sync()
+        except OSError:
+            pass  # disk full in the last sync: repair() trims the torn tail
+        self._syncer.shutdown(wait=True)
         for w in self.streams.values():
             w.close()
         try:

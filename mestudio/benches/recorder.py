@@ -84,7 +84,9 @@ def writer_only(base: Path, frames: list[np.ndarray], n: int) -> Sample:
 
 def full_path(base: Path, shape, dtype, n: int) -> Sample:
     """The sender runs in its own process; timing starts at the first frame received."""
-    from mestudio.stream.recorder import Recorder, drain
+    from mestudio.stream.recorder import Recorder, drain, keep_freed_buffers
+
+    keep_freed_buffers()  # as the recorder node does
 
     root = _new_session(base, "full")
     rec = Recorder(root)
@@ -103,7 +105,7 @@ def full_path(base: Path, shape, dtype, n: int) -> Sample:
             drain(pull, rec)
             backlog = max(backlog, rec.backlog_s())
             if time.perf_counter() >= next_flush:
-                rec.flush()
+                rec.flush(wait=False)
                 next_flush = time.perf_counter() + FLUSH_INTERVAL_S
     got = rec.messages
     rec.flush()
