@@ -11,7 +11,7 @@ from __future__ import annotations
 import resource
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def cpu_s() -> float:
@@ -27,7 +27,7 @@ class Sample:
     wall_s: float
     cpu_s: float
     mb: float
-    extra: dict | None = None
+    extra: dict = field(default_factory=dict)
 
     @property
     def mb_per_s(self) -> float:

@@ -10,6 +10,7 @@ and wire.recv/decode on the other side.  Baseline, same run, same sizes: raw pyz
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import zmq
@@ -110,10 +111,7 @@ def run(args) -> dict:
     res: dict = {}
     for name, (shape, dtype) in SIZES.items():
         got = interleave(
-            {
-                "real": lambda shape=shape, dtype=dtype: _throughput(shape, dtype, n, True),
-                "raw": lambda shape=shape, dtype=dtype: _throughput(shape, dtype, n, False),
-            },
+            {"real": partial(_throughput, shape, dtype, n, True), "raw": partial(_throughput, shape, dtype, n, False)},
             rounds,
         )
         real, raw = summary(got["real"]), summary(got["raw"])
