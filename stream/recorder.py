@@ -20,6 +20,7 @@ from pathlib import Path
 import zmq
 
 from mestudio.stream import messages, wire
+from mestudio.stream.codec import pixel_format_for
 from mestudio.stream.errors import DiskFullError, WireFormatError
 from mestudio.stream.messages import RejectCounter
 from mestudio.stream.node import NodeContext
@@ -27,6 +28,7 @@ from mestudio.stream.session import (
     RESERVE,
     SessionReader,
     SessionWriter,
+    StreamWriter,
     _is_disk_full,
     write_json_atomic,
     write_timestamps_csv,
@@ -103,11 +105,14 @@ class Recorder:
     Every message is untrusted: one that breaks the wire format or its topic's body model is
     counted per kind (``rejects``), noted once per kind, and never stops the recording."""
 
-    def __init__(self, session_dir: Path, log: Callable[[str], None] | None = None) -> None:
-        self.writer = SessionWriter(session_dir)
+    def __init__(
+        self, session_dir: Path, log: Callable[[str], None] | None = None, compress: dict[str, str] | None = None
+    ) -> None:
+        self.writer = SessionWriter(session_dir, compress)
         self.root = Path(session_dir)
         self.messages = 0
-        self.rejects = RejectCounter("recorder", self._noted(log))
+        self.note = self._noted(log)
+        self.rejects = RejectCounter("recorder", self.note)
         self.ends: dict[str, dict] = {}  # producer stream id -> its END body
         self.paused = False  # the operator stopped recording: frames are counted, not written
         self.skipped_while_paused: dict[str, int] = {}
@@ -192,7 +197,7 @@ class Recorder:
                 self.skipped_while_paused[h.stream_id] = self.skipped_while_paused.get(h.stream_id, 0) + 1
                 return
             if w is None:
-                w = self.writer.stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
+                w = self._stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
             payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
             now = time.monotonic_ns()
             self.lag.saw(h.stream_id, now - h.host_time_ns)
@@ -220,10 +225,21 @@ class Recorder:
             "body": msg.data,
         }
         if isinstance(body, messages.StreamInfoBody):
-            self.writer.stream(body.stream_id, body.dtype, tuple(body.shape), body.pixel_format).describe(msg.data)
+            self._stream(body.stream_id, body.dtype, tuple(body.shape), body.pixel_format).describe(msg.data)
         if h.kind == wire.Kind.END:
             self.ends[h.stream_id] = msg.data
         self.writer.event(record)
+
+    def _stream(self, sid: str, dtype: str, shape: tuple, pixel_format: str) -> StreamWriter:
+        """The stream's writer; a stream its codec cannot hold is recorded raw, and said so."""
+        codec = self.writer.compress.get(sid)
+        if codec and sid not in self.writer.streams and pixel_format_for(dtype, shape) is None:
+            self.note(
+                f"recorder.compress: stream {sid!r} is {shape} {dtype}, which {codec} cannot hold "
+                "(8- or 16-bit gray pictures): recorded uncompressed"
+            )
+            self.writer.compress.pop(sid)
+        return self.writer.stream(sid, dtype, shape, pixel_format)
 
     def command(self, parts: list) -> None:
         """One message from the supervisor's broadcast, validated like any other."""
@@ -324,7 +340,7 @@ def run(ctx: NodeContext) -> int:
     commands.linger = 0
     commands.setsockopt(zmq.SUBSCRIBE, messages.command_topic("record-").encode())
     ctx.endpoints.connect(commands, ctx.endpoints.broadcast)
-    rec = Recorder(ctx.session_dir, ctx.log.warning)
+    rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress))
     try:
         reserve = hold_reserve(ctx.session_dir)
     except OSError as e:

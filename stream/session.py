@@ -34,6 +34,7 @@ from typing import Any
 import crc32c
 import numpy as np
 
+from mestudio.stream.codec import CODECS, FrameDecoder, FrameEncoder, pixel_format_for
 from mestudio.stream.errors import DiskFullError, NotASessionError, SessionError
 from mestudio.stream.messages import check_stream_id
 
@@ -60,6 +61,8 @@ INDEX_DTYPES = {1: INDEX_DTYPE_V1, 2: INDEX_DTYPE}
 _INDEX_RECORD = struct.Struct("<QqqqQQII")
 assert _INDEX_RECORD.size == INDEX_DTYPE.itemsize
 DATA_BUFFER = 64 << 10
+# info.json keys the recorder owns (a device's StreamInfo cannot change how frames.bin is read)
+_RECORDER_KEYS = ("stream_id", "dtype", "shape", "index_version", "codec", "codec_pix_fmt", "codec_extradata")
 WRITEBACK_BYTES = 8 << 20  # start writeback every this much of a stream's frames
 
 
@@ -108,16 +111,21 @@ def _is_disk_full(err: OSError) -> bool:
 class StreamWriter:
     """Appends one stream's frames and index records."""
 
-    def __init__(self, folder: Path, stream_id: str, dtype: str, shape: tuple, pixel_format: str) -> None:
+    def __init__(
+        self, folder: Path, stream_id: str, dtype: str, shape: tuple, pixel_format: str, codec: str | None = None
+    ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.stream_id = stream_id
+        # a codec: every frame is encoded (stream/codec.py); the index describes the packets
+        self._encoder = FrameEncoder(codec, dtype, shape) if codec else None
         self.info: dict[str, Any] = {
             "stream_id": stream_id,
             "dtype": dtype,
             "shape": list(shape),
             "pixel_format": pixel_format,
             "index_version": INDEX_VERSION,
+            **(self._encoder.info if self._encoder else {}),
         }
         info_path = folder / "info.json"
         if not info_path.exists():
@@ -131,20 +139,24 @@ class StreamWriter:
         self.offset = self._data.tell()
         self._written_back = self.offset
         self.frames = 0
-        self.bytes = 0
+        self.bytes = 0  # on disk
+        self.raw_bytes = 0  # as received (more than ``bytes`` when encoded)
         self.last_seq: int | None = None
         self.gaps = 0  # missing sequence numbers seen while recording
         self.out_of_order = 0
 
     def describe(self, extra: dict) -> None:
         """Merge the device's full StreamInfo into info.json (the layout keys stay the recorder's)."""
-        fixed = {k: self.info[k] for k in ("stream_id", "dtype", "shape", "index_version")}
+        fixed = {k: v for k, v in self.info.items() if k in _RECORDER_KEYS}
         self.info.update({**extra, **fixed})
         write_json_atomic(self.folder / "info.json", self.info)
 
     def append(
         self, seq: int, device_time_ns: int | None, host_time_ns: int, payload, recv_time_ns: int | None = None
     ) -> None:
+        self.raw_bytes += memoryview(payload).nbytes
+        if self._encoder is not None:
+            payload = self._encoder.encode(payload)
         n = memoryview(payload).nbytes
         self._data.write(payload)
         self._records += _INDEX_RECORD.pack(
@@ -237,8 +249,9 @@ def stream_folder(root: Path, stream_id: str) -> Path:
 class SessionWriter:
     """Owns a session folder while recording: streams, events, and the recorder's report."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compress: dict[str, str] | None = None) -> None:
         self.root = Path(root)
+        self.compress = dict(compress or {})  # stream id -> codec (config: [recorder.compress])
         if not (self.root / "manifest.json").exists():
             raise NotASessionError(f"{self.root}: no manifest.json (the supervisor creates it first)")
         (self.root / "streams").mkdir(exist_ok=True)
@@ -253,7 +266,8 @@ class SessionWriter:
         w = self.streams.get(stream_id)
         if w is None:
             folder = stream_folder(self.root, stream_id)
-            w = self.streams[stream_id] = StreamWriter(folder, stream_id, dtype, shape, pixel_format)
+            codec = self.compress.get(stream_id)
+            w = self.streams[stream_id] = StreamWriter(folder, stream_id, dtype, shape, pixel_format, codec)
         return w
 
     def event(self, record: dict) -> None:
@@ -319,6 +333,7 @@ class StreamReader:
     records: int = 0  # whole records in index.bin
     partial_index_bytes: int = 0
     data_bytes: int = 0
+    _dec: FrameDecoder | None = field(default=None, repr=False)
 
     @property
     def stream_id(self) -> str:
@@ -327,6 +342,21 @@ class StreamReader:
     @property
     def frame_bytes(self) -> int:
         return np.dtype(self.info["dtype"]).itemsize * math.prod(self.info["shape"])
+
+    @property
+    def codec(self) -> str | None:
+        return self.info.get("codec")
+
+    def _decoder(self) -> FrameDecoder:
+        if self._dec is None:
+            self._dec = FrameDecoder(self.info)
+        return self._dec
+
+    def _frame_at(self, mm: np.ndarray, rec) -> np.ndarray:
+        o, n = int(rec["offset"]), int(rec["nbytes"])
+        if self.codec:
+            return self._decoder().decode(mm[o : o + n], int(rec["seq"]))
+        return mm[o : o + n].view(np.dtype(self.info["dtype"])).reshape(self.info["shape"])
 
     @property
     def has_checksums(self) -> bool:
@@ -343,16 +373,13 @@ class StreamReader:
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` (0-based position among the readable frames) as a read-only array."""
-        rec = self.index[i]
-        raw = self._memmap()[int(rec["offset"]) : int(rec["offset"]) + int(rec["nbytes"])]
-        return raw.view(np.dtype(self.info["dtype"])).reshape(self.info["shape"])
+        return self._frame_at(self._memmap(), self.index[i])
 
     def frames(self) -> Iterator[tuple[np.void, np.ndarray]]:
+        """Every readable frame with its index record (decoded, bit-exact, when encoded)."""
         mm = self._memmap()
-        dt, shape = np.dtype(self.info["dtype"]), self.info["shape"]
         for rec in self.index:
-            o, n = int(rec["offset"]), int(rec["nbytes"])
-            yield rec, mm[o : o + n].view(dt).reshape(shape)
+            yield rec, self._frame_at(mm, rec)
 
     def checksum_mismatches(self) -> list[int]:
         """Sequence numbers of frames whose bytes no longer match their CRC32C (none for v1)."""
@@ -403,6 +430,8 @@ def _check_info(path: Path, info: Any) -> dict:
             raise ValueError(f"dtype {info['dtype']!r} is not a pixel type")
         if not isinstance(info.get("stream_id"), str):
             raise ValueError("no stream_id")
+        if "codec" in info and (info["codec"] not in CODECS or pixel_format_for(info["dtype"], shape) is None):
+            raise ValueError(f"codec {info['codec']!r} for {shape} {info['dtype']} frames")
     except (KeyError, TypeError, ValueError) as e:
         raise SessionError(f"{path}: bad stream info ({type(e).__name__}: {e})") from None
     return info
@@ -445,7 +474,8 @@ class SessionReader:
         data_p = folder / "frames.bin"
         data_bytes = data_p.stat().st_size if data_p.exists() else 0
         fb = np.dtype(info["dtype"]).itemsize * math.prod(info["shape"])
-        intact = (idx["nbytes"] == fb) & (idx["offset"] <= data_bytes) & (idx["offset"] + idx["nbytes"] <= data_bytes)
+        sized = idx["nbytes"] > 0 if info.get("codec") else idx["nbytes"] == fb  # a packet's size varies
+        intact = sized & (idx["offset"] <= data_bytes) & (idx["offset"] + idx["nbytes"] <= data_bytes)
         return StreamReader(
             folder,
             info,

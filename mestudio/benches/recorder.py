@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +66,12 @@ def raw_append(base: Path, frames: list[np.ndarray], n: int) -> Sample:
     return sample
 
 
-def writer_only(base: Path, frames: list[np.ndarray], n: int) -> Sample:
-    from mestudio.stream.session import SessionWriter
+def writer_only(base: Path, frames: list[np.ndarray], n: int, codec: str | None = None, check: bool = False) -> Sample:
+    """The session writer alone; ``codec``: compressed while written; ``check``: read back and compare."""
+    from mestudio.stream.session import SessionReader, SessionWriter
 
     root = _new_session(base, "writer")
-    w = SessionWriter(root)
+    w = SessionWriter(root, {"cam": codec} if codec else None)
     f0 = frames[0]
     s = w.stream("cam", f0.dtype.str, f0.shape, "mono8")
     c, t = cpu_s(), time.perf_counter()
@@ -77,9 +80,58 @@ def writer_only(base: Path, frames: list[np.ndarray], n: int) -> Sample:
     w.flush()
     w.close()
     _fsync_tree(root)
-    sample = Sample(time.perf_counter() - t, cpu_s() - c, f0.nbytes * n / 1e6)
+    sample = Sample(time.perf_counter() - t, cpu_s() - c, f0.nbytes * n / 1e6, {"disk_bytes": s.bytes})
+    if check:
+        st = SessionReader(root).stream("cam")
+        sample.extra["bit_exact"] = len(st) == n and all(
+            np.array_equal(frame, frames[i % len(frames)]) for i, (_, frame) in enumerate(st.frames())
+        )
     shutil.rmtree(root)
     return sample
+
+
+def rendered_frames(count: int, depth: bool) -> list[np.ndarray]:
+    """Synthetic face camera frames (640x480 mono8) or Kinect depth (uint16 mm): what compresses
+    is a picture, not the noise the throughput runs send."""
+    from mestudio.capture.face.render import FaceView, source_gray
+    from mestudio.capture.face.script import default_script
+
+    script, view, src = default_script(60, 0), FaceView(640, 480), source_gray()
+    view.warm(src, depth)
+    out = []
+    for k in range(count):
+        smap = view.sampling_map(script, k / 60)
+        out.append(view.render_depth(smap, k) if depth else view.render(script, k / 60, k, src, smap))
+    return out
+
+
+def compression(n: int, rounds: int) -> dict:
+    """FFV1 while writing vs raw, on rendered face and depth frames: size, CPU, throughput, read-back."""
+    out: dict = {}
+    base = Path(tempfile.mkdtemp(prefix="mestudio-bench-ffv1-", dir=os.environ.get("MESTUDIO_BENCH_DIR")))
+    try:
+        for name, depth in (("face 640x480 mono8", False), ("kinect 640x480 depth16", True)):
+            frames = rendered_frames(30, depth)
+            got = interleave(
+                {
+                    "raw": partial(writer_only, base, frames, n),
+                    "ffv1": partial(writer_only, base, frames, n, "ffv1", check=True),
+                },
+                rounds,
+            )
+            enc = got["ffv1"]
+            out[name] = {
+                "frames": n,
+                "size_ratio_raw_to_ffv1": round(enc[0].mb * 1e6 / enc[0].extra["disk_bytes"], 2),
+                "ffv1_fps_one_thread": round(n / statistics.median(s.cpu_s for s in enc), 1),
+                "cpu_ms_per_MB": {"raw": summary(got["raw"])["cpu_ms_per_MB"], "ffv1": summary(enc)["cpu_ms_per_MB"]},
+                "MB_per_s_of_frames": {"raw": summary(got["raw"])["MB_per_s"], "ffv1": summary(enc)["MB_per_s"]},
+                "bit_exact_read_back": all(s.extra["bit_exact"] for s in enc),
+                "rig_cores_needed_at_60fps": round(60 * statistics.median(s.cpu_s for s in enc) / n, 3),
+            }
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return out
 
 
 def full_path(base: Path, shape, dtype, n: int) -> Sample:
@@ -162,4 +214,5 @@ def run(args) -> dict:
     out: dict = {}
     for name, (shape, dtype, n, n_quick) in SIZES.items():
         out[name] = measure_size(shape, dtype, n_quick if args.quick else n, rounds)
+    out["live_compression"] = compression(60 if args.quick else 300, rounds)
     return out
