@@ -58,7 +58,13 @@ def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
         "throttled_s": round(feed.throttled_s, 2),
         "frames_drawn": dict(window.frames_drawn),
         "streams": {
-            sid: {"frames_seen": st.frames_seen, "gaps": st.gaps, "last_seq": st.last_seq, "ended": st.ended}
+            sid: {
+                "frames_seen": st.frames_seen,
+                "gaps": st.gaps,
+                "skipped": st.skipped,
+                "last_seq": st.last_seq,
+                "ended": st.ended,
+            }
             for sid, st in snap_stats.items()
         },
         "latency": latency_summary(window),

@@ -24,7 +24,7 @@ from mestudio.stream.errors import WireFormatError
 
 RATE_WINDOW_NS = 2_000_000_000  # fps and MB/s are measured over the last 2 s of headers
 DISCOVER_S = 1.0  # with a preview rate: take everything this long to learn the streams...
-REDISCOVER_S = 15.0  # ...and again this often (a stream its info message did not announce)
+REDISCOVER_S = 5.0  # ...and again this often (a stream whose info message we missed)
 MAX_EVENTS = 5000  # queued for the window; older ones are dropped if the window stalls
 INTAKE_WINDOW_S = 0.25  # the intake budget is enforced over this window
 
@@ -228,6 +228,14 @@ class LiveFeed:
             self._want(sid, False)
             self._paused[sid] = time.monotonic() + self.preview_s
 
+    def _announced(self, body: dict) -> None:
+        """A stream's info message (sent before its first frame): subscribe to a new picture stream."""
+        sid, shape = body.get("stream_id"), body.get("shape")
+        if isinstance(sid, str) and isinstance(shape, list) and all(isinstance(d, int) for d in shape):
+            if is_image(tuple(shape)) and sid not in self._paused:
+                self._images.add(sid)
+                self._want(sid, True)
+
     def _want(self, sid: str, on: bool) -> None:
         """(Un)subscribe a stream's topic once: ZeroMQ counts repeated subscriptions."""
         if on != (sid in self._subscribed):
@@ -270,6 +278,8 @@ class LiveFeed:
                 self._events.append(msg)
         if self.preview_s and h.kind == wire.Kind.FRAME and is_image(h.shape):
             self._pause(h.stream_id)
+        elif self.preview_s and h.kind != wire.Kind.FRAME and msg.topic.startswith(messages.INFO):
+            self._announced(msg.data)
 
     def snapshot(self) -> Snapshot:
         """The newest frame of each stream not yet taken, all queued events, and the counters."""
