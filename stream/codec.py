@@ -10,6 +10,8 @@ changes: offsets, sizes and CRC32C in the index are those of the packets on disk
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 
 from mestudio.stream.errors import SessionError
@@ -28,10 +30,10 @@ def pixel_format_for(dtype: str, shape: tuple | list) -> str | None:
     return PIX_FMTS.get((np.dtype(dtype).str, len(shape)))
 
 
-def _context(mode: str, info: dict):
+def _context(mode: Literal["r", "w"], info: dict) -> Any:
     import av
 
-    ctx = av.CodecContext.create(info["codec"], mode)
+    ctx: Any = av.CodecContext.create(str(info["codec"]), mode)
     ctx.height, ctx.width = info["shape"][0], info["shape"][1]
     ctx.pix_fmt = info["codec_pix_fmt"]
     ctx.thread_count = 1  # one core per stream: the rig's other processes need the rest
