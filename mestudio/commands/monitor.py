@@ -40,7 +40,7 @@ def add_arguments(p) -> None:
         default=None,
         metavar="F",
         help="have at most F frames per second of each camera sent to the window (the rest are "
-        "never sent: the publisher filters them); default: the repaint rate; 0: every frame",
+        "never sent: the publisher filters them); default: twice the repaint rate; 0: every frame",
     )
     p.add_argument(
         "--nice",
@@ -60,7 +60,8 @@ def run(args) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         return fail(NAME, f"--size must look like 1600x1000, got {args.size!r}", 2)
-    preview = args.fps if args.preview_fps is None else args.preview_fps
+    # twice the repaint rate: a frame shown is then at most half a repaint old when painted
+    preview = 2 * args.fps if args.preview_fps is None else args.preview_fps
     if args.fps <= 0 or (args.duration is not None and args.duration <= 0) or args.max_mb_per_s < 0 or preview < 0:
         return fail(NAME, "--fps and --duration must be positive, --max-mb-per-s and --preview-fps not negative", 2)
     try:
