@@ -10,7 +10,18 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ["mestudio", "numpy", "pyzmq", "crc32c", "av", "pypylon", "PySide6", "pyqtgraph", "torch", "open3d"]
+PACKAGES = [
+    "mestudio",
+    "numpy",
+    "pyzmq",
+    "crc32c",
+    "av",
+    "pypylon",
+    "PySide6-Essentials",
+    "pyqtgraph",
+    "torch",
+    "open3d",
+]
 
 
 def disk_write_MB_per_s(folder: str | None, mb: int) -> float:
