@@ -92,6 +92,8 @@ class RecorderSection(Strict):
     flush_interval_s: float = Field(0.5, gt=0, le=1.0)
     # stop recording cleanly (and say so) when free space falls under this
     min_free_mb: int = Field(200, ge=0)
+    # stream id -> lossless codec applied while recording (stream/codec.py); off by default
+    compress: dict[str, Literal["ffv1"]] = Field(default_factory=dict)
 
 
 class _Device(Strict):

@@ -43,7 +43,11 @@ class TerminalProgress:
         if rec is not None:
             mbps = self._rate("__bytes", rec.status.get("bytes", 0), now) / 1e6
             gaps = sum(s.get("gaps", 0) for s in rec.status.get("streams", {}).values())
-            parts.append(f"rec {mbps:6.1f} MB/s gaps {gaps} free {rec.status.get('free_mb', 0) / 1000:.1f} GB")
+            behind = rec.status.get("backlog_s", 0.0)  # seconds behind its producers (stream/recorder.py)
+            parts.append(
+                f"rec {mbps:6.1f} MB/s behind {behind:4.1f}s{' BEHIND' if behind > 1.0 else ''} gaps {gaps} "
+                f"free {rec.status.get('free_mb', 0) / 1000:.1f} GB"
+            )
         if now - self._last_print < self.every_s - 0.05:
             return
         self._last_print = now

@@ -58,7 +58,13 @@ def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
         "throttled_s": round(feed.throttled_s, 2),
         "frames_drawn": dict(window.frames_drawn),
         "streams": {
-            sid: {"frames_seen": st.frames_seen, "gaps": st.gaps, "last_seq": st.last_seq, "ended": st.ended}
+            sid: {
+                "frames_seen": st.frames_seen,
+                "gaps": st.gaps,
+                "skipped": st.skipped,
+                "last_seq": st.last_seq,
+                "ended": st.ended,
+            }
             for sid, st in snap_stats.items()
         },
         "latency": latency_summary(window),
@@ -92,6 +98,7 @@ def run_monitor(
     size: tuple[int, int] = (1600, 1000),
     nice: int = 10,
     max_mb_per_s: float = 0.0,
+    preview_fps: float = 0.0,
     on_ready=None,
 ) -> int:
     """Open the window on ``target`` until it is closed, Ctrl-C, or ``duration_s`` passes."""
@@ -102,7 +109,7 @@ def run_monitor(
             pass
     app = application()
     ctx = zmq.Context()
-    feed = LiveFeed(target.endpoints, context=ctx, max_mb_per_s=max_mb_per_s).start()
+    feed = LiveFeed(target.endpoints, context=ctx, max_mb_per_s=max_mb_per_s, preview_fps=preview_fps).start()
     commands = CommandSender(target.endpoints, ctx) if target.kind != "replay" else None
     window = MonitorWindow(target, feed, commands, fps=fps)
     window.resize(*size)

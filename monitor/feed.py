@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from mestudio.stream import wire
+from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.errors import WireFormatError
 
 RATE_WINDOW_NS = 2_000_000_000  # fps and MB/s are measured over the last 2 s of headers
+DISCOVER_S = 1.0  # with a preview rate: take everything this long to learn the streams...
+REDISCOVER_S = 5.0  # ...and again this often (a stream whose info message we missed)
 MAX_EVENTS = 5000  # queued for the window; older ones are dropped if the window stalls
 INTAKE_WINDOW_S = 0.25  # the intake budget is enforced over this window
 
@@ -44,9 +46,11 @@ class StreamStats:
     last_arrival_ns: int = 0
     ended: bool = False
     restarts: int = 0
+    skipped: int = 0  # sequence numbers not asked for (the preview rate: never sent to us)
     _recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=2048), repr=False)
 
-    def take(self, h: wire.Header, nbytes: int, arrival_ns: int) -> None:
+    def take(self, h: wire.Header, nbytes: int, arrival_ns: int, paused: bool = False) -> None:
+        """One frame's header; ``paused``: frames before it were not asked for (not gaps)."""
         if self.last_seq is not None and h.seq < self.last_seq:
             # the stream started again (a device reopened, a looping replay): a new run of numbers
             self.restarts += 1
@@ -54,7 +58,10 @@ class StreamStats:
             self._recent.clear()
         self.ended = False
         if self.last_seq is not None and h.seq > self.last_seq + 1:
-            self.gaps += h.seq - self.last_seq - 1
+            if paused:
+                self.skipped += h.seq - self.last_seq - 1
+            else:
+                self.gaps += h.seq - self.last_seq - 1
         if self.first_seq is None:
             self.first_seq = h.seq
         self.last_seq = h.seq if self.last_seq is None else max(h.seq, self.last_seq)
@@ -95,6 +102,7 @@ class StreamStats:
             self.last_arrival_ns,
             self.ended,
             self.restarts,
+            self.skipped,
         )
         c._recent = collections.deque(self._recent, maxlen=self._recent.maxlen)
         return c
@@ -111,6 +119,11 @@ class Snapshot:
     bad: int  # messages that were not mestudio messages
 
 
+def is_image(shape: tuple[int, ...]) -> bool:
+    """A picture (shown one frame at a time: it may be decimated), not audio samples (n, channels)."""
+    return len(shape) >= 2 and min(shape[:2]) >= 16
+
+
 def viewer_endpoints(endpoints: Endpoints) -> list[str]:
     """The lossy endpoints a viewer may connect to (a lossless replay endpoint would wait for us)."""
     return [ep for name, ep in sorted(endpoints.pubs.items()) if not name.endswith("-lossless")]
@@ -120,7 +133,13 @@ class LiveFeed:
     """Receives a session's lossy viewer stream in a thread; ``snapshot()`` hands it to the window."""
 
     def __init__(
-        self, endpoints: Endpoints, *, hwm: int = 16, context: zmq.Context | None = None, max_mb_per_s: float = 0.0
+        self,
+        endpoints: Endpoints,
+        *,
+        hwm: int = 16,
+        context: zmq.Context | None = None,
+        max_mb_per_s: float = 0.0,
+        preview_fps: float = 0.0,
     ) -> None:
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
@@ -147,6 +166,18 @@ class LiveFeed:
         self._window_bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Preview rate (0: every frame).  A SUB's topics are filtered at the PUB, so a stream we
+        # unsubscribe from is not even sent: after each image frame its topic is dropped until
+        # the next is due.  Events come on their channels' topics, always.
+        self.preview_s = 1 / preview_fps if preview_fps > 0 else 0.0
+        self._everything = True  # subscribed to "" (always without a preview rate)
+        self._discover_until = time.monotonic() + DISCOVER_S
+        self._paused: dict[str, float] = {}  # image stream -> when its topic is due again
+        self._images: set[str] = set()  # streams of pictures (audio and signals are never paused)
+        self._subscribed: set[str] = set()  # image streams whose own topic we subscribe to now
+        if self.preview_s:
+            for channel in sorted(messages.CHANNELS):
+                self._sock.setsockopt(zmq.SUBSCRIBE, f"{channel}/".encode())
 
     def start(self) -> LiveFeed:
         self._thread = threading.Thread(target=self._run, name="monitor-feed", daemon=True)
@@ -157,7 +188,8 @@ class LiveFeed:
         sock = self._sock
         while not self._stop.is_set():
             self._respect_budget()
-            if not sock.poll(50):
+            wait_ms = self._pace() if self.preview_s else 50
+            if not sock.poll(wait_ms):
                 continue
             for _ in range(64):  # a burst, then look at the stop flag and the budget again
                 try:
@@ -170,6 +202,45 @@ class LiveFeed:
                 self._take(parts)
                 if self.max_bytes_per_s and self._window_bytes > self.max_bytes_per_s * INTAKE_WINDOW_S:
                     break
+
+    def _pace(self) -> int:
+        """Subscribe again to the streams that are due; returns ms until the next one is."""
+        now = time.monotonic()
+        if self._everything and now >= self._discover_until:
+            self._everything = False
+            self._sock.setsockopt(zmq.UNSUBSCRIBE, b"")
+            self._discover_until = now + REDISCOVER_S
+        elif not self._everything and now >= self._discover_until:
+            self._everything = True
+            self._sock.setsockopt(zmq.SUBSCRIBE, b"")
+            self._discover_until = now + DISCOVER_S
+        for sid, due in list(self._paused.items()):
+            if due <= now:
+                del self._paused[sid]
+                self._want(sid, True)
+        nxt = min(self._paused.values(), default=now + 0.05)
+        return max(1, min(50, int((nxt - now) * 1000) + 1))
+
+    def _pause(self, sid: str) -> None:
+        """This image stream's frame is taken: do not have the next ones sent until due."""
+        self._images.add(sid)
+        if sid not in self._paused:
+            self._want(sid, False)
+            self._paused[sid] = time.monotonic() + self.preview_s
+
+    def _announced(self, body: dict) -> None:
+        """A stream's info message (sent before its first frame): subscribe to a new picture stream."""
+        sid, shape = body.get("stream_id"), body.get("shape")
+        if isinstance(sid, str) and isinstance(shape, list) and all(isinstance(d, int) for d in shape):
+            if is_image(tuple(shape)) and sid not in self._paused:
+                self._images.add(sid)
+                self._want(sid, True)
+
+    def _want(self, sid: str, on: bool) -> None:
+        """(Un)subscribe a stream's topic once: ZeroMQ counts repeated subscriptions."""
+        if on != (sid in self._subscribed):
+            self._sock.setsockopt(zmq.SUBSCRIBE if on else zmq.UNSUBSCRIBE, sid.encode())
+            (self._subscribed.add if on else self._subscribed.discard)(sid)
 
     def _respect_budget(self) -> None:
         """Sleep out the rest of the window once its share of the intake budget is used."""
@@ -199,12 +270,16 @@ class LiveFeed:
         with self._lock:
             if h.kind == wire.Kind.FRAME:
                 st = self._stats.get(h.stream_id) or self._stats.setdefault(h.stream_id, StreamStats(h.stream_id))
-                st.take(h, len(parts[2].buffer), now)
+                st.take(h, len(parts[2].buffer), now, paused=h.stream_id in self._images)
                 self._latest[h.stream_id] = parts  # the older frame's buffer is released here
             else:
                 if h.kind == wire.Kind.END and h.stream_id in self._stats:
                     self._stats[h.stream_id].ended = True
                 self._events.append(msg)
+        if self.preview_s and h.kind == wire.Kind.FRAME and is_image(h.shape):
+            self._pause(h.stream_id)
+        elif self.preview_s and h.kind != wire.Kind.FRAME and msg.topic.startswith(messages.INFO):
+            self._announced(msg.data)
 
     def snapshot(self) -> Snapshot:
         """The newest frame of each stream not yet taken, all queued events, and the counters."""

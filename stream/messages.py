@@ -53,6 +53,7 @@ RECORDER_ERROR = "recorder/error"
 RECORDER_PAUSED = "recorder/paused"
 RECORDER_RESUMED = "recorder/resumed"
 RECORDER_REJECTED = "recorder/rejected"
+RECORDER_BEHIND = "recorder/behind"  # the recorder fell behind its producers by over BEHIND_S (and caught up)
 END_REPLAY = END + "replay"
 
 CHANNELS = frozenset(

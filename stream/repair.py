@@ -26,8 +26,10 @@ QUARANTINE = "index.quarantine.bin"
 
 
 def _frame_bytes(folder: Path) -> tuple[np.dtype, int]:
+    """The index layout and every frame's size (0: encoded, each packet its own size)."""
     info = json.loads((folder / "info.json").read_bytes().decode("utf-8"))
-    return index_dtype(info), np.dtype(info["dtype"]).itemsize * math.prod(info["shape"])
+    fb = 0 if info.get("codec") else np.dtype(info["dtype"]).itemsize * math.prod(info["shape"])
+    return index_dtype(info), fb
 
 
 def repair_stream(folder: Path) -> dict:
@@ -54,7 +56,7 @@ def repair_stream(folder: Path) -> dict:
         trimmed["index_records_without_data"] = whole - keep
     # an intact record has the frame size, lies inside frames.bin, and its offset is one of a
     # strictly increasing run (one writer appends); the rest contradict the layout: garbled
-    fits = (idx["nbytes"][:keep] == fb) & (ends[:keep] <= data_size)
+    fits = ((idx["nbytes"][:keep] == fb) if fb else (idx["nbytes"][:keep] > 0)) & (ends[:keep] <= data_size)
     if fb:
         fits &= (offsets[:keep] % np.uint64(fb)) == (np.uint64(int(np.median(offsets[:keep] % fb))) if keep else 0)
     consistent = _increasing_run(offsets[:keep], fits)

@@ -18,11 +18,15 @@ killed recorder leaves everything but the last second readable; ``repair`` trims
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
 import json
 import math
 import os
+import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from typing import Any
 import crc32c
 import numpy as np
 
+from mestudio.stream.codec import CODECS, FrameDecoder, FrameEncoder, pixel_format_for
 from mestudio.stream.errors import DiskFullError, NotASessionError, SessionError
 from mestudio.stream.messages import check_stream_id
 
@@ -52,6 +57,27 @@ INDEX_DTYPE_V1 = np.dtype(_INDEX_V1_FIELDS)
 INDEX_DTYPE = np.dtype(_INDEX_V1_FIELDS + [("crc32c", "<u4"), ("_reserved", "<u4")])
 INDEX_VERSION = 2
 INDEX_DTYPES = {1: INDEX_DTYPE_V1, 2: INDEX_DTYPE}
+# one INDEX_DTYPE record packed by struct: a tenth of the cost of filling a numpy record per frame
+_INDEX_RECORD = struct.Struct("<QqqqQQII")
+assert _INDEX_RECORD.size == INDEX_DTYPE.itemsize
+DATA_BUFFER = 64 << 10
+# info.json keys the recorder owns (a device's StreamInfo cannot change how frames.bin is read)
+_RECORDER_KEYS = ("stream_id", "dtype", "shape", "index_version", "codec", "codec_pix_fmt", "codec_extradata")
+WRITEBACK_BYTES = 8 << 20  # start writeback every this much of a stream's frames
+
+
+def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) (SYNC_FILE_RANGE_WRITE = 2 starts writeback, waits for nothing)."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _find_sync_file_range()
 
 
 def index_dtype(info: dict) -> np.dtype:
@@ -79,54 +105,73 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _is_disk_full(err: OSError) -> bool:
-    import errno
-
     return err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class StreamWriter:
     """Appends one stream's frames and index records."""
 
-    def __init__(self, folder: Path, stream_id: str, dtype: str, shape: tuple, pixel_format: str) -> None:
+    def __init__(
+        self, folder: Path, stream_id: str, dtype: str, shape: tuple, pixel_format: str, codec: str | None = None
+    ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.stream_id = stream_id
+        # a codec: every frame is encoded (stream/codec.py); the index describes the packets
+        self._encoder = FrameEncoder(codec, dtype, shape) if codec else None
         self.info: dict[str, Any] = {
             "stream_id": stream_id,
             "dtype": dtype,
             "shape": list(shape),
             "pixel_format": pixel_format,
             "index_version": INDEX_VERSION,
+            **(self._encoder.info if self._encoder else {}),
         }
         info_path = folder / "info.json"
         if not info_path.exists():
             write_json_atomic(info_path, self.info)
-        self._data = open(folder / "frames.bin", "ab", buffering=1 << 20)
-        self._index = open(folder / "index.bin", "ab", buffering=1 << 16)
+        # a frame larger than the buffer goes straight from the received message to the kernel
+        # (BufferedWriter copies only what fits in it): small buffer, no copy of a video frame
+        self._data = open(folder / "frames.bin", "ab", buffering=DATA_BUFFER)
+        # index records wait in memory until their frames are synced (stage): only then written
+        self._index = open(folder / "index.bin", "ab", buffering=0)
+        self._records = bytearray()
         self.offset = self._data.tell()
+        self._written_back = self.offset
         self.frames = 0
-        self.bytes = 0
+        self.bytes = 0  # on disk
+        self.raw_bytes = 0  # as received (more than ``bytes`` when encoded)
         self.last_seq: int | None = None
         self.gaps = 0  # missing sequence numbers seen while recording
         self.out_of_order = 0
-        self._rec = np.zeros(1, INDEX_DTYPE)
 
     def describe(self, extra: dict) -> None:
         """Merge the device's full StreamInfo into info.json (the layout keys stay the recorder's)."""
-        fixed = {k: self.info[k] for k in ("stream_id", "dtype", "shape", "index_version")}
+        fixed = {k: v for k, v in self.info.items() if k in _RECORDER_KEYS}
         self.info.update({**extra, **fixed})
         write_json_atomic(self.folder / "info.json", self.info)
 
-    def append(self, seq: int, device_time_ns: int | None, host_time_ns: int, payload) -> None:
+    def append(
+        self, seq: int, device_time_ns: int | None, host_time_ns: int, payload, recv_time_ns: int | None = None
+    ) -> None:
+        self.raw_bytes += memoryview(payload).nbytes
+        if self._encoder is not None:
+            payload = self._encoder.encode(payload)
         n = memoryview(payload).nbytes
         self._data.write(payload)
-        r = self._rec[0]
-        r["seq"], r["host_time_ns"], r["recv_time_ns"] = seq, host_time_ns, time.monotonic_ns()
-        r["device_time_ns"] = NO_DEVICE_TIME if device_time_ns is None else device_time_ns
-        r["offset"], r["nbytes"] = self.offset, n
-        r["crc32c"] = crc32c.crc32c(payload)
-        self._index.write(self._rec.tobytes())
+        self._records += _INDEX_RECORD.pack(
+            seq,
+            NO_DEVICE_TIME if device_time_ns is None else device_time_ns,
+            host_time_ns,
+            time.monotonic_ns() if recv_time_ns is None else recv_time_ns,
+            self.offset,
+            n,
+            crc32c.crc32c(payload),
+            0,
+        )
         self.offset += n
+        if self.offset - self._written_back >= WRITEBACK_BYTES:
+            self._write_back()
         self.frames += 1
         self.bytes += n
         if self.last_seq is not None:
@@ -136,20 +181,59 @@ class StreamWriter:
                 self.out_of_order += 1
         self.last_seq = seq if self.last_seq is None else max(seq, self.last_seq)
 
-    def flush(self) -> None:
-        # data before index: an index record on disk always has its frame on disk; fdatasync so
-        # that a power cut (not only a killed process) loses at most one flush interval
+    def _write_back(self) -> None:
+        """Start the disk writing what was appended (no wait): without it the kernel leaves a
+        flush interval's frames in RAM until fdatasync, and the disk idles in between."""
+        if _sync_file_range is None:
+            return
         self._data.flush()
-        os.fdatasync(self._data.fileno())
-        self._index.flush()
-        os.fdatasync(self._index.fileno())
+        _sync_file_range(self._data.fileno(), self._written_back, self.offset - self._written_back, 2)
+        self._written_back = self.offset
+
+    def stage(self) -> Callable[[], None]:
+        """Hand the frames appended so far to the kernel; returns the slow half, which any one
+        thread may run: fdatasync the frames, then append their index records and fdatasync
+        those.  Data before index: an index record on disk always has its frame on disk, and a
+        power cut (not only a killed process) loses at most the interval not yet synced."""
+        self._data.flush()
+        records, self._records = self._records, bytearray()
+        data_fd, index = self._data.fileno(), self._index
+
+        def sync() -> None:
+            os.fdatasync(data_fd)
+            if records:
+                _write_all(index, records)
+                os.fdatasync(index.fileno())
+
+        return sync
+
+    def flush(self) -> None:
+        self.stage()()
 
     def close(self) -> None:
-        for f in (self._data, self._index):
-            try:
-                f.close()
-            except OSError:
-                pass  # disk full while flushing: repair() trims the torn tail
+        """Close without syncing (SessionWriter.flush syncs); records not yet written follow
+        their frames so that a closed stream is whole."""
+        try:
+            self._data.close()
+            if self._records:
+                _write_all(self._index, self._records)
+                self._records = bytearray()
+        except OSError:
+            pass  # disk full while flushing: repair() trims the torn tail
+        try:
+            self._index.close()
+        except OSError:
+            pass
+
+
+def _write_all(f: Any, buf: bytes | bytearray) -> None:
+    """An unbuffered write may write less than asked (a signal, a nearly full disk): loop."""
+    view = memoryview(buf)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        view = view[n:]
 
 
 def stream_folder(root: Path, stream_id: str) -> Path:
@@ -165,38 +249,66 @@ def stream_folder(root: Path, stream_id: str) -> Path:
 class SessionWriter:
     """Owns a session folder while recording: streams, events, and the recorder's report."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compress: dict[str, str] | None = None) -> None:
         self.root = Path(root)
+        self.compress = dict(compress or {})  # stream id -> codec (config: [recorder.compress])
         if not (self.root / "manifest.json").exists():
             raise NotASessionError(f"{self.root}: no manifest.json (the supervisor creates it first)")
         (self.root / "streams").mkdir(exist_ok=True)
         self.streams: dict[str, StreamWriter] = {}
         self._events = open(self.root / "events.jsonl", "a", encoding="utf-8", buffering=1 << 16)
         self.events = 0
+        # fdatasync runs here, beside the recording thread, one flush interval at a time
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="mestudio-sync")
+        self._syncing: Future | None = None
 
     def stream(self, stream_id: str, dtype: str, shape: tuple, pixel_format: str) -> StreamWriter:
         w = self.streams.get(stream_id)
         if w is None:
             folder = stream_folder(self.root, stream_id)
-            w = self.streams[stream_id] = StreamWriter(folder, stream_id, dtype, shape, pixel_format)
+            codec = self.compress.get(stream_id)
+            w = self.streams[stream_id] = StreamWriter(folder, stream_id, dtype, shape, pixel_format, codec)
         return w
 
     def event(self, record: dict) -> None:
         self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
         self.events += 1
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
+        """Sync every stream and the events.  ``wait=False`` (the recorder's periodic flush)
+        returns once the frames are with the kernel and syncs them in the background; the
+        previous interval's sync is waited for first, so at most one is ever in flight and an
+        error in it (a full disk) is raised here, one flush later."""
         try:
-            for w in self.streams.values():
-                w.flush()
+            self._wait_sync()
+            jobs = [w.stage() for w in self.streams.values()]
             self._events.flush()
-            os.fdatasync(self._events.fileno())
+            events_fd = self._events.fileno()
+
+            def sync() -> None:
+                for job in jobs:
+                    job()
+                os.fdatasync(events_fd)
+
+            self._syncing = self._syncer.submit(sync)
+            if wait:
+                self._wait_sync()
         except OSError as e:
             if _is_disk_full(e):
                 raise DiskFullError(f"{self.root}: disk full while recording ({e.strerror})") from e
             raise
 
+    def _wait_sync(self) -> None:
+        pending, self._syncing = self._syncing, None
+        if pending is not None:
+            pending.result()
+
     def close(self) -> None:
+        try:
+            self._wait_sync()
+        except OSError:
+            pass  # disk full in the last sync: repair() trims the torn tail
+        self._syncer.shutdown(wait=True)
         for w in self.streams.values():
             w.close()
         try:
@@ -221,6 +333,7 @@ class StreamReader:
     records: int = 0  # whole records in index.bin
     partial_index_bytes: int = 0
     data_bytes: int = 0
+    _dec: FrameDecoder | None = field(default=None, repr=False)
 
     @property
     def stream_id(self) -> str:
@@ -229,6 +342,21 @@ class StreamReader:
     @property
     def frame_bytes(self) -> int:
         return np.dtype(self.info["dtype"]).itemsize * math.prod(self.info["shape"])
+
+    @property
+    def codec(self) -> str | None:
+        return self.info.get("codec")
+
+    def _decoder(self) -> FrameDecoder:
+        if self._dec is None:
+            self._dec = FrameDecoder(self.info)
+        return self._dec
+
+    def _frame_at(self, mm: np.ndarray, rec) -> np.ndarray:
+        o, n = int(rec["offset"]), int(rec["nbytes"])
+        if self.codec:
+            return self._decoder().decode(mm[o : o + n], int(rec["seq"]))
+        return mm[o : o + n].view(np.dtype(self.info["dtype"])).reshape(self.info["shape"])
 
     @property
     def has_checksums(self) -> bool:
@@ -245,16 +373,13 @@ class StreamReader:
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` (0-based position among the readable frames) as a read-only array."""
-        rec = self.index[i]
-        raw = self._memmap()[int(rec["offset"]) : int(rec["offset"]) + int(rec["nbytes"])]
-        return raw.view(np.dtype(self.info["dtype"])).reshape(self.info["shape"])
+        return self._frame_at(self._memmap(), self.index[i])
 
     def frames(self) -> Iterator[tuple[np.void, np.ndarray]]:
+        """Every readable frame with its index record (decoded, bit-exact, when encoded)."""
         mm = self._memmap()
-        dt, shape = np.dtype(self.info["dtype"]), self.info["shape"]
         for rec in self.index:
-            o, n = int(rec["offset"]), int(rec["nbytes"])
-            yield rec, mm[o : o + n].view(dt).reshape(shape)
+            yield rec, self._frame_at(mm, rec)
 
     def checksum_mismatches(self) -> list[int]:
         """Sequence numbers of frames whose bytes no longer match their CRC32C (none for v1)."""
@@ -305,6 +430,8 @@ def _check_info(path: Path, info: Any) -> dict:
             raise ValueError(f"dtype {info['dtype']!r} is not a pixel type")
         if not isinstance(info.get("stream_id"), str):
             raise ValueError("no stream_id")
+        if "codec" in info and (info["codec"] not in CODECS or pixel_format_for(info["dtype"], shape) is None):
+            raise ValueError(f"codec {info['codec']!r} for {shape} {info['dtype']} frames")
     except (KeyError, TypeError, ValueError) as e:
         raise SessionError(f"{path}: bad stream info ({type(e).__name__}: {e})") from None
     return info
@@ -347,7 +474,8 @@ class SessionReader:
         data_p = folder / "frames.bin"
         data_bytes = data_p.stat().st_size if data_p.exists() else 0
         fb = np.dtype(info["dtype"]).itemsize * math.prod(info["shape"])
-        intact = (idx["nbytes"] == fb) & (idx["offset"] <= data_bytes) & (idx["offset"] + idx["nbytes"] <= data_bytes)
+        sized = idx["nbytes"] > 0 if info.get("codec") else idx["nbytes"] == fb  # a packet's size varies
+        intact = sized & (idx["offset"] <= data_bytes) & (idx["offset"] + idx["nbytes"] <= data_bytes)
         return StreamReader(
             folder,
             info,

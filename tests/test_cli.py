@@ -38,9 +38,14 @@ def test_recorder_bench_prints_figures_and_ratios(tmp_path):
     r = mestudio("bench", "recorder", "--quick", "--json", env=dict(os.environ, MESTUDIO_BENCH_DIR=str(tmp_path)))
     assert r.returncode == 0, r.stderr
     figs = json.loads(r.stdout)
+    compression = figs.pop("live_compression")
     for size in figs.values():
         assert size["raw_append_MB_per_s"] > 0 and size["wire_to_disk_ratio"] > 0
         assert size["wire_to_disk_frames_lost"] == 0
+        wire = size["rounds"]["wire_to_disk"]
+        assert wire["rounds"] == 2 and wire["cpu_ms_per_MB"]["median"] > 0
+    for stream in compression.values():  # rendered face and depth frames compress, and read back exactly
+        assert stream["bit_exact_read_back"] is True and stream["size_ratio_raw_to_ffv1"] > 1.2
 
 
 @pytest.mark.slow

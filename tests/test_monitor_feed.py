@@ -10,7 +10,7 @@ import pytest
 import zmq
 
 from mestudio.monitor.errors import NoSessionError
-from mestudio.monitor.feed import LiveFeed, viewer_endpoints
+from mestudio.monitor.feed import LiveFeed, StreamStats, viewer_endpoints
 from mestudio.monitor.operator import CommandSender
 from mestudio.monitor.target import resolve
 from mestudio.stream import live, wire
@@ -177,3 +177,21 @@ def test_a_stream_that_starts_again_is_a_new_run_not_a_negative_rate():
     fps, mbs = st.rates(t)
     assert st.restarts == 1 and st.gaps == 0 and st.last_seq == 29
     assert fps == pytest.approx(60.0, rel=0.01) and mbs > 0
+
+
+def test_a_preview_rate_has_the_publisher_skip_frames_but_never_audio_or_events(session, zctx):
+    """Cameras at 60 fps, a preview at 10: most camera frames are never sent to the window (its
+    topic is unsubscribed in between, the PUB filters), audio and events all still arrive."""
+    feed = LiveFeed(session.endpoints, context=zctx, preview_fps=10).start()
+    try:
+        session.start()
+        assert wait_for(lambda: (feed.snapshot().stats.get("face") or StreamStats("face")).skipped > 120, 60)
+        snap = feed.snapshot()
+        face, mic = snap.stats["face"], snap.stats["mic"]
+        assert face.gaps == 0 and face.skipped > face.frames_seen  # skipped by request, not lost
+        assert mic.skipped == 0 and mic.frames_seen >= 0.9 * (mic.last_seq - mic.first_seq + 1)
+        assert wait_for(lambda: any(e.topic == "results/analyzer" for e in feed.snapshot().events), 10)
+        fps, _ = face.rates(wire.now_ns())
+        assert 20 < fps < 90  # the device's rate, from sequence numbers, not what was shown
+    finally:
+        feed.close()

@@ -140,6 +140,7 @@ def recorded_session(config_name: str, seconds: float) -> dict:
     from pathlib import Path
 
     from mestudio.config.loader import bundled_config, load_session_config
+    from mestudio.stream.session import SessionReader
     from mestudio.stream.verify import verify
     from mestudio.supervisor import run_session
 
@@ -163,8 +164,15 @@ def recorded_session(config_name: str, seconds: float) -> dict:
             }
             for s in rep.streams
         }
+        rec = SessionReader(result.path).recorder_report()
+        mb = sum(s.bytes for s in rep.streams) / 1e6
         return {
             "streams": streams,
+            # seconds behind the cameras at worst, and the recorder's CPU per MB it wrote
+            "recorder_backlog_max_s": rec.get("backlog_max_s"),
+            "recorder_cpu_ms_per_MB": round(1000 * per_node.cores().get("recorder", 0.0) * seconds / mb, 3)
+            if mb
+            else None,
             "cpu_cores": round(cpu / wall, 3),
             "cpu_cores_per_node": per_node.cores(),
             "wall_s": round(wall, 2),
@@ -230,6 +238,7 @@ def run(args) -> dict:
         },
         "recording": rec,
         "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
+        "recorder_backlog_max_s": rec["recorder_backlog_max_s"],
         "face_rig": face_render_rates(60 if quick else 240),
         "demo_face_rig_recording": demo,
     }

@@ -1,5 +1,7 @@
 """Throughput and latency of the real wire path between two processes, against raw pyzmq.
 
+Both variants run interleaved over several rounds; the figures are medians with their spread,
+the ratio is taken inside each round (a raw baseline that moved between runs moved its ratio).
 Real path: wire.frame_parts + Publisher (PUSH to a recorder-like PULL, plus the viewers' PUB)
 and wire.recv/decode on the other side.  Baseline, same run, same sizes: raw pyzmq zero-copy
 [small header, buffer] over PUSH/PULL ipc.  Latency is measured paced at the rig's rate.
@@ -8,11 +10,13 @@ and wire.recv/decode on the other side.  Baseline, same run, same sizes: raw pyz
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import zmq
 
 from mestudio.benches._procs import percentiles_ms, spawn
+from mestudio.benches._rounds import Sample, cpu_s, interleave, paired_ratio, summary
 
 HELP = "wire-format transport between processes vs raw pyzmq zero-copy (throughput, latency)"
 
@@ -92,19 +96,34 @@ def measure(shape, dtype, n: int, rate: float | None, real: bool, tag: str) -> d
     return out
 
 
+def _throughput(shape, dtype, n: int, real: bool) -> Sample:
+    c = cpu_s()
+    m = measure(shape, dtype, n, None, real, "r" if real else "b")
+    mb = np.dtype(dtype).itemsize * float(np.prod(shape)) * m["frames"] / 1e6
+    wall = mb / m["MB_per_s"] if m["MB_per_s"] else float("inf")
+    # the receiver's CPU over the whole call (its start-up included: compare variants, not absolutes)
+    return Sample(wall, cpu_s() - c, mb, {"lost": m["lost"]})
+
+
 def run(args) -> dict:
     n = 200 if args.quick else 1000
+    rounds = 2 if args.quick else 5
     res: dict = {}
     for name, (shape, dtype) in SIZES.items():
-        real = measure(shape, dtype, n, None, True, "r")
-        raw = measure(shape, dtype, n, None, False, "b")
+        got = interleave(
+            {"real": partial(_throughput, shape, dtype, n, True), "raw": partial(_throughput, shape, dtype, n, False)},
+            rounds,
+        )
+        real, raw = summary(got["real"]), summary(got["raw"])
         rate = 360.0 if shape == (1200, 1600) else 60.0  # 6 Basler cameras at 60 fps / one camera
         lat_real = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, True, "rl")
         lat_raw = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, False, "bl")
+        ratio = paired_ratio(got["real"], got["raw"])
         res[name] = {
-            "mestudio": real,
-            "raw_pyzmq": raw,
-            "throughput_ratio": round(real["MB_per_s"] / raw["MB_per_s"], 3) if raw["MB_per_s"] else None,
+            "mestudio": {"MB_per_s": real["MB_per_s"]["median"], "lost": sum(s.extra["lost"] for s in got["real"])},
+            "raw_pyzmq": {"MB_per_s": raw["MB_per_s"]["median"], "lost": sum(s.extra["lost"] for s in got["raw"])},
+            "throughput_ratio": ratio["median"],
+            "rounds": {"mestudio": real, "raw_pyzmq": raw, "throughput_ratio": ratio},
             f"latency_at_{rate:g}fps": {"mestudio": lat_real, "raw_pyzmq": lat_raw},
         }
     return res

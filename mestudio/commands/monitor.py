@@ -35,6 +35,14 @@ def add_arguments(p) -> None:
         "a small machine; frames then show up to ~1 s late). Default 0: no cap",
     )
     p.add_argument(
+        "--preview-fps",
+        type=float,
+        default=None,
+        metavar="F",
+        help="have at most F frames per second of each camera sent to the window (the rest are "
+        "never sent: the publisher filters them); default: twice the repaint rate; 0: every frame",
+    )
+    p.add_argument(
         "--nice",
         type=int,
         default=10,
@@ -52,8 +60,10 @@ def run(args) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         return fail(NAME, f"--size must look like 1600x1000, got {args.size!r}", 2)
-    if args.fps <= 0 or (args.duration is not None and args.duration <= 0) or args.max_mb_per_s < 0:
-        return fail(NAME, "--fps and --duration must be positive, --max-mb-per-s not negative", 2)
+    # twice the repaint rate: a frame shown is then at most half a repaint old when painted
+    preview = 2 * args.fps if args.preview_fps is None else args.preview_fps
+    if args.fps <= 0 or (args.duration is not None and args.duration <= 0) or args.max_mb_per_s < 0 or preview < 0:
+        return fail(NAME, "--fps and --duration must be positive, --max-mb-per-s and --preview-fps not negative", 2)
     try:
         target = resolve(args.target)
         from mestudio.monitor.app import run_monitor
@@ -67,6 +77,7 @@ def run(args) -> int:
             size=(w, h),
             nice=args.nice,
             max_mb_per_s=args.max_mb_per_s,
+            preview_fps=preview,
         )
     except (MonitorError, QtBindingError) as e:
         return fail(NAME, str(e), 2)

@@ -1,0 +1,116 @@
+"""The recorder says how far behind it is, and its background sync keeps the index behind the data.
+
+Frames go over a real PUSH/PULL ipc pair into the Recorder; their host stamps are the ground
+truth: a frame stamped 2 s before it was sent waited 2 s, whatever the machine's load."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import zmq
+
+from mestudio.progress import TerminalProgress
+from mestudio.stream import messages, wire
+from mestudio.stream.recorder import BEHIND_S, Recorder, drain, keep_freed_buffers
+from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
+
+SHAPE = (12, 16)
+
+
+def new_session(root):
+    root.mkdir()
+    write_json_atomic(root / "manifest.json", {"format": "mestudio-session", "status": "recording", "t0_host_ns": 0})
+    return root
+
+
+@pytest.fixture
+def pipe(zctx, tmp_path):
+    pull = zctx.socket(zmq.PULL)
+    push = zctx.socket(zmq.PUSH)
+    for s in (pull, push):
+        s.linger = 0
+    ep = f"ipc://{tmp_path}/rec"
+    pull.bind(ep)
+    push.connect(ep)
+    yield push, pull
+    push.close()
+    pull.close()
+
+
+def send_and_drain(push, pull, rec, sid, seqs, age_s=0.0, clock_offset_s=0.0):
+    """Frames stamped ``age_s`` in the past on a host clock ``clock_offset_s`` ahead of ours."""
+    for seq in seqs:
+        stamp = time.monotonic_ns() - int(age_s * 1e9) + int(clock_offset_s * 1e9)
+        wire.send(push, wire.frame_parts(sid, seq, np.full(SHAPE, seq, np.uint8), host_time_ns=stamp))
+    want = rec.messages + len(seqs)
+    while rec.messages < want:
+        assert pull.poll(10_000), "frames sent over ipc never arrived"
+        drain(pull, rec)
+
+
+def test_backlog_is_noted_when_behind_and_when_caught_up(tmp_path, pipe):
+    push, pull = pipe
+    rec = Recorder(new_session(tmp_path / "s"))
+    send_and_drain(push, pull, rec, "cam", range(5))
+    assert rec.backlog_s() < 0.5 and rec.status()["streams"]["cam"]["backlog_s"] < 0.5
+    rec.check_backlog()
+    assert not rec.behind
+
+    send_and_drain(push, pull, rec, "cam", [5], age_s=2 * BEHIND_S)  # waited 2 s in a queue
+    st = rec.status()
+    assert st["backlog_s"] >= 1.5 * BEHIND_S and st["backlog_max_s"] >= 1.5 * BEHIND_S
+    rec.check_backlog()
+    assert rec.behind
+
+    send_and_drain(push, pull, rec, "cam", range(6, 9))
+    rec.check_backlog()
+    assert not rec.behind and rec.status()["backlog_max_s"] >= 1.5 * BEHIND_S
+    rec.flush()
+    rec.close()
+    notes = [e["body"] for e in SessionReader(tmp_path / "s").events() if e["topic"] == messages.RECORDER_BEHIND]
+    assert [n["behind"] for n in notes] == [True, False]
+    assert notes[0]["backlog_s"] >= 1.5 * BEHIND_S and "behind its producers" in notes[0]["note"]
+
+
+def test_a_remote_hosts_clock_offset_is_not_a_backlog(tmp_path, pipe):
+    push, pull = pipe
+    rec = Recorder(new_session(tmp_path / "s"))
+    send_and_drain(push, pull, rec, "remote", range(5), clock_offset_s=1000.0)  # its clock is 1000 s ahead
+    send_and_drain(push, pull, rec, "local", range(5))
+    assert rec.backlog_s() < 0.5
+    rec.close()
+
+
+def test_progress_line_shows_the_backlog():
+    out = SimpleNamespace(isatty=lambda: False, lines=[])
+    out.write, out.flush = out.lines.append, lambda: None
+    rec = SimpleNamespace(role="recorder", status={"bytes": 0, "backlog_s": 2.5, "free_mb": 5000, "streams": {}})
+    TerminalProgress(out)(SimpleNamespace(children={"recorder": rec}, started=time.monotonic()))
+    assert "behind  2.5s BEHIND" in out.lines[0]
+
+
+def test_a_background_sync_writes_the_index_only_after_its_frames(tmp_path):
+    w = SessionWriter(new_session(tmp_path / "s"))
+    s = w.stream("cam", "|u1", SHAPE, "mono8")
+    for i in range(10):
+        s.append(i, None, i, memoryview(np.full(SHAPE, i, np.uint8)).cast("B"))
+    index = tmp_path / "s" / "streams" / "cam" / "index.bin"
+    assert index.stat().st_size == 0  # no record on disk before its frame is synced
+    w.flush(wait=False)
+    for i in range(10, 15):  # appending goes on while the sync runs
+        s.append(i, None, i, memoryview(np.full(SHAPE, i, np.uint8)).cast("B"))
+    w.flush()  # waits for the first sync, then syncs the rest
+    assert index.stat().st_size == 15 * INDEX_DTYPE.itemsize
+    w.close()
+    st = SessionReader(tmp_path / "s").stream("cam")
+    assert [int(r["seq"]) for r in st.index] == list(range(15)) and not st.checksum_mismatches()
+    assert all(int(frame[0, 0]) == int(r["seq"]) for r, frame in st.frames())
+
+
+def test_freed_frame_buffers_are_kept_for_reuse_on_glibc():
+    import platform
+
+    assert keep_freed_buffers() == (platform.libc_ver()[0] == "glibc")
