@@ -126,7 +126,8 @@ def test_a_running_session_publishes_its_operator_marks_on_lsl(tmp_path):
 
     run = start_run(write_config(tmp_path / "s.toml", SESSION_WITH_OUTLETS), tmp_path / "out")
     reader = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "lsl_receiver.py"), str(tmp_path / "got.json"), "sessout-markers=2"],
+        [sys.executable, str(ROOT / "tests" / "lsl_receiver.py"), str(tmp_path / "got.json"),
+         "sessout-markers=2:command/mark"],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     zctx = zmq.Context()
@@ -149,7 +150,7 @@ def test_a_running_session_publishes_its_operator_marks_on_lsl(tmp_path):
             reader.kill()
         zctx.destroy(linger=0)
     got = json.loads((tmp_path / "got.json").read_text())["streams"]["sessout-markers"]
-    marks = [(t, json.loads(s[0])) for t, s in got]
+    marks = [(t, m) for t, s in got if (m := json.loads(s[0]))["topic"] == "command/mark"]
     assert [m["text"] for _, m in marks] == ["first", "second"] and marks[0][1]["topic"] == "command/mark"
     recorded = [e for e in SessionReader(root).events() if e["topic"] == "command/mark"]
     assert [e["body"]["text"] for e in recorded] == ["first", "second"]
