@@ -16,6 +16,9 @@ markers on the timeline as for a local node, and verify measures the outage.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from mestudio.stream import messages, wire
@@ -57,9 +60,6 @@ class Attempt:
     """The node's context as one open of the device sees it: its own stop flag, restart info and
     watched call; everything else (sockets, clock offset, config) is the node's."""
 
-    watched = NodeContext.watched
-    stuck_for = NodeContext.stuck_for
-
     def __init__(self, node: NodeContext, restart: dict[str, Any], pub: Any) -> None:
         self._node = node
         self._pub = pub
@@ -75,6 +75,18 @@ class Attempt:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._node, name)
+
+    @contextmanager
+    def watched(self, what: str) -> Iterator[None]:
+        """As NodeContext.watched, but watched by the keeper, not by the heartbeats (they go on)."""
+        self._watched = (what, time.monotonic(), threading.get_ident())
+        try:
+            yield
+        finally:
+            self._watched = None
+
+    def stuck_for(self) -> tuple[str, float, int] | None:
+        return NodeContext.stuck_for(cast(NodeContext, self))
 
     def publisher(self, record: bool = True, **kw: Any) -> Any:
         return _GuardedPublisher(self._pub, self)

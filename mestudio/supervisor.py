@@ -398,7 +398,7 @@ class Supervisor:
             self.marker(messages.SESSION_NODE_RESTARTED, entry)
             print(f"mestudio: {child.name} (remote) reopened its device (restart {child.restarts})", file=sys.stderr)
         outage = child.status.get("outage")
-        if _outage_number(outage) > child.restarts:
+        if isinstance(outage, dict) and _outage_number(outage) > child.restarts:
             self._remote_down(child, outage)
 
     def _remote_down(self, child: Child, outage: dict) -> None:
