@@ -396,7 +396,8 @@ class Supervisor:
             self.restart_log.append(entry)
             self.recovered.append(child.remote_down.pop(child.restarts, ""))
             self.marker(messages.SESSION_NODE_RESTARTED, entry)
-            print(f"mestudio: {child.name} (remote) reopened its device (restart {child.restarts})", file=sys.stderr)
+            text = f"mestudio: {child.name} (remote) reopened its device (restart {child.restarts})"
+            print(text, file=sys.stderr, flush=True)
         outage = child.status.get("outage")
         if isinstance(outage, dict) and _outage_number(outage) > child.restarts:
             self._remote_down(child, outage)
@@ -405,7 +406,7 @@ class Supervisor:
         number = _outage_number(outage)
         if number in child.remote_down or number <= child.restarts:
             return
-        why, backoff = str(outage.get("exit", "?"))[:300], outage.get("restart_in_s")
+        why, backoff = " ".join(str(outage.get("exit", "?")).split())[:300], outage.get("restart_in_s")
         backoff = float(backoff) if isinstance(backoff, int | float) else 0.0
         text = (
             f"{child.name} (remote device on {child.remote}) failed: {why}; reopening "

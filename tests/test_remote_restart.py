@@ -120,3 +120,33 @@ def test_a_remote_device_whose_driver_hangs_is_abandoned_and_reopened(tmp_path):
     # the node kept beating while its device hung: the supervisor never thought it dead
     assert "sent no heartbeat" not in err and "(hung), so the device was abandoned; reopening in" in err
     _check_outages(root)
+
+
+@pytest.mark.slow
+def test_a_remote_node_restarting_its_device_stops_cleanly_with_the_session(tmp_path):
+    keys = tmp_path / "keys"
+    create_keys(keys, ["pc2"])
+    text = RIG.format(keys=keys, fault="error", timeout=5.0).replace("restarts = 2", "restarts = 50")
+    cfg = write_config(tmp_path / "rig.toml", text.replace("BASE", str(free_base_port(text, tmp_path))))
+    proc = start_run(cfg, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    try:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "mestudio", "node", str(cfg), "--device", "cam2", "--client", "pc2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        wait_recording(root, "cam2", 50, timeout_s=60)  # past its second open: restarted at least twice
+    finally:
+        code, out, err = stop(proc)
+    node_out, node_err = node.communicate(timeout=60)
+    assert node.returncode == 0 and node_err == "", node_err  # within its limits it is not a failure
+    m = manifest(root)
+    assert m["nodes"]["cam2"]["exit"] == "stopped" and m["nodes"]["cam2"]["restarts"] >= 2
+    assert "sent no heartbeat" not in err and "stopped before it was asked to" not in err
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam2 = next(s for s in v["streams"] if s["stream_id"] == "cam2")
+    assert len(cam2["outages"]) == m["nodes"]["cam2"]["restarts"] and cam2["gaps"] == 0, cam2
+    assert cam2["frames"] == cam2["published"], cam2
