@@ -144,7 +144,7 @@ def _keep(ctx: NodeContext, pub: Any) -> dict[str, Any]:
         why = _watch(ctx, attempt, thread)
         if attempt.abandoned.is_set():  # it will never send its END: say what it published for it
             _send_ends(ctx, pub, attempt, number)
-        if ctx.stop.is_set() and not why:
+        if ctx.stop.is_set():  # asked to stop: a device failing as it stops loses nothing more
             return {}
         if not why:
             why = "its device loop ended before the node was asked to stop"
@@ -152,8 +152,8 @@ def _keep(ctx: NodeContext, pub: Any) -> dict[str, Any]:
         for sid, seq in attempt.last_seq.items():
             seq_base[sid] = seq + 1
         frames = {sid: attempt.frames_before.get(sid, 0) + attempt.sent.get(sid, 0) for sid in seq_base}
-        if ctx.stop.is_set() or number >= sess.restarts or sess.stop_on_node_failure:
-            limit = f" (restarts used: {number} of {sess.restarts})" if not ctx.stop.is_set() else ""
+        if number >= sess.restarts or sess.stop_on_node_failure:
+            limit = f" (restarts used: {number} of {sess.restarts})"
             ctx.heartbeat({"error": f"device failed: {why}{limit}"[:500], "outage": None})
             return {"exit": why, "restarts": number}
         backoff = min(sess.restart_backoff_s * 2**number, sess.restart_backoff_max_s)
