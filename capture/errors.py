@@ -13,6 +13,10 @@ class SDKUnavailableError(CaptureError, ImportError):
     """The SDK a backend needs is not installed on this machine."""
 
 
+class DeviceFaultError(CaptureError, OSError):
+    """A running device stopped working (unplugged, a driver error, a fault asked of a synthetic one)."""
+
+
 class DeviceStateError(CaptureError, RuntimeError):
     """A lifecycle call made in the wrong state (e.g. read() before start())."""
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from mestudio.capture.base import Device, Frame, Pacer, StreamInfo
-from mestudio.capture.errors import DeviceNotFoundError
+from mestudio.capture.errors import DeviceFaultError, DeviceNotFoundError
 from mestudio.capture.pattern import MovingPattern
 
 
@@ -36,6 +36,8 @@ class _PacedDevice(Device):
         tick = self.pacer.wait(timeout_s)
         if tick is None:
             return []
+        if getattr(self.spec, "fault", "") and tick >= self.spec.fault_after_frames:
+            self._fail()
         self.dropped = self.pacer.skipped
         host = time.monotonic_ns()
         dev_t = self.device_time_ns(tick)
@@ -46,6 +48,15 @@ class _PacedDevice(Device):
 
     def device_time_ns(self, tick: int) -> int:
         return self.pacer.device_time_ns(tick)
+
+    def _fail(self) -> None:
+        """The fault the config asks for: a real failure of this open, seen only through read()."""
+        if self.spec.fault == "hang":
+            threading.Event().wait()  # a driver call that never returns
+        raise DeviceFaultError(
+            f"{self.name}: stopped delivering frames after {self.spec.fault_after_frames} "
+            f"(fault = {self.spec.fault!r} in its config)"
+        )
 
     @abc.abstractmethod
     def _render(self, tick: int) -> list[np.ndarray]:

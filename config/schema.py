@@ -140,6 +140,10 @@ class SyntheticCamera(_Camera):
     seed: int = Field(0, ge=0)  # face: which script (devices with one seed show the same face)
     script_duration_s: float = Field(3600.0, gt=0)  # face: length of the scripted part
     loop_s: float = Field(0.25, gt=0, le=10)  # face3d: length of the rendered loop (docs/4d.md)
+    # checking a rig's fault handling: after fault_after_frames frames of every open, the device
+    # raises ("error", as a camera unplugged) or its read never returns ("hang", as a stuck driver)
+    fault: Literal["", "error", "hang"] = ""
+    fault_after_frames: int = Field(30, ge=0)
 
 
 @device_kind(

@@ -5,7 +5,8 @@ sides plan the same endpoints.  The node connects over CURVE tcp (its own client
 the session's keys folder) to the recorder and the supervisor, binds its viewers' PUB on its own
 address, and measures its monotonic clock against the supervisor's time server
 (sync/hostclock.py), again every few seconds: every host time it publishes is on the recording
-PC's clock, so its frames land on the one session timeline.  It stops when the supervisor asks
+PC's clock, so its frames land on the one session timeline.  A device that fails is opened again
+(mestudio/remote_restarts.py), the restarts reported in its heartbeats.  It stops when the supervisor asks
 (``session/stop-remote`` on the broadcast), on SIGTERM or on Ctrl-C.
 """
 
@@ -22,6 +23,7 @@ import zmq
 
 from mestudio.config.errors import ConfigError
 from mestudio.config.schema import SessionConfig
+from mestudio.remote_restarts import keep_device_running
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.node import NodeContext
@@ -146,9 +148,8 @@ def run_remote_node(
     wait_s: float = 60.0,
     simulated_skew_ns: int = 0,
 ) -> dict:
-    """Run one remote device node until the session stops it; returns its final status."""
-    from mestudio.capture import node as device_node  # only this process needs the capture stage
-
+    """Run one remote device node until the session stops it; returns its final status (with
+    ``error`` when its device failed past the session's restarts)."""
     src = str(config_path)
     remote_device(cfg, device, src)
     eps = remote_endpoints(cfg, config_path, keys, client)
@@ -173,7 +174,8 @@ def run_remote_node(
         ]
         for t in threads:
             t.start()
-        device_node.run(ctx)
+        keep_device_running(ctx)  # reopens a failed device within [session] restarts
+        ctx.stop.set()  # also when its device gave up: the helper threads end before their sockets close
         for t in threads:
             t.join(timeout=2)
         return ctx.status()

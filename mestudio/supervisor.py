@@ -69,6 +69,7 @@ class Child:
     beats: int = 0  # heartbeats received from this process
     remote: str = ""  # the host of a remote device node (`mestudio node` runs it there)
     hung: str = ""  # why the supervisor killed it while it was alive (it stopped responding)
+    remote_down: dict[int, str] = field(default_factory=dict)  # a remote node's outages not yet made good
 
     @property
     def alive(self) -> bool:
@@ -186,6 +187,12 @@ def _config_relative(session_dir: Path, path: str) -> str:
 def producer_names(nodes: list[tuple[str, str]]) -> list[str]:
     """Every node that publishes (all but the recorder), and the supervisor's own markers."""
     return [n for r, n in nodes if r != "recorder"] + [SUPERVISOR]
+
+
+def _outage_number(report: object) -> int:
+    """The number of a remote node's outage or restart report (untrusted: 0 when malformed)."""
+    n = report.get("number") if isinstance(report, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
 
 
 def describe_exit(code: int) -> str:
@@ -354,11 +361,16 @@ class Supervisor:
         """A remote node is known by its heartbeats: its last one, or none for too long."""
         if not child.status.get("ready") or child.exit_reason:
             return
+        self._remote_restarts(child)
         if child.status.get("final"):
             child.exit_reason = "stopped" if child.stopping else "stopped on its host"
+            error = child.status.get("error")
+            if error and not child.stopping:
+                child.exit_reason = "failed on its host"
             if not child.stopping:
                 self.problem(
-                    f"{child.name} (remote device on {child.remote}) stopped before it was asked to",
+                    f"{child.name} (remote device on {child.remote}) stopped before it was asked to"
+                    + (f": {error}" if error else ""),
                     fatal=self._fatal(child),
                 )
         elif now - child.last_beat > self.cfg.transport.heartbeat_timeout_s and not child.stopping:
@@ -368,6 +380,42 @@ class Supervisor:
                 fatal=self._fatal(child),
             )
             child.last_beat = now
+
+    def _remote_restarts(self, child: Child) -> None:
+        """A remote node reopens its failed device itself (mestudio/remote_restarts.py) and says so in
+        its heartbeats; each outage and restart goes on the timeline as a local node's would."""
+        log = child.status.get("restart_log")
+        entries = [e for e in log if _outage_number(e)] if isinstance(log, list) else []
+        for e in sorted(entries, key=_outage_number):
+            if _outage_number(e) <= child.restarts or not isinstance(e.get("died_host_ns"), int):
+                continue
+            self._remote_down(child, e)
+            child.restarts = _outage_number(e)
+            entry = {"node": child.name, **{k: e.get(k) for k in ("exit", "restart", "seq_base", "frames_before")}}
+            entry.update(down_s=round((wire.now_ns() - e["died_host_ns"]) / 1e9, 3), died_host_ns=e["died_host_ns"])
+            self.restart_log.append(entry)
+            self.recovered.append(child.remote_down.pop(child.restarts, ""))
+            self.marker(messages.SESSION_NODE_RESTARTED, entry)
+            text = f"mestudio: {child.name} (remote) reopened its device (restart {child.restarts})"
+            print(text, file=sys.stderr, flush=True)
+        outage = child.status.get("outage")
+        if isinstance(outage, dict) and _outage_number(outage) > child.restarts:
+            self._remote_down(child, outage)
+
+    def _remote_down(self, child: Child, outage: dict) -> None:
+        number = _outage_number(outage)
+        if number in child.remote_down or number <= child.restarts:
+            return
+        why, backoff = " ".join(str(outage.get("exit", "?")).split())[:300], outage.get("restart_in_s")
+        backoff = float(backoff) if isinstance(backoff, int | float) else 0.0
+        text = (
+            f"{child.name} (remote device on {child.remote}) failed: {why}; reopening "
+            f"in {backoff:.1f} s (restart {number} of {self.cfg.session.restarts})"
+        )
+        child.remote_down[number] = text
+        body = {"node": child.name, "role": child.role, "exit": why, "restart_in_s": backoff}
+        self.marker(messages.SESSION_NODE_DOWN, body)
+        self.problem(text, fatal=False)
 
     def _remote_clock(self, child: Child, clock: dict) -> None:
         """Each new clock estimate of a remote host goes on the timeline, as applied to its frames."""

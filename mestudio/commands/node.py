@@ -54,7 +54,9 @@ def run(args) -> int:
         return fail(NAME, str(e), 2)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
-    else:
+    if status.get("error"):  # its device failed more often than [session] restarts allows
+        return fail(NAME, f"{args.device}: {status['error']}", 1)
+    if not args.json:
         frames = {k: v.get("frames") for k, v in status.get("streams", {}).items()}
         print(f"mestudio node {args.device}: stopped; frames sent {frames}")
     return 0
