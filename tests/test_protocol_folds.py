@@ -106,6 +106,7 @@ def test_no_samples_is_refused():
         subject_folds([], np.zeros((0, 2), np.uint8), 2)
 
 
+@pytest.mark.slow
 def test_training_script_reports_too_small_a_set_in_one_line():
     import subprocess
     import sys
