@@ -3,7 +3,9 @@
 Methods: ``stereo`` (the array's stereo pairs, stereo.py) and ``rgbd`` (the Kinect, rgbd.py), each
 where the session has the streams.  Frame sets come from sync (``sync/framesets.csv``); ``NNNNNN``
 is the frame set's number.  Work is split over local processes (or a Ray cluster); a frame whose
-mesh is already there is skipped (resumable), its figures read from ``NNNNNN.json`` beside it.
+mesh is already there, made with the same inputs (``settings`` in ``NNNNNN.json``: the calibration,
+the frames used, the stereo pairs and ``--match-scale``), is skipped (resumable), its figures read
+from that file; one made otherwise is made again.
 When the session has ground truth (``ground_truth/face3d``), each mesh is compared with the true
 one of its frame (metrics.py), in the calibration's frame.
 """
@@ -11,6 +13,7 @@ one of its frame (metrics.py), in the calibration's frame.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -124,6 +127,7 @@ def _init_worker(root: str, calib: dict, jobs: dict, out_root: str) -> None:
         frames=SessionFrames(root),
         truth=_truth_index(Path(root)),
         to_calib=_truth_frame_transform(Path(root), calib),
+        jobs=jobs,
     )
     if "stereo" in jobs:
         _W["pairs"] = [RectifiedPair.build(cams[a], cams[b]) for a, b in jobs["stereo"]["pairs"]]
@@ -150,12 +154,40 @@ def _true_mesh(stream: str, seq: int) -> dict | None:
     return m
 
 
+# the job's entries that change a mesh (the others, e.g. the worker count, do not)
+RESULT_KEYS = ("calibration_sha256", "pairs", "match_scale", "streams", "colour", "depth")
+
+
+def frame_settings(job: dict, seq: dict[str, int]) -> dict:
+    """Everything besides the code that decides a frame's mesh: a done frame is reused only when
+    its recorded settings equal these (JSON-shaped, so a read-back file compares equal)."""
+    out = {k: job[k] for k in sorted(job) if k in RESULT_KEYS}
+    return json.loads(json.dumps({**out, "seq": {k: int(v) for k, v in sorted(seq.items())}}))
+
+
+def _done_before(ply: Path, meta: Path, settings: dict) -> dict | None:
+    """The recorded row of a frame made with ``settings``; None (and the stale files gone) otherwise."""
+    if not (ply.is_file() and meta.is_file()):
+        return None
+    try:
+        row = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        row = None  # unreadable: made again
+    if isinstance(row, dict) and row.get("settings") == settings:
+        return row
+    ply.unlink(missing_ok=True)  # made with other inputs: no stale mesh may stay if this one fails
+    meta.unlink(missing_ok=True)
+    return None
+
+
 def _work(task: tuple) -> dict:
     method, index, t_s, seq = task
     out = _W["out"] / method
     ply, meta = out / f"{index:06d}.ply", out / f"{index:06d}.json"
-    if ply.is_file() and meta.is_file():
-        return {**json.loads(meta.read_text(encoding="utf-8")), "skipped": True}
+    settings = frame_settings(_W["jobs"][method], seq)
+    done = _done_before(ply, meta, settings)
+    if done is not None:
+        return {**done, "skipped": True}
     fr = _W["frames"]
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "stereo":
@@ -193,6 +225,7 @@ def _work(task: tuple) -> dict:
         "vertices": len(mesh["vertices"]),
         "seconds": round(time.perf_counter() - t0, 3),
         "cpu_seconds": round(time.process_time() - c0, 3),
+        "settings": settings,
     }
     truth = _true_mesh(ref_stream, seq[ref_stream])
     if truth is not None:
@@ -237,6 +270,9 @@ def reconstruct_session(
     root = Path(root)
     calib, calib_path = find_calibration(root, calibration)
     jobs = plan(root, calib, methods)
+    digest = hashlib.sha256(json.dumps(calib, sort_keys=True).encode()).hexdigest()
+    for job in jobs.values():
+        job["calibration_sha256"] = digest  # another calibration, another mesh
     if "stereo" in jobs:
         jobs["stereo"]["match_scale"] = match_scale
     sf = SessionFrames(root)

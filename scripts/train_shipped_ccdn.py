@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_shipped_models import git_commit, record_in_index  # noqa: E402
 
+from mestudio.analysis.datasets.errors import FoldError  # noqa: E402
 from mestudio.analysis.datasets.synthetic4d import synthetic4d_dataset  # noqa: E402
 from mestudio.analysis.protocol.folds import subject_folds  # noqa: E402
 from mestudio.analysis.protocol.metrics import evaluate_binary  # noqa: E402
@@ -58,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         epochs=a.epochs, lr=a.lr, seed=a.seed, batch_size=8, threads=a.threads, device=a.device, balance=True, fps=60.0
     )
     labels = task_labels(book, TASK, k=5)
-    folds = subject_folds(book.subjects, labels.y, 5, seed=a.seed)
+    try:
+        folds = subject_folds(book.subjects, labels.y, 5, seed=a.seed)
+    except FoldError as e:
+        print(f"train_shipped_ccdn: error: {e}", file=sys.stderr)
+        return 2
     train, test = folds.split(0)
     held = sorted({str(s) for s in np.array(book.subjects)[test]})
     t = time.monotonic()

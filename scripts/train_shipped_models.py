@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mestudio.analysis.datasets.aus import AUCode  # noqa: E402
+from mestudio.analysis.datasets.errors import FoldError  # noqa: E402
 from mestudio.analysis.datasets.samples import LabelBook, Sample  # noqa: E402
 from mestudio.analysis.emotion import emotion_from_aus  # noqa: E402
 from mestudio.analysis.protocol.folds import subject_folds  # noqa: E402
@@ -144,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             epochs=a.epochs, seed=a.seed, batch_size=8, threads=a.threads, device=a.device, input=a.input, balance=True
         )
         labels = task_labels(book, task, k=5)
-        folds = subject_folds(book.subjects, labels.y, 5, seed=a.seed)
+        try:
+            folds = subject_folds(book.subjects, labels.y, 5, seed=a.seed)
+        except FoldError as e:
+            print(f"train_shipped_models: error: {name} ({task}): {e}", file=sys.stderr)
+            return 2
         train, test = folds.split(0)
         au = labels.au_y if name.startswith("au_graph") else None
         t = time.monotonic()

@@ -107,6 +107,37 @@ def markers(path: Path) -> list[dict]:
     return [r for r in (json.loads(line) for line in path.read_text().splitlines()) if r["topic"] == "markers/elicit"]
 
 
+def _is_marker(rec: dict, event: str) -> bool:
+    return rec["topic"] == "markers/elicit" and rec["body"].get("event") == event
+
+
+def _records(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file another process is still writing."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+
+def wait_waiting_for_operator(find_file, timeout: float = 30) -> list[dict]:
+    """Records once the controller, after its instructions marker, has published two "ready"
+    states: its once-a-second heartbeat came round while it waited for the operator."""
+    end = time.monotonic() + timeout
+    recs: list[dict] = []
+    while time.monotonic() < end:
+        path = find_file()
+        recs = _records(path) if path else []
+        shown = [i for i, r in enumerate(recs) if _is_marker(r, "instructions")]
+        if shown:
+            after = recs[shown[0] + 1 :]
+            ready = [r for r in after if r["topic"] == "state/elicit" and r["body"]["state"] == "ready"]
+            if len(ready) >= 2:
+                return recs
+        time.sleep(0.05)  # polling interval of the condition above
+    raise AssertionError(f"no two 'ready' heartbeats after the instructions within {timeout} s: {recs[-5:]}")
+
+
 def expected_events(proto, participant: str) -> list[tuple[str, str]]:
     """(event, clip) in the order the protocol must produce them."""
     out = [("instructions", ""), ("session_start", "")]

@@ -6,7 +6,8 @@
 It waits until an inlet is connected to each outlet, then pushes sample k
 (channel c holds k * 10 + c) at its own scheduled time, stamped with ``local_clock()`` as an LSL app
 does, and a marker "stim-<j>" every ``--marker-every`` samples.  With ``--outage-at`` the numeric
-outlet is destroyed at sample K and recreated (same source id) S seconds later; the samples due
+outlet is destroyed at sample K, once a line on stdin says the samples before it were received
+(it prints "outage due" first), and recreated (same source id) S seconds later; the samples due
 meanwhile are never sent, like an amplifier app that crashed and was restarted; however long the
 inlet takes to find it again (seconds on a loaded machine), ``--after-outage`` samples follow.
 It writes what it sent (index, timestamp) to LOG.json, prints "sent", and exits on a line on stdin.
@@ -69,7 +70,10 @@ def main() -> None:
     while k < end:
         due = start + k * period
         if k == a.outage_at:
-            time.sleep(0.2)  # what was pushed reaches the inlets first (a crash would lose it: not our test)
+            # what was pushed reaches the inlets first (a crash would lose it: not our test): the
+            # reader says when it has sample K-1
+            print("outage due", flush=True)
+            sys.stdin.readline()
             del sig  # the outlet vanishes: its inlets lose it
             time.sleep(a.outage_s)
             sig = outlet(a.name, "EEG", a.channels, a.srate, "float32", source_id)

@@ -130,7 +130,12 @@ def test_an_outlet_that_disappears_and_comes_back_is_a_counted_gap(tmp_path, sou
     proc = sender(log, "--name", name, "--samples", "400", "--outage-at", "60", "--source-id", source_id)
     try:
         with create_device(spec("eeg", source_id=source_id) if source_id else spec("eeg", stream=name)) as eeg:
-            got = read_until(eeg, sent_all(log))
+            got = read_until(eeg, lambda f: bool(f) and int(f[-1].data[0]) // 10 >= 59)
+            assert proc.stdout.readline().strip() == "connected"
+            assert proc.stdout.readline().strip() == "outage due"
+            proc.stdin.write("\n")  # samples 0-59 are here: the sender may vanish
+            proc.stdin.flush()
+            got += read_until(eeg, lambda f: sent_all(log)(got + f))
             counts = eeg.counters()
             dropped = eeg.dropped
         finish(proc)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mestudio.elicit.protocol import load_protocol
-from tests.elicit_fixtures import elicit_cli, expected_events, observed_events
+from tests.elicit_fixtures import elicit_cli, expected_events, observed_events, wait_waiting_for_operator
 from tests.session_helpers import session_dir, start_run
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
@@ -45,11 +45,8 @@ def test_session_records_markers_and_takes_operator_commands(fast_protocol, tmp_
     try:
         root = session_dir(out)
         events = root / "events.jsonl"
-        end = time.monotonic() + 30
-        while time.monotonic() < end and (not events.exists() or '"instructions"' not in events.read_text()):
-            time.sleep(0.1)
-        time.sleep(0.5)  # the node waits for the operator
-        assert '"session_start"' not in events.read_text()
+        recs = wait_waiting_for_operator(lambda: events)  # the node waits for the operator
+        assert not [r for r in recs if r["topic"] == "markers/elicit" and r["body"]["event"] == "session_start"]
         r = elicit_cli("--send", "start", "--session", str(root), timeout=30)
         assert r.returncode == 0, r.stderr
         out_text, err = proc.communicate(timeout=60)

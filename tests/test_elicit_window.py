@@ -20,7 +20,7 @@ from mestudio.elicit.democlips import picture
 from mestudio.elicit.player import fit_size
 from mestudio.elicit.protocol import load_protocol
 from tests.conftest import ROOT
-from tests.elicit_fixtures import elicit_cli, expected_events, markers, observed_events
+from tests.elicit_fixtures import elicit_cli, expected_events, markers, observed_events, wait_waiting_for_operator
 
 pytestmark = pytest.mark.gui
 
@@ -133,8 +133,8 @@ def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tm
     out = tmp_path / "out"
     with elicit_process(fast_protocol(clip_s=3.0), out, no_sound, stdin=subprocess.PIPE) as proc:
         _wait_line(proc, "elicit: instructions")
-        time.sleep(0.3)
-        assert proc.poll() is None  # waits for the operator
+        recs = wait_waiting_for_operator(lambda: next(out.glob("*.jsonl"), None))
+        assert proc.poll() is None and not [r for r in recs if r["body"].get("event") == "session_start"]
         proc.stdin.write("start\n")
         proc.stdin.flush()
         _wait_line(proc, "clip_onset trial")
@@ -143,7 +143,7 @@ def test_operator_start_pause_skip_abort_from_the_command_line(fast_protocol, tm
         _wait_line(proc, "clip_onset one")
         proc.stdin.write("pause\n")
         proc.stdin.flush()
-        time.sleep(0.6)
+        _wait_line(proc, "elicit: operator pause")  # paused before it resumes
         proc.stdin.write("resume\nskip\n")
         proc.stdin.flush()
         _wait_line(proc, "break_start one")

@@ -139,6 +139,10 @@ def test_an_lsl_sender_restarted_mid_session_is_a_counted_gap_not_a_failure(tmp_
     try:
         root = session_dir(tmp_path / "out", timeout_s=60)
         assert lsl.stdout.readline().strip() == "connected"
+        assert lsl.stdout.readline().strip() == "outage due"
+        wait_recording(root, "eeg", 80, timeout_s=60)  # samples 0-79 recorded: the sender may vanish
+        lsl.stdin.write("\n")
+        lsl.stdin.flush()
         assert lsl.stdout.readline().strip() == "sent"
         sent = json.loads(log.read_text())
         try:

@@ -87,6 +87,8 @@ def run_in_process(module, argv):
         ("evaluate", ["--models", "res3d18_tiny,nope"], "unknown model 'nope'"),
         ("train", ["--model", "au_graph_tiny", "--task", "au"], "--task emotion"),
         ("train", ["--model", "res3d18_tiny", "--dataset", "session"], "--session FOLDER and --stream ID"),
+        ("evaluate", ["--models", "lbptop_svm_tiny", "--folds", "1"], "at least 2"),
+        ("evaluate", ["--models", "lbptop_svm_tiny", "--folds", "7"], "occurs in 7 or more subjects"),  # 6 subjects
     ],
 )
 def test_errors_name_what_to_fix(command, argv, message, capsys):

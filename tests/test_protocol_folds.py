@@ -10,8 +10,9 @@ import pytest
 from mestudio.analysis.datasets import read_label_book
 from mestudio.analysis.datasets.errors import FoldError
 from mestudio.analysis.protocol import subject_folds
+from tests.conftest import SHARED
 
-LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"
+LABELS = SHARED / "data" / "labels"
 
 
 def check(subjects, y, folds, k, max_size_spread):
@@ -77,3 +78,44 @@ def test_class_in_too_few_subjects_is_refused():
         subject_folds(subjects, y, 5)
     with pytest.raises(FoldError, match="--folds"):
         subject_folds(subjects[:3], y[:3], 5)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.zeros((10, 0), np.uint8), "none of the 0 classes has a sample among 10 samples of 5 subjects"),
+        (np.zeros((10, 3), np.uint8), "none of the 3 classes has a sample"),
+    ],
+)
+def test_no_class_to_split_on_is_one_clear_error(labels, message):
+    # what `train_shipped_ccdn.py --subjects 5 --clips 2` hands over once its thin classes are dropped
+    subjects = [f"s{i // 2}" for i in range(10)]
+    with pytest.raises(FoldError, match=message) as e:
+        subject_folds(subjects, labels, 5)
+    assert isinstance(e.value, ValueError) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("k", [1, 0, -3])
+def test_fewer_than_two_folds_is_refused(k):
+    with pytest.raises(FoldError, match="at least 2"):
+        subject_folds(["a", "b", "c"], np.eye(3, dtype=np.uint8), k)
+
+
+def test_no_samples_is_refused():
+    with pytest.raises(FoldError, match="no samples"):
+        subject_folds([], np.zeros((0, 2), np.uint8), 2)
+
+
+@pytest.mark.slow
+def test_training_script_reports_too_small_a_set_in_one_line():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_shipped_ccdn.py"
+    argv = [sys.executable, str(script), "--subjects", "5", "--clips", "2", "--epochs", "1", "--threads", "1"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "train_shipped_ccdn: error: none of the 0 classes has a sample among 10 samples of 5 subjects; "
+        "5 folds need a class found in 5 or more subjects: add subjects or clips, or use fewer folds"
+    ]

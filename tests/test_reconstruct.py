@@ -178,3 +178,29 @@ def test_bench_reconstruct_quick_reports_both_methods_and_the_baseline(tmp_path)
     # fusing three pairs sees more of the face than one pair
     assert out["stereo"]["completeness_2mm"] > out["baseline_one_pair"]["completeness_2mm"]
     assert out["stereo"]["chamfer_mean_mm"] < 1.0 and out["stereo"]["vertices"] > 50_000
+
+
+def test_resume_redoes_frames_made_with_another_match_scale_or_calibration(sessions):
+    cal, face = sessions
+    rig, truth_cams = cal / "calibration" / "rig.json", face / "ground_truth" / "cameras.json"
+    if not rig.is_file():  # run on its own, without the calibration test before it
+        assert _mestudio("calibrate", cal).returncode == 0
+    ply, meta = face / "reconstruction" / "stereo" / "000000.ply", face / "reconstruction" / "stereo" / "000000.json"
+
+    def stereo(*args):
+        r = _mestudio("reconstruct", face, "--method", "stereo", "--frames", "0:1", "--json", *args)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["methods"]["stereo"]
+
+    def vertices() -> int:  # read back by open3d, not from our own figures
+        return len(o3d.io.read_triangle_mesh(str(ply)).vertices)
+
+    stereo("--calibration", rig)  # frame 0 at full resolution (done already if the test above ran)
+    full = vertices()
+    assert stereo("--calibration", rig)["computed"] == 0  # same inputs: resumed
+    half = stereo("--calibration", rig, "--match-scale", "2")
+    assert half["computed"] == 1 and json.loads(meta.read_text())["settings"]["match_scale"] == 2
+    assert 0 < vertices() < full  # half-resolution matching gives a coarser mesh
+    assert stereo("--calibration", rig, "--match-scale", "2")["computed"] == 0
+    assert stereo("--calibration", truth_cams, "--match-scale", "2")["computed"] == 1  # another calibration
+    assert stereo("--calibration", rig)["computed"] == 1 and vertices() == full  # back as it was

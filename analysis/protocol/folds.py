@@ -46,9 +46,15 @@ def _cost(counts: np.ndarray, sizes: np.ndarray, total_counts: np.ndarray) -> fl
 
 def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int = 0, tries: int = 60) -> Folds:
     """Split samples (``subjects[i]`` owns sample i; ``labels`` (n, c) 0/1) into ``k`` folds."""
+    if k < 2:
+        raise FoldError(f"{k} folds asked for; cross-validation needs at least 2 (use --folds 2 or more)")
     labels = np.asarray(labels)
+    if labels.size == 0 and len(subjects) == 0:
+        raise FoldError(f"no samples to split into {k} folds; the dataset holds no labelled clips")
     if labels.ndim == 1:
         labels = np.eye(int(labels.max()) + 1, dtype=np.uint8)[labels]
+    if labels.ndim != 2:
+        raise FoldError(f"labels of shape {labels.shape}; give one row of 0/1 per sample (n, classes)")
     if len(subjects) != len(labels):
         raise FoldError(f"{len(subjects)} subject ids for {len(labels)} label rows; give one per sample")
     subj_ids = sorted(set(subjects))
@@ -68,6 +74,12 @@ def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int
         )
     total = per_subj.sum(axis=0)
     present = total > 0
+    if not present.any():  # nothing to balance: every cost would be NaN and no split would win
+        raise FoldError(
+            f"none of the {labels.shape[1]} classes has a sample among {len(subjects)} samples of "
+            f"{len(subj_ids)} subjects; {k} folds need a class found in {k} or more subjects: "
+            "add subjects or clips, or use fewer folds"
+        )
     rng = np.random.default_rng(seed)
     best, best_cost = None, np.inf
     for _ in range(max(1, tries)):
@@ -105,7 +117,7 @@ def subject_folds(subjects: list[str], labels: np.ndarray, k: int = 5, seed: int
                         sizes[src] += n_per_subj[s]
         if cost < best_cost:
             best, best_cost = fold.copy(), cost
-    assert best is not None
+    assert best is not None  # some class is present, so every cost is finite and one wins
     fold_of_sample = best[owner]
     check = np.zeros((k, labels.shape[1]), np.int64)
     np.add.at(check, fold_of_sample, labels.astype(np.int64))

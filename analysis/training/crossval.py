@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mestudio.analysis.datasets.errors import FoldError
 from mestudio.analysis.datasets.samples import EMOTIONS, STUDY_AUS, LabelBook
 from mestudio.analysis.models.registry import model_config
 from mestudio.analysis.protocol.folds import Folds, subject_folds
@@ -44,7 +45,7 @@ def _labels_and_folds(
     """The task's classes found in k or more subjects, and the k subject-independent folds."""
     labels = task_labels(book, task, k)
     if not labels.names:
-        raise ValueError(f"no {task} class occurs in {k} or more subjects; nothing to evaluate")
+        raise FoldError(f"no {task} class occurs in {k} or more subjects; add subjects or clips, or use fewer folds")
     return labels, folds or subject_folds(book.subjects, labels.y, k, seed=cfg.seed)
 
 
