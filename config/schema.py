@@ -94,6 +94,8 @@ class RecorderSection(Strict):
     min_free_mb: int = Field(200, ge=0)
     # stream id -> lossless codec applied while recording (stream/codec.py); off by default
     compress: dict[str, Literal["ffv1"]] = Field(default_factory=dict)
+    # tests only: cap the recorder's write rate (MB/s; 0 = off) to simulate a slow disk for real
+    write_mb_per_s: float = Field(0.0, ge=0)
 
 
 class _Device(Strict):

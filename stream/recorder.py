@@ -13,6 +13,7 @@ import os
 import resource
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,28 @@ class Backlog:
 
     def worst_s(self) -> float:
         return max(self._last.values(), default=0) / 1e9
+
+
+class WriteThrottle:
+    """A disk slower than ours, for real: after each batch, wait until the bytes written since the
+    first frame would have taken ``mb_per_s`` (config ``recorder.write_mb_per_s``; 0 = off).  The
+    tests use it to make the recorder truly fall behind its producers; no session should set it."""
+
+    def __init__(self, mb_per_s: float) -> None:
+        self.bytes_per_s = mb_per_s * 1e6
+        self.started: float | None = None  # when the first bytes were written
+
+    def hold(self, bytes_written: int, stop: threading.Event) -> bool:
+        """True (after waiting up to 0.1 s) while the slow disk would still be busy: do not write."""
+        if self.bytes_per_s <= 0 or stop.is_set() or not bytes_written:  # stopping: drain at full speed
+            return False
+        if self.started is None:
+            self.started = time.monotonic()
+        left = self.started + bytes_written / self.bytes_per_s - time.monotonic()
+        if left <= 0:
+            return False
+        stop.wait(min(left, 0.1))  # short waits: the loop still flushes and reports on time
+        return True
 
 
 class Recorder:
@@ -267,6 +290,20 @@ class Recorder:
                 }
             )
 
+    def bytes_written(self) -> int:
+        return sum(w.bytes for w in self.writer.streams.values())
+
+    def status_body(self) -> messages.RecorderStatus:
+        """What viewers are told each flush (messages.RECORDER_STATUS)."""
+        return messages.RecorderStatus(
+            backlog_s=round(self.lag.worst_s(), 3),
+            backlog_max_s=round(self.lag.max_s, 3),
+            behind=self.behind,
+            streams={sid: round(self.lag.of_s(sid), 3) for sid in self.writer.streams},
+            messages=self.messages,
+            bytes=self.bytes_written(),
+        )
+
     def status(self) -> dict:
         return {
             "messages": self.messages,
@@ -340,13 +377,22 @@ def run(ctx: NodeContext) -> int:
     commands.linger = 0
     commands.setsockopt(zmq.SUBSCRIBE, messages.command_topic("record-").encode())
     ctx.endpoints.connect(commands, ctx.endpoints.broadcast)
+    # viewers learn the backlog from here: a lossy PUB of the recorder's own (HWM 2, never waits)
+    status_pub = ctx.zmq.socket(zmq.PUB)
+    status_pub.sndhwm, status_pub.linger = 2, 0
+    if ctx.endpoints.recorder_status:
+        ctx.endpoints.bind(ctx.zmq, status_pub, ctx.endpoints.recorder_status)
+    status_seq = 0
     rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress))
+    throttle = WriteThrottle(rcfg.write_mb_per_s)
+    batch = 8 if rcfg.write_mb_per_s else 256  # throttled: small batches, so the waits stay short
     try:
         reserve = hold_reserve(ctx.session_dir)
     except OSError as e:
         rec.close()
         sock.close()
         commands.close()
+        status_pub.close()
         ctx.heartbeat({"error": f"disk full before recording: cannot reserve {RESERVE_BYTES >> 20} MB ({e.strerror})"})
         return EXIT_DISK_FULL
     ctx.heartbeat({"ready": True, **rec.status()})
@@ -357,9 +403,11 @@ def run(ctx: NodeContext) -> int:
         while True:
             while commands.poll(0):
                 rec.command(commands.recv_multipart(copy=False))
-            if sock.poll(100):
+            if rcfg.write_mb_per_s and throttle.hold(rec.bytes_written(), ctx.stop):
+                pass  # the simulated slow disk is busy: frames wait in our queue
+            elif sock.poll(100):
                 quiet_since = None
-                drain(sock, rec)
+                drain(sock, rec, batch)
             elif ctx.stop.is_set():
                 # producers are stopped before us; what they sent is already in our queue
                 quiet_since = quiet_since or time.monotonic()
@@ -368,6 +416,8 @@ def run(ctx: NodeContext) -> int:
             if time.monotonic() >= next_flush:
                 rec.flush(wait=False)  # synced beside the loop; waited for at the next flush
                 rec.check_backlog(ctx.log.warning)
+                status_seq += 1
+                publish_status(status_pub, rec, status_seq)
                 next_flush = time.monotonic() + rcfg.flush_interval_s
                 free = free_mb(ctx.session_dir)
                 ctx.heartbeat({**rec.status(), "free_mb": round(free)})
@@ -391,6 +441,7 @@ def run(ctx: NodeContext) -> int:
         rec.close()
         sock.close()
         commands.close()
+        status_pub.close()
     if code:
         ctx.heartbeat({"error": stopped_because})
     try:
@@ -403,6 +454,16 @@ def run(ctx: NodeContext) -> int:
         finish_timestamps(ctx.session_dir)
     ctx.log.info("recorder: %d messages, %.1f MB", rep["messages"], rep["bytes"] / 1e6)
     return code
+
+
+def publish_status(pub: zmq.Socket, rec: Recorder, seq: int) -> None:
+    """Send the backlog to whoever watches; nobody watching (or a slow viewer) costs nothing."""
+    body = rec.status_body().to_wire()
+    parts = wire.json_parts(wire.Kind.EVENT, "recorder", seq, body, topic=messages.RECORDER_STATUS)
+    try:
+        wire.send(pub, parts, zmq.NOBLOCK)
+    except zmq.Again:
+        pass  # viewers are lossy by design
 
 
 def finish_timestamps(session_dir: Path) -> None:
