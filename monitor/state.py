@@ -182,6 +182,8 @@ class MonitorState:
         """The recorder's backlog (a bad body raises ValueError: counted, never shown)."""
         status = messages.RecorderStatus.model_validate(body)
         was = self.recorder.backlog_s > BEHIND_S if self.recorder is not None else False
+        if status.cannot_keep_up and (self.recorder is None or not self.recorder.cannot_keep_up):
+            self._say(t, f"RECORDER CANNOT KEEP UP: {status.backlog_s:.1f} s behind, ~{status.queued_mb:.0f} MB queued")
         self.recorder = status
         if (status.backlog_s > BEHIND_S) != was:
             worst = max(status.streams, key=lambda k: status.streams[k], default="")

@@ -103,6 +103,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
             "this window never received (device drops, or frames it skipped while busy)"
         )
         self.backlog = QtWidgets.QLabel()
+        self.backlog.setMinimumWidth(260)  # its longest text fits: a warning is never cut
         self.backlog.setToolTip(
             "how far behind its producers the recorder is (worst stream; per stream in the table):\n"
             f"past {BEHIND_S:.0f} s it turns to a warning: the disk or the CPU is too slow for the rig,\n"
@@ -269,6 +270,11 @@ class MonitorWindow(QtWidgets.QMainWindow):
         r = self.state.recorder
         if r is None:
             return f"<span style='color:{MUTED}'>recorder: no backlog report</span>"
+        if r.cannot_keep_up:
+            return (
+                f"<b style='color:{BAD}'>⚠ RECORDER CANNOT KEEP UP</b>"
+                f"<br><span style='color:{BAD}'>{r.backlog_s:.1f} s behind · ~{r.queued_mb:.0f} MB in memory</span>"
+            )
         if r.backlog_s > BEHIND_S:
             worst = max(r.streams, key=lambda k: r.streams[k], default="")
             return f"<b style='color:{WARN}'>⚠ RECORDER {r.backlog_s:.1f} s BEHIND</b>" + (

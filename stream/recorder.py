@@ -82,9 +82,12 @@ class Backlog:
     def __init__(self) -> None:
         self._floor: dict[str, int] = {}
         self._last: dict[str, int] = {}
+        self._span: dict[str, tuple[int, int, int]] = {}  # stream -> first host stamp, last, bytes since
         self.max_s = 0.0
 
-    def saw(self, stream_id: str, wait_ns: int) -> None:
+    def saw(self, stream_id: str, wait_ns: int, host_ns: int = 0, nbytes: int = 0) -> None:
+        first, _, total = self._span.get(stream_id, (host_ns, host_ns, -nbytes))  # the first frame: no span
+        self._span[stream_id] = (first, host_ns, total + nbytes)
         floor = self._floor.get(stream_id)
         if floor is None or wait_ns < floor:
             self._floor[stream_id] = floor = wait_ns
@@ -98,6 +101,24 @@ class Backlog:
 
     def worst_s(self) -> float:
         return max(self._last.values(), default=0) / 1e9
+
+    def queued_mb(self) -> float:
+        """What waits in the queue, estimated: each stream's backlog times the rate its producer
+        stamps frames at (bytes over host-stamp span; the queue itself cannot be asked)."""
+        mb = 0.0
+        for sid, (first, last, total) in self._span.items():
+            if last > first:
+                mb += self.of_s(sid) * total / ((last - first) / 1e9) / 1e6
+        return mb
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux /proc; 0 where there is none)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 class WriteThrottle:
@@ -129,7 +150,12 @@ class Recorder:
     counted per kind (``rejects``), noted once per kind, and never stops the recording."""
 
     def __init__(
-        self, session_dir: Path, log: Callable[[str], None] | None = None, compress: dict[str, str] | None = None
+        self,
+        session_dir: Path,
+        log: Callable[[str], None] | None = None,
+        compress: dict[str, str] | None = None,
+        max_backlog_s: float = 0.0,
+        max_backlog_mb: float = 0.0,
     ) -> None:
         self.writer = SessionWriter(session_dir, compress)
         self.root = Path(session_dir)
@@ -142,6 +168,11 @@ class Recorder:
         self.started_ns = time.monotonic_ns()
         self.lag = Backlog()
         self.behind = False  # noted as behind by more than BEHIND_S, not yet caught up
+        # past either bound (0 = none) the session is told loudly that the recorder cannot keep up;
+        # nothing is dropped for it: the queue goes on growing in memory, and says how much
+        self.max_backlog_s, self.max_backlog_mb = max_backlog_s, max_backlog_mb
+        self.cannot_keep_up = False
+        self.cannot_keep_up_times = 0
 
     def _noted(self, log: Callable[[str], None] | None) -> Callable[[str], None]:
         def note(text: str) -> None:  # the log, and the session's timeline (once per kind and interval)
@@ -169,6 +200,7 @@ class Recorder:
         """Note in the timeline (and the log) when the backlog passes BEHIND_S, and when it is
         back under half of it: falling behind is never silent."""
         now_s = self.lag.worst_s()
+        self._check_bound(now_s, log)
         if not self.behind and now_s > BEHIND_S:
             self.behind = True
         elif self.behind and now_s < BEHIND_S / 2:
@@ -191,6 +223,53 @@ class Recorder:
                 "host_time_ns": wire.now_ns(),
                 "device_time_ns": None,
                 "body": {"behind": self.behind, "backlog_s": round(now_s, 3), "note": text},
+            }
+        )
+
+    def _check_bound(self, now_s: float, log: Callable[[str], None] | None) -> None:
+        """Past max_backlog_s or max_backlog_mb: a session problem (not fatal) and a timeline event,
+        once per episode; the episode ends with the backlog back under half of BEHIND_S."""
+        mb = self.lag.queued_mb()
+        over = (self.max_backlog_s > 0 and now_s > self.max_backlog_s) or (
+            self.max_backlog_mb > 0 and mb > self.max_backlog_mb
+        )
+        if over and not self.cannot_keep_up:
+            self.cannot_keep_up = True
+            self.cannot_keep_up_times += 1
+            text = (
+                f"recorder cannot keep up: {now_s:.1f} s behind its producers, ~{mb:.0f} MB queued in memory "
+                f"(bounds: recorder.max_backlog_s = {self.max_backlog_s:g}, max_backlog_mb = {self.max_backlog_mb:g});"
+                " nothing is dropped yet, but the disk or the CPU is too slow for this rig"
+            )
+            self._event(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=False).to_wire())
+        elif self.cannot_keep_up and now_s < BEHIND_S / 2:
+            self.cannot_keep_up = False
+            text = f"recorder keeps up again ({now_s:.2f} s behind; at worst {self.lag.max_s:.1f} s)"
+        else:
+            return
+        if log is not None:
+            log(text)
+        self._event(
+            messages.RECORDER_CANNOT_KEEP_UP,
+            {
+                "cannot_keep_up": self.cannot_keep_up,
+                "backlog_s": round(now_s, 3),
+                "queued_mb": round(mb, 1),
+                "rss_mb": round(rss_mb(), 1),
+                "note": text,
+            },
+        )
+
+    def _event(self, topic: str, body: dict) -> None:
+        self.writer.event(
+            {
+                "topic": topic,
+                "kind": "event",
+                "stream_id": "recorder",
+                "seq": 0,
+                "host_time_ns": wire.now_ns(),
+                "device_time_ns": None,
+                "body": body,
             }
         )
 
@@ -223,7 +302,7 @@ class Recorder:
                 w = self._stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
             payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
             now = time.monotonic_ns()
-            self.lag.saw(h.stream_id, now - h.host_time_ns)
+            self.lag.saw(h.stream_id, now - h.host_time_ns, h.host_time_ns, len(payload))
             w.append(h.seq, h.device_time_ns, h.host_time_ns, payload, now)
             return
         body = messages.parse_body(msg.topic, msg.data)
@@ -299,6 +378,9 @@ class Recorder:
             backlog_s=round(self.lag.worst_s(), 3),
             backlog_max_s=round(self.lag.max_s, 3),
             behind=self.behind,
+            cannot_keep_up=self.cannot_keep_up,
+            queued_mb=round(self.lag.queued_mb(), 1),
+            rss_mb=round(rss_mb(), 1),
             streams={sid: round(self.lag.of_s(sid), 3) for sid in self.writer.streams},
             messages=self.messages,
             bytes=self.bytes_written(),
@@ -314,6 +396,10 @@ class Recorder:
             "bytes": sum(w.bytes for w in self.writer.streams.values()),
             "backlog_s": round(self.lag.worst_s(), 3),
             "backlog_max_s": round(self.lag.max_s, 3),
+            "cannot_keep_up": self.cannot_keep_up,
+            "cannot_keep_up_times": self.cannot_keep_up_times,
+            "queued_mb": round(self.lag.queued_mb(), 1),
+            "rss_mb": round(rss_mb(), 1),
             "streams": {
                 sid: {
                     "frames": w.frames,
@@ -370,7 +456,8 @@ def run(ctx: NodeContext) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     keep_freed_buffers()
     sock = ctx.zmq.socket(zmq.PULL)
-    sock.rcvhwm = 0  # never drop on our side: the queue is bounded by the producers' HWM
+    # never drop on our side: the queue grows in memory while we are behind (Recorder's bounds say so)
+    sock.rcvhwm = 0
     sock.linger = 0
     ctx.endpoints.bind(ctx.zmq, sock, ctx.endpoints.recorder)
     commands = ctx.zmq.socket(zmq.SUB)
@@ -383,7 +470,7 @@ def run(ctx: NodeContext) -> int:
     if ctx.endpoints.recorder_status:
         ctx.endpoints.bind(ctx.zmq, status_pub, ctx.endpoints.recorder_status)
     status_seq = 0
-    rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress))
+    rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress), rcfg.max_backlog_s, rcfg.max_backlog_mb)
     throttle = WriteThrottle(rcfg.write_mb_per_s)
     batch = 8 if rcfg.write_mb_per_s else 256  # throttled: small batches, so the waits stay short
     try:

@@ -29,6 +29,7 @@ heartbeat_timeout_s = 30
 flush_interval_s = 0.25
 # the camera makes 64*48*60 = 0.18 MB/s: the recorder writes a third of it and falls behind
 write_mb_per_s = 0.06
+max_backlog_s = 4.0
 [[devices]]
 name = "cam"
 kind = "synthetic-camera"
@@ -110,9 +111,23 @@ def test_the_window_warns_when_the_recorder_falls_behind(tmp_path):
         assert cell.foreground().color() == QtGui.QColor(WARN)
         png = win.save_screenshot(tmp_path / "monitor-behind.png")
         saved_copy(png)
-        assert has_colour(region(read_png(png), win, win.backlog), (0xFF, 0xB0, 0x20), tol=30, min_pixels=20)
+        # amber while only behind (a machine stalled for seconds may already show the next stage)
+        colour = (0xFF, 0x5A, 0x5F) if "CANNOT" in win.backlog.text() else (0xFF, 0xB0, 0x20)
+        assert has_colour(region(read_png(png), win, win.backlog), colour, tol=30, min_pixels=20)
         stats = json.loads(json.dumps(window_stats(win, feed, 1.0)))
         assert stats["recorder"]["backlog_s"] > BEHIND_S and stats["recorder"]["streams"]["cam"] > BEHIND_S
+
+        # past recorder.max_backlog_s: the loud stage, in red, with what waits in memory
+        assert wait_for(pumped(lambda: win.state.recorder.cannot_keep_up), 40), win.state.recorder
+        win._update_status()
+        app.processEvents()
+        assert "CANNOT KEEP UP" in win.backlog.text() and win.state.recorder.queued_mb > 0
+        assert win.backlog.width() >= win.backlog.sizeHint().width(), "the warning is cut"
+        png = win.save_screenshot(tmp_path / "monitor-cannot-keep-up.png")
+        saved_copy(png)
+        assert has_colour(region(read_png(png), win, win.backlog), (0xFF, 0x5A, 0x5F), tol=30, min_pixels=20)
+        assert any("RECORDER CANNOT KEEP UP" in line for line in win.state.log)
+        shown = win.state.recorder.backlog_s
         assert win.command("stop-session", confirm=False)
         proc.wait(timeout=120)  # stopping lifts the simulated slow disk: the queue drains at full speed
         code, _out, err = stop(proc)
@@ -135,5 +150,9 @@ def test_the_window_warns_when_the_recorder_falls_behind(tmp_path):
     assert lag_s.max() > 1.5 * BEHIND_S and shown <= lag_s.max() + 0.01
     report = json.loads((root / "recorder.json").read_text())
     assert report["backlog_max_s"] >= shown and report["streams"]["cam"]["gaps"] == 0
-    behind_events = [e for e in SessionReader(root).events() if e["topic"] == messages.RECORDER_BEHIND]
+    timeline = list(SessionReader(root).events())
+    behind_events = [e for e in timeline if e["topic"] == messages.RECORDER_BEHIND]
     assert behind_events and behind_events[0]["body"]["behind"] is True
+    problems = [e["body"]["problem"] for e in timeline if e["topic"] == messages.SESSION_PROBLEM]
+    assert any(p.startswith("recorder cannot keep up") for p in problems), problems
+    assert report["cannot_keep_up_times"] >= 1
