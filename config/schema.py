@@ -94,6 +94,12 @@ class RecorderSection(Strict):
     min_free_mb: int = Field(200, ge=0)
     # stream id -> lossless codec applied while recording (stream/codec.py); off by default
     compress: dict[str, Literal["ffv1"]] = Field(default_factory=dict)
+    # tests only: cap the recorder's write rate (MB/s; 0 = off) to simulate a slow disk for real
+    write_mb_per_s: float = Field(0.0, ge=0)
+    # past this backlog (seconds behind, or MB estimated queued in memory; 0 = no bound) the session
+    # reports "recorder cannot keep up" (a problem and a timeline event); nothing is dropped for it
+    max_backlog_s: float = Field(10.0, ge=0)
+    max_backlog_mb: float = Field(2000.0, ge=0)
 
 
 class _Device(Strict):

@@ -44,8 +44,9 @@ class TerminalProgress:
             mbps = self._rate("__bytes", rec.status.get("bytes", 0), now) / 1e6
             gaps = sum(s.get("gaps", 0) for s in rec.status.get("streams", {}).values())
             behind = rec.status.get("backlog_s", 0.0)  # seconds behind its producers (stream/recorder.py)
+            loud = " CANNOT KEEP UP" if rec.status.get("cannot_keep_up") else " BEHIND" if behind > 1.0 else ""
             parts.append(
-                f"rec {mbps:6.1f} MB/s behind {behind:4.1f}s{' BEHIND' if behind > 1.0 else ''} gaps {gaps} "
+                f"rec {mbps:6.1f} MB/s behind {behind:4.1f}s{loud} gaps {gaps} "
                 f"free {rec.status.get('free_mb', 0) / 1000:.1f} GB"
             )
         if now - self._last_print < self.every_s - 0.05:

@@ -68,6 +68,7 @@ def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
             for sid, st in snap_stats.items()
         },
         "latency": latency_summary(window),
+        "recorder": window.state.recorder.to_wire() if window.state.recorder is not None else None,
         "events": dict(window.state.counts),
         "intervals": len(window.state.intervals),
         "marks": len(window.state.marks),

@@ -125,8 +125,10 @@ def is_image(shape: tuple[int, ...]) -> bool:
 
 
 def viewer_endpoints(endpoints: Endpoints) -> list[str]:
-    """The lossy endpoints a viewer may connect to (a lossless replay endpoint would wait for us)."""
-    return [ep for name, ep in sorted(endpoints.pubs.items()) if not name.endswith("-lossless")]
+    """The lossy endpoints a viewer may connect to (a lossless replay endpoint would wait for us),
+    and the recorder's status PUB (its backlog) where the session has one."""
+    eps = [ep for name, ep in sorted(endpoints.pubs.items()) if not name.endswith("-lossless")]
+    return eps + ([endpoints.recorder_status] if endpoints.recorder_status else [])
 
 
 class LiveFeed:

@@ -15,6 +15,7 @@ from mestudio.monitor.display import audio_level_dbfs, decimation, depth_range, 
 from mestudio.monitor.feed import StreamStats
 from mestudio.monitor.qt import QtCore, QtGui, QtWidgets, pg
 from mestudio.monitor.state import AU_TRACE_S, TRACE_AUS, MonitorState
+from mestudio.stream.recorder import BEHIND_S
 
 ACCENT = "#3d7eff"
 WARN = "#ffb020"
@@ -302,6 +303,7 @@ HEALTH_COLUMNS = [
     "drift ppm",
     "jitter ms",
     "level / state",
+    "recorder behind s",
 ]
 
 
@@ -322,6 +324,10 @@ class HealthTable(QtWidgets.QTableWidget):
             "sequence numbers this window never received: frames the device dropped, or frames this lossy\n"
             "window skipped while the machine was busy (the recording is not affected; `mestudio verify`\n"
             "counts the recording's own gaps)"
+        )
+        self._header_item(10).setToolTip(
+            "how long this stream's newest frame waited in the recorder's queue before it was written;\n"
+            f"past {BEHIND_S:.0f} s the disk or the CPU is too slow for the rig (frames are queued, not lost yet)"
         )
         self._header_item(5).setToolTip("capture stamp to the end of the paint that showed the frame")
         self.verticalHeader().setVisible(False)
@@ -382,6 +388,8 @@ class HealthTable(QtWidgets.QTableWidget):
                 self._cell(r, 9, _meter(audio_levels[sid]), OK)
             else:
                 self._cell(r, 9, "ok", OK)
+            behind = state.recorder.streams.get(sid) if state.recorder is not None else None
+            self._cell(r, 10, _fmt(behind, "{:.1f}"), WARN if behind is not None and behind > BEHIND_S else None)
 
 
 def _fmt(v: float | None, spec: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mestudio.stream import messages, wire
+from mestudio.stream.recorder import BEHIND_S
 
 SCORE_HISTORY_S = 60.0
 MAX_INTERVALS = 200
@@ -97,6 +98,7 @@ class MonitorState:
         self.elicit: dict[str, Any] = {}
         self.stream_info: dict[str, dict] = {}
         self.ended: dict[str, dict] = {}
+        self.recorder: messages.RecorderStatus | None = None  # the recorder's last backlog report
         self.session_stopped = False
         self.recording_paused = False  # from the record-stop/record-start commands echoed by the supervisor
         self.protocol_paused = False
@@ -166,6 +168,8 @@ class MonitorState:
                     f"session {msg.topic.split('/', 1)[1]}"
                     + (f": {'; '.join(map(str, body['problems']))}" if body.get("problems") else ""),
                 )
+            elif msg.topic == messages.RECORDER_STATUS:
+                self._recorder_status(body, t)
             elif channel in ("recorder", "error", "warning"):
                 self._say(t, f"{msg.topic}: {body.get('error') or body.get('message') or body}")
         except (TypeError, ValueError, KeyError, AttributeError) as e:
@@ -173,6 +177,22 @@ class MonitorState:
             if msg.topic not in self._warned:
                 self._warned.add(msg.topic)
                 self._say(t, f"could not read a {msg.topic} message ({type(e).__name__}: {e}); ignoring it")
+
+    def _recorder_status(self, body: dict, t: float) -> None:
+        """The recorder's backlog (a bad body raises ValueError: counted, never shown)."""
+        status = messages.RecorderStatus.model_validate(body)
+        was = self.recorder.backlog_s > BEHIND_S if self.recorder is not None else False
+        if status.cannot_keep_up and (self.recorder is None or not self.recorder.cannot_keep_up):
+            self._say(t, f"RECORDER CANNOT KEEP UP: {status.backlog_s:.1f} s behind, ~{status.queued_mb:.0f} MB queued")
+        self.recorder = status
+        if (status.backlog_s > BEHIND_S) != was:
+            worst = max(status.streams, key=lambda k: status.streams[k], default="")
+            self._say(
+                t,
+                f"recorder {status.backlog_s:.1f} s behind"
+                + (f" (worst: {worst})" if worst else "")
+                + ("; frames wait in its queue, none are lost yet" if not was else "; caught up"),
+            )
 
     def _end(self, sid: str, body: dict, t: float) -> None:
         self.ended[sid] = body

@@ -22,6 +22,7 @@ from mestudio.monitor.panels import BAD, MUTED, OK, WARN, AUPanel, EventLog, Hea
 from mestudio.monitor.qt import QtCore, QtGui, QtWidgets
 from mestudio.monitor.state import MonitorState
 from mestudio.monitor.target import Target
+from mestudio.stream.recorder import BEHIND_S
 
 BUTTON_STYLE = (
     "QPushButton {padding: 6px 14px; border-radius: 4px; background: #2a2f38; color: #e6e8ee;}"
@@ -101,6 +102,13 @@ class MonitorWindow(QtWidgets.QMainWindow):
             "disk and the minutes it lasts at this rate;\nframes unseen: sequence numbers "
             "this window never received (device drops, or frames it skipped while busy)"
         )
+        self.backlog = QtWidgets.QLabel()
+        self.backlog.setMinimumWidth(260)  # its longest text fits: a warning is never cut
+        self.backlog.setToolTip(
+            "how far behind its producers the recorder is (worst stream; per stream in the table):\n"
+            f"past {BEHIND_S:.0f} s it turns to a warning: the disk or the CPU is too slow for the rig,\n"
+            "frames wait in the recorder's queue and a longer session will run out of memory"
+        )
         self.protocol = QtWidgets.QLabel()
         self.protocol.setStyleSheet("font-size: 12pt;")
         self.protocol.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
@@ -108,7 +116,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         rows = []
         for labels, actions in (
             (
-                (self.rec, self.session, self.throughput),
+                (self.rec, self.session, self.throughput, self.backlog),
                 (("record", "Stop recording", "R"), ("mark", "Mark", "M"), ("stop-session", "End session", None)),
             ),
             ((self.protocol,), (("protocol", "Pause protocol", "P"), ("skip", "Skip", "S"))),
@@ -254,7 +262,28 @@ class MonitorWindow(QtWidgets.QMainWindow):
             f"<span style='color:{MUTED}'> · {len(stats)} streams"
             f"{' · skipping frames to spare the CPU' if capped else ''}</span>"
         )
+        self.backlog.setText(self.backlog_text())
         self.protocol.setText(f"<span style='color:{MUTED}'>protocol</span>&nbsp; {self.state.elicit_text()}")
+
+    def backlog_text(self) -> str:
+        """The recorder's backlog: muted while it keeps up, a warning past BEHIND_S."""
+        r = self.state.recorder
+        if r is None:
+            return f"<span style='color:{MUTED}'>recorder: no backlog report</span>"
+        if r.cannot_keep_up:
+            return (
+                f"<b style='color:{BAD}'>⚠ RECORDER CANNOT KEEP UP</b>"
+                f"<br><span style='color:{BAD}'>{r.backlog_s:.1f} s behind · ~{r.queued_mb:.0f} MB in memory</span>"
+            )
+        if r.backlog_s > BEHIND_S:
+            worst = max(r.streams, key=lambda k: r.streams[k], default="")
+            return f"<b style='color:{WARN}'>⚠ RECORDER {r.backlog_s:.1f} s BEHIND</b>" + (
+                f"<br><span style='color:{WARN}'>worst: {worst}</span>" if worst else ""
+            )
+        return (
+            f"<span style='color:{MUTED}'>recorder {r.backlog_s:.1f} s behind"
+            f"<br>at worst {r.backlog_max_s:.1f} s</span>"
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     def stop(self) -> None:

@@ -40,6 +40,8 @@ class Endpoints:
     clock: str = ""  # tcp: the supervisor's time server (remote hosts measure their clock offset)
     keys: str = ""  # tcp: the CURVE keys folder (stream/curve.py); "" for ipc
     curve_client: str = "client"  # which client pair of that folder this host connects with
+    # the recorder's PUB of its status (messages.RECORDER_STATUS) for viewers; "" in older bus.json
+    recorder_status: str = ""
 
     @classmethod
     def plan(
@@ -79,6 +81,7 @@ class Endpoints:
             {p: at(f"pub-{p}") for p in producers},
             clock=at("clock") if scheme == "tcp" else "",
             keys=str(Path(keys).resolve()) if scheme == "tcp" else "",
+            recorder_status=at("recorder-status"),
         )
 
     # -- every socket of a session binds and connects through these ----------------------
@@ -105,7 +108,8 @@ class Endpoints:
         """Remove the ipc socket files (and their folder) once nobody listens on them."""
         paths = [
             Path(ep[len("ipc://") :])
-            for ep in [self.recorder, self.control, self.commands, self.broadcast, *self.pubs.values()]
+            for ep in [self.recorder, self.control, self.commands, self.broadcast, self.recorder_status]
+            + list(self.pubs.values())
             if ep.startswith("ipc://")
         ]
         for p in paths:
@@ -135,7 +139,9 @@ def _keys(folder: str, client: str) -> CurveKeys:
 
 
 def _tcp_names(producers: list[str]) -> list[str]:
-    return ["recorder", "control", "commands", "broadcast", "clock"] + [f"pub-{p}" for p in producers]
+    # the recorder's status PUB comes last, so the ports of older sessions' sockets do not move
+    own = ["recorder", "control", "commands", "broadcast", "clock"]
+    return own + [f"pub-{p}" for p in producers] + ["recorder-status"]
 
 
 def _url_host(host: str) -> str:
@@ -143,7 +149,8 @@ def _url_host(host: str) -> str:
 
 
 def tcp_ports(base_port: int, producers: list[str]) -> list[int]:
-    """The ports a tcp session binds: five of its own, then one per producer, from ``base_port``."""
+    """The ports a tcp session binds: five of its own, one per producer, then the recorder's
+    status, from ``base_port``."""
     return [base_port + i for i in range(len(_tcp_names(producers)))]
 
 

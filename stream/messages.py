@@ -54,6 +54,8 @@ RECORDER_PAUSED = "recorder/paused"
 RECORDER_RESUMED = "recorder/resumed"
 RECORDER_REJECTED = "recorder/rejected"
 RECORDER_BEHIND = "recorder/behind"  # the recorder fell behind its producers by over BEHIND_S (and caught up)
+RECORDER_CANNOT_KEEP_UP = "recorder/cannot-keep-up"  # past recorder.max_backlog_s/_mb (and back under)
+RECORDER_STATUS = "recorder/status"  # the recorder's backlog, each flush, for viewers only (RecorderStatus)
 END_REPLAY = END + "replay"
 
 CHANNELS = frozenset(
@@ -310,6 +312,31 @@ class SessionProblem(Body):
     fatal: bool = True
 
 
+class RecorderStatus(Body):
+    """How far behind its producers the recorder is (seconds; stream/recorder.py Backlog), sent on
+    the recorder's own PUB (Endpoints.recorder_status) every flush; viewers show it, nobody records it."""
+
+    topics = (RECORDER_STATUS,)
+    backlog_s: float = Field(ge=0)
+    backlog_max_s: float = Field(0.0, ge=0)
+    behind: bool = False  # past recorder.BEHIND_S, not yet back under half of it
+    cannot_keep_up: bool = False  # past recorder.max_backlog_s or max_backlog_mb (a session problem)
+    queued_mb: float = Field(0.0, ge=0)  # estimated bytes waiting in the recorder's queue
+    rss_mb: float = Field(0.0, ge=0)  # the recorder process's resident memory
+    streams: dict[str, float] = Field(default_factory=dict, max_length=256)  # stream id -> backlog_s
+    messages: int = Field(0, ge=0)
+    bytes: int = Field(0, ge=0)
+
+    @field_validator("streams")
+    @classmethod
+    def _streams(cls, v: dict[str, float]) -> dict[str, float]:
+        for sid, s in v.items():
+            check_stream_id(sid)
+            if not s >= 0:
+                raise ValueError(f"stream {sid!r}: backlog {s} is not >= 0")
+        return v
+
+
 class AnyBody(Body):
     """Topics whose body is free-form (results, sync health, recorder notes): a JSON object."""
 
@@ -327,6 +354,7 @@ MODELS: tuple[type[Body], ...] = (
     SessionStart,
     SessionStop,
     SessionProblem,
+    RecorderStatus,
 )
 _EXACT = {t: m for m in MODELS for t in m.topics if not t.endswith("/")}
 _PREFIX = {t: m for m in MODELS for t in m.topics if t.endswith("/")}

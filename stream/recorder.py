@@ -13,6 +13,7 @@ import os
 import resource
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,9 +82,12 @@ class Backlog:
     def __init__(self) -> None:
         self._floor: dict[str, int] = {}
         self._last: dict[str, int] = {}
+        self._span: dict[str, tuple[int, int, int]] = {}  # stream -> first host stamp, last, bytes since
         self.max_s = 0.0
 
-    def saw(self, stream_id: str, wait_ns: int) -> None:
+    def saw(self, stream_id: str, wait_ns: int, host_ns: int = 0, nbytes: int = 0) -> None:
+        first, _, total = self._span.get(stream_id, (host_ns, host_ns, -nbytes))  # the first frame: no span
+        self._span[stream_id] = (first, host_ns, total + nbytes)
         floor = self._floor.get(stream_id)
         if floor is None or wait_ns < floor:
             self._floor[stream_id] = floor = wait_ns
@@ -98,6 +102,46 @@ class Backlog:
     def worst_s(self) -> float:
         return max(self._last.values(), default=0) / 1e9
 
+    def queued_mb(self) -> float:
+        """What waits in the queue, estimated: each stream's backlog times the rate its producer
+        stamps frames at (bytes over host-stamp span; the queue itself cannot be asked)."""
+        mb = 0.0
+        for sid, (first, last, total) in self._span.items():
+            if last > first:
+                mb += self.of_s(sid) * total / ((last - first) / 1e9) / 1e6
+        return mb
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux /proc; 0 where there is none)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class WriteThrottle:
+    """A disk slower than ours, for real: after each batch, wait until the bytes written since the
+    first frame would have taken ``mb_per_s`` (config ``recorder.write_mb_per_s``; 0 = off).  The
+    tests use it to make the recorder truly fall behind its producers; no session should set it."""
+
+    def __init__(self, mb_per_s: float) -> None:
+        self.bytes_per_s = mb_per_s * 1e6
+        self.started: float | None = None  # when the first bytes were written
+
+    def hold(self, bytes_written: int, stop: threading.Event) -> bool:
+        """True (after waiting up to 0.1 s) while the slow disk would still be busy: do not write."""
+        if self.bytes_per_s <= 0 or stop.is_set() or not bytes_written:  # stopping: drain at full speed
+            return False
+        if self.started is None:
+            self.started = time.monotonic()
+        left = self.started + bytes_written / self.bytes_per_s - time.monotonic()
+        if left <= 0:
+            return False
+        stop.wait(min(left, 0.1))  # short waits: the loop still flushes and reports on time
+        return True
+
 
 class Recorder:
     """Writes decoded messages into a SessionWriter and keeps the counts of what it saw.
@@ -106,7 +150,12 @@ class Recorder:
     counted per kind (``rejects``), noted once per kind, and never stops the recording."""
 
     def __init__(
-        self, session_dir: Path, log: Callable[[str], None] | None = None, compress: dict[str, str] | None = None
+        self,
+        session_dir: Path,
+        log: Callable[[str], None] | None = None,
+        compress: dict[str, str] | None = None,
+        max_backlog_s: float = 0.0,
+        max_backlog_mb: float = 0.0,
     ) -> None:
         self.writer = SessionWriter(session_dir, compress)
         self.root = Path(session_dir)
@@ -119,6 +168,11 @@ class Recorder:
         self.started_ns = time.monotonic_ns()
         self.lag = Backlog()
         self.behind = False  # noted as behind by more than BEHIND_S, not yet caught up
+        # past either bound (0 = none) the session is told loudly that the recorder cannot keep up;
+        # nothing is dropped for it: the queue goes on growing in memory, and says how much
+        self.max_backlog_s, self.max_backlog_mb = max_backlog_s, max_backlog_mb
+        self.cannot_keep_up = False
+        self.cannot_keep_up_times = 0
 
     def _noted(self, log: Callable[[str], None] | None) -> Callable[[str], None]:
         def note(text: str) -> None:  # the log, and the session's timeline (once per kind and interval)
@@ -146,6 +200,7 @@ class Recorder:
         """Note in the timeline (and the log) when the backlog passes BEHIND_S, and when it is
         back under half of it: falling behind is never silent."""
         now_s = self.lag.worst_s()
+        self._check_bound(now_s, log)
         if not self.behind and now_s > BEHIND_S:
             self.behind = True
         elif self.behind and now_s < BEHIND_S / 2:
@@ -168,6 +223,53 @@ class Recorder:
                 "host_time_ns": wire.now_ns(),
                 "device_time_ns": None,
                 "body": {"behind": self.behind, "backlog_s": round(now_s, 3), "note": text},
+            }
+        )
+
+    def _check_bound(self, now_s: float, log: Callable[[str], None] | None) -> None:
+        """Past max_backlog_s or max_backlog_mb: a session problem (not fatal) and a timeline event,
+        once per episode; the episode ends with the backlog back under half of BEHIND_S."""
+        mb = self.lag.queued_mb()
+        over = (self.max_backlog_s > 0 and now_s > self.max_backlog_s) or (
+            self.max_backlog_mb > 0 and mb > self.max_backlog_mb
+        )
+        if over and not self.cannot_keep_up:
+            self.cannot_keep_up = True
+            self.cannot_keep_up_times += 1
+            text = (
+                f"recorder cannot keep up: {now_s:.1f} s behind its producers, ~{mb:.0f} MB queued in memory "
+                f"(bounds: recorder.max_backlog_s = {self.max_backlog_s:g}, max_backlog_mb = {self.max_backlog_mb:g});"
+                " nothing is dropped yet, but the disk or the CPU is too slow for this rig"
+            )
+            self._event(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=False).to_wire())
+        elif self.cannot_keep_up and now_s < BEHIND_S / 2:
+            self.cannot_keep_up = False
+            text = f"recorder keeps up again ({now_s:.2f} s behind; at worst {self.lag.max_s:.1f} s)"
+        else:
+            return
+        if log is not None:
+            log(text)
+        self._event(
+            messages.RECORDER_CANNOT_KEEP_UP,
+            {
+                "cannot_keep_up": self.cannot_keep_up,
+                "backlog_s": round(now_s, 3),
+                "queued_mb": round(mb, 1),
+                "rss_mb": round(rss_mb(), 1),
+                "note": text,
+            },
+        )
+
+    def _event(self, topic: str, body: dict) -> None:
+        self.writer.event(
+            {
+                "topic": topic,
+                "kind": "event",
+                "stream_id": "recorder",
+                "seq": 0,
+                "host_time_ns": wire.now_ns(),
+                "device_time_ns": None,
+                "body": body,
             }
         )
 
@@ -200,7 +302,7 @@ class Recorder:
                 w = self._stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
             payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
             now = time.monotonic_ns()
-            self.lag.saw(h.stream_id, now - h.host_time_ns)
+            self.lag.saw(h.stream_id, now - h.host_time_ns, h.host_time_ns, len(payload))
             w.append(h.seq, h.device_time_ns, h.host_time_ns, payload, now)
             return
         body = messages.parse_body(msg.topic, msg.data)
@@ -267,6 +369,23 @@ class Recorder:
                 }
             )
 
+    def bytes_written(self) -> int:
+        return sum(w.bytes for w in self.writer.streams.values())
+
+    def status_body(self) -> messages.RecorderStatus:
+        """What viewers are told each flush (messages.RECORDER_STATUS)."""
+        return messages.RecorderStatus(
+            backlog_s=round(self.lag.worst_s(), 3),
+            backlog_max_s=round(self.lag.max_s, 3),
+            behind=self.behind,
+            cannot_keep_up=self.cannot_keep_up,
+            queued_mb=round(self.lag.queued_mb(), 1),
+            rss_mb=round(rss_mb(), 1),
+            streams={sid: round(self.lag.of_s(sid), 3) for sid in self.writer.streams},
+            messages=self.messages,
+            bytes=self.bytes_written(),
+        )
+
     def status(self) -> dict:
         return {
             "messages": self.messages,
@@ -277,6 +396,10 @@ class Recorder:
             "bytes": sum(w.bytes for w in self.writer.streams.values()),
             "backlog_s": round(self.lag.worst_s(), 3),
             "backlog_max_s": round(self.lag.max_s, 3),
+            "cannot_keep_up": self.cannot_keep_up,
+            "cannot_keep_up_times": self.cannot_keep_up_times,
+            "queued_mb": round(self.lag.queued_mb(), 1),
+            "rss_mb": round(rss_mb(), 1),
             "streams": {
                 sid: {
                     "frames": w.frames,
@@ -333,20 +456,30 @@ def run(ctx: NodeContext) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     keep_freed_buffers()
     sock = ctx.zmq.socket(zmq.PULL)
-    sock.rcvhwm = 0  # never drop on our side: the queue is bounded by the producers' HWM
+    # never drop on our side: the queue grows in memory while we are behind (Recorder's bounds say so)
+    sock.rcvhwm = 0
     sock.linger = 0
     ctx.endpoints.bind(ctx.zmq, sock, ctx.endpoints.recorder)
     commands = ctx.zmq.socket(zmq.SUB)
     commands.linger = 0
     commands.setsockopt(zmq.SUBSCRIBE, messages.command_topic("record-").encode())
     ctx.endpoints.connect(commands, ctx.endpoints.broadcast)
-    rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress))
+    # viewers learn the backlog from here: a lossy PUB of the recorder's own (HWM 2, never waits)
+    status_pub = ctx.zmq.socket(zmq.PUB)
+    status_pub.sndhwm, status_pub.linger = 2, 0
+    if ctx.endpoints.recorder_status:
+        ctx.endpoints.bind(ctx.zmq, status_pub, ctx.endpoints.recorder_status)
+    status_seq = 0
+    rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress), rcfg.max_backlog_s, rcfg.max_backlog_mb)
+    throttle = WriteThrottle(rcfg.write_mb_per_s)
+    batch = 8 if rcfg.write_mb_per_s else 256  # throttled: small batches, so the waits stay short
     try:
         reserve = hold_reserve(ctx.session_dir)
     except OSError as e:
         rec.close()
         sock.close()
         commands.close()
+        status_pub.close()
         ctx.heartbeat({"error": f"disk full before recording: cannot reserve {RESERVE_BYTES >> 20} MB ({e.strerror})"})
         return EXIT_DISK_FULL
     ctx.heartbeat({"ready": True, **rec.status()})
@@ -357,9 +490,11 @@ def run(ctx: NodeContext) -> int:
         while True:
             while commands.poll(0):
                 rec.command(commands.recv_multipart(copy=False))
-            if sock.poll(100):
+            if rcfg.write_mb_per_s and throttle.hold(rec.bytes_written(), ctx.stop):
+                pass  # the simulated slow disk is busy: frames wait in our queue
+            elif sock.poll(100):
                 quiet_since = None
-                drain(sock, rec)
+                drain(sock, rec, batch)
             elif ctx.stop.is_set():
                 # producers are stopped before us; what they sent is already in our queue
                 quiet_since = quiet_since or time.monotonic()
@@ -368,6 +503,8 @@ def run(ctx: NodeContext) -> int:
             if time.monotonic() >= next_flush:
                 rec.flush(wait=False)  # synced beside the loop; waited for at the next flush
                 rec.check_backlog(ctx.log.warning)
+                status_seq += 1
+                publish_status(status_pub, rec, status_seq)
                 next_flush = time.monotonic() + rcfg.flush_interval_s
                 free = free_mb(ctx.session_dir)
                 ctx.heartbeat({**rec.status(), "free_mb": round(free)})
@@ -391,6 +528,7 @@ def run(ctx: NodeContext) -> int:
         rec.close()
         sock.close()
         commands.close()
+        status_pub.close()
     if code:
         ctx.heartbeat({"error": stopped_because})
     try:
@@ -403,6 +541,16 @@ def run(ctx: NodeContext) -> int:
         finish_timestamps(ctx.session_dir)
     ctx.log.info("recorder: %d messages, %.1f MB", rep["messages"], rep["bytes"] / 1e6)
     return code
+
+
+def publish_status(pub: zmq.Socket, rec: Recorder, seq: int) -> None:
+    """Send the backlog to whoever watches; nobody watching (or a slow viewer) costs nothing."""
+    body = rec.status_body().to_wire()
+    parts = wire.json_parts(wire.Kind.EVENT, "recorder", seq, body, topic=messages.RECORDER_STATUS)
+    try:
+        wire.send(pub, parts, zmq.NOBLOCK)
+    except zmq.Again:
+        pass  # viewers are lossy by design
 
 
 def finish_timestamps(session_dir: Path) -> None:

@@ -14,7 +14,7 @@ import zmq
 
 from mestudio.progress import TerminalProgress
 from mestudio.stream import messages, wire
-from mestudio.stream.recorder import BEHIND_S, Recorder, drain, keep_freed_buffers
+from mestudio.stream.recorder import BEHIND_S, Backlog, Recorder, drain, keep_freed_buffers
 from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
 
 SHAPE = (12, 16)
@@ -114,3 +114,39 @@ def test_freed_frame_buffers_are_kept_for_reuse_on_glibc():
     import platform
 
     assert keep_freed_buffers() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_past_its_bound_the_recorder_says_it_cannot_keep_up_and_drops_nothing(tmp_path, pipe):
+    push, pull = pipe
+    rec = Recorder(new_session(tmp_path / "s"), max_backlog_s=3 * BEHIND_S)
+    send_and_drain(push, pull, rec, "cam", range(5))
+    send_and_drain(push, pull, rec, "cam", [5], age_s=2 * BEHIND_S)  # behind, inside the bound
+    rec.check_backlog()
+    assert rec.behind and not rec.cannot_keep_up
+    send_and_drain(push, pull, rec, "cam", [6], age_s=4 * BEHIND_S)  # past the bound
+    rec.check_backlog()
+    st = rec.status()
+    assert st["cannot_keep_up"] and st["cannot_keep_up_times"] == 1 and rec.status_body().cannot_keep_up
+    assert st["rss_mb"] > 0
+    rec.check_backlog()  # still over: said once per episode
+    send_and_drain(push, pull, rec, "cam", range(7, 10))
+    rec.check_backlog()
+    assert not rec.cannot_keep_up and rec.status()["cannot_keep_up_times"] == 1
+    rec.flush()
+    rec.close()
+    reader = SessionReader(tmp_path / "s")
+    ev = list(reader.events())
+    problems = [e["body"] for e in ev if e["topic"] == messages.SESSION_PROBLEM]
+    assert len(problems) == 1 and "recorder cannot keep up" in problems[0]["problem"] and not problems[0]["fatal"]
+    notes = [e["body"]["cannot_keep_up"] for e in ev if e["topic"] == messages.RECORDER_CANNOT_KEEP_UP]
+    assert notes == [True, False]
+    assert [int(r["seq"]) for r in reader.stream("cam").index] == list(range(10))  # nothing dropped
+
+
+def test_the_queued_megabytes_follow_the_producers_rate():
+    """A 60 fps stream of 10 kB frames whose newest frame waited 2 s: 120 frames, 1.2 MB queued."""
+    lag = Backlog()
+    for i in range(121):
+        lag.saw("cam", 2_000_000_000 if i == 120 else 1000, i * 1_000_000_000 // 60, 10_000)
+    assert lag.of_s("cam") == pytest.approx(2.0, abs=1e-5)
+    assert lag.queued_mb() == pytest.approx(1.2, rel=1e-3)
