@@ -318,9 +318,11 @@ class Supervisor:
                     f"recorder did not start: {child.exit_reason or 'no heartbeat in 20 s'} (see {child.log_path})"
                 )
         for c in self.children.values():
-            if c.role == "device" and not self._wait_ready(c, timeout_s=30):
+            # the sync master too: before it listens, a triggered camera gets no triggers and the
+            # operator's chirp is lost (the broadcast is PUB/SUB)
+            if c.role in ("device", "sync") and not self._wait_ready(c, timeout_s=30):
                 raise SupervisorError(
-                    f"{c.name} (device) did not start: {c.exit_reason or 'not ready in 30 s'}"
+                    f"{c.name} ({c.role}) did not start: {c.exit_reason or 'not ready in 30 s'}"
                     f"{': ' + last_error_line(c.log_path) if c.exit_reason else ''}"
                 )
         wait = self.cfg.transport.remote_wait_s

@@ -42,7 +42,6 @@ HOST_PROBE_EVERY_S = 10.0
 def run(ctx: NodeContext) -> int:
     st = load_sync_settings(ctx.config.sync, str(ctx.session_dir / "config.toml"))
     live = LiveSync(ctx.config, st)
-    warm_up(live.chirp_spec)  # before the trigger loop starts: its first scan must not stall the pacing
     pub = ctx.publisher()
     producers = [p for p in ctx.endpoints.pubs if p != ctx.name]
     # lossy: a busy host loses frames for the live models (counted as drops), never memory
@@ -68,6 +67,9 @@ def run(ctx: NodeContext) -> int:
     started_chirp = ended_chirp = False
     next_health = time.monotonic() + st.health_interval_s
     next_probe = time.monotonic()
+    # before the trigger loop starts (its first scan must not stall the pacing), and after the
+    # sockets connect (their subscriptions travel meanwhile)
+    warm_up(live.chirp_spec)
     ctx.heartbeat({"ready": True, "audio": live.audio_id, "triggered": list(live.pacers)})
 
     def send_event(topic: str, body: dict, key: str) -> None:
