@@ -3,31 +3,15 @@ window's does (gui/app.py: the binding check, the QApplication, teardown)."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from mestudio.gui.app import shutdown
-from mestudio.gui.errors import QtBindingError
-
-
-def _load():
-    try:
-        os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-        import pyqtgraph as pg
-        from PySide6 import QtCore, QtGui, QtWidgets
-    except ImportError as e:
-        raise QtBindingError(
-            f"the annotation window needs pyqtgraph and PySide6 ({e}); install them with "
-            f"pip install 'mestudio[gui]' or scripts/install.sh"
-        ) from None
-    return pg, QtCore, QtGui, QtWidgets
-
+from mestudio.gui.app import load_qt, shutdown
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
     from PySide6 import QtCore, QtGui, QtWidgets
 else:
-    pg, QtCore, QtGui, QtWidgets = _load()
+    pg, QtCore, QtGui, QtWidgets = load_qt("the annotation window")
 
 __all__ = ["QtCore", "QtGui", "QtWidgets", "application", "pg", "shutdown"]
 

@@ -50,6 +50,22 @@ def check_binding(window: str = "this window") -> None:
         )
 
 
+def load_qt(window: str) -> tuple:
+    """pyqtgraph (on PySide6) and the Qt modules a window uses, or one error saying what to install."""
+    import os
+
+    try:
+        os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+        import pyqtgraph as pg
+        from PySide6 import QtCore, QtGui, QtWidgets
+    except ImportError as e:
+        raise QtBindingError(
+            f"{window} needs pyqtgraph and PySide6 ({e}); install them with "
+            f"pip install 'mestudio[gui]' or scripts/install.sh"
+        ) from None
+    return pg, QtCore, QtGui, QtWidgets
+
+
 def _qt_message(mode, context, message: str) -> None:
     if not any(q in message for q in QUIET_QT_MESSAGES):
         print(f"qt: {message}", file=sys.stderr)
