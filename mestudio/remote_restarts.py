@@ -16,9 +16,7 @@ markers on the timeline as for a local node, and verify measures the outage.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
 from mestudio.stream import messages, wire
@@ -76,14 +74,9 @@ class Attempt:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._node, name)
 
-    @contextmanager
-    def watched(self, what: str) -> Iterator[None]:
+    def watched(self, what: str) -> AbstractContextManager[None]:
         """As NodeContext.watched, but watched by the keeper, not by the heartbeats (they go on)."""
-        self._watched = (what, time.monotonic(), threading.get_ident())
-        try:
-            yield
-        finally:
-            self._watched = None
+        return NodeContext.watched(cast(NodeContext, self), what)
 
     def stuck_for(self) -> tuple[str, float, int] | None:
         return NodeContext.stuck_for(cast(NodeContext, self))
