@@ -98,7 +98,7 @@ def check_session(cfg: SessionConfig, config_path: Path) -> None:
     check_access(cfg, src)
     check_stages(cfg, config_path)
     check_analyzer_stream(cfg, src)
-    from mestudio.supervisor import SupervisorError, plan_nodes, producer_names
+    from mestudio.session_plan import SupervisorError, plan_nodes, producer_names
 
     try:
         nodes = plan_nodes(cfg)

@@ -24,11 +24,11 @@ import zmq
 from mestudio.config.errors import ConfigError
 from mestudio.config.schema import SessionConfig
 from mestudio.remote_restarts import keep_device_running
-from mestudio.stream import wire
+from mestudio.session_plan import plan_nodes, producer_names
+from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.node import NodeContext
 from mestudio.stream.private import make_runtime_dir
-from mestudio.supervisor import STOP_REMOTE, plan_nodes, producer_names
 from mestudio.sync.errors import HostClockError
 from mestudio.sync.hostclock import HostOffset, estimate_offset
 
@@ -121,7 +121,7 @@ def _refresh(clock: RemoteClock) -> None:
 def _listen_for_stop(ctx: NodeContext) -> None:
     sub = ctx.zmq.socket(zmq.SUB)
     sub.linger = 0
-    sub.setsockopt(zmq.SUBSCRIBE, STOP_REMOTE.encode())
+    sub.setsockopt(zmq.SUBSCRIBE, messages.SESSION_STOP_REMOTE.encode())
     ctx.endpoints.connect(sub, ctx.endpoints.broadcast)
     try:
         while not ctx.stop.is_set():
@@ -132,7 +132,7 @@ def _listen_for_stop(ctx: NodeContext) -> None:
             except ValueError:
                 continue  # not for us to die of
             nodes = msg.data.get("nodes") if isinstance(msg.data, dict) else None
-            if msg.topic == STOP_REMOTE and isinstance(nodes, list) and ctx.name in nodes:
+            if msg.topic == messages.SESSION_STOP_REMOTE and isinstance(nodes, list) and ctx.name in nodes:
                 ctx.stop.set()
     finally:
         sub.close()

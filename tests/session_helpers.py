@@ -129,7 +129,7 @@ def free_base_port(config_text: str, tmp_path: Path) -> int:
     from mestudio.config.errors import ConfigError
     from mestudio.config.loader import load_session_config
     from mestudio.preflight import check_ports
-    from mestudio.supervisor import plan_nodes, producer_names
+    from mestudio.session_plan import plan_nodes, producer_names
 
     for base in range(23000 + os.getpid() % 500 * 40, 64000, 40):
         probe = tmp_path / "probe.toml"

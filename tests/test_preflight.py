@@ -7,11 +7,11 @@ import socket
 import pytest
 
 from mestudio.config.loader import load_session_config
+from mestudio.session_run import run_session
 from mestudio.stream.curve import create_keys
 from mestudio.stream.errors import ConsentError, SessionError
 from mestudio.stream.replayer import Replayer
 from mestudio.stream.session import SessionWriter, write_json_atomic
-from mestudio.supervisor import run_session
 from tests.conftest import SMALL_RIG, mestudio, write_config
 
 

@@ -140,9 +140,9 @@ def recorded_session(config_name: str, seconds: float) -> dict:
     from pathlib import Path
 
     from mestudio.config.loader import bundled_config, load_session_config
+    from mestudio.session_run import run_session
     from mestudio.stream.session import SessionReader
     from mestudio.stream.verify import verify
-    from mestudio.supervisor import run_session
 
     path = bundled_config(config_name)
     cfg = load_session_config(path)

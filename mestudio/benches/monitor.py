@@ -137,8 +137,8 @@ def _wait_monitor(stats_path: Path, proc: subprocess.Popen, pub, timeout_s: floa
 
 def run(args) -> dict:
     from mestudio.config.loader import bundled_config, load_session_config
+    from mestudio.session_plan import create_session
     from mestudio.stream.bus import Endpoints, Publisher
-    from mestudio.supervisor import create_session
 
     quick = getattr(args, "quick", False)
     rounds, frames, paced_s = (2, 80, 2.5) if quick else (4, 200, 4.0)

@@ -9,9 +9,10 @@ from mestudio.config.loader import load_session_config
 from mestudio.postprocess import run_steps
 from mestudio.preflight import check_session, monitor_settings
 from mestudio.progress import TerminalProgress
+from mestudio.session_run import run_session
 from mestudio.stream.errors import SessionError
 from mestudio.stream.verify import format_report, verify
-from mestudio.supervisor import SessionResult, run_session
+from mestudio.supervisor import SessionResult
 
 NAME = "run"
 HELP = "run a session from a config file (hardware or synthetic devices)"
