@@ -11,7 +11,7 @@ import importlib.util
 from collections.abc import Callable
 
 ROLES: dict[str, str] = {
-    "recorder": "mestudio.stream.recorder:run",
+    "recorder": "mestudio.stream.recorder_node:run",
     "device": "mestudio.capture.node:run",
     "sync": "mestudio.sync.node:run",
     "analyzer": "mestudio.analysis.node:run",

@@ -39,7 +39,7 @@ from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.curve import stop_authenticator
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import RESTART_ENV
-from mestudio.stream.recorder import EXIT_DISK_FULL
+from mestudio.stream.recorder_node import EXIT_DISK_FULL
 from mestudio.stream.session import write_json_atomic
 from mestudio.stream.spawn import module_command
 from mestudio.sync.hostclock import TimeServer

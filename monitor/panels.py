@@ -15,7 +15,7 @@ from mestudio.monitor.display import audio_level_dbfs, decimation, depth_range, 
 from mestudio.monitor.feed import StreamStats
 from mestudio.monitor.qt import QtCore, QtGui, QtWidgets, pg
 from mestudio.monitor.state import AU_TRACE_S, TRACE_AUS, MonitorState
-from mestudio.stream.recorder import BEHIND_S
+from mestudio.stream.backlog import BEHIND_S
 
 ACCENT = "#3d7eff"
 WARN = "#ffb020"

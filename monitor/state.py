@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mestudio.stream import messages, wire
-from mestudio.stream.recorder import BEHIND_S
+from mestudio.stream.backlog import BEHIND_S
 
 SCORE_HISTORY_S = 60.0
 MAX_INTERVALS = 200

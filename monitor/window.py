@@ -22,7 +22,7 @@ from mestudio.monitor.panels import BAD, MUTED, OK, WARN, AUPanel, EventLog, Hea
 from mestudio.monitor.qt import QtCore, QtGui, QtWidgets
 from mestudio.monitor.state import MonitorState
 from mestudio.monitor.target import Target
-from mestudio.stream.recorder import BEHIND_S
+from mestudio.stream.backlog import BEHIND_S
 
 BUTTON_STYLE = (
     "QPushButton {padding: 6px 14px; border-radius: 4px; background: #2a2f38; color: #e6e8ee;}"

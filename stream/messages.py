@@ -313,13 +313,13 @@ class SessionProblem(Body):
 
 
 class RecorderStatus(Body):
-    """How far behind its producers the recorder is (seconds; stream/recorder.py Backlog), sent on
+    """How far behind its producers the recorder is (seconds; stream/backlog.py Backlog), sent on
     the recorder's own PUB (Endpoints.recorder_status) every flush; viewers show it, nobody records it."""
 
     topics = (RECORDER_STATUS,)
     backlog_s: float = Field(ge=0)
     backlog_max_s: float = Field(0.0, ge=0)
-    behind: bool = False  # past recorder.BEHIND_S, not yet back under half of it
+    behind: bool = False  # past backlog.BEHIND_S, not yet back under half of it
     cannot_keep_up: bool = False  # past recorder.max_backlog_s or max_backlog_mb (a session problem)
     queued_mb: float = Field(0.0, ge=0)  # estimated bytes waiting in the recorder's queue
     rss_mb: float = Field(0.0, ge=0)  # the recorder process's resident memory

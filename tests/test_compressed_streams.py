@@ -12,7 +12,8 @@ import zmq
 from mestudio.capture.pattern import read_stamp, stamp
 from mestudio.config.schema import RecorderSection
 from mestudio.stream import messages, wire
-from mestudio.stream.recorder import Recorder, drain
+from mestudio.stream.recorder import Recorder
+from mestudio.stream.recorder_node import drain
 from mestudio.stream.session import SessionReader, write_json_atomic
 from mestudio.stream.verify import repair, verify
 

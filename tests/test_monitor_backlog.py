@@ -14,8 +14,8 @@ import zmq
 from mestudio.monitor.feed import viewer_endpoints
 from mestudio.monitor.state import MonitorState
 from mestudio.stream import messages, wire
+from mestudio.stream.backlog import BEHIND_S
 from mestudio.stream.bus import Endpoints
-from mestudio.stream.recorder import BEHIND_S
 from mestudio.stream.session import SessionReader
 
 SLOW_RIG = """

@@ -14,7 +14,9 @@ import zmq
 
 from mestudio.progress import TerminalProgress
 from mestudio.stream import messages, wire
-from mestudio.stream.recorder import BEHIND_S, Backlog, Recorder, drain, keep_freed_buffers
+from mestudio.stream.backlog import BEHIND_S, Backlog
+from mestudio.stream.recorder import Recorder
+from mestudio.stream.recorder_node import drain, keep_freed_buffers
 from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
 
 SHAPE = (12, 16)
