@@ -41,7 +41,7 @@ class SessionSource:
     def __init__(self, path: str | Path, stream: str | None = None) -> None:
         from mestudio.stream.errors import SessionError
         from mestudio.stream.export import media_kind
-        from mestudio.stream.session import SessionReader
+        from mestudio.stream.session_reader import SessionReader
 
         try:
             self.reader = SessionReader(path)

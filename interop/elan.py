@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.interop.errors import ELANError
-from mestudio.stream.session import SessionReader, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_reader import SessionReader
 
 SPOTTED = ("spotted-kind", "spotted-AUs", "spotted-emotion")
 NOTE_TIERS = ("protocol", "operator", "clips")

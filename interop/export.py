@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mestudio.stream.export import export_video, media_kind
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 
 
 def video_files(reader: SessionReader, out: Path, only: list[str] | None) -> dict[str, str]:

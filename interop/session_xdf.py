@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.interop.xdf import XDFStream, XDFWriter
-from mestudio.stream.session import NO_DEVICE_TIME, SessionReader, StreamReader
+from mestudio.stream.session import NO_DEVICE_TIME
+from mestudio.stream.session_reader import SessionReader, StreamReader
 
 VIDEO_FORMATS = ("mono8", "rgb8", "bgr8", "depth16")
 MARKER_TOPICS = ("markers/", "command/", "session/", "sync/chirp", "sync/request-chirp", "recorder/")

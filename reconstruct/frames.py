@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.reconstruct.errors import MissingDataError
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.stream.errors import SessionError
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 
 # recorded pixel format -> (PyAV input format, FFV1 storage format)
 VIDEO_FORMATS = {

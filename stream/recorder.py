@@ -17,7 +17,8 @@ from mestudio.stream.backlog import BEHIND_S, Backlog, past_bound, rss_mb
 from mestudio.stream.codec import pixel_format_for
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.messages import RejectCounter
-from mestudio.stream.session import SessionWriter, StreamWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_writer import SessionWriter, StreamWriter
 
 
 class Recorder:

@@ -24,7 +24,8 @@ from mestudio.stream.backlog import WriteThrottle
 from mestudio.stream.errors import DiskFullError
 from mestudio.stream.node import NodeContext
 from mestudio.stream.recorder import Recorder
-from mestudio.stream.session import RESERVE, SessionReader, _is_disk_full, write_timestamps_csv
+from mestudio.stream.session import RESERVE, is_disk_full
+from mestudio.stream.session_reader import SessionReader, write_timestamps_csv
 
 EXIT_DISK_FULL = 3
 RESERVE_BYTES = 4 << 20
@@ -55,7 +56,7 @@ def hold_reserve(session_dir: Path) -> Path:
         try:
             os.posix_fallocate(f.fileno(), 0, size)
         except OSError as e:
-            if not _is_disk_full(e):  # a filesystem without fallocate: write the zeros
+            if not is_disk_full(e):  # a filesystem without fallocate: write the zeros
                 f.write(b"\0" * size)
             else:
                 raise
@@ -148,7 +149,7 @@ def run(ctx: NodeContext) -> int:
     except DiskFullError as e:
         stopped_because, code = str(e), EXIT_DISK_FULL
     except OSError as e:
-        if not _is_disk_full(e):
+        if not is_disk_full(e):
             raise
         stopped_because, code = f"disk full while recording ({e.strerror})", EXIT_DISK_FULL
     finally:

@@ -19,7 +19,8 @@ import numpy as np
 
 from mestudio.stream.errors import SessionError
 from mestudio.stream.live import pid_alive
-from mestudio.stream.session import RESERVE, SessionReader, index_dtype, write_json_atomic, write_timestamps_csv
+from mestudio.stream.session import RESERVE, index_dtype, write_json_atomic
+from mestudio.stream.session_reader import SessionReader, write_timestamps_csv
 from mestudio.stream.stream_checks import MAX_SEQS_LISTED
 
 QUARANTINE = "index.quarantine.bin"

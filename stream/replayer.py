@@ -23,7 +23,8 @@ from mestudio.stream import messages as msgs
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.errors import ConsentError, SessionError, StreamError
-from mestudio.stream.session import NO_DEVICE_TIME, SessionReader
+from mestudio.stream.session import NO_DEVICE_TIME
+from mestudio.stream.session_reader import SessionReader
 
 LOSSY, LOSSLESS = "replay", "replay-lossless"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mestudio.stream import messages
-from mestudio.stream.session import SessionReader, StreamReader
+from mestudio.stream.session_reader import SessionReader, StreamReader
 from mestudio.stream.stream_checks import StreamReport
 
 # how the supervisor's manifest describes a node that ended when asked: a local process with code 0,

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mestudio.stream.session import NO_DEVICE_TIME, StreamReader
+from mestudio.stream.session import NO_DEVICE_TIME
+from mestudio.stream.session_reader import StreamReader
 
 MAX_GAPS_LISTED = 20
 MAX_SEQS_LISTED = 20

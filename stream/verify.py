@@ -16,7 +16,6 @@ from pathlib import Path
 
 from mestudio.stream.errors import SessionError
 from mestudio.stream.repair import needs_repair, repair, write_timestamps
-from mestudio.stream.session import SessionReader, StreamReader
 from mestudio.stream.session_checks import (
     node_problems,
     outage_problems,
@@ -24,6 +23,7 @@ from mestudio.stream.session_checks import (
     producer_counts,
     session_end_ns,
 )
+from mestudio.stream.session_reader import SessionReader, StreamReader
 from mestudio.stream.stream_checks import StreamReport, check_rate_and_end, check_stream
 
 

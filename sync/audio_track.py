@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mestudio.stream.session import NO_DEVICE_TIME, StreamReader
+from mestudio.stream.session import NO_DEVICE_TIME
+from mestudio.stream.session_reader import StreamReader
 from mestudio.sync.errors import NotEnoughDataError
 
 

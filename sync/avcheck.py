@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from mestudio.sync.audio_track import is_audio, read_track
 from mestudio.sync.errors import NotEnoughDataError
 from mestudio.sync.offline import fit_session_stream

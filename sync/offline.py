@@ -21,7 +21,8 @@ import numpy as np
 
 from mestudio.config.schema import SessionConfig
 from mestudio.stream import messages
-from mestudio.stream.session import NO_DEVICE_TIME, SessionReader, write_json_atomic
+from mestudio.stream.session import NO_DEVICE_TIME, write_json_atomic
+from mestudio.stream.session_reader import SessionReader
 from mestudio.sync import framesets
 from mestudio.sync.audio_track import AudioTrack, is_audio, read_track
 from mestudio.sync.chirp import ChirpSpec, detect

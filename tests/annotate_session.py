@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mestudio.stream.session import SessionWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_writer import SessionWriter
 
 T0 = 7_000_000_000
 START = T0 + 500_000_000

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.capture.lsl import encode_strings
-from mestudio.stream.session import SessionWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_writer import SessionWriter
 
 T0 = 5_000_000_000  # the session's t0 on the host clock
 FACE_START = T0 + 1_000_000_000

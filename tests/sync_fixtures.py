@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.config.schema import SessionConfig
-from mestudio.stream.session import FORMAT, FORMAT_VERSION, SessionWriter, write_json_atomic
+from mestudio.stream.session import FORMAT, FORMAT_VERSION, write_json_atomic
+from mestudio.stream.session_writer import SessionWriter
 from mestudio.sync.chirp import ChirpSpec, plant
 
 RATE, BLOCK = 48000, 800

@@ -10,7 +10,8 @@ import pytest
 from mestudio.analysis.analyzer.offline import analyze_session, compare_live
 from mestudio.analysis.analyzer.pipeline import Analyzer
 from mestudio.analysis.settings import AnalyzerSettings
-from mestudio.stream.session import FORMAT, SessionWriter
+from mestudio.stream.session import FORMAT
+from mestudio.stream.session_writer import SessionWriter
 from tests.analysis_fixtures import VIDEOS, face_frames, needs_shared, read_video_gray
 from tests.conftest import mestudio
 

@@ -10,7 +10,8 @@ import pytest
 from scipy.signal import lfilter
 
 from mestudio.analysis.speech import SpeechTimeline, mouth_only, voice_segments
-from mestudio.stream.session import FORMAT, SessionWriter
+from mestudio.stream.session import FORMAT
+from mestudio.stream.session_writer import SessionWriter
 from tests.analysis_fixtures import VIDEOS, needs_shared, read_video_gray
 from tests.conftest import mestudio
 

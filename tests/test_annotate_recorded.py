@@ -39,7 +39,7 @@ def test_three_annotators_on_a_recorded_session_give_the_studys_label_book(tmp_p
     from mestudio.analysis.datasets.readers import read_label_book
     from mestudio.annotate.media import open_source
     from mestudio.annotate.state import AnnotationState
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     out = tmp_path / "out"
     r = mestudio("run", str(write_config(tmp_path / "s.toml", RECORDED)), "--duration", "3", "--out", str(out))

@@ -11,7 +11,7 @@ import pytest
 
 from mestudio.capture.face.devices import SCRIPT_LEAD_NS
 from mestudio.capture.face.script import FaceScript
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio, write_config
 
 FACE_RIG = """

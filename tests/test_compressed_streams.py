@@ -14,7 +14,8 @@ from mestudio.config.schema import RecorderSection
 from mestudio.stream import messages, wire
 from mestudio.stream.recorder import Recorder
 from mestudio.stream.recorder_node import drain
-from mestudio.stream.session import SessionReader, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_reader import SessionReader
 from mestudio.stream.verify import repair, verify
 
 pytest.importorskip("av")

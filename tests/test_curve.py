@@ -16,7 +16,7 @@ from mestudio.config.loader import load_session_config
 from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.curve import CurveKeys, create_keys
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.session_helpers import free_base_port, manifest, session_dir, start_run, stop, wait_recording
 

@@ -14,13 +14,9 @@ from mestudio import cli
 from mestudio.capture.pattern import read_stamp, stamp
 from mestudio.stream.errors import SessionError
 from mestudio.stream.repair import QUARANTINE, repair
-from mestudio.stream.session import (
-    INDEX_DTYPE,
-    INDEX_DTYPE_V1,
-    SessionReader,
-    SessionWriter,
-    write_json_atomic,
-)
+from mestudio.stream.session import INDEX_DTYPE, INDEX_DTYPE_V1, write_json_atomic
+from mestudio.stream.session_reader import SessionReader
+from mestudio.stream.session_writer import SessionWriter
 from mestudio.stream.verify import verify
 
 SHAPE = (48, 64)

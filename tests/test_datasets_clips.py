@@ -50,7 +50,7 @@ def test_missing_clip_is_a_clear_error(tmp_path):
 
 
 def _session(tmp_path, n=30, fps=100):
-    from mestudio.stream.session import SessionWriter
+    from mestudio.stream.session_writer import SessionWriter
 
     root = tmp_path / "sess"
     root.mkdir()
@@ -90,7 +90,7 @@ def _session(tmp_path, n=30, fps=100):
 
 
 def test_session_clips_from_spotted_events(tmp_path):
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     root = _session(tmp_path)
     ivs = intervals_from_events(SessionReader(root).events())

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from mestudio.capture.pattern import read_stamp
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.session_helpers import manifest, session_dir, start_run, stop
 

@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mestudio.stream.session import SessionReader, SessionWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_reader import SessionReader
+from mestudio.stream.session_writer import SessionWriter
 from tests.conftest import mestudio
 
 H, W, N = 48, 64, 40

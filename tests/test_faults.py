@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mestudio.capture.pattern import read_stamp
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.session_helpers import child, manifest, session_dir, start_run, stop, wait_for_child, wait_recording
 

@@ -120,7 +120,7 @@ prefix = "sessout"
 @pytest.mark.slow
 def test_a_running_session_publishes_its_operator_marks_on_lsl(tmp_path):
     from mestudio.monitor.operator import CommandSender
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
     from tests.conftest import write_config
     from tests.session_helpers import session_dir, start_run, stop
 
@@ -181,7 +181,7 @@ prefix = "sessana"
 
 @pytest.mark.slow
 def test_the_live_analyzers_events_and_traces_reach_lsl_stamped_at_their_frames(tmp_path):
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
     from tests.conftest import write_config
     from tests.session_helpers import session_dir, start_run, stop
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mestudio.capture.lsl import decode_strings
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio, write_config
 from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording
 from tests.test_capture_lsl import TAG, finish, sender

@@ -16,7 +16,7 @@ from mestudio.monitor.state import MonitorState
 from mestudio.stream import messages, wire
 from mestudio.stream.backlog import BEHIND_S
 from mestudio.stream.bus import Endpoints
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 
 SLOW_RIG = """
 [session]

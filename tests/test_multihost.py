@@ -15,7 +15,7 @@ import pytest
 
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.curve import create_keys
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import ROOT, mestudio, write_config
 from tests.session_helpers import manifest, session_dir, wait_recording
 

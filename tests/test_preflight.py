@@ -11,7 +11,8 @@ from mestudio.session_run import run_session
 from mestudio.stream.curve import create_keys
 from mestudio.stream.errors import ConsentError, SessionError
 from mestudio.stream.replayer import Replayer
-from mestudio.stream.session import SessionWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_writer import SessionWriter
 from tests.conftest import SMALL_RIG, mestudio, write_config
 
 

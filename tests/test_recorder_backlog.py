@@ -17,7 +17,9 @@ from mestudio.stream import messages, wire
 from mestudio.stream.backlog import BEHIND_S, Backlog
 from mestudio.stream.recorder import Recorder
 from mestudio.stream.recorder_node import drain, keep_freed_buffers
-from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
+from mestudio.stream.session import INDEX_DTYPE, write_json_atomic
+from mestudio.stream.session_reader import SessionReader
+from mestudio.stream.session_writer import SessionWriter
 
 SHAPE = (12, 16)
 

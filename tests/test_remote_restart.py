@@ -15,7 +15,7 @@ import pytest
 
 from mestudio.capture.pattern import read_stamp
 from mestudio.stream.curve import create_keys
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import ROOT, mestudio, write_config
 from tests.session_helpers import events, free_base_port, manifest, session_dir, start_run, stop, wait_recording
 

@@ -15,7 +15,8 @@ from mestudio.stream import wire
 from mestudio.stream.errors import StreamError
 from mestudio.stream.live import list_live
 from mestudio.stream.replayer import LOSSLESS, LOSSY, Replayer
-from mestudio.stream.session import SessionWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_writer import SessionWriter
 from tests.conftest import ROOT
 
 

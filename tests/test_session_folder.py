@@ -11,7 +11,9 @@ import pytest
 from mestudio.capture.pattern import read_stamp, stamp
 from mestudio.stream.errors import NotASessionError, SessionError
 from mestudio.stream.repair import repair
-from mestudio.stream.session import INDEX_DTYPE, SessionReader, SessionWriter, write_json_atomic
+from mestudio.stream.session import INDEX_DTYPE, write_json_atomic
+from mestudio.stream.session_reader import SessionReader
+from mestudio.stream.session_writer import SessionWriter
 from mestudio.stream.verify import verify
 
 

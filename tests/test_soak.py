@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mestudio.capture.pattern import read_stamp
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio, write_config
 from tests.session_helpers import child, manifest, session_dir, start_run, stop, wait_for_child, wait_recording
 

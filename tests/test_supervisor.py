@@ -13,7 +13,8 @@ import pytest
 
 from mestudio.capture.pattern import read_stamp
 from mestudio.stream.bus import wait_for
-from mestudio.stream.session import INDEX_DTYPE, SessionReader
+from mestudio.stream.session import INDEX_DTYPE
+from mestudio.stream.session_reader import SessionReader
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.session_helpers import (
     child,

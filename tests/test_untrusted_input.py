@@ -14,7 +14,9 @@ import zmq
 from mestudio.stream import messages, wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.errors import WireFormatError
-from mestudio.stream.session import SessionReader, SessionWriter, write_json_atomic
+from mestudio.stream.session import write_json_atomic
+from mestudio.stream.session_reader import SessionReader
+from mestudio.stream.session_writer import SessionWriter
 from tests.conftest import SMALL_RIG, mestudio, write_config
 from tests.fuzz_messages import KINDS
 from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording

@@ -22,7 +22,7 @@ from mestudio.analysis.analyzer.pipeline import Analyzer
 from mestudio.analysis.analyzer.sources import ImageSequence, VideoFile
 from mestudio.analysis.au.intensity import FRAME_AUS, PRESENT_AT, au_columns
 from mestudio.analysis.settings import AnalyzerSettings, load_settings
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 
 
 def session_settings(reader: SessionReader) -> AnalyzerSettings:

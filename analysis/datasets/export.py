@@ -30,7 +30,7 @@ def export_spotted_clips(
 ) -> tuple[Path, int]:
     """Write the analyzer's micro/macro events of ``stream_id`` (or the given ``intervals``, e.g. the
     annotators' consensus, mestudio.annotate.book); returns (label book, clips)."""
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     reader = SessionReader(session_dir)
     if intervals is None:

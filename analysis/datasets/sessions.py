@@ -66,7 +66,7 @@ def session_clips(
     Colour frames are turned to grayscale as the study used. Frame numbers in the samples are
     positions in the recorded stream.
     """
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     reader = SessionReader(session_dir)
     stream = reader.stream(stream_id)

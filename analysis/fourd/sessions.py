@@ -139,7 +139,7 @@ def spotted_clips(session: str | Path, mesh_dir: Path) -> tuple[list[dict], list
     import csv
 
     from mestudio.analysis.datasets.sessions import intervals_from_events
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     index = Path(mesh_dir) / "index.csv"
     if not index.is_file():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mestudio.analysis.speech.vad import VoiceActivity
-from mestudio.stream.session import SessionReader
+from mestudio.stream.session_reader import SessionReader
 
 
 def audio_stream_id(reader: SessionReader, wanted: str = "") -> str | None:

@@ -52,7 +52,7 @@ def load_source(src: Source) -> tuple[LabelBook, list[np.ndarray], list[str]]:
     if src.dataset == "session":
         if not src.session or not src.stream:
             raise LabelBookError("--dataset session needs --session FOLDER and --stream ID")
-        from mestudio.stream.session import SessionReader
+        from mestudio.stream.session_reader import SessionReader
 
         ivs = intervals_from_events(SessionReader(src.session).events(), src.event_types)
         if not ivs:

@@ -94,7 +94,8 @@ def _offline_x_realtime(frames, settings) -> float:
     import json
 
     from mestudio.analysis.analyzer.offline import analyze_session
-    from mestudio.stream.session import FORMAT, SessionWriter
+    from mestudio.stream.session import FORMAT
+    from mestudio.stream.session_writer import SessionWriter
 
     with tempfile.TemporaryDirectory(prefix="mestudio-bench-") as d:
         root = Path(d)

@@ -141,7 +141,7 @@ def recorded_session(config_name: str, seconds: float) -> dict:
 
     from mestudio.config.loader import bundled_config, load_session_config
     from mestudio.session_run import run_session
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
     from mestudio.stream.verify import verify
 
     path = bundled_config(config_name)

@@ -84,7 +84,9 @@ def _device(n: int) -> tuple[int, float]:
 
 def _xdf(seconds: int, tmp: Path) -> dict:
     from mestudio.interop.session_xdf import export_xdf
-    from mestudio.stream.session import SessionReader, SessionWriter, write_json_atomic
+    from mestudio.stream.session import write_json_atomic
+    from mestudio.stream.session_reader import SessionReader
+    from mestudio.stream.session_writer import SessionWriter
 
     root = tmp / "s"
     root.mkdir()

@@ -68,7 +68,8 @@ def raw_append(base: Path, frames: list[np.ndarray], n: int) -> Sample:
 
 def writer_only(base: Path, frames: list[np.ndarray], n: int, codec: str | None = None, check: bool = False) -> Sample:
     """The session writer alone; ``codec``: compressed while written; ``check``: read back and compare."""
-    from mestudio.stream.session import SessionReader, SessionWriter
+    from mestudio.stream.session_reader import SessionReader
+    from mestudio.stream.session_writer import SessionWriter
 
     root = _new_session(base, "writer")
     w = SessionWriter(root, {"cam": codec} if codec else None)

@@ -90,7 +90,7 @@ def _session(args, progress) -> dict:
     from mestudio.analysis.analyzer.offline import analyze_session, compare_live, session_settings
     from mestudio.analysis.evaluation.compare import compare_events, recorded_results
     from mestudio.analysis.evaluation.groundtruth import SCRIPT_PATH
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     reader = SessionReader(args.session)
     settings = session_settings(reader)

@@ -35,7 +35,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from mestudio.stream.export import ExportError, export_audio, export_video, media_kind
-    from mestudio.stream.session import SessionReader
+    from mestudio.stream.session_reader import SessionReader
 
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     bad = [w for w in what if w not in WHAT]
