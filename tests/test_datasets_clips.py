@@ -16,6 +16,7 @@ from mestudio.analysis.datasets import (
     synthetic_dataset,
     write_clip,
 )
+from tests.conftest import SHARED
 
 
 def frames(n: int, h: int = 24, w: int = 20) -> np.ndarray:
@@ -126,11 +127,9 @@ def test_synthetic_set_is_seeded_and_labelled():
 
 def test_real_casme2_book_with_a_partial_clip_folder(tmp_path):
     """Training data from a label book: found clips load, missing ones are listed, never dropped silently."""
-    from pathlib import Path
-
     from mestudio.analysis.training.sources import Source, load_source
 
-    book_path = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels" / "CASME2-coding-20190701.xlsx"
+    book_path = SHARED / "data" / "labels" / "CASME2-coding-20190701.xlsx"
     if not book_path.is_file():
         pytest.skip(f"{book_path} not present")
     write_clip(tmp_path / "sub01" / "EP02_01f", frames(50), first=40)  # onset 46 .. offset 86

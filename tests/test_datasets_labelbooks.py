@@ -1,4 +1,4 @@
-"""Label-book readers: the real files in ../shared/data/labels (skipped when absent) and generated ones."""
+"""Label-book readers: the real files in $MESTUDIO_SHARED/data/labels (skipped when absent) and generated ones."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 
 from mestudio.analysis.datasets import LabelBookError, parse_aus, read_label_book
 from mestudio.analysis.datasets.aus import active_au_numbers
+from tests.conftest import SHARED
 
-LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"
+LABELS = SHARED / "data" / "labels"  # MESTUDIO_SHARED, else ../shared beside the checkout
 
 
 def real(name: str) -> Path:

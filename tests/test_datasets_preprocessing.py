@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,8 +14,9 @@ from mestudio.analysis.preprocess import (
     tim_interpolate,
 )
 from mestudio.analysis.preprocess.align import template
+from tests.conftest import SHARED
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+VIDEOS = SHARED / "data" / "videos"
 
 
 def moving_clip(n=13, size=40, seed=0):
