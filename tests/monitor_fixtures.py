@@ -11,7 +11,11 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zmq
@@ -231,6 +235,53 @@ class PublishingSession:
             p.close()
         self.commands.close(linger=0)
         self.ctx.destroy(linger=0)
+
+
+# -- the window on a running `mestudio run` --------------------------------------------------
+
+
+@dataclass
+class LiveWindow:
+    """A MonitorWindow joined to a running session, and the Qt application it runs in."""
+
+    app: Any
+    target: Any
+    feed: Any
+    win: Any
+
+    def pumped(self, pred: Callable[[], bool]) -> Callable[[], bool]:
+        """``pred`` checked after Qt has handled what is pending (for ``wait_for``)."""
+        return lambda: (self.app.processEvents(), pred())[1]
+
+
+@contextmanager
+def live_window(root: Path) -> Iterator[LiveWindow]:
+    """The window on the live session ``root`` (feed and operator commands included), all closed on exit."""
+    from mestudio.monitor.feed import LiveFeed
+    from mestudio.monitor.operator import CommandSender
+    from mestudio.monitor.qt import application, shutdown
+    from mestudio.monitor.target import resolve
+    from mestudio.monitor.window import MonitorWindow
+
+    app = application()
+    ctx = zmq.Context()
+    feed = win = cmds = None
+    try:
+        target = resolve(str(root))
+        feed = LiveFeed(target.endpoints, context=ctx).start()
+        cmds = CommandSender(target.endpoints, ctx)
+        win = MonitorWindow(target, feed, cmds)
+        win.show()
+        yield LiveWindow(app, target, feed, win)
+    finally:
+        if win is not None:
+            win.stop()
+            shutdown(app, win)
+        if feed is not None:
+            feed.close()
+        if cmds is not None:
+            cmds.close()
+        ctx.term()
 
 
 # -- screenshot checks -------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import psutil
 
+from mestudio.stream.curve import create_keys
 from mestudio.stream.session import INDEX_DTYPE
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_config
 
 
 def start_run(config: Path, out: Path, *extra: str, **kw) -> subprocess.Popen:
@@ -141,3 +142,37 @@ def free_base_port(config_text: str, tmp_path: Path) -> int:
         except ConfigError:
             continue
     raise RuntimeError("no free ports")
+
+
+def face_rig(
+    name: str, width: int = 160, height: int = 120, *, participant: str = "", analyzer: bool = False, more: str = ""
+) -> str:
+    """A session file: one synthetic face camera ``face`` at 30 fps, the live analyzer on it if asked,
+    then ``more`` (further sections)."""
+    text = f'[session]\nname = "{name}"\n' + (f'participant = "{participant}"\n' if participant else "")
+    text += "[transport]\nheartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data\n"
+    text += '[[devices]]\nname = "face"\nkind = "synthetic-camera"\nsource = "face"\n'
+    text += f"width = {width}\nheight = {height}\nfps = 30\n"
+    if analyzer:
+        text += '[analyzer]\nenabled = true\nstream = "face"\n'
+    return text + more
+
+
+def remote_rig(tmp_path: Path, template: str, **fields) -> Path:
+    """A session file with a device on "another PC" over loopback CURVE tcp: keys for client ``pc2``
+    made in ``tmp_path/keys``, ``template`` filled with ``keys`` and ``fields``, and free ports for BASE."""
+    keys = tmp_path / "keys"
+    create_keys(keys, ["pc2"])
+    text = template.format(keys=keys, **fields)
+    return write_config(tmp_path / "rig.toml", text.replace("BASE", str(free_base_port(text, tmp_path))))
+
+
+def start_node(config: Path, device: str, *extra: str) -> subprocess.Popen:
+    """`mestudio node CONFIG --device DEVICE ...`: the remote device's own process, as its PC runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mestudio", "node", str(config), "--device", device, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )

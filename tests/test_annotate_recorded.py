@@ -7,27 +7,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import mestudio, write_config
-from tests.session_helpers import session_dir
+from tests.session_helpers import face_rig, session_dir
 
 pytest.importorskip("pyqtgraph")
 
-RECORDED = """
-[session]
-name = "ann"
-participant = "P07"
-[transport]
-heartbeat_timeout_s = 30  # a loaded CI machine stalls; this test checks data
-[[devices]]
-name = "face"
-kind = "synthetic-camera"
-source = "face"
-width = 640
-height = 480
-fps = 30
-[analyzer]
-enabled = true
-stream = "face"
-"""
+RECORDED = face_rig("ann", 640, 480, participant="P07", analyzer=True)
 
 # each annotator's (onset, apex, offset) as offsets from the clip's first frame, and its AUs
 PLAN = {"a": ((0, 5, 14), "4B+7A"), "b": ((2, 6, 12), "4C+7A+R14A"), "c": ((1, 4, 13), "4B")}

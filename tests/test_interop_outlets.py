@@ -19,6 +19,7 @@ from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.node import NodeContext
 from tests.conftest import ROOT
+from tests.session_helpers import face_rig
 
 pytest.importorskip("pylsl")
 
@@ -99,22 +100,7 @@ def test_markers_and_analyzer_results_reach_an_lsl_reader_in_another_process(tmp
     assert json.loads(got["mst-sync"][0][1][0])["streams"]["face"]["jitter_ms"] == 0.4
 
 
-SESSION_WITH_OUTLETS = """
-[session]
-name = "lslout"
-[transport]
-heartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data
-[[devices]]
-name = "face"
-kind = "synthetic-camera"
-source = "face"
-width = 160
-height = 120
-fps = 30
-[lsl]
-outlets = true
-prefix = "sessout"
-"""
+SESSION_WITH_OUTLETS = face_rig("lslout", more='[lsl]\noutlets = true\nprefix = "sessout"\n')
 
 
 @pytest.mark.slow
@@ -158,25 +144,7 @@ def test_a_running_session_publishes_its_operator_marks_on_lsl(tmp_path):
         assert abs(t - e["host_time_ns"] / 1e9) < 2e-5
 
 
-SESSION_WITH_ANALYZER = """
-[session]
-name = "lslana"
-[transport]
-heartbeat_timeout_s = 30  # a loaded CI machine stalls; this test checks data
-[[devices]]
-name = "face"
-kind = "synthetic-camera"
-source = "face"
-width = 640
-height = 480
-fps = 30
-[analyzer]
-enabled = true
-stream = "face"
-[lsl]
-outlets = true
-prefix = "sessana"
-"""
+SESSION_WITH_ANALYZER = face_rig("lslana", 640, 480, analyzer=True, more='[lsl]\noutlets = true\nprefix = "sessana"\n')
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import zmq
 
 from mestudio.monitor.feed import viewer_endpoints
 from mestudio.monitor.state import MonitorState
@@ -70,76 +69,54 @@ def test_a_session_folder_from_before_the_status_pub_still_opens():
 def test_the_window_warns_when_the_recorder_falls_behind(tmp_path):
     pytest.importorskip("pyqtgraph")
     from mestudio.monitor.app import window_stats
-    from mestudio.monitor.feed import LiveFeed
-    from mestudio.monitor.operator import CommandSender
     from mestudio.monitor.panels import WARN
-    from mestudio.monitor.qt import QtGui, application, shutdown
-    from mestudio.monitor.target import resolve
-    from mestudio.monitor.window import MonitorWindow
+    from mestudio.monitor.qt import QtGui
     from mestudio.stream.bus import wait_for
     from tests.conftest import write_config
-    from tests.monitor_fixtures import has_colour, read_png, region, saved_copy
+    from tests.monitor_fixtures import has_colour, live_window, read_png, region, saved_copy
     from tests.session_helpers import live_session_dir, start_run, stop, wait_recording
 
     cfg = write_config(tmp_path / "rig.toml", SLOW_RIG)
     proc = start_run(cfg, tmp_path / "out", "--duration", "60")
-    app = application()
-    ctx = zmq.Context()
-    feed = win = cmds = None
     code, err = None, ""
     try:
         root = live_session_dir(tmp_path / "out")
         wait_recording(root, "cam", 5)
-        target = resolve(str(root))
-        feed = LiveFeed(target.endpoints, context=ctx).start()
-        cmds = CommandSender(target.endpoints, ctx)
-        win = MonitorWindow(target, feed, cmds)
-        win.show()
+        with live_window(root) as live:
+            win, pumped = live.win, live.pumped
+            behind = lambda: win.state.recorder is not None and win.state.recorder.backlog_s > 1.5 * BEHIND_S  # noqa: E731
+            assert wait_for(pumped(behind), 40), f"the window never saw the recorder behind: {win.state.recorder}"
+            win.tick()
+            win._update_status()  # the status line is redrawn every 5th repaint: draw it now
+            shown = win.state.recorder.backlog_s
+            assert "RECORDER" in win.backlog.text() and "BEHIND" in win.backlog.text(), win.backlog.text()
+            row = win.health._rows["cam"]
+            cell = win.health.item(row, 10)
+            assert cell is not None and float(cell.text()) > BEHIND_S
+            assert cell.foreground().color() == QtGui.QColor(WARN)
+            png = win.save_screenshot(tmp_path / "monitor-behind.png")
+            saved_copy(png)
+            # amber while only behind (a machine stalled for seconds may already show the next stage)
+            colour = (0xFF, 0x5A, 0x5F) if "CANNOT" in win.backlog.text() else (0xFF, 0xB0, 0x20)
+            assert has_colour(region(read_png(png), win, win.backlog), colour, tol=30, min_pixels=20)
+            stats = json.loads(json.dumps(window_stats(win, live.feed, 1.0)))
+            assert stats["recorder"]["backlog_s"] > BEHIND_S and stats["recorder"]["streams"]["cam"] > BEHIND_S
 
-        def pumped(pred):
-            return lambda: (app.processEvents(), pred())[1]
-
-        behind = lambda: win.state.recorder is not None and win.state.recorder.backlog_s > 1.5 * BEHIND_S  # noqa: E731
-        assert wait_for(pumped(behind), 40), f"the window never saw the recorder behind: {win.state.recorder}"
-        win.tick()
-        win._update_status()  # the status line is redrawn every 5th repaint: draw it now
-        shown = win.state.recorder.backlog_s
-        assert "RECORDER" in win.backlog.text() and "BEHIND" in win.backlog.text(), win.backlog.text()
-        row = win.health._rows["cam"]
-        cell = win.health.item(row, 10)
-        assert cell is not None and float(cell.text()) > BEHIND_S
-        assert cell.foreground().color() == QtGui.QColor(WARN)
-        png = win.save_screenshot(tmp_path / "monitor-behind.png")
-        saved_copy(png)
-        # amber while only behind (a machine stalled for seconds may already show the next stage)
-        colour = (0xFF, 0x5A, 0x5F) if "CANNOT" in win.backlog.text() else (0xFF, 0xB0, 0x20)
-        assert has_colour(region(read_png(png), win, win.backlog), colour, tol=30, min_pixels=20)
-        stats = json.loads(json.dumps(window_stats(win, feed, 1.0)))
-        assert stats["recorder"]["backlog_s"] > BEHIND_S and stats["recorder"]["streams"]["cam"] > BEHIND_S
-
-        # past recorder.max_backlog_s: the loud stage, in red, with what waits in memory
-        assert wait_for(pumped(lambda: win.state.recorder.cannot_keep_up), 40), win.state.recorder
-        win._update_status()
-        app.processEvents()
-        assert "CANNOT KEEP UP" in win.backlog.text() and win.state.recorder.queued_mb > 0
-        assert win.backlog.width() >= win.backlog.sizeHint().width(), "the warning is cut"
-        png = win.save_screenshot(tmp_path / "monitor-cannot-keep-up.png")
-        saved_copy(png)
-        assert has_colour(region(read_png(png), win, win.backlog), (0xFF, 0x5A, 0x5F), tol=30, min_pixels=20)
-        assert any("RECORDER CANNOT KEEP UP" in line for line in win.state.log)
-        shown = win.state.recorder.backlog_s
-        assert win.command("stop-session", confirm=False)
-        proc.wait(timeout=120)  # stopping lifts the simulated slow disk: the queue drains at full speed
-        code, _out, err = stop(proc)
+            # past recorder.max_backlog_s: the loud stage, in red, with what waits in memory
+            assert wait_for(pumped(lambda: win.state.recorder.cannot_keep_up), 40), win.state.recorder
+            win._update_status()
+            live.app.processEvents()
+            assert "CANNOT KEEP UP" in win.backlog.text() and win.state.recorder.queued_mb > 0
+            assert win.backlog.width() >= win.backlog.sizeHint().width(), "the warning is cut"
+            png = win.save_screenshot(tmp_path / "monitor-cannot-keep-up.png")
+            saved_copy(png)
+            assert has_colour(region(read_png(png), win, win.backlog), (0xFF, 0x5A, 0x5F), tol=30, min_pixels=20)
+            assert any("RECORDER CANNOT KEEP UP" in line for line in win.state.log)
+            shown = win.state.recorder.backlog_s
+            assert win.command("stop-session", confirm=False)
+            proc.wait(timeout=120)  # stopping lifts the simulated slow disk: the queue drains at full speed
+            code, _out, err = stop(proc)
     finally:
-        if win is not None:
-            win.stop()
-            shutdown(app, win)
-        if feed is not None:
-            feed.close()
-        if cmds is not None:
-            cmds.close()
-        ctx.term()
         if proc.poll() is None:
             stop(proc)
     assert code == 0, err[-2000:]

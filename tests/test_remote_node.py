@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from mestudio.stream.curve import create_keys
 from mestudio.stream.session_reader import SessionReader
-from tests.conftest import ROOT, mestudio, write_config
-from tests.session_helpers import free_base_port, manifest, session_dir, start_run, stop, wait_recording
+from tests.conftest import mestudio
+from tests.session_helpers import manifest, remote_rig, session_dir, start_node, start_run, stop, wait_recording
 
 RIG = """
 [session]
@@ -41,20 +39,7 @@ fps = 30
 
 
 def _rig(tmp_path, wait: float = 60):
-    keys = tmp_path / "keys"
-    create_keys(keys, ["pc2"])
-    text = RIG.format(keys=keys, wait=wait)
-    return write_config(tmp_path / "rig.toml", text.replace("BASE", str(free_base_port(text, tmp_path))))
-
-
-def _node(cfg, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mestudio", "node", str(cfg), "--device", "cam2", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    return remote_rig(tmp_path, RIG, wait=wait)
 
 
 @pytest.mark.slow
@@ -83,10 +68,10 @@ def test_a_remote_node_joins_only_with_an_allowed_key_and_stops_with_the_session
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
-        bad = _node(cfg, "--keys", str(strangers), "--wait", "3")
+        bad = start_node(cfg, "cam2", "--keys", str(strangers), "--wait", "3")
         out, err = bad.communicate(timeout=60)
         assert bad.returncode == 1 and "no session answered" in err and len(err.strip().splitlines()) == 1, err
-        good = _node(cfg, "--client", "pc2", "--json")
+        good = start_node(cfg, "cam2", "--client", "pc2", "--json")
         wait_recording(root, "cam2", 30, timeout_s=60)
     finally:
         code, out, err = stop(proc)
@@ -106,7 +91,7 @@ def test_a_remote_node_stopped_on_its_host_is_reported_and_the_rest_records_on(t
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
-        node = _node(cfg, "--client", "pc2")
+        node = start_node(cfg, "cam2", "--client", "pc2")
         wait_recording(root, "cam2", 30, timeout_s=60)
         node.send_signal(signal.SIGINT)  # someone pressed Ctrl-C on the capture PC
         node_out, node_err = node.communicate(timeout=30)

@@ -7,23 +7,20 @@ Two real processes on one PC (loopback CURVE tcp, as test_remote_node.py); the s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from mestudio.capture.pattern import read_stamp
-from mestudio.stream.curve import create_keys
 from mestudio.stream.session_reader import SessionReader
-from tests.conftest import ROOT, mestudio, write_config
-from tests.session_helpers import events, free_base_port, manifest, session_dir, start_run, stop, wait_recording
+from tests.conftest import mestudio
+from tests.session_helpers import events, manifest, remote_rig, session_dir, start_node, start_run, stop, wait_recording
 
 RIG = """
 [session]
 name = "rr"
 participant = "P01"
-restarts = 2
+restarts = {restarts}
 restart_backoff_s = 0.2
 [transport]
 scheme = "tcp"
@@ -51,20 +48,11 @@ fault_after_frames = 20
 
 def _session_with_failing_remote(tmp_path, fault: str, timeout: float = 5.0):
     """Run the session and the remote node until the node gives up (every open fails)."""
-    keys = tmp_path / "keys"
-    create_keys(keys, ["pc2"])
-    text = RIG.format(keys=keys, fault=fault, timeout=timeout)
-    cfg = write_config(tmp_path / "rig.toml", text.replace("BASE", str(free_base_port(text, tmp_path))))
+    cfg = remote_rig(tmp_path, RIG, fault=fault, timeout=timeout, restarts=2)
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "mestudio", "node", str(cfg), "--device", "cam2", "--client", "pc2"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        node = start_node(cfg, "cam2", "--client", "pc2")
         # 3 opens of 20 frames, then it gives up (restarts = 2): the node ends by itself
         node_out, node_err = node.communicate(timeout=120)
         wait_recording(root, "cam", 10)
@@ -124,20 +112,11 @@ def test_a_remote_device_whose_driver_hangs_is_abandoned_and_reopened(tmp_path):
 
 @pytest.mark.slow
 def test_a_remote_node_restarting_its_device_stops_cleanly_with_the_session(tmp_path):
-    keys = tmp_path / "keys"
-    create_keys(keys, ["pc2"])
-    text = RIG.format(keys=keys, fault="error", timeout=5.0).replace("restarts = 2", "restarts = 50")
-    cfg = write_config(tmp_path / "rig.toml", text.replace("BASE", str(free_base_port(text, tmp_path))))
+    cfg = remote_rig(tmp_path, RIG, fault="error", timeout=5.0, restarts=50)
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "mestudio", "node", str(cfg), "--device", "cam2", "--client", "pc2"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        node = start_node(cfg, "cam2", "--client", "pc2")
         wait_recording(root, "cam2", 50, timeout_s=60)  # past its second open: restarted at least twice
     finally:
         code, out, err = stop(proc)
