@@ -12,26 +12,16 @@ import pytest
 from mestudio.capture.lsl import decode_strings
 from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio, write_config
-from tests.session_helpers import manifest, session_dir, start_run, stop, wait_recording
+from tests.session_helpers import face_rig, manifest, session_dir, start_run, stop, wait_recording
 from tests.test_capture_lsl import TAG, finish, sender
 
 pytest.importorskip("pylsl")
 
 N = 300  # 3 s at 100 Hz
 
-RIG_WITH_EEG = """
-[session]
-name = "lslrig"
-[transport]
-heartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data
-[[devices]]
-name = "face"
-kind = "synthetic-camera"
-source = "face"
-width = 160
-height = 120
-fps = 30
-[[devices]]
+RIG_WITH_EEG = face_rig(
+    "lslrig",
+    more="""[[devices]]
 name = "eeg"
 kind = "lsl"
 stream = "sess-eegTAG"
@@ -44,7 +34,8 @@ source_id = "sess-mkTAG-src"
 resolve_timeout_s = 60
 [sync]
 enabled = true
-"""
+""",
+)
 
 
 def session_times(path) -> list[float]:
@@ -110,24 +101,15 @@ def test_lsl_outlets_recorded_with_the_face_rig_on_the_session_timeline(tmp_path
     assert [v[0] for v in streams[f"sess-mk{TAG}"]["time_series"]] == [m for m, _ in sent["markers"]]
 
 
-OUTAGE_RIG = """
-[session]
-name = "lslgap"
-[transport]
-heartbeat_timeout_s = 30  # a loaded CI machine stalls; these tests check data
-[[devices]]
-name = "face"
-kind = "synthetic-camera"
-source = "face"
-width = 160
-height = 120
-fps = 30
-[[devices]]
+OUTAGE_RIG = face_rig(
+    "lslgap",
+    more="""[[devices]]
 name = "eeg"
 kind = "lsl"
 source_id = "gap2TAG-amp"
 resolve_timeout_s = 60
-"""
+""",
+)
 
 
 @pytest.mark.slow
@@ -157,7 +139,9 @@ def test_an_lsl_sender_restarted_mid_session_is_a_counted_gap_not_a_failure(tmp_
     # the session goes on and completes; its verdict (exit 1) reports the gap, as for any device
     assert manifest(root)["status"] == "complete" and code == 1, out[-2000:] + err[-2000:]
     assert "eeg" in out and "missing seq: 80-" in out
-    assert len(sent["samples"]) > 200  # the sender did come back
+    # the sender did come back: the 80 before its outage, then at least its 100 after (how many of
+    # the 600 fell due while it was away depends on how loaded the machine is)
+    assert len(sent["samples"]) >= 80 + 100 and max(k for k, _ in sent["samples"]) > 80
     r = mestudio("verify", str(root), "--json")
     eeg = next(s for s in json.loads(r.stdout)["streams"] if s["stream_id"] == "eeg")
     assert eeg["frames"] == len(sent["samples"])
