@@ -44,7 +44,10 @@ from mestudio.stream.session import write_json_atomic
 from mestudio.stream.spawn import module_command
 from mestudio.sync.hostclock import TimeServer
 
-STOP_NOTICE_S = 1.0  # between "session/stopping" and stopping the producers (end chirp + its tail)
+# between "session/stopping" and stopping the producers: until the sync node says the audio past
+# its end chirp has arrived ("end_chirp" in its heartbeat), at most this long (a fixed second lost
+# the end chirp on a loaded host)
+STOP_NOTICE_MAX_S = 5.0
 
 
 @dataclass
@@ -304,14 +307,22 @@ class Supervisor:
 
     def stop(self) -> None:
         self.local_nodes.close()
-        if self.started and any(c.role == "sync" and c.alive for c in self.children.values()):
+        sync = next((c for c in self.children.values() if c.role == "sync" and c.alive), None)
+        if self.started and sync is not None:
             # notice first, so the sync master can put its end chirp on the microphone track
             wire.send(
                 self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, {}, topic=messages.SESSION_STOPPING)
             )
-            end = time.monotonic() + STOP_NOTICE_S
-            while time.monotonic() < end:
+            end = time.monotonic() + STOP_NOTICE_MAX_S
+            while "end_chirp" not in sync.status and sync.alive and time.monotonic() < end:
                 self.poll(0.05)
+            if "end_chirp" not in sync.status and sync.alive:
+                print(
+                    f"supervisor: the end chirp was not in the audio {STOP_NOTICE_MAX_S:.0f} s after the stop "
+                    "notice; stopping anyway (offline sync may lack its end anchor)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         self.marker(messages.SESSION_STOP, messages.SessionStop(problems=list(self.problems)).to_wire())
         if self.publisher is not None:
             self.publisher.close()  # its queue reaches the recorder before the recorder stops

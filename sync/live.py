@@ -20,6 +20,13 @@ from mestudio.sync.framesets import MISSING, FrameSetBuilder
 from mestudio.sync.settings import SyncSettings
 from mestudio.sync.trigger import AudioClock, TriggerPacer
 
+# how far ahead of the newest audio sample a chirp is asked for: the request must reach the speaker
+# before that sample is played, and on a loaded host the audio we see and the request we send each
+# take their time (0.15 s lost chirps under load; offline matching allows 0.5 s either way)
+CHIRP_LEAD_S = 0.4
+# past a chirp's end, the audio a late speaker could still put it in (offline matching allows 0.5 s)
+CHIRP_TAIL_S = 0.5
+
 
 @dataclass
 class ChirpRequest:
@@ -134,7 +141,7 @@ class LiveSync:
         dues = [d[2] for p in self.pacers.values() if (d := p.due()) is not None and d[2] is not None]
         return min(dues) if dues else None
 
-    def request_chirp(self, reason: str, lead_s: float = 0.15) -> dict | None:
+    def request_chirp(self, reason: str, lead_s: float = CHIRP_LEAD_S) -> dict | None:
         """A chirp at a sample a little ahead of the newest one; the body of the sync/chirp event."""
         if self.audio is None or self.audio.latest_sample < 0:
             return None
@@ -175,6 +182,12 @@ class LiveSync:
             if found:
                 best = min(found, key=lambda d: abs(start + d.sample - r.sample))
                 r.found = start + best.sample
+
+    def heard_past(self, sample: int) -> bool:
+        """Whether the audio has arrived up to a chirp at ``sample``, its length and a late speaker's margin."""
+        if self.audio is None:
+            return True
+        return self.audio.latest_sample >= sample + (self.chirp_spec.duration_s + CHIRP_TAIL_S) * self.audio.rate
 
     def take_framesets(self, now_ns: int) -> list[dict]:
         if self.framesets is None:

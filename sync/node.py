@@ -65,6 +65,7 @@ def run(ctx: NodeContext) -> int:
     seqs = {"health": 0, "trigger": 0, "chirp": 0}
     rejects = messages.RejectCounter("sync", ctx.log)
     started_chirp = ended_chirp = False
+    end_sample: int | None = None  # the end chirp's, until the audio past it has arrived
     next_health = time.monotonic() + st.health_interval_s
     next_probe = time.monotonic()
     # before the trigger loop starts (its first scan must not stall the pacing), and after the
@@ -76,13 +77,14 @@ def run(ctx: NodeContext) -> int:
         pub.send(wire.json_parts(wire.Kind.EVENT, ctx.name, seqs[key], body, topic=topic))
         seqs[key] += 1
 
-    def chirp(reason: str) -> None:
+    def chirp(reason: str) -> dict | None:
         body = live.request_chirp(reason)
         if body is not None:
             send_event(TOPIC_CHIRP, body, "chirp")
             if player is not None:
                 spec = live.chirp_spec
                 player.play(chirp_wave(spec, 0.0, int(round(spec.duration_s * spec.rate))), body["due_host_ns"])
+        return body
 
     try:
         while not ctx.stop.is_set():
@@ -112,11 +114,18 @@ def run(ctx: NodeContext) -> int:
                     elif (msg.topic == COMMAND_CHIRP and sock is cmd) or msg.topic == TOPIC_CHIRP_REQUEST:
                         # (the operator's command comes by broadcast; the supervisor's record of it is ignored)
                         chirp(str(msg.data.get("reason") or msg.topic))
-                    elif msg.topic == SESSION_STOPPING and st.chirp.at_end and not ended_chirp:
-                        chirp("end")  # while the microphone still records
+                    elif msg.topic == SESSION_STOPPING and not ended_chirp:
                         ended_chirp = True
+                        # while the microphone still records; the supervisor waits for "end_chirp"
+                        body = chirp("end") if st.chirp.at_end else None
+                        end_sample = body["sample"] if body is not None else None
+                        if end_sample is None:
+                            ctx.heartbeat({"end_chirp": "no audio" if st.chirp.at_end else "off"})
                     if (due_ns := live.next_due_ns()) is not None and due_ns <= time.monotonic_ns():
                         break
+            if end_sample is not None and live.heard_past(end_sample):
+                ctx.heartbeat({"end_chirp": "in the audio"})  # the producers may stop now
+                end_sample = None
             for name, tick, sample, due in live.due_triggers(time.monotonic_ns()):
                 # how late it leaves: the exposure follows the trigger, so offline adds this back
                 late = time.monotonic_ns() - due
