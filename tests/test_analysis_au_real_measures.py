@@ -133,7 +133,18 @@ def test_the_real_faces_bench_prints_per_au_figures_against_openface():
     light = clips["openface_change_lighting.wmv"]
     per_au = light["per_au"]
     assert {"AU01", "AU02", "AU04", "AU05", "AU15", "AU17", "AU20"} <= set(per_au)
-    assert set(per_au["AU04"]) == {"r", "r_light_removed", "reference_vs_brightness", "reference_sd", "active"}
+    assert set(per_au["AU04"]) == {
+        "r",
+        "r_light_removed",
+        "reference_vs_brightness",
+        "reference_sd",
+        "active",
+        "reference_present_share",
+    }
+    # the mean over the AUs OpenFace marks present (AUxx_c = 1 in 5 % of frames or more): its
+    # AU06 and AU12 never are on this clip (a neutral face under a moving light)
+    assert "AU06" not in light["present_aus"] and "AU12" not in light["present_aus"] and "AU01" in light["present_aus"]
+    assert -1 <= light["present_mean_r"] <= 1 and per_au["AU12"]["reference_present_share"] == 0
     # measured 0.79 and 0.54 (brows) when written; OpenFace's own AU20 follows the light (r -0.85)
     assert per_au["AU01"]["r"] >= 0.7 and light["brow_mean_r"] >= 0.45
     assert per_au["AU20"]["reference_vs_brightness"] < -0.7
