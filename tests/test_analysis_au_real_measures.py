@@ -199,3 +199,18 @@ def test_a_side_light_on_a_neutral_face_is_no_expression(tmp_path):
     assert [e for e in report["events"] if e["kind"] in ("micro", "macro")] == []
     table = pd.read_csv(csv)
     assert not table[[c for c in table.columns if c.endswith("_c")]].to_numpy().any()  # no AU present
+
+
+@pytest.mark.slow
+def test_the_benchs_voice_run_keeps_a_smile_and_counts_what_speech_took():
+    """The bench's talking-clip run with a voice over its whole length, here on the smile clip:
+    a smile (AU6 + AU12) is not mouth-only, so speech leaves it an event."""
+    from mestudio.analysis.settings import AnalyzerSettings
+    from mestudio.benches.real_faces import _with_voice
+
+    clip = needs_shared(VIDEOS / "pyfeat_single_face.mp4")
+    minutes = 72 / 30 / 60  # 72 frames at 30 fps
+    got = _with_voice(clip, minutes, AnalyzerSettings())
+    assert got["speech_suppressed_with_voice"] == 0
+    assert any("AU12" in e and "Positive" in e for e in got["events_with_voice"]), got
+    assert got["false_spots_per_min_with_voice"] == pytest.approx(len(got["events_with_voice"]) / minutes, abs=0.1)
