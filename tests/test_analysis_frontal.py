@@ -123,3 +123,24 @@ def test_a_neutral_face_that_turns_and_nods_wanders_less_frontalised():
     frames, fps = read_video_gray(needs_shared(VIDEOS / "openface_neutral_talk.avi"))
     flat, frontal = (_mean_intensities(frames[380:700], fps, f) for f in (False, True))
     assert frontal.sum() <= 0.7 * flat.sum(), (flat.round(2), frontal.round(2))
+
+
+@pytest.mark.slow
+def test_analyze_frontalize_on_a_video(tmp_path):
+    """`mestudio analyze VIDEO --frontalize`: the report says so, the AU table has a row per frame
+    and the smile's lip corners still rise in it (AU12 low before frame 15, high while held)."""
+    import json
+
+    import pandas as pd
+
+    from tests.analysis_fixtures import VIDEOS, needs_shared
+    from tests.conftest import mestudio
+
+    clip = needs_shared(VIDEOS / "pyfeat_single_face.mp4")
+    csv = tmp_path / "x.csv"
+    r = mestudio("analyze", str(clip), "--frontalize", "--au-csv", str(csv), "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["frontalize"] is True and report["frames_with_face"] == report["frames"] == 72
+    table = pd.read_csv(csv)
+    assert len(table) == 72 and table["AU12_r"][:15].max() < 1.0 and table["AU12_r"][35:68].min() >= 2.0
