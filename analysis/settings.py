@@ -56,6 +56,11 @@ class AnalyzerSettings(BaseModel):
     # head turned more than twice this from where it was when the face was acquired, is the
     # head's: sent as "suppressed" (kept, counted), not as an event; 0: off
     head_motion_deg: float = Field(8.0, ge=0)  # the microphone's stream id (empty: the session's first audio stream)
+    # measure the AUs on landmarks with the head's 3D rotation since acquisition taken out
+    # (face/frontal.py, mediapipe's depth): less AU wander on a nodding, turning face (talking
+    # clip: mean intensity summed over AUs -41 %), but mediapipe's depth follows a moving side
+    # light (lighting clip: r against OpenFace 0.27 -> 0.10), so off unless the head moves a lot
+    frontalize: bool = False
 
 
 def load_settings(section: dict, source: str = "[analyzer]") -> AnalyzerSettings:

@@ -133,7 +133,18 @@ def test_the_real_faces_bench_prints_per_au_figures_against_openface():
     light = clips["openface_change_lighting.wmv"]
     per_au = light["per_au"]
     assert {"AU01", "AU02", "AU04", "AU05", "AU15", "AU17", "AU20"} <= set(per_au)
-    assert set(per_au["AU04"]) == {"r", "r_light_removed", "reference_vs_brightness", "reference_sd", "active"}
+    assert set(per_au["AU04"]) == {
+        "r",
+        "r_light_removed",
+        "reference_vs_brightness",
+        "reference_sd",
+        "active",
+        "reference_present_share",
+    }
+    # the mean over the AUs OpenFace marks present (AUxx_c = 1 in 5 % of frames or more): its
+    # AU06 and AU12 never are on this clip (a neutral face under a moving light)
+    assert "AU06" not in light["present_aus"] and "AU12" not in light["present_aus"] and "AU01" in light["present_aus"]
+    assert -1 <= light["present_mean_r"] <= 1 and per_au["AU12"]["reference_present_share"] == 0
     # measured 0.79 and 0.54 (brows) when written; OpenFace's own AU20 follows the light (r -0.85)
     assert per_au["AU01"]["r"] >= 0.7 and light["brow_mean_r"] >= 0.45
     assert per_au["AU20"]["reference_vs_brightness"] < -0.7
@@ -188,3 +199,18 @@ def test_a_side_light_on_a_neutral_face_is_no_expression(tmp_path):
     assert [e for e in report["events"] if e["kind"] in ("micro", "macro")] == []
     table = pd.read_csv(csv)
     assert not table[[c for c in table.columns if c.endswith("_c")]].to_numpy().any()  # no AU present
+
+
+@pytest.mark.slow
+def test_the_benchs_voice_run_keeps_a_smile_and_counts_what_speech_took():
+    """The bench's talking-clip run with a voice over its whole length, here on the smile clip:
+    a smile (AU6 + AU12) is not mouth-only, so speech leaves it an event."""
+    from mestudio.analysis.settings import AnalyzerSettings
+    from mestudio.benches.real_faces import _with_voice
+
+    clip = needs_shared(VIDEOS / "pyfeat_single_face.mp4")
+    minutes = 72 / 30 / 60  # 72 frames at 30 fps
+    got = _with_voice(clip, minutes, AnalyzerSettings())
+    assert got["speech_suppressed_with_voice"] == 0
+    assert any("AU12" in e and "Positive" in e for e in got["events_with_voice"]), got
+    assert got["false_spots_per_min_with_voice"] == pytest.approx(len(got["events_with_voice"]) / minutes, abs=0.1)

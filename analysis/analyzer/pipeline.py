@@ -42,6 +42,7 @@ from mestudio.analysis.au.measures import BrowRows
 from mestudio.analysis.emotion import emotion_from_aus
 from mestudio.analysis.face import Aligner, FaceTracker
 from mestudio.analysis.face.align import apply
+from mestudio.analysis.face.frontal import Frontalizer
 from mestudio.analysis.face.overlay import overlay
 from mestudio.analysis.face.pose import HeadPose, tilt_deg
 from mestudio.analysis.settings import AnalyzerSettings
@@ -65,6 +66,7 @@ class Analyzer:
         self.frame_aus = FrameAUs(fps)
         self.brows = BrowRows()
         self.pose = HeadPose()
+        self.frontal = Frontalizer() if settings.frontalize else None
         self.head_suppressed = 0
         self.track = AUTrackSpotter(fps)
         # the AU track sees each AU's median over ~0.1 s: one-frame jumps of the mesh do not
@@ -152,6 +154,8 @@ class Analyzer:
             self.frame_aus.reset()
             self.brows.reset()
             self.pose.reset()
+            if self.frontal is not None:
+                self.frontal.reset()
             self._recent.clear()
         self._face = True
         self._overlay = (seq, obs.landmarks)
@@ -160,7 +164,11 @@ class Analyzer:
         idx = self._n
         self._n += 1
         aligned = apply(m, obs.landmarks)
-        mv = measures(aligned, self.brows(crop, aligned))
+        if self.frontal is not None:
+            frontal = self.frontal(obs.landmarks, m)
+            mv = measures(frontal, self.brows(crop, aligned, frontal))
+        else:
+            mv = measures(aligned, self.brows(crop, aligned))
         r, evidence = self.frame_aus.push(mv)
         self._add_au_row(seq, t, r)
         self._hist.append((idx, seq, t, mv, crop if self.learnt else None, evidence, self.pose(obs.landmarks)))

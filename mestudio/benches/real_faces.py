@@ -28,6 +28,7 @@ SMILE_CLIP = "pyfeat_single_face.mp4"  # neutral, then a held smile: one AU12 Po
 TALK_CLIP = "openface_neutral_talk.avi"  # neutral talking: every spot is a false one
 ACTIVE_STD = 0.2  # an AU the reference moves: its intensity's SD over the clip at least this
 LIT = 0.5  # a reference AU whose |r| with brightness reaches this follows the light (r^2 >= 0.25)
+PRESENT_SHARE = 0.05  # an AU the reference marks present (AUxx_c = 1) in at least this share of frames
 TARGET = "mean r >= 0.6 over shared AUs, brows (AU01, AU02, AU04) >= 0.5"
 
 
@@ -65,18 +66,24 @@ def agreement(ours, theirs, brightness: dict[int, float]) -> dict:
     per_au = {}
     for a, v in r.items():
         sd = float(theirs[f"AU{a:02d}_r"].std())
+        c = f"AU{a:02d}_c"
+        share = round(float(theirs[c].mean()), 3) if c in theirs.columns else None
         per_au[f"AU{a:02d}"] = {
             "r": v,
             "r_light_removed": rest.get(a),
             "reference_vs_brightness": lit.get(a),
             "reference_sd": round(sd, 3),
             "active": sd >= ACTIVE_STD,
+            "reference_present_share": share,
         }
     active = {a: v for a, v in r.items() if per_au[f"AU{a:02d}"]["active"]}
+    present = {a: v for a, v in r.items() if (per_au[f"AU{a:02d}"]["reference_present_share"] or 0) >= PRESENT_SHARE}
     unlit = {a: v for a, v in active.items() if abs(lit.get(a) or 0.0) < LIT}
     return {
         "per_au": per_au,
         **summary(r),
+        "present_aus": [f"AU{a:02d}" for a in present],
+        "present_mean_r": summary(present)["mean_r"],
         "active_aus": [f"AU{a:02d}" for a in active],
         "active_mean_r": summary(active)["mean_r"],
         "active_unlit_aus": [f"AU{a:02d}" for a in unlit],
@@ -88,7 +95,30 @@ def agreement(ours, theirs, brightness: dict[int, float]) -> dict:
     }
 
 
-def real_clips(quick: bool = False) -> dict:
+def _with_voice(path: Path, minutes: float, settings) -> dict:
+    """The talking clip again with a voice over its whole length (it has no audio track: the
+    talking session it stands for would have its microphone), speech awareness on."""
+    from mestudio.analysis.analyzer.offline import run_frames
+    from mestudio.analysis.analyzer.sources import VideoFile, open_input
+
+    settings = settings.model_copy(update={"speech": "suppress"})
+    with open_input(path) as src:
+        first = (src.first_time() if isinstance(src, VideoFile) else None) or 0.0
+        voice = ([(first - 1.0, first + minutes * 60 + 1.0)], {"source": "a voice over the whole clip"})
+        run = run_frames(src.frames(), settings, src.fps, src.count, speech=voice)
+    spots = [m for m in run["messages"] if m["type"] == "event" and m["kind"] in ("micro", "macro")]
+    for e in spots:  # a video's frames are numbered from its first (seq 0)
+        e.update({f"{k}_frame": e[f"{k}_seq"] + 1 for k in ("onset", "apex", "offset")})
+    return {
+        "false_spots_per_min_with_voice": round(len(spots) / minutes, 1) if minutes else None,
+        "speech_suppressed_with_voice": run["speech"]["suppressed"],
+        "events_with_voice": [_event_line(e) for e in spots],
+    }
+
+
+def real_clips(quick: bool = False, settings=None) -> dict:
+    """Every development clip through the analyzer (``settings``: AnalyzerSettings, the defaults
+    when None)."""
     data = shared_data()
     if not (data / "videos").is_dir():
         return {"skipped": f"{data / 'videos'} is not here (../shared data absent)"}
@@ -108,7 +138,7 @@ def real_clips(quick: bool = False) -> dict:
             out[name] = {"skipped": "absent"}
             continue
         with open_input(path) as src:
-            rep = analyze_input(src, AnalyzerSettings())
+            rep = analyze_input(src, settings or AnalyzerSettings())
         spots = [e for e in rep["events"] if e["kind"] in ("micro", "macro")]
         minutes = rep["frames"] / rep["fps"] / 60
         clip: dict = {
@@ -123,6 +153,7 @@ def real_clips(quick: bool = False) -> dict:
         if name == TALK_CLIP:
             clip["false_spots_per_min"] = clip["spots_per_min"]
             clip["speech_suppressed"] = rep["speech"].get("suppressed", 0)
+            clip.update(_with_voice(path, minutes, settings or AnalyzerSettings()))
         if ref and (data / "reference" / ref).is_file():
             theirs = read_au_table(data / "reference" / ref)
             clip.update(reference=f"OpenFace 2 ({ref})")

@@ -34,6 +34,12 @@ def add_arguments(p) -> None:
         help="mouth-only movements while the participant talks (voice on the session's microphone or the "
         "video's audio track): suppress (default), mark, or off",
     )
+    p.add_argument(
+        "--frontalize",
+        action="store_true",
+        help="measure the AUs with the head's 3D rotation taken out ([analyzer] frontalize: for a head "
+        "that turns and nods a lot; off by default, see docs/analyzer.md)",
+    )
     p.add_argument("--verbose", action="store_true", help="keep the face model's start-up lines on stderr")
     p.add_argument(
         "--from-start",
@@ -96,7 +102,13 @@ def _session(args, progress) -> dict:
     settings = session_settings(reader)
     changes = {
         k: v
-        for k, v in (("method", args.method), ("stream", args.stream), ("fps", args.fps), ("speech", args.speech))
+        for k, v in (
+            ("method", args.method),
+            ("stream", args.stream),
+            ("fps", args.fps),
+            ("speech", args.speech),
+            ("frontalize", args.frontalize),
+        )
         if v
     }
     if changes:
@@ -116,7 +128,8 @@ def _file(args, progress) -> dict:
     from mestudio.analysis.analyzer.sources import open_input
     from mestudio.analysis.settings import AnalyzerSettings
 
-    settings = AnalyzerSettings(**{k: v for k, v in (("method", args.method), ("speech", args.speech)) if v})
+    chosen = (("method", args.method), ("speech", args.speech), ("frontalize", args.frontalize))
+    settings = AnalyzerSettings(**{k: v for k, v in chosen if v})
     with open_input(args.session, args.fps) as source:
         return analyze_input(source, settings, progress=progress)
 
