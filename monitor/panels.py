@@ -93,8 +93,11 @@ class TileView(pg.GraphicsLayoutWidget):
             cell = self.ci.addLayout(row=i // cols, col=i % cols)
             self.tiles[sid] = _Tile(cell, sid)
 
-    def update_frames(self, frames: dict, stats: dict[str, StreamStats], state: MonitorState) -> list:
-        """Draw the newest frame of each stream; returns the headers of what was drawn."""
+    def update_frames(
+        self, frames: dict, stats: dict[str, StreamStats], state: MonitorState, titles: bool = True
+    ) -> list:
+        """Draw the newest frame of each stream; returns the headers of what was drawn.
+        ``titles=False`` (a frame painted as it arrives): the titles wait for the next tick."""
         visual = sorted(sid for sid, st in stats.items() if media_of(st.pixel_format, st.shape) in ("video", "depth"))
         if visual and sorted(self.tiles) != visual:
             self._layout(visual)
@@ -106,7 +109,7 @@ class TileView(pg.GraphicsLayoutWidget):
             tile.show_frame(msg.data, msg.header.pixel_format)
             drawn.append(msg.header)
         for sid, tile in self.tiles.items():
-            st = stats.get(sid)
+            st = stats.get(sid) if titles else None
             if st is not None:
                 fps, _ = st.rates(time.monotonic_ns())
                 h, w = st.shape[:2] if len(st.shape) >= 2 else (0, 0)
@@ -123,6 +126,8 @@ class TileView(pg.GraphicsLayoutWidget):
                     f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
                     f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face_note}"
                 )
+            if not titles and sid not in frames:
+                continue  # painted as a frame arrived: only the tiles that got one
             face = state.faces.get(sid)
             fresh = face if face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S else None
             tile.show_overlay(fresh.landmarks if fresh else None, fresh.rois if fresh else None)
