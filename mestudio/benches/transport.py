@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import resource
 import time
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -198,7 +199,7 @@ def run(args) -> dict:
     }
     for name, (shape, dtype) in SIZES.items():
         n = frames_per_measurement(shape, dtype, args.quick)
-        variants = {
+        variants: dict[str, Callable[[], Sample]] = {
             "real": partial(_throughput, shape, dtype, n, True),
             "raw": partial(_throughput, shape, dtype, n, False),
         }
