@@ -71,8 +71,18 @@ def _process_cpu_s() -> float:
 
 
 def _sender(
-    endpoint: str, viewer_ep: str, shape, dtype, n: int, rate: float | None, real: bool, cpu: int | None, out
+    endpoint: str,
+    viewer_ep: str,
+    shape,
+    dtype,
+    n: int,
+    rate: float | None,
+    real: bool,
+    cpu: int | None = None,
+    out=None,
 ) -> None:
+    """Send ``n`` frames (the recorder bench uses it too); ``cpu``: pin to it; ``out``: a queue
+    that gets the CPU seconds the sends took."""
     from mestudio.stream import wire
     from mestudio.stream.bus import Endpoints, Publisher
 
@@ -102,7 +112,8 @@ def _sender(
             send(wire.frame_parts("bench", i, f, host_time_ns=now, pixel_format="mono8"))
         else:
             send([now.to_bytes(8, "little"), memoryview(f).cast("B")])
-    out.put(_process_cpu_s() - c0)  # the sender's CPU (its I/O thread too) over its sends
+    if out is not None:
+        out.put(_process_cpu_s() - c0)  # the sender's CPU (its I/O thread too) over its sends
     if real:
         pub.close()
     ctx.destroy(linger=None)
