@@ -13,9 +13,9 @@ from mestudio.capture.registry import create_device
 from mestudio.capture.sound import chirp_from_request
 from mestudio.config.device_kinds import Capability
 from mestudio.stream import messages, wire
+from mestudio.stream.buffers import keep_freed_buffers
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
-from mestudio.stream.recorder import keep_freed_buffers
 
 
 def device_spec(ctx: NodeContext):

@@ -94,8 +94,8 @@ def _producer_split(seconds: float, endpoint: str, keep_buffers: bool, out) -> N
     from mestudio.capture.registry import create_device
     from mestudio.config.loader import bundled_config, load_session_config
     from mestudio.stream import wire
+    from mestudio.stream.buffers import keep_freed_buffers
     from mestudio.stream.bus import Endpoints, Publisher
-    from mestudio.stream.recorder import keep_freed_buffers
 
     if keep_buffers:
         keep_freed_buffers()  # as capture/node.py does
