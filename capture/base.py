@@ -186,7 +186,7 @@ class Device(abc.ABC):
 
 
 class Pacer:
-    """Ticks at a fixed rate on the host clock, like a free-running sensor.
+    """Ticks at a fixed rate on the host clock, like a free-running sensor, from the first read.
 
     A reader that falls more than ``max_lag_s`` behind loses the ticks it missed, as a camera
     whose buffer overflows would: they are counted in ``skipped`` and show as sequence gaps.
@@ -207,6 +207,10 @@ class Pacer:
         """Block until the next tick is due; return its number, or None on timeout."""
         due = self.t0_ns + self.next_tick * self.period_ns
         now = time.monotonic_ns()
+        if self.next_tick == 0 and now > due:
+            # the clock starts with the first read: a node that took long to get to it (a loaded
+            # machine while a session's processes all start) lost no frame, none was made yet
+            self.t0_ns = due = now
         if due - now > timeout_s * 1e9:
             time.sleep(timeout_s)
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 
@@ -12,6 +13,7 @@ from mestudio.capture.registry import create_device
 from mestudio.capture.sound import chirp_from_request
 from mestudio.config.device_kinds import Capability
 from mestudio.stream import messages, wire
+from mestudio.stream.buffers import keep_freed_buffers
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import NodeContext
 
@@ -81,9 +83,25 @@ def start_speaker(ctx: NodeContext, dev: Device) -> threading.Thread | None:
     return _listen(ctx, dev, messages.SYNC_CHIRP, handle)
 
 
+def single_threaded_opencv() -> bool:
+    """One OpenCV thread in a device process that uses OpenCV (the synthetic renderers).
+
+    A rig runs a process per device beside the recorder; OpenCV's default pool (a thread per
+    core in each of them) splits every remap into stripes and waits for the slowest, so on a
+    loaded machine one descheduled worker stalls the frame.  True when it was set."""
+    cv2 = sys.modules.get("cv2")
+    if cv2 is None:
+        return False
+    cv2.setNumThreads(1)
+    return True
+
+
 def run(ctx: NodeContext) -> int:
+    # every frame is a fresh buffer of 0.3-2 MB: reused from the heap, not mapped and faulted in anew
+    keep_freed_buffers()
     spec = device_spec(ctx)
     dev = create_device(spec)
+    single_threaded_opencv()
     t0 = int(json.loads((ctx.session_dir / "manifest.json").read_text())["t0_host_ns"])
     dev.attach_session(ctx.session_dir, t0)
     if spec.software_triggered and ctx.config.sync.get("enabled", False):

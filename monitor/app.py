@@ -21,20 +21,28 @@ from mestudio.monitor.feed import LiveFeed
 from mestudio.monitor.operator import CommandSender
 from mestudio.monitor.qt import QtCore, application, shutdown
 from mestudio.monitor.target import Target
-from mestudio.monitor.window import MonitorWindow
+from mestudio.monitor.window import MonitorWindow, thread_schedstat
+
+
+def _p50_p99(ns) -> dict:
+    a = np.asarray(ns, dtype=np.float64) / 1e6
+    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2)}
 
 
 def latency_summary(window: MonitorWindow) -> dict:
-    """Capture-to-display latency over every frame drawn: p50/p99 in ms, per stream and all."""
+    """Capture-to-display latency over every frame drawn: p50/p99 in ms, per stream and all,
+    and per stream its stages (window.py: wire, wait, convert, paint)."""
     out = {}
     every = []
     for sid, d in sorted(window.latency_ns.items()):
         a = np.asarray(d, dtype=np.float64) / 1e6
         every.append(a)
+        stages = window.stage_ns.get(sid, {})
         out[sid] = {
             "p50_ms": round(float(np.percentile(a, 50)), 2),
             "p99_ms": round(float(np.percentile(a, 99)), 2),
             "frames": int(a.size),
+            "stages": {k: _p50_p99(v) for k, v in stages.items() if v},
         }
     if every:
         a = np.concatenate(every)
@@ -47,12 +55,17 @@ def latency_summary(window: MonitorWindow) -> dict:
 
 
 def window_stats(window: MonitorWindow, feed: LiveFeed, wall_s: float) -> dict:
+    """Called in the GUI thread (its CPU and run-queue wait are that thread's)."""
     snap_stats = window.stream_stats
+    cpu_ns, wait_ns = (a - b for a, b in zip(thread_schedstat(), window.sched_start))
     return {
         "target": {"kind": window.target.kind, "label": window.target.label},
         "wall_s": round(wall_s, 3),
         "repaints": window.repaints,
         "repaint_hz": round(window.repaints / wall_s, 2) if wall_s > 0 else 0.0,
+        "frame_paints": window.frame_paints,
+        # a GUI thread that waited long for a CPU was late because of the machine, not its work
+        "gui_thread": {"cpu_s": round(cpu_ns / 1e9, 3), "run_queue_wait_s": round(wait_ns / 1e9, 3)},
         "received": feed.received,
         "bad_messages": feed.bad,
         "throttled_s": round(feed.throttled_s, 2),
@@ -112,7 +125,8 @@ def run_monitor(
     ctx = zmq.Context()
     feed = LiveFeed(target.endpoints, context=ctx, max_mb_per_s=max_mb_per_s, preview_fps=preview_fps).start()
     commands = CommandSender(target.endpoints, ctx) if target.kind != "replay" else None
-    window = MonitorWindow(target, feed, commands, fps=fps)
+    # video is painted as it arrives, capped at the rate frames are taken (the preview rate)
+    window = MonitorWindow(target, feed, commands, fps=fps, video_fps=preview_fps or 2 * fps)
     window.resize(*size)
     window.show()
     # Ctrl-C and SIGTERM close the window cleanly; Python runs signal handlers only between

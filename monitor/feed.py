@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import zmq
@@ -117,6 +118,7 @@ class Snapshot:
     events: list[wire.Message]
     received: int  # messages received so far
     bad: int  # messages that were not mestudio messages
+    arrivals: dict[str, int] = field(default_factory=dict)  # monotonic ns each frame was received
 
 
 def is_image(shape: tuple[int, ...]) -> bool:
@@ -153,7 +155,11 @@ class LiveFeed:
         for ep in self.endpoints:
             endpoints.connect(self._sock, ep)  # CURVE on a tcp session
         self._lock = threading.Lock()
-        self._latest: dict[str, list] = {}
+        self._latest: dict[str, tuple[list, int]] = {}  # stream -> (message parts, arrival ns)
+        # Called from the feed's thread when a frame arrives and none was waiting: the window
+        # paints it now instead of at its next timer tick (once per snapshot, never a flood).
+        self.on_frame: Callable[[], None] | None = None
+        self._image_waiting = False  # a picture frame is in _latest, not yet taken
         self._stats: dict[str, StreamStats] = {}
         self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
         self.received = 0
@@ -269,34 +275,46 @@ class LiveFeed:
         except (WireFormatError, ValueError):
             self.bad += 1
             return
+        wake = False
         with self._lock:
             if h.kind == wire.Kind.FRAME:
                 st = self._stats.get(h.stream_id) or self._stats.setdefault(h.stream_id, StreamStats(h.stream_id))
                 st.take(h, len(parts[2].buffer), now, paused=h.stream_id in self._images)
-                self._latest[h.stream_id] = parts  # the older frame's buffer is released here
+                self._latest[h.stream_id] = (parts, now)  # the older frame's buffer is released here
+                wake = is_image(h.shape) and not self._image_waiting
+                self._image_waiting |= wake
             else:
                 if h.kind == wire.Kind.END and h.stream_id in self._stats:
                     self._stats[h.stream_id].ended = True
                 self._events.append(msg)
+        wake_window = self.on_frame
+        if wake and wake_window is not None:
+            try:
+                wake_window()
+            except RuntimeError:  # the window was deleted under us at shutdown: stop waking it
+                self.on_frame = None
         if self.preview_s and h.kind == wire.Kind.FRAME and is_image(h.shape):
             self._pause(h.stream_id)
         elif self.preview_s and h.kind != wire.Kind.FRAME and msg.topic.startswith(messages.INFO):
             self._announced(msg.data)
 
-    def snapshot(self) -> Snapshot:
-        """The newest frame of each stream not yet taken, all queued events, and the counters."""
+    def snapshot(self, with_stats: bool = True) -> Snapshot:
+        """The newest frame of each stream not yet taken, all queued events, and the counters
+        (``with_stats=False``: no counters, a cheaper snapshot for painting a frame as it arrives)."""
         with self._lock:
             latest, self._latest = self._latest, {}
+            self._image_waiting = False
             events = list(self._events)
             self._events.clear()
-            stats = {k: v.copy() for k, v in self._stats.items()}
-        frames = {}
-        for sid, parts in latest.items():
+            stats = {k: v.copy() for k, v in self._stats.items()} if with_stats else {}
+        frames, arrivals = {}, {}
+        for sid, (parts, arrival_ns) in latest.items():
             try:
                 frames[sid] = wire.decode(parts)
+                arrivals[sid] = arrival_ns
             except WireFormatError:
                 self.bad += 1
-        return Snapshot(frames, stats, events, self.received, self.bad)
+        return Snapshot(frames, stats, events, self.received, self.bad, arrivals)
 
     def close(self) -> None:
         """Stop the thread, then close the socket (linger 0) and our own context."""

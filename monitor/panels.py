@@ -31,6 +31,7 @@ class _Tile:
     def __init__(self, layout: pg.GraphicsLayout, sid: str) -> None:
         self.sid = sid
         self.title = layout.addLabel(sid, color="#d6d9e0", size="10pt")
+        self.title_text = sid
         layout.nextRow()
         self.view = layout.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
@@ -93,8 +94,11 @@ class TileView(pg.GraphicsLayoutWidget):
             cell = self.ci.addLayout(row=i // cols, col=i % cols)
             self.tiles[sid] = _Tile(cell, sid)
 
-    def update_frames(self, frames: dict, stats: dict[str, StreamStats], state: MonitorState) -> list:
-        """Draw the newest frame of each stream; returns the headers of what was drawn."""
+    def update_frames(
+        self, frames: dict, stats: dict[str, StreamStats], state: MonitorState, titles: bool = True
+    ) -> list:
+        """Draw the newest frame of each stream; returns the headers of what was drawn.
+        ``titles=False`` (a frame painted as it arrives): the titles wait for the next tick."""
         visual = sorted(sid for sid, st in stats.items() if media_of(st.pixel_format, st.shape) in ("video", "depth"))
         if visual and sorted(self.tiles) != visual:
             self._layout(visual)
@@ -106,7 +110,7 @@ class TileView(pg.GraphicsLayoutWidget):
             tile.show_frame(msg.data, msg.header.pixel_format)
             drawn.append(msg.header)
         for sid, tile in self.tiles.items():
-            st = stats.get(sid)
+            st = stats.get(sid) if titles else None
             if st is not None:
                 fps, _ = st.rates(time.monotonic_ns())
                 h, w = st.shape[:2] if len(st.shape) >= 2 else (0, 0)
@@ -119,10 +123,15 @@ class TileView(pg.GraphicsLayoutWidget):
                     if tile.depth_limits and media_of(st.pixel_format, st.shape) == "depth"
                     else ""
                 )
-                tile.title.setText(
+                text = (
                     f"<b>{sid}</b>&nbsp;&nbsp;<span style='color:{MUTED}'>{w}×{h} · "
                     f"{fps:.0f} fps{depth}{' · ended' if st.ended else ''}</span>{face_note}"
                 )
+                if text != tile.title_text:  # a new title re-lays out the tile grid: only when it changed
+                    tile.title_text = text
+                    tile.title.setText(text)
+            if not titles and sid not in frames:
+                continue  # painted as a frame arrived: only the tiles that got one
             face = state.faces.get(sid)
             fresh = face if face is not None and state.now_s - face.t_s <= OVERLAY_MAX_AGE_S else None
             tile.show_overlay(fresh.landmarks if fresh else None, fresh.rois if fresh else None)
@@ -155,9 +164,16 @@ class ScorePlot(pg.PlotWidget):
         self._marks: list[pg.InfiniteLine] = []
         self.empty = pg.TextItem("no analyzer results yet", color=MUTED, anchor=(0.5, 0.5))
         self.addItem(self.empty)
+        self._idle_drawn = False  # the empty plot is drawn once, then left alone until data comes
 
     def update_state(self, state: MonitorState) -> None:
         t, s = state.score_window()
+        # nothing to show (no scores, threshold, marks or intervals yet): the empty plot is not redrawn at
+        # every tick (an idle window repainting it 25 times a second was most of its base CPU)
+        idle = not (len(t) or state.marks or state.intervals or state.threshold is not None)
+        if idle and self._idle_drawn:
+            return
+        self._idle_drawn = idle
         now = max(state.now_s, float(t[-1]) if len(t) else 0.0)
         lo = max(0.0, now - self.SPAN_S)  # the first half minute fills from the left
         hi = lo + self.SPAN_S
@@ -219,10 +235,14 @@ class AUTracePlot(pg.PlotWidget):
         self.empty = pg.TextItem("no per-frame AUs yet", color=MUTED, anchor=(0.5, 0.5))
         self.empty.setPos(AU_TRACE_S / 2, 2.5)
         self.addItem(self.empty)
+        self._last: float | None = -1.0  # newest AU sample drawn (None: none yet; -1: not drawn at all)
 
     def update_state(self, state: MonitorState) -> None:
         win = state.au_trace_window()
         last = max((float(t[-1]) for t, _ in win.values() if len(t)), default=None)
+        if last == self._last:
+            return  # no new per-frame AUs: the same curves, not redrawn
+        self._last = last
         for a, (t, v) in win.items():
             self.curves[a].setData(t, v)
         self.empty.setVisible(last is None)

@@ -2,8 +2,17 @@
 buttons, the video tiles, the spotting trace, AUs and emotion, stream health and the event log.
 
 A QTimer repaints at ``fps`` (25 by default): it takes the feed's snapshot (the newest frame per
-stream and the queued events), updates the state and the panels, and nothing else.  Latency is
-measured from a frame's capture stamp (host_time_ns) to the end of the paint that showed it.
+stream and the queued events), updates the state and the panels, and nothing else.  Video does
+not wait for that timer: the feed wakes the window when a frame arrives and the tiles alone are
+painted at once, at most ``video_fps`` times a second (a frame arriving sooner is painted when
+the cap allows, together with whatever else came).  Waiting for the next 25 Hz tick cost up to
+40 ms per frame; on a loaded machine a tick that is late adds to it.
+
+Latency is measured from a frame's capture stamp (host_time_ns) to the end of the paint that
+showed it, and split into stages so that its cause can be read off the window's statistics:
+``wire`` (capture stamp to the feed's receive), ``wait`` (received to the GUI thread taking it),
+``convert`` (decoding, decimation, conversion, setImage) and ``paint`` (until the tiles' paint
+ended).
 """
 
 from __future__ import annotations
@@ -30,8 +39,34 @@ BUTTON_STYLE = (
 )
 
 
+STAGES = ("wire", "wait", "convert", "paint")
+
+
+def thread_schedstat() -> tuple[int, int]:
+    """(CPU ns, run-queue wait ns) of the calling thread so far; (0, 0) where Linux does not say.
+
+    The wait is time the thread was ready to run but another process had the CPU: on a loaded
+    machine it, not the window's own work, is what makes a frame late."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            cpu, wait = f.read().split()[:2]
+        return int(cpu), int(wait)
+    except (OSError, ValueError):
+        return 0, 0
+
+
 class MonitorWindow(QtWidgets.QMainWindow):
-    def __init__(self, target: Target, feed: LiveFeed, commands: CommandSender | None, *, fps: float = 25.0) -> None:
+    frame_ready = QtCore.Signal()  # emitted by the feed's thread; runs _frame_arrived in the GUI thread
+
+    def __init__(
+        self,
+        target: Target,
+        feed: LiveFeed,
+        commands: CommandSender | None,
+        *,
+        fps: float = 25.0,
+        video_fps: float | None = None,
+    ) -> None:
         super().__init__()
         self.target, self.feed, self.commands = target, feed, commands
         self.state = MonitorState(target.t0_host_ns)
@@ -39,7 +74,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.repaints = 0
         self.frames_drawn: collections.Counter[str] = collections.Counter()
         self.latency_ns: dict[str, collections.deque] = {}
-        self._pending: list = []  # headers drawn since the last paint
+        self._pending: list = []  # (header, received ns, taken ns, converted ns) drawn since the last paint
+        self.stage_ns: dict[str, dict[str, collections.deque]] = {}  # stream -> stage -> ns
+        self.sched_start = thread_schedstat()  # the GUI thread's CPU and run-queue wait so far
+        self.frame_paints = 0  # paints started by a frame's arrival, not by the timer
+        self._video_period_ns = int(1e9 / (video_fps or 2 * fps))
+        self._last_frames_ns = 0
         self._stats: dict = {}
         self._audio: dict[str, float] = {}
         self._free_mb: float | None = None
@@ -50,6 +90,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.tick)
         self.timer.start(int(1000 / fps))
+        self._due = QtCore.QTimer(self)  # a frame that came before the video cap allowed a paint
+        self._due.setSingleShot(True)
+        self._due.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._due.timeout.connect(self._show_frames)
+        self.frame_ready.connect(self._frame_arrived, QtCore.Qt.ConnectionType.QueuedConnection)
+        feed.on_frame = self.frame_ready.emit
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -180,19 +226,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
 
     # -- repaint --------------------------------------------------------------------------
     def tick(self) -> None:
-        snap = self.feed.snapshot()
-        for ev in snap.events:
-            self.state.apply(ev)
-        self._stats = snap.stats
-        for sid, msg in snap.frames.items():
-            self.state.observe(msg.header.host_time_ns)
-            st = snap.stats.get(sid)
-            if st is not None and media_of(st.pixel_format, st.shape) == "audio":
-                self._audio[sid] = level_of(msg)
-        drawn = self.tiles.update_frames(snap.frames, snap.stats, self.state)
-        for h in drawn:
-            self.frames_drawn[h.stream_id] += 1
-        self._pending += drawn
+        self._show_frames(with_stats=True)
         self.score.update_state(self.state)
         self.aus.update_state(self.state)
         self.log.add(self.state.take_log())
@@ -200,13 +234,51 @@ class MonitorWindow(QtWidgets.QMainWindow):
             self._update_status()
         self.repaints += 1
 
+    def _frame_arrived(self) -> None:
+        """A frame is waiting in the feed: paint the tiles now, or when the video cap allows."""
+        if self._due.isActive():
+            return
+        self.frame_paints += 1
+        wait_ns = self._last_frames_ns + self._video_period_ns - time.monotonic_ns()
+        if wait_ns <= 0:
+            self._show_frames()
+        else:
+            self._due.start(max(1, -(-wait_ns // 1_000_000)))
+
+    def _show_frames(self, with_stats: bool = False) -> None:
+        """Take the feed's newest frames and events; draw the frames.  Without ``with_stats``
+        (a frame's arrival) the counters of the last tick are used: no copies, no tile titles."""
+        taken = self._last_frames_ns = time.monotonic_ns()
+        self._due.stop()
+        snap = self.feed.snapshot(with_stats)
+        for ev in snap.events:
+            self.state.apply(ev)
+        if with_stats:
+            self._stats = snap.stats
+        stats = self._stats
+        for sid, msg in snap.frames.items():
+            self.state.observe(msg.header.host_time_ns)
+            st = stats.get(sid)
+            if st is not None and media_of(st.pixel_format, st.shape) == "audio":
+                self._audio[sid] = level_of(msg)
+        drawn = self.tiles.update_frames(snap.frames, stats, self.state, titles=with_stats)
+        converted = time.monotonic_ns()
+        for h in drawn:
+            self.frames_drawn[h.stream_id] += 1
+            self._pending.append((h, snap.arrivals.get(h.stream_id, taken), taken, converted))
+
     def _on_painted(self) -> None:
         if not self._pending or not self.target.live:
             self._pending.clear()
             return
         now = time.monotonic_ns()
-        for h in self._pending:
+        for h, received, taken, converted in self._pending:
             self.latency_ns.setdefault(h.stream_id, collections.deque(maxlen=4096)).append(now - h.host_time_ns)
+            stages = self.stage_ns.get(h.stream_id)
+            if stages is None:
+                stages = self.stage_ns[h.stream_id] = {k: collections.deque(maxlen=4096) for k in STAGES}
+            for k, v in zip(STAGES, (received - h.host_time_ns, taken - received, converted - taken, now - converted)):
+                stages[k].append(v)
         self._pending.clear()
 
     @property
@@ -288,10 +360,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
     # -- lifecycle ------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop repainting; the caller closes the feed and the command socket."""
+        self.feed.on_frame = None  # the feed's thread must not signal a window being deleted
         self.timer.stop()
+        self._due.stop()
 
     def closeEvent(self, ev) -> None:  # Qt override
-        self.timer.stop()
+        self.stop()
         super().closeEvent(ev)
 
     def save_screenshot(self, path: str | Path) -> Path:

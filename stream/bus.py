@@ -190,6 +190,11 @@ class Publisher:
     def send(self, parts: list) -> bool:
         """Send one message; False when it had to be dropped for the recorder (counted)."""
         ok = True
+        if self._push is not None and len(parts) == 3 and not isinstance(parts[2], zmq.Frame):
+            if memoryview(parts[2]).nbytes >= zmq.COPY_THRESHOLD:
+                # one zero-copy frame for both sockets: each send shares its buffer (a reference
+                # count), so pyzmq tracks one buffer, and its release thread wakes once per frame, not twice
+                parts = [parts[0], parts[1], zmq.Frame(parts[2], copy=False)]
         if self._push is not None:
             try:
                 wire.send(self._push, parts, zmq.NOBLOCK)

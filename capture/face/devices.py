@@ -41,6 +41,7 @@ class _FaceDevice(_PacedDevice):
         super().__init__(spec)
         self._script = default_script(spec.script_duration_s, spec.seed)
         self._epoch_ns = 0
+        self._epoch_is_first_frame = False  # no shared epoch: script time 0 is this device's first frame
         self._last_tick = -1
 
     def ground_truth(self) -> FaceScript:
@@ -56,6 +57,7 @@ class _FaceDevice(_PacedDevice):
             else (int(env_epoch) if env_epoch else self.pacer.t0_ns)
         )
         self._epoch_ns = int(epoch)
+        self._epoch_is_first_frame = self.script_epoch_ns is None and not env_epoch
         self._script.epoch_host_ns = self._epoch_ns
         self._script.device_t0_host_ns = self.pacer.t0_ns
         self._script.rendered_until_s = None
@@ -79,6 +81,11 @@ class _FaceDevice(_PacedDevice):
         return (self.pacer.t0_ns + tick * self.pacer.period_ns - self._epoch_ns) / 1e9
 
     def _render(self, tick: int) -> list[np.ndarray]:
+        if self._script.device_t0_host_ns != self.pacer.t0_ns:  # the pacer's clock began at the first read
+            self._script.device_t0_host_ns = self.pacer.t0_ns
+            if self._epoch_is_first_frame:
+                self._epoch_ns = self._script.epoch_host_ns = self.pacer.t0_ns
+            self._save_ground_truth()
         self._last_tick = tick
         return self._render_at(self.script_time(tick), tick)
 

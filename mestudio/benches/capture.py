@@ -85,6 +85,101 @@ def _backend_alone(seconds: float, out) -> None:
     )
 
 
+def _producer_split(seconds: float, endpoint: str, keep_buffers: bool, out) -> None:
+    """In a fresh process: the Basler node's loop (read, pack, send to a PULL in the bench process),
+    with the main thread's CPU per frame in each step and the page faults per frame."""
+    import zmq
+
+    from mestudio.capture.node import single_threaded_opencv
+    from mestudio.capture.registry import create_device
+    from mestudio.config.loader import bundled_config, load_session_config
+    from mestudio.stream import wire
+    from mestudio.stream.buffers import keep_freed_buffers
+    from mestudio.stream.bus import Endpoints, Publisher
+
+    if keep_buffers:
+        keep_freed_buffers()  # as capture/node.py does
+    spec = load_session_config(bundled_config("emulated-basler.toml")).devices[0]
+    dev = create_device(spec)
+    single_threaded_opencv()
+    ctx = zmq.Context()
+    pub = Publisher(ctx, Endpoints(endpoint, "", "", "", {"basler": endpoint + "-pub"}), "basler")
+    spent = {"read": 0.0, "pack": 0.0, "send": 0.0}
+    frames = 0
+    with dev:
+        for f in dev.read(1.0):  # the first frames (allocations, connection) are not counted
+            pub.send(wire.frame_parts(f.stream_id, f.seq, f.data, host_time_ns=f.host_time_ns))
+        flt0, cpu0, t0 = (
+            resource.getrusage(resource.RUSAGE_SELF).ru_minflt,
+            _cpu_s(resource.RUSAGE_SELF),
+            time.perf_counter(),
+        )
+        while time.perf_counter() - t0 < seconds:
+            a = time.thread_time()
+            got = dev.read(1.0)
+            b = time.thread_time()
+            spent["read"] += b - a
+            for f in got:
+                parts = wire.frame_parts(
+                    f.stream_id, f.seq, f.data, host_time_ns=f.host_time_ns, device_time_ns=f.device_time_ns
+                )
+                c = time.thread_time()
+                pub.send(parts)
+                d = time.thread_time()
+                spent["pack"] += c - b
+                spent["send"] += d - c
+                b = d
+            frames += len(got)
+        dt = time.perf_counter() - t0
+        cpu = _cpu_s(resource.RUSAGE_SELF) - cpu0
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - flt0
+    pub.close()
+    ctx.destroy(linger=0)
+    n = max(1, frames)
+    out.put(
+        {
+            "fps_per_camera": round(frames / COUNT / dt, 2),
+            "main_thread_ms_per_frame": {k: round(1000 * v / n, 3) for k, v in spent.items()},
+            # pylon's grab threads, zmq's I/O thread and pyzmq's release thread included
+            "process_ms_per_frame": round(1000 * cpu / n, 3),
+            "process_cores": round(cpu / dt, 3),
+            "page_faults_per_frame": round(faults / n, 1),
+        }
+    )
+
+
+def producer_cpu_split(seconds: float) -> dict:
+    """Where a camera node's CPU goes per frame, with glibc's default allocator and with freed
+    frame buffers kept for reuse (capture/node.py); frames are drained by this process."""
+    import threading
+
+    import zmq
+
+    res: dict = {}
+    for name, keep in (("default_malloc", False), ("freed_buffers_kept", True)):
+        ctx = zmq.Context()
+        pull = ctx.socket(zmq.PULL)
+        pull.linger = 0
+        ep = f"ipc:///tmp/mestudio-bench-producer-{os.getpid()}"
+        pull.bind(ep)
+        stop = threading.Event()
+
+        def drain(sock=pull, stop=stop) -> None:
+            while not stop.is_set():
+                if sock.poll(100):
+                    sock.recv_multipart(copy=False)
+
+        t = threading.Thread(target=drain, daemon=True)
+        t.start()
+        try:
+            res[name] = _in_process(_producer_split, seconds, ep, keep)
+        finally:
+            stop.set()
+            t.join(5)
+            ctx.destroy(linger=0)
+    return res
+
+
 def _in_process(target, seconds: float, *args) -> dict:
     import multiprocessing as mp
 
@@ -239,6 +334,7 @@ def run(args) -> dict:
         "recording": rec,
         "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
         "recorder_backlog_max_s": rec["recorder_backlog_max_s"],
+        "producer_cpu_split": producer_cpu_split(2.0 if quick else 5.0),
         "face_rig": face_render_rates(60 if quick else 240),
         "demo_face_rig_recording": demo,
     }

@@ -12,7 +12,13 @@ and `mestudio monitor` (a separate process, offscreen) attached to the session:
   2. paced 60 fps face-camera frames (640x480): capture-to-display latency (frame capture stamp
      to the end of the paint that showed it) from the monitor's --stats-json.
 The ratio with/without is the figure to watch (1.0 = no cost); the machine is shared and noisy,
-so only figures from one run compare.
+so only figures from one run compare.  Beside it, figures that do not depend on the machine's
+load: the recorder's CPU per MB written with and without the window (all its threads, from
+/proc/PID/task/*/schedstat, ns resolution), and the window's own CPU per MB recorded (what it
+would take from the recorder on a CPU-bound machine).  The phases alternate their order from
+round to round (with first, then without first), so neither always runs on a warmer cache.
+The latency comes with its stages, measured inside the window (monitor/window.py) and the GUI
+thread's run-queue wait (time it was ready but another process had the CPU).
 """
 
 from __future__ import annotations
@@ -97,6 +103,32 @@ def _paced(pub, sid: str, seconds: float, fps: float = 60.0) -> int:
     return n
 
 
+def process_cpu_ns(pid: int) -> int:
+    """CPU ns of every thread of process ``pid`` so far (0 where /proc does not say)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total
+
+
+def _phase(root: Path, pub, sid: str, frames: int, recorder: int, monitor: int) -> dict:
+    """One blast of ``frames``; its throughput, and the CPU the recorder and the window took."""
+    r0, m0 = process_cpu_ns(recorder), process_cpu_ns(monitor)
+    got = _throughput(root, sid, _blast(pub, sid, frames))
+    r1, m1 = process_cpu_ns(recorder), process_cpu_ns(monitor)
+    got["recorder_cpu_ms_per_mb"] = round((r1 - r0) / 1e6 / got["mb"], 3) if got["mb"] else None
+    got["monitor_cpu_ms_per_mb"] = round((m1 - m0) / 1e6 / got["mb"], 3) if got["mb"] else None
+    return got
+
+
 def _throughput(root: Path, sid: str, sent: int, timeout_s: float = 60) -> dict:
     """MB/s the recorder wrote for ``sid``: bytes over its first-to-last receive time."""
     from mestudio.stream.session import INDEX_DTYPE
@@ -135,13 +167,19 @@ def _wait_monitor(stats_path: Path, proc: subprocess.Popen, pub, timeout_s: floa
     raise RuntimeError(f"the monitor did not connect within {timeout_s:.0f} s")
 
 
+def _spread(values: list[float]) -> dict | None:
+    from mestudio.benches._rounds import spread
+
+    return spread(values) if values else None
+
+
 def run(args) -> dict:
     from mestudio.config.loader import bundled_config, load_session_config
     from mestudio.session_plan import create_session
     from mestudio.stream.bus import Endpoints, Publisher
 
     quick = getattr(args, "quick", False)
-    rounds, frames, paced_s = (2, 80, 2.5) if quick else (4, 200, 4.0)
+    rounds, frames, paced_s = (2, 80, 2.5) if quick else (6, 150, 6.0)
     tmp, storage = _scratch()
     cfg_path = bundled_config("demo.toml")
     root = create_session(load_session_config(cfg_path), Path(cfg_path).read_text(), out=tmp)
@@ -176,11 +214,14 @@ def run(args) -> dict:
         # sender, exactly as if it were not there; "with" = the window running.
         without, with_monitor = [], []
         for r in range(rounds):
-            os.kill(monitor.pid, signal.SIGSTOP)
-            without.append(_throughput(root, f"rig-without-{r}", _blast(pub, f"rig-without-{r}", frames)))
-            os.kill(monitor.pid, signal.SIGCONT)
-            time.sleep(0.3)
-            with_monitor.append(_throughput(root, f"rig-with-{r}", _blast(pub, f"rig-with-{r}", frames)))
+            for stopped in (True, False) if r % 2 == 0 else (False, True):
+                if stopped:
+                    os.kill(monitor.pid, signal.SIGSTOP)
+                    without.append(_phase(root, pub, f"rig-without-{r}", frames, recorder.pid, monitor.pid))
+                    os.kill(monitor.pid, signal.SIGCONT)
+                    time.sleep(0.3)  # it drains what queued while it was stopped
+                else:
+                    with_monitor.append(_phase(root, pub, f"rig-with-{r}", frames, recorder.pid, monitor.pid))
         paced = _paced(pub, "face", paced_s)
         time.sleep(1.2)  # the stats file is rewritten every second
         monitor.terminate()
@@ -189,6 +230,10 @@ def run(args) -> dict:
         lat = stats["latency"].get("face", {})
         a = float(np.median([x["mb_per_s"] for x in without]))
         b = float(np.median([x["mb_per_s"] for x in with_monitor]))
+        paired = [w["mb_per_s"] / o["mb_per_s"] for w, o in zip(with_monitor, without) if o["mb_per_s"]]
+        cpu_without = float(np.median([x["recorder_cpu_ms_per_mb"] or 0.0 for x in without]))
+        cpu_with = float(np.median([x["recorder_cpu_ms_per_mb"] or 0.0 for x in with_monitor]))
+        cpu_window = float(np.median([x["monitor_cpu_ms_per_mb"] or 0.0 for x in with_monitor]))
         drawn = sum(n for sid, n in stats["frames_drawn"].items() if sid.startswith("rig-with-"))
         skipped = sum(v.get("gaps") or 0 for sid, v in stats["streams"].items() if sid.startswith("rig-with-"))
         # what the window took off the wire: a steadier figure of its cost than a loaded throughput
@@ -202,7 +247,10 @@ def run(args) -> dict:
                 "p99": lat.get("p99_ms"),
                 "frames_shown": lat.get("frames", 0),
                 "frames_sent": paced,
+                "stages": lat.get("stages", {}),
             },
+            "monitor_gui_thread": stats.get("gui_thread"),
+            "monitor_frame_paints": stats.get("frame_paints"),
             "recorder_mb_per_s": {
                 "without_monitor_median": round(a, 1),
                 "with_monitor_median": round(b, 1),
@@ -211,6 +259,18 @@ def run(args) -> dict:
                 "frames_per_phase": frames,
             },
             "ratio_with_to_without": round(b / a, 3) if a else None,
+            "ratio_with_to_without_paired": _spread(paired),
+            "recorder_cpu_ms_per_mb": {
+                "without_monitor_median": round(cpu_without, 3),
+                "with_monitor_median": round(cpu_with, 3),
+                "without_monitor": [x["recorder_cpu_ms_per_mb"] for x in without],
+                "with_monitor": [x["recorder_cpu_ms_per_mb"] for x in with_monitor],
+            },
+            # the recorder's CPU per MB does not depend on the load; 1.0 = the window costs it nothing
+            "cpu_ratio_without_to_with": round(cpu_without / cpu_with, 3) if cpu_with else None,
+            "monitor_cpu_ms_per_recorded_mb": round(cpu_window, 3),
+            # on a machine whose CPU is all taken, the window's CPU comes off the recorder's
+            "monitor_cpu_share_of_recorder": round(cpu_window / cpu_with, 3) if cpu_with else None,
             "monitor": {
                 "exit_code": monitor.returncode,
                 "repaint_hz": stats["repaint_hz"],
