@@ -9,7 +9,6 @@ the ``Recorder``'s (stream/recorder.py).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import resource
 import shutil
@@ -21,6 +20,7 @@ import zmq
 
 from mestudio.stream import messages, wire
 from mestudio.stream.backlog import WriteThrottle
+from mestudio.stream.buffers import keep_freed_buffers
 from mestudio.stream.errors import DiskFullError
 from mestudio.stream.node import NodeContext
 from mestudio.stream.recorder import Recorder
@@ -29,21 +29,6 @@ from mestudio.stream.session_reader import SessionReader, write_timestamps_csv
 
 EXIT_DISK_FULL = 3
 RESERVE_BYTES = 4 << 20
-
-
-def keep_freed_buffers() -> bool:
-    """Let glibc reuse freed frame buffers instead of giving each back to the kernel.
-
-    By default a freed block over 128 KB is unmapped, so every received frame (zmq allocates one
-    block per message) is a fresh mapping that faults in page by page: ~470 page faults per
-    1600x1200 frame, a third of the recorder's CPU (profiled with `mestudio bench recorder`).
-    The cost: the process keeps the memory of its deepest queue.  False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL(None)
-        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):
-        return False
 
 
 def hold_reserve(session_dir: Path) -> Path:

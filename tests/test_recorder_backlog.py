@@ -15,8 +15,9 @@ import zmq
 from mestudio.progress import TerminalProgress
 from mestudio.stream import messages, wire
 from mestudio.stream.backlog import BEHIND_S, Backlog
+from mestudio.stream.buffers import keep_freed_buffers
 from mestudio.stream.recorder import Recorder
-from mestudio.stream.recorder_node import drain, keep_freed_buffers
+from mestudio.stream.recorder_node import drain
 from mestudio.stream.session import INDEX_DTYPE, write_json_atomic
 from mestudio.stream.session_reader import SessionReader
 from mestudio.stream.session_writer import SessionWriter

@@ -137,8 +137,9 @@ def compression(n: int, rounds: int) -> dict:
 
 def full_path(base: Path, shape, dtype, n: int) -> Sample:
     """The sender runs in its own process; timing starts at the first frame received."""
+    from mestudio.stream.buffers import keep_freed_buffers
     from mestudio.stream.recorder import Recorder
-    from mestudio.stream.recorder_node import drain, keep_freed_buffers
+    from mestudio.stream.recorder_node import drain
 
     keep_freed_buffers()  # as the recorder node does
 
