@@ -236,6 +236,7 @@ class Controller:
         else:
             self.state = "text"
             t = self.view.show_text(step.text)
+            self._step_t0 = t / 1e9  # timed from when it is on screen, as a break is
             self.mark("text", t, text=step.text)
         self.publish_state()
 
@@ -325,6 +326,9 @@ class Controller:
             t = self.view.show_survey(step.the_clip.title, self.proto.survey)
         else:
             t = self.view.show_text("Please relax.")
+        # the break lasts from when the participant sees it (its marker's time), not from when it
+        # was asked for: a loaded host took 0.14 s to build the survey, and the break came out short
+        self._step_t0 = t / 1e9
         self.mark(
             "break_start",
             t,
