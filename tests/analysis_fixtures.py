@@ -16,6 +16,15 @@ VIDEOS = SHARED / "data" / "videos"
 LABELS = SHARED / "data" / "labels"
 
 
+def rotation_about(axis: str, deg: float) -> np.ndarray:
+    """The 3x3 rotation by ``deg`` degrees about the x, y or z axis (a nod, a turn, a roll)."""
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    i, j = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}[axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
+
+
 def needs_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not here (../shared data absent)")

@@ -13,7 +13,7 @@ import pytest
 
 from mestudio.analysis.au.intensity import FRAME_AUS, PX_PER_STEP, FrameAUs
 from mestudio.analysis.au.measures import MEASURES, BrowRows, measures
-from tests.analysis_fixtures import VIDEOS, needs_shared
+from tests.analysis_fixtures import VIDEOS, needs_shared, rotation_about
 from tests.conftest import SHARED, mestudio
 
 # brow landmarks in crop px: (person's right, image left) heads 107 and 55, body 105 and 66;
@@ -151,14 +151,6 @@ def test_the_real_faces_bench_prints_per_au_figures_against_openface():
     assert clips["pyfeat_single_face.mp4"]["smile_found"] is True
 
 
-def _rot(axis: str, deg: float) -> np.ndarray:
-    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
-    i, j = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}[axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
-
-
 @pytest.mark.parametrize("axis,deg,tilt", [("z", 12.0, 0.0), ("x", 10.0, 10.0), ("y", -9.0, 9.0)])
 def test_the_head_rule_counts_nods_and_turns_not_a_roll_the_alignment_removes(axis, deg, tilt):
     from mestudio.analysis.face.pose import RIGID_3D, HeadPose, tilt_deg
@@ -168,7 +160,7 @@ def test_the_head_rule_counts_nods_and_turns_not_a_roll_the_alignment_removes(ax
     face[list(RIGID_3D)] = rng.uniform(-60, 60, (len(RIGID_3D), 3))
     pose = HeadPose()
     pose(face + 300.0)  # the face as acquired
-    turned = face @ _rot(axis, deg).T + 300.0
+    turned = face @ rotation_about(axis, deg).T + 300.0
     assert tilt_deg(pose(turned)) == pytest.approx(tilt, abs=0.05)
 
 

@@ -10,14 +10,7 @@ import pytest
 from mestudio.analysis.au.measures import MEASURES, BrowRows, measures
 from mestudio.analysis.face.align import Aligner, apply
 from mestudio.analysis.face.frontal import RIGID_FRONTAL, Frontalizer, umeyama
-
-
-def _rot(axis: str, deg: float) -> np.ndarray:
-    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
-    i, j = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}[axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
+from tests.analysis_fixtures import rotation_about
 
 
 def head() -> np.ndarray:
@@ -40,7 +33,7 @@ def frame(p: np.ndarray, r: np.ndarray, scale: float = 1.0) -> np.ndarray:
 def test_umeyama_recovers_a_known_similarity():
     rng = np.random.default_rng(0)
     src = rng.normal(0, 30, (20, 3))
-    r = _rot("x", 14) @ _rot("y", -9)
+    r = rotation_about("x", 14) @ rotation_about("y", -9)
     dst = 1.3 * src @ r.T + [5.0, -2.0, 7.0]
     s, got, t = umeyama(src, dst)
     assert s == pytest.approx(1.3, abs=1e-9)
@@ -54,7 +47,7 @@ def test_a_nod_or_turn_moves_no_landmark_once_frontalised(axis, deg):
     al, fz = Aligner(), Frontalizer()
     f0 = frame(p, np.eye(3))
     base = fz(f0, al.fit(f0))
-    f1 = frame(p, _rot(axis, deg), scale=1.1)  # nodded or turned, and a little nearer
+    f1 = frame(p, rotation_about(axis, deg), scale=1.1)  # nodded or turned, and a little nearer
     m1 = al.fit(f1)
     np.testing.assert_allclose(fz(f1, m1), base, atol=1e-6)
     # the 2D alignment alone leaves the rotation in the projected heights: what the 3D fit removes
@@ -72,7 +65,7 @@ def test_an_expression_survives_the_frontalisation():
     raised[[107, 336], 1] -= 3.0  # the inner brows 3 px up on the head itself
     raised[[61, 291], 1] -= 2.0  # and the lip corners 2 px up
     assert not set(RIGID_FRONTAL) & {107, 336, 61, 291}
-    f1 = frame(raised, _rot("x", 10.0))
+    f1 = frame(raised, rotation_about("x", 10.0))
     got = measures(fz(f1, al.fit(f1))) - base
     scale = float(np.hypot(m0[0, 0], m0[1, 0]))  # frame px -> crop px at acquisition
     i_brow, i_corner = MEASURES.index("inner_brow_row"), MEASURES.index("corner_height")
