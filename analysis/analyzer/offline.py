@@ -3,7 +3,7 @@
 INPUT is a session folder, a video file or an image-sequence folder (sources.py); all go
 through ``run_frames``, the same Analyzer loop the live node runs.
 
-Frames are read straight from the session folder (stream.session.SessionReader) in recorded
+Frames are read straight from the session folder (stream.session_reader.SessionReader) in recorded
 order, with their recorded host times, through the same Analyzer the live node runs; so the
 events equal the live run's wherever the live analyzer saw every frame (it reports any frame it
 could not see as a ``gap`` message, and ``compare_live`` says where the two differ).
