@@ -22,6 +22,10 @@ class AnalyzerSettings(BaseModel):
     enabled: bool = False
     stream: str = "face"
     method: Literal["mdmd", "lbp"] = "mdmd"
+    # MDMD's head-to-tail flow: "composed" of the two head-to-current and current-to-tail flows
+    # every frame computes anyway (one optical flow a frame per scale, half the spotting cost),
+    # or "direct", a second flow a frame, as the MEGC 2020 baseline computes it
+    mdmd_flow: Literal["composed", "direct"] = "composed"
     # micro scale: k = this many seconds (head/tail frame distance); latency k (mdmd) or 2k (lbp)
     micro_k_s: float = Field(0.2, gt=0, le=1.0)
     # macro scale: a second spotter with a longer k, run on every other frame
@@ -51,11 +55,11 @@ class AnalyzerSettings(BaseModel):
     # "suppress" sends them as "suppressed" messages instead of events (kept, counted, not
     # spotted), "mark" keeps them as events with a "speech" note, "off" ignores the microphone
     speech: Literal["off", "mark", "suppress"] = "suppress"
-    speech_stream: str = ""
+    speech_stream: str = ""  # the microphone's stream id (empty: the session's first audio stream)
     # a movement that turns the head more than this (degrees, 3D landmarks), or happens with the
     # head turned more than twice this from where it was when the face was acquired, is the
     # head's: sent as "suppressed" (kept, counted), not as an event; 0: off
-    head_motion_deg: float = Field(8.0, ge=0)  # the microphone's stream id (empty: the session's first audio stream)
+    head_motion_deg: float = Field(8.0, ge=0)
     # measure the AUs on landmarks with the head's 3D rotation since acquisition taken out
     # (face/frontal.py, mediapipe's depth): less AU wander on a nodding, turning face (talking
     # clip: mean intensity summed over AUs -41 %), but mediapipe's depth follows a moving side

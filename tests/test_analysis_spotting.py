@@ -66,6 +66,41 @@ def test_scores_are_causal_with_fixed_delay():
             assert s.frame == i - sp.k and s.t == pytest.approx((i - sp.k) / FPS)
 
 
+@pytest.mark.parametrize("pixels", [0.5, 3.0, 10.0])
+def test_composed_head_to_tail_flow_scores_as_the_direct_one(pixels):
+    """One flow a frame (the default) against the MEGC baseline's two: a local movement of up to
+    10 px in the 150 px crop (5 px in the 72 px work image) scores the same frame by frame and
+    gives the same interval; the scores are independent estimates, not one copied into the other."""
+    crops = moving_crops([(3.0, 3.3, pixels)], seconds=5.0)
+    (iv_d, sc_d), (iv_c, sc_c) = (run(MDMDSpotter(FPS, compose=c), crops) for c in (False, True))
+    assert [s.frame for _, s in sc_d] == [s.frame for _, s in sc_c]  # same warm-up and delay
+    d, c = (np.array([s.score for _, s in sc]) for sc in (sc_d, sc_c))
+    assert np.corrcoef(d, c)[0, 1] > 0.98 and not np.array_equal(d, c)
+    assert d.max() == pytest.approx(c.max(), rel=0.1)
+    assert len(iv_d) == len(iv_c) == 1
+    assert iv_c[0].apex == iv_d[0].apex and abs(iv_c[0].offset - iv_d[0].offset) <= 2
+
+
+def test_quiet_statistics_refresh_ten_times_a_second_also_once_the_window_is_full():
+    """The blocks' quiet centre and spread are recomputed every fps/10 quiet frames; a count by
+    the window's length stopped moving once the window was full and recomputed them every frame
+    (a 10 s window of 36 blocks: a millisecond a frame after the first 10 s of every session)."""
+
+    class Counting(MDMDSpotter):
+        refreshes = 0
+
+        def _refresh_quiet(self) -> None:
+            Counting.refreshes += 1
+            super()._refresh_quiet()
+
+    sp = Counting(FPS, window_s=0.5)  # a 30-frame window, full after half a second
+    run(sp, moving_crops([], seconds=3.0, seed=2))
+    quiet = sp._quiet_added
+    assert quiet > 3 * sp._quiet_blocks.maxlen  # the window has long been full
+    # every 6th quiet frame from the 10th on (the first statistics need 10 frames)
+    assert Counting.refreshes == len([n for n in range(10, quiet + 1) if n % sp._refresh_every == 0])
+
+
 def test_detector_classifies_and_excludes_static():
     det = IntervalDetector(10.0, warmup_s=1.0, close_s=0.1)
     rng = np.random.default_rng(0)

@@ -112,6 +112,7 @@ class Analyzer:
             s.z_low,
             s.macro_z_high,
             s.warmup_s,
+            s.mdmd_flow,
         )
 
     def latency_s(self) -> float:

@@ -32,9 +32,11 @@ class ScaleBank:
         z_low: float,
         macro_z_high: float | None = None,
         warmup_s: float = 1.0,
+        mdmd_flow: str = "composed",
     ) -> None:
+        flow_kw = {"compose": mdmd_flow == "composed"} if method == "mdmd" else {}
         self.micro = make_spotter(
-            method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s, pad_s=MICRO_PAD_S
+            method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s, pad_s=MICRO_PAD_S, **flow_kw
         )
         self.macro = None
         if macro_k_s:
@@ -47,6 +49,7 @@ class ScaleBank:
                 z_low=z_low,
                 warmup_s=2 * warmup_s,
                 pad_s=MACRO_PAD_S,
+                **flow_kw,
             )
         self._pending: list[Interval] = []
         self._macros: list[Interval] = []

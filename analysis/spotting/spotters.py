@@ -57,7 +57,8 @@ class _Spotter(abc.ABC):
         self._quiet_blocks: deque[np.ndarray] = deque(maxlen=max(10, int(window_s * fps)))
         self._centre: np.ndarray | float = 0.0
         self._spread: np.ndarray | float = 1.0
-        self._refresh_every = max(1, int(fps / 10))
+        self._refresh_every = max(1, int(fps / 10))  # the quiet statistics, 10 times a second
+        self._quiet_added = 0
 
     @property
     @abc.abstractmethod
@@ -89,11 +90,16 @@ class _Spotter(abc.ABC):
         det = self.detector
         if det.idle and (score < det.high or not det.warm):
             self._quiet_blocks.append(blocks)
-            if len(self._quiet_blocks) % self._refresh_every == 0 and len(self._quiet_blocks) >= 10:
-                q = np.stack(self._quiet_blocks)
-                self._centre = np.median(q, axis=0)
-                self._spread = 1.4826 * np.median(np.abs(q - self._centre), axis=0) + 1e-6
+            self._quiet_added += 1  # not len(): once the window is full that stays a multiple
+            if self._quiet_added % self._refresh_every == 0 and len(self._quiet_blocks) >= 10:
+                self._refresh_quiet()
         return Scored(frame, self._time_of(frame), score), det.push(frame, self._time_of(frame), score)
+
+    def _refresh_quiet(self) -> None:
+        """Each block's centre and robust spread over the window of quiet frames."""
+        q = np.stack(self._quiet_blocks)
+        self._centre = np.median(q, axis=0)
+        self._spread = 1.4826 * np.median(np.abs(q - self._centre), axis=0) + 1e-6
 
     def gap(self) -> list[Interval]:
         """The stream broke (face lost, frames missing): close what is open and start afresh."""
@@ -114,14 +120,27 @@ class _Spotter(abc.ABC):
 
 
 class MDMDSpotter(_Spotter):
-    """Main directional maximal difference of optical flow (the MEGC 2020 baseline)."""
+    """Main directional maximal difference of optical flow (the MEGC 2020 baseline).
+
+    One flow a frame (``compose=True``, ``[analyzer] mdmd_flow = "composed"``): each new frame t
+    gives the flow t - k -> t, which is the head-to-current flow (HF->CF) of frame t and the
+    current-to-tail flow (CF->TF) of frame t - k, the frame scored now; that frame's HF->TF is
+    its HF->CF (kept from k frames ago) followed by CF->TF from where HF->CF led.  The baseline
+    computes HF->TF directly, a second flow a frame and the spotter's largest cost
+    (``compose=False``).  Within the flow's reach (a few pixels of the work image) the two
+    agree; beyond it (speech, a nod, an alignment glitch) the composed HF->TF no longer cancels,
+    so such frames score lower (docs/analyzer.md, "Spotting")."""
 
     method = "mdmd"
 
-    def __init__(self, fps: float, k_s: float = 0.2, **kw) -> None:
+    def __init__(self, fps: float, k_s: float = 0.2, *, compose: bool = True, **kw) -> None:
         super().__init__(fps, k_s, **kw)
         self.feature = MDMDFeature(self.work_size)
-        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=2 * self.k + 1)
+        self.compose = compose
+        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=(self.k + 1) if compose else 2 * self.k + 1)
+        self._flows: deque[tuple[int, np.ndarray]] = deque(maxlen=self.k + 1)
+        px = np.arange(self.work_size, dtype=np.float32)
+        self._grid = np.stack(np.meshgrid(px, px), axis=-1)  # each pixel's (x, y), for the composition
 
     @property
     def latency_frames(self) -> int:
@@ -129,13 +148,22 @@ class MDMDSpotter(_Spotter):
 
     def _reset(self) -> None:
         self._ring.clear()
+        self._flows.clear()
 
     def _push(self, img: np.ndarray) -> tuple[int, np.ndarray] | None:
         self._ring.append((self.frames, img))
         if len(self._ring) < (self._ring.maxlen or 0):
             return None
-        (_, hf), (cf_i, cf), (_, tf) = self._ring[0], self._ring[self.k], self._ring[-1]
-        return cf_i, self.feature.blocks(flow(hf, cf), flow(hf, tf))
+        if not self.compose:
+            (_, hf), (cf_i, cf), (_, tf) = self._ring[0], self._ring[self.k], self._ring[-1]
+            return cf_i, self.feature.blocks(flow(hf, cf), flow(hf, tf))
+        self._flows.append((self.frames, flow(self._ring[0][1], img)))
+        if len(self._flows) < (self._flows.maxlen or 0):
+            return None
+        (cf_i, hf_cf), (_, cf_tf) = self._flows[0], self._flows[-1]
+        at = self._grid + hf_cf
+        hf_tf = hf_cf + cv2.remap(cf_tf, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cf_i, self.feature.blocks(hf_cf, hf_tf)
 
 
 class LBPSpotter(_Spotter):
