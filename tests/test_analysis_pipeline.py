@@ -75,7 +75,7 @@ def test_traces_cover_every_scored_frame_once(scripted):
     assert min(q) > 0.5
 
 
-def _write_session(root, frames, fps=FPS):
+def _write_session(root, frames, fps=FPS, seqs=None):
     root.mkdir()
     (root / "manifest.json").write_text(
         json.dumps(
@@ -89,7 +89,8 @@ def _write_session(root, frames, fps=FPS):
     w = SessionWriter(root)
     s = w.stream("face", "|u1", frames.shape[1:], "mono8")
     for i, f in enumerate(frames):
-        s.append(i, None, int(i * 1e9 / fps), f.tobytes())
+        seq = i if seqs is None else seqs[i]
+        s.append(seq, None, int(seq * 1e9 / fps), f.tobytes())
     w.close()
     return root
 
@@ -114,6 +115,34 @@ def test_analyze_command_json(scripted, tmp_path):
     rep = json.loads(r.stdout)
     assert streamed(rep["events"]) == events(msgs) and rep["recording_gaps"] == 0
     assert rep["au_frames"] == len(frames)  # a row of per-frame AUs for every frame
+
+
+@pytest.mark.slow
+def test_a_sessions_analyzer_csvs_put_its_events_on_the_annotate_timeline(scripted, tmp_path):
+    """`mestudio analyze SESSION --events-csv E --au-csv A` for a session recorded without the live
+    analyzer, then `mestudio annotate SESSION --events-csv E --au-csv A`: the candidates sit at
+    the events' own sequence numbers and the AU traces cover every recorded frame, on a recording
+    that numbers its frames from 1000 and lost two of them (1-based positions are not seqs)."""
+    from mestudio.annotate.media import open_source
+    from mestudio.annotate.timeline import add_analyzer_csvs, build_timeline
+
+    frames, _ = scripted
+    seqs = [1000 + i for i in range(len(frames) + 2) if i not in (5, 6)]
+    root = _write_session(tmp_path / "s", frames, seqs=seqs)
+    ev_csv, au_csv = tmp_path / "events.csv", tmp_path / "aus.csv"
+    r = mestudio("analyze", str(root), "--json", "--events-csv", str(ev_csv), "--au-csv", str(au_csv), timeout=120)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    spotted = [e for e in rep["events"] if e["kind"] in ("micro", "macro")]
+    assert spotted and rep["recording_gaps"] == 2  # frames missing
+    src = open_source(root)
+    assert build_timeline(src).candidates == []  # the live analyzer was off: the CSVs are all there is
+    tl = add_analyzer_csvs(build_timeline(src), src, str(ev_csv), str(au_csv))
+    got = [(c.kind, c.onset, c.apex, c.offset, c.aus) for c in tl.candidates]
+    want = [(e["kind"], e["onset_seq"], e["apex_seq"], e["offset_seq"], tuple(e["aus"])) for e in spotted]
+    assert got == want and tl.unreadable == 0
+    assert tl.au_pos.tolist() == list(range(len(frames)))  # one AU row per recorded frame
+    assert set(tl.au) >= {"AU12", "AU04"}
 
 
 def test_analyze_command_errors_are_one_line(tmp_path):
