@@ -42,6 +42,7 @@ class _Tile:
         self.rois = pg.PlotCurveItem(pen=pg.mkPen(WARN, width=1.5), connect="finite")
         self.view.addItem(self.rois)
         self.view.addItem(self.landmarks)
+        self._overlay_empty = True
         self.shape: tuple[int, ...] = ()
         self.depth_limits: tuple[float, float] | None = None
         self.shown = 0
@@ -60,6 +61,10 @@ class _Tile:
         self.shown += 1
 
     def show_overlay(self, landmarks: np.ndarray | None, rois: dict | None) -> None:
+        empty = (landmarks is None or len(landmarks) == 0) and not rois
+        if empty and self._overlay_empty:
+            return  # clearing an empty overlay still marks the tile dirty: a repaint of every tile per tick
+        self._overlay_empty = empty
         if landmarks is None or len(landmarks) == 0:
             self.landmarks.setData([], [])
         else:
@@ -357,6 +362,7 @@ class HealthTable(QtWidgets.QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeader().setStretchLastSection(True)
         self._rows: dict[str, int] = {}
+        self._shown: dict[tuple[int, int], tuple[str, str]] = {}  # (row, col) -> (text, colour) on screen
 
     def _cell(self, row: int, col: int, text: str, colour: str | None = None) -> None:
         item = self.item(row, col)
@@ -368,8 +374,12 @@ class HealthTable(QtWidgets.QTableWidget):
                 else QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter
             )
             self.setItem(row, col, item)
+        colour = colour or "#d6d9e0"
+        if self._shown.get((row, col)) == (text, colour):
+            return  # an unchanged cell: setting it again re-lays out the table (27 ms a refresh for 8 streams)
+        self._shown[(row, col)] = (text, colour)
         item.setText(text)
-        item.setForeground(QtGui.QBrush(QtGui.QColor(colour or "#d6d9e0")))
+        item.setForeground(QtGui.QBrush(QtGui.QColor(colour)))
 
     def update_health(
         self,
