@@ -263,6 +263,8 @@ def run(args) -> dict:
         lat_real = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, True, "rl")
         lat_raw = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, False, "bl")
         ratio = paired_ratio(got["real"], got["raw"])
+        # in the order measured, to read a run's drift (a slow minute) off it
+        ratio["per_round"] = [round(a.mb_per_s / b.mb_per_s, 3) for a, b in zip(got["real"], got["raw"]) if b.mb_per_s]
         res[name] = {
             "frames_per_measurement": n,
             "mestudio": {
