@@ -230,19 +230,19 @@ def _rig_rate(without: list[dict], with_window: list[dict], seconds: float) -> d
             "producer_cpu_ms_per_mb": _median(xs, "producer_cpu_ms_per_mb"),
         }
 
-    out = {
+    sides = side(without), side(with_window)
+    w, o = sides[1]["recorder_cpu_ms_per_mb"], sides[0]["recorder_cpu_ms_per_mb"]
+    return {
         "load": f"{RIG_CAMERAS} x {RIG_SHAPE[1]}x{RIG_SHAPE[0]} mono8 at {RIG_FPS:g} fps",
         "target_mb_per_s": round(RIG_CAMERAS * RIG_FPS * RIG_SHAPE[0] * RIG_SHAPE[1] / 1e6, 1),
         "phase_s": seconds,
         "rounds": len(without),
-        "without_monitor": side(without),
-        "with_monitor": side(with_window),
+        "without_monitor": sides[0],
+        "with_monitor": sides[1],
         "monitor_cores": _median(with_window, "monitor_cores"),
         "monitor_cpu_ms_per_recorded_mb": _median(with_window, "monitor_cpu_ms_per_mb"),
+        "recorder_cpu_ratio_with_to_without": round(w / o, 3) if o else None,
     }
-    w, o = out["with_monitor"]["recorder_cpu_ms_per_mb"], out["without_monitor"]["recorder_cpu_ms_per_mb"]
-    out["recorder_cpu_ratio_with_to_without"] = round(w / o, 3) if o else None
-    return out
 
 
 def run(args) -> dict:
