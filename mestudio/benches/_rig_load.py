@@ -21,20 +21,27 @@ RIG_CAMERAS = 6
 RIG_FPS = 60.0
 
 
-def process_cpu_ns(pid: int) -> int:
-    """CPU ns of every thread of process ``pid`` so far (0 where /proc does not say)."""
-    total = 0
+def process_sched_ns(pid: int) -> tuple[int, int]:
+    """(CPU ns, run-queue wait ns) of every thread of process ``pid`` so far ((0, 0) where /proc
+    does not say).  The wait is time a thread was ready to run while others had the CPU."""
+    cpu = wait = 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0
+        return 0, 0
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                fields = f.read().split()
+            cpu, wait = cpu + int(fields[0]), wait + int(fields[1])
         except (OSError, ValueError, IndexError):
             pass  # a thread that ended meanwhile
-    return total
+    return cpu, wait
+
+
+def process_cpu_ns(pid: int) -> int:
+    """CPU ns of every thread of process ``pid`` so far (0 where /proc does not say)."""
+    return process_sched_ns(pid)[0]
 
 
 def thread_cpu_ns(pid: int) -> dict[str, int]:

@@ -53,6 +53,7 @@ from mestudio.benches._rig_load import (
     announce,
     free_written,
     process_cpu_ns,
+    process_sched_ns,
     read_phase,
 )
 from mestudio.benches._rounds import cpu_s, spread
@@ -134,19 +135,27 @@ class _Phases:
             os.kill(self.monitor, signal.SIGSTOP)
         try:
             start = list(self.rig.sent)
-            r0, m0, p0, t0 = process_cpu_ns(self.recorder), process_cpu_ns(self.monitor), cpu_s(), time.monotonic()
+            (r0, q0), m0, p0, t0 = (
+                process_sched_ns(self.recorder),
+                process_cpu_ns(self.monitor),
+                cpu_s(),
+                time.monotonic(),
+            )
             self.rig.run(seconds, fps)
             sent_s = time.monotonic() - t0
             p1 = cpu_s()
             rec = read_phase(self.root, self.rig, start)
-            r1, m1, wall = process_cpu_ns(self.recorder), process_cpu_ns(self.monitor), time.monotonic() - t0
+            (r1, q1), m1, wall = process_sched_ns(self.recorder), process_cpu_ns(self.monitor), time.monotonic() - t0
         finally:
             if not window_on:
                 os.kill(self.monitor, signal.SIGCONT)
         free_written(self.root, self.rig)
         if not window_on:
             time.sleep(SETTLE_S)
-        return _figures(rec, (r1 - r0) / 1e9, (m1 - m0) / 1e9, p1 - p0, sent_s, wall)
+        figures = _figures(rec, (r1 - r0) / 1e9, (m1 - m0) / 1e9, p1 - p0, sent_s, wall)
+        # the recorder's threads ready to run while another had the CPU: how a viewer slows it
+        figures["recorder_run_queue_ms_per_mb"] = round((q1 - q0) / 1e6 / (rec.mb or 1e-9), 3)
+        return figures
 
 
 def _figures(rec: PhaseRecords, rec_cpu: float, mon_cpu: float, prod_cpu: float, sent_s: float, wall: float) -> dict:
@@ -210,6 +219,10 @@ def _throughput_bound(without: list[dict], with_window: list[dict], seconds: flo
         # the recorder's CPU per MB does not depend on the load; 1.0 = the window costs it nothing
         "cpu_ratio_without_to_with": round(cpu_without / cpu_with, 3) if cpu_with else None,
         "monitor_cpu_ms_per_recorded_mb": cpu_window,
+        "recorder_run_queue_ms_per_mb": {
+            "without_monitor_median": _median(without, "recorder_run_queue_ms_per_mb"),
+            "with_monitor_median": _median(with_window, "recorder_run_queue_ms_per_mb"),
+        },
         "producer_cpu_ms_per_mb": _median(without + with_window, "producer_cpu_ms_per_mb"),
         # on a machine whose CPU is all taken, the window's CPU comes off the recorder's
         "monitor_cpu_share_of_recorder": round(cpu_window / cpu_with, 3) if cpu_with else None,
@@ -227,6 +240,7 @@ def _rig_rate(without: list[dict], with_window: list[dict], seconds: float) -> d
             "lag_ms_max": max((x["lag_ms"]["max"] or 0.0) for x in xs) if xs else None,
             "recorder_cores": _median(xs, "recorder_cores"),
             "recorder_cpu_ms_per_mb": _median(xs, "recorder_cpu_ms_per_mb"),
+            "recorder_run_queue_ms_per_mb": _median(xs, "recorder_run_queue_ms_per_mb"),
             "producer_cpu_ms_per_mb": _median(xs, "producer_cpu_ms_per_mb"),
         }
 
