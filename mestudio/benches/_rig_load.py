@@ -146,28 +146,29 @@ class PhaseRecords:
         }
 
 
-def read_phase(root: Path, rig: RigProducer, start: list[int], timeout_s: float = 60.0) -> PhaseRecords:
-    """Wait until the recorder's index holds every frame sent since ``start`` (per stream), then
-    read those records.  Index records are written after their frames are synced, so a complete
-    index means the phase's frames are on the storage."""
+def read_phase(root: Path, sids: list[str], start: list[int], stop: list[int], timeout_s: float = 60.0) -> PhaseRecords:
+    """Wait until the recorder's index holds frames ``start[k]`` to ``stop[k]`` (exclusive) of
+    each stream ``sids[k]``, at most ``timeout_s``, then read those records (what is missing
+    then is counted, not waited for).  Index records are written after their frames are synced,
+    so a complete index means the phase's frames are on the storage."""
     from mestudio.stream.session import INDEX_DTYPE
 
     size = INDEX_DTYPE.itemsize
-    paths = [root / "streams" / sid / "index.bin" for sid in rig.sids]
+    paths = [root / "streams" / sid / "index.bin" for sid in sids]
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        if all(p.exists() and p.stat().st_size >= n * size for p, n in zip(paths, rig.sent)):
+        if all(p.exists() and p.stat().st_size >= n * size for p, n in zip(paths, stop)):
             break
         time.sleep(0.05)
     chunks, ok = [], True
-    for p, a, b in zip(paths, start, rig.sent):
+    for p, a, b in zip(paths, start, stop):
         raw = p.read_bytes() if p.exists() else b""
         idx = np.frombuffer(raw[: len(raw) // size * size], INDEX_DTYPE)[a:b]
         ok &= bool(len(idx) == b - a and (len(idx) == 0 or (idx["seq"] == np.arange(a, a + len(idx))).all()))
         chunks.append(idx)
     rows = np.concatenate(chunks) if chunks else np.empty(0, INDEX_DTYPE)
     return PhaseRecords(
-        expected=sum(b - a for a, b in zip(start, rig.sent)),
+        expected=sum(b - a for a, b in zip(start, stop)),
         seq_ok=ok,
         recv_ns=rows["recv_time_ns"].astype(np.int64),
         host_ns=rows["host_time_ns"].astype(np.int64),
@@ -175,10 +176,10 @@ def read_phase(root: Path, rig: RigProducer, start: list[int], timeout_s: float 
     )
 
 
-def free_written(root: Path, rig: RigProducer) -> None:
+def free_written(root: Path, sids: list[str]) -> None:
     """Give back the RAM a phase's frames took on tmpfs: frames.bin is cut to nothing (the
     recorder appends; what it writes next lands at the new end), the index stays whole."""
-    for sid in rig.sids:
+    for sid in sids:
         try:
             os.truncate(root / "streams" / sid / "frames.bin", 0)
         except OSError:

@@ -144,12 +144,12 @@ class _Phases:
             self.rig.run(seconds, fps)
             sent_s = time.monotonic() - t0
             p1 = cpu_s()
-            rec = read_phase(self.root, self.rig, start)
+            rec = read_phase(self.root, self.rig.sids, start, list(self.rig.sent))
             (r1, q1), m1, wall = process_sched_ns(self.recorder), process_cpu_ns(self.monitor), time.monotonic() - t0
         finally:
             if not window_on:
                 os.kill(self.monitor, signal.SIGCONT)
-        free_written(self.root, self.rig)
+        free_written(self.root, self.rig.sids)
         if not window_on:
             time.sleep(SETTLE_S)
         figures = _figures(rec, (r1 - r0) / 1e9, (m1 - m0) / 1e9, p1 - p0, sent_s, wall)
