@@ -20,17 +20,17 @@ together:
   variant too (noise on a shared machine only ever slows a round), with CPU per MB of both
   processes over the timed part (CPU does not depend on who else is running).
 
-Why rgb8 and depth16 still moved 15-21 % between two quiet runs, and what keeps them together now:
+Why rgb8 and depth16 still moved 15-21 % between two quiet runs, and what the bench does about it:
 - each kind's rounds ran as one block (five rounds of 1600x1200, then five of 640x480, ...), so a
   slow or fast minute fell on one kind's whole block and moved that kind's median alone; now
   every round measures every kind (`schedule`): a kind's rounds spread over the whole run;
-- five rounds of ~1 GB: the median of five paired ratios that range 0.6-1.2 on a quiet machine
-  moves with one round; now 16 shorter rounds (~250 MB each), the order balanced: each kind goes
-  first equally often and mestudio measures first in half the rounds, raw in the other half;
+- five rounds of ~1 GB: the median of five paired ratios moves with one round; now 16 shorter
+  rounds (~250 MB each), the order balanced: each kind goes first equally often and mestudio
+  measures first in half the rounds, raw in the other half;
 - the receiver's allocator: each message buffer libzmq allocates is freed by the Python thread,
   and glibc's mmap threshold moves with the history of the process (which sizes ran before), so
-  the same size was a fresh mapping (page faults) in one run and reused heap in the next.  The
-  receiver keeps freed buffers, as the recorder it stands for does (stream/buffers.py).
+  the same size was a fresh mapping (page faults) in one measurement and reused heap in another.
+  The receiver keeps freed buffers, as the recorder it stands for does (stream/buffers.py).
 """
 
 from __future__ import annotations
