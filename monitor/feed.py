@@ -25,7 +25,10 @@ from mestudio.stream.errors import WireFormatError
 
 RATE_WINDOW_NS = 2_000_000_000  # fps and MB/s are measured over the last 2 s of headers
 DISCOVER_S = 1.0  # with a preview rate: take everything this long to learn the streams...
-REDISCOVER_S = 5.0  # ...and again this often (a stream whose info message we missed)
+REDISCOVER_S = 5.0  # ...and again this often (a stream whose info message we missed),
+# for this long: everything sent in a window is received (a 6-camera rig at full rate: 360 frames/s,
+# 690 MB/s of copies), so a short one; a stream of 4 fps or more shows in it
+REDISCOVER_WINDOW_S = 0.25
 MAX_EVENTS = 5000  # queued for the window; older ones are dropped if the window stalls
 INTAKE_WINDOW_S = 0.25  # the intake budget is enforced over this window
 
@@ -221,7 +224,7 @@ class LiveFeed:
         elif not self._everything and now >= self._discover_until:
             self._everything = True
             self._sock.setsockopt(zmq.SUBSCRIBE, b"")
-            self._discover_until = now + DISCOVER_S
+            self._discover_until = now + REDISCOVER_WINDOW_S
         for sid, due in list(self._paused.items()):
             if due <= now:
                 del self._paused[sid]

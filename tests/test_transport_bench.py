@@ -15,6 +15,22 @@ import pytest
 from mestudio.benches import transport
 
 
+def test_the_schedule_measures_every_kind_each_round_in_a_balanced_order():
+    kinds = list(transport.SIZES)
+    order = transport.schedule(kinds, transport.ROUNDS)
+    assert transport.ROUNDS % 2 == 0 and len(order) == transport.ROUNDS * len(kinds) * 2
+    for r in range(transport.ROUNDS):
+        this = [(k, v) for rr, k, v in order if rr == r]
+        assert sorted(this) == sorted((k, v) for k in kinds for v in ("real", "raw"))
+        for i in range(0, len(this), 2):  # a kind's two variants back to back
+            assert this[i][0] == this[i + 1][0] and this[i][1] != this[i + 1][1]
+    firsts = [next(k for rr, k, _ in order if rr == r) for r in range(transport.ROUNDS)]
+    assert all(firsts.count(k) == transport.ROUNDS // len(kinds) for k in kinds)
+    for k in kinds:  # mestudio measured first in half of each kind's rounds
+        leading = [v for i, (_, kk, v) in enumerate(order) if kk == k and i % 2 == 0]
+        assert leading.count("real") == leading.count("raw") == transport.ROUNDS // 2
+
+
 def test_every_frame_size_moves_about_the_same_bytes():
     mbs = []
     for shape, dtype in transport.SIZES.values():

@@ -19,6 +19,18 @@ together:
 - the figure is the median over the rounds with its spread, and the best round of each
   variant too (noise on a shared machine only ever slows a round), with CPU per MB of both
   processes over the timed part (CPU does not depend on who else is running).
+
+Why rgb8 and depth16 still moved 15-21 % between two quiet runs, and what the bench does about it:
+- each kind's rounds ran as one block (five rounds of 1600x1200, then five of 640x480, ...), so a
+  slow or fast minute fell on one kind's whole block and moved that kind's median alone; now
+  every round measures every kind (`schedule`): a kind's rounds spread over the whole run;
+- five rounds of ~1 GB: the median of five paired ratios moves with one round; now 16 shorter
+  rounds (~250 MB each), the order balanced: each kind goes first equally often and mestudio
+  measures first in half the rounds, raw in the other half;
+- the receiver's allocator: each message buffer libzmq allocates is freed by the Python thread,
+  and glibc's mmap threshold moves with the history of the process (which sizes ran before), so
+  the same size was a fresh mapping (page faults) in one measurement and reused heap in another.
+  The receiver keeps freed buffers, as the recorder it stands for does (stream/buffers.py).
 """
 
 from __future__ import annotations
@@ -27,14 +39,12 @@ import multiprocessing as mp
 import os
 import resource
 import time
-from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 import zmq
 
 from mestudio.benches._procs import percentiles_ms
-from mestudio.benches._rounds import Sample, interleave, paired_ratio, spread, summary
+from mestudio.benches._rounds import Sample, paired_ratio, spread, summary
 
 HELP = "wire-format transport between processes vs raw pyzmq zero-copy (throughput, latency)"
 
@@ -46,8 +56,23 @@ SIZES = {
 }
 
 
-MB_PER_MEASUREMENT = 1000.0  # about the same bytes for every frame size: ~0.3-1 s on this machine
+MB_PER_MEASUREMENT = 250.0  # about the same bytes for every frame size: ~0.1-0.3 s on this machine
+ROUNDS = 16  # even: each variant goes first in half the rounds (--quick: QUICK_ROUNDS)
+QUICK_ROUNDS = 2
 WARMUP_FRACTION = 0.1  # frames received before the clock starts
+
+
+def schedule(kinds: list[str], rounds: int) -> list[tuple[int, str, str]]:
+    """(round, kind, variant) in the order they run.  Every round measures every kind, the
+    kinds' order rotated from round to round; a kind's two variants run back to back (its ratio
+    is taken seconds apart), mestudio first in even rounds and raw first in odd ones."""
+    out = []
+    for r in range(rounds):
+        k = r % len(kinds)
+        for kind in kinds[k:] + kinds[:k]:
+            for variant in ("real", "raw") if r % 2 == 0 else ("raw", "real"):
+                out.append((r, kind, variant))
+    return out
 
 
 def cores() -> tuple[int | None, int | None]:
@@ -200,28 +225,46 @@ def _cpu(samples: list[Sample]) -> dict:
     return {k: spread([s.extra[k] for s in samples]) for k in ("receiver_cpu_ms_per_MB", "sender_cpu_ms_per_MB")}
 
 
+def _rounds(quick: bool, rounds: int) -> dict[str, dict[str, list[Sample]]]:
+    """Every kind's samples of both variants, measured in the balanced order of ``schedule``,
+    after one warm-up round of every kind and variant (imports, page cache, first
+    allocations) that is dropped."""
+    kinds = list(SIZES)
+    n = {k: frames_per_measurement(*SIZES[k], quick) for k in kinds}
+    for _, kind, variant in schedule(kinds, 1):
+        _throughput(*SIZES[kind], n[kind], variant == "real")
+    got: dict[str, dict[str, list[Sample]]] = {k: {"real": [], "raw": []} for k in kinds}
+    for _, kind, variant in schedule(kinds, rounds):
+        got[kind][variant].append(_throughput(*SIZES[kind], n[kind], variant == "real"))
+    return got
+
+
 def run(args) -> dict:
-    rounds = 2 if args.quick else 5
+    from mestudio.stream.buffers import keep_freed_buffers
+
+    rounds = QUICK_ROUNDS if args.quick else ROUNDS
+    keep_freed_buffers()  # the receiver stands for the recorder, which does this (module docstring)
     recv_core, send_core = cores()
     res: dict = {
         "pinned_cores": {"receiver": recv_core, "sender": send_core}
         if recv_core is not None
-        else "not pinned (one core allowed)"
+        else "not pinned (one core allowed)",
+        "rounds": rounds,
+        "schedule": "every round measures every kind (order rotated), mestudio and raw back to back, "
+        "mestudio first in even rounds; one warm-up round dropped",
     }
+    all_rounds = _rounds(args.quick, rounds)
     for name, (shape, dtype) in SIZES.items():
         n = frames_per_measurement(shape, dtype, args.quick)
-        variants: dict[str, Callable[[], Sample]] = {
-            "real": partial(_throughput, shape, dtype, n, True),
-            "raw": partial(_throughput, shape, dtype, n, False),
-        }
-        interleave(variants, 1)  # warm-up round (imports, page cache, first allocations): dropped
-        got = interleave(variants, rounds)
+        got = all_rounds[name]
         real, raw = summary(got["real"]), summary(got["raw"])
         real["cpu_split"], raw["cpu_split"] = _cpu(got["real"]), _cpu(got["raw"])
         rate = 360.0 if shape == (1200, 1600) else 60.0  # 6 Basler cameras at 60 fps / one camera
         lat_real = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, True, "rl")
         lat_raw = measure(shape, dtype, int(rate * (1 if args.quick else 3)), rate, False, "bl")
         ratio = paired_ratio(got["real"], got["raw"])
+        # in the order measured, to read a run's drift (a slow minute) off it
+        ratio["per_round"] = [round(a.mb_per_s / b.mb_per_s, 3) for a, b in zip(got["real"], got["raw"]) if b.mb_per_s]
         res[name] = {
             "frames_per_measurement": n,
             "mestudio": {
@@ -237,6 +280,8 @@ def run(args) -> dict:
                 "lost": sum(s.extra["lost"] for s in got["raw"]),
             },
             "throughput_ratio": ratio["median"],
+            # (max - min) / median of the per-round ratios: how far one round may stray
+            "spread": ratio["spread"],
             "best_throughput_ratio": round(real["MB_per_s"]["max"] / raw["MB_per_s"]["max"], 3)
             if raw["MB_per_s"]["max"]
             else None,
