@@ -373,6 +373,9 @@ class HealthTable(QtWidgets.QTableWidget):
 
     def _cell(self, row: int, col: int, text: str, colour: str | None = None) -> None:
         item = self.item(row, col)
+        colour = colour or "#d6d9e0"
+        if item is not None and self._shown.get((row, col)) == (text, colour):
+            return  # an unchanged cell: setting it again re-lays out the table (27 ms a refresh for 8 streams)
         if item is None:
             item = QtWidgets.QTableWidgetItem()
             item.setTextAlignment(
@@ -381,9 +384,6 @@ class HealthTable(QtWidgets.QTableWidget):
                 else QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter
             )
             self.setItem(row, col, item)
-        colour = colour or "#d6d9e0"
-        if self._shown.get((row, col)) == (text, colour):
-            return  # an unchanged cell: setting it again re-lays out the table (27 ms a refresh for 8 streams)
         self._shown[(row, col)] = (text, colour)
         item.setText(text)
         item.setForeground(QtGui.QBrush(QtGui.QColor(colour)))
