@@ -16,6 +16,8 @@ import shutil
 import tempfile
 import time
 
+from mestudio.benches._backlog_profile import SchedSampler, backlog_profile
+
 HELP = "six emulated Basler cameras recording: fps per camera, drops, CPU; emulator alone as baseline"
 
 COUNT, WIDTH, HEIGHT, FPS = 6, 1600, 1200, 60
@@ -243,9 +245,18 @@ def recorded_session(config_name: str, seconds: float) -> dict:
     cfg = load_session_config(path)
     base = tempfile.mkdtemp(prefix="mestudio-bench-capture-")
     per_node = _NodeCpu()
+    sched = SchedSampler()
+
+    def progress(sup) -> None:
+        per_node.sample(sup)
+        rec_child = sup.children.get("recorder")
+        pid = rec_child.proc.pid if rec_child is not None and rec_child.proc is not None else None
+        sched.sample(pid, time.perf_counter())
+
     try:
         cpu0, t0 = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF), time.perf_counter()
-        result = run_session(cfg, path.read_text(), out=Path(base), duration_s=seconds, on_progress=per_node.sample)
+        started_ns = time.monotonic_ns()
+        result = run_session(cfg, path.read_text(), out=Path(base), duration_s=seconds, on_progress=progress)
         wall = time.perf_counter() - t0
         cpu = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF) - cpu0
         rep = verify(result.path)
@@ -265,6 +276,9 @@ def recorded_session(config_name: str, seconds: float) -> dict:
             "streams": streams,
             # seconds behind the cameras at worst, and the recorder's CPU per MB it wrote
             "recorder_backlog_max_s": rec.get("backlog_max_s"),
+            # when it was behind (every frame's backlog from the index) and who had the CPU then
+            "recorder_backlog_profile": backlog_profile(result.path, started_ns),
+            "recorder_scheduling": sched.summary(),
             "recorder_cpu_ms_per_MB": round(1000 * per_node.cores().get("recorder", 0.0) * seconds / mb, 3)
             if mb
             else None,
@@ -334,6 +348,8 @@ def run(args) -> dict:
         "recording": rec,
         "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
         "recorder_backlog_max_s": rec["recorder_backlog_max_s"],
+        "recorder_backlog_max_at_s": rec["recorder_backlog_profile"].get("max_at_s"),
+        "recorder_backlog_p50_p95_s": [rec["recorder_backlog_profile"].get(k) for k in ("p50_s", "p95_s")],
         "producer_cpu_split": producer_cpu_split(2.0 if quick else 5.0),
         "face_rig": face_render_rates(60 if quick else 240),
         "demo_face_rig_recording": demo,
