@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
+
+import numpy as np
 
 from mestudio.capture.base import Device
 from mestudio.capture.errors import CapabilityError
@@ -116,6 +119,8 @@ def run(ctx: NodeContext) -> int:
         with dev:
             listeners = [t for t in (start_trigger_listener(ctx, dev, spec), start_speaker(ctx, dev)) if t]
             publish_stream_info(pub, dev, ctx.now_ns)
+            # the shared-memory ring ([transport] shared_memory) is made before the first frame
+            pub.prepare_shared_memory(max((_frame_bytes(st) for st in dev.streams), default=0))
             counts = {s.stream_id: 0 for s in dev.streams}
             ctx.heartbeat({"ready": True})
             next_beat = 0.0
@@ -149,6 +154,14 @@ def run(ctx: NodeContext) -> int:
         ctx.heartbeat(final)
         pub.close()
     return 0
+
+
+def _frame_bytes(info) -> int:
+    """One frame's bytes (0 for a stream whose dtype numpy does not know)."""
+    try:
+        return int(np.dtype(info.dtype).itemsize * math.prod(info.shape))
+    except TypeError:
+        return 0
 
 
 def _status(dev: Device, pub, counts: dict) -> dict:

@@ -78,7 +78,7 @@ class TransportSection(Strict):
     # ring in /dev/shm (MB per node) instead of the socket's two kernel copies; a full ring falls back
     # to the socket (counted). Remote nodes and tcp keep the socket (docs/performance.md)
     shared_memory: bool = False
-    shared_memory_mb: int = Field(512, ge=16, le=65536)
+    shared_memory_mb: int = Field(256, ge=16, le=65536)
 
     @model_validator(mode="after")
     def _tcp_needs_curve(self) -> TransportSection:

@@ -228,6 +228,19 @@ class Publisher:
         self.sent += ok
         return ok
 
+    def prepare_shared_memory(self, frame_bytes: int) -> bool:
+        """Make the ring now, for frames up to ``frame_bytes`` (a device node calls it before its
+        first frame: allocating the ring's pages takes ~0.3 s per 256 MB).  False when it is off
+        or cannot be made (no /dev/shm, no room in it): frames then go over the socket."""
+        if self._ring is not None or not self._ring_mb:
+            return self._ring is not None
+        try:
+            self._ring = RingWriter(self._ring_mb, frame_bytes)
+        except OSError:
+            self._ring_mb = 0  # as without the option
+            return False
+        return True
+
     def _through_ring(self, parts: list) -> list:
         """The recorder's copy of a frame message: its payload put in the ring and the message
         carrying the slot (a version-2 header), or the message itself when the frame is small,
@@ -236,13 +249,10 @@ class Publisher:
         n = memoryview(payload).nbytes
         if n < MIN_PAYLOAD:
             return parts
-        if self._ring is None:
-            try:
-                self._ring = RingWriter(self._ring_mb, n)
-            except OSError:
-                self._ring_mb = 0  # no /dev/shm (or no room in it): the socket, as without the option
-                self.shm_fallbacks += 1
-                return parts
+        if self._ring is None and not self.prepare_shared_memory(n):
+            self.shm_fallbacks += 1
+            return parts
+        assert self._ring is not None
         desc = self._ring.put(payload)
         if desc is None:
             self.shm_fallbacks += 1

@@ -63,6 +63,11 @@ def available() -> bool:
     return RING_DIR.is_dir() and os.access(RING_DIR, os.W_OK)
 
 
+def _mapped(fd: int, size: int) -> mmap.mmap:
+    """A shared mapping with its page tables filled at once (MAP_POPULATE where Linux has it)."""
+    return mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+
+
 def _data_start(slot_count: int) -> int:
     end = RING_HEADER_SIZE + slot_count * SLOT_HEADER.size
     return (end + PAGE - 1) // PAGE * PAGE
@@ -80,8 +85,10 @@ class RingWriter:
         size = _data_start(self.slot_count) + self.slot_count * self.slot_size
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.ftruncate(fd, size)
-            self._map = mmap.mmap(fd, size)
+            # every page allocated and mapped now, at the node's start: a fresh tmpfs page faulted
+            # in per 4 KB while recording cost more CPU per MB than the socket it replaces
+            os.posix_fallocate(fd, 0, size)
+            self._map = _mapped(fd, size)
         except OSError:
             os.close(fd)
             self.path.unlink(missing_ok=True)
@@ -153,7 +160,7 @@ class _Ring:
                 )
             if st.st_size < RING_HEADER_SIZE:
                 raise SharedMemoryError(f"shared-memory ring {token}: file too short", kind="shm-ring")
-            self._map = mmap.mmap(fd, st.st_size)
+            self._map = _mapped(fd, st.st_size)
         finally:
             os.close(fd)
         magic, version, count, slot_size = RING_HEADER.unpack_from(self._map, 0)

@@ -18,7 +18,7 @@ import pytest
 import zmq
 
 from mestudio.stream import wire
-from mestudio.stream.bus import Endpoints, Publisher, wait_for
+from mestudio.stream.bus import Endpoints, Publisher
 from mestudio.stream.errors import WireFormatError
 from mestudio.stream.recorder import Recorder
 from mestudio.stream.recorder_node import drain
@@ -113,24 +113,29 @@ def test_a_full_ring_falls_back_to_the_socket_and_loses_nothing(zctx, rig):
 
 
 def _producer(endpoint: str, pub_endpoint: str, n: int) -> None:
-    """A device node that sends n frames through its ring and is then killed (no close)."""
+    """A device node that sends n frames through its ring, then hangs until it is killed."""
     ctx = zmq.Context()
     pub = Publisher(ctx, Endpoints(endpoint, "", "", "", {"cam": pub_endpoint}), "cam", shared_memory_mb=16)
     for i in range(n):
         pub.send(wire.frame_parts("cam", i, frame(i), host_time_ns=wire.now_ns()))
-    # everything handed to zmq's I/O thread: wait until it is on the recorder's side, then die
-    assert wait_for(lambda: pub._push.get(zmq.EVENTS) & zmq.POLLOUT, 10)
-    os.kill(os.getpid(), signal.SIGKILL)
+    while True:
+        signal.pause()
 
 
 def test_frames_of_a_killed_producer_are_all_recorded_and_its_ring_removed(rig):
     root, eps, pull, rec = rig
     before = rings()
-    p = mp.get_context("spawn").Process(target=_producer, args=(eps.recorder, eps.pubs["cam"], 6))
+    p = mp.get_context("spawn").Process(target=_producer, args=(eps.recorder, eps.pubs["cam"], 6), daemon=True)
     p.start()
-    p.join(60)
+    queued = []  # in the recorder's queue when the producer dies
+    while len(queued) < 6:
+        assert pull.poll(30_000), "the producer's messages never arrived"
+        queued.append(pull.recv_multipart(copy=False))
+    p.kill()
+    p.join(30)
     assert p.exitcode == -signal.SIGKILL
-    record_until(pull, rec, 6)
+    for parts in queued:
+        rec.handle(parts)
     assert rec.rings.frames == 6 and rec.bad_messages == 0
     rec.flush()
     seqs, frames = read_back(root)

@@ -105,29 +105,31 @@ def _busy_cores_s() -> float:
 
 
 class SchedSampler:
-    """Once a second (the supervisor's progress callback): the recorder's threads and the machine."""
+    """Once a second (the supervisor's progress callback): the nodes' threads and the machine."""
 
     def __init__(self) -> None:
-        self.points: list[tuple[float, float, dict[str, tuple[float, float]]]] = []
+        self.points: list[tuple[float, float, dict[str, dict[str, tuple[float, float]]]]] = []
 
-    def sample(self, pid: int | None, now_s: float) -> None:
-        if pid is not None:
-            self.points.append((now_s, _busy_cores_s(), _thread_schedstat(pid)))
+    def sample(self, pids: dict[str, int], now_s: float) -> None:
+        if pids:
+            self.points.append((now_s, _busy_cores_s(), {name: _thread_schedstat(pid) for name, pid in pids.items()}))
 
     def summary(self) -> dict:
-        """Per recorder thread (named as the kernel names it): cores used and seconds waited in
-        the run queue per second, over the run; and the machine's busy cores."""
+        """Per node and thread (named as the kernel names them, same names summed): cores used
+        and seconds waited in the run queue per second, over the run; and the machine's busy cores."""
         if len(self.points) < 2:
             return {}
         (t0, busy0, first), (t1, busy1, last) = self.points[0], self.points[-1]
         dt = t1 - t0
-        threads: dict[str, dict[str, float]] = {}
-        for key, (run, wait) in last.items():
-            run0, wait0 = first.get(key, (0.0, 0.0))
-            if run - run0 < 0.01 * dt:
-                continue  # idle threads (pyzmq's, the sync pool's between syncs) say nothing
-            name = key.split(":")[0]
-            t = threads.setdefault(name, {"cores": 0.0, "runqueue_wait_s_per_s": 0.0})
-            t["cores"] = round(t["cores"] + (run - run0) / dt, 3)
-            t["runqueue_wait_s_per_s"] = round(t["runqueue_wait_s_per_s"] + (wait - wait0) / dt, 3)
-        return {"machine_busy_cores": round((busy1 - busy0) / dt, 2), "recorder_threads": threads}
+        out: dict = {"machine_busy_cores": round((busy1 - busy0) / dt, 2)}
+        for node, now in last.items():
+            threads: dict[str, dict[str, float]] = {}
+            for key, (run, wait) in now.items():
+                run0, wait0 = first.get(node, {}).get(key, (0.0, 0.0))
+                if run - run0 < 0.01 * dt:
+                    continue  # idle threads (pyzmq's, the sync pool's between syncs) say nothing
+                t = threads.setdefault(key.split(":")[0], {"cores": 0.0, "runqueue_wait_s_per_s": 0.0})
+                t["cores"] = round(t["cores"] + (run - run0) / dt, 3)
+                t["runqueue_wait_s_per_s"] = round(t["runqueue_wait_s_per_s"] + (wait - wait0) / dt, 3)
+            out[f"{node}_threads"] = threads
+        return out
