@@ -170,5 +170,9 @@ def _status(dev: Device, pub, counts: dict) -> dict:
         "device_dropped": dev.dropped,
         "backpressure": pub.backpressure,
         "dropped_for_recorder": pub.dropped,
+        # [transport] shared_memory: frames sent through the ring, and large ones sent over the
+        # socket because the ring was full (the recorder behind): nothing lost either way
+        "shared_memory_frames": pub.shm_frames,
+        "shared_memory_fallbacks": pub.shm_fallbacks,
         **(dev.counters() if hasattr(dev, "counters") else {}),  # a backend's own counts (lsl: outages)
     }

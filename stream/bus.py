@@ -182,6 +182,7 @@ class Publisher:
         # off, and always off for a recorder on another host): config [transport] shared_memory
         self._ring_mb = shared_memory_mb if record and endpoints.recorder.startswith("ipc://") else 0
         self._ring: RingWriter | None = None
+        self._ring_frames_before = 0  # frames of a ring already closed
         self.shm_fallbacks = 0  # large frames sent over the socket because the ring was full
         self.sent = 0
         self.backpressure = 0  # sends that found the recorder's queue full and had to wait
@@ -227,6 +228,11 @@ class Publisher:
             pass  # viewers are lossy by design
         self.sent += ok
         return ok
+
+    @property
+    def shm_frames(self) -> int:
+        """Frames sent to the recorder through the shared-memory ring."""
+        return self._ring.frames if self._ring is not None else self._ring_frames_before
 
     def prepare_shared_memory(self, frame_bytes: int) -> bool:
         """Make the ring now, for frames up to ``frame_bytes`` (a device node calls it before its
@@ -291,7 +297,7 @@ class Publisher:
                 self._push.linger = 0
             if self._ring is not None:  # removed once the recorder has taken every slot
                 self._ring.close(self._push.linger / 1000, not self.recorder_gone)
-                self._ring = None
+                self._ring_frames_before, self._ring = self._ring.frames, None
             self._push.disable_monitor()
             assert self._monitor is not None  # made with self._push
             self._monitor.close()
