@@ -120,7 +120,9 @@ def run(ctx: NodeContext) -> int:
             listeners = [t for t in (start_trigger_listener(ctx, dev, spec), start_speaker(ctx, dev)) if t]
             publish_stream_info(pub, dev, ctx.now_ns)
             # the shared-memory ring ([transport] shared_memory) is made before the first frame
-            pub.prepare_shared_memory(max((_frame_bytes(st) for st in dev.streams), default=0))
+            if pub.prepare_shared_memory(max((_frame_bytes(st) for st in dev.streams), default=0)):
+                if hasattr(dev, "frame_buffer"):  # a device that copies out of its driver's buffer
+                    dev.frame_buffer = pub.frame_buffer
             counts = {s.stream_id: 0 for s in dev.streams}
             ctx.heartbeat({"ready": True})
             next_beat = 0.0

@@ -206,7 +206,7 @@ class Publisher:
         ok = True
         to_recorder = parts
         if self._ring_mb and self._push is not None and len(parts) == 3 and _is_frame_header(parts[1]):
-            to_recorder = self._through_ring(parts)
+            to_recorder, parts = self._through_ring(parts)
         elif self._push is not None and len(parts) == 3 and not isinstance(parts[2], zmq.Frame):
             if memoryview(parts[2]).nbytes >= zmq.COPY_THRESHOLD:
                 # one zero-copy frame for both sockets: each send shares its buffer (a reference
@@ -247,26 +247,42 @@ class Publisher:
             return False
         return True
 
-    def _through_ring(self, parts: list) -> list:
-        """The recorder's copy of a frame message: its payload put in the ring and the message
-        carrying the slot (a version-2 header), or the message itself when the frame is small,
-        the ring full or shared memory unavailable (counted in shm_fallbacks when it mattered)."""
+    def frame_buffer(self, nbytes: int):
+        """A slot of the shared-memory ring to fill in place (uint8 array of nbytes), for a device
+        that copies its frame out of the driver's buffer anyway (capture/basler.py): one copy
+        then serves the recorder.  None when the ring is off, full, or the frame too large."""
+        return self._ring.reserve(nbytes) if self._ring is not None else None
+
+    def _through_ring(self, parts: list) -> tuple[list, list]:
+        """(the recorder's message, the viewers') for a frame: its payload in the ring and the
+        recorder's message carrying the slot (a version-2 header); or the message itself for
+        both when the frame is small, the ring full or shared memory unavailable (counted in
+        shm_fallbacks when it mattered)."""
         payload = parts[2].buffer if isinstance(parts[2], zmq.Frame) else parts[2]
         n = memoryview(payload).nbytes
         if n < MIN_PAYLOAD:
-            return parts
+            return parts, parts
         if self._ring is None and not self.prepare_shared_memory(n):
             self.shm_fallbacks += 1
-            return parts
+            return parts, parts
         assert self._ring is not None
-        desc = self._ring.put(payload)
+        to_viewers = parts
+        filled = self._ring.commit(payload)  # a slot the device filled in place: no copy
+        if filled is not None:
+            desc, slot = filled
+            # the viewers' zero-copy send reads the slot: it is not reused before zmq is done
+            frame = zmq.Frame(payload, copy=False, track=True)
+            self._ring.track(slot, frame.tracker)
+            to_viewers = [parts[0], parts[1], frame]
+        else:
+            desc = self._ring.put(payload)
         if desc is None:
             self.shm_fallbacks += 1
-            return parts
+            return parts, parts
         header = bytearray(parts[1])
         struct.pack_into("<H", header, 4, wire.SHM_VERSION)
         header[7] |= wire.FLAG_SHARED_MEMORY
-        return [parts[0], bytes(header), desc]
+        return [parts[0], bytes(header), desc], to_viewers
 
     def _watch_recorder(self) -> None:
         from zmq.utils.monitor import recv_monitor_message

@@ -32,6 +32,9 @@ import stat
 import struct
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mestudio.stream.errors import WireFormatError
 
@@ -97,31 +100,84 @@ class RingWriter:
         RING_HEADER.pack_into(self._map, 0, MAGIC, VERSION, self.slot_count, self.slot_size)
         self._data = _data_start(self.slot_count)
         self._written = [0] * self.slot_count  # generation last written to each slot
+        # slots handed out by reserve() and not yet committed: buffer address -> (slot, generation, size)
+        self._reserved: dict[int, tuple[int, int, int]] = {}
+        # a viewer's zero-copy send of a reserved slot: the slot is not reused until zmq is done with it
+        self._trackers: dict[int, Any] = {}
         self._next = 0
         self._gen = 0
         self.frames = 0  # sent through the ring
         self.full = 0  # found the next slot still held by the recorder: sent over the socket
+        self.filled_in_place = 0  # of ``frames``: reserved and filled by the device, not copied here
 
-    def put(self, payload) -> bytes | None:
-        """Copy a frame into the next slot; its descriptor, or None when that slot is still the
-        recorder's (the caller sends the bytes instead)."""
-        view = memoryview(payload).cast("B")
-        n = view.nbytes
+    def _take(self, n: int) -> tuple[int, int] | None:
+        """The next slot for a frame of n bytes, marked as being written; None when it is too
+        small or still in use (the recorder's, or a viewer's send)."""
         k = self._next
         hdr = RING_HEADER_SIZE + k * SLOT_HEADER.size
-        if n > self.slot_size or SLOT_HEADER.unpack_from(self._map, hdr)[3] != self._written[k]:
+        tracker = self._trackers.get(k)
+        if (
+            n > self.slot_size
+            or SLOT_HEADER.unpack_from(self._map, hdr)[3] != self._written[k]
+            or (tracker is not None and not tracker.done)
+        ):
             self.full += n <= self.slot_size
             return None
+        self._trackers.pop(k, None)
+        # a reservation still open a whole lap later was never sent (a frame dropped): reuse it
+        for addr in [a for a, r in self._reserved.items() if r[0] == k]:
+            del self._reserved[addr]
         self._gen += 1
-        g = self._gen
-        struct.pack_into("<Q", self._map, hdr, g)  # gen_begin: the slot is being written
-        start = self._data + k * self.slot_size
-        self._map[start : start + n] = view
-        struct.pack_into("<QQ", self._map, hdr + 8, g, n)  # gen_end, nbytes: written (x86 keeps store order)
-        self._written[k] = g
+        struct.pack_into("<Q", self._map, hdr, self._gen)  # gen_begin: the slot is being written
         self._next = (k + 1) % self.slot_count
+        return k, self._gen
+
+    def _done(self, k: int, g: int, n: int) -> bytes:
+        # gen_end, nbytes: written (x86 keeps the order of stores; the descriptor is sent after)
+        struct.pack_into("<QQ", self._map, RING_HEADER_SIZE + k * SLOT_HEADER.size + 8, g, n)
+        self._written[k] = g
         self.frames += 1
         return DESCRIPTOR.pack(self.token.encode(), k, g)
+
+    def put(self, payload) -> bytes | None:
+        """Copy a frame into the next slot; its descriptor, or None when that slot is still in
+        use (the caller sends the bytes instead)."""
+        view = memoryview(payload).cast("B")
+        got = self._take(view.nbytes)
+        if got is None:
+            return None
+        k, g = got
+        start = self._data + k * self.slot_size
+        self._map[start : start + view.nbytes] = view
+        return self._done(k, g, view.nbytes)
+
+    def reserve(self, nbytes: int) -> np.ndarray | None:
+        """A slot to fill in place (a device copying its frame straight from the driver's buffer):
+        a writable uint8 array of nbytes, or None (the caller makes its own buffer).  The frame
+        is sent as usual; ``commit`` recognises the array and sends only its slot."""
+        got = self._take(nbytes)
+        if got is None:
+            return None
+        k, g = got
+        buf = np.frombuffer(self._map, np.uint8, nbytes, self._data + k * self.slot_size)
+        self._reserved[buf.ctypes.data] = (k, g, nbytes)
+        return buf
+
+    def commit(self, payload) -> tuple[bytes, int] | None:
+        """(descriptor, slot) when ``payload`` is a reserved slot, filled; None for any other buffer."""
+        if not self._reserved:
+            return None
+        view = memoryview(payload).cast("B")
+        r = self._reserved.get(np.frombuffer(view, np.uint8).ctypes.data)
+        if r is None or r[2] != view.nbytes:
+            return None
+        del self._reserved[np.frombuffer(view, np.uint8).ctypes.data]
+        self.filled_in_place += 1
+        return self._done(*r), r[0]
+
+    def track(self, slot: int, tracker) -> None:
+        """A zmq MessageTracker of a viewer's send of this slot: the slot waits for it."""
+        self._trackers[slot] = tracker
 
     def all_taken(self) -> bool:
         """Whether the recorder has taken every frame put here."""
@@ -138,7 +194,11 @@ class RingWriter:
             time.sleep(0.01)
         if not recorder_alive or self.all_taken():
             self.path.unlink(missing_ok=True)
-        self._map.close()
+        self._reserved.clear()
+        try:
+            self._map.close()
+        except BufferError:
+            pass  # a reserved frame still referenced: the mapping goes when it does
 
 
 class _Ring:

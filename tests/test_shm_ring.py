@@ -261,3 +261,59 @@ def test_a_session_with_shared_memory_records_every_frame_through_the_ring(tmp_p
     for idx, f in st.frames():
         assert read_stamp(f) == int(idx["seq"])
     assert rings() - before == set()  # the producer removed its ring once the recorder had every frame
+
+
+def test_basler_frames_copied_out_of_the_grab_buffer_straight_into_the_ring(pylon_emulation, zctx, rig, tmp_path):
+    """pylon's emulator shows an image the test wrote; the backend copies each grabbed frame into
+    a slot (one copy), the recorder writes it from there and a viewer gets the same bytes."""
+    import cv2
+
+    from mestudio.capture.registry import create_device
+    from mestudio.config import schema as S
+
+    root, eps, pull, rec = rig
+    image = np.random.default_rng(5).integers(0, 256, (240, 320), dtype=np.uint8)
+    bmp = tmp_path / "view.bmp"
+    cv2.imwrite(str(bmp), image)
+    spec = S.BaslerArray(
+        name="basler",
+        kind="basler-array",
+        count=2,
+        width=320,
+        height=240,
+        fps=60,
+        emulate=True,
+        emulated_images=str(bmp),
+    )
+    pub = Publisher(
+        zctx, Endpoints(eps.recorder, "", "", "", {"basler": eps.pubs["cam"]}), "basler", shared_memory_mb=16
+    )
+    sub = zctx.socket(zmq.SUB)
+    sub.linger = 0
+    sub.setsockopt(zmq.SUBSCRIBE, b"basler-0")
+    sub.connect(eps.pubs["cam"])
+    dev = create_device(spec)
+    viewed = []
+    try:
+        assert pub.prepare_shared_memory(image.nbytes)
+        dev.frame_buffer = pub.frame_buffer
+        with dev:
+            sent = 0
+            while sent < 40:
+                for f in dev.read(1.0):
+                    assert pub.send(wire.frame_parts(f.stream_id, f.seq, f.data, host_time_ns=f.host_time_ns))
+                    sent += 1
+                record_until(pull, rec, sent)  # the recorder keeps up: slots come back
+                while sub.poll(0):
+                    viewed.append(wire.recv(sub).data.copy())
+        assert rec.rings.frames == sent and pub.shm_fallbacks == 0 and rec.bad_messages == 0
+        # every frame was copied once, into its slot, and every slot handed out was sent
+        assert pub._ring is not None and pub._ring.filled_in_place == sent and not pub._ring._reserved
+    finally:
+        pub.close()
+        sub.close()
+    rec.flush()
+    for sid in ("basler-0", "basler-1"):
+        _, frames = read_back(root, sid)
+        assert len(frames) >= 15 and all(np.array_equal(f, image) for f in frames)
+    assert all(np.array_equal(v, image) for v in viewed)
