@@ -267,6 +267,7 @@ class Publisher:
             return parts, parts
         assert self._ring is not None
         to_viewers = parts
+        desc: bytes | None
         filled = self._ring.commit(payload)  # a slot the device filled in place: no copy
         if filled is not None:
             desc, slot = filled

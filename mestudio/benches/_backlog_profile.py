@@ -77,7 +77,7 @@ def backlog_profile(session_dir: Path, t0_ns: int) -> dict:
 
 def _thread_schedstat(pid: int) -> dict[str, tuple[float, float]]:
     """name:tid -> (seconds on a CPU, seconds runnable in the run queue) of a process's threads."""
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
