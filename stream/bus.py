@@ -204,14 +204,16 @@ class Publisher:
     def send(self, parts: list) -> bool:
         """Send one message; False when it had to be dropped for the recorder (counted)."""
         ok = True
-        to_recorder = parts
+        to_recorder, in_ring = parts, False
         if self._ring_mb and self._push is not None and len(parts) == 3 and _is_frame_header(parts[1]):
             to_recorder, parts = self._through_ring(parts)
-        elif self._push is not None and len(parts) == 3 and not isinstance(parts[2], zmq.Frame):
+            in_ring = to_recorder is not parts  # the recorder gets a slot, the viewers the bytes
+        if not in_ring and self._push is not None and len(parts) == 3 and not isinstance(parts[2], zmq.Frame):
             if memoryview(parts[2]).nbytes >= zmq.COPY_THRESHOLD:
                 # one zero-copy frame for both sockets: each send shares its buffer (a reference
                 # count), so pyzmq tracks one buffer, and its release thread wakes once per frame, not twice
                 parts = [parts[0], parts[1], zmq.Frame(parts[2], copy=False)]
+            to_recorder = parts
         if self._push is not None:
             try:
                 wire.send(self._push, to_recorder, zmq.NOBLOCK)
@@ -222,6 +224,8 @@ class Publisher:
                 else:
                     self.dropped += 1
                     ok = False
+                    if in_ring and self._ring is not None:
+                        self._ring.unsend(to_recorder[2])  # its slot is not the recorder's to free
         try:
             wire.send(self._pub, parts, zmq.NOBLOCK)
         except zmq.Again:
@@ -251,7 +255,9 @@ class Publisher:
         """A slot of the shared-memory ring to fill in place (uint8 array of nbytes), for a device
         that copies its frame out of the driver's buffer anyway (capture/basler.py): one copy
         then serves the recorder.  None when the ring is off, full, or the frame too large."""
-        return self._ring.reserve(nbytes) if self._ring is not None else None
+        if self._ring is None or nbytes < MIN_PAYLOAD:  # a small frame goes over the socket: no slot
+            return None
+        return self._ring.reserve(nbytes)
 
     def _through_ring(self, parts: list) -> tuple[list, list]:
         """(the recorder's message, the viewers') for a frame: its payload in the ring and the

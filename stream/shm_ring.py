@@ -9,7 +9,8 @@ frame once into a slot and the recorder writes it to disk from there.
 Layout of one ring (a file of /dev/shm, ``mestudio-ring-<16 hex>``, mode 0600, made by the
 producer; docs/wire-format.md "Shared-memory frames"), little-endian:
 
-    ring header, 64 bytes:  magic b"MESR", version u16, 2 pad, slot_count u32, 4 pad, slot_size u64
+    ring header, 64 bytes:  magic b"MESR", version u16, 2 pad, slot_count u32, 4 pad, slot_size u64,
+                            reader u32 (set to 1 by the recorder once it has the ring mapped)
     slot headers, 32 bytes each:  gen_begin u64, gen_end u64, nbytes u64, freed_gen u64
     slot data, slot_size bytes each (a multiple of 4096), from the first page after the headers
 
@@ -44,6 +45,7 @@ MAGIC = b"MESR"
 VERSION = 1
 RING_HEADER = struct.Struct("<4sH2xI4xQ")  # magic, version, slot_count, slot_size
 RING_HEADER_SIZE = 64
+READER_AT = RING_HEADER.size  # u32: the recorder has mapped the ring (it may then be unlinked)
 SLOT_HEADER = struct.Struct("<QQQQ")  # gen_begin, gen_end, nbytes, freed_gen
 PAGE = 4096
 MIN_SLOT = 2 << 20  # a slot holds at least a 1600x1200 mono8 frame (1.92 MB)
@@ -175,6 +177,14 @@ class RingWriter:
         self.filled_in_place += 1
         return self._done(*r), r[0]
 
+    def unsend(self, descriptor: bytes) -> None:
+        """A descriptor that never reached the recorder (dropped for a recorder that stayed full):
+        its slot is free again, or the ring would wait for it forever."""
+        _, k, g = DESCRIPTOR.unpack(descriptor)
+        hdr = RING_HEADER_SIZE + k * SLOT_HEADER.size
+        if SLOT_HEADER.unpack_from(self._map, hdr)[1] == g:
+            struct.pack_into("<Q", self._map, hdr + 24, g)
+
     def track(self, slot: int, tracker) -> None:
         """A zmq MessageTracker of a viewer's send of this slot: the slot waits for it."""
         self._trackers[slot] = tracker
@@ -192,7 +202,9 @@ class RingWriter:
         end = time.monotonic() + wait_s
         while recorder_alive and not self.all_taken() and time.monotonic() < end:
             time.sleep(0.01)
-        if not recorder_alive or self.all_taken():
+        # the recorder keeps a ring it has mapped (and removes it too); one it never mapped would be
+        # lost with frames still queued for it: then it stays for the recorder to open
+        if not recorder_alive or self.all_taken() or struct.unpack_from("<I", self._map, READER_AT)[0]:
             self.path.unlink(missing_ok=True)
         self._reserved.clear()
         try:
@@ -233,6 +245,7 @@ class _Ring:
                 kind="shm-ring",
             )
         self.slot_count, self.slot_size, self._data = count, slot_size, _data_start(count)
+        struct.pack_into("<I", self._map, READER_AT, 1)
 
     def view(self, slot: int, gen: int, nbytes: int) -> memoryview:
         if slot >= self.slot_count or nbytes > self.slot_size:

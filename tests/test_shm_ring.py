@@ -230,7 +230,7 @@ name = "shm"
 participant = "P01"
 [transport]
 shared_memory = true
-shared_memory_mb = 16
+shared_memory_mb = 32
 [[devices]]
 name = "cam"
 kind = "synthetic-camera"
@@ -257,7 +257,11 @@ def test_a_session_with_shared_memory_records_every_frame_through_the_ring(tmp_p
     reader = SessionReader(root)
     rep = reader.recorder_report()
     st = reader.stream("cam")
-    assert len(st) >= 10 and rep["shared_memory_frames"] == len(st) and rep["bad_messages"] == 0
+    end = rep["producer_ends"]["cam"]  # the device node's own counts
+    # a recorder behind by more than the ring (a loaded machine) gets frames over the socket: counted
+    assert len(st) >= 10 and rep["bad_messages"] == 0 and rep["shared_memory_frames"] > 0
+    assert end["shared_memory_frames"] == rep["shared_memory_frames"]
+    assert end["shared_memory_frames"] + end["shared_memory_fallbacks"] == len(st) == end["frames"]
     for idx, f in st.frames():
         assert read_stamp(f) == int(idx["seq"])
     assert rings() - before == set()  # the producer removed its ring once the recorder had every frame
@@ -317,3 +321,31 @@ def test_basler_frames_copied_out_of_the_grab_buffer_straight_into_the_ring(pylo
         _, frames = read_back(root, sid)
         assert len(frames) >= 15 and all(np.array_equal(f, image) for f in frames)
     assert all(np.array_equal(v, image) for v in viewed)
+
+
+def test_a_frame_dropped_for_a_recorder_that_never_came_gives_its_slot_back(zctx, tmp_path):
+    """No recorder listens: past one queued message each send waits block_s and is dropped
+    (counted); the ring must not keep slots the recorder never got, or it would stay full."""
+    from mestudio.stream.shm_ring import RING_HEADER_SIZE, SLOT_HEADER
+
+    eps = Endpoints.plan("ipc", "", 0, ["cam"], key=str(tmp_path))
+    pub = Publisher(zctx, eps, "cam", shared_memory_mb=16, block_s=0.01, record_hwm=1)
+    try:
+        for i in range(8):  # the ring's 8 slots
+            pub.send(wire.frame_parts("cam", i, frame(i), host_time_ns=wire.now_ns()))
+        ring = pub._ring
+        assert ring is not None and ring.frames == 8 and pub.dropped >= 5
+        held = [
+            k
+            for k, g in enumerate(ring._written)
+            if SLOT_HEADER.unpack_from(ring._map, RING_HEADER_SIZE + k * SLOT_HEADER.size)[3] != g
+        ]
+        assert len(held) == 8 - pub.dropped  # only the frames still queued for the recorder
+        path = ring.path
+    finally:
+        pub._push.linger = 0
+        pub.close()
+        eps.remove_ipc_files()
+    # never mapped by a recorder, with frames queued for it: left for a recorder to open
+    assert path.exists()
+    path.unlink()
