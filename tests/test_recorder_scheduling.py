@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from mestudio.config.loader import load_session_config
 from mestudio.session_run import run_session
 from mestudio.stream.session_reader import SessionReader
 from tests.conftest import SMALL_RIG, write_config
 
 
+@pytest.mark.slow
 def test_the_recorder_has_a_session_of_its_own_and_records_the_rig(tmp_path):
     path = write_config(tmp_path / "rig.toml", SMALL_RIG)
     cfg = load_session_config(path)
