@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from types import ModuleType
+
+import numpy as np
 
 from mestudio.capture.base import Device, Frame, Pacer, StreamInfo
 from mestudio.capture.errors import DeviceNotFoundError, DeviceStateError, SDKUnavailableError
@@ -57,6 +60,9 @@ def _set_first(camera, names: tuple[str, ...], value) -> str | None:
 class BaslerArray(Device):
     kind = "basler-array"
     trigger_timeouts = 0
+    # where to copy a frame out of its grab buffer (a slot of the node's shared-memory ring,
+    # Publisher.frame_buffer); None, or it returning None: a buffer of the frame's own
+    frame_buffer: Callable[[int], np.ndarray | None] | None = None
 
     def _open(self) -> None:
         pylon, genicam = import_pylon()
@@ -245,7 +251,16 @@ class BaslerArray(Device):
         self._last_block[i] = block
         ts = int(res.TimeStamp)
         dev_t = None if ts == 0 else int(ts * (1e9 / self._tick_hz[i]))
-        data = res.GetArray()  # a copy (backed by a bytearray): the grab buffer goes back to pylon
+        # a copy: the grab buffer goes back to pylon; into a slot of the node's shared-memory ring
+        # when it has one (frame_buffer, set by capture/node.py), so that one copy serves the recorder
+        with res.GetArrayZeroCopy() as grabbed:
+            slot = self.frame_buffer(grabbed.nbytes) if self.frame_buffer is not None else None
+            if slot is None:
+                data = grabbed.copy()
+            else:
+                data = slot.reshape(grabbed.shape)
+                np.copyto(data, grabbed)
+            del grabbed  # pypylon refuses to leave the block while the grab buffer is referenced
         return Frame(self.streams[i].stream_id, block, host, data, dev_t, "mono8")
 
     def _stop(self) -> None:

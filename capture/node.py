@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
+
+import numpy as np
 
 from mestudio.capture.base import Device
 from mestudio.capture.errors import CapabilityError
@@ -116,6 +119,10 @@ def run(ctx: NodeContext) -> int:
         with dev:
             listeners = [t for t in (start_trigger_listener(ctx, dev, spec), start_speaker(ctx, dev)) if t]
             publish_stream_info(pub, dev, ctx.now_ns)
+            # the shared-memory ring ([transport] shared_memory) is made before the first frame
+            if pub.prepare_shared_memory(max((_frame_bytes(st) for st in dev.streams), default=0)):
+                if hasattr(dev, "frame_buffer"):  # a device that copies out of its driver's buffer
+                    dev.frame_buffer = pub.frame_buffer
             counts = {s.stream_id: 0 for s in dev.streams}
             ctx.heartbeat({"ready": True})
             next_beat = 0.0
@@ -151,11 +158,23 @@ def run(ctx: NodeContext) -> int:
     return 0
 
 
+def _frame_bytes(info) -> int:
+    """One frame's bytes (0 for a stream whose dtype numpy does not know)."""
+    try:
+        return int(np.dtype(info.dtype).itemsize * math.prod(info.shape))
+    except TypeError:
+        return 0
+
+
 def _status(dev: Device, pub, counts: dict) -> dict:
     return {
         "streams": {sid: {"frames": n} for sid, n in counts.items()},
         "device_dropped": dev.dropped,
         "backpressure": pub.backpressure,
         "dropped_for_recorder": pub.dropped,
+        # [transport] shared_memory: frames sent through the ring, and large ones sent over the
+        # socket because the ring was full (the recorder behind): nothing lost either way
+        "shared_memory_frames": pub.shm_frames,
+        "shared_memory_fallbacks": pub.shm_fallbacks,
         **(dev.counters() if hasattr(dev, "counters") else {}),  # a backend's own counts (lsl: outages)
     }

@@ -74,6 +74,11 @@ class TransportSection(Strict):
     keys: str = ""
     # remote devices ([[devices]] host = ...): how long the session waits for them to connect
     remote_wait_s: float = Field(60.0, gt=0, le=3600)
+    # device nodes on this host hand frames of 64 KB and more to the recorder through a shared-memory
+    # ring in /dev/shm (MB per node) instead of the socket's two kernel copies; a full ring falls back
+    # to the socket (counted). Remote nodes and tcp keep the socket (docs/performance.md)
+    shared_memory: bool = False
+    shared_memory_mb: int = Field(256, ge=16, le=65536)
 
     @model_validator(mode="after")
     def _tcp_needs_curve(self) -> TransportSection:

@@ -137,6 +137,12 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                # the recorder in a session of its own is its own scheduling group (Linux autogroup):
+                # a camera node's many threads no longer share one group's CPU with it (measured: on
+                # 2 full cores it waited 0.4-0.5 s a second for a CPU, 0.1-0.36 s alone; backlog
+                # 0.5-0.8 -> 0.08-0.12 s, docs/performance.md). It ignores SIGINT either way and stops
+                # when the supervisor dies (stream/node.py watches its parent)
+                start_new_session=role == "recorder",
             )
         child.last_beat = time.monotonic()
         self.children[name] = child

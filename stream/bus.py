@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import struct
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from mestudio.stream import wire
 from mestudio.stream.curve import CurveKeyError, CurveKeys, allow_only
 from mestudio.stream.errors import StreamError
 from mestudio.stream.private import make_runtime_dir
+from mestudio.stream.shm_ring import MIN_PAYLOAD, RingWriter
 
 BUS_FILE = "bus.json"
 
@@ -154,6 +156,11 @@ def tcp_ports(base_port: int, producers: list[str]) -> list[int]:
     return [base_port + i for i in range(len(_tcp_names(producers)))]
 
 
+def _is_frame_header(header) -> bool:
+    """A packed version-1 FRAME header (byte 6 is the kind)."""
+    return isinstance(header, bytes) and len(header) == wire.HEADER.size and header[6] == int(wire.Kind.FRAME)
+
+
 class Publisher:
     """A producer's sending side: lossless to the recorder, lossy to viewers."""
 
@@ -167,9 +174,16 @@ class Publisher:
         record_hwm: int = 1000,
         viewer_hwm: int = 60,
         block_s: float = 1.0,
+        shared_memory_mb: int = 0,
     ) -> None:
         self.name = name
         self.block_s = block_s
+        # frames to a recorder on this host go through a shared-memory ring of this size (MB; 0:
+        # off, and always off for a recorder on another host): config [transport] shared_memory
+        self._ring_mb = shared_memory_mb if record and endpoints.recorder.startswith("ipc://") else 0
+        self._ring: RingWriter | None = None
+        self._ring_frames_before = 0  # frames of a ring already closed
+        self.shm_fallbacks = 0  # large frames sent over the socket because the ring was full
         self.sent = 0
         self.backpressure = 0  # sends that found the recorder's queue full and had to wait
         self.dropped = 0  # messages lost because the recorder stayed full for block_s
@@ -190,27 +204,92 @@ class Publisher:
     def send(self, parts: list) -> bool:
         """Send one message; False when it had to be dropped for the recorder (counted)."""
         ok = True
-        if self._push is not None and len(parts) == 3 and not isinstance(parts[2], zmq.Frame):
+        to_recorder, in_ring = parts, False
+        if self._ring_mb and self._push is not None and len(parts) == 3 and _is_frame_header(parts[1]):
+            to_recorder, parts = self._through_ring(parts)
+            in_ring = to_recorder is not parts  # the recorder gets a slot, the viewers the bytes
+        if not in_ring and self._push is not None and len(parts) == 3 and not isinstance(parts[2], zmq.Frame):
             if memoryview(parts[2]).nbytes >= zmq.COPY_THRESHOLD:
                 # one zero-copy frame for both sockets: each send shares its buffer (a reference
                 # count), so pyzmq tracks one buffer, and its release thread wakes once per frame, not twice
                 parts = [parts[0], parts[1], zmq.Frame(parts[2], copy=False)]
+            to_recorder = parts
         if self._push is not None:
             try:
-                wire.send(self._push, parts, zmq.NOBLOCK)
+                wire.send(self._push, to_recorder, zmq.NOBLOCK)
             except zmq.Again:
                 self.backpressure += 1
                 if self._wait_for_recorder():
-                    wire.send(self._push, parts, zmq.NOBLOCK)
+                    wire.send(self._push, to_recorder, zmq.NOBLOCK)
                 else:
                     self.dropped += 1
                     ok = False
+                    if in_ring and self._ring is not None:
+                        self._ring.unsend(to_recorder[2])  # its slot is not the recorder's to free
         try:
             wire.send(self._pub, parts, zmq.NOBLOCK)
         except zmq.Again:
             pass  # viewers are lossy by design
         self.sent += ok
         return ok
+
+    @property
+    def shm_frames(self) -> int:
+        """Frames sent to the recorder through the shared-memory ring."""
+        return self._ring.frames if self._ring is not None else self._ring_frames_before
+
+    def prepare_shared_memory(self, frame_bytes: int) -> bool:
+        """Make the ring now, for frames up to ``frame_bytes`` (a device node calls it before its
+        first frame: allocating the ring's pages takes ~0.3 s per 256 MB).  False when it is off
+        or cannot be made (no /dev/shm, no room in it): frames then go over the socket."""
+        if self._ring is not None or not self._ring_mb:
+            return self._ring is not None
+        try:
+            self._ring = RingWriter(self._ring_mb, frame_bytes)
+        except OSError:
+            self._ring_mb = 0  # as without the option
+            return False
+        return True
+
+    def frame_buffer(self, nbytes: int):
+        """A slot of the shared-memory ring to fill in place (uint8 array of nbytes), for a device
+        that copies its frame out of the driver's buffer anyway (capture/basler.py): one copy
+        then serves the recorder.  None when the ring is off, full, or the frame too large."""
+        if self._ring is None or nbytes < MIN_PAYLOAD:  # a small frame goes over the socket: no slot
+            return None
+        return self._ring.reserve(nbytes)
+
+    def _through_ring(self, parts: list) -> tuple[list, list]:
+        """(the recorder's message, the viewers') for a frame: its payload in the ring and the
+        recorder's message carrying the slot (a version-2 header); or the message itself for
+        both when the frame is small, the ring full or shared memory unavailable (counted in
+        shm_fallbacks when it mattered)."""
+        payload = parts[2].buffer if isinstance(parts[2], zmq.Frame) else parts[2]
+        n = memoryview(payload).nbytes
+        if n < MIN_PAYLOAD:
+            return parts, parts
+        if self._ring is None and not self.prepare_shared_memory(n):
+            self.shm_fallbacks += 1
+            return parts, parts
+        assert self._ring is not None
+        to_viewers = parts
+        desc: bytes | None
+        filled = self._ring.commit(payload)  # a slot the device filled in place: no copy
+        if filled is not None:
+            desc, slot = filled
+            # the viewers' zero-copy send reads the slot: it is not reused before zmq is done
+            frame = zmq.Frame(payload, copy=False, track=True)
+            self._ring.track(slot, frame.tracker)
+            to_viewers = [parts[0], parts[1], frame]
+        else:
+            desc = self._ring.put(payload)
+        if desc is None:
+            self.shm_fallbacks += 1
+            return parts, parts
+        header = bytearray(parts[1])
+        struct.pack_into("<H", header, 4, wire.SHM_VERSION)
+        header[7] |= wire.FLAG_SHARED_MEMORY
+        return [parts[0], bytes(header), desc], to_viewers
 
     def _watch_recorder(self) -> None:
         from zmq.utils.monitor import recv_monitor_message
@@ -239,6 +318,9 @@ class Publisher:
             self._watch_recorder()
             if self.recorder_gone:
                 self._push.linger = 0
+            if self._ring is not None:  # removed once the recorder has taken every slot
+                self._ring.close(self._push.linger / 1000, not self.recorder_gone)
+                self._ring_frames_before, self._ring = self._ring.frames, None
             self._push.disable_monitor()
             assert self._monitor is not None  # made with self._push
             self._monitor.close()

@@ -87,6 +87,7 @@ class NodeContext:
     # -- sending and receiving ------------------------------------------------------------
     def publisher(self, record: bool = True, **kw) -> Publisher:
         t = self.config.transport
+        kw.setdefault("shared_memory_mb", t.shared_memory_mb if t.shared_memory else 0)
         return Publisher(self.zmq, self.endpoints, self.name, record=record, viewer_hwm=t.viewer_hwm, **kw)
 
     def subscriber(

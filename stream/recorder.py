@@ -6,10 +6,12 @@ backlog measures are stream/backlog.py.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import zmq
 
 from mestudio.stream import messages, wire
@@ -19,6 +21,7 @@ from mestudio.stream.errors import WireFormatError
 from mestudio.stream.messages import RejectCounter
 from mestudio.stream.session import write_json_atomic
 from mestudio.stream.session_writer import SessionWriter, StreamWriter
+from mestudio.stream.shm_ring import RingReaders
 
 
 class Recorder:
@@ -51,6 +54,7 @@ class Recorder:
         self.max_backlog_s, self.max_backlog_mb = max_backlog_s, max_backlog_mb
         self.cannot_keep_up = False
         self.cannot_keep_up_times = 0
+        self.rings = RingReaders()  # local producers' shared-memory rings (stream/shm_ring.py)
 
     def _noted(self, log: Callable[[str], None] | None) -> Callable[[str], None]:
         def note(text: str) -> None:  # the log, and the session's timeline (once per kind and interval)
@@ -141,26 +145,13 @@ class Recorder:
             self.rejects.reject(e)
 
     def _handle(self, parts: list) -> None:
-        msg = wire.decode(parts)
+        msg = wire.decode(parts, shared_memory=True)
         h = msg.header
+        if h.shared_memory:
+            self._frame_from_ring(msg)
+            return
         if h.kind == wire.Kind.FRAME:
-            w = self.writer.streams.get(h.stream_id)
-            if w is not None and (w.info["dtype"] != h.dtype or tuple(w.info["shape"]) != h.shape):
-                raise WireFormatError(
-                    f"stream {h.stream_id!r} seq {h.seq}: {h.shape} {h.dtype}, but the stream is "
-                    f"{tuple(w.info['shape'])} {w.info['dtype']}",
-                    kind="frame-layout",
-                )
-            self.messages += 1
-            if self.paused:
-                self.skipped_while_paused[h.stream_id] = self.skipped_while_paused.get(h.stream_id, 0) + 1
-                return
-            if w is None:
-                w = self._stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
-            payload = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
-            now = time.monotonic_ns()
-            self.lag.saw(h.stream_id, now - h.host_time_ns, h.host_time_ns, len(payload))
-            w.append(h.seq, h.device_time_ns, h.host_time_ns, payload, now)
+            self._frame(h, msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw)
             return
         body = messages.parse_body(msg.topic, msg.data)
         if isinstance(body, messages.StreamInfoBody):
@@ -188,6 +179,38 @@ class Recorder:
         if h.kind == wire.Kind.END:
             self.ends[h.stream_id] = msg.data
         self.writer.event(record)
+
+    def _frame(self, h: wire.Header, payload) -> None:
+        """One frame (its header checked by wire.decode): the stream's layout kept, then written."""
+        w = self.writer.streams.get(h.stream_id)
+        if w is not None and (w.info["dtype"] != h.dtype or tuple(w.info["shape"]) != h.shape):
+            raise WireFormatError(
+                f"stream {h.stream_id!r} seq {h.seq}: {h.shape} {h.dtype}, but the stream is "
+                f"{tuple(w.info['shape'])} {w.info['dtype']}",
+                kind="frame-layout",
+            )
+        self.messages += 1
+        if self.paused:
+            self.skipped_while_paused[h.stream_id] = self.skipped_while_paused.get(h.stream_id, 0) + 1
+            return
+        if w is None:
+            w = self._stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
+        now = time.monotonic_ns()
+        self.lag.saw(h.stream_id, now - h.host_time_ns, h.host_time_ns, len(payload))
+        w.append(h.seq, h.device_time_ns, h.host_time_ns, payload, now)
+
+    def _frame_from_ring(self, msg: wire.Message) -> None:
+        """A frame a local producer put in its shared-memory ring: checked like one from the
+        socket, written from the ring, and its slot given back once the bytes are with the kernel."""
+        h = msg.header
+        raw = msg.raw.buffer if isinstance(msg.raw, zmq.Frame) else msg.raw
+        nbytes = int(np.dtype(h.dtype).itemsize * math.prod(h.shape))
+        view, ring, slot, gen = self.rings.view(raw, nbytes)
+        try:
+            self._frame(h, view)
+        finally:
+            view.release()
+            ring.release(slot, gen)
 
     def _stream(self, sid: str, dtype: str, shape: tuple, pixel_format: str) -> StreamWriter:
         """The stream's writer; a stream its codec cannot hold is recorded raw, and said so."""
@@ -248,6 +271,7 @@ class Recorder:
             "cannot_keep_up_times": self.cannot_keep_up_times,
             "queued_mb": round(self.lag.queued_mb(), 1),
             "rss_mb": round(rss_mb(), 1),
+            "shared_memory_frames": self.rings.frames,
             "streams": {
                 sid: {
                     "frames": w.frames,
@@ -278,3 +302,4 @@ class Recorder:
 
     def close(self) -> None:
         self.writer.close()
+        self.rings.close()

@@ -32,13 +32,16 @@ from mestudio.stream.messages import DTYPES, check_stream_id, check_topic, dtype
 
 MAGIC = b"MEST"
 VERSION = 1
+# version 2: the same layout; flags bit 1 says the payload is a shared-memory descriptor
+# (stream/shm_ring.py), sent only by a local producer to the recorder. Readers take 1 and 2.
+SHM_VERSION = 2
 
 # name, struct code, meaning -- the layout of the 128-byte header, in order.
 HEADER_LAYOUT: tuple[tuple[str, str, str], ...] = (
     ("magic", "4s", 'b"MEST"'),
-    ("version", "H", "wire-format version, 1"),
+    ("version", "H", "wire-format version: 1, or 2 for a shared-memory frame"),
     ("kind", "B", "0 FRAME, 1 EVENT, 2 HEARTBEAT, 3 END"),
-    ("flags", "B", "bit 0: device_time_ns is valid"),
+    ("flags", "B", "bit 0: device_time_ns is valid; bit 1 (version 2): the payload is a shared-memory descriptor"),
     ("seq", "Q", "sequence number of this message within its stream (device frame counter)"),
     ("device_time_ns", "q", "device clock in ns (0 and flag clear when the device has none)"),
     ("host_time_ns", "q", "host CLOCK_MONOTONIC in ns when the frame reached the host"),
@@ -54,6 +57,7 @@ HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_LAYOUT))
 assert HEADER.size == 128, HEADER.size
 
 FLAG_DEVICE_TIME = 0x01
+FLAG_SHARED_MEMORY = 0x02
 MAX_JSON_BYTES = 16 << 20  # an event body larger than this is an attack or a bug
 
 
@@ -76,6 +80,7 @@ class Header:
     dtype: str = "|u1"
     shape: tuple[int, ...] = ()
     pixel_format: str = ""
+    shared_memory: bool = False  # the payload names a slot of a shared-memory ring (version 2)
 
     def pack(self) -> bytes:
         if len(self.shape) > 4:
@@ -85,9 +90,10 @@ class Header:
         sid = check_stream_id(self.stream_id).encode()
         shape = tuple(self.shape) + (0,) * (4 - len(self.shape))
         flags = FLAG_DEVICE_TIME if self.device_time_ns is not None else 0
+        flags |= FLAG_SHARED_MEMORY if self.shared_memory else 0
         return HEADER.pack(
             MAGIC,
-            VERSION,
+            SHM_VERSION if self.shared_memory else VERSION,
             int(self.kind),
             flags,
             self.seq,
@@ -110,9 +116,9 @@ class Header:
         (magic, version, kind, flags, seq, dev_t, host_t, dtype, ndim, s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(buf)
         if magic != MAGIC:
             raise WireFormatError(f"bad magic {magic!r}: not a mestudio message", kind="magic")
-        if version != VERSION:
+        if version not in (VERSION, SHM_VERSION):
             raise WireFormatError(
-                f"wire-format version {version}, this mestudio reads version {VERSION}: "
+                f"wire-format version {version}, this mestudio reads versions {VERSION} and {SHM_VERSION}: "
                 "run the same mestudio version on both ends",
                 kind="version",
             )
@@ -122,6 +128,13 @@ class Header:
             raise WireFormatError(f"unknown message kind {kind}", kind="kind") from None
         if ndim > 4:
             raise WireFormatError(f"header says {ndim} dimensions, at most 4", kind="shape")
+        shared = bool(flags & FLAG_SHARED_MEMORY)
+        if shared and (version != SHM_VERSION or kind != Kind.FRAME):
+            raise WireFormatError(
+                f"the shared-memory flag is for version-{SHM_VERSION} FRAME messages, not version {version} "
+                f"{kind.name}",
+                kind="shm-flag",
+            )
         try:
             stream_id = sid.rstrip(b"\0").decode()
             dtype_s = dtype.rstrip(b"\0").decode("ascii")
@@ -145,6 +158,7 @@ class Header:
             dtype=dtype_s,
             shape=(s0, s1, s2, s3)[:ndim],
             pixel_format=pixel_format,
+            shared_memory=shared,
         )
 
 
@@ -222,11 +236,13 @@ def send(sock: zmq.Socket, parts: list, flags: int = 0) -> None:
     sock.send_multipart(parts, flags=flags, copy=False)
 
 
-def decode(parts: list) -> Message:
+def decode(parts: list, shared_memory: bool = False) -> Message:
     """Turn received parts (bytes or zmq.Frame) into a Message; frames become ndarray views.
 
     Untrusted input: any malformed message raises WireFormatError (its ``kind`` says why), never
-    anything else; a JSON body must be an object (the topic's model is checked by the receiver)."""
+    anything else; a JSON body must be an object (the topic's model is checked by the receiver).
+    A shared-memory frame (header.shared_memory) is only taken where ``shared_memory`` says the
+    caller reads rings (the recorder): its ``data`` is None and ``raw`` the descriptor."""
     if len(parts) != 3:
         raise WireFormatError(f"message has {len(parts)} parts, expected 3 [topic, header, payload]", kind="parts")
     topic_b, hdr_b, payload = (p.buffer if isinstance(p, zmq.Frame) else p for p in parts)
@@ -240,6 +256,14 @@ def decode(parts: list) -> Message:
             raise WireFormatError(f"frame topic {topic[:60]!r} is not its stream id {header.stream_id!r}", kind="topic")
         dtype = np.dtype(header.dtype)
         expected = dtype.itemsize * math.prod(header.shape)  # Python ints: a huge shape cannot wrap
+        if header.shared_memory:
+            if not shared_memory:
+                raise WireFormatError(
+                    f"stream {header.stream_id!r} seq {header.seq}: a shared-memory frame, which only "
+                    "the recorder's socket takes",
+                    kind="shm-not-here",
+                )
+            return Message(topic, header, None, parts[2])
         if len(payload) != expected:
             raise WireFormatError(
                 f"stream {header.stream_id!r} seq {header.seq}: payload is {len(payload)} bytes, "

@@ -11,10 +11,15 @@ pair, three rig views, mic) recorded the same way.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
+import statistics
 import tempfile
 import time
+from pathlib import Path
+
+from mestudio.benches._backlog_profile import SchedSampler, backlog_profile
 
 HELP = "six emulated Basler cameras recording: fps per camera, drops, CPU; emulator alone as baseline"
 
@@ -230,22 +235,50 @@ class _NodeCpu:
         return out
 
 
-def recorded_session(config_name: str, seconds: float) -> dict:
-    """Run a bundled config through the supervisor and recorder; figures read back from the session."""
-    from pathlib import Path
+def _with_shared_memory(path: Path, on: bool, folder: Path) -> Path:
+    """A copy of a config file with ``[transport] shared_memory`` set (the rest unchanged)."""
+    line = f"shared_memory = {'true' if on else 'false'}\n"
+    text = re.sub(r"(?m)^shared_memory\s*=.*\n", "", path.read_text())
+    if "[transport]\n" in text:
+        text = text.replace("[transport]\n", "[transport]\n" + line, 1)
+    else:
+        text += "\n[transport]\n" + line
+    out = folder / path.name
+    out.write_text(text)
+    return out
 
+
+def recorded_session(config_name: str, seconds: float, shared_memory: bool | None = None) -> dict:
+    """Run a bundled config through the supervisor and recorder; figures read back from the session.
+    ``shared_memory`` overrides the config's ``[transport] shared_memory`` (None: as bundled)."""
     from mestudio.config.loader import bundled_config, load_session_config
     from mestudio.session_run import run_session
     from mestudio.stream.session_reader import SessionReader
     from mestudio.stream.verify import verify
 
-    path = bundled_config(config_name)
-    cfg = load_session_config(path)
     base = tempfile.mkdtemp(prefix="mestudio-bench-capture-")
+    path = bundled_config(config_name)
+    if shared_memory is not None:
+        path = _with_shared_memory(path, shared_memory, Path(base))
+    cfg = load_session_config(path)
     per_node = _NodeCpu()
+    sched = SchedSampler()
+
+    def progress(sup) -> None:
+        per_node.sample(sup)
+        pids = {
+            name: c.proc.pid
+            for name, c in sup.children.items()
+            if name in ("recorder", "basler") and c.proc is not None and c.proc.poll() is None
+        }
+        sched.sample(pids, time.perf_counter())
+
     try:
         cpu0, t0 = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF), time.perf_counter()
-        result = run_session(cfg, path.read_text(), out=Path(base), duration_s=seconds, on_progress=per_node.sample)
+        started_ns = time.monotonic_ns()
+        result = run_session(
+            cfg, path.read_text(), out=Path(base) / "out", duration_s=seconds, on_progress=progress, config_path=path
+        )
         wall = time.perf_counter() - t0
         cpu = _cpu_s(resource.RUSAGE_CHILDREN) + _cpu_s(resource.RUSAGE_SELF) - cpu0
         rep = verify(result.path)
@@ -265,6 +298,11 @@ def recorded_session(config_name: str, seconds: float) -> dict:
             "streams": streams,
             # seconds behind the cameras at worst, and the recorder's CPU per MB it wrote
             "recorder_backlog_max_s": rec.get("backlog_max_s"),
+            "shared_memory": cfg.transport.shared_memory,
+            "recorder_shared_memory_frames": rec.get("shared_memory_frames", 0),
+            # when it was behind (every frame's backlog from the index) and who had the CPU then
+            "recorder_backlog_profile": backlog_profile(result.path, started_ns),
+            "recorder_scheduling": sched.summary(),
             "recorder_cpu_ms_per_MB": round(1000 * per_node.cores().get("recorder", 0.0) * seconds / mb, 3)
             if mb
             else None,
@@ -277,6 +315,52 @@ def recorded_session(config_name: str, seconds: float) -> dict:
         }
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _rig_fps_ratio(rec: dict, base_fps: float) -> float | None:
+    fps = sum(rec["streams"].get(f"basler-{i}", {"fps": 0.0})["fps"] for i in range(COUNT)) / COUNT
+    return round(fps / base_fps, 3) if base_fps else None
+
+
+def _run_brief(rec: dict) -> dict:
+    """One recorded run's figures that explain its backlog (the per-second profile included)."""
+    prof = rec["recorder_backlog_profile"]
+    return {
+        "load_average_1min_after": rec.get("load_average_1min_after"),
+        "recorder_backlog_max_s": rec["recorder_backlog_max_s"],
+        "backlog_p50_s": prof.get("p50_s"),
+        "backlog_p95_s": prof.get("p95_s"),
+        "backlog_max_at_s": prof.get("max_at_s"),
+        "first_frame_at_s": prof.get("first_frame_at_s"),
+        "backlog_by_second": [row["backlog_max_s"] for row in prof.get("by_second", [])],
+        "recorder_scheduling": rec["recorder_scheduling"],
+        "cpu_cores_per_node": rec["cpu_cores_per_node"],
+        "shared_memory_frames": rec["recorder_shared_memory_frames"],
+    }
+
+
+def full_rig_transports(seconds: float, rounds: int, base_fps: float) -> dict:
+    """The six cameras recorded over the socket and through the shared-memory ring, in rounds
+    whose order alternates; per transport the median fps ratio and backlog over its runs."""
+    runs: dict[str, list[dict]] = {"socket": [], "shared_memory": []}
+    for r in range(rounds):
+        order = ["socket", "shared_memory"] if r % 2 == 0 else ["shared_memory", "socket"]
+        for name in order:
+            rec = recorded_session("emulated-basler.toml", seconds, shared_memory=name == "shared_memory")
+            rec["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+            rec["ratio_recorded_to_alone_fps"] = _rig_fps_ratio(rec, base_fps)
+            runs[name].append(rec)
+    out = {}
+    for name, rs in runs.items():
+        out[name] = {
+            "ratio_recorded_to_alone_fps": statistics.median(r["ratio_recorded_to_alone_fps"] or 0.0 for r in rs),
+            "recorder_backlog_max_s": statistics.median(r["recorder_backlog_max_s"] or 0.0 for r in rs),
+            "recorder_backlog_max_s_per_run": [r["recorder_backlog_max_s"] for r in rs],
+            "recorder_backlog_p95_s_per_run": [r["recorder_backlog_profile"].get("p95_s") for r in rs],
+            "recorder_cpu_ms_per_MB_per_run": [r["recorder_cpu_ms_per_MB"] for r in rs],
+            "runs": rs,
+        }
+    return out
 
 
 def face_render_rates(frames: int) -> dict:
@@ -313,10 +397,16 @@ def run(args) -> dict:
     seconds = 3.0 if quick else 8.0
     alone = emulator_alone(seconds)
     backend = _in_process(_backend_alone, seconds)
-    rec = recorded_session("emulated-basler.toml", seconds)
-    demo = recorded_session("demo.toml", seconds)
     base_fps = sum(alone["fps"]) / COUNT
-    rec_fps = sum(rec["streams"].get(f"basler-{i}", {"fps": 0.0})["fps"] for i in range(COUNT)) / COUNT
+    transports = full_rig_transports(seconds, 1 if quick else 2, base_fps)
+    # the headline is the rig as bundled ([transport] shared_memory as the file says); the run
+    # shown in full is its worst (its backlog is the headline's)
+    from mestudio.config.loader import bundled_config, load_session_config
+
+    bundled = load_session_config(bundled_config("emulated-basler.toml")).transport.shared_memory
+    headline = transports["shared_memory" if bundled else "socket"]
+    rec = max(headline["runs"], key=lambda r: r["recorder_backlog_max_s"] or 0.0)
+    demo = recorded_session("demo.toml", seconds)
     return {
         "setup": f"{COUNT} emulated Basler cameras {WIDTH}x{HEIGHT} Mono8 at {FPS} fps showing face views, "
         f"{seconds:g} s each",
@@ -332,8 +422,17 @@ def run(args) -> dict:
             "dropped": backend["dropped"],
         },
         "recording": rec,
-        "ratio_recorded_to_alone_fps": round(rec_fps / base_fps, 3) if base_fps else None,
+        # the same rig over the socket and through the shared-memory ring, interleaved: the
+        # socket is the before of the ring, measured minutes apart on the same machine
+        "transports": {
+            name: {k: v for k, v in t.items() if k != "runs"} | {"runs": [_run_brief(r) for r in t["runs"]]}
+            for name, t in transports.items()
+        },
+        # the rig as bundled: the median fps ratio and the worst backlog of its runs
+        "ratio_recorded_to_alone_fps": headline["ratio_recorded_to_alone_fps"],
         "recorder_backlog_max_s": rec["recorder_backlog_max_s"],
+        "recorder_backlog_max_at_s": rec["recorder_backlog_profile"].get("max_at_s"),
+        "recorder_backlog_p50_p95_s": [rec["recorder_backlog_profile"].get(k) for k in ("p50_s", "p95_s")],
         "producer_cpu_split": producer_cpu_split(2.0 if quick else 5.0),
         "face_rig": face_render_rates(60 if quick else 240),
         "demo_face_rig_recording": demo,

@@ -1,11 +1,13 @@
 """Recorder throughput at the rig's frame sizes against a raw file append, same run, same disk.
 
-Three variants per size, interleaved over several rounds (mestudio/benches/_rounds.py):
+Four variants per size, interleaved over several rounds (mestudio/benches/_rounds.py):
   * raw append (the baseline): f.write of the same buffers, then fsync;
   * the session writer alone: frames.bin + index with checksums, then fsync;
   * the whole real path: frames sent by a second process through the wire format and Publisher
     into a PULL socket, drained by the recorder node's own loop (``drain`` + a flush, with its
-    fdatasync, every ``flush_interval_s``) into the same Recorder class, then fsync.
+    fdatasync, every ``flush_interval_s``) into the same Recorder class, then fsync;
+  * the same path with the Publisher's shared-memory ring (``ring``): the socket carries the
+    header and the slot, the recorder writes the frame from shared memory.
 Each reports MB/s and the CPU of the recording process per MB (its zmq I/O thread included);
 ratios are taken inside each round, then their median and spread over the rounds.
 """
@@ -35,7 +37,8 @@ SIZES = {
     "face 640x480 mono8": ((480, 640), np.uint8, 2000, 300),
 }
 FULL_RIG_MB_PER_S = 755  # six Basler cameras at 60 fps
-FLUSH_INTERVAL_S = 0.5  # the recorder's default (config: recorder.flush_interval_s)
+FLUSH_INTERVAL_S = 0.5
+RING_MB = 256  # [transport] shared_memory_mb's default  # the recorder's default (config: recorder.flush_interval_s)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -135,8 +138,9 @@ def compression(n: int, rounds: int) -> dict:
     return out
 
 
-def full_path(base: Path, shape, dtype, n: int) -> Sample:
-    """The sender runs in its own process; timing starts at the first frame received."""
+def full_path(base: Path, shape, dtype, n: int, shared_memory_mb: int = 0) -> Sample:
+    """The sender runs in its own process; timing starts at the first frame received.
+    ``shared_memory_mb``: frames go through the sender's shared-memory ring (stream/shm_ring.py)."""
     from mestudio.stream.buffers import keep_freed_buffers
     from mestudio.stream.recorder import Recorder
     from mestudio.stream.recorder_node import drain
@@ -150,7 +154,7 @@ def full_path(base: Path, shape, dtype, n: int) -> Sample:
     pull.linger = 0
     ep = f"ipc://{base}/rec"
     pull.bind(ep)
-    p = spawn(_sender, ep, f"ipc://{base}/pub", shape, dtype, n, None, True)
+    p = spawn(_sender, ep, f"ipc://{base}/pub", shape, dtype, n, None, True, None, None, shared_memory_mb)
     t = c = 0.0
     backlog = 0.0
     if pull.poll(60_000):
@@ -171,7 +175,8 @@ def full_path(base: Path, shape, dtype, n: int) -> Sample:
     ctx.destroy(linger=0)
     shutil.rmtree(root)
     nbytes = int(np.dtype(dtype).itemsize * np.prod(shape))
-    return Sample(wall, cpu, nbytes * got / 1e6, {"lost": n - got, "backlog_max_s": backlog})
+    extra = {"lost": n - got, "backlog_max_s": backlog, "shared_memory_frames": rec.rings.frames}
+    return Sample(wall, cpu, nbytes * got / 1e6, extra)
 
 
 def measure_size(shape, dtype, n: int, rounds: int) -> dict:
@@ -183,14 +188,16 @@ def measure_size(shape, dtype, n: int, rounds: int) -> dict:
                 "raw": lambda: raw_append(base, frames, n),
                 "writer": lambda: writer_only(base, frames, n),
                 "full": lambda: full_path(base, shape, dtype, n),
+                "ring": lambda: full_path(base, shape, dtype, n, RING_MB),
             },
             rounds,
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    raw, writer, full = got["raw"], got["writer"], got["full"]
+    raw, writer, full, ring = got["raw"], got["writer"], got["full"], got["ring"]
     wire_ratio = paired_ratio(full, raw)
     wire = summary(full)
+    ring_summary = summary(ring)
     return {
         "frames": n,
         "MB": round(frames[0].nbytes * n / 1e6, 1),
@@ -202,12 +209,24 @@ def measure_size(shape, dtype, n: int, rounds: int) -> dict:
         "wire_to_disk_frames_lost": sum(s.extra["lost"] for s in full if s.extra),
         "wire_to_disk_backlog_max_s": round(max(s.extra["backlog_max_s"] for s in full if s.extra), 3),
         "full_rig_fraction": round(wire["MB_per_s"]["median"] / FULL_RIG_MB_PER_S, 3),
+        # the same path with the sender's shared-memory ring ([transport] shared_memory)
+        "ring_to_disk_MB_per_s": ring_summary["MB_per_s"]["median"],
+        "ring_to_disk_ratio": paired_ratio(ring, raw)["median"],
+        "ring_to_disk_frames_lost": sum(s.extra["lost"] for s in ring if s.extra),
+        "ring_frames_through_shared_memory": [s.extra["shared_memory_frames"] for s in ring if s.extra],
+        "cpu_ms_per_MB": {
+            "raw_append": summary(raw)["cpu_ms_per_MB"]["median"],
+            "wire_to_disk": wire["cpu_ms_per_MB"]["median"],
+            "ring_to_disk": ring_summary["cpu_ms_per_MB"]["median"],
+        },
         "rounds": {
             "raw_append": summary(raw),
             "session_writer": summary(writer),
             "wire_to_disk": wire,
             "writer_ratio": paired_ratio(writer, raw),
             "wire_to_disk_ratio": wire_ratio,
+            "ring_to_disk": ring_summary,
+            "ring_to_disk_ratio": paired_ratio(ring, raw),
         },
     }
 

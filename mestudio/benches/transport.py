@@ -105,9 +105,10 @@ def _sender(
     real: bool,
     cpu: int | None = None,
     out=None,
+    shared_memory_mb: int = 0,
 ) -> None:
     """Send ``n`` frames (the recorder bench uses it too); ``cpu``: pin to it; ``out``: a queue
-    that gets the CPU seconds the sends took."""
+    that gets the CPU seconds the sends took; ``shared_memory_mb``: the Publisher's ring."""
     from mestudio.stream import wire
     from mestudio.stream.bus import Endpoints, Publisher
 
@@ -116,7 +117,7 @@ def _sender(
     frames = [np.random.default_rng(i).integers(0, 255, shape).astype(dtype) for i in range(4)]
     if real:
         eps = Endpoints(endpoint, "", "", "", {"bench": viewer_ep})
-        pub = Publisher(ctx, eps, "bench", record_hwm=100)
+        pub = Publisher(ctx, eps, "bench", record_hwm=100, shared_memory_mb=shared_memory_mb)
         send = lambda parts: pub.send(parts)  # noqa: E731
     else:
         sock = ctx.socket(zmq.PUSH)
