@@ -49,6 +49,7 @@ SESSION_NODE_DOWN = "session/node-down"  # a device node died; a restart is plan
 SESSION_NODE_RESTARTED = "session/node-restarted"  # ... and was started again (seq_base per stream)
 SESSION_REMOTE_CLOCK = "session/remote-clock"  # a remote capture PC's host-clock estimate
 SESSION_STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
+SESSION_NODE_JOIN = "session/node-join"  # broadcast: the supervisor's answer to a remote node's join (JoinAnswer)
 RECORDER_ERROR = "recorder/error"
 RECORDER_PAUSED = "recorder/paused"
 RECORDER_RESUMED = "recorder/resumed"
@@ -337,6 +338,36 @@ class RecorderStatus(Body):
         return v
 
 
+class JoinAnswer(Body):
+    """The supervisor's answer to one process of a remote device node asking to join (``joining``
+    in its heartbeats, with its ``instance`` token): admitted, with where its sequence numbers go
+    on, or refused (another process of that name is alive, or the session is stopping)."""
+
+    topics = (SESSION_NODE_JOIN,)
+    node: str
+    instance: str = Field(min_length=1, max_length=64)
+    admitted: bool = False
+    refused: str | None = Field(None, max_length=500)
+    stopping: bool = False  # refused because the session is stopping: nothing of it is lost
+    restart: int = Field(0, ge=0)  # 0 on the first join; the session's restart number after that
+    seq_base: dict[str, int] = Field(default_factory=dict, max_length=256)
+    frames_before: dict[str, int] = Field(default_factory=dict, max_length=256)
+
+    @field_validator("node")
+    @classmethod
+    def _node(cls, v: str) -> str:
+        return check_stream_id(v, "node name")
+
+    @field_validator("seq_base", "frames_before")
+    @classmethod
+    def _counts(cls, v: dict[str, int]) -> dict[str, int]:
+        for sid, n in v.items():
+            check_stream_id(sid)
+            if n < 0:
+                raise ValueError(f"stream {sid!r}: {n} is not >= 0")
+        return v
+
+
 class AnyBody(Body):
     """Topics whose body is free-form (results, sync health, recorder notes): a JSON object."""
 
@@ -355,6 +386,7 @@ MODELS: tuple[type[Body], ...] = (
     SessionStop,
     SessionProblem,
     RecorderStatus,
+    JoinAnswer,
 )
 _EXACT = {t: m for m in MODELS for t in m.topics if not t.endswith("/")}
 _PREFIX = {t: m for m in MODELS for t in m.topics if t.endswith("/")}
