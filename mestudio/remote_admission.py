@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 INSTANCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_WAITING = 8  # joins waiting at once for one node (any more are ignored until one is answered)
+MAX_ANSWERS = 64  # answers kept to be told again (the oldest are forgotten)
 
 
 def instance_of(data: dict) -> str:
@@ -51,14 +53,22 @@ class Seat:
     why: str = ""  # how it died, as the timeline says
     down_marked: bool = False  # its node-down is on the timeline
     problems: list[str] = field(default_factory=list)  # how its death was reported (made good by a rejoin)
+    published: bool = False  # the admitted process said it is ready (its device was open)
     waiting: dict[str, Join] = field(default_factory=dict)
     answers: dict[str, dict] = field(default_factory=dict)  # instance -> the answer it was given
     refused_logged: set[str] = field(default_factory=set)
 
-    def join(self, data: dict, instance: str) -> Join:
-        """The waiting join of ``instance`` (noted at its first join beat)."""
+    def answer(self, instance: str, body: dict) -> None:
+        self.answers[instance] = body
+        while len(self.answers) > MAX_ANSWERS:
+            del self.answers[next(k for k in self.answers if k != self.instance)]
+
+    def join(self, data: dict, instance: str) -> Join | None:
+        """The waiting join of ``instance`` (noted at its first join beat; None past MAX_WAITING)."""
         j = self.waiting.get(instance)
         if j is None:
+            if len(self.waiting) >= MAX_WAITING:
+                return None
             pid = data.get("pid")
             j = Join(
                 instance,

@@ -78,7 +78,9 @@ class RemoteWatch:
             if not seat.instance:  # the first process to come has the node's streams
                 self._admit(child, seat, inst, {"restart": 0, "seq_base": {}, "frames_before": {}})
             else:
-                self._waiting(child, seat, seat.join(data, inst))
+                j = seat.join(data, inst)
+                if j is not None:
+                    self._waiting(child, seat, j)
                 return
         self._take(child, data)
         if seat.dead_ns and not seat.waiting and not child.status.get("final"):
@@ -97,6 +99,8 @@ class RemoteWatch:
         if isinstance(data.get("clock"), dict):
             self.clock(child, data["clock"])
         child.status.update(data)
+        if data.get("ready"):
+            self.seats.setdefault(child.name, Seat()).published = True
         child.last_beat = time.monotonic()
         child.beats += 1
 
@@ -116,8 +120,8 @@ class RemoteWatch:
 
     def refuse_waiting(self, child: Child) -> None:
         """The session is stopping: whoever still waits to join is told so (it has lost nothing)."""
-        seat = self.seats.get(child.name)
-        for j in list(seat.waiting.values()) if seat else []:
+        seat = self.seats.setdefault(child.name, Seat())
+        for j in list(seat.waiting.values()):
             self._refuse(child, seat, j, "the session is stopping", stopping=True)
 
     def _alive_text(self, child: Child) -> str:
@@ -131,7 +135,7 @@ class RemoteWatch:
     def _refuse(self, child: Child, seat: Seat, j: Join, why: str, stopping: bool = False) -> None:
         seat.waiting.pop(j.instance, None)
         body = {"node": child.name, "instance": j.instance, "refused": why[:500], "stopping": stopping}
-        seat.answers[j.instance] = body
+        seat.answer(j.instance, body)
         self.host.broadcast(messages.SESSION_NODE_JOIN, body)
         if j.instance not in seat.refused_logged and not stopping:
             seat.refused_logged.add(j.instance)
@@ -144,26 +148,32 @@ class RemoteWatch:
             self._refuse(child, seat, j, "the session is stopping", stopping=True)
             return
         if not seat.dead_ns:
-            silent = time.monotonic() - child.last_beat
-            if j.replaces and j.replaces == seat.instance:
+            silent, t = time.monotonic() - child.last_beat, host.cfg.transport
+            # named dead by its keeper: taken for dead once it missed two beats (a live one beats,
+            # and its beat refuses the newcomer)
+            if j.replaces and j.replaces == seat.instance and silent > 2 * t.heartbeat_s:
                 why = f"process {j.replaced_exit or 'died'} (its keeper started it again)"
                 self._dead(child, seat, why, then="")
             elif child.status.get("final"):
                 self._dead(child, seat, child.exit_reason or "stopped on its host", report=False)
-            elif silent > host.cfg.transport.heartbeat_timeout_s:
+            elif silent > t.heartbeat_timeout_s:
                 self._dead(child, seat, f"sent no heartbeat for {silent:.1f} s")
             else:
                 return  # alive as far as we know: refused at its next beat, or admitted when silent
         if not recorder_caught_up(host.children, seat.dead_ns):
             return  # its sequence numbers go on from the last one recorded: wait for that report
         seat.waiting.pop(j.instance, None)
+        if not seat.published:  # the dead one never opened its device: this is the node's first start
+            self._admit(child, seat, j.instance, {"restart": 0, "seq_base": {}, "frames_before": {}})
+            return
         number = max([child.restarts + 1, *child.remote_down])
         self._admit(child, seat, j.instance, continuation(host.cfg, host.children, child.name, number))
 
     def _dead(self, child: Child, seat: Seat, why: str, report: bool = True, then: str = AGAIN) -> None:
         """The admitted process is gone: on the timeline at once (node-down), reported once."""
         seat.dead_ns, seat.why = wire.now_ns(), why
-        if not seat.down_marked and not child.remote_down:  # an outage it reported covers this one
+        # (an outage it reported covers this one; one that never published has no outage)
+        if not seat.down_marked and not child.remote_down and seat.published:
             seat.down_marked = True
             self.host.marker(
                 messages.SESSION_NODE_DOWN,
@@ -178,21 +188,23 @@ class RemoteWatch:
         """``inst`` now holds the node's streams; a rejoin goes on the timeline as a restart."""
         host = self.host
         body = {"node": child.name, "instance": inst, "admitted": True, **info}
-        seat.answers[inst] = body
+        seat.instance = inst
+        seat.answer(inst, body)
         host.broadcast(messages.SESSION_NODE_JOIN, body)
-        if seat.instance:  # a rejoin: the old process's status and death are history now
-            entry = {"node": child.name, "exit": seat.why or child.exit_reason, "rejoined": True, **info}
-            entry.update(down_s=round((wire.now_ns() - seat.dead_ns) / 1e9, 3), died_host_ns=seat.dead_ns)
-            host.restart_log.append(entry)
+        if seat.dead_ns:  # it replaces a dead one: whose status and death are history now
             host.recovered.extend(seat.problems + list(child.remote_down.values()))
-            host.marker(messages.SESSION_NODE_RESTARTED, entry)
-            seq = ", ".join(f"{sid} from seq {n}" for sid, n in info["seq_base"].items())
-            print(f"mestudio: {child.name} (remote) rejoined (restart {info['restart']}): {seq}", file=sys.stderr)
-            child.restarts = info["restart"]
+            if info["restart"]:  # that one had published: its streams go on, a restart on the timeline
+                entry = {"node": child.name, "exit": seat.why or child.exit_reason, "rejoined": True, **info}
+                entry.update(down_s=round((wire.now_ns() - seat.dead_ns) / 1e9, 3), died_host_ns=seat.dead_ns)
+                host.restart_log.append(entry)
+                host.marker(messages.SESSION_NODE_RESTARTED, entry)
+                seq = ", ".join(f"{sid} from seq {n}" for sid, n in info["seq_base"].items())
+                print(f"mestudio: {child.name} (remote) rejoined (restart {info['restart']}): {seq}", file=sys.stderr)
+                child.restarts = info["restart"]
             child.remote_down.clear()
             child.status, child.exit_reason, child.beats = {}, "", 0
             child.last_beat = time.monotonic()
-        seat.instance, seat.dead_ns, seat.down_marked, seat.problems = inst, 0, False, []
+        seat.dead_ns, seat.down_marked, seat.problems, seat.published = 0, False, [], False
 
     def wait(self, child: Child, timeout_s: float) -> bool:
         """Until the node connected and said it is ready (False: not within ``timeout_s``)."""
@@ -206,8 +218,8 @@ class RemoteWatch:
 
     def watch(self, child: Child, now: float) -> None:
         """A remote node is known by its heartbeats: its last one, or none for too long."""
-        seat = self.seats.get(child.name)
-        for j in list(seat.waiting.values()) if seat else []:
+        seat = self.seats.setdefault(child.name, Seat())
+        for j in list(seat.waiting.values()):
             self._waiting(child, seat, j)
         if not child.status.get("ready") or child.exit_reason:
             return
