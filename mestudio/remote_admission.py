@@ -17,7 +17,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-INSTANCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from mestudio.stream import messages
+
+INSTANCE_RE = re.compile(messages.INSTANCE_PATTERN)
 MAX_WAITING = 8  # joins waiting at once for one node (any more are ignored until one is answered)
 MAX_ANSWERS = 64  # answers kept to be told again (the oldest are forgotten)
 

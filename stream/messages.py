@@ -64,6 +64,7 @@ CHANNELS = frozenset(
     + ["error", "warning"]
 )
 TOPIC_RE = re.compile(r"^[a-z]+/[A-Za-z0-9_.-]{1,48}$")
+INSTANCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # a remote node process's token (Heartbeat, JoinAnswer)
 
 # operator command verbs (monitor/operator.py explains each to the operator)
 VERBS = frozenset(
@@ -228,6 +229,12 @@ class Heartbeat(Body):
     ready: bool = False
     final: bool = False
     error: str | None = None
+    # a remote device node's process (mestudio/remote_join.py): its token, asking to join, and the
+    # process it says is dead (its keeper saw it die)
+    instance: str | None = Field(None, pattern=INSTANCE_PATTERN)
+    joining: bool | None = None
+    replaces: str | None = Field(None, pattern=INSTANCE_PATTERN)
+    replaced_exit: str | None = Field(None, max_length=200)
 
     @field_validator("name")
     @classmethod
@@ -345,7 +352,7 @@ class JoinAnswer(Body):
 
     topics = (SESSION_NODE_JOIN,)
     node: str
-    instance: str = Field(min_length=1, max_length=64)
+    instance: str = Field(pattern=INSTANCE_PATTERN)
     admitted: bool = False
     refused: str | None = Field(None, max_length=500)
     stopping: bool = False  # refused because the session is stopping: nothing of it is lost

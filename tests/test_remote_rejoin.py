@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from mestudio.capture.pattern import read_stamp
+from mestudio.stream import messages
 from mestudio.stream.session import INDEX_DTYPE
 from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio
@@ -48,6 +49,36 @@ width = 64
 height = 48
 fps = 30
 """
+
+
+@pytest.mark.parametrize(
+    "topic, body",
+    [
+        ("control/cam2", {"name": "cam2", "instance": "../x"}),
+        ("control/cam2", {"name": "cam2", "instance": "a" * 65}),
+        ("control/cam2", {"name": "cam2", "instance": "ok", "replaces": "/etc/passwd"}),
+        ("control/cam2", {"name": "cam2", "instance": "ok", "joining": "yes please"}),
+        ("control/cam2", {"name": "cam2", "instance": "ok", "replaced_exit": "x" * 201}),
+        ("session/node-join", {"node": "cam2"}),
+        ("session/node-join", {"node": "../x", "instance": "ok", "admitted": True}),
+        ("session/node-join", {"node": "cam2", "instance": "ok", "admitted": True, "seq_base": {"cam2": -1}}),
+        ("session/node-join", {"node": "cam2", "instance": "ok", "admitted": True, "seq_base": {"a/b": 1}}),
+        ("session/node-join", {"node": "cam2", "instance": "ok", "restart": -1}),
+    ],
+)
+def test_a_join_or_its_answer_with_a_bad_field_is_rejected_with_one_line(topic, body):
+    """Joins and answers are untrusted: a bad one is a counted reject, never a seq_base or a path."""
+    with pytest.raises(messages.MessageError) as e:
+        messages.parse_body(topic, body)
+    assert e.value.kind == "body-invalid" and "\n" not in str(e.value) and isinstance(e.value, ValueError)
+
+
+def test_a_good_join_and_answer_pass():
+    beat = messages.parse_body("control/cam2", {"name": "cam2", "instance": "9f3a", "joining": True, "replaces": "77"})
+    assert isinstance(beat, messages.Heartbeat) and beat.instance == "9f3a" and beat.replaces == "77"
+    body = {"node": "cam2", "instance": "9f3a", "admitted": True, "restart": 2, "seq_base": {"cam2": 120}}
+    ans = messages.parse_body("session/node-join", body)
+    assert isinstance(ans, messages.JoinAnswer) and ans.seq_base == {"cam2": 120} and ans.restart == 2
 
 
 def _frames(root, stream: str) -> int:
