@@ -107,7 +107,10 @@ def report(opts: NodeOptions, verdict: Verdict) -> None:
 
 def keep_alive(opts: NodeOptions) -> int:
     """Run the node in a child process until it ends for good; the command's exit code."""
-    cfg = load_session_config(Path(opts.config))  # a bad file is one line here, not N restarts
+    from mestudio.remote import remote_device
+
+    cfg = load_session_config(Path(opts.config))  # a bad file or device is one line here, not N restarts
+    remote_device(cfg, opts.device, opts.config)
     sess = cfg.session
     stop = threading.Event()
     proc: subprocess.Popen | None = None

@@ -152,7 +152,7 @@ class RemoteWatch:
             # named dead by its keeper: taken for dead once it missed two beats (a live one beats,
             # and its beat refuses the newcomer)
             if j.replaces and j.replaces == seat.instance and silent > 2 * t.heartbeat_s:
-                why = f"process {j.replaced_exit or 'died'} (its keeper started it again)"
+                why = f"process {j.replaced_exit or 'died'}; its keeper started it again"
                 self._dead(child, seat, why, then="")
             elif child.status.get("final"):
                 self._dead(child, seat, child.exit_reason or "stopped on its host", report=False)
