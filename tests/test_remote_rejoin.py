@@ -9,6 +9,7 @@ open's own count, which starts again at 0 in every new process."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 
@@ -157,6 +158,31 @@ def test_a_killed_node_run_again_rejoins_and_a_second_one_alive_is_refused(tmp_p
     m = _check_one_outage(root)
     assert m["nodes"]["cam2"]["exit"] == "stopped" and m["nodes"]["cam2"]["restarts"] == 1
     assert m["status"] == "complete", m["problems"]  # the death was reported and made good
+
+
+@pytest.mark.slow
+def test_a_node_stopped_on_its_host_and_run_again_rejoins_at_once(tmp_path):
+    # a 30 s heartbeat timeout: its last heartbeat, not its silence, lets the next one in
+    cfg = remote_rig(tmp_path, RIG, restarts=2, timeout=30.0)
+    proc = start_run(cfg, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    try:
+        first = start_node(cfg, "cam2", "--client", "pc2")
+        wait_recording(root, "cam2", 30, timeout_s=60)
+        first.send_signal(signal.SIGTERM)  # someone closed its terminal
+        first.communicate(timeout=60)
+        assert first.returncode == 0
+        before = _frames(root, "cam2")
+        again = start_node(cfg, "cam2", "--client", "pc2")
+        _restarted(root, 1)
+        wait_recording(root, "cam2", before + 30, timeout_s=60)
+    finally:
+        code, out, err = stop(proc)
+    again_out, again_err = again.communicate(timeout=60)
+    assert again.returncode == 0 and "rejoined (restart 1" in again_out, again_err
+    assert "cam2 (remote device on 127.0.0.1) stopped before it was asked to" in err
+    m = _check_one_outage(root)
+    assert m["restarts"][0]["exit"] == "stopped on its host" and m["status"] == "complete", m["problems"]
 
 
 def _keeper_child(keeper: subprocess.Popen, other_than: int = 0) -> psutil.Process:
