@@ -28,6 +28,10 @@ class NodeRefusedError(PermissionError):
         self.stopping = stopping
 
 
+class ViewerPortError(OSError):
+    """This node's viewer port is taken on this PC (another process of the node, frozen, holds it)."""
+
+
 class JoinTimeoutError(TimeoutError):
     """The session answered the clock but not the join within the wait."""
 

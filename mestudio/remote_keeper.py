@@ -26,7 +26,7 @@ from pathlib import Path
 from mestudio.config.errors import ConfigError
 from mestudio.config.loader import load_session_config
 from mestudio.node_processes import describe_exit
-from mestudio.remote_join import JoinTimeoutError, NodeRefusedError, new_instance
+from mestudio.remote_join import JoinTimeoutError, NodeRefusedError, ViewerPortError, new_instance
 from mestudio.stream.errors import StreamError
 from mestudio.stream.spawn import module_command
 from mestudio.sync.errors import HostClockError
@@ -81,7 +81,7 @@ def run_node(opts: NodeOptions) -> Verdict:
         )
     except (ConfigError, StreamError) as e:  # the config, the keys, private folders
         return Verdict("config", str(e))
-    except (HostClockError, JoinTimeoutError) as e:
+    except (HostClockError, JoinTimeoutError, ViewerPortError) as e:
         return Verdict("failed", str(e))
     except NodeRefusedError as e:
         if e.stopping:  # the session ended while this process waited to rejoin: nothing lost

@@ -19,6 +19,9 @@ import threading
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
+import zmq
+
+from mestudio.remote_join import ViewerPortError
 from mestudio.stream import messages, wire
 from mestudio.stream.node import NodeContext
 
@@ -118,7 +121,14 @@ def keep_device_running(ctx: NodeContext, start: dict[str, Any] | None = None) -
     """Run the device until ``ctx.stop``, reopening it after each failure within the session's
     limits; returns the last failure (``{}`` when it stopped as asked).  ``start``: where a process
     that rejoined a session goes on (restart number, ``seq_base``, ``frames_before``)."""
-    pub = ctx.publisher()
+    try:
+        pub = ctx.publisher()
+    except zmq.ZMQError as e:  # on this PC, only another process of this node binds its port
+        where = ctx.endpoints.pubs.get(ctx.name, "?")
+        raise ViewerPortError(
+            f"cannot bind this node's viewer port {where}: {e.strerror} (is another process of "
+            f"{ctx.name!r} still running, frozen, on this PC? stop it first)"
+        ) from None
     try:
         return _keep(ctx, pub, start or {})
     finally:

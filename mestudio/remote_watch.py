@@ -107,7 +107,7 @@ class RemoteWatch:
     def running(self, child: Child) -> bool:
         """Whether an admitted process of this node may still be running (asked to stop with the session)."""
         seat = self.seats.get(child.name)
-        if seat and seat.dead_ns:
+        if self.death(child):
             return False
         if child.alive:
             return True
@@ -116,7 +116,14 @@ class RemoteWatch:
     def death(self, child: Child) -> str:
         """How its admitted process died, while no other has taken its place ("" when it lives)."""
         seat = self.seats.get(child.name)
-        return f"died on its host: {seat.why}" if seat and seat.dead_ns and not child.status.get("final") else ""
+        if not seat or not seat.instance or child.status.get("final"):
+            return ""
+        if seat.dead_ns:
+            return f"died on its host: {seat.why}"
+        silent = time.monotonic() - child.last_beat
+        if silent > self.host.cfg.transport.heartbeat_timeout_s:  # before it said it was ready, too
+            return f"died on its host: sent no heartbeat for {silent:.1f} s"
+        return ""
 
     def refuse_waiting(self, child: Child) -> None:
         """The session is stopping: whoever still waits to join is told so (it has lost nothing)."""
@@ -221,6 +228,13 @@ class RemoteWatch:
         seat = self.seats.setdefault(child.name, Seat())
         for j in list(seat.waiting.values()):
             self._waiting(child, seat, j)
+        if child.status.get("final") and not child.status.get("ready") and not child.exit_reason:
+            # it ended before its device was open (joined, then failed to bind its port, say)
+            child.exit_reason = "stopped" if child.stopping else "stopped on its host before its device was open"
+            if not child.stopping:
+                text = f"{child.name} (remote device on {child.remote}) {child.exit_reason}"
+                seat.problems.append(text)  # made good if another process rejoins
+                self.host.problem(text, fatal=self.host.fatal(child))
         if not child.status.get("ready") or child.exit_reason:
             return
         host = self.host

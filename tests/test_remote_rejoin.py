@@ -185,6 +185,37 @@ def test_a_node_stopped_on_its_host_and_run_again_rejoins_at_once(tmp_path):
     assert m["restarts"][0]["exit"] == "stopped on its host" and m["status"] == "complete", m["problems"]
 
 
+@pytest.mark.slow
+def test_a_frozen_node_is_never_written_beside(tmp_path):
+    """A node frozen (SIGSTOP: a stalled PC) long enough to be replaced: the new process on its PC
+    cannot take the device's port and says so in one line; the frozen one, woken, is told to stop,
+    and nothing is numbered twice."""
+    cfg = remote_rig(tmp_path, RIG, restarts=2, timeout=2.0)
+    proc = start_run(cfg, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    try:
+        first = start_node(cfg, "cam2", "--client", "pc2")
+        wait_recording(root, "cam2", 30, timeout_s=60)
+        frozen = psutil.Process(first.pid)
+        frozen.suspend()
+        again = start_node(cfg, "cam2", "--client", "pc2")
+        out, err = again.communicate(timeout=60)  # admitted once the frozen one was silent for 2 s
+        assert again.returncode == 1 and len(err.strip().splitlines()) == 1, err
+        assert "cannot bind this node's viewer port" in err and "still running, frozen, on this PC?" in err
+        frozen.resume()
+        first_out, first_err = first.communicate(timeout=60)  # its next beat gets it told to stop
+        assert first.returncode == 0, first_err
+    finally:
+        code, out, err = stop(proc)
+    v = json.loads(mestudio("verify", str(root), "--json").stdout)
+    cam2 = next(s for s in v["streams"] if s["stream_id"] == "cam2")
+    # (the ticks its camera missed while frozen are a gap at the source, counted as such)
+    assert cam2["seq_out_of_order"] == 0 and cam2["frames"] == cam2["published"], cam2
+    assert np.all(np.diff(SessionReader(root).stream("cam2").index["seq"].astype(np.int64)) > 0)
+    assert manifest(root)["nodes"]["cam2"]["exit"] == "stopped on its host before its device was open", err
+    assert "did not stop within" not in err
+
+
 def _keeper_child(keeper: subprocess.Popen, other_than: int = 0) -> psutil.Process:
     def found():
         kids = [c for c in psutil.Process(keeper.pid).children() if c.pid != other_than]
