@@ -126,8 +126,8 @@ def keep_device_running(ctx: NodeContext, start: dict[str, Any] | None = None) -
     except zmq.ZMQError as e:  # on this PC, only another process of this node binds its port
         where = ctx.endpoints.pubs.get(ctx.name, "?")
         raise ViewerPortError(
-            f"cannot bind this node's viewer port {where}: {e.strerror} (is another process of "
-            f"{ctx.name!r} still running, frozen, on this PC? stop it first)"
+            f"cannot bind this node's viewer port {where}: {e.strerror} (another process holds it: one of "
+            f"{ctx.name!r} still running, frozen, on this PC, or another program; stop it first)"
         ) from None
     try:
         return _keep(ctx, pub, start or {})

@@ -9,6 +9,7 @@ open's own count, which starts again at 0 in every new process."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -19,10 +20,11 @@ import pytest
 
 from mestudio.capture.pattern import read_stamp
 from mestudio.stream import messages
+from mestudio.stream.curve import create_keys
 from mestudio.stream.session import INDEX_DTYPE
 from mestudio.stream.session_reader import SessionReader
-from tests.conftest import mestudio
-from tests.session_helpers import events, manifest, remote_rig, session_dir, start_node, start_run, stop, wait_recording
+from tests.conftest import mestudio, write_config
+from tests.session_helpers import events, manifest, session_dir, start_node, start_run, stop, wait_recording
 
 RIG = """
 [session]
@@ -82,6 +84,28 @@ def test_a_good_join_and_answer_pass():
     assert isinstance(ans, messages.JoinAnswer) and ans.seq_base == {"cam2": 120} and ans.restart == 2
 
 
+def _rig(tmp_path, **fields):
+    """remote_rig's session file, on ports below the kernel's ephemeral range (32768 and up here):
+    a rejoining node binds its device's port again, which another program's outgoing connection
+    may have been given meanwhile on a busy machine (a lab's 5550 is below it too)."""
+    from mestudio.config.errors import ConfigError
+    from mestudio.config.loader import load_session_config
+    from mestudio.preflight import check_ports
+    from mestudio.session_plan import plan_nodes, producer_names
+
+    keys = tmp_path / "keys"
+    create_keys(keys, ["pc2"])
+    text = RIG.format(keys=keys, **fields)
+    for base in [*range(20000 + os.getpid() % 250 * 40, 32700, 40), *range(20000, 32700, 40)]:
+        cfg = write_config(tmp_path / "rig.toml", text.replace("BASE", str(base)))
+        try:
+            check_ports(load_session_config(cfg), "rig", producer_names(plan_nodes(load_session_config(cfg))))
+            return cfg
+        except ConfigError:
+            continue
+    raise RuntimeError("no free ports below 32700")
+
+
 def _frames(root, stream: str) -> int:
     idx = root / "streams" / stream / "index.bin"
     return idx.stat().st_size // INDEX_DTYPE.itemsize if idx.exists() else 0
@@ -95,6 +119,16 @@ def _wait_for(what: str, cond, timeout_s: float = 60):
             return got
         time.sleep(0.05)
     raise TimeoutError(what)
+
+
+def _recording_from(node: subprocess.Popen, root, frames: int) -> None:
+    """Wait for ``frames`` of cam2; if they never come, fail with what the node process said."""
+    try:
+        wait_recording(root, "cam2", frames, timeout_s=60)
+    except TimeoutError:
+        node.kill()
+        out, err = node.communicate(timeout=30)
+        raise AssertionError(f"cam2's node sent no frames: exit {node.returncode}\n{out}\n{err}") from None
 
 
 def _restarted(root, n: int) -> list[dict]:
@@ -131,7 +165,7 @@ def _check_one_outage(root) -> dict:
 
 @pytest.mark.slow
 def test_a_killed_node_run_again_rejoins_and_a_second_one_alive_is_refused(tmp_path):
-    cfg = remote_rig(tmp_path, RIG, restarts=2, timeout=2.0)  # its death is noticed by its silence
+    cfg = _rig(tmp_path, restarts=2, timeout=2.0)  # its death is noticed by its silence
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
@@ -148,7 +182,7 @@ def test_a_killed_node_run_again_rejoins_and_a_second_one_alive_is_refused(tmp_p
         before = _frames(root, "cam2")
         again = start_node(cfg, "cam2", "--client", "pc2")
         _restarted(root, 1)
-        wait_recording(root, "cam2", before + 30, timeout_s=60)  # a second of the new process's frames
+        _recording_from(again, root, before + 30)  # a second of the new process's frames
     finally:
         code, out, err = stop(proc)
     again_out, again_err = again.communicate(timeout=60)
@@ -163,7 +197,7 @@ def test_a_killed_node_run_again_rejoins_and_a_second_one_alive_is_refused(tmp_p
 @pytest.mark.slow
 def test_a_node_stopped_on_its_host_and_run_again_rejoins_at_once(tmp_path):
     # a 30 s heartbeat timeout: its last heartbeat, not its silence, lets the next one in
-    cfg = remote_rig(tmp_path, RIG, restarts=2, timeout=30.0)
+    cfg = _rig(tmp_path, restarts=2, timeout=30.0)
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
@@ -175,7 +209,7 @@ def test_a_node_stopped_on_its_host_and_run_again_rejoins_at_once(tmp_path):
         before = _frames(root, "cam2")
         again = start_node(cfg, "cam2", "--client", "pc2")
         _restarted(root, 1)
-        wait_recording(root, "cam2", before + 30, timeout_s=60)
+        _recording_from(again, root, before + 30)
     finally:
         code, out, err = stop(proc)
     again_out, again_err = again.communicate(timeout=60)
@@ -190,7 +224,7 @@ def test_a_frozen_node_is_never_written_beside(tmp_path):
     """A node frozen (SIGSTOP: a stalled PC) long enough to be replaced: the new process on its PC
     cannot take the device's port and says so in one line; the frozen one, woken, is told to stop,
     and nothing is numbered twice."""
-    cfg = remote_rig(tmp_path, RIG, restarts=2, timeout=2.0)
+    cfg = _rig(tmp_path, restarts=2, timeout=2.0)
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
@@ -201,7 +235,7 @@ def test_a_frozen_node_is_never_written_beside(tmp_path):
         again = start_node(cfg, "cam2", "--client", "pc2")
         out, err = again.communicate(timeout=60)  # admitted once the frozen one was silent for 2 s
         assert again.returncode == 1 and len(err.strip().splitlines()) == 1, err
-        assert "cannot bind this node's viewer port" in err and "still running, frozen, on this PC?" in err
+        assert "cannot bind this node's viewer port" in err and "still running, frozen, on this PC" in err
         frozen.resume()
         first_out, first_err = first.communicate(timeout=60)  # its next beat gets it told to stop
         assert first.returncode == 0, first_err
@@ -228,7 +262,7 @@ def _keeper_child(keeper: subprocess.Popen, other_than: int = 0) -> psutil.Proce
 def test_keep_alive_starts_a_killed_node_again_and_stops_with_the_session(tmp_path):
     # a long heartbeat timeout: the session must take the new process back because it names the
     # dead one, not because the dead one fell silent
-    cfg = remote_rig(tmp_path, RIG, restarts=2, timeout=30.0)
+    cfg = _rig(tmp_path, restarts=2, timeout=30.0)
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
@@ -239,7 +273,7 @@ def test_keep_alive_starts_a_killed_node_again_and_stops_with_the_session(tmp_pa
         before = _frames(root, "cam2")
         _restarted(root, 1)
         _keeper_child(keeper, other_than=child.pid)
-        wait_recording(root, "cam2", before + 30, timeout_s=60)
+        _recording_from(keeper, root, before + 30)
     finally:
         code, out, err = stop(proc)
     k_out, k_err = keeper.communicate(timeout=60)
@@ -253,7 +287,7 @@ def test_keep_alive_starts_a_killed_node_again_and_stops_with_the_session(tmp_pa
 
 @pytest.mark.slow
 def test_keep_alive_gives_up_past_the_sessions_restarts_with_one_line(tmp_path):
-    cfg = remote_rig(tmp_path, RIG, restarts=1, timeout=2.0)
+    cfg = _rig(tmp_path, restarts=1, timeout=2.0)
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
