@@ -123,7 +123,7 @@ def keep_device_running(ctx: NodeContext, start: dict[str, Any] | None = None) -
     that rejoined a session goes on (restart number, ``seq_base``, ``frames_before``)."""
     try:
         pub = ctx.publisher()
-    except zmq.ZMQError as e:  # on this PC, only another process of this node binds its port
+    except zmq.ZMQError as e:  # its port is taken: most likely by a frozen process of this node
         where = ctx.endpoints.pubs.get(ctx.name, "?")
         raise ViewerPortError(
             f"cannot bind this node's viewer port {where}: {e.strerror} (another process holds it: one of "
