@@ -44,6 +44,7 @@ class Join:
     first_seen: float  # monotonic, when its first join beat came
     replaces: str = ""  # the instance it says is dead (its keeper saw it die)
     replaced_exit: str = ""  # how that one died, in the keeper's words
+    noted: bool = False  # its wait is on the timeline
 
 
 @dataclass

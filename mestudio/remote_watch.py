@@ -144,9 +144,12 @@ class RemoteWatch:
         body = {"node": child.name, "instance": j.instance, "refused": why[:500], "stopping": stopping}
         seat.answer(j.instance, body)
         self.host.broadcast(messages.SESSION_NODE_JOIN, body)
-        if j.instance not in seat.refused_logged and not stopping:
+        if j.instance not in seat.refused_logged:
             seat.refused_logged.add(j.instance)
-            print(f"mestudio: refused a second {child.name} node (pid {j.pid}): {why}", file=sys.stderr, flush=True)
+            self.host.marker(messages.SESSION_NODE_REFUSED, {"node": child.name, "pid": j.pid, "why": why[:500]})
+            if not stopping:
+                text = f"mestudio: refused a second {child.name} node (pid {j.pid}): {why}"
+                print(text, file=sys.stderr, flush=True)
 
     def _waiting(self, child: Child, seat: Seat, j: Join) -> None:
         """A join while another process holds the streams: admitted once that one is dead."""
@@ -165,8 +168,12 @@ class RemoteWatch:
                 self._dead(child, seat, child.exit_reason or "stopped on its host", report=False)
             elif silent > t.heartbeat_timeout_s:
                 self._dead(child, seat, f"sent no heartbeat for {silent:.1f} s")
-            else:
-                return  # alive as far as we know: refused at its next beat, or admitted when silent
+            else:  # alive as far as we know: refused at its next beat, or admitted when silent
+                if not j.noted:
+                    j.noted = True
+                    body = {"node": child.name, "pid": j.pid, "last_beat_s": round(silent, 3)}
+                    self.host.marker(messages.SESSION_NODE_WAITING, body)
+                return
         if not recorder_caught_up(host.children, seat.dead_ns):
             return  # its sequence numbers go on from the last one recorded: wait for that report
         seat.waiting.pop(j.instance, None)

@@ -177,6 +177,8 @@ def test_a_killed_node_run_again_rejoins_and_a_second_one_alive_is_refused(tmp_p
         assert twin.returncode == 1 and len(err.strip().splitlines()) == 1, err
         assert "refused by the session: a node named 'cam2' is already running in this session" in err
         assert first.poll() is None
+        refused = _wait_for("the refusal on the timeline", lambda: events(root, "session/node-refused"))
+        assert [e["body"]["pid"] for e in refused] == [twin.pid]
         first.kill()  # as the OOM killer does: no last heartbeat, no END
         first.wait()
         before = _frames(root, "cam2")
@@ -248,6 +250,29 @@ def test_a_frozen_node_is_never_written_beside(tmp_path):
     assert np.all(np.diff(SessionReader(root).stream("cam2").index["seq"].astype(np.int64)) > 0)
     assert manifest(root)["nodes"]["cam2"]["exit"] == "stopped on its host before its device was open", err
     assert "did not stop within" not in err
+
+
+@pytest.mark.slow
+def test_a_node_waiting_to_rejoin_when_the_session_stops_exits_cleanly(tmp_path):
+    # the killed one is taken for dead only after 30 s of silence: the new one waits for that
+    cfg = _rig(tmp_path, restarts=2, timeout=30.0)
+    proc = start_run(cfg, tmp_path / "out")
+    root = session_dir(tmp_path / "out")
+    try:
+        first = start_node(cfg, "cam2", "--client", "pc2")
+        wait_recording(root, "cam2", 30, timeout_s=60)
+        first.kill()
+        first.wait()
+        again = start_node(cfg, "cam2", "--client", "pc2")
+        _wait_for("its wait on the timeline", lambda: events(root, "session/node-waiting"))
+    finally:
+        code, out, err = stop(proc)
+    again_out, again_err = again.communicate(timeout=60)
+    assert again.returncode == 0 and again_err == "", again_err
+    assert "refused by the session: the session is stopping" in again_out, again_out
+    assert not events(root, "session/node-restarted")
+    # the killed one was not silent for 30 s yet: as far as the session knows, it did not stop
+    assert manifest(root)["nodes"]["cam2"]["exit"] == "did not stop"
 
 
 def _keeper_child(keeper: subprocess.Popen, other_than: int = 0) -> psutil.Process:
