@@ -235,6 +235,17 @@ class RemoteWatch:
         seat = self.seats.setdefault(child.name, Seat())
         for j in list(seat.waiting.values()):
             self._waiting(child, seat, j)
+        silent = now - child.last_beat
+        if (
+            seat.instance
+            and not seat.dead_ns
+            and not child.status.get("ready")
+            and not child.status.get("final")
+            and not child.exit_reason
+            and not child.stopping
+            and silent > self.host.cfg.transport.heartbeat_timeout_s
+        ):  # admitted, then silent before its device was open (its heartbeats run from its start)
+            self._dead(child, seat, f"sent no heartbeat for {silent:.1f} s before its device was open")
         if child.status.get("final") and not child.status.get("ready") and not child.exit_reason:
             # it ended before its device was open (joined, then failed to bind its port, say)
             child.exit_reason = "stopped" if child.stopping else "stopped on its host before its device was open"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,7 +350,8 @@ class Supervisor:
         }
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
-        ok = all(p in self.recovered for p in self.problems)
+        # each problem made good once: a second outage reported in the same words is not covered by the first's
+        ok = not Counter(self.problems) - Counter(self.recovered)
         rec = self.children.get("recorder")
         disk_full = rec is not None and rec.proc is not None and rec.proc.returncode == EXIT_DISK_FULL
         rejected = {"supervisor": dict(self.rejects.counts)}

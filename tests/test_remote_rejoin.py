@@ -320,7 +320,9 @@ def test_keep_alive_gives_up_past_the_sessions_restarts_with_one_line(tmp_path):
         wait_recording(root, "cam2", 30, timeout_s=60)
         child = _keeper_child(keeper)
         child.kill()
+        before = _frames(root, "cam2")
         _restarted(root, 1)
+        _recording_from(keeper, root, before + 10)  # the second process is running: kill it too
         _keeper_child(keeper, other_than=child.pid).kill()
         k_out, k_err = keeper.communicate(timeout=60)
         # nobody starts it again now: the session notices its silence
