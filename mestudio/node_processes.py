@@ -79,6 +79,27 @@ def last_error_line(log_path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def recorder_caught_up(children: dict[str, Child], since_ns: int) -> bool:
+    """Whether the recorder reported its streams after everything sent before ``since_ns`` arrived."""
+    rec = children.get("recorder")
+    if rec is None or not rec.alive:
+        return True  # nothing is being recorded: there is nothing to go on from
+    return int(rec.status.get("status_ns", 0)) >= since_ns + RECORDER_SETTLE_NS
+
+
+def continuation(cfg: SessionConfig, children: dict[str, Child], device: str, number: int) -> dict:
+    """What a restarted device node needs to go on where the recording stopped: its restart number,
+    each stream's next sequence number and the frames recorded so far (the recorder's last report)."""
+    recorded = children["recorder"].status.get("streams", {}) if "recorder" in children else {}
+    spec = next(d for d in cfg.enabled_devices if d.name == device)
+    seq_base, frames_before = {}, {}
+    for sid in stream_ids(spec):
+        r = recorded.get(sid, {})
+        seq_base[sid] = int(r["last_seq"]) + 1 if r.get("last_seq") is not None else 0
+        frames_before[sid] = int(r.get("frames", 0))
+    return {"restart": number, "seq_base": seq_base, "frames_before": frames_before}
+
+
 class NodesHost(Protocol):
     """What watching and restarting the node processes needs of the supervisor."""
 
@@ -197,22 +218,11 @@ class LocalNodes:
             self._restart(pending)
 
     def _recorder_caught_up(self, since_ns: int) -> bool:
-        """Whether the recorder reported its streams after everything sent before ``since_ns`` arrived."""
-        rec = self.host.children.get("recorder")
-        if rec is None or not rec.alive:
-            return True  # nothing is being recorded: there is nothing to go on from
-        return int(rec.status.get("status_ns", 0)) >= since_ns + RECORDER_SETTLE_NS
+        return recorder_caught_up(self.host.children, since_ns)
 
     def _restart(self, pending: PendingRestart) -> None:
         host, old = self.host, pending.child
-        recorded = host.children["recorder"].status.get("streams", {}) if "recorder" in host.children else {}
-        spec = next(d for d in host.cfg.enabled_devices if d.name == old.name)
-        seq_base, frames_before = {}, {}
-        for sid in stream_ids(spec):
-            r = recorded.get(sid, {})
-            seq_base[sid] = int(r["last_seq"]) + 1 if r.get("last_seq") is not None else 0
-            frames_before[sid] = int(r.get("frames", 0))
-        info = {"restart": pending.number, "seq_base": seq_base, "frames_before": frames_before}
+        info = continuation(host.cfg, host.children, old.name, pending.number)
         child = host.spawn(old.role, old.name, restart=info)
         child.restarts = pending.number
         entry = {

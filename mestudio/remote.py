@@ -6,8 +6,10 @@ the session's keys folder) to the recorder and the supervisor, binds its viewers
 address, and measures its monotonic clock against the supervisor's time server
 (sync/hostclock.py), again every few seconds: every host time it publishes is on the recording
 PC's clock, so its frames land on the one session timeline.  A device that fails is opened again
-(mestudio/remote_restarts.py), the restarts reported in its heartbeats.  It stops when the supervisor asks
-(``session/stop-remote`` on the broadcast), on SIGTERM or on Ctrl-C.
+(mestudio/remote_restarts.py), the restarts reported in its heartbeats.  Before it opens its device it
+joins the session (mestudio/remote_join.py): a process started again after one was killed rejoins
+where the recording stopped; a second one while the first is alive is refused.  It stops when the
+supervisor asks (``session/stop-remote`` on the broadcast), on SIGTERM or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import zmq
-
 from mestudio.config.errors import ConfigError
 from mestudio.config.schema import SessionConfig
+from mestudio.remote_join import Broadcasts, join_session, new_instance, restart_info
 from mestudio.remote_restarts import keep_device_running
 from mestudio.session_plan import plan_nodes, producer_names
-from mestudio.stream import messages, wire
+from mestudio.stream import wire
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.node import NodeContext
 from mestudio.stream.private import make_runtime_dir
@@ -118,26 +119,6 @@ def _refresh(clock: RemoteClock) -> None:
             pass  # keep the last estimate; the supervisor notices a silent node by its heartbeats
 
 
-def _listen_for_stop(ctx: NodeContext) -> None:
-    sub = ctx.zmq.socket(zmq.SUB)
-    sub.linger = 0
-    sub.setsockopt(zmq.SUBSCRIBE, messages.SESSION_STOP_REMOTE.encode())
-    ctx.endpoints.connect(sub, ctx.endpoints.broadcast)
-    try:
-        while not ctx.stop.is_set():
-            if not sub.poll(200):
-                continue
-            try:
-                msg = wire.recv(sub)
-            except ValueError:
-                continue  # not for us to die of
-            nodes = msg.data.get("nodes") if isinstance(msg.data, dict) else None
-            if msg.topic == messages.SESSION_STOP_REMOTE and isinstance(nodes, list) and ctx.name in nodes:
-                ctx.stop.set()
-    finally:
-        sub.close()
-
-
 def run_remote_node(
     cfg: SessionConfig,
     config_path: Path,
@@ -147,9 +128,14 @@ def run_remote_node(
     client: str = "client",
     wait_s: float = 60.0,
     simulated_skew_ns: int = 0,
+    instance: str = "",
+    replaces: str = "",
+    replaced_exit: str = "",
 ) -> dict:
     """Run one remote device node until the session stops it; returns its final status (with
-    ``error`` when its device failed past the session's restarts)."""
+    ``error`` when its device failed past the session's restarts).  ``replaces``: the instance of
+    this node's process that died (its keeper saw it die), so the session need not wait for its
+    silence.  Raises NodeRefusedError when another process of this node is alive."""
     src = str(config_path)
     remote_device(cfg, device, src)
     eps = remote_endpoints(cfg, config_path, keys, client)
@@ -159,25 +145,30 @@ def run_remote_node(
         name=device, role="device", config=cfg, session_dir=work, endpoints=eps, config_dir=config_path.parent
     )
     clock = RemoteClock(ctx, simulated_skew_ns)
+    ear = Broadcasts(ctx, instance or new_instance())
+    ctx.heartbeat({"instance": ear.instance})  # from its first beat: the session tells its processes apart
     try:
         ctx.start_reporting()
         signal.signal(signal.SIGINT, lambda *_: ctx.stop.set())  # a person runs this one: Ctrl-C stops it
         first = clock.wait_for_session(wait_s)
+        ear.start()
+        ans = join_session(ctx, ear, wait_s, replaces, replaced_exit)
+        if ans is None:  # stopped before it was admitted: it sent nothing
+            return ctx.status()
+        how = f"rejoined (restart {ans.restart}, seq from {ans.seq_base})" if ans.restart else "joined"
         print(
-            f"mestudio node {device}: joined {eps.recorder} (clock offset {first.offset_ns / 1e6:+.3f} ms "
+            f"mestudio node {device}: {how} {eps.recorder} (clock offset {first.offset_ns / 1e6:+.3f} ms "
             f"± {first.error_bound_ns / 1e6:.3f} ms)",
             flush=True,
         )
-        threads = [
-            threading.Thread(target=_refresh, args=(clock,), name="remote-clock", daemon=True),
-            threading.Thread(target=_listen_for_stop, args=(ctx,), name="remote-stop", daemon=True),
-        ]
-        for t in threads:
-            t.start()
-        keep_device_running(ctx)  # reopens a failed device within [session] restarts
+        refresh = threading.Thread(target=_refresh, args=(clock,), name="remote-clock", daemon=True)
+        refresh.start()
+        keep_device_running(ctx, restart_info(ans))  # reopens a failed device within [session] restarts
         ctx.stop.set()  # also when its device gave up: the helper threads end before their sockets close
-        for t in threads:
-            t.join(timeout=2)
+        refresh.join(timeout=2)
         return ctx.status()
     finally:
+        ctx.stop.set()  # refused, or stopped while joining: the listener ends before its socket closes
+        if ear.thread.is_alive():
+            ear.thread.join(timeout=2)
         ctx.close()

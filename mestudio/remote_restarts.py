@@ -19,6 +19,9 @@ import threading
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
+import zmq
+
+from mestudio.remote_join import ViewerPortError
 from mestudio.stream import messages, wire
 from mestudio.stream.node import NodeContext
 
@@ -114,22 +117,30 @@ def _run_attempt(attempt: Attempt) -> None:
         attempt.error = e
 
 
-def keep_device_running(ctx: NodeContext) -> dict[str, Any]:
+def keep_device_running(ctx: NodeContext, start: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the device until ``ctx.stop``, reopening it after each failure within the session's
-    limits; returns the last failure (``{}`` when it stopped as asked)."""
-    pub = ctx.publisher()
+    limits; returns the last failure (``{}`` when it stopped as asked).  ``start``: where a process
+    that rejoined a session goes on (restart number, ``seq_base``, ``frames_before``)."""
     try:
-        return _keep(ctx, pub)
+        pub = ctx.publisher()
+    except zmq.ZMQError as e:  # its port is taken: most likely by a frozen process of this node
+        where = ctx.endpoints.pubs.get(ctx.name, "?")
+        raise ViewerPortError(
+            f"cannot bind this node's viewer port {where}: {e.strerror} (another process holds it: one of "
+            f"{ctx.name!r} still running, frozen, on this PC, or another program; stop it first)"
+        ) from None
+    try:
+        return _keep(ctx, pub, start or {})
     finally:
         pub.close()
 
 
-def _keep(ctx: NodeContext, pub: Any) -> dict[str, Any]:
+def _keep(ctx: NodeContext, pub: Any, start: dict[str, Any]) -> dict[str, Any]:
     sess = ctx.config.session
     restarts: list[dict[str, Any]] = []
-    seq_base: dict[str, int] = {}
-    info: dict[str, Any] = {}
-    number = 0
+    seq_base: dict[str, int] = {str(k): int(v) for k, v in (start.get("seq_base") or {}).items()}
+    info: dict[str, Any] = dict(start)
+    number = int(start.get("restart", 0))  # a rejoined process counts on from the session's restarts
     while True:
         attempt = Attempt(ctx, info, pub)
         thread = threading.Thread(target=_run_attempt, args=(attempt,), name=f"{ctx.name}-device", daemon=True)

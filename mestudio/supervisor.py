@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,9 +215,9 @@ class Supervisor:
                     self.rejects.reject(e)
                     continue
                 child = self.children.get(msg.header.stream_id)
-                if child is not None:
-                    if child.remote and isinstance(msg.data.get("clock"), dict):
-                        self.remote_nodes.clock(child, msg.data["clock"])
+                if child is not None and child.remote:  # which of its processes is it? (a restarted one rejoins)
+                    self.remote_nodes.beat(child, msg.data)
+                elif child is not None:
                     child.status.update(msg.data)
                     child.last_beat = time.monotonic()
                     child.beats += 1
@@ -252,6 +253,10 @@ class Supervisor:
             wire.send(self._broadcast, [p.buffer if isinstance(p, zmq.Frame) else p for p in parts], zmq.NOBLOCK)
             if msg.topic == messages.command_topic("stop-session"):
                 self.stop_requested.set()
+
+    def broadcast(self, topic: str, body: dict) -> None:
+        """A session message to every node (not recorded: the timeline has markers for that)."""
+        wire.send(self._broadcast, wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, body, topic=topic), zmq.NOBLOCK)
 
     def fatal(self, child: Child) -> bool:
         """Without the recorder nothing is kept; anything else is the config's choice."""
@@ -299,15 +304,20 @@ class Supervisor:
         """Ask remote nodes (over the broadcast) to stop, until each sent its final heartbeat."""
         for c in children:
             c.stopping = True
+            self.remote_nodes.refuse_waiting(c)
         end = time.monotonic() + grace_s
-        while any(c.alive for c in children) and time.monotonic() < end:
-            body = {"nodes": [c.name for c in children if c.alive]}
+        running = self.remote_nodes.running
+        while any(running(c) for c in children) and time.monotonic() < end:
+            body = {"nodes": [c.name for c in children if running(c)]}
             stop = wire.json_parts(wire.Kind.EVENT, SUPERVISOR, 0, body, topic=messages.SESSION_STOP_REMOTE)
             wire.send(self._broadcast, stop)
             for _ in range(10):
                 self.poll(0.05)
         for c in children:
-            if c.alive:
+            death = self.remote_nodes.death(c)
+            if death and not c.exit_reason:  # died on its host and did not rejoin
+                c.exit_reason = death
+            elif running(c):
                 c.exit_reason = "did not stop"
                 self.problem(f"{c.name} (remote device on {c.remote}) did not stop within {grace_s:.0f} s")
 
@@ -346,7 +356,8 @@ class Supervisor:
         }
         mpath = self.root / "manifest.json"
         manifest = json.loads(mpath.read_text())
-        ok = all(p in self.recovered for p in self.problems)
+        # each problem made good once: a second outage reported in the same words is not covered by the first's
+        ok = not Counter(self.problems) - Counter(self.recovered)
         rec = self.children.get("recorder")
         disk_full = rec is not None and rec.proc is not None and rec.proc.returncode == EXIT_DISK_FULL
         rejected = {"supervisor": dict(self.rejects.counts)}

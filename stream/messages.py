@@ -49,6 +49,9 @@ SESSION_NODE_DOWN = "session/node-down"  # a device node died; a restart is plan
 SESSION_NODE_RESTARTED = "session/node-restarted"  # ... and was started again (seq_base per stream)
 SESSION_REMOTE_CLOCK = "session/remote-clock"  # a remote capture PC's host-clock estimate
 SESSION_STOP_REMOTE = "session/stop-remote"  # broadcast: remote device nodes stop and send their last heartbeat
+SESSION_NODE_JOIN = "session/node-join"  # broadcast: the supervisor's answer to a remote node's join (JoinAnswer)
+SESSION_NODE_WAITING = "session/node-waiting"  # a remote node's new process waits for the old one's death
+SESSION_NODE_REFUSED = "session/node-refused"  # ... and was refused (the old one lives, or the session stops)
 RECORDER_ERROR = "recorder/error"
 RECORDER_PAUSED = "recorder/paused"
 RECORDER_RESUMED = "recorder/resumed"
@@ -63,6 +66,7 @@ CHANNELS = frozenset(
     + ["error", "warning"]
 )
 TOPIC_RE = re.compile(r"^[a-z]+/[A-Za-z0-9_.-]{1,48}$")
+INSTANCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # a remote node process's token (Heartbeat, JoinAnswer)
 
 # operator command verbs (monitor/operator.py explains each to the operator)
 VERBS = frozenset(
@@ -227,6 +231,12 @@ class Heartbeat(Body):
     ready: bool = False
     final: bool = False
     error: str | None = None
+    # a remote device node's process (mestudio/remote_join.py): its token, asking to join, and the
+    # process it says is dead (its keeper saw it die)
+    instance: str | None = Field(None, pattern=INSTANCE_PATTERN)
+    joining: bool | None = None
+    replaces: str | None = Field(None, pattern=INSTANCE_PATTERN)
+    replaced_exit: str | None = Field(None, max_length=200)
 
     @field_validator("name")
     @classmethod
@@ -337,6 +347,36 @@ class RecorderStatus(Body):
         return v
 
 
+class JoinAnswer(Body):
+    """The supervisor's answer to one process of a remote device node asking to join (``joining``
+    in its heartbeats, with its ``instance`` token): admitted, with where its sequence numbers go
+    on, or refused (another process of that name is alive, or the session is stopping)."""
+
+    topics = (SESSION_NODE_JOIN,)
+    node: str
+    instance: str = Field(pattern=INSTANCE_PATTERN)
+    admitted: bool = False
+    refused: str | None = Field(None, max_length=500)
+    stopping: bool = False  # refused because the session is stopping: nothing of it is lost
+    restart: int = Field(0, ge=0)  # 0 on the first join; the session's restart number after that
+    seq_base: dict[str, int] = Field(default_factory=dict, max_length=256)
+    frames_before: dict[str, int] = Field(default_factory=dict, max_length=256)
+
+    @field_validator("node")
+    @classmethod
+    def _node(cls, v: str) -> str:
+        return check_stream_id(v, "node name")
+
+    @field_validator("seq_base", "frames_before")
+    @classmethod
+    def _counts(cls, v: dict[str, int]) -> dict[str, int]:
+        for sid, n in v.items():
+            check_stream_id(sid)
+            if n < 0:
+                raise ValueError(f"stream {sid!r}: {n} is not >= 0")
+        return v
+
+
 class AnyBody(Body):
     """Topics whose body is free-form (results, sync health, recorder notes): a JSON object."""
 
@@ -355,6 +395,7 @@ MODELS: tuple[type[Body], ...] = (
     SessionStop,
     SessionProblem,
     RecorderStatus,
+    JoinAnswer,
 )
 _EXACT = {t: m for m in MODELS for t in m.topics if not t.endswith("/")}
 _PREFIX = {t: m for m in MODELS for t in m.topics if t.endswith("/")}

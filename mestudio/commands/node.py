@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from mestudio.commands import fail
 from mestudio.config.errors import ConfigError
-from mestudio.config.loader import load_session_config
-from mestudio.stream.errors import StreamError
-from mestudio.sync.errors import HostClockError
 
 NAME = "node"
 HELP = "run a device of a session on this PC (its [[devices]] host = this PC); it joins the recording PC's session"
@@ -22,6 +16,12 @@ def add_arguments(p) -> None:
     p.add_argument("--client", default="client", metavar="NAME", help="this PC's key pair in it (default: client)")
     p.add_argument("--wait", type=float, default=60.0, metavar="S", help="wait this long for the session (default 60)")
     p.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="run the node in a child process and start it again when it dies (signal, crash), with the "
+        "session's [session] restarts and backoff; it rejoins where the recording stopped",
+    )
+    p.add_argument(
         "--simulate-clock-offset",
         type=float,
         default=0.0,
@@ -32,31 +32,24 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from mestudio.remote import run_remote_node
+    from mestudio.remote_keeper import EXIT_CODES, NodeOptions, keep_alive, report, run_node
 
-    path = Path(args.config)
-    try:
-        cfg = load_session_config(path)
-        status = run_remote_node(
-            cfg,
-            path,
-            args.device,
-            keys=args.keys,
-            client=args.client,
-            wait_s=args.wait,
-            simulated_skew_ns=int(args.simulate_clock_offset * 1e9),
-        )
-    except ConfigError as e:
-        return fail(NAME, str(e), 2)
-    except HostClockError as e:
-        return fail(NAME, str(e), 1)
-    except StreamError as e:  # keys, private folders
-        return fail(NAME, str(e), 2)
-    if args.json:
-        print(json.dumps(status, indent=2, default=str))
-    if status.get("error"):  # its device failed more often than [session] restarts allows
-        return fail(NAME, f"{args.device}: {status['error']}", 1)
-    if not args.json:
-        frames = {k: v.get("frames") for k, v in status.get("streams", {}).items()}
-        print(f"mestudio node {args.device}: stopped; frames sent {frames}")
+    opts = NodeOptions(
+        config=args.config,
+        device=args.device,
+        keys=args.keys,
+        client=args.client,
+        wait_s=args.wait,
+        simulated_skew_ns=int(args.simulate_clock_offset * 1e9),
+        json=args.json,
+    )
+    if args.keep_alive:
+        try:
+            return keep_alive(opts)
+        except ConfigError as e:
+            return fail(NAME, str(e), 2)
+    verdict = run_node(opts)
+    if verdict.error:
+        return fail(NAME, verdict.error, EXIT_CODES[verdict.ending])
+    report(opts, verdict)
     return 0
