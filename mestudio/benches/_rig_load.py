@@ -2,7 +2,7 @@
 
 `RigProducer` sends the 4D rig's six 1600x1200 mono8 streams through a `Publisher` (the recorder's
 PUSH and the viewers' PUB, as a device node does), either as fast as the recorder takes them or
-paced at the cameras' rate (six frames, one per camera, every 1/60 s: 691 MB/s, DESIGN.md).
+paced at the cameras' rate (six frames, one per camera, every 1/60 s: 691 MB/s, the study's rig).
 `read_phase` reads back, from each stream's index.bin, the records of the frames one phase sent:
 what was written, when the recorder received each frame and how late that was.
 """

@@ -16,7 +16,7 @@ attached to it, showing the whole 4D rig (six 1600x1200 mono8 streams, `_rig_loa
    always runs on a warmer cache.  On 2 cores this is the recorder, the producer and the window
    competing for the CPU: 1.0 = the window takes nothing from the recorder.
 2. **At the rig's rate** (`rig_rate`): the same alternation with the six streams paced at 60 fps
-   (691 MB/s, DESIGN.md's load).  The question there is not MB/s (the recorder keeps up or it
+   (691 MB/s, the study's rig).  The question there is not MB/s (the recorder keeps up or it
    does not) but whether every frame was written, how late (host stamp to the recorder's
    receive), and how much CPU the recorder spends (cores, ms per MB) with and without the window.
 3. **Latency**: paced 60 fps face-camera frames (640x480); capture-to-display latency (frame
