@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mestudio.benches._procs import thread_schedstat
+
 
 def backlog_profile(session_dir: Path, t0_ns: int) -> dict:
     """Per-frame backlog of every stream of a recorded session, summarised in time.
@@ -75,23 +77,9 @@ def backlog_profile(session_dir: Path, t0_ns: int) -> dict:
     }
 
 
-def _thread_schedstat(pid: int) -> dict[str, tuple[float, float]]:
+def _thread_seconds(pid: int) -> dict[str, tuple[float, float]]:
     """name:tid -> (seconds on a CPU, seconds runnable in the run queue) of a process's threads."""
-    out: dict[str, tuple[float, float]] = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                run_ns, wait_ns = (int(x) for x in f.read().split()[:2])
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-        except (OSError, ValueError):
-            continue
-        out[f"{name}:{tid}"] = (run_ns / 1e9, wait_ns / 1e9)
-    return out
+    return {k: (run / 1e9, wait / 1e9) for k, (run, wait) in thread_schedstat(pid).items()}
 
 
 def _busy_cores_s() -> float:
@@ -112,7 +100,7 @@ class SchedSampler:
 
     def sample(self, pids: dict[str, int], now_s: float) -> None:
         if pids:
-            self.points.append((now_s, _busy_cores_s(), {name: _thread_schedstat(pid) for name, pid in pids.items()}))
+            self.points.append((now_s, _busy_cores_s(), {name: _thread_seconds(pid) for name, pid in pids.items()}))
 
     def summary(self) -> dict:
         """Per node and thread (named as the kernel names them, same names summed): cores used

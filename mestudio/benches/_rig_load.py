@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mestudio.benches._procs import thread_schedstat
+
 RIG_SHAPE = (1200, 1600)
 RIG_CAMERAS = 6
 RIG_FPS = 60.0
@@ -23,46 +25,14 @@ RIG_FPS = 60.0
 
 def process_sched_ns(pid: int) -> tuple[int, int]:
     """(CPU ns, run-queue wait ns) of every thread of process ``pid`` so far ((0, 0) where /proc
-    does not say).  The wait is time a thread was ready to run while others had the CPU."""
-    cpu = wait = 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0, 0
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                fields = f.read().split()
-            cpu, wait = cpu + int(fields[0]), wait + int(fields[1])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that ended meanwhile
-    return cpu, wait
+    does not say)."""
+    threads = thread_schedstat(pid).values()
+    return sum(run for run, _ in threads), sum(wait for _, wait in threads)
 
 
 def process_cpu_ns(pid: int) -> int:
     """CPU ns of every thread of process ``pid`` so far (0 where /proc does not say)."""
     return process_sched_ns(pid)[0]
-
-
-def thread_cpu_ns(pid: int) -> dict[str, int]:
-    """CPU ns of process ``pid`` split by thread: "main" (a Qt program's GUI thread), "zmq_io"
-    (ZeroMQ's I/O threads: the socket's receive copies), "other" (the rest: a feed's loop)."""
-    out = {"main": 0, "zmq_io": 0, "other": 0}
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                comm = f.read().strip()
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that ended meanwhile
-        key = "main" if tid == str(pid) else "zmq_io" if comm.startswith("ZMQbg") else "other"
-        out[key] += ns
-    return out
 
 
 def announce(pub, sid: str, shape: tuple[int, ...]) -> None:
