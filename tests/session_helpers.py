@@ -158,6 +158,38 @@ def face_rig(
     return text + more
 
 
+def remote_rig_template(name: str, cam2_extra: str = "") -> str:
+    """A session of two small cameras, ``cam2`` on "another PC" (127.0.0.1 over CURVE tcp), for
+    `remote_rig`: its {restarts}, {timeout} (heartbeat timeout) and {keys} are filled there, with
+    any field ``cam2_extra`` (lines of cam2's table) names."""
+    return f"""
+[session]
+name = "{name}"
+participant = "P01"
+restarts = {{restarts}}
+restart_backoff_s = 0.2
+[transport]
+scheme = "tcp"
+base_port = BASE
+keys = "{{keys}}"
+heartbeat_s = 0.2
+heartbeat_timeout_s = {{timeout}}
+[[devices]]
+name = "cam"
+kind = "synthetic-camera"
+width = 64
+height = 48
+fps = 30
+[[devices]]
+name = "cam2"
+kind = "synthetic-camera"
+host = "127.0.0.1"
+width = 64
+height = 48
+fps = 30
+{cam2_extra}"""
+
+
 def remote_rig(tmp_path: Path, template: str, **fields) -> Path:
     """A session file with a device on "another PC" over loopback CURVE tcp: keys for client ``pc2``
     made in ``tmp_path/keys``, ``template`` filled with ``keys`` and ``fields``, and free ports for BASE."""

@@ -24,34 +24,18 @@ from mestudio.stream.curve import create_keys
 from mestudio.stream.session import INDEX_DTYPE
 from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio, write_config
-from tests.session_helpers import events, manifest, session_dir, start_node, start_run, stop, wait_recording
+from tests.session_helpers import (
+    events,
+    manifest,
+    remote_rig_template,
+    session_dir,
+    start_node,
+    start_run,
+    stop,
+    wait_recording,
+)
 
-RIG = """
-[session]
-name = "rj"
-participant = "P01"
-restarts = {restarts}
-restart_backoff_s = 0.2
-[transport]
-scheme = "tcp"
-base_port = BASE
-keys = "{keys}"
-heartbeat_s = 0.2
-heartbeat_timeout_s = {timeout}
-[[devices]]
-name = "cam"
-kind = "synthetic-camera"
-width = 64
-height = 48
-fps = 30
-[[devices]]
-name = "cam2"
-kind = "synthetic-camera"
-host = "127.0.0.1"
-width = 64
-height = 48
-fps = 30
-"""
+RIG = remote_rig_template("rj")
 
 
 @pytest.mark.parametrize(
@@ -283,6 +267,18 @@ def _keeper_child(keeper: subprocess.Popen, other_than: int = 0) -> psutil.Proce
     return _wait_for("the keeper's node process", found)
 
 
+def _keeper_node_killed_once(cfg, root) -> tuple[subprocess.Popen, psutil.Process, int]:
+    """`mestudio node --keep-alive` recording; its node process SIGKILLed and the session's first
+    restart on the timeline: (the keeper, the killed process, frames recorded before)."""
+    keeper = start_node(cfg, "cam2", "--client", "pc2", "--keep-alive")
+    wait_recording(root, "cam2", 30, timeout_s=60)
+    child = _keeper_child(keeper)
+    child.kill()
+    before = _frames(root, "cam2")
+    _restarted(root, 1)
+    return keeper, child, before
+
+
 @pytest.mark.slow
 def test_keep_alive_starts_a_killed_node_again_and_stops_with_the_session(tmp_path):
     # a long heartbeat timeout: the session must take the new process back because it names the
@@ -291,12 +287,7 @@ def test_keep_alive_starts_a_killed_node_again_and_stops_with_the_session(tmp_pa
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
-        keeper = start_node(cfg, "cam2", "--client", "pc2", "--keep-alive")
-        wait_recording(root, "cam2", 30, timeout_s=60)
-        child = _keeper_child(keeper)
-        child.kill()
-        before = _frames(root, "cam2")
-        _restarted(root, 1)
+        keeper, child, before = _keeper_node_killed_once(cfg, root)
         _keeper_child(keeper, other_than=child.pid)
         _recording_from(keeper, root, before + 30)
     finally:
@@ -316,12 +307,7 @@ def test_keep_alive_gives_up_past_the_sessions_restarts_with_one_line(tmp_path):
     proc = start_run(cfg, tmp_path / "out")
     root = session_dir(tmp_path / "out")
     try:
-        keeper = start_node(cfg, "cam2", "--client", "pc2", "--keep-alive")
-        wait_recording(root, "cam2", 30, timeout_s=60)
-        child = _keeper_child(keeper)
-        child.kill()
-        before = _frames(root, "cam2")
-        _restarted(root, 1)
+        keeper, child, before = _keeper_node_killed_once(cfg, root)
         _recording_from(keeper, root, before + 10)  # the second process is running: kill it too
         _keeper_child(keeper, other_than=child.pid).kill()
         k_out, k_err = keeper.communicate(timeout=60)

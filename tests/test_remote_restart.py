@@ -14,36 +14,19 @@ import pytest
 from mestudio.capture.pattern import read_stamp
 from mestudio.stream.session_reader import SessionReader
 from tests.conftest import mestudio
-from tests.session_helpers import events, manifest, remote_rig, session_dir, start_node, start_run, stop, wait_recording
+from tests.session_helpers import (
+    events,
+    manifest,
+    remote_rig,
+    remote_rig_template,
+    session_dir,
+    start_node,
+    start_run,
+    stop,
+    wait_recording,
+)
 
-RIG = """
-[session]
-name = "rr"
-participant = "P01"
-restarts = {restarts}
-restart_backoff_s = 0.2
-[transport]
-scheme = "tcp"
-base_port = BASE
-keys = "{keys}"
-heartbeat_s = 0.2
-heartbeat_timeout_s = {timeout}
-[[devices]]
-name = "cam"
-kind = "synthetic-camera"
-width = 64
-height = 48
-fps = 30
-[[devices]]
-name = "cam2"
-kind = "synthetic-camera"
-host = "127.0.0.1"
-width = 64
-height = 48
-fps = 30
-fault = "{fault}"
-fault_after_frames = 20
-"""
+RIG = remote_rig_template("rr", 'fault = "{fault}"\nfault_after_frames = 20\n')
 
 
 def _session_with_failing_remote(tmp_path, fault: str, timeout: float = 5.0):
