@@ -297,6 +297,7 @@ class Controller:
             played_s=round(p.position_s + p.frame_s, 3),
             frames_shown=p.shown,
             frames_dropped=p.dropped,
+            audio_gap_s=round(p.audio_gap_s, 4),
             clock=p.clock_source,
         )
         if error:

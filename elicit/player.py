@@ -21,6 +21,7 @@ from mestudio.elicit.audio_out import CHANNELS, RATE, OutputStream, SoundSystem
 from mestudio.elicit.errors import ClipCodecError
 
 _END = object()
+PREROLL_S = 0.5  # sound decoded before the device starts (or the whole sound, if shorter)
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class ClipPlayer:
         self._frames: queue.Queue = queue.Queue(maxsize=prefetch_frames)
         self._audio = _AudioBuffer()
         self._audio_ahead_bytes = int(audio_ahead_s * RATE) * 2 * CHANNELS
+        self._preroll_bytes = min(self._audio_ahead_bytes, int(PREROLL_S * RATE) * 2 * CHANNELS)
         self.errors: list[str] = []
         try:
             with av.open(str(self.path)) as c:
@@ -101,6 +103,7 @@ class ClipPlayer:
         self.out_size = fit_size(self.src_size, fit) if fit else self.src_size
         self.frame_s = 1.0 / self.fps
         self.dropped = 0  # frames skipped because their time had passed
+        self.audio_gap_frames = 0  # silence the device got mid-clip because the decoder was late
         self.shown = 0
         self.audio_t0: float | None = None
         self._content = 0  # audio frames of the clip handed to the device
@@ -195,10 +198,13 @@ class ClipPlayer:
             self._cap = taken / RATE
             self._running = True
         self._content += taken
-        if taken < n and not self._paused and self._decoder_audio_finished and self._audio.size == 0:
-            self._audio_done.set()  # the sound is over: the host clock carries the rest of the picture
-            with self._lock:
-                self._cap = float("inf")
+        if taken < n and not self._paused:
+            if self._decoder_audio_finished and self._audio.size == 0:
+                self._audio_done.set()  # the sound is over: the host clock carries the rest of the picture
+                with self._lock:
+                    self._cap = float("inf")
+            else:
+                self.audio_gap_frames += n - taken
         return data
 
     # -- control (display thread) ------------------------------------------------------------
@@ -208,7 +214,10 @@ class ClipPlayer:
         while self._frames.empty() and time.monotonic() < end and not self.errors:
             time.sleep(0.002)
         if self.has_audio and self._sound is not None:
-            while self._audio.size < 8192 and not self._decoder_audio_finished and time.monotonic() < end:
+            # a decoder starved on a loaded machine must not cut a gap into the clip's first second
+            while (
+                self._audio.size < self._preroll_bytes and not self._decoder_audio_finished and time.monotonic() < end
+            ):
                 time.sleep(0.002)
             self._stream = self._sound.open(self._pull)
             self._stream.start()
@@ -303,6 +312,11 @@ class ClipPlayer:
                 return False
         t = self.media_time()
         return t is not None and t >= self._last_pts + self.frame_s and self._audio_done.is_set()
+
+    @property
+    def audio_gap_s(self) -> float:
+        """Seconds of silence the device played inside the clip's sound (a decoder that fell behind)."""
+        return self.audio_gap_frames / RATE
 
     @property
     def position_s(self) -> float:
