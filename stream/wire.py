@@ -17,6 +17,7 @@ with nothing but pyzmq and that document.  Bump ``VERSION`` on any change to the
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import struct
@@ -108,58 +109,80 @@ class Header:
 
     @classmethod
     def unpack(cls, buf: bytes | memoryview) -> Header:
-        """Check and read a header; every field a receiver relies on is validated here."""
+        """Check and read a header; every field a receiver relies on is validated here.
+
+        A stream's headers differ only in seq and times: the rest is checked once per distinct
+        layout and remembered (decoding costs the recorder CPU on every frame)."""
         if len(buf) != HEADER.size:
             raise WireFormatError(
                 f"header is {len(buf)} bytes, expected {HEADER.size}: not a mestudio message", kind="header-size"
             )
-        (magic, version, kind, flags, seq, dev_t, host_t, dtype, ndim, s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(buf)
-        if magic != MAGIC:
-            raise WireFormatError(f"bad magic {magic!r}: not a mestudio message", kind="magic")
-        if version not in (VERSION, SHM_VERSION):
-            raise WireFormatError(
-                f"wire-format version {version}, this mestudio reads versions {VERSION} and {SHM_VERSION}: "
-                "run the same mestudio version on both ends",
-                kind="version",
-            )
-        try:
-            kind = Kind(kind)
-        except ValueError:
-            raise WireFormatError(f"unknown message kind {kind}", kind="kind") from None
-        if ndim > 4:
-            raise WireFormatError(f"header says {ndim} dimensions, at most 4", kind="shape")
-        shared = bool(flags & FLAG_SHARED_MEMORY)
-        if shared and (version != SHM_VERSION or kind != Kind.FRAME):
-            raise WireFormatError(
-                f"the shared-memory flag is for version-{SHM_VERSION} FRAME messages, not version {version} "
-                f"{kind.name}",
-                kind="shm-flag",
-            )
-        try:
-            stream_id = sid.rstrip(b"\0").decode()
-            dtype_s = dtype.rstrip(b"\0").decode("ascii")
-            pixel_format = pixfmt.rstrip(b"\0").decode("ascii")
-        except UnicodeDecodeError as e:
-            raise WireFormatError(f"header text field is not UTF-8/ASCII ({e.reason})", kind="utf8") from None
-        check_stream_id(stream_id)
-        if kind == Kind.FRAME and not dtype_allowed(dtype_s):
-            raise WireFormatError(
-                f"stream {stream_id!r}: dtype {dtype_s!r} is not one of {', '.join(sorted(DTYPES))} or |S<n>",
-                kind="dtype",
-            )
-        if kind != Kind.FRAME and dtype_s != "json":
-            raise WireFormatError(f"stream {stream_id!r}: a {kind.name} message must carry dtype 'json'", kind="dtype")
+        b = bytes(buf)
+        key = b[:8] + b[32:]
+        static = _STATIC.get(key)
+        if static is None:
+            static = _check_static(b)
+            if len(_STATIC) >= _STATIC_MAX:  # a client inventing layouts only costs itself the cache
+                _STATIC.clear()
+            _STATIC[key] = static
+        stream_id, kind, flags, dtype_s, shape, pixel_format, shared = static
+        seq, dev_t, host_t = _TIMES.unpack_from(b, 8)
         return cls(
-            stream_id=stream_id,
-            seq=seq,
-            host_time_ns=host_t,
-            kind=kind,
-            device_time_ns=dev_t if flags & FLAG_DEVICE_TIME else None,
-            dtype=dtype_s,
-            shape=(s0, s1, s2, s3)[:ndim],
-            pixel_format=pixel_format,
-            shared_memory=shared,
+            stream_id,
+            seq,
+            host_t,
+            kind,
+            dev_t if flags & FLAG_DEVICE_TIME else None,
+            dtype_s,
+            shape,
+            pixel_format,
+            shared,
         )
+
+
+_TIMES = struct.Struct("<Qqq")  # seq, device_time_ns, host_time_ns: bytes 8-32 of the header
+_STATIC: dict[bytes, tuple] = {}  # the header without bytes 8-32 -> its checked fields
+_STATIC_MAX = 4096
+
+
+def _check_static(b: bytes) -> tuple:
+    """The checked fields of a header that do not change from frame to frame."""
+    (magic, version, kind, flags, _, _, _, dtype, ndim, s0, s1, s2, s3, pixfmt, sid) = HEADER.unpack(b)
+    if magic != MAGIC:
+        raise WireFormatError(f"bad magic {magic!r}: not a mestudio message", kind="magic")
+    if version not in (VERSION, SHM_VERSION):
+        raise WireFormatError(
+            f"wire-format version {version}, this mestudio reads versions {VERSION} and {SHM_VERSION}: "
+            "run the same mestudio version on both ends",
+            kind="version",
+        )
+    try:
+        kind = Kind(kind)
+    except ValueError:
+        raise WireFormatError(f"unknown message kind {kind}", kind="kind") from None
+    if ndim > 4:
+        raise WireFormatError(f"header says {ndim} dimensions, at most 4", kind="shape")
+    shared = bool(flags & FLAG_SHARED_MEMORY)
+    if shared and (version != SHM_VERSION or kind != Kind.FRAME):
+        raise WireFormatError(
+            f"the shared-memory flag is for version-{SHM_VERSION} FRAME messages, not version {version} {kind.name}",
+            kind="shm-flag",
+        )
+    try:
+        stream_id = sid.rstrip(b"\0").decode()
+        dtype_s = dtype.rstrip(b"\0").decode("ascii")
+        pixel_format = pixfmt.rstrip(b"\0").decode("ascii")
+    except UnicodeDecodeError as e:
+        raise WireFormatError(f"header text field is not UTF-8/ASCII ({e.reason})", kind="utf8") from None
+    check_stream_id(stream_id)
+    if kind == Kind.FRAME and not dtype_allowed(dtype_s):
+        raise WireFormatError(
+            f"stream {stream_id!r}: dtype {dtype_s!r} is not one of {', '.join(sorted(DTYPES))} or |S<n>",
+            kind="dtype",
+        )
+    if kind != Kind.FRAME and dtype_s != "json":
+        raise WireFormatError(f"stream {stream_id!r}: a {kind.name} message must carry dtype 'json'", kind="dtype")
+    return stream_id, kind, flags, dtype_s, (s0, s1, s2, s3)[:ndim], pixel_format, shared
 
 
 @dataclass(slots=True)
@@ -194,8 +217,23 @@ def frame_parts(
     """The three parts of a FRAME message; the payload is the array's own memory."""
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
-    hdr = Header(stream_id, seq, host_time_ns, Kind.FRAME, device_time_ns, data.dtype.str, data.shape, pixel_format)
-    return [(topic or stream_id).encode(), hdr.pack(), data.data.cast("B")]
+    # a stream's headers differ only in seq and times: pack (and check) the rest once per layout
+    key = (stream_id, data.dtype.str, data.shape, pixel_format, device_time_ns is not None, topic)
+    made = _FRAME_HEADERS.get(key)
+    if made is None:
+        dev = None if device_time_ns is None else 0
+        hdr = Header(stream_id, 0, 0, Kind.FRAME, dev, data.dtype.str, data.shape, pixel_format)
+        made = ((topic or stream_id).encode(), hdr.pack())
+        if len(_FRAME_HEADERS) >= _STATIC_MAX:
+            _FRAME_HEADERS.clear()
+        _FRAME_HEADERS[key] = made
+    topic_b, template = made
+    header = bytearray(template)
+    _TIMES.pack_into(header, 8, seq, device_time_ns or 0, host_time_ns)
+    return [topic_b, bytes(header), data.data.cast("B")]
+
+
+_FRAME_HEADERS: dict[tuple, tuple[bytes, bytes]] = {}  # (stream, layout, topic) -> (topic, header template)
 
 
 def json_parts(
@@ -245,17 +283,18 @@ def decode(parts: list, shared_memory: bool = False) -> Message:
     caller reads rings (the recorder): its ``data`` is None and ``raw`` the descriptor."""
     if len(parts) != 3:
         raise WireFormatError(f"message has {len(parts)} parts, expected 3 [topic, header, payload]", kind="parts")
-    topic_b, hdr_b, payload = (p.buffer if isinstance(p, zmq.Frame) else p for p in parts)
-    header = Header.unpack(hdr_b)
+    topic_b, hdr_b, payload = parts
+    header = Header.unpack(hdr_b.bytes if isinstance(hdr_b, zmq.Frame) else hdr_b)
+    if isinstance(payload, zmq.Frame):
+        payload = payload.buffer
     try:
-        topic = bytes(topic_b).decode()
+        topic = (topic_b.bytes if isinstance(topic_b, zmq.Frame) else bytes(topic_b)).decode()
     except UnicodeDecodeError:
         raise WireFormatError(f"stream {header.stream_id!r}: topic is not UTF-8", kind="utf8") from None
     if header.kind == Kind.FRAME:
         if topic != header.stream_id:
             raise WireFormatError(f"frame topic {topic[:60]!r} is not its stream id {header.stream_id!r}", kind="topic")
-        dtype = np.dtype(header.dtype)
-        expected = dtype.itemsize * math.prod(header.shape)  # Python ints: a huge shape cannot wrap
+        dtype, expected = _layout(header.dtype, header.shape)
         if header.shared_memory:
             if not shared_memory:
                 raise WireFormatError(
@@ -288,6 +327,13 @@ def decode(parts: list, shared_memory: bool = False) -> Message:
                 f"{topic}: body is a JSON {type(data).__name__}, not an object", kind="body-not-object"
             )
     return Message(topic, header, data, parts[2])
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(dtype_s: str, shape: tuple[int, ...]) -> tuple[np.dtype, int]:
+    """A frame layout's dtype and byte size (Python ints: a huge shape cannot wrap)."""
+    dtype = np.dtype(dtype_s)
+    return dtype, dtype.itemsize * math.prod(shape)
 
 
 def recv(sock: zmq.Socket, flags: int = 0) -> Message:

@@ -45,6 +45,29 @@ def test_no_device_time_is_none_not_zero():
     assert h.device_time_ns == 0
 
 
+def test_headers_packed_and_checked_once_per_layout_keep_each_frames_own_fields():
+    """Both ends remember a stream's layout; every frame still gets its own seq and times, a
+    header that differs anywhere else is checked afresh, and a flood of layouts stays bounded."""
+    f = np.zeros((4, 6), np.uint16)
+    for seq, dev in ((1, None), (2, 7), (3, None), (2**63, -(2**40))):
+        h = wire.decode(wire.frame_parts("cam", seq, f, host_time_ns=seq % 997, device_time_ns=dev)).header
+        assert (h.seq, h.host_time_ns, h.device_time_ns, h.shape, h.dtype) == (seq, seq % 997, dev, (4, 6), "<u2")
+    good = bytearray(wire.frame_parts("cam", 5, f, host_time_ns=1)[1])
+    wire.Header.unpack(bytes(good))
+    bad = good.copy()
+    bad[76:80] = b"../x"  # the stream id, after the same header was accepted
+    with pytest.raises(WireFormatError, match="not a safe name"):
+        wire.Header.unpack(bytes(bad))
+    for n in range(wire._STATIC_MAX + 10):  # a client sending a new layout every message
+        wire.Header.unpack(wire.Header("cam", 0, 0, shape=(n + 1,)).pack())
+    assert len(wire._STATIC) <= wire._STATIC_MAX
+    for n in range(wire._STATIC_MAX + 10):
+        wire.frame_parts(f"s{n}", 0, f, host_time_ns=0)
+    assert len(wire._FRAME_HEADERS) <= wire._STATIC_MAX
+    with pytest.raises(WireFormatError, match="not a safe name"):
+        wire.frame_parts("a/b", 0, f, host_time_ns=0)
+
+
 def test_large_frame_is_not_copied_on_receive(zctx):
     a, b = zctx.socket(zmq.PUSH), zctx.socket(zmq.PULL)
     a.linger = b.linger = 0
