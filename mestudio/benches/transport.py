@@ -24,13 +24,25 @@ Why rgb8 and depth16 still moved 15-21 % between two quiet runs, and what the be
 - each kind's rounds ran as one block (five rounds of 1600x1200, then five of 640x480, ...), so a
   slow or fast minute fell on one kind's whole block and moved that kind's median alone; now
   every round measures every kind (`schedule`): a kind's rounds spread over the whole run;
-- five rounds of ~1 GB: the median of five paired ratios moves with one round; now 16 shorter
-  rounds (~250 MB each), the order balanced: each kind goes first equally often and mestudio
+- five rounds of ~1 GB: the median of five paired ratios moves with one round; then 16 shorter
+  rounds (~250 MB each; now 128 of ~50 MB, below), the order balanced: each kind goes first equally often and mestudio
   measures first in half the rounds, raw in the other half;
 - the receiver's allocator: each message buffer libzmq allocates is freed by the Python thread,
   and glibc's mmap threshold moves with the history of the process (which sizes ran before), so
   the same size was a fresh mapping (page faults) in one measurement and reused heap in another.
   The receiver keeps freed buffers, as the recorder it stands for does (stream/buffers.py).
+
+Why single rounds still ranged 0.4-1.9 of their median, and what the bench does now:
+- a measurement started a sender process (a second of imports and connection) to move 250 MB
+  in 0.1 s: 16 rounds took most of two minutes, so each ratio rested on few, short samples
+  seconds apart.  Each kind and variant now has one sender for the whole run, connected once,
+  that sends a block of frames when asked (`BlockSender`): 128 rounds of ~50 MB blocks, a kind's
+  two blocks milliseconds apart, in the same balanced order;
+- the ratio follows the machine's state as well as the code: the raw path is bound by memory
+  copies (the kernel's, through the socket), the wire format adds a fixed cost per message (header
+  pack, the viewers' send, decode), so in a minute where copies run fast the same code gives a
+  lower ratio.  The per-message cost was cut (stream/wire.py packs and checks a stream's header
+  layout once), which narrows what the machine's state can move.
 """
 
 from __future__ import annotations
@@ -56,10 +68,10 @@ SIZES = {
 }
 
 
-MB_PER_MEASUREMENT = 250.0  # about the same bytes for every frame size: ~0.1-0.3 s on this machine
-ROUNDS = 16  # even: each variant goes first in half the rounds (--quick: QUICK_ROUNDS)
-QUICK_ROUNDS = 2
-WARMUP_FRACTION = 0.1  # frames received before the clock starts
+BLOCK_MB = 50.0  # about the same bytes for every frame size: 15-30 ms on this machine
+ROUNDS = 128  # even: each variant goes first in half the rounds (--quick: QUICK_ROUNDS)
+QUICK_ROUNDS = 6
+WARMUP_ROUNDS = 4  # connection, first allocations, page faults: run and dropped
 
 
 def schedule(kinds: list[str], rounds: int) -> list[tuple[int, str, str]]:
@@ -145,9 +157,8 @@ def _sender(
     ctx.destroy(linger=None)
 
 
-def measure(shape, dtype, n: int, rate: float | None, real: bool, tag: str, pin: bool = True) -> dict:
-    """One sender process, ``n`` frames; throughput (timed from the WARMUP_FRACTION-th frame on)
-    with both processes' CPU over that part, or latency percentiles when paced at ``rate``."""
+def measure(shape, dtype, n: int, rate: float, real: bool, tag: str, pin: bool = True) -> dict:
+    """One sender process, ``n`` frames paced at ``rate``: latency percentiles, host stamp to decode."""
     from mestudio.stream import wire
 
     recv_cpu, send_cpu = cores() if pin else (None, None)
@@ -158,68 +169,122 @@ def measure(shape, dtype, n: int, rate: float | None, real: bool, tag: str, pin:
     pull.linger = 0
     ep = f"ipc:///tmp/mestudio-bench-{tag}-{os.getpid()}"
     pull.bind(ep)
-    spawn = mp.get_context("spawn")
-    cpu_out = spawn.SimpleQueue()
-    args = (ep, ep + "-pub", shape, dtype, n, rate, real, send_cpu, cpu_out)
-    p = spawn.Process(target=_sender, args=args, daemon=True)
+    p = mp.get_context("spawn").Process(
+        target=_sender, args=(ep, ep + "-pub", shape, dtype, n, rate, real, send_cpu), daemon=True
+    )
     p.start()
-    lat, got, nbytes, t_first, c_first = [], 0, 0, None, 0.0
-    start_at = max(1, int(n * WARMUP_FRACTION))
+    lat, got = [], 0
     while got < n and pull.poll(10_000):
         parts = pull.recv_multipart(copy=False)
         now = time.monotonic_ns()
         if real:
-            m = wire.decode(parts)
-            lat.append(now - m.header.host_time_ns)
-            size = m.data.nbytes
+            lat.append(now - wire.decode(parts).header.host_time_ns)
         else:
             lat.append(now - int.from_bytes(parts[0].bytes, "little"))
-            size = len(parts[1].buffer)
         got += 1
-        if got == start_at:  # the clock starts once this frame is in: what follows is timed
-            t_first, c_first = time.perf_counter(), _process_cpu_s()
-        elif got > start_at:
-            nbytes += size
-    dt = time.perf_counter() - t_first if t_first is not None else 0.0
-    recv_cpu_s = _process_cpu_s() - c_first
-    sender_cpu_s = cpu_out.get() if got == n else float("nan")
     p.join(10)
     ctx.destroy(linger=0)
     if before is not None:
         os.sched_setaffinity(0, before)
-    out: dict = {"frames": got, "lost": n - got, "pinned": recv_cpu is not None}
-    if rate:
-        out.update(percentiles_ms(lat[10:]))
+    return {"frames": got, "lost": n - got, "pinned": recv_cpu is not None, **percentiles_ms(lat[10:])}
+
+
+def _block_sender(ctl_ep: str, endpoint: str, shape, dtype, real: bool, cpu: int | None) -> None:
+    """Stays up for the whole bench: b"N" on ``ctl_ep`` sends N frames, b"cpu" answers this
+    process's CPU seconds so far (its I/O thread's included), b"" ends it."""
+    from mestudio.stream import wire
+    from mestudio.stream.bus import Endpoints, Publisher
+
+    _pin(cpu)
+    ctx = zmq.Context()
+    ctl = ctx.socket(zmq.PAIR)
+    ctl.connect(ctl_ep)
+    frames = [np.random.default_rng(i).integers(0, 255, shape).astype(dtype) for i in range(4)]
+    if real:
+        pub = Publisher(ctx, Endpoints(endpoint, "", "", "", {"bench": endpoint + "-pub"}), "bench", record_hwm=100)
     else:
-        timed = got - start_at
-        out.update(
-            {
-                "fps": round(timed / dt, 1) if dt else None,
-                "MB_per_s": round(nbytes / dt / 1e6, 1) if dt else None,
-                "timed_mb": nbytes / 1e6,
-                "receiver_cpu_s": recv_cpu_s,
-                # the sender's CPU covers every frame; scaled to the timed share
-                "sender_cpu_s": sender_cpu_s * timed / n,
-            }
+        sock = ctx.socket(zmq.PUSH)
+        sock.sndhwm = 100
+        sock.connect(endpoint)
+    i = 0
+    while (cmd := ctl.recv()) != b"":
+        if cmd == b"cpu":
+            ctl.send(str(_process_cpu_s()).encode())
+            continue
+        for _ in range(int(cmd)):
+            f = frames[i % 4]
+            now = time.monotonic_ns()
+            if real:
+                pub.send(wire.frame_parts("bench", i, f, host_time_ns=now, pixel_format="mono8"))
+            else:
+                sock.send_multipart([now.to_bytes(8, "little"), memoryview(f).cast("B")], copy=False)
+            i += 1
+    if real:
+        pub.close()
+    ctx.destroy(linger=None)
+
+
+class BlockSender:
+    """One variant's sender process and the bench's end of it: ``block(n)`` times n frames."""
+
+    def __init__(self, ctx: zmq.Context, shape, dtype, real: bool, tag: str, send_cpu: int | None) -> None:
+        self.real = real
+        self.frame_mb = np.dtype(dtype).itemsize * float(np.prod(shape)) / 1e6
+        ep = f"ipc:///tmp/mestudio-bench-{tag}-{os.getpid()}"
+        self.pull = ctx.socket(zmq.PULL)
+        self.ctl = ctx.socket(zmq.PAIR)
+        for sock, where in ((self.pull, ep), (self.ctl, ep + "-ctl")):
+            sock.linger = 0
+            sock.bind(where)
+        self.proc = mp.get_context("spawn").Process(
+            target=_block_sender, args=(ep + "-ctl", ep, shape, dtype, real, send_cpu), daemon=True
         )
-    return out
+        self.proc.start()  # (the senders start side by side; the first block waits for this one)
+        self._sender_cpu: float | None = None
+
+    def _ask_cpu(self) -> float:
+        self.ctl.send(b"cpu")
+        if not self.ctl.poll(60_000):
+            raise RuntimeError("bench transport: a sender process did not start within 60 s")
+        return float(self.ctl.recv())
+
+    def block(self, n: int) -> Sample:
+        """n frames; the clock (and the receiver's CPU) from the first frame's arrival to the last's."""
+        from mestudio.stream import wire
+
+        if self._sender_cpu is None:
+            self._sender_cpu = self._ask_cpu()
+        self.ctl.send(str(n).encode())
+        got, nbytes, t0, c0 = 0, 0, 0.0, 0.0
+        while got < n and self.pull.poll(10_000):
+            parts = self.pull.recv_multipart(copy=False)
+            size = wire.decode(parts).data.nbytes if self.real else len(parts[1].buffer)
+            got += 1
+            if got == 1:
+                t0, c0 = time.perf_counter(), _process_cpu_s()
+            else:
+                nbytes += size
+        wall, recv_cpu = time.perf_counter() - t0, _process_cpu_s() - c0
+        sender_total = self._ask_cpu()  # every frame is in: its sends are done
+        send_cpu = (sender_total - self._sender_cpu) * (n - 1) / n  # the timed share
+        self._sender_cpu = sender_total
+        mb = nbytes / 1e6 or 1e-9  # nothing timed (frames lost): 0 MB/s, not a division error
+        cpu = {"receiver_cpu_ms_per_MB": 1000 * recv_cpu / mb, "sender_cpu_ms_per_MB": 1000 * send_cpu / mb}
+        return Sample(wall if got == n else float("inf"), recv_cpu + send_cpu, mb, {"lost": n - got, **cpu})
+
+    def close(self) -> None:
+        self.ctl.send(b"")
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.pull.close()
+        self.ctl.close()
 
 
-def _throughput(shape, dtype, n: int, real: bool) -> Sample:
-    m = measure(shape, dtype, n, None, real, "r" if real else "b")
-    mb = m["timed_mb"] or 1e-9  # nothing timed (every frame lost): 0 MB/s, not a division error
-    wall = mb / m["MB_per_s"] if m["MB_per_s"] else float("inf")
-    cpu = {
-        "receiver_cpu_ms_per_MB": 1000 * m["receiver_cpu_s"] / mb,
-        "sender_cpu_ms_per_MB": 1000 * m["sender_cpu_s"] / mb,
-    }
-    return Sample(wall, m["receiver_cpu_s"] + m["sender_cpu_s"], mb, {"lost": m["lost"], **cpu})
-
-
-def frames_per_measurement(shape, dtype, quick: bool) -> int:
-    """About MB_PER_MEASUREMENT of frames (a fifth with --quick), never fewer than 100."""
+def frames_per_block(shape, dtype, quick: bool = False) -> int:
+    """About BLOCK_MB of frames (a fifth with --quick), never fewer than 8."""
     mb = np.dtype(dtype).itemsize * float(np.prod(shape)) / 1e6
-    return max(100, int((MB_PER_MEASUREMENT / (5 if quick else 1)) / mb))
+    return max(8, int((BLOCK_MB / (5 if quick else 1)) / mb))
 
 
 def _cpu(samples: list[Sample]) -> dict:
@@ -227,16 +292,30 @@ def _cpu(samples: list[Sample]) -> dict:
 
 
 def _rounds(quick: bool, rounds: int) -> dict[str, dict[str, list[Sample]]]:
-    """Every kind's samples of both variants, measured in the balanced order of ``schedule``,
-    after one warm-up round of every kind and variant (imports, page cache, first
-    allocations) that is dropped."""
+    """Every kind's blocks of both variants, in the balanced order of ``schedule``, each kind and
+    variant from its own sender process, after WARMUP_ROUNDS rounds that are dropped."""
     kinds = list(SIZES)
-    n = {k: frames_per_measurement(*SIZES[k], quick) for k in kinds}
-    for _, kind, variant in schedule(kinds, 1):
-        _throughput(*SIZES[kind], n[kind], variant == "real")
-    got: dict[str, dict[str, list[Sample]]] = {k: {"real": [], "raw": []} for k in kinds}
-    for _, kind, variant in schedule(kinds, rounds):
-        got[kind][variant].append(_throughput(*SIZES[kind], n[kind], variant == "real"))
+    n = {k: frames_per_block(*SIZES[k], quick) for k in kinds}
+    recv_core, send_core = cores()
+    before = os.sched_getaffinity(0) if recv_core is not None else None
+    _pin(recv_core)
+    ctx = zmq.Context()  # one I/O thread on the receiver's core, as the recorder has
+    senders: dict[tuple[str, str], BlockSender] = {}
+    try:
+        for i, kind in enumerate(kinds):
+            for variant in ("real", "raw"):
+                senders[kind, variant] = BlockSender(ctx, *SIZES[kind], variant == "real", f"{variant}{i}", send_core)
+        for _, kind, variant in schedule(kinds, WARMUP_ROUNDS):
+            senders[kind, variant].block(n[kind])
+        got: dict[str, dict[str, list[Sample]]] = {k: {"real": [], "raw": []} for k in kinds}
+        for _, kind, variant in schedule(kinds, rounds):
+            got[kind][variant].append(senders[kind, variant].block(n[kind]))
+    finally:
+        for sender in senders.values():
+            sender.close()
+        ctx.destroy(linger=0)
+        if before is not None:
+            os.sched_setaffinity(0, before)
     return got
 
 
@@ -252,11 +331,12 @@ def run(args) -> dict:
         else "not pinned (one core allowed)",
         "rounds": rounds,
         "schedule": "every round measures every kind (order rotated), mestudio and raw back to back, "
-        "mestudio first in even rounds; one warm-up round dropped",
+        f"mestudio first in even rounds; one sender process per kind and variant for the whole run; "
+        f"{WARMUP_ROUNDS} warm-up rounds dropped",
     }
     all_rounds = _rounds(args.quick, rounds)
     for name, (shape, dtype) in SIZES.items():
-        n = frames_per_measurement(shape, dtype, args.quick)
+        n = frames_per_block(shape, dtype, args.quick)
         got = all_rounds[name]
         real, raw = summary(got["real"]), summary(got["raw"])
         real["cpu_split"], raw["cpu_split"] = _cpu(got["real"]), _cpu(got["raw"])
@@ -267,7 +347,7 @@ def run(args) -> dict:
         # in the order measured, to read a run's drift (a slow minute) off it
         ratio["per_round"] = [round(a.mb_per_s / b.mb_per_s, 3) for a, b in zip(got["real"], got["raw"]) if b.mb_per_s]
         res[name] = {
-            "frames_per_measurement": n,
+            "frames_per_block": n,
             "mestudio": {
                 "MB_per_s": real["MB_per_s"]["median"],
                 "best_MB_per_s": real["MB_per_s"]["max"],
