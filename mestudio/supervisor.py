@@ -42,6 +42,7 @@ from mestudio.stream.errors import WireFormatError
 from mestudio.stream.node import RESTART_ENV
 from mestudio.stream.recorder_node import EXIT_DISK_FULL
 from mestudio.stream.session import write_json_atomic
+from mestudio.stream.shm_ring import remove_session_rings, session_tag
 from mestudio.stream.spawn import module_command
 from mestudio.sync.hostclock import TimeServer
 
@@ -387,4 +388,18 @@ class Supervisor:
         stop_authenticator(self._zmq)
         self._zmq.destroy()
         self.endpoints.remove_ipc_files()
+        self._remove_rings_left()
         return SessionResult(self.root, ok, self.problems, children)
+
+    def _remove_rings_left(self) -> None:
+        """A producer leaves its shared-memory ring for the recorder when frames are still queued
+        and the recorder has not opened it yet; with both gone, /dev/shm would hold it (RAM) until
+        the machine restarts."""
+        n, nbytes = remove_session_rings(session_tag(self.endpoints.recorder))
+        if n:
+            print(
+                f"mestudio: removed {n} shared-memory ring(s) of this session that no recorder opened "
+                f"({nbytes / 1e6:.0f} MB of /dev/shm); frames still in them were not recorded",
+                file=sys.stderr,
+                flush=True,
+            )

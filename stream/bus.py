@@ -27,7 +27,7 @@ from mestudio.stream import wire
 from mestudio.stream.curve import CurveKeyError, CurveKeys, allow_only
 from mestudio.stream.errors import StreamError
 from mestudio.stream.private import make_runtime_dir
-from mestudio.stream.shm_ring import MIN_PAYLOAD, RingWriter
+from mestudio.stream.shm_ring import MIN_PAYLOAD, RingWriter, session_tag
 
 BUS_FILE = "bus.json"
 
@@ -182,6 +182,7 @@ class Publisher:
         # off, and always off for a recorder on another host): config [transport] shared_memory
         self._ring_mb = shared_memory_mb if record and endpoints.recorder.startswith("ipc://") else 0
         self._ring: RingWriter | None = None
+        self._ring_tag = session_tag(endpoints.recorder)
         self._ring_frames_before = 0  # frames of a ring already closed
         self.shm_fallbacks = 0  # large frames sent over the socket because the ring was full
         self.sent = 0
@@ -245,7 +246,7 @@ class Publisher:
         if self._ring is not None or not self._ring_mb:
             return self._ring is not None
         try:
-            self._ring = RingWriter(self._ring_mb, frame_bytes)
+            self._ring = RingWriter(self._ring_mb, frame_bytes, self._ring_tag)
         except OSError:
             self._ring_mb = 0  # as without the option
             return False

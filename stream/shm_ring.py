@@ -25,6 +25,7 @@ header says) before reading; a bad one is a WireFormatError like any malformed m
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import re
@@ -63,6 +64,28 @@ def ring_path(token: str) -> Path:
     return RING_DIR / f"{PREFIX}{token}"
 
 
+def session_tag(recorder_endpoint: str) -> str:
+    """The first 8 hex digits of every ring token of one session: its recorder's endpoint hashed
+    (each session has its own), so the supervisor can find the session's rings at its end."""
+    return hashlib.sha256(recorder_endpoint.encode()).hexdigest()[:8]
+
+
+def remove_session_rings(tag: str) -> tuple[int, int]:
+    """Remove the rings left in /dev/shm by one session's producers (once its recorder and
+    producers have exited: no one can read them any more); (rings, bytes) removed."""
+    if not re.fullmatch(r"[0-9a-f]{8}", tag):
+        raise ValueError(f"session tag {tag!r} is not 8 lowercase hex digits")
+    n = nbytes = 0
+    for path in RING_DIR.glob(f"{PREFIX}{tag}*"):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue  # its producer or the recorder removed it meanwhile
+        n, nbytes = n + 1, nbytes + size
+    return n, nbytes
+
+
 def available() -> bool:
     """Whether this host has a POSIX shared-memory folder to put rings in."""
     return RING_DIR.is_dir() and os.access(RING_DIR, os.W_OK)
@@ -82,10 +105,11 @@ class RingWriter:
     """A producer's ring (one per Publisher), made at its first large frame.  Not thread-safe:
     like the Publisher's sockets, one thread sends."""
 
-    def __init__(self, budget_mb: int, slot_size: int) -> None:
+    def __init__(self, budget_mb: int, slot_size: int, tag: str | None = None) -> None:
         self.slot_size = max(MIN_SLOT, (slot_size + PAGE - 1) // PAGE * PAGE)
         self.slot_count = max(2, (budget_mb << 20) // self.slot_size)
-        self.token = secrets.token_hex(8)
+        # ``tag``: the session's (session_tag), so that its supervisor can remove what is left
+        self.token = tag + secrets.token_hex(4) if tag else secrets.token_hex(8)
         self.path = ring_path(self.token)
         size = _data_start(self.slot_count) + self.slot_count * self.slot_size
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)

@@ -346,6 +346,41 @@ def test_a_frame_dropped_for_a_recorder_that_never_came_gives_its_slot_back(zctx
         pub._push.linger = 0
         pub.close()
         eps.remove_ipc_files()
-    # never mapped by a recorder, with frames queued for it: left for a recorder to open
-    assert path.exists()
-    path.unlink()
+    # never mapped by a recorder, with frames queued for it: left for a recorder to open, and
+    # named for its session, whose supervisor removes it at the end (see the session test below)
+    from mestudio.stream.shm_ring import remove_session_rings, session_tag
+
+    tag = session_tag(eps.recorder)
+    assert path.exists() and ring.token.startswith(tag) and len(ring.token) == 16
+    assert remove_session_rings(session_tag(eps.recorder + "-another")) == (0, 0)
+    assert remove_session_rings(tag) == (1, ring.slot_count * ring.slot_size + ring._data)
+    assert not path.exists() and remove_session_rings(tag) == (0, 0)
+    with pytest.raises(ValueError, match="8 lowercase hex"):
+        remove_session_rings("../../x")
+
+
+@pytest.mark.slow
+def test_the_supervisor_removes_the_sessions_rings_left_at_its_end(tmp_path):
+    """A ring left for a recorder that never opened it (a producer ended with frames queued) would
+    hold its RAM in /dev/shm until the machine restarts: the session's supervisor removes it, and
+    only its own session's rings."""
+    from mestudio.stream.shm_ring import PREFIX, RING_DIR, session_tag
+    from tests.conftest import write_config
+    from tests.session_helpers import live_session_dir, start_run, stop
+
+    proc = start_run(write_config(tmp_path / "shm.toml", SHM_SESSION), tmp_path / "out")
+    try:
+        tag = session_tag(Endpoints.load(live_session_dir(tmp_path / "out")).recorder)
+        left = RING_DIR / f"{PREFIX}{tag}0badf00d"
+        other = RING_DIR / f"{PREFIX}{session_tag('ipc:///elsewhere')}0badf00d"
+        for p in (left, other):
+            p.write_bytes(b"\0" * 4096)
+        code, _, err = stop(proc)
+        assert code == 0, err[-2000:]
+        assert not left.exists() and other.exists()
+        assert "removed 1 shared-memory ring(s) of this session that no recorder opened" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in RING_DIR.glob(f"{PREFIX}*0badf00d"):
+            p.unlink()
