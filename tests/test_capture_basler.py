@@ -75,7 +75,9 @@ def test_software_trigger_paces_the_cameras(pylon_emulation):
         dt = time.monotonic() - t0
         assert dev._array[0].TriggerMode.Value == "On"
     assert all(len(frames) >= 10 for frames in got.values())
-    assert 0.35 < dt < 1.5  # 10 triggers at 20 Hz, not the emulator's free-run rate
+    # 10 triggers at 20 Hz take at least 0.45 s, the emulator's free run far less; the upper bound
+    # only says nothing hung (a loaded machine can only make it slower)
+    assert 0.35 < dt < 15.0
 
 
 @pytest.mark.slow
