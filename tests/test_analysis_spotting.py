@@ -147,3 +147,13 @@ def test_lbp_histograms_and_chi2():
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(ValueError, match="mdmd, lbp"):
         make_spotter("optical", FPS)
+
+
+def test_the_flows_median_is_numpys_to_the_bit():
+    from mestudio.analysis.spotting.features import _median_xy
+
+    rng = np.random.default_rng(7)
+    for shape in ((72, 72, 2), (9, 9, 2), (7, 5, 2), (1, 1, 2)):  # even and odd pixel counts
+        for _ in range(50):
+            f = (rng.normal(size=shape) * rng.uniform(0.01, 5)).astype(np.float32)
+            assert np.array_equal(_median_xy(f), np.median(f.reshape(-1, 2), axis=0))

@@ -44,8 +44,20 @@ def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dense optical flow a -> b (Farneback, one level: the crops are small and motions are
     sub-pixel to a few pixels) with the global motion (its median) removed."""
     f = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 1, 9, 2, 5, 1.1, 0)
-    f -= np.median(f.reshape(-1, 2), axis=0)
+    f -= _median_xy(f)
     return f
+
+
+def _median_xy(f: np.ndarray) -> np.ndarray:
+    """np.median(f.reshape(-1, 2), axis=0), the same values at a quarter of its cost (numpy's
+    median along an axis of an interleaved array copies and sorts more than it needs)."""
+    t = f.reshape(-1, 2).T.copy()
+    h = t.shape[1] // 2
+    if t.shape[1] % 2:
+        t.partition(h, axis=1)
+        return t[:, h]
+    t.partition((h - 1, h), axis=1)
+    return (t[:, h - 1] + t[:, h]) * np.float32(0.5)
 
 
 class MDMDFeature:
