@@ -25,7 +25,8 @@ _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-4)
 def board_scale_px_per_mm(board_xy: np.ndarray, px: np.ndarray) -> np.ndarray | None:
     """Per corner, the smallest image scale (px per board mm, any direction) of the homography
     from the board plane to the image; None when the corners do not fix one."""
-    if len(px) < 4:
+    spread = np.linalg.svd(board_xy - board_xy.mean(0), compute_uv=False) if len(px) >= 4 else np.zeros(2)
+    if spread[-1] < 1e-6 * max(spread[0], 1.0):  # fewer than 4 corners, or one row: no homography
         return None
     H, _ = cv2.findHomography(board_xy.astype(np.float64), px.astype(np.float64), 0)
     if H is None or not np.all(np.isfinite(H)):
@@ -45,7 +46,8 @@ def board_scale_px_per_mm(board_xy: np.ndarray, px: np.ndarray) -> np.ndarray | 
         )
         / d[:, None, None]
     )
-    return np.linalg.svd(J, compute_uv=False).min(axis=1)
+    scale = np.linalg.svd(J, compute_uv=False).min(axis=1)
+    return scale if np.all(np.isfinite(scale)) else None
 
 
 def refine_corners(gray: np.ndarray, ids: np.ndarray, px: np.ndarray, board: cv2.aruco.CharucoBoard) -> np.ndarray:

@@ -59,4 +59,5 @@ def test_board_scale_follows_the_homography():
     np.testing.assert_allclose(board_scale_px_per_mm(xy, flat), 3.0, rtol=1e-6)
     squeezed = flat * [1.0, 0.5]  # foreshortened in y: the smaller scale is the one that counts
     np.testing.assert_allclose(board_scale_px_per_mm(xy, squeezed), 1.5, rtol=1e-6)
-    assert board_scale_px_per_mm(xy[:3], flat[:3]) is None
+    assert board_scale_px_per_mm(xy[:3], flat[:3]) is None  # too few corners
+    assert board_scale_px_per_mm(xy[:4], flat[:4]) is None  # one row: no plane to fit
