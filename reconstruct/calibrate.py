@@ -1,7 +1,8 @@
 """Rig calibration from a recording of a ChArUco board: every camera's intrinsics, distortion and
 pose in one frame, refined jointly (bundle adjustment over cameras and board poses).
 
-1. Per frame set, OpenCV's ChArUco detector finds the board's inner corners in every camera.
+1. Per frame set, OpenCV's ChArUco detector finds the board's inner corners in every camera; each
+   is refined again in a window sized to the board's scale in that image (corners.py).
 2. Per camera, ``cv2.calibrateCamera`` starts the intrinsics (k1, k2, p1, p2; k3 fixed at 0).
 3. Poses start from board poses seen by two cameras at once (chained through the co-visibility
    graph), relative to the reference camera (the rig frame of ``rig.json``).
@@ -22,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mestudio.reconstruct.corners import refine_corners
 from mestudio.reconstruct.errors import CalibrationError
 from mestudio.reconstruct.frames import SessionFrames, read_json
 
@@ -82,13 +84,24 @@ def _project(points, rvec, tvec, intr) -> np.ndarray:
     return np.stack([fx * xd + cx, fy * yd + cy], axis=1)
 
 
-def detect_board(det: cv2.aruco.CharucoDetector, images: list[np.ndarray], view: int) -> list[Obs]:
-    """The board's corners in each camera's image of one view (cameras that find too few are left out)."""
+def detect_board(
+    det: cv2.aruco.CharucoDetector, images: list[np.ndarray], view: int, scale_windows: bool = True
+) -> list[Obs]:
+    """The board's corners in each camera's image of one view (cameras that find too few are left out).
+
+    ``scale_windows``: refine each corner again in a window sized to the board in that image
+    (corners.py); False keeps the ChArUco detector's own corners (the old behaviour, for the bench)."""
     found = []
+    board = det.getBoard()
     for ci, img in enumerate(images):
-        corners, ids, _, _ = det.detectBoard(_gray(img))
+        gray = _gray(img)
+        corners, ids, _, _ = det.detectBoard(gray)
         if ids is not None and len(ids) >= MIN_CORNERS:
-            found.append(Obs(ci, view, ids.ravel().astype(int), corners.reshape(-1, 2).astype(np.float64)))
+            ids = ids.ravel().astype(int)
+            px = corners.reshape(-1, 2).astype(np.float64)
+            if scale_windows:
+                px = refine_corners(gray, ids, px, board)
+            found.append(Obs(ci, view, ids, px))
     return found
 
 

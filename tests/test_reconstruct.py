@@ -75,7 +75,8 @@ def _session(tmp, name, source, loop, duration, kinect):
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("4d")
-    # the Kinect's board calibration is not reliable yet (16 px squares; docs/4d.md): the array only
+    # the array only: the Kinect's board calibration is measured at full size (bench calibrate,
+    # docs/4d.md) and its small-board corners by test_calibrate_corners.py
     cal = _session(tmp, "cal", "charuco", 4.8, 5.3, kinect=False)  # 22 poses, about one frame each
     face = _session(tmp, "face", "face3d", 0.4, 1.5, kinect=True)
     return cal, face

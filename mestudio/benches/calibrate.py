@@ -10,6 +10,9 @@ focal length errors, per camera and their maxima over the Basler views plus the 
 
 Baseline, same run: ``per_camera`` is each camera calibrated on its own (``cv2.calibrateCamera``)
 and chained to the reference through the views they share, before the joint refinement.
+``detector_corners`` is the joint refinement on the ChArUco detector's own corners, without the
+scale-sized sub-pixel windows of reconstruct/corners.py (the solver before that change);
+``corner_error_px`` is each camera's corner RMS against the rendered truth, with and without them.
 ``--quick`` renders the Basler views at 800x600 (f halves: figures about twice as coarse).
 """
 
@@ -55,6 +58,19 @@ def _figures(report: dict, rig: dict, truth: dict, seconds: float) -> dict:
     return out
 
 
+def _corner_rms(obs: list, cams: list, names: list[str], board) -> dict[str, float]:
+    """Each camera's detected corners against their true projection (the rendered board poses)."""
+    from mestudio.capture.face.board3d import board_pose
+
+    objp = np.asarray(board.getChessboardCorners(), np.float64)
+    by_name = {c.name: c for c in cams}
+    err: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for o in obs:
+        R, t = board_pose(o.view)
+        err[names[o.camera]].append(o.px - by_name[names[o.camera]].project(objp[o.ids] @ R.T + t))
+    return {n: round(float(np.sqrt((np.concatenate(e) ** 2).sum(1).mean())), 4) for n, e in err.items() if e}
+
+
 def run(args) -> dict:
     import cv2
 
@@ -71,18 +87,29 @@ def run(args) -> dict:
     t = time.perf_counter()
     obs = [o for v in range(n_views) for o in detect_board(det, [frames[n][v] for n in names], v)]
     detect_s = time.perf_counter() - t
+    raw = [o for v in range(n_views) for o in detect_board(det, [frames[n][v] for n in names], v, False)]
     sizes = {c.name: (c.width, c.height) for c in cams}
     truth = {"cameras": {c.name: c.to_json() for c in cams}}
     out: dict = {}
-    for key, refine in (("joint", True), ("per_camera", False)):
+    for key, seen, refine in (("joint", obs, True), ("per_camera", obs, False), ("detector_corners", raw, True)):
         t = time.perf_counter()
-        report, rig = solve_rig(obs, n_views, names, sizes, board, REFERENCE, "bench", refine=refine)
+        report, rig = solve_rig(seen, n_views, names, sizes, board, REFERENCE, "bench", refine=refine)
         out[key] = _figures(report, rig, truth, time.perf_counter() - t)
+    out["corner_error_px"] = {
+        "scale_windows": _corner_rms(obs, cams, names, board),
+        "detector": _corner_rms(raw, cams, names, board),
+    }
     j, b = out["joint"]["array"], out["per_camera"]["array"]
     out["ratios"] = {
         f"joint_vs_per_camera_{k}": round(j[k] / max(b[k], 1e-9), 3)
         for k in ("rotation_deg_max", "translation_mm_max", "focal_pct_max")
     }
+    for group in ("array", "kinect"):
+        if group in out["joint"] and group in out["detector_corners"]:
+            new, old = out["joint"][group], out["detector_corners"][group]
+            out["ratios"][f"scale_windows_vs_detector_{group}_rotation_deg_max"] = round(
+                new["rotation_deg_max"] / max(old["rotation_deg_max"], 1e-9), 3
+            )
     out["setup"] = {
         "cameras": {c.name: f"{c.width}x{c.height}" for c in cams},
         "board_poses": n_views,
