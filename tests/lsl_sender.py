@@ -87,7 +87,9 @@ def main() -> None:
             end = max(end, k + a.after_outage)
             continue
         time.sleep(max(0.0, due - pylsl.local_clock()))
-        ts = pylsl.local_clock()
+        # stamped when it was sampled, as an amplifier's clock does, not when a loaded machine
+        # got round to pushing it (a late push would look like more samples lost than were)
+        ts = due
         sig.push_sample([k * 10.0 + c for c in range(a.channels)], ts)
         sent.append((k, ts))
         if mk is not None and k % a.marker_every == 0:
