@@ -72,6 +72,11 @@ def test_an_au_must_rise_and_fall_inside_the_flows_reach():
     assert fusion.agreement(one_frame, [1], 4.5) is None
     blink = _trajectory([0, 1, 8, 9, 8, 1, 0], au=45)
     assert fusion.agreement(blink, [45], 4.5) is None  # a blink is not an expression
+    dragged = up_down.copy()
+    dragged[:, FRAME_AUS.index(45)] = [0, 0, 1, 6, 9, 6, 1, 0, 0]  # the brows moved with a blink
+    assert fusion.agreement(dragged, [1], 4.5) is None
+    assert fusion.agreement(up_down, [1], 4.5, peak_within=(3, 5))["au"] == 1
+    assert fusion.agreement(up_down, [1], 4.5, peak_within=(6, 8)) is None  # not at the flow's time
 
 
 def test_au_regions_follow_the_aligned_face():
@@ -89,3 +94,14 @@ def test_fusion_settings_are_checked():
         load_settings({"fusion": "maybe"})
     with pytest.raises(ConfigError, match="fusion_flow_f"):
         load_settings({"fusion_flow_f": 1.5})
+
+
+@pytest.mark.slow
+def test_bench_spotting_rig_scores_both_variants_on_the_same_frames():
+    from mestudio.benches.spotting_rig import rig_f1
+
+    f = rig_f1(seeds=(0,), seconds=8.0)
+    for variant in ("fusion_off", "fusion_au"):
+        counts = f[variant]["seeds_0_3"]["micro"]
+        assert counts["tp"] + counts["fn"] >= 1, f  # the script has a micro-expression in the scored span
+        assert set(f[variant]["per_seed"]) == {"0"}

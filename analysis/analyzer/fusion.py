@@ -10,8 +10,9 @@ the flow's reach (the interval widened by the scale's k each side: the flow scor
 frames i - k to i + k): its change from the neutral face (3-frame median, so one frame's jump of
 the mesh is not a movement), from the first frame up to its peak and from the peak down to the
 last frame, each at least ``fusion_au_k`` of that AU's own quiet-time spread (1.4826 MAD over
-the neutral frames, analysis/au/intensity.py).  Blinks (AU45) do not confirm: a blink is not an
-expression.
+the neutral frames, analysis/au/intensity.py), its peak inside the flow interval itself (the
+same time).  Blinks (AU45) do not confirm, and nothing confirms where the eyes blink within the
+reach: a blink is not an expression, and it drags the lids' and brows' measures with it.
 """
 
 from __future__ import annotations
@@ -99,19 +100,37 @@ def _median3(x: np.ndarray) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(pad, SMOOTH, axis=0), axis=-1)
 
 
-def agreement(changes_sigma: np.ndarray, aus: list[int], k: float) -> dict | None:
-    """The AU among ``aus`` that rises and falls inside the interval by ``k`` or more of its own
-    spread (``changes_sigma``: the interval's frames x FRAME_AUS, change / spread), or None."""
+def _rise_fall(z: np.ndarray) -> tuple[float, float, int]:
+    """(rise from the first frame to the peak, fall from the peak to the last, the peak's row)."""
+    z = _median3(z)
+    top = int(np.argmax(z))
+    return float(z[top] - z[0]), float(z[top] - z[-1]), top
+
+
+def agreement(
+    changes_sigma: np.ndarray, aus: list[int], k: float, peak_within: tuple[int, int] | None = None
+) -> dict | None:
+    """The AU among ``aus`` that rises and falls by ``k`` or more of its own spread
+    (``changes_sigma``: frames x FRAME_AUS, change / spread, over the flow's reach), with its peak
+    in the rows ``peak_within`` (the flow interval itself: the same time), or None.  Nothing
+    confirms where the eyes blink in the same frames (AU45 rising and falling by ``k``): the mesh
+    and the brow rows are dragged by the lids, so the other AUs' motion may be the blink's."""
     if len(changes_sigma) < SMOOTH:
+        return None
+    lo, hi = peak_within if peak_within is not None else (0, len(changes_sigma) - 1)
+    b_rise, b_fall, _ = _rise_fall(changes_sigma[:, _COL[45]])
+    if min(b_rise, b_fall) >= k:
         return None
     best = None
     for au in aus:
         if au in NOT_CONFIRMING or au not in _COL:
             continue
-        z = _median3(changes_sigma[:, _COL[au]])
-        top = int(np.argmax(z))
-        rise, fall = float(z[top] - z[0]), float(z[top] - z[-1])
-        if min(rise, fall) >= k and (best is None or min(rise, fall) > min(best["rise"], best["fall"])):
+        rise, fall, top = _rise_fall(changes_sigma[:, _COL[au]])
+        if (
+            lo <= top <= hi
+            and min(rise, fall) >= k
+            and (best is None or min(rise, fall) > min(best["rise"], best["fall"]))
+        ):
             best = {"au": au, "rise": round(rise, 2), "fall": round(fall, 2)}
     return best
 

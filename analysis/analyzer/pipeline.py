@@ -77,6 +77,8 @@ class Analyzer:
         self._flow_pending: list[Interval] = []  # flow intervals held while the AU track is open
         self._regions: dict[int, frozenset[int]] | None = None  # AU -> spotting blocks (fusion)
         self._fused: dict[tuple[int, int, str], dict] = {}  # weak intervals the AU streams confirmed
+        # weak flow intervals (under z_high, over fusion's lower bar) seen, and those the AUs confirmed
+        self.fusion_counts = {"weak_candidates": 0, "confirmed": 0}
         self.learnt = None
         self.notes: list[str] = []
         if settings.au_model:
@@ -282,12 +284,18 @@ class Analyzer:
         # the flow scores frame i from frames i - k .. i + k: the movement lies within that reach
         macro = self.bank.macro
         reach = 2 * macro.k if macro is not None and iv.method.endswith("-macro") else self.bank.micro.k
-        rows = [h[7] for h in self._hist if iv.onset - reach <= h[0] <= iv.offset + reach and h[7] is not None]
-        if self._regions is None or not rows:
+        hist = [h for h in self._hist if iv.onset - reach <= h[0] <= iv.offset + reach and h[7] is not None]
+        self.fusion_counts["weak_candidates"] += 1
+        if self._regions is None or not hist:
+            return False
+        inside = [i for i, h in enumerate(hist) if iv.onset <= h[0] <= iv.offset]
+        if not inside:
             return False
         aus = fusion.pointed_aus(iv.blocks, self._regions)
-        found = fusion.agreement(np.stack(rows), aus, self.settings.fusion_au_k)
+        rows = np.stack([h[7] for h in hist])
+        found = fusion.agreement(rows, aus, self.settings.fusion_au_k, (inside[0], inside[-1]))
         if found is not None:
+            self.fusion_counts["confirmed"] += 1
             if len(self._fused) > 256:
                 self._fused.clear()  # only the intervals on their way to an event are looked up
             self._fused[(iv.onset, iv.offset, iv.method)] = found
