@@ -105,3 +105,4 @@ def test_bench_spotting_rig_scores_both_variants_on_the_same_frames():
         counts = f[variant]["seeds_0_3"]["micro"]
         assert counts["tp"] + counts["fn"] >= 1, f  # the script has a micro-expression in the scored span
         assert set(f[variant]["per_seed"]) == {"0"}
+    assert f["fusion_off"]["fusion"] == {"weak_candidates": 0, "confirmed": 0}  # the flow alone

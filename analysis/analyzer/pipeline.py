@@ -292,7 +292,7 @@ class Analyzer:
         if not inside:
             return False
         aus = fusion.pointed_aus(iv.blocks, self._regions)
-        rows = np.stack([h[7] for h in hist])
+        rows = np.stack([h[7] for h in hist if h[7] is not None])
         found = fusion.agreement(rows, aus, self.settings.fusion_au_k, (inside[0], inside[-1]))
         if found is not None:
             self.fusion_counts["confirmed"] += 1

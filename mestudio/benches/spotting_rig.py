@@ -5,10 +5,9 @@ Scripts: ``default_script(40 s, seed)`` for seeds 0-5, 640x480 at 60 fps, the ca
 seed + 1 (as a synthetic camera renders them); the thresholds were set on seeds 0-3, seeds 4-5
 are held out.  Scoring: ``analysis.evaluation.compare.compare_events`` (IoU >= 0.5 with a
 scripted interval of the same kind, the first 2 s and the last 1.5 s not counted), TP / FP / FN
-pooled over each seed group.  Also the quiet-time statistics the fusion's two factors are
-derived from (docs/analyzer.md, "Spotting"): on frames outside every scripted event, how often
-the micro scale's score passes z robust SDs, and how often a chance window of the AU streams
-passes the fusion's rise-and-fall test."""
+pooled over each seed group, and how many weak flow candidates the AU streams confirmed
+(docs/analyzer.md, "Spotting").  Both variants see the same frames, so the difference between
+them is the fusion's alone."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ def _variants(settings) -> dict:
     }
 
 
-def _seed_events(seed: int, seconds: float, variants: dict) -> tuple[dict[str, list[dict]], object]:
+def _seed_events(seed: int, seconds: float, variants: dict) -> tuple[dict[str, list[dict]], object, dict]:
     from mestudio.analysis.analyzer.pipeline import Analyzer
     from mestudio.capture.face.render import FaceView, source_gray
     from mestudio.capture.face.script import default_script
@@ -42,6 +41,7 @@ def _seed_events(seed: int, seconds: float, variants: dict) -> tuple[dict[str, l
     view.warm(src)
     analyzers = {k: Analyzer(s, FPS) for k, s in variants.items()}
     out: dict[str, list[dict]] = {k: [] for k in variants}
+    counts: dict[str, dict] = {}
     try:
         for i in range(int(seconds * FPS)):
             frame = view.render(script, i / FPS, i, src)
@@ -49,10 +49,11 @@ def _seed_events(seed: int, seconds: float, variants: dict) -> tuple[dict[str, l
                 out[k] += a.process(frame, i, i / FPS)
         for k, a in analyzers.items():
             out[k] += a.finish()
+            counts[k] = dict(a.fusion_counts)
     finally:
         for a in analyzers.values():
             a.close()
-    return out, script
+    return out, script, counts
 
 
 def _pooled(rows: list[dict], kind: str) -> dict:
@@ -69,9 +70,13 @@ def rig_f1(seeds=DEV_SEEDS + HELD_OUT, seconds: float = SECONDS, settings=None) 
 
     variants = _variants(settings or AnalyzerSettings())
     per: dict[str, dict[int, dict]] = {k: {} for k in variants}
+    fused: dict[str, dict[str, int]] = {k: {"weak_candidates": 0, "confirmed": 0} for k in variants}
     with tempfile.TemporaryDirectory(prefix="mestudio-rig-f1-") as d:
         for seed in seeds:
-            events, script = _seed_events(seed, seconds, variants)
+            events, script, counts = _seed_events(seed, seconds, variants)
+            for k, c in counts.items():
+                for name in fused[k]:
+                    fused[k][name] += c[name]
             folder = Path(d) / f"seed{seed}"
             script.save(folder / "ground_truth" / "face_script.json")  # type: ignore[attr-defined]
             for k, evs in events.items():
@@ -83,6 +88,7 @@ def rig_f1(seeds=DEV_SEEDS + HELD_OUT, seconds: float = SECONDS, settings=None) 
             "seeds_4_5": [rows[s] for s in seeds if s in HELD_OUT],
         }
         out[k] = {g: {kind: _pooled(rs, kind) for kind in ("micro", "macro")} for g, rs in groups.items() if rs}
+        out[k]["fusion"] = fused[k]
         out[k]["per_seed"] = {
             str(s): {kind: r["spotting"][kind] for kind in ("micro", "macro")} for s, r in rows.items()
         }
