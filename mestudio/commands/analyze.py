@@ -171,9 +171,16 @@ def _text(r: dict) -> str:
             f"  {e['kind']:5s} {e['onset_s'] - r['first_t']:8.2f}-{e['offset_s'] - r['first_t']:7.2f} s "
             f"(frames {e['onset_frame']}-{e['offset_frame']})  {aus:18s} {e['emotion']}"
             + ("  (static: over 4 s, excluded)" if e["kind"] == "static" else "")
+            + (f"  (fusion: flow under its bar, AU{e['fusion']['au']} agreed)" if e.get("fusion") else "")
         )
     if not r["events"]:
         lines.append("  no movement spotted")
+    fu = r.get("fusion") or {}
+    if fu.get("weak_candidates"):
+        lines.append(
+            f"  spotting fusion: {fu['confirmed']} of {fu['weak_candidates']} flow candidates under the flow's "
+            "own threshold confirmed by the AUs"
+        )
     if "live" in r:
         c = r["live"]
         same = "identical to" if c["identical"] else "different from"
