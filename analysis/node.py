@@ -143,6 +143,7 @@ def run(ctx) -> None:
                     "audio_blocks": stats["audio_blocks"],
                     "speech_suppressed": analyzer.speech_suppressed,
                     "head_motion_suppressed": analyzer.head_suppressed,
+                    "fusion": dict(analyzer.fusion_counts),
                 }
             )
     finally:

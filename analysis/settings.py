@@ -65,6 +65,16 @@ class AnalyzerSettings(BaseModel):
     # clip: mean intensity summed over AUs -41 %), but mediapipe's depth follows a moving side
     # light (lighting clip: r against OpenFace 0.27 -> 0.10), so off unless the head moves a lot
     frontalize: bool = False
+    # spotting fusion ("au"): a flow candidate that passes only a lower bar is an event when the
+    # per-frame AU streams of the face region its strongest blocks lie in rise and fall inside it
+    # by fusion_au_k of their own quiet-time spread (the AU estimator's own bar, au_z); the lower
+    # bar is where the two cues, taken as independent z scores, reach the flow's own bar together
+    # (Stouffer: (z_flow + z_au) / sqrt(2) >= z_high, so z_flow >= sqrt(2) z_high - fusion_au_k,
+    # per scale); fusion_flow_f sets that bar as a fraction of z_high instead.  "off": the flow
+    # alone, the MEGC baseline (docs/analyzer.md, "Spotting")
+    fusion: Literal["off", "au"] = "au"
+    fusion_au_k: float = Field(4.5, gt=0)
+    fusion_flow_f: float | None = Field(None, gt=0, le=1.0)
 
 
 def load_settings(section: dict, source: str = "[analyzer]") -> AnalyzerSettings:

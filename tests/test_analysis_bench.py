@@ -19,6 +19,7 @@ def test_bench_analyzer_quick_json():
         "face_spotting_fps",
         "face_spotting_micro_scale_only_fps",
         "face_spotting_lbp_fps",
+        "face_spotting_fusion_off_fps",
         "au_emotion_ms_per_event",
         "offline_analyze_x_realtime",
     ):

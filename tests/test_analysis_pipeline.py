@@ -115,6 +115,8 @@ def test_analyze_command_json(scripted, tmp_path):
     rep = json.loads(r.stdout)
     assert streamed(rep["events"]) == events(msgs) and rep["recording_gaps"] == 0
     assert rep["au_frames"] == len(frames)  # a row of per-frame AUs for every frame
+    fu = rep["fusion"]  # spotting fusion on by default, its candidates counted
+    assert fu["mode"] == "au" and 0 <= fu["confirmed"] <= fu["weak_candidates"]
 
 
 @pytest.mark.slow

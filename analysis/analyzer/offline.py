@@ -125,6 +125,7 @@ def analyze_session(
         "notes": run["notes"],
         "speech": run["speech"],
         "head_motion_suppressed": run["head_motion_suppressed"],
+        "fusion": run["fusion"],
         **_results(run["messages"], number, int(idx["host_time_ns"][0]) / 1e9 if n else 0.0),
     }
 
@@ -160,6 +161,7 @@ def run_frames(
             "marked": a.speech_marked,
         }
         out["head_motion_suppressed"] = a.head_suppressed
+        out["fusion"] = {"mode": settings.fusion, **a.fusion_counts}
     out.update(messages=messages, wall_s=round(time.perf_counter() - t0, 3))
     return out
 
@@ -259,6 +261,7 @@ def analyze_input(source: VideoFile | ImageSequence, settings: AnalyzerSettings,
         "notes": run["notes"],
         "speech": run["speech"],
         "head_motion_suppressed": run["head_motion_suppressed"],
+        "fusion": run["fusion"],
         **results,
     }
 

@@ -33,6 +33,7 @@ from collections import deque
 
 import numpy as np
 
+from mestudio.analysis.analyzer import fusion
 from mestudio.analysis.analyzer.errors import LearntModelUnavailableError
 from mestudio.analysis.analyzer.scales import ScaleBank
 from mestudio.analysis.au import MEASURES, LandmarkAUEstimator, measures
@@ -74,6 +75,10 @@ class Analyzer:
         self._recent: deque[np.ndarray] = deque(maxlen=max(3, int(round(0.1 * fps)) | 1))
         self._track_ivs: list[Interval] = []  # recent AU-track intervals (static included)
         self._flow_pending: list[Interval] = []  # flow intervals held while the AU track is open
+        self._regions: dict[int, frozenset[int]] | None = None  # AU -> spotting blocks (fusion)
+        self._fused: dict[tuple[int, int, str], dict] = {}  # weak intervals the AU streams confirmed
+        # weak flow intervals (under z_high, over fusion's lower bar) seen, and those the AUs confirmed
+        self.fusion_counts = {"weak_candidates": 0, "confirmed": 0}
         self.learnt = None
         self.notes: list[str] = []
         if settings.au_model:
@@ -83,9 +88,11 @@ class Analyzer:
                 self.notes.append(f"{e}; using the landmark AU estimator instead")
                 if log is not None:
                     log.warning(self.notes[-1])
-        self._hist: deque[tuple[int, int, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = deque(
-            maxlen=int(HISTORY_S * fps)
-        )  # (push index, seq, t, measures, crop for a learnt model, AU evidence, head rotation)
+        self._hist: deque[
+            tuple[int, int, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]
+        ] = deque(maxlen=int(HISTORY_S * fps))
+        # (push index, seq, t, measures, crop for a learnt model, AU evidence, head rotation,
+        # each AU's change in its quiet spreads for spotting fusion)
         self._n = 0
         self._face = False
         self._trace: dict[str, list] = {"seq": [], "t": [], "score": []}
@@ -113,6 +120,8 @@ class Analyzer:
             s.macro_z_high,
             s.warmup_s,
             s.mdmd_flow,
+            weak_z=(lambda z: fusion.weak_z(z, s.fusion_au_k, s.fusion_flow_f)) if s.fusion == "au" else None,
+            confirm=self._confirm,
         )
 
     def latency_s(self) -> float:
@@ -158,6 +167,7 @@ class Analyzer:
             if self.frontal is not None:
                 self.frontal.reset()
             self._recent.clear()
+            self._regions = None
         self._face = True
         self._overlay = (seq, obs.landmarks)
         m = self.aligner.fit(obs.landmarks)
@@ -172,7 +182,12 @@ class Analyzer:
             mv = measures(aligned, self.brows(crop, aligned))
         r, evidence = self.frame_aus.push(mv)
         self._add_au_row(seq, t, r)
-        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, evidence, self.pose(obs.landmarks)))
+        sigma = None
+        if self.bank.confirm is not None and self.frame_aus.ready:
+            if self._regions is None:
+                self._regions = fusion.au_blocks(aligned)
+            sigma = self.frame_aus.changes(mv) / fusion.spreads(self.frame_aus.noise)
+        self._hist.append((idx, seq, t, mv, crop if self.learnt else None, evidence, self.pose(obs.landmarks), sigma))
         self._recent.append(evidence[_TRACK_COLS])
         activity = float(np.median(np.stack(self._recent), axis=0).max()) if self.frame_aus.ready else 0.0
         track_ivs = self.track.push(idx, t, activity)
@@ -263,6 +278,29 @@ class Analyzer:
         and the segment under way)."""
         self.speech.add(segments, open_segment)
 
+    def _confirm(self, iv: Interval) -> bool:
+        """Spotting fusion: a weak flow interval is an event when an AU of the face region its
+        strongest blocks lie in rises and falls inside it (analyzer/fusion.py)."""
+        # the flow scores frame i from frames i - k .. i + k: the movement lies within that reach
+        macro = self.bank.macro
+        reach = 2 * macro.k if macro is not None and iv.method.endswith("-macro") else self.bank.micro.k
+        hist = [h for h in self._hist if iv.onset - reach <= h[0] <= iv.offset + reach and h[7] is not None]
+        self.fusion_counts["weak_candidates"] += 1
+        if self._regions is None or not hist:
+            return False
+        inside = [i for i, h in enumerate(hist) if iv.onset <= h[0] <= iv.offset]
+        if not inside:
+            return False
+        aus = fusion.pointed_aus(iv.blocks, self._regions)
+        rows = np.stack([h[7] for h in hist if h[7] is not None])
+        found = fusion.agreement(rows, aus, self.settings.fusion_au_k, (inside[0], inside[-1]))
+        if found is not None:
+            self.fusion_counts["confirmed"] += 1
+            if len(self._fused) > 256:
+                self._fused.clear()  # only the intervals on their way to an event are looked up
+            self._fused[(iv.onset, iv.offset, iv.method)] = found
+        return found is not None
+
     def _intervals(self, ivs: list[Interval]) -> list[dict]:
         out = []
         for iv in sorted(ivs, key=lambda i: i.onset):
@@ -338,6 +376,9 @@ class Analyzer:
             "emotions": list(emo.emotions),
             "emotion_rule": emo.rule,
         }
+        if iv.weak:  # under the flow's own bar: the AU stream that agreed (spotting fusion)
+            f = self._fused.get((iv.onset, iv.offset, iv.method), {})
+            ev["fusion"] = {"au": f.get("au"), "rise_sigma": f.get("rise"), "fall_sigma": f.get("fall")}
         if kind == "static":
             ev["excluded"] = True  # over 4 s: not a micro or macro expression (the study's rule)
         return ev

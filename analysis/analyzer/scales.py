@@ -11,6 +11,9 @@ macro scale's (stated by ``latency_s``).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 from mestudio.analysis.spotting import Interval, make_spotter
 from mestudio.analysis.spotting.spotters import Scored
 
@@ -33,10 +36,24 @@ class ScaleBank:
         macro_z_high: float | None = None,
         warmup_s: float = 1.0,
         mdmd_flow: str = "composed",
+        weak_z: Callable[[float], float] | None = None,
+        confirm: Callable[[Interval], bool] | None = None,
     ) -> None:
+        """``weak_z``: spotting fusion, a scale's z_high -> its lower bar; candidates passing it
+        are kept as weak intervals, reported only when ``confirm(interval)`` (frame numbers of
+        this bank) says an independent cue agrees.  None: the flow alone (the MEGC baseline)."""
         flow_kw = {"compose": mdmd_flow == "composed"} if method == "mdmd" else {}
+        self.confirm = confirm if weak_z is not None else None
         self.micro = make_spotter(
-            method, fps, k_s=micro_k_s, z_high=z_high, z_low=z_low, warmup_s=warmup_s, pad_s=MICRO_PAD_S, **flow_kw
+            method,
+            fps,
+            k_s=micro_k_s,
+            z_high=z_high,
+            z_low=z_low,
+            warmup_s=warmup_s,
+            pad_s=MICRO_PAD_S,
+            z_weak=weak_z(z_high) if weak_z is not None else None,
+            **flow_kw,
         )
         self.macro = None
         if macro_k_s:
@@ -49,6 +66,7 @@ class ScaleBank:
                 z_low=z_low,
                 warmup_s=2 * warmup_s,
                 pad_s=MACRO_PAD_S,
+                z_weak=weak_z(macro_z_high or z_high) if weak_z is not None else None,
                 **flow_kw,
             )
         self._pending: list[Interval] = []
@@ -76,18 +94,22 @@ class ScaleBank:
 
     def _to_micro_index(self, iv: Interval) -> Interval:
         """Macro-scale frame numbers count every other frame: back to frame numbers."""
-        return Interval(
-            2 * iv.onset, 2 * iv.apex, 2 * iv.offset, iv.onset_s, iv.apex_s, iv.offset_s, iv.peak, iv.method + "-macro"
+        return dataclasses.replace(
+            iv, onset=2 * iv.onset, apex=2 * iv.apex, offset=2 * iv.offset, method=iv.method + "-macro"
         )
+
+    def _confirmed(self, ivs: list[Interval]) -> list[Interval]:
+        """Weak intervals only where the other cue agrees (at once: they never wait)."""
+        return [iv for iv in ivs if not iv.weak or (self.confirm is not None and self.confirm(iv))]
 
     def _micro_only(self, ivs: list[Interval]) -> list[Interval]:
         """Macro-length movements are the macro scale's to report, once it is warm."""
-        if self.macro is None or not self.macro.detector.warm:
-            return ivs
-        return [iv for iv in ivs if iv.kind == "micro"]
+        if self.macro is not None and self.macro.detector.warm:
+            ivs = [iv for iv in ivs if iv.kind == "micro"]
+        return self._confirmed(ivs)
 
     def _add_macros(self, ivs: list[Interval]) -> list[Interval]:
-        new = [self._to_micro_index(iv) for iv in ivs if iv.kind == "macro"]
+        new = self._confirmed([self._to_micro_index(iv) for iv in ivs if iv.kind == "macro"])
         self._macros += new
         return new
 

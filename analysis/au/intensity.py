@@ -129,6 +129,13 @@ class FrameAUs:
         eo = max(float(self.baseline[M["eye_open"]]), 1e-3)
         return np.concatenate([change, -d[..., M["eye_open"], None] / eo], axis=-1)
 
+    def changes(self, m: np.ndarray) -> np.ndarray:
+        """Signed change of each AU (FRAME_AUS; crop px, the blink's closure) from the neutral
+        face, towards the AU positive; zeros until the neutral face is known."""
+        if self.baseline is None:
+            return np.zeros(len(FRAME_AUS))
+        return self._changes(m)
+
     def intensities(self, m: np.ndarray, gated: bool = False) -> np.ndarray:
         """Intensities (len(FRAME_AUS),) of one frame's measures against the current baseline;
         ``gated``: the evidence, the change beyond ``DEAD_ZONE`` noise units."""

@@ -32,6 +32,9 @@ class Interval:
     offset_s: float
     peak: float  # highest score in the interval
     method: str = ""
+    # passed only the weak threshold (spotting fusion: an event only if another cue agrees)
+    weak: bool = False
+    blocks: tuple[int, ...] = ()  # the blocks that scored highest at the apex (the spotter's grid)
 
     @property
     def duration_s(self) -> float:
@@ -67,8 +70,12 @@ class IntervalDetector:
         close_s: float = 0.1,
         method: str = "",
         pad_s: float = 0.0,
+        z_weak: float | None = None,
     ) -> None:
         self.z_high, self.z_low, self.min_score = z_high, z_low, min_score
+        # candidates that pass this bar but not z_high close as ``weak`` intervals (None: dropped)
+        self.z_weak = z_weak
+        self.weak = float("inf")
         self.quiet: deque[float] = deque(maxlen=max(10, int(window_s * fps)))
         self.warmup = max(5, int(round(warmup_s * fps)))
         self.close_n = max(1, int(round(close_s * fps)))
@@ -107,6 +114,8 @@ class IntervalDetector:
         sigma = 1.4826 * float(np.median(np.abs(q - med))) + 1e-9
         self.high = max(self.min_score, med + self.z_high * sigma)
         self.low = min(self.high, med + self.z_low * sigma)
+        if self.z_weak is not None:
+            self.weak = min(self.high, max(self.low, med + self.z_weak * sigma))
 
     def push(self, frame: int, t: float, score: float) -> list[Interval]:
         out: list[Interval] = []
@@ -141,7 +150,8 @@ class IntervalDetector:
     def _close(self, cand: list[tuple[int, float, float]]) -> Interval | None:
         scores = [s for _, _, s in cand]
         peak = max(scores)
-        if peak <= self.high:
+        weak = peak <= self.high
+        if weak and (self.z_weak is None or peak <= self.weak):
             return None  # passed the low threshold only: noise
         a = int(np.argmax(scores))
         p, dt = self.pad_n, self.pad_n / self.fps
@@ -154,6 +164,7 @@ class IntervalDetector:
             cand[-1][1] + dt,
             round(peak, 5),
             self.method,
+            weak,
         )
         if iv.kind == "static":
             self.static_excluded += 1

@@ -17,6 +17,7 @@ cheap enough for 120 frames/s with the face.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 
@@ -59,6 +60,8 @@ class _Spotter(abc.ABC):
         self._spread: np.ndarray | float = 1.0
         self._refresh_every = max(1, int(fps / 10))  # the quiet statistics, 10 times a second
         self._quiet_added = 0
+        # (frame, its strongest blocks) over the longest interval, kept only for spotting fusion
+        self._top_blocks: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=int(5 * fps) + 1)
 
     @property
     @abc.abstractmethod
@@ -86,14 +89,26 @@ class _Spotter(abc.ABC):
         if out is None:
             return None, []
         frame, blocks = out
-        score = float(top_mean((blocks - self._centre) / self._spread, self.top_fraction))
+        scaled = (blocks - self._centre) / self._spread
+        score = float(top_mean(scaled, self.top_fraction))
         det = self.detector
+        if det.z_weak is not None:  # where each frame's movement is, for a weak interval's apex
+            m = max(1, int(round(scaled.size * self.top_fraction)))
+            self._top_blocks.append((frame, tuple(int(b) for b in np.argpartition(scaled, scaled.size - m)[-m:])))
         if det.idle and (score < det.high or not det.warm):
             self._quiet_blocks.append(blocks)
             self._quiet_added += 1  # not len(): once the window is full that stays a multiple
             if self._quiet_added % self._refresh_every == 0 and len(self._quiet_blocks) >= 10:
                 self._refresh_quiet()
-        return Scored(frame, self._time_of(frame), score), det.push(frame, self._time_of(frame), score)
+        ivs = det.push(frame, self._time_of(frame), score)
+        return Scored(frame, self._time_of(frame), score), [self._with_blocks(iv) for iv in ivs]
+
+    def _with_blocks(self, iv: Interval) -> Interval:
+        """With fusion on, an interval carries its apex frame's strongest blocks (where it moved)."""
+        if self.detector.z_weak is None:
+            return iv
+        blocks = next((b for f, b in reversed(self._top_blocks) if f == iv.apex), ())
+        return dataclasses.replace(iv, blocks=blocks)
 
     def _refresh_quiet(self) -> None:
         """Each block's centre and robust spread over the window of quiet frames."""
@@ -103,12 +118,13 @@ class _Spotter(abc.ABC):
 
     def gap(self) -> list[Interval]:
         """The stream broke (face lost, frames missing): close what is open and start afresh."""
-        out = self.detector.flush()
+        out = [self._with_blocks(iv) for iv in self.detector.flush()]
         self._reset()
+        self._top_blocks.clear()
         return out
 
     def flush(self) -> list[Interval]:
-        return self.detector.flush()
+        return [self._with_blocks(iv) for iv in self.detector.flush()]
 
     @abc.abstractmethod
     def _push(self, img: np.ndarray) -> tuple[int, np.ndarray] | None:

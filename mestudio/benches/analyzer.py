@@ -164,6 +164,7 @@ def run(args) -> dict:
         "micro_only": settings.model_copy(update={"macro": False}),
         "lbp": settings.model_copy(update={"method": "lbp"}),
         "direct_flow": settings.model_copy(update={"mdmd_flow": "direct"}),
+        "fusion_off": settings.model_copy(update={"fusion": "off"}),
     }
     # every variant once per round, best of `repeats` rounds: all see the same load on average,
     # and another process can only ever slow a run down
@@ -193,6 +194,8 @@ def run(args) -> dict:
         "face_spotting_lbp_fps": round(lbp, 1),
         # the MEGC 2020 baseline's two flows a frame ([analyzer] mdmd_flow = "direct")
         "face_spotting_direct_flow_fps": round(best["direct_flow"], 1),
+        # the flow alone, no spotting fusion ([analyzer] fusion = "off")
+        "face_spotting_fusion_off_fps": round(best["fusion_off"], 1),
         "events_in_run": events,
         "au_emotion_ms_per_event": round(_au_emotion_ms(), 3),
         "spotting_ms_per_frame_by_10s": _spotting_by_10s(frames, settings, 20.0 if quick else 40.0),

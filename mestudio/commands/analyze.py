@@ -40,6 +40,13 @@ def add_arguments(p) -> None:
         help="measure the AUs with the head's 3D rotation taken out ([analyzer] frontalize: for a head "
         "that turns and nods a lot; off by default, see docs/analyzer.md)",
     )
+    p.add_argument(
+        "--fusion",
+        choices=("off", "au"),
+        help="spotting fusion ([analyzer] fusion): au (default) also reports a flow candidate under the flow's "
+        "own threshold when the AUs of the face region it moved in rise and fall with it; off: the flow "
+        "alone, the MEGC baseline",
+    )
     p.add_argument("--verbose", action="store_true", help="keep the face model's start-up lines on stderr")
     p.add_argument(
         "--from-start",
@@ -108,6 +115,7 @@ def _session(args, progress) -> dict:
             ("fps", args.fps),
             ("speech", args.speech),
             ("frontalize", args.frontalize),
+            ("fusion", args.fusion),
         )
         if v
     }
@@ -128,7 +136,12 @@ def _file(args, progress) -> dict:
     from mestudio.analysis.analyzer.sources import open_input
     from mestudio.analysis.settings import AnalyzerSettings
 
-    chosen = (("method", args.method), ("speech", args.speech), ("frontalize", args.frontalize))
+    chosen = (
+        ("method", args.method),
+        ("speech", args.speech),
+        ("frontalize", args.frontalize),
+        ("fusion", args.fusion),
+    )
     settings = AnalyzerSettings(**{k: v for k, v in chosen if v})
     with open_input(args.session, args.fps) as source:
         return analyze_input(source, settings, progress=progress)
@@ -158,9 +171,16 @@ def _text(r: dict) -> str:
             f"  {e['kind']:5s} {e['onset_s'] - r['first_t']:8.2f}-{e['offset_s'] - r['first_t']:7.2f} s "
             f"(frames {e['onset_frame']}-{e['offset_frame']})  {aus:18s} {e['emotion']}"
             + ("  (static: over 4 s, excluded)" if e["kind"] == "static" else "")
+            + (f"  (fusion: flow under its bar, AU{e['fusion']['au']} agreed)" if e.get("fusion") else "")
         )
     if not r["events"]:
         lines.append("  no movement spotted")
+    fu = r.get("fusion") or {}
+    if fu.get("weak_candidates"):
+        lines.append(
+            f"  spotting fusion: {fu['confirmed']} of {fu['weak_candidates']} flow candidates under the flow's "
+            "own threshold confirmed by the AUs"
+        )
     if "live" in r:
         c = r["live"]
         same = "identical to" if c["identical"] else "different from"
