@@ -72,7 +72,7 @@ class AnalyzerSettings(BaseModel):
     # (Stouffer: (z_flow + z_au) / sqrt(2) >= z_high, so z_flow >= sqrt(2) z_high - fusion_au_k,
     # per scale); fusion_flow_f sets that bar as a fraction of z_high instead.  "off": the flow
     # alone, the MEGC baseline (docs/analyzer.md, "Spotting")
-    fusion: Literal["off", "au"] = "au"
+    fusion: Literal["off", "au"] = "off"  # off: its gains are on the synthetic rig only (docs)
     fusion_au_k: float = Field(4.5, gt=0)
     fusion_flow_f: float | None = Field(None, gt=0, le=1.0)
 

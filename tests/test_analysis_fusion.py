@@ -89,7 +89,7 @@ def test_au_regions_follow_the_aligned_face():
 
 
 def test_fusion_settings_are_checked():
-    assert AnalyzerSettings().fusion == "au"
+    assert AnalyzerSettings().fusion == "off"  # the flow alone unless asked
     with pytest.raises(ConfigError, match="fusion"):
         load_settings({"fusion": "maybe"})
     with pytest.raises(ConfigError, match="fusion_flow_f"):

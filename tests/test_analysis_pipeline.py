@@ -115,8 +115,10 @@ def test_analyze_command_json(scripted, tmp_path):
     rep = json.loads(r.stdout)
     assert streamed(rep["events"]) == events(msgs) and rep["recording_gaps"] == 0
     assert rep["au_frames"] == len(frames)  # a row of per-frame AUs for every frame
-    fu = rep["fusion"]  # spotting fusion on by default, its candidates counted
-    assert fu["mode"] == "au" and 0 <= fu["confirmed"] <= fu["weak_candidates"]
+    assert rep["fusion"] == {"mode": "off", "weak_candidates": 0, "confirmed": 0}  # off by default
+    r = mestudio("analyze", str(root), "--json", "--fusion", "au", timeout=120)
+    fu = json.loads(r.stdout)["fusion"]  # on: its candidates counted
+    assert r.returncode == 0 and fu["mode"] == "au" and 0 <= fu["confirmed"] <= fu["weak_candidates"]
 
 
 @pytest.mark.slow

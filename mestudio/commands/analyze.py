@@ -43,9 +43,9 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--fusion",
         choices=("off", "au"),
-        help="spotting fusion ([analyzer] fusion): au (default) also reports a flow candidate under the flow's "
-        "own threshold when the AUs of the face region it moved in rise and fall with it; off: the flow "
-        "alone, the MEGC baseline",
+        help="spotting fusion ([analyzer] fusion): au also reports a flow candidate under the flow's "
+        "own threshold when the AUs of the face region it moved in rise and fall with it; off (default): "
+        "the flow alone, the MEGC baseline",
     )
     p.add_argument("--verbose", action="store_true", help="keep the face model's start-up lines on stderr")
     p.add_argument(

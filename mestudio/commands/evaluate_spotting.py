@@ -19,6 +19,9 @@ def add_arguments(p) -> None:
         "--labels", required=True, type=Path, metavar="FILE", help="spotting ground truth (LGSNet-layout CSV)"
     )
     p.add_argument("--method", choices=("mdmd", "lbp"), help="flow spotting method (default mdmd)")
+    p.add_argument(
+        "--fusion", choices=("off", "au"), help="spotting fusion (default off: the flow alone; docs/analyzer.md)"
+    )
     p.add_argument("--fps", type=float, help="frame rate (default: the dataset's: 30, SAMM 200)")
     p.add_argument("--limit", type=int, help="analyse the first N labelled videos found only")
     p.add_argument("--json", action="store_true", help="print the results (per video too) as JSON")
@@ -35,7 +38,8 @@ def run(args) -> int:
         return fail(NAME, f"--fps {args.fps:g}: must be above 0", 2)
     if args.limit is not None and args.limit < 1:
         return fail(NAME, f"--limit {args.limit}: must be 1 or more", 2)
-    settings = AnalyzerSettings(**({"method": args.method} if args.method else {}))
+    chosen = {"method": args.method, "fusion": args.fusion}
+    settings = AnalyzerSettings(**{k: v for k, v in chosen.items() if v})
     progress = None if (args.json or not sys.stderr.isatty()) else _progress
     try:
         with quiet_native_logs(not args.verbose):
