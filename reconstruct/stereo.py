@@ -103,14 +103,21 @@ def _foreground_box(gray: np.ndarray, level: int = 40, margin: int = 16) -> tupl
     )
 
 
-def _disparity_range(gl: np.ndarray, gr: np.ndarray, fb: float, centre_depth: float) -> tuple[int, int]:
+def _disparity_range(
+    gl: np.ndarray, gr: np.ndarray, fb: float, centre_depth: float, box: tuple[int, int, int, int] | None = None
+) -> tuple[int, int]:
     """(min, count) at the images' resolution (``fb``: focal px x baseline mm there), from a
-    coarse match of the foreground at 1/4 of it."""
+    coarse match of the foreground at 1/4 of it: only the rows of ``box`` and its columns (with
+    the right image's from the nearest disparity to its left), where the lit pixels are."""
     s = 4
-    small_l = cv2.resize(gl, None, fx=1 / s, fy=1 / s, interpolation=cv2.INTER_AREA)
-    small_r = cv2.resize(gr, None, fx=1 / s, fy=1 / s, interpolation=cv2.INTER_AREA)
     d_near = fb / max(centre_depth - HEAD_RADIUS_MM, 100.0)
     d_far = fb / (centre_depth + HEAD_RADIUS_MM)
+    h, w = gl.shape
+    x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
+    xr = max(0, x0 - int(np.ceil(d_near))) // s * s  # crops aligned to the 1/4 grid
+    y0, x1, y1 = y0 // s * s, min(w, -(-x1 // s) * s), min(h, -(-y1 // s) * s)
+    small_l = cv2.resize(gl[y0:y1, xr:x1], None, fx=1 / s, fy=1 / s, interpolation=cv2.INTER_AREA)
+    small_r = cv2.resize(gr[y0:y1, xr:x1], None, fx=1 / s, fy=1 / s, interpolation=cv2.INTER_AREA)
     lo = int(d_far / s) // 16 * 16
     n = max(16, int(np.ceil((d_near / s - lo) / 16.0)) * 16)
     disp = _sgbm(lo, n, 5).compute(small_l, small_r).astype(np.float32) / 16.0
@@ -132,8 +139,8 @@ def pair_depth(pair: RectifiedPair, img_l: np.ndarray, img_r: np.ndarray, centre
         gl = cv2.resize(gl, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA)
         gr = cv2.resize(gr, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA)
     fb = pair.focal / scale * pair.baseline
-    lo, n = _disparity_range(gl, gr, fb, centre_depth)
     x0, y0, x1, y1 = _foreground_box(gl)
+    lo, n = _disparity_range(gl, gr, fb, centre_depth, (x0, y0, x1, y1))
     disp = _match_box(gl, gr, (x0, y0, x1, y1), lo, n)
     valid = disp > lo
     depth_box = np.zeros_like(disp)
@@ -287,7 +294,10 @@ def shifted_K(K: np.ndarray, x0: int, y0: int) -> np.ndarray:
 
 
 def stereo_frame(
-    pairs: list[RectifiedPair], images: dict[str, np.ndarray], centre: np.ndarray, match_scale: int = MATCH_SCALE
+    pairs: list[RectifiedPair],
+    images: dict[str, np.ndarray],
+    centre: np.ndarray,
+    match_scale: int = MATCH_SCALE,
 ) -> dict:
     """One frame set's mesh from the pairs (images by camera name)."""
     views, points = [], 0
@@ -296,9 +306,11 @@ def stereo_frame(
         r = pair_depth(p, images[p.left.name], images[p.right.name], cd, match_scale)
         T = p.world_to_rect()
         K = scaled_K(p.P1[:3, :3], match_scale)
-        x0, y0, x1, y1 = r["box"]  # depth exists only inside the matched box: crop that view of it
-        box = r["depth"][y0:y1, x0:x1]
-        crop_depth(box, shifted_K(K, x0, y0), T, centre, HEAD_RADIUS_MM)
-        views.append((r["depth"], r["gray"], K, T))
+        # depth exists only inside the matched box: the view is that crop (the TSDF's block search
+        # walks every pixel given; a voxel seen outside the crop would have met depth 0 anyway)
+        x0, y0, x1, y1 = r["box"]
+        box, Kb = np.ascontiguousarray(r["depth"][y0:y1, x0:x1]), shifted_K(K, x0, y0)
+        crop_depth(box, Kb, T, centre, HEAD_RADIUS_MM)
+        views.append((box, r["gray"][y0:y1, x0:x1], Kb, T))
         points += int(np.count_nonzero(box))
     return {"mesh": largest_piece(fuse_depths(views)), "points": points}
