@@ -14,6 +14,7 @@ from mestudio.reconstruct.stereo import HEAD_RADIUS_MM, crop_depth, fuse_depths,
 from mestudio.stream.cameras import Camera
 
 VOXEL_MM = 2.0
+TRUNC_VOXELS = 5.0  # a 10 mm band: the Kinect's depth noise is ~1 mm and grows with distance
 
 
 def rgbd_frame(cam: Camera, colour: np.ndarray, depth_mm: np.ndarray, centre: np.ndarray) -> dict:
@@ -25,5 +26,5 @@ def rgbd_frame(cam: Camera, colour: np.ndarray, depth_mm: np.ndarray, centre: np
         colour = cv2.remap(colour, m1, m2, cv2.INTER_LINEAR)
     depth = depth_mm.astype(np.float32)
     crop_depth(depth, K, cam.extrinsic(), centre, HEAD_RADIUS_MM)
-    mesh = fuse_depths([(depth, colour, K, cam.extrinsic())], voxel_mm=VOXEL_MM)
+    mesh = fuse_depths([(depth, colour, K, cam.extrinsic())], voxel_mm=VOXEL_MM, trunc_voxels=TRUNC_VOXELS)
     return {"mesh": largest_piece(mesh), "points": int((depth > 0).sum())}

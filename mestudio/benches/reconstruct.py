@@ -16,6 +16,7 @@ imports and first allocations are paid once per worker, not per frame.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -62,6 +63,8 @@ def run(args) -> dict:
     from mestudio.stream.ply import read_ply
 
     cv2.setNumThreads(1)  # one process, one core: frames per second per worker
+    # open3d (rendering and the TSDF) on one thread too, as in `reconstruct`'s workers
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     quick = bool(getattr(args, "quick", False))
     t0 = time.perf_counter()
     cams_true, frames, truths = _frames(quick)
