@@ -154,7 +154,7 @@ def full_path(base: Path, shape, dtype, n: int, shared_memory_mb: int = 0) -> Sa
     pull.linger = 0
     ep = f"ipc://{base}/rec"
     pull.bind(ep)
-    p = spawn(_sender, ep, f"ipc://{base}/pub", shape, dtype, n, None, True, None, None, shared_memory_mb)
+    p = spawn(_sender, ep, f"ipc://{base}/pub", shape, dtype, n, None, True, None, shared_memory_mb)
     t = c = 0.0
     backlog = 0.0
     if pull.poll(60_000):

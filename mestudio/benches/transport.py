@@ -116,11 +116,10 @@ def _sender(
     rate: float | None,
     real: bool,
     cpu: int | None = None,
-    out=None,
     shared_memory_mb: int = 0,
 ) -> None:
-    """Send ``n`` frames (the recorder bench uses it too); ``cpu``: pin to it; ``out``: a queue
-    that gets the CPU seconds the sends took; ``shared_memory_mb``: the Publisher's ring."""
+    """Send ``n`` frames, paced at ``rate`` (the latency part; the recorder bench sends them
+    unpaced); ``cpu``: pin to it; ``shared_memory_mb``: the Publisher's ring."""
     from mestudio.stream import wire
     from mestudio.stream.bus import Endpoints, Publisher
 
@@ -138,7 +137,6 @@ def _sender(
         send = lambda parts: sock.send_multipart(parts, copy=False) is None  # noqa: E731  # True: queued
     period = 1 / rate if rate else 0
     t0 = time.perf_counter()
-    c0 = _process_cpu_s()
     for i in range(n):
         if period:
             due = t0 + i * period
@@ -150,8 +148,6 @@ def _sender(
             send(wire.frame_parts("bench", i, f, host_time_ns=now, pixel_format="mono8"))
         else:
             send([now.to_bytes(8, "little"), memoryview(f).cast("B")])
-    if out is not None:
-        out.put(_process_cpu_s() - c0)  # the sender's CPU (its I/O thread too) over its sends
     if real:
         pub.close()
     ctx.destroy(linger=None)
