@@ -35,6 +35,14 @@ def play(player: ClipPlayer, timeout_s: float = 10.0) -> tuple[list, float]:
     return shown, time.monotonic() - t0
 
 
+def beep_onsets(sink) -> np.ndarray:
+    """Sample numbers where the sound the ALSA file device received turns loud (left channel)."""
+    pcm = np.frombuffer(sink.read_bytes(), np.int16).reshape(-1, 2)[:, 0].astype(np.float32)
+    env = np.convolve(np.abs(pcm), np.ones(240) / 240, mode="same")
+    loud = env > 0.5 * env.max()
+    return np.flatnonzero(loud[1:] & ~loud[:-1])
+
+
 def _settled(player: ClipPlayer) -> bool:
     """The clock has stopped: two readings 50 ms apart agree."""
     before = player.media_time()
@@ -115,10 +123,7 @@ def test_alsa_null_file_device_is_paced_and_gets_the_sound(marks_clip, alsa_file
         p.close()
         snd.close()
     # the beeps of the clip (one per second, 50 ms of 1 kHz) are in what the device received
-    pcm = np.frombuffer(alsa_file_sink.read_bytes(), np.int16).reshape(-1, 2)[:, 0].astype(np.float32)
-    env = np.convolve(np.abs(pcm), np.ones(240) / 240, mode="same")
-    loud = env > 0.5 * env.max()
-    onsets = np.flatnonzero(loud[1:] & ~loud[:-1])
+    onsets = beep_onsets(alsa_file_sink)
     # silence the player inserted when its decoder fell behind (a loaded machine) is counted, not hidden
     assert len(onsets) == 2 and abs((onsets[1] - onsets[0]) / 48000 - 1.0) < 0.005 + p.audio_gap_s
 
@@ -139,10 +144,7 @@ def test_a_decoder_that_falls_behind_is_counted_as_audio_gap(marks_clip, alsa_fi
     finally:
         p.close()
         snd.close()
-    pcm = np.frombuffer(alsa_file_sink.read_bytes(), np.int16).reshape(-1, 2)[:, 0].astype(np.float32)
-    env = np.convolve(np.abs(pcm), np.ones(240) / 240, mode="same")
-    loud = env > 0.5 * env.max()
-    onsets = np.flatnonzero(loud[1:] & ~loud[:-1])
+    onsets = beep_onsets(alsa_file_sink)
     onsets = onsets[np.r_[True, np.diff(onsets) > 24000]]  # a beep that a gap cut in two is one beep
     gap = (onsets[1] - onsets[0]) / 48000 - 1.0
     assert len(onsets) == 2 and p.audio_gap_s > 0.1 and 0.05 < gap < p.audio_gap_s + 0.005
