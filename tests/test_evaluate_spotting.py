@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.analysis_fixtures import VIDEOS as CLIPS
@@ -103,3 +104,26 @@ def test_the_table_and_the_errors(dataset, tmp_path):
     assert lines[0].startswith("| Dataset | Expression | TP | FP | FN | Precision | Recall | F1-score |")
     assert [ln.split("|")[2].strip() for ln in lines[2:5]] == ["Macro-expression", "Micro-expression", "Overall"]
     assert "| 1 | 2 | 3 | 0.3333 | 0.2500 | 0.2857 |" in lines[2] and "LGSNet 0.460" in table
+
+
+def test_an_unreadable_video_is_listed_and_the_evaluation_goes_on(tmp_path):
+    """Hours into a dataset, one file that is not a video must not end the run: it is counted and
+    named (not scored, like a missing one), the next video is analysed."""
+    from mestudio.analysis.evaluation.long_videos import evaluate_long_videos
+
+    folder = tmp_path / "videos" / "s15"
+    folder.mkdir(parents=True)
+    (folder / "15_0201bad.mp4").write_text("not a video")
+    good = folder / "15_0202plain"
+    good.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(good / f"img{FIRST + i}.jpg"), np.full((48, 64), 40 + i, np.uint8))
+    labels = tmp_path / "labels.csv"
+    rows = [f"1,{PREFIX}{n},macro-expression,1,{FIRST},{FIRST + 5},12,5\n" for n in ("15_0201bad", "15_0202plain")]
+    labels.write_text(HEADER + "".join(rows))
+    r = evaluate_long_videos("cas3", tmp_path / "videos", labels)
+    assert r["videos_failed"] == 1 and r["videos_analysed"] == 1 and r["videos_missing"] == 0
+    (f,) = r["failed"]
+    assert f["video"].endswith("15_0201bad") and "not a video" in f["error"]
+    assert r["videos"][0]["frames"] == 12 and r["videos"][0]["frames_damaged"] == 0
+    assert r["scores"]["macro"]["fn"] == 1  # the analysed video's truth is still scored

@@ -116,6 +116,7 @@ def analyze_session(
         "fps": fps,
         "frames": n,
         "frames_with_face": run["frames_with_face"],
+        "frames_damaged": run["frames_damaged"],
         "recording_gaps": int(np.sum(np.maximum(np.diff(seqs) - 1, 0))) if n > 1 else 0,
         "first_t": int(idx["host_time_ns"][0]) / 1e9 if n else 0.0,
         "last_t": int(idx["host_time_ns"][-1]) / 1e9 if n else 0.0,
@@ -145,11 +146,12 @@ def run_frames(
             if last is not None and seq != last + 1:  # a gap in the recording: as the live node does
                 messages += a.gap()
             last = seq
-            messages += a.process(frame, seq, t)
+            messages += a.process(frame, seq, t) if frame is not None else a.damaged(seq, t)
             if progress is not None and i % 60 == 0:
                 progress(i, n or 0)
         messages += a.finish()
         out = {"notes": a.notes, "latency_s": a.latency_s(), "frames_with_face": a.frames_with_face, "frames": a.frames}
+        out["frames_damaged"] = a.frames_damaged
         out["speech"] = {
             "mode": settings.speech,
             **(
@@ -236,6 +238,7 @@ def analyze_input(source: VideoFile | ImageSequence, settings: AnalyzerSettings,
 
         speech = video_speech(source.path, source.first_time())
     run = run_frames(source.frames(), settings, fps, source.count, progress, log, speech)
+    run["notes"] = source.notes() + run["notes"]
     frames = run["frames"]
     number = {i: i + 1 for i in range(frames)}
     results = _results(run["messages"], number, 0.0)
@@ -252,6 +255,8 @@ def analyze_input(source: VideoFile | ImageSequence, settings: AnalyzerSettings,
         "fps": fps,
         "frames": frames,
         "frames_with_face": run["frames_with_face"],
+        "frames_damaged": run["frames_damaged"],
+        "rotation": getattr(source, "rotation", 0),
         "recording_gaps": 0,
         "first_t": 0.0,
         "last_t": rows[-1]["timestamp"] if rows else 0.0,

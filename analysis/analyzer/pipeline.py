@@ -103,6 +103,7 @@ class Analyzer:
         self._overlay: tuple[int, np.ndarray] | None = None  # (seq, landmarks) of the newest face
         self.frames = 0
         self.frames_with_face = 0
+        self.frames_damaged = 0
         self.events: list[dict] = []
         self.speech = SpeechTimeline()  # voice on the microphone, fed by add_speech
         self.speech_suppressed = 0
@@ -204,6 +205,15 @@ class Analyzer:
         out += self._merge(track_ivs, ivs)
         out += self._maybe_trace(t, obs.quality, obs.n_faces)
         return out
+
+    def damaged(self, seq: int, t: float) -> list[dict]:
+        """A frame the source could not decode: a row without a face in the AU table, and the
+        spotters start afresh after it (as at a gap: their frames must stay k apart)."""
+        self.frames += 1
+        self.frames_damaged += 1
+        self._overlay = None
+        self._add_au_row(seq, t, None)
+        return self.gap() + self._maybe_trace(t, None, 0)
 
     def gap(self) -> list[dict]:
         """Frames are missing here: close open intervals and restart the spotters' windows (a

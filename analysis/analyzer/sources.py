@@ -4,11 +4,18 @@ Every source yields (seq, t, frame) in order, frames as 8-bit grayscale (what th
 records, so a lab's video goes through the same code as a live session):
 
 * **video file**: anything FFmpeg reads (PyAV); its own frame rate and each frame's own
-  presentation time, from 0 at the first frame (a variable-rate file keeps its times).
+  presentation time, from 0 at the first frame (a variable-rate file keeps its times).  Frames
+  are turned upright by the file's display rotation (a phone's portrait video is stored on its
+  side), as ffmpeg and players show them.
 * **image sequence**: the images of one folder in name order, numbers compared as numbers
   (CASME II's img46.jpg < img100.jpg).  The frame rate comes from the layout when it is one of
   the ME datasets' (CASME II and SAMM: 200 fps; CAS(ME)^2 raw pictures: 30 fps), else ``--fps``.
 * **session folder**: analysis/analyzer/offline.py, as before.
+
+A damaged frame (an image OpenCV cannot read, a video packet FFmpeg cannot decode) does not end
+the run: it is yielded as ``None`` in its place (the analyzer writes it as a frame without a face
+and restarts its windows there, as at a recording gap), counted, and named in ``notes``.  A video
+that ends early (a truncated file, a demuxer error) keeps what was decoded and says so.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 
 from mestudio.analysis.analyzer.errors import InputError
 
+NAMED_MAX = 5  # damaged frames named one by one in the notes; the rest are counted
 IMAGE_EXT = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm"})
 # (dataset, frame rate, test on (folder, parent folder, first image name))
 LAYOUTS: tuple[tuple[str, float, Callable[[str, str, str], object]], ...] = (
@@ -74,13 +82,28 @@ class ImageSequence:
                 "has no frame rate; give it with --fps"
             )
         self.count = len(self.files)
+        self.unreadable: list[str] = []
 
-    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray | None]]:
+        self.unreadable = []
         for i, f in enumerate(self.files):
             img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
             if img is None:
-                raise InputError(f"{f}: not an image OpenCV can read")
+                self.unreadable.append(f.name)
             yield i, i / self.fps, img
+
+    @property
+    def damaged(self) -> int:
+        return len(self.unreadable)
+
+    def notes(self) -> list[str]:
+        if not self.unreadable:
+            return []
+        named = ", ".join(self.unreadable[:NAMED_MAX]) + (", ..." if len(self.unreadable) > NAMED_MAX else "")
+        return [
+            f"{self.path}: {len(self.unreadable)} of {self.count} images not readable by OpenCV ({named}): "
+            "written as frames without a face"
+        ]
 
     def __enter__(self) -> ImageSequence:
         return self
@@ -111,6 +134,10 @@ class VideoFile:
         self.count = int(self._s.frames) or None
         self._fixed = fps is not None  # --fps given: times from the frame index at that rate
         self.layout = None
+        self.rotation = 0  # degrees counter-clockwise the frames were turned to stand upright
+        self.decoded = 0
+        self.undecodable: list[str] = []  # "frame N (time s): FFmpeg's error" per packet that failed
+        self.stopped: str | None = None  # why reading ended before the end of the file
 
     def first_time(self) -> float | None:
         """Presentation time (s) of the first video frame: the frames' t = 0 (None: --fps given)."""
@@ -119,25 +146,82 @@ class VideoFile:
         import av
 
         with av.open(str(self.path)) as c:
-            for f in c.decode(video=0):
-                return f.time
+            try:
+                for packet in c.demux(c.streams.video[0]):
+                    try:
+                        for f in packet.decode():
+                            return f.time
+                    except av.FFmpegError:
+                        continue  # a damaged first packet: the first frame that decodes is t = 0
+            except av.FFmpegError:
+                pass
         return None
 
-    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray | None]]:
         import av
 
-        t0 = None
-        try:
-            for i, f in enumerate(self._c.decode(self._s)):
-                t = f.time
-                if self._fixed or t is None:
-                    t = i / self.fps
-                else:
-                    t0 = t if t0 is None else t0
-                    t = t - t0
-                yield i, float(t), f.to_ndarray(format="gray")
-        except av.FFmpegError as e:
-            raise InputError(f"{self.path}: decoding stopped ({e})") from e
+        t0: float | None = None
+        i = 0
+        self.decoded, self.undecodable, self.stopped = 0, [], None
+
+        def time_of(t: float | None, decoded: bool = True) -> float:
+            nonlocal t0
+            if self._fixed or t is None or (t0 is None and not decoded):
+                return i / self.fps  # t = 0 is the first decoded frame's time, as first_time() says
+            t0 = t if t0 is None else t0
+            return t - t0
+
+        packets = self._c.demux(self._s)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as e:  # the container itself is damaged from here on
+                self.stopped = f"reading stopped after {i} frames ({e})"
+                break
+            try:
+                decoded = packet.decode()
+            except av.FFmpegError as e:  # one damaged packet: its frame is missing, not the rest
+                if packet.size:
+                    t = packet.pts * packet.time_base if packet.pts is not None and packet.time_base else None
+                    at = time_of(float(t) if t is not None else None, decoded=False)
+                    self.undecodable.append(f"frame {i + 1} ({at:.3f} s): {e}")
+                    yield i, float(at), None
+                    i += 1
+                continue
+            for f in decoded:
+                self.rotation = int(round((getattr(f, "rotation", 0) or 0) / 90)) * 90 % 360
+                img: np.ndarray = f.to_ndarray(format="gray")
+                if self.rotation:  # as ffmpeg and players show it (np.rot90 turns counter-clockwise)
+                    img = np.ascontiguousarray(np.rot90(img, self.rotation // 90))
+                self.decoded += 1
+                yield i, float(time_of(f.time)), img
+                i += 1
+
+    @property
+    def damaged(self) -> int:
+        return len(self.undecodable)
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.rotation:
+            turn = {90: "90 degrees counter-clockwise", 180: "180 degrees", 270: "90 degrees clockwise"}[self.rotation]
+            out.append(f"{self.path}: frames turned {turn} to stand upright (the file's display rotation)")
+        if self.undecodable:
+            named = "; ".join(self.undecodable[:NAMED_MAX]) + ("; ..." if len(self.undecodable) > NAMED_MAX else "")
+            out.append(
+                f"{self.path}: {len(self.undecodable)} video packets FFmpeg could not decode, written as frames "
+                f"without a face ({named})"
+            )
+        if self.stopped:
+            out.append(f"{self.path}: {self.stopped}; the frames before are analysed")
+        elif self.count and self.decoded + len(self.undecodable) < self.count:
+            out.append(
+                f"{self.path}: ended after {self.decoded + len(self.undecodable)} of the {self.count} frames its "
+                "header announces (a truncated file?); the frames before are analysed"
+            )
+        return out
 
     def close(self) -> None:
         self._c.close()

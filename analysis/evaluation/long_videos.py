@@ -93,13 +93,17 @@ def evaluate_long_videos(
             f"{root}: none of the {len(names)} labelled videos is here (looked for e.g. "
             f"{'/'.join(PurePosixPath(names[0]).parts[-2:]) if names else '?'} as an image folder or a video file)"
         )
-    pairs, per_video = [], []
+    pairs, per_video, failed = [], [], []
     for i, (name, path) in enumerate(todo):
         if progress is not None:
             progress(i, len(todo), name)
-        with ImageSequence(path, rate) if path.is_dir() else VideoFile(path, rate) as src:
-            rep = analyze_input(src, settings)
-            numbers = frame_numbers(src)
+        try:
+            with ImageSequence(path, rate) if path.is_dir() else VideoFile(path, rate) as src:
+                rep = analyze_input(src, settings)
+                numbers = frame_numbers(src)
+        except InputError as e:  # one unreadable video must not cost the hours spent on the others
+            failed.append({"video": name, "path": str(path), "error": str(e)})
+            continue
         pred = [
             (_number(numbers, e["onset_frame"]), _number(numbers, e["offset_frame"]), e["kind"])
             for e in rep["events"]
@@ -113,6 +117,8 @@ def evaluate_long_videos(
                 "path": str(path),
                 "frames": rep["frames"],
                 "frames_with_face": rep["frames_with_face"],
+                "frames_damaged": rep["frames_damaged"],
+                "notes": rep["notes"],
                 "spotted": [list(p) for p in pred],
                 "truth": [list(g) for g in gt],
                 "wall_s": rep["wall_s"],
@@ -125,8 +131,10 @@ def evaluate_long_videos(
         "method": settings.method,
         "protocol": "MEGC: IoU >= 0.5 with a ground-truth interval of the same kind, counts pooled over videos",
         "videos_labelled": len(names),
-        "videos_analysed": len(todo),
+        "videos_analysed": len(per_video),
         "videos_missing": len(missing),
+        "videos_failed": len(failed),  # found but not readable: not scored, like the missing ones
+        "failed": failed,
         "scores": spotting_scores(pairs, inclusive=True),
         "reference_f1": REFERENCE_F1[dataset],
         "videos": per_video,

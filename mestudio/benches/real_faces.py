@@ -48,7 +48,7 @@ def _brightness(path: Path) -> dict[int, float]:
     from mestudio.analysis.analyzer.sources import open_input
 
     with open_input(path) as src:
-        return {i + 1: float(f.mean()) for i, _, f in src.frames()}
+        return {i + 1: float(f.mean()) for i, _, f in src.frames() if f is not None}
 
 
 def _mean(vals) -> float | None:

@@ -55,8 +55,11 @@ def run(args) -> int:
     else:
         print(
             f"evaluate-spotting {r['dataset_name']}: {r['videos_analysed']} of {r['videos_labelled']} labelled videos "
-            f"analysed ({r['videos_missing']} not found), {r['fps']:g} fps, {r['method']} + AU-track spotting"
+            f"analysed ({r['videos_missing']} not found, {r['videos_failed']} not readable), {r['fps']:g} fps, "
+            f"{r['method']} + AU-track spotting"
         )
+        for f in r["failed"]:
+            print(f"  not readable, not scored: {f['error']}")
         print(megc_table(r))
     return 0
 
