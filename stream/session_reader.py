@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mestudio.stream.codec import CODECS, FrameDecoder, pixel_format_for
+from mestudio.stream.codec import CODECS, CodecError, FrameDecoder, pixel_format_for
 from mestudio.stream.errors import NotASessionError, SessionError
 from mestudio.stream.session import FORMAT, NO_DEVICE_TIME, frame_checksum, index_dtype
 
@@ -77,6 +77,24 @@ class StreamReader:
         mm = self._memmap()
         for rec in self.index:
             yield rec, self._frame_at(mm, rec)
+
+    def frames_or_damage(self) -> Iterator[tuple[np.void, np.ndarray | None, str | None]]:
+        """Every frame with its index record, as ``frames()``; a frame whose bytes no longer match
+        their CRC32C, or whose packet does not decode, comes as (record, None, why) in its place,
+        so a reader can go past it (the analyzer does; ``verify`` reports it)."""
+        mm = self._memmap()
+        check = self.has_checksums
+        for rec in self.index:
+            o, n, seq = int(rec["offset"]), int(rec["nbytes"]), int(rec["seq"])
+            if check and frame_checksum(mm[o : o + n].data) != int(rec["crc32c"]):
+                yield rec, None, f"stream {self.info.get('stream_id')!r} seq {seq}: bytes do not match their CRC32C"
+                continue
+            try:
+                frame = self._frame_at(mm, rec)
+            except CodecError as e:
+                yield rec, None, str(e)
+                continue
+            yield rec, frame, None
 
     def checksum_mismatches(self) -> list[int]:
         """Sequence numbers of frames whose bytes no longer match their CRC32C (none for v1)."""

@@ -169,3 +169,62 @@ def test_analyze_goes_past_a_damaged_frame_and_reads_a_phone_video_upright(tmp_p
     assert turned["rotation"] == 270 and upright["rotation"] == 0
     key = [(e["kind"], e["aus"], e["emotion"]) for e in upright["events"]]
     assert [(e["kind"], e["aus"], e["emotion"]) for e in turned["events"]] == key
+
+
+def _session(root, frames, compress: bool):
+    from mestudio.stream.session import FORMAT
+    from mestudio.stream.session_writer import SessionWriter
+
+    root.mkdir()
+    manifest = {"format": FORMAT, "devices": [{"name": "face", "kind": "synthetic-camera", "fps": 30.0}]}
+    (root / "manifest.json").write_text(json.dumps({**manifest, "config": {"analyzer": {}}}))
+    w = SessionWriter(root, {"face": "ffv1"} if compress else None)
+    s = w.stream("face", "|u1", frames.shape[1:], "mono8")
+    for i, f in enumerate(frames):
+        s.append(i, None, int(i * 1e9 / 30), f.tobytes())
+    w.close()
+    return root
+
+
+def _damage(root, seq: int, fix_checksum: bool = False) -> None:
+    """Overwrite the middle of frame ``seq``'s stored bytes; ``fix_checksum``: and make its CRC32C
+    match again (bytes that pass their checksum but do not decode)."""
+    from mestudio.stream.session import frame_checksum, index_dtype
+    from mestudio.stream.session_reader import SessionReader
+
+    sr = SessionReader(root).stream("face")
+    rec = sr.index[seq]
+    o, n = int(rec["offset"]), int(rec["nbytes"])
+    data = sr.folder / "frames.bin"
+    with open(data, "r+b") as f:
+        f.seek(o + n // 4)
+        f.write(bytes(n // 2))
+    if fix_checksum:
+        idx = np.fromfile(sr.folder / "index.bin", index_dtype(sr.info))
+        idx[seq]["crc32c"] = frame_checksum(data.read_bytes()[o : o + n])
+        idx.tofile(sr.folder / "index.bin")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_session_frame_damaged_on_disk_costs_that_frame(tmp_path, compress):
+    from mestudio.analysis.analyzer.offline import analyze_session
+    from mestudio.stream.session_reader import SessionReader
+    from tests.analysis_fixtures import face_frames
+
+    frames = face_frames(seconds=2.0, fps=30.0, width=320, height=240)
+    root = _session(tmp_path / "s", frames, compress)
+    _damage(root, 20)
+    if compress:
+        _damage(root, 35, fix_checksum=True)
+    bad = [20, 35] if compress else [20]
+    got = list(SessionReader(root).stream("face").frames_or_damage())
+    assert [int(r["seq"]) for r, f, _ in got if f is None] == bad
+    assert any("CRC32C" in (why or "") for _, _, why in got)
+    if compress:
+        assert "does not decode" in got[35][2] or "decoded" in got[35][2]
+    rep = analyze_session(root)
+    assert rep["frames"] == len(frames) and rep["frames_damaged"] == len(bad)
+    assert rep["frames_with_face"] == len(frames) - len(bad)
+    assert f"{len(bad)} frames damaged on disk" in rep["notes"][0]
+    failed = [r["frame"] for r in rep["au_frames"] if not r["success"]]
+    assert failed == [s + 1 for s in bad] and len(rep["au_frames"]) == len(frames)

@@ -19,7 +19,7 @@ import numpy as np
 
 from mestudio.analysis.analyzer.errors import NoFaceStreamError
 from mestudio.analysis.analyzer.pipeline import Analyzer
-from mestudio.analysis.analyzer.sources import ImageSequence, VideoFile
+from mestudio.analysis.analyzer.sources import NAMED_MAX, ImageSequence, VideoFile
 from mestudio.analysis.au.intensity import FRAME_AUS, PRESENT_AT, au_columns
 from mestudio.analysis.settings import AnalyzerSettings, load_settings
 from mestudio.stream.session_reader import SessionReader
@@ -84,11 +84,15 @@ def analyze_session(
     )
     n = len(sr)
 
+    damaged: list[str] = []
+
     def frames():
-        for rec, frame in sr.frames():
+        for rec, frame, why in sr.frames_or_damage():
             seq = int(rec["seq"])
             if start_seq is None or seq >= start_seq:
-                yield seq, int(rec["host_time_ns"]) / 1e9, np.ascontiguousarray(frame)
+                if why is not None:
+                    damaged.append(why)
+                yield seq, int(rec["host_time_ns"]) / 1e9, None if frame is None else np.ascontiguousarray(frame)
 
     speech = None
     if settings.speech != "off":
@@ -102,6 +106,13 @@ def analyze_session(
             )
         speech = session_speech(reader, mic) if mic else None
     run = run_frames(frames(), settings, fps, n, progress, log, speech)
+    if damaged:
+        named = "; ".join(damaged[:NAMED_MAX]) + ("; ..." if len(damaged) > NAMED_MAX else "")
+        run["notes"].insert(
+            0,
+            f"{reader.root}: {len(damaged)} frames damaged on disk, analysed as frames without a face ({named}); "
+            "`mestudio verify` names them all",
+        )
     span = (int(idx["host_time_ns"][-1]) - int(idx["host_time_ns"][0])) / 1e9 if n > 1 else 0.0
     seqs = idx["seq"].astype(np.int64)
     number = {int(s): i + 1 for i, s in enumerate(seqs)}  # seq -> 1-based position in the recording
