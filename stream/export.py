@@ -30,8 +30,9 @@ class ExportError(SessionError):
     """A stream that cannot be exported as asked (the message says why)."""
 
 
-def export_video(reader: SessionReader, stream_id: str, path: str | Path) -> Path:
-    """Write one video or depth stream to ``path`` (.mkv), lossless; returns the path."""
+def export_video(reader: SessionReader, stream_id: str, path: str | Path, damaged: list[str] | None = None) -> Path:
+    """Write one video or depth stream to ``path`` (.mkv), lossless; returns the path.  A frame
+    damaged on disk is left out (its time stays empty) and said in ``damaged``."""
     import av
 
     st = reader.stream(stream_id)
@@ -50,7 +51,11 @@ def export_video(reader: SessionReader, stream_id: str, path: str | Path) -> Pat
         vs.time_base = Fraction(1, 1000)
         vs.codec_context.options = {"level": "3", "slicecrc": "1"}  # per-slice CRCs: damage is detectable
         last = -1
-        for rec, data in st.frames():
+        for rec, data, why in st.frames_or_damage():
+            if data is None:
+                if damaged is not None:
+                    damaged.append(str(why))
+                continue
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(data), format=src_fmt)
             if src_fmt != dst_fmt:
                 frame = frame.reformat(format=dst_fmt)
@@ -61,8 +66,9 @@ def export_video(reader: SessionReader, stream_id: str, path: str | Path) -> Pat
     return path
 
 
-def export_audio(reader: SessionReader, stream_id: str, path: str | Path) -> Path:
-    """Write one int16 audio stream to ``path`` (.wav); a lost block becomes silence of its length."""
+def export_audio(reader: SessionReader, stream_id: str, path: str | Path, damaged: list[str] | None = None) -> Path:
+    """Write one int16 audio stream to ``path`` (.wav); a lost block, or one damaged on disk (said
+    in ``damaged``), becomes silence of its length."""
     st = reader.stream(stream_id)
     if st.info.get("pixel_format") != "s16le":
         raise ExportError(f"{stream_id}: not an int16 audio stream (pixel format {st.info.get('pixel_format')!r})")
@@ -75,7 +81,11 @@ def export_audio(reader: SessionReader, stream_id: str, path: str | Path) -> Pat
         wav.setsampwidth(2)
         wav.setframerate(rate)
         expected = None
-        for rec, data in st.frames():
+        for rec, data, why in st.frames_or_damage():
+            if data is None:
+                if damaged is not None:
+                    damaged.append(str(why))
+                continue
             seq = int(rec["seq"])
             if expected is not None and seq > expected:  # keep every later sample at its time
                 wav.writeframes(np.zeros((seq - expected) * block * channels, "<i2").tobytes())

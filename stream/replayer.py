@@ -29,10 +29,14 @@ from mestudio.stream.session_reader import SessionReader
 LOSSY, LOSSLESS = "replay", "replay-lossless"
 
 
-def _frames(reader: SessionReader, sid: str) -> Iterator[tuple[int, int, list]]:
+def _frames(reader: SessionReader, sid: str, damaged: list[str] | None = None) -> Iterator[tuple[int, int, list]]:
     st = reader.stream(sid)
     fmt = st.info.get("pixel_format", "")
-    for i, (rec, data) in enumerate(st.frames()):
+    for i, (rec, data, why) in enumerate(st.frames_or_damage()):
+        if data is None:  # left out: readers see a gap in its seq, as for a frame lost live
+            if damaged is not None:
+                damaged.append(str(why))
+            continue
         dev = int(rec["device_time_ns"])
         parts = wire.frame_parts(
             sid,
@@ -77,10 +81,13 @@ def _events(reader: SessionReader) -> Iterator[tuple[int, int, list]]:
             yield ev["host_time_ns"], i, parts
 
 
-def messages(reader: SessionReader, streams: list[str] | None = None) -> Iterator[tuple[int, list]]:
-    """(host_time_ns, parts) of every recorded message, merged in host-time order."""
+def messages(
+    reader: SessionReader, streams: list[str] | None = None, damaged: list[str] | None = None
+) -> Iterator[tuple[int, list]]:
+    """(host_time_ns, parts) of every recorded message, merged in host-time order; a frame damaged
+    on disk is left out (and said in ``damaged``)."""
     sids = [s for s in reader.stream_ids() if streams is None or s in streams]
-    gens = [_frames(reader, s) for s in sids] + [_events(reader)]
+    gens = [_frames(reader, s, damaged) for s in sids] + [_events(reader)]
     for host, _, parts in heapq.merge(*gens, key=lambda m: m[0]):
         yield host, parts
 
@@ -131,6 +138,7 @@ class Replayer:
         self.lossless.bind(self.endpoints.pubs[LOSSLESS])
         self.subscribers = 0
         self.sent = 0
+        self.damaged: list[str] = []  # frames damaged on disk, left out (one line each)
 
     def wait_for_readers(self, n: int, timeout_s: float) -> None:
         """Block until ``n`` lossless subscriptions arrived (so nothing is sent into the void)."""
@@ -165,7 +173,8 @@ class Replayer:
         stop = stop or threading.Event()
         while True:
             t_wall0, t_rec0 = time.monotonic_ns(), None
-            for host, parts in messages(self.reader, self.streams):
+            self.damaged.clear()  # a loop finds the same ones again
+            for host, parts in messages(self.reader, self.streams, self.damaged):
                 if stop.is_set():
                     return self.sent
                 if self.speed is not None:

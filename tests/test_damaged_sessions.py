@@ -261,3 +261,34 @@ def test_every_command_meets_a_damaged_session_with_one_line(intact, tmp_path, d
     if damage == "frames-bytes-flipped":
         rep = verify(root)
         assert "fail their CRC32C checksum (seq 0)" in problems(rep)
+
+
+def test_frames_damaged_on_disk_are_left_out_of_replay_and_export_and_said(tmp_path):
+    """Two face frames whose bytes fail their CRC32C: the replay and the exported video go on
+    past them (before, one undecodable frame ended both), and both say which."""
+    import av
+
+    from mestudio.stream import wire
+    from mestudio.stream.export import export_video
+    from mestudio.stream.replayer import messages
+
+    root = make_session(tmp_path / "s")
+    fb = SHAPE[0] * SHAPE[1]
+    with open(root / "streams" / "face" / "frames.bin", "r+b") as f:
+        for seq in (7, 8):
+            f.seek(seq * fb + 100)
+            f.write(b"\xaa")
+    reader = SessionReader(root)
+    damaged: list[str] = []
+    decoded = [wire.decode(parts) for _, parts in messages(reader, ["face"], damaged)]
+    frame_seqs = [m.header.seq for m in decoded if m.header.kind == wire.Kind.FRAME]
+    assert frame_seqs == [s for s in range(60) if s not in (7, 8)]
+    assert len(damaged) == 2 and "seq 7" in damaged[0] and "CRC32C" in damaged[0]
+    out: list[str] = []
+    path = export_video(reader, "face", tmp_path / "face.mkv", out)
+    assert len(out) == 2
+    with av.open(str(path)) as c:
+        got = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    assert [read_stamp(g) for g in got] == frame_seqs  # every intact frame, bit-exact, in order
+    r = cli.main(["export", str(root), "--out", str(tmp_path / "e"), "--what", "video", "--json"])
+    assert r == 0

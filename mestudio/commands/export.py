@@ -61,10 +61,15 @@ def run(args) -> int:
             if args.stream and sid not in args.stream:
                 continue
             kind = media_kind(reader.stream(sid).info)
+            damaged: list[str] = []
             if kind == "video" and "video" in what:
-                written["video"].append(str(export_video(reader, sid, out / f"{sid}.mkv")))
+                written["video"].append(str(export_video(reader, sid, out / f"{sid}.mkv", damaged)))
             elif kind == "audio" and "audio" in what:
-                written["audio"].append(str(export_audio(reader, sid, out / f"{sid}.wav")))
+                written["audio"].append(str(export_audio(reader, sid, out / f"{sid}.wav", damaged)))
+            if damaged:  # the rest of the stream is written; these are named (verify lists them all)
+                written.setdefault("damaged", []).append(
+                    f"{sid}: {len(damaged)} frames damaged on disk left out (first: {damaged[0]})"
+                )
         if "clips" in what:
             from mestudio.analysis.datasets.errors import MethodsError
             from mestudio.analysis.datasets.export import export_spotted_clips

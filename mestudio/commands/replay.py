@@ -65,4 +65,8 @@ def run(args) -> int:
         f"replayed {sent} messages in {time.monotonic() - t0:.1f} s" + (" (stopped)" if stop.is_set() else ""),
         file=sys.stdout,
     )
+    if rep.damaged:
+        more = f" (and {len(rep.damaged) - 1} more; `mestudio verify` names them)" if len(rep.damaged) > 1 else ""
+        head = f"mestudio {NAME}: {len(rep.damaged)} frames damaged on disk left out"
+        print(f"{head}: {rep.damaged[0]}{more}", file=sys.stderr)
     return 0
