@@ -105,6 +105,11 @@ class RecorderSection(Strict):
     # reports "recorder cannot keep up" (a problem and a timeline event); nothing is dropped for it
     max_backlog_s: float = Field(10.0, ge=0)
     max_backlog_mb: float = Field(2000.0, ge=0)
+    # past this estimated queue (MB) the recorder sheds: frames are counted per stream, not written,
+    # until the queue is under half of it (a session problem; verify names them). None: half the
+    # memory available when the recorder starts; 0: never (the queue grows until memory runs out,
+    # and then the recorder is killed and the rest of the session with it)
+    shed_above_mb: float | None = Field(None, ge=0)
 
 
 class _Device(Strict):

@@ -51,6 +51,24 @@ class Backlog:
         return mb
 
 
+def available_mb() -> float:
+    """Memory the machine can still give (Linux MemAvailable; 0 where it cannot be read)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1e3
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def shed_bound_mb(configured: float | None) -> float:
+    """``recorder.shed_above_mb`` as the recorder applies it: None is half the memory available
+    now (0, no bound, where that cannot be read)."""
+    return configured if configured is not None else available_mb() / 2
+
+
 def rss_mb() -> float:
     """This process's resident memory now (Linux /proc; 0 where there is none)."""
     try:

@@ -58,6 +58,7 @@ RECORDER_RESUMED = "recorder/resumed"
 RECORDER_REJECTED = "recorder/rejected"
 RECORDER_BEHIND = "recorder/behind"  # the recorder fell behind its producers by over BEHIND_S (and caught up)
 RECORDER_CANNOT_KEEP_UP = "recorder/cannot-keep-up"  # past recorder.max_backlog_s/_mb (and back under)
+RECORDER_SHEDDING = "recorder/shedding"  # past recorder.shed_above_mb frames are counted, not written (and back)
 RECORDER_STATUS = "recorder/status"  # the recorder's backlog, each flush, for viewers only (RecorderStatus)
 END_REPLAY = END + "replay"
 
@@ -331,6 +332,7 @@ class RecorderStatus(Body):
     backlog_max_s: float = Field(0.0, ge=0)
     behind: bool = False  # past backlog.BEHIND_S, not yet back under half of it
     cannot_keep_up: bool = False  # past recorder.max_backlog_s or max_backlog_mb (a session problem)
+    shedding: bool = False  # past recorder.shed_above_mb: frames counted, not written (a session problem)
     queued_mb: float = Field(0.0, ge=0)  # estimated bytes waiting in the recorder's queue
     rss_mb: float = Field(0.0, ge=0)  # the recorder process's resident memory
     streams: dict[str, float] = Field(default_factory=dict, max_length=256)  # stream id -> backlog_s

@@ -37,10 +37,12 @@ class Recorder:
         compress: dict[str, str] | None = None,
         max_backlog_s: float = 0.0,
         max_backlog_mb: float = 0.0,
+        shed_above_mb: float = 0.0,
     ) -> None:
         self.writer = SessionWriter(session_dir, compress)
         self.root = Path(session_dir)
         self.messages = 0
+        self._log = log
         self.note = self._noted(log)
         self.rejects = RejectCounter("recorder", self.note)
         self.ends: dict[str, dict] = {}  # producer stream id -> its END body
@@ -54,6 +56,14 @@ class Recorder:
         self.max_backlog_s, self.max_backlog_mb = max_backlog_s, max_backlog_mb
         self.cannot_keep_up = False
         self.cannot_keep_up_times = 0
+        # past shed_above_mb (0 = never) of estimated queue the recorder sheds: frames are counted
+        # per stream, not written, until the queue is under half of it.  A queue that grows until
+        # the machine's memory runs out gets the recorder killed, and with it the rest of the session
+        self.shed_above_mb = shed_above_mb
+        self.shedding = False
+        self.shed: dict[str, int] = {}
+        self.shed_times = 0
+        self._shed_at_start = 0  # frames shed before the episode under way
         self.rings = RingReaders()  # local producers' shared-memory rings (stream/shm_ring.py)
 
     def _noted(self, log: Callable[[str], None] | None) -> Callable[[str], None]:
@@ -73,6 +83,7 @@ class Recorder:
         back under half of it: falling behind is never silent."""
         now_s = self.lag.worst_s()
         self._check_bound(now_s, log)
+        self._check_shed(log)
         if not self.behind and now_s > BEHIND_S:
             self.behind = True
         elif self.behind and now_s < BEHIND_S / 2:
@@ -119,6 +130,32 @@ class Recorder:
                 "note": text,
             },
         )
+
+    def _check_shed(self, log: Callable[[str], None] | None = None) -> None:
+        """Start shedding past ``shed_above_mb`` of estimated queue, stop under half of it; both
+        said in the log and on the timeline (the start also as a session problem)."""
+        if self.shed_above_mb <= 0:
+            return
+        mb = self.lag.queued_mb()
+        total = sum(self.shed.values())
+        if not self.shedding and mb > self.shed_above_mb:
+            self.shedding, self._shed_at_start = True, total
+            self.shed_times += 1
+            text = (
+                f"recorder sheds frames: ~{mb:.0f} MB queued in memory, past recorder.shed_above_mb = "
+                f"{self.shed_above_mb:g}; frames are counted, not written, until it is under half of that "
+                "(the disk or the CPU is far too slow for this rig)"
+            )
+            self._event(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=False).to_wire())
+        elif self.shedding and mb < self.shed_above_mb / 2:
+            self.shedding = False
+            text = f"recorder writes again: ~{mb:.0f} MB queued; {total - self._shed_at_start} frames shed"
+        else:
+            return
+        if log is not None:
+            log(text)
+        body = {"shedding": self.shedding, "queued_mb": round(mb, 1), "shed": dict(self.shed), "note": text}
+        self._event(messages.RECORDER_SHEDDING, body)
 
     def _event(self, topic: str, body: dict) -> None:
         """One of the recorder's own events on the session's timeline, stamped now."""
@@ -197,6 +234,10 @@ class Recorder:
             w = self._stream(h.stream_id, h.dtype, h.shape, h.pixel_format)
         now = time.monotonic_ns()
         self.lag.saw(h.stream_id, now - h.host_time_ns, h.host_time_ns, len(payload))
+        if self.shedding:  # counted, not written; the queue it leaves decides when writing resumes
+            self.shed[h.stream_id] = self.shed.get(h.stream_id, 0) + 1
+            self._check_shed(self._log)
+            return
         w.append(h.seq, h.device_time_ns, h.host_time_ns, payload, now)
 
     def _frame_from_ring(self, msg: wire.Message) -> None:
@@ -250,6 +291,7 @@ class Recorder:
             backlog_max_s=round(self.lag.max_s, 3),
             behind=self.behind,
             cannot_keep_up=self.cannot_keep_up,
+            shedding=self.shedding,
             queued_mb=round(self.lag.queued_mb(), 1),
             rss_mb=round(rss_mb(), 1),
             streams={sid: round(self.lag.of_s(sid), 3) for sid in self.writer.streams},
@@ -269,6 +311,10 @@ class Recorder:
             "backlog_max_s": round(self.lag.max_s, 3),
             "cannot_keep_up": self.cannot_keep_up,
             "cannot_keep_up_times": self.cannot_keep_up_times,
+            "shedding": self.shedding,
+            "shed": dict(self.shed),
+            "shed_times": self.shed_times,
+            "shed_above_mb": self.shed_above_mb,
             "queued_mb": round(self.lag.queued_mb(), 1),
             "rss_mb": round(rss_mb(), 1),
             "shared_memory_frames": self.rings.frames,

@@ -1,7 +1,9 @@
 """The recorder process: PULL every producer's messages and append them to the session folder.
 
-Lossless by construction: producers PUSH to it, so a full queue waits instead of dropping, and
-what a producer did have to drop is counted by that producer.  Data is flushed every
+Lossless by construction up to a memory bound: producers PUSH to it, so a full queue waits
+instead of dropping, and what a producer did have to drop is counted by that producer; past
+``recorder.shed_above_mb`` of queue the recorder sheds frames, counted, rather than be killed for
+the memory (stream/recorder.py).  Data is flushed every
 ``flush_interval_s`` (<= 1 s).  It stops cleanly (and says why) when the disk fills or free space
 falls under ``min_free_mb``, keeping everything written so far.  What it does with each message is
 the ``Recorder``'s (stream/recorder.py).
@@ -19,7 +21,7 @@ from pathlib import Path
 import zmq
 
 from mestudio.stream import messages, wire
-from mestudio.stream.backlog import WriteThrottle
+from mestudio.stream.backlog import WriteThrottle, shed_bound_mb
 from mestudio.stream.buffers import keep_freed_buffers
 from mestudio.stream.errors import DiskFullError
 from mestudio.stream.node import NodeContext
@@ -74,7 +76,8 @@ def run(ctx: NodeContext) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     keep_freed_buffers()
     sock = ctx.zmq.socket(zmq.PULL)
-    # never drop on our side: the queue grows in memory while we are behind (Recorder's bounds say so)
+    # no drop in ZeroMQ: the queue grows in memory while we are behind (Recorder's bounds say so,
+    # and past recorder.shed_above_mb it sheds, counted, rather than be killed for the memory)
     sock.rcvhwm = 0
     sock.linger = 0
     ctx.endpoints.bind(ctx.zmq, sock, ctx.endpoints.recorder)
@@ -88,7 +91,14 @@ def run(ctx: NodeContext) -> int:
     if ctx.endpoints.recorder_status:
         ctx.endpoints.bind(ctx.zmq, status_pub, ctx.endpoints.recorder_status)
     status_seq = 0
-    rec = Recorder(ctx.session_dir, ctx.log.warning, dict(rcfg.compress), rcfg.max_backlog_s, rcfg.max_backlog_mb)
+    rec = Recorder(
+        ctx.session_dir,
+        ctx.log.warning,
+        dict(rcfg.compress),
+        rcfg.max_backlog_s,
+        rcfg.max_backlog_mb,
+        shed_bound_mb(rcfg.shed_above_mb),
+    )
     throttle = WriteThrottle(rcfg.write_mb_per_s)
     batch = 8 if rcfg.write_mb_per_s else 256  # throttled: small batches, so the waits stay short
     try:

@@ -78,6 +78,8 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
     ends = producer_counts(events, reader.manifest)
     paused = rec_report.get("skipped_while_paused")
     paused = paused if isinstance(paused, dict) else {}
+    shed = rec_report.get("shed")
+    shed = shed if isinstance(shed, dict) else {}
     session_end = session_end_ns(events, readers)
     paused_last = paused_at_end(events)
     for s, r in zip(streams, readers):
@@ -91,6 +93,12 @@ def verify(root: str | Path, do_repair: bool = True) -> SessionReport:
         check_rate_and_end(s, r, session_end, paused_last)
         if s.unrecorded:
             s.problems.append(f"stream {s.stream_id}: {s.unrecorded} published frames are not in the recording")
+        n_shed = shed.get(s.stream_id, 0)
+        if isinstance(n_shed, int) and n_shed > 0:
+            s.problems.append(
+                f"stream {s.stream_id}: {n_shed} frames shed by the recorder (its queue in memory passed "
+                "recorder.shed_above_mb: the disk or the CPU was too slow for the rig)"
+            )
     problems += outage_problems(reader, streams, events)
     status = str(reader.manifest.get("status", "?"))
     if status != "complete":

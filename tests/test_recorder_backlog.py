@@ -155,3 +155,53 @@ def test_the_queued_megabytes_follow_the_producers_rate():
         lag.saw("cam", 2_000_000_000 if i == 120 else 1000, i * 1_000_000_000 // 60, 10_000)
     assert lag.of_s("cam") == pytest.approx(2.0, abs=1e-5)
     assert lag.queued_mb() == pytest.approx(1.2, rel=1e-3)
+
+
+def test_past_the_shed_bound_frames_are_counted_not_written_and_verify_names_them(tmp_path, pipe):
+    """A real queue: a producer goes on sending (100 kB frames stamped as sent) while the recorder
+    takes nothing for 0.3 s, then it drains. Past recorder.shed_above_mb of estimated queue it
+    sheds (counted per stream, a session problem, a timeline event) until the queue is under half
+    of it, then writes again; what it wrote is intact, and verify names the shed frames."""
+    from mestudio.stream.verify import verify
+
+    push, pull = pipe
+    root = new_session(tmp_path / "s")
+    rec = Recorder(root, shed_above_mb=4.0)
+    shape = (250, 400)
+
+    def send(seq: int) -> None:
+        img = np.full(shape, seq % 251, np.uint8)
+        wire.send(push, wire.frame_parts("cam", seq, img, host_time_ns=time.monotonic_ns()))
+
+    for seq in range(20):  # taken at once: the transport's floor
+        send(seq)
+        while rec.messages <= seq:
+            assert pull.poll(10_000)
+            drain(pull, rec)
+    seq, t0 = 20, time.monotonic()
+    while time.monotonic() - t0 < 0.3 or seq < 60:  # ~50 MB/s for 0.3 s, nothing taken: ~15 MB queued
+        send(seq)
+        seq += 1
+        time.sleep(0.002)  # the producer's pace, not a condition of the test
+    sent = seq
+    while rec.messages < sent:
+        assert pull.poll(10_000)
+        drain(pull, rec, limit=1)
+        rec.check_backlog()  # as the node does between batches
+    st = rec.status()
+    shed = st["shed"].get("cam", 0)
+    assert shed >= 1 and not st["shedding"] and st["shed_times"] == 1, st
+    rec.flush()
+    rec.report("stopped")
+    rec.close()
+    reader = SessionReader(root)
+    index = reader.stream("cam").index
+    assert len(index) + shed == sent
+    assert all(int(f[0, 0]) == int(r["seq"]) % 251 for r, f in reader.stream("cam").frames())
+    ev = list(reader.events())
+    notes = [e["body"]["shedding"] for e in ev if e["topic"] == messages.RECORDER_SHEDDING]
+    assert notes == [True, False]
+    problems = [e["body"]["problem"] for e in ev if e["topic"] == messages.SESSION_PROBLEM]
+    assert any("sheds frames" in p for p in problems)
+    text = "\n".join(p for s in verify(root, do_repair=False).streams for p in s.problems)
+    assert f"{shed} frames shed by the recorder" in text
