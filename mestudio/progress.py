@@ -44,7 +44,15 @@ class TerminalProgress:
             mbps = self._rate("__bytes", rec.status.get("bytes", 0), now) / 1e6
             gaps = sum(s.get("gaps", 0) for s in rec.status.get("streams", {}).values())
             behind = rec.status.get("backlog_s", 0.0)  # seconds behind its producers (stream/backlog.py)
-            loud = " CANNOT KEEP UP" if rec.status.get("cannot_keep_up") else " BEHIND" if behind > 1.0 else ""
+            loud = (
+                " SHEDDING FRAMES"
+                if rec.status.get("shedding")
+                else " CANNOT KEEP UP"
+                if rec.status.get("cannot_keep_up")
+                else " BEHIND"
+                if behind > 1.0
+                else ""
+            )
             parts.append(
                 f"rec {mbps:6.1f} MB/s behind {behind:4.1f}s{loud} gaps {gaps} "
                 f"free {rec.status.get('free_mb', 0) / 1000:.1f} GB"

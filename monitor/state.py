@@ -184,6 +184,14 @@ class MonitorState:
         was = self.recorder.backlog_s > BEHIND_S if self.recorder is not None else False
         if status.cannot_keep_up and (self.recorder is None or not self.recorder.cannot_keep_up):
             self._say(t, f"RECORDER CANNOT KEEP UP: {status.backlog_s:.1f} s behind, ~{status.queued_mb:.0f} MB queued")
+        if status.shedding != (self.recorder is not None and self.recorder.shedding):
+            self._say(
+                t,
+                f"RECORDER SHEDDING FRAMES: ~{status.queued_mb:.0f} MB queued, past recorder.shed_above_mb; "
+                "frames are counted, not written"
+                if status.shedding
+                else f"recorder writes again (~{status.queued_mb:.0f} MB queued)",
+            )
         self.recorder = status
         if (status.backlog_s > BEHIND_S) != was:
             worst = max(status.streams, key=lambda k: status.streams[k], default="")

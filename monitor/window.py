@@ -342,6 +342,12 @@ class MonitorWindow(QtWidgets.QMainWindow):
         r = self.state.recorder
         if r is None:
             return f"<span style='color:{MUTED}'>recorder: no backlog report</span>"
+        if r.shedding:
+            return (
+                f"<b style='color:{BAD}'>⚠ RECORDER SHEDDING FRAMES</b>"
+                f"<br><span style='color:{BAD}'>{r.backlog_s:.1f} s behind · ~{r.queued_mb:.0f} MB in memory · "
+                "frames counted, not written</span>"
+            )
         if r.cannot_keep_up:
             return (
                 f"<b style='color:{BAD}'>⚠ RECORDER CANNOT KEEP UP</b>"

@@ -6,6 +6,7 @@ and the recorder's write stamps in the session's index, read back from disk afte
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -133,3 +134,25 @@ def test_the_window_warns_when_the_recorder_falls_behind(tmp_path):
     problems = [e["body"]["problem"] for e in timeline if e["topic"] == messages.SESSION_PROBLEM]
     assert any(p.startswith("recorder cannot keep up") for p in problems), problems
     assert report["cannot_keep_up_times"] >= 1
+
+
+def test_a_shedding_recorder_is_said_in_the_log_the_header_and_the_progress_line():
+    from types import SimpleNamespace
+
+    from mestudio.monitor.window import MonitorWindow
+    from mestudio.progress import TerminalProgress
+
+    state = MonitorState(0)
+    body = {"v": 1, "backlog_s": 20.0, "behind": True, "cannot_keep_up": True, "queued_mb": 900.0}
+    state.apply(status_message({**body, "shedding": True}))
+    assert any("RECORDER SHEDDING FRAMES: ~900 MB" in line for line in state.take_log())
+    header = MonitorWindow.backlog_text(SimpleNamespace(state=state))  # the header's text, from the state alone
+    assert "SHEDDING FRAMES" in header and "not written" in header
+    state.apply(status_message({**body, "shedding": False, "queued_mb": 300.0}))
+    assert any("recorder writes again" in line for line in state.take_log())
+    out = SimpleNamespace(isatty=lambda: False, lines=[])
+    out.write, out.flush = out.lines.append, lambda: None
+    status = {"bytes": 0, "backlog_s": 20.0, "free_mb": 5000, "streams": {}, "shedding": True, "cannot_keep_up": True}
+    rec = SimpleNamespace(role="recorder", status=status)
+    TerminalProgress(out)(SimpleNamespace(children={"recorder": rec}, started=time.monotonic()))
+    assert "SHEDDING FRAMES" in out.lines[0]
