@@ -228,3 +228,20 @@ def test_a_session_frame_damaged_on_disk_costs_that_frame(tmp_path, compress):
     assert f"{len(bad)} frames damaged on disk" in rep["notes"][0]
     failed = [r["frame"] for r in rep["au_frames"] if not r["success"]]
     assert failed == [s + 1 for s in bad] and len(rep["au_frames"]) == len(frames)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_a_12_bit_camera_in_16_bit_files_is_read_at_its_own_depth(tmp_path, ext):
+    """OpenCV's own 16 -> 8 bit conversion keeps the top byte, so 12 bits of a scientific
+    camera's picture come out as 0-15 (a black face); the sequence is shifted by its own depth."""
+    from mestudio.analysis.analyzer.sources import ImageSequence
+
+    pics = [_picture(i).astype(np.uint16) * 16 + 7 for i in range(4)]  # 12 bits: 7 .. 4087
+    for i, pic in enumerate(pics):
+        cv2.imwrite(str(tmp_path / f"f{i}{ext}"), pic)
+    assert cv2.imread(str(tmp_path / f"f0{ext}"), cv2.IMREAD_GRAYSCALE).max() <= 16  # what OpenCV alone gives
+    seq = ImageSequence(tmp_path, fps=100)
+    got = [f for _, _, f in seq.frames()]
+    assert all(g.dtype == np.uint8 for g in got) and seq.shift == 4
+    assert all(np.array_equal(g, _picture(i)) for i, g in enumerate(got))  # the 8 bits the camera's 12 hold
+    assert "shifted down by 4" in seq.notes()[0]

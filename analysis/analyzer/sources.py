@@ -83,27 +83,49 @@ class ImageSequence:
             )
         self.count = len(self.files)
         self.unreadable: list[str] = []
+        self.shift: int | None = None  # bits a 16-bit sequence is shifted down by (None: 8-bit pictures)
+        self.peak = 0  # the first 16-bit picture's brightest value, which set the shift
 
     def frames(self) -> Iterator[tuple[int, float, np.ndarray | None]]:
-        self.unreadable = []
+        self.unreadable, self.shift, self.peak = [], None, 0
         for i, f in enumerate(self.files):
-            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
             if img is None:
                 self.unreadable.append(f.name)
-            yield i, i / self.fps, img
+            yield i, i / self.fps, None if img is None else self._to_8bit(img)
+
+    def _to_8bit(self, img: np.ndarray) -> np.ndarray:
+        """A scientific camera's 10-16-bit pictures (usually 12 bits in a 16-bit file) as 8 bits,
+        by one shift for the whole sequence, set by the first picture's brightest value: OpenCV's
+        own conversion keeps the top 8 of 16 bits, and a 12-bit face comes out black (0-15)."""
+        if img.dtype == np.uint8:
+            return img
+        if img.dtype != np.uint16:  # float pictures: 0-1 or 0-255
+            top = 255.0 if float(img.max()) <= 1.0 else 1.0
+            return np.clip(img.astype(np.float32) * top, 0, 255).astype(np.uint8)
+        if self.shift is None:
+            self.peak = int(img.max())
+            self.shift = max(0, self.peak.bit_length() - 8)
+        return np.minimum(img >> self.shift, 255).astype(np.uint8)
 
     @property
     def damaged(self) -> int:
         return len(self.unreadable)
 
     def notes(self) -> list[str]:
-        if not self.unreadable:
-            return []
-        named = ", ".join(self.unreadable[:NAMED_MAX]) + (", ..." if len(self.unreadable) > NAMED_MAX else "")
-        return [
-            f"{self.path}: {len(self.unreadable)} of {self.count} images not readable by OpenCV ({named}): "
-            "written as frames without a face"
-        ]
+        out = []
+        if self.shift is not None:
+            out.append(
+                f"{self.path}: 16-bit pictures (the first's brightest value {self.peak}, {self.peak.bit_length()} "
+                f"bits) read as 8 bits, shifted down by {self.shift}"
+            )
+        if self.unreadable:
+            named = ", ".join(self.unreadable[:NAMED_MAX]) + (", ..." if len(self.unreadable) > NAMED_MAX else "")
+            out.append(
+                f"{self.path}: {len(self.unreadable)} of {self.count} images not readable by OpenCV ({named}): "
+                "written as frames without a face"
+            )
+        return out
 
     def __enter__(self) -> ImageSequence:
         return self
