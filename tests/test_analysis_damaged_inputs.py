@@ -242,6 +242,25 @@ def test_a_12_bit_camera_in_16_bit_files_is_read_at_its_own_depth(tmp_path, ext)
     assert cv2.imread(str(tmp_path / f"f0{ext}"), cv2.IMREAD_GRAYSCALE).max() <= 16  # what OpenCV alone gives
     seq = ImageSequence(tmp_path, fps=100)
     got = [f for _, _, f in seq.frames()]
-    assert all(g.dtype == np.uint8 for g in got) and seq.shift == 4
+    assert all(g.dtype == np.uint8 for g in got) and seq.depth.shift == 4
     assert all(np.array_equal(g, _picture(i)) for i, g in enumerate(got))  # the 8 bits the camera's 12 hold
     assert "shifted down by 4" in seq.notes()[0]
+
+
+def test_a_16_bit_video_is_read_at_its_own_depth(tmp_path):
+    """The same 12 bits in a gray16le FFV1 video (what a lab's camera software or our own export
+    of a 16-bit stream writes): FFmpeg's gray conversion would keep the top byte."""
+    import av
+
+    path = tmp_path / "mono12.mkv"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("ffv1", rate=FPS)
+        s.width, s.height, s.pix_fmt = W, H, "gray16le"
+        for i in range(N):
+            pic = _picture(i).astype(np.uint16) * 16 + 7
+            out.mux(s.encode(av.VideoFrame.from_ndarray(pic, format="gray16le")))
+        out.mux(s.encode())
+    got, v = _frames(path)
+    assert [f.dtype for _, _, f in got] == [np.uint8] * N and v.depth.shift == 4
+    assert all(np.array_equal(f, _picture(i)) for i, (_, _, f) in enumerate(got))
+    assert any("shifted down by 4" in n for n in v.notes())

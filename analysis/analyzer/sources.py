@@ -57,6 +57,35 @@ def dataset_layout(folder: Path, first: Path) -> tuple[str, float] | None:
     return None
 
 
+class To8Bit:
+    """A scientific camera's 10-16-bit pictures (usually 12 bits in a 16-bit file) as 8 bits, by
+    one shift for the whole clip, set by the first picture's brightest value: OpenCV's and
+    FFmpeg's own conversions keep the top 8 of 16 bits, and a 12-bit face comes out black (0-15)."""
+
+    def __init__(self) -> None:
+        self.shift: int | None = None  # None: no 16-bit picture seen
+        self.peak = 0  # the first 16-bit picture's brightest value, which set the shift
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        if img.dtype == np.uint8:
+            return img
+        if img.dtype != np.uint16:  # float pictures: 0-1 or 0-255
+            top = 255.0 if float(img.max()) <= 1.0 else 1.0
+            return np.clip(img.astype(np.float32) * top, 0, 255).astype(np.uint8)
+        if self.shift is None:
+            self.peak = int(img.max())
+            self.shift = max(0, self.peak.bit_length() - 8)
+        return np.minimum(img >> self.shift, 255).astype(np.uint8)
+
+    def notes(self, path: Path) -> list[str]:
+        if self.shift is None:
+            return []
+        return [
+            f"{path}: 16-bit pictures (the first's brightest value {self.peak}, {self.peak.bit_length()} bits) "
+            f"read as 8 bits, shifted down by {self.shift}"
+        ]
+
+
 class ImageSequence:
     """One clip as a folder of images; use as a context manager."""
 
@@ -83,42 +112,22 @@ class ImageSequence:
             )
         self.count = len(self.files)
         self.unreadable: list[str] = []
-        self.shift: int | None = None  # bits a 16-bit sequence is shifted down by (None: 8-bit pictures)
-        self.peak = 0  # the first 16-bit picture's brightest value, which set the shift
+        self.depth = To8Bit()
 
     def frames(self) -> Iterator[tuple[int, float, np.ndarray | None]]:
-        self.unreadable, self.shift, self.peak = [], None, 0
+        self.unreadable, self.depth = [], To8Bit()
         for i, f in enumerate(self.files):
             img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
             if img is None:
                 self.unreadable.append(f.name)
-            yield i, i / self.fps, None if img is None else self._to_8bit(img)
-
-    def _to_8bit(self, img: np.ndarray) -> np.ndarray:
-        """A scientific camera's 10-16-bit pictures (usually 12 bits in a 16-bit file) as 8 bits,
-        by one shift for the whole sequence, set by the first picture's brightest value: OpenCV's
-        own conversion keeps the top 8 of 16 bits, and a 12-bit face comes out black (0-15)."""
-        if img.dtype == np.uint8:
-            return img
-        if img.dtype != np.uint16:  # float pictures: 0-1 or 0-255
-            top = 255.0 if float(img.max()) <= 1.0 else 1.0
-            return np.clip(img.astype(np.float32) * top, 0, 255).astype(np.uint8)
-        if self.shift is None:
-            self.peak = int(img.max())
-            self.shift = max(0, self.peak.bit_length() - 8)
-        return np.minimum(img >> self.shift, 255).astype(np.uint8)
+            yield i, i / self.fps, None if img is None else self.depth(img)
 
     @property
     def damaged(self) -> int:
         return len(self.unreadable)
 
     def notes(self) -> list[str]:
-        out = []
-        if self.shift is not None:
-            out.append(
-                f"{self.path}: 16-bit pictures (the first's brightest value {self.peak}, {self.peak.bit_length()} "
-                f"bits) read as 8 bits, shifted down by {self.shift}"
-            )
+        out = self.depth.notes(self.path)
         if self.unreadable:
             named = ", ".join(self.unreadable[:NAMED_MAX]) + (", ..." if len(self.unreadable) > NAMED_MAX else "")
             out.append(
@@ -160,6 +169,7 @@ class VideoFile:
         self.decoded = 0
         self.undecodable: list[str] = []  # "frame N (time s): FFmpeg's error" per packet that failed
         self.stopped: str | None = None  # why reading ended before the end of the file
+        self.depth = To8Bit()
 
     def first_time(self) -> float | None:
         """Presentation time (s) of the first video frame: the frames' t = 0 (None: --fps given)."""
@@ -184,7 +194,7 @@ class VideoFile:
 
         t0: float | None = None
         i = 0
-        self.decoded, self.undecodable, self.stopped = 0, [], None
+        self.decoded, self.undecodable, self.stopped, self.depth = 0, [], None, To8Bit()
 
         def time_of(t: float | None, decoded: bool = True) -> float:
             nonlocal t0
@@ -214,7 +224,8 @@ class VideoFile:
                 continue
             for f in decoded:
                 self.rotation = int(round((getattr(f, "rotation", 0) or 0) / 90)) * 90 % 360
-                img: np.ndarray = f.to_ndarray(format="gray")
+                wide = f.format.name in ("gray16le", "gray16be")  # a camera's 10-14 bits in 16
+                img: np.ndarray = self.depth(f.to_ndarray()) if wide else f.to_ndarray(format="gray")
                 if self.rotation:  # as ffmpeg and players show it (np.rot90 turns counter-clockwise)
                     img = np.ascontiguousarray(np.rot90(img, self.rotation // 90))
                 self.decoded += 1
@@ -226,7 +237,7 @@ class VideoFile:
         return len(self.undecodable)
 
     def notes(self) -> list[str]:
-        out = []
+        out = self.depth.notes(self.path)
         if self.rotation:
             turn = {90: "90 degrees counter-clockwise", 180: "180 degrees", 270: "90 degrees clockwise"}[self.rotation]
             out.append(f"{self.path}: frames turned {turn} to stand upright (the file's display rotation)")
