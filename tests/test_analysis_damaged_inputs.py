@@ -264,3 +264,20 @@ def test_a_16_bit_video_is_read_at_its_own_depth(tmp_path):
     assert [f.dtype for _, _, f in got] == [np.uint8] * N and v.depth.shift == 4
     assert all(np.array_equal(f, _picture(i)) for i, (_, _, f) in enumerate(got))
     assert any("shifted down by 4" in n for n in v.notes())
+
+
+def test_a_cover_picture_is_not_taken_for_the_video(tmp_path):
+    """A Matroska file whose first video stream is a one-picture cover (what some tools write):
+    the clip's own pictures are read, FFmpeg's choice of the main stream."""
+    stored = tmp_path / "clip.mp4"
+    _write(stored, "libx264", [_picture(i) for i in range(N)])
+    cover = tmp_path / "cover.png"
+    cv2.imwrite(str(cover), np.zeros((H, W), np.uint8))
+    both = tmp_path / "with_cover.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(cover), "-i", str(stored), "-map", "0", "-map", "1:v"]
+        + ["-c:v:0", "mjpeg", "-c:v:1", "copy", str(both)],
+        check=True,
+    )
+    got, _ = _frames(both)
+    assert len(got) == N and np.abs(got[3][2].astype(int) - _picture(3)).mean() < 1

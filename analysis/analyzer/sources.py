@@ -156,10 +156,13 @@ class VideoFile:
             self._c = av.open(str(self.path))
         except (av.FFmpegError, OSError) as e:
             raise InputError(f"{self.path}: not a video FFmpeg can read ({e})") from e
-        if not self._c.streams.video:
+        moving = [v for v in self._c.streams.video if not _is_cover(v)]
+        if not moving:
             self._c.close()
-            raise InputError(f"{self.path}: has no video stream")
-        self._s = self._c.streams.video[0]
+            cover = " (only a cover picture)" if self._c.streams.video else ""
+            raise InputError(f"{self.path}: has no video stream{cover}")
+        best = self._c.streams.best("video")  # FFmpeg's choice: a cover picture first in the file is not it
+        self._s = best if best in moving else moving[0]
         rate = self._s.average_rate or self._s.guessed_rate
         self.fps = float(fps or (rate if rate else 0) or 30.0)
         self.count = int(self._s.frames) or None
@@ -179,10 +182,10 @@ class VideoFile:
 
         with av.open(str(self.path)) as c:
             try:
-                for packet in c.demux(c.streams.video[0]):
+                for packet in c.demux(c.streams[self._s.index]):
                     try:
                         for f in packet.decode():
-                            return f.time
+                            return getattr(f, "time", None)
                     except av.FFmpegError:
                         continue  # a damaged first packet: the first frame that decodes is t = 0
             except av.FFmpegError:
@@ -264,6 +267,13 @@ class VideoFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _is_cover(stream) -> bool:
+    """A video stream that is a file's cover picture (MP4 artwork), not its pictures."""
+    import av
+
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
 def open_input(path: str | Path, fps: float | None = None) -> ImageSequence | VideoFile:
