@@ -112,7 +112,7 @@ class Recorder:
                 f"(bounds: recorder.max_backlog_s = {self.max_backlog_s:g}, max_backlog_mb = {self.max_backlog_mb:g});"
                 " nothing is dropped yet, but the disk or the CPU is too slow for this rig"
             )
-            self._event(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=False).to_wire())
+            self._problem(text)
         elif self.cannot_keep_up and now_s < BEHIND_S / 2:
             self.cannot_keep_up = False
             text = f"recorder keeps up again ({now_s:.2f} s behind; at worst {self.lag.max_s:.1f} s)"
@@ -146,7 +146,7 @@ class Recorder:
                 f"{self.shed_above_mb:g}; frames are counted, not written, until it is under half of that "
                 "(the disk or the CPU is far too slow for this rig)"
             )
-            self._event(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=False).to_wire())
+            self._problem(text)
         elif self.shedding and mb < self.shed_above_mb / 2:
             self.shedding = False
             text = f"recorder writes again: ~{mb:.0f} MB queued; {total - self._shed_at_start} frames shed"
@@ -156,6 +156,10 @@ class Recorder:
             log(text)
         body = {"shedding": self.shedding, "queued_mb": round(mb, 1), "shed": dict(self.shed), "note": text}
         self._event(messages.RECORDER_SHEDDING, body)
+
+    def _problem(self, text: str) -> None:
+        """A session problem on the timeline that does not end the session."""
+        self._event(messages.SESSION_PROBLEM, messages.SessionProblem(problem=text, fatal=False).to_wire())
 
     def _event(self, topic: str, body: dict) -> None:
         """One of the recorder's own events on the session's timeline, stamped now."""

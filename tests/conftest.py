@@ -86,6 +86,29 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
+def slow_recorder_rig(recorder_keys: str) -> str:
+    """One small 60 fps camera (64*48*60 = 0.18 MB/s) and a recorder that writes a third of it
+    (recorder.write_mb_per_s, a slow disk simulated for real), with more [recorder] keys."""
+    return f"""
+[session]
+name = "t"
+participant = "P01"
+[transport]
+heartbeat_s = 0.2
+heartbeat_timeout_s = 30
+[recorder]
+flush_interval_s = 0.25
+write_mb_per_s = 0.06
+{recorder_keys}
+[[devices]]
+name = "cam"
+kind = "synthetic-camera"
+width = 64
+height = 48
+fps = 60
+"""
+
+
 SMALL_RIG = """
 [session]
 name = "t"

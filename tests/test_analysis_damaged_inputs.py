@@ -99,7 +99,7 @@ def test_a_damaged_packet_costs_its_frame_only(tmp_path):
     assert [seq for seq, _, f in got if f is None] == [0, 5]
     times = [t for _, t, _ in got]
     assert times[1] == 0.0 and times[6] == pytest.approx(0.5) and times[-1] == pytest.approx((N - 2) / FPS)
-    assert v.damaged == 2 and v.decoded == N - 2
+    assert len(v.undecodable) == 2 and v.decoded == N - 2
     (note,) = v.notes()
     assert "2 video packets" in note and "frame 1 " in note and "frame 6 " in note
     assert v.first_time() == pytest.approx(1 / FPS)
@@ -128,7 +128,7 @@ def test_an_unreadable_image_is_a_frame_without_a_face(tmp_path):
     seq = ImageSequence(tmp_path, fps=25)
     got = list(seq.frames())
     assert [i for i, _, f in got if f is None] == [3] and len(got) == 8
-    assert seq.damaged == 1 and "img3.png" in seq.notes()[0]
+    assert seq.unreadable == ["img3.png"] and "img3.png" in seq.notes()[0]
 
 
 @pytest.mark.slow

@@ -17,26 +17,9 @@ from mestudio.stream import messages, wire
 from mestudio.stream.backlog import BEHIND_S
 from mestudio.stream.bus import Endpoints
 from mestudio.stream.session_reader import SessionReader
+from tests.conftest import slow_recorder_rig
 
-SLOW_RIG = """
-[session]
-name = "t"
-participant = "P01"
-[transport]
-heartbeat_s = 0.2
-heartbeat_timeout_s = 30
-[recorder]
-flush_interval_s = 0.25
-# the camera makes 64*48*60 = 0.18 MB/s: the recorder writes a third of it and falls behind
-write_mb_per_s = 0.06
-max_backlog_s = 4.0
-[[devices]]
-name = "cam"
-kind = "synthetic-camera"
-width = 64
-height = 48
-fps = 60
-"""
+SLOW_RIG = slow_recorder_rig("max_backlog_s = 4.0")
 
 
 def status_message(body: dict) -> wire.Message:

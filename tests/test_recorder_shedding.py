@@ -11,27 +11,9 @@ import pytest
 
 from mestudio.stream import messages
 from mestudio.stream.session_reader import SessionReader
-from tests.conftest import mestudio, write_config
+from tests.conftest import mestudio, slow_recorder_rig, write_config
 
-RIG = """
-[session]
-name = "t"
-participant = "P01"
-[transport]
-heartbeat_s = 0.2
-heartbeat_timeout_s = 30
-[recorder]
-flush_interval_s = 0.25
-# the camera makes 64*48*60 = 0.18 MB/s: the recorder writes a third of it and falls behind
-write_mb_per_s = 0.06
-shed_above_mb = 0.15
-[[devices]]
-name = "cam"
-kind = "synthetic-camera"
-width = 64
-height = 48
-fps = 60
-"""
+RIG = slow_recorder_rig("shed_above_mb = 0.15")
 
 
 @pytest.mark.slow

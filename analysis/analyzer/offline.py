@@ -19,7 +19,7 @@ import numpy as np
 
 from mestudio.analysis.analyzer.errors import NoFaceStreamError
 from mestudio.analysis.analyzer.pipeline import Analyzer
-from mestudio.analysis.analyzer.sources import NAMED_MAX, ImageSequence, VideoFile
+from mestudio.analysis.analyzer.sources import ImageSequence, VideoFile, first_named
 from mestudio.analysis.au.intensity import FRAME_AUS, PRESENT_AT, au_columns
 from mestudio.analysis.settings import AnalyzerSettings, load_settings
 from mestudio.stream.session_reader import SessionReader
@@ -107,11 +107,10 @@ def analyze_session(
         speech = session_speech(reader, mic) if mic else None
     run = run_frames(frames(), settings, fps, n, progress, log, speech)
     if damaged:
-        named = "; ".join(damaged[:NAMED_MAX]) + ("; ..." if len(damaged) > NAMED_MAX else "")
         run["notes"].insert(
             0,
-            f"{reader.root}: {len(damaged)} frames damaged on disk, analysed as frames without a face ({named}); "
-            "`mestudio verify` names them all",
+            f"{reader.root}: {len(damaged)} frames damaged on disk, analysed as frames without a face "
+            f"({first_named(damaged, '; ')}); `mestudio verify` names them all",
         )
     span = (int(idx["host_time_ns"][-1]) - int(idx["host_time_ns"][0])) / 1e9 if n > 1 else 0.0
     seqs = idx["seq"].astype(np.int64)

@@ -39,6 +39,11 @@ LAYOUTS: tuple[tuple[str, float, Callable[[str, str, str], object]], ...] = (
 )
 
 
+def first_named(items: list[str], sep: str = ", ") -> str:
+    """The first NAMED_MAX of ``items`` for a note, "..." for the rest."""
+    return sep.join(items[:NAMED_MAX]) + (f"{sep}..." if len(items) > NAMED_MAX else "")
+
+
 def natural_key(name: str) -> list:
     """Sort key comparing runs of digits as numbers: img9 < img10."""
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
@@ -122,16 +127,12 @@ class ImageSequence:
                 self.unreadable.append(f.name)
             yield i, i / self.fps, None if img is None else self.depth(img)
 
-    @property
-    def damaged(self) -> int:
-        return len(self.unreadable)
-
     def notes(self) -> list[str]:
         out = self.depth.notes(self.path)
         if self.unreadable:
-            named = ", ".join(self.unreadable[:NAMED_MAX]) + (", ..." if len(self.unreadable) > NAMED_MAX else "")
             out.append(
-                f"{self.path}: {len(self.unreadable)} of {self.count} images not readable by OpenCV ({named}): "
+                f"{self.path}: {len(self.unreadable)} of {self.count} images not readable by OpenCV "
+                f"({first_named(self.unreadable)}): "
                 "written as frames without a face"
             )
         return out
@@ -235,20 +236,15 @@ class VideoFile:
                 yield i, float(time_of(f.time)), img
                 i += 1
 
-    @property
-    def damaged(self) -> int:
-        return len(self.undecodable)
-
     def notes(self) -> list[str]:
         out = self.depth.notes(self.path)
         if self.rotation:
             turn = {90: "90 degrees counter-clockwise", 180: "180 degrees", 270: "90 degrees clockwise"}[self.rotation]
             out.append(f"{self.path}: frames turned {turn} to stand upright (the file's display rotation)")
         if self.undecodable:
-            named = "; ".join(self.undecodable[:NAMED_MAX]) + ("; ..." if len(self.undecodable) > NAMED_MAX else "")
             out.append(
                 f"{self.path}: {len(self.undecodable)} video packets FFmpeg could not decode, written as frames "
-                f"without a face ({named})"
+                f"without a face ({first_named(self.undecodable, '; ')})"
             )
         if self.stopped:
             out.append(f"{self.path}: {self.stopped}; the frames before are analysed")
